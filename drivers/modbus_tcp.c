@@ -1,0 +1,463 @@
+/* Modbus TCP driver, spoken on the libevent loop with non-blocking sockets
+ * (one connection per device, one request in flight per connection). It
+ * never waits with select(), so there is no ceiling at FD_SETSIZE, and a
+ * dead or slow device costs nothing but its own timer. */
+#include <errno.h>
+#include <event2/event.h>
+#include <math.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "driver.h"
+#include "gateway.h"
+#include "log.h"
+#include "mbap.h"
+#include "plan.h"
+
+/* Consecutive failures before a device is declared offline. */
+#define FAILS_OFFLINE 3
+/* A poll is on time when it starts within this of its slot (or 5 % of the
+ * interval, if larger). */
+#define ON_TIME_US 50000
+
+struct mbtcp_conf {
+	char *host;
+	int port;
+	int unit;
+};
+
+static const struct opt mbtcp_opts[] = {
+	{ "host", OPT_STRING, offsetof(struct mbtcp_conf, host), 0, 0, 0, NULL, 1 },
+	{ "port", OPT_INT, offsetof(struct mbtcp_conf, port), 1, 65535, 502, NULL, 0 },
+	{ "unit", OPT_INT, offsetof(struct mbtcp_conf, unit), 0, 255, 1, NULL, 0 },
+	{ 0 }
+};
+
+enum conn_state { C_CLOSED, C_CONNECTING, C_IDLE, C_WAITING };
+
+struct mbdev {
+	struct device *dev;
+	struct gateway *gw;
+	const struct mbtcp_conf *c;
+	struct plan plan;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	evutil_socket_t fd;
+	enum conn_state cs;
+	struct event *io, *tick;
+	uint16_t tid;
+	size_t cur;                 /* index of the read in flight */
+	uint8_t rbuf[MBAP_MAX_ADU];
+	size_t rlen;
+	uint16_t *words;
+	double *values;
+	int64_t due_us;             /* slot of the poll in progress / next */
+	int64_t deadline_us;        /* the request's timeout */
+	int64_t wall_start_ms;
+	int64_t retry_at_us;        /* offline backoff: no attempt before */
+	unsigned backoff_ms;
+	int fails;
+	int polling, on_time;
+};
+
+static struct mbdev **mbdevs;
+static size_t nmbdevs;
+
+static void on_io(evutil_socket_t fd, short what, void *arg);
+static void on_tick(evutil_socket_t fd, short what, void *arg);
+
+static void close_conn(struct mbdev *m)
+{
+	if (m->fd >= 0) {
+		event_del(m->io);
+		close(m->fd);
+		m->fd = -1;
+	}
+	m->cs = C_CLOSED;
+	m->rlen = 0;
+}
+
+static void arm(struct mbdev *m, short what)
+{
+	int64_t left = m->deadline_us - mono_us();
+	struct timeval tv;
+
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = (time_t)(left / 1000000);
+	tv.tv_usec = (suseconds_t)(left % 1000000);
+	event_assign(m->io, m->gw->base, m->fd, what, on_io, m);
+	event_add(m->io, &tv);
+}
+
+static void schedule_next(struct mbdev *m)
+{
+	int64_t interval = (int64_t)m->dev->conf->poll_interval_ms * 1000;
+	int64_t now = mono_us();
+	struct timeval tv;
+
+	m->due_us += interval;
+	/* fell behind by whole slots (the loop was stalled): skip them */
+	while (m->due_us + interval <= now) {
+		m->due_us += interval;
+		m->gw->stats.scheduled++;
+		m->gw->stats.skipped_busy++;
+	}
+	int64_t d = m->due_us - now;
+	if (d < 0)
+		d = 0;
+	tv.tv_sec = (time_t)(d / 1000000);
+	tv.tv_usec = (suseconds_t)(d % 1000000);
+	evtimer_add(m->tick, &tv);
+}
+
+static void finish(struct mbdev *m, int ok, const char *reason)
+{
+	struct device *dev = m->dev;
+	struct gateway *gw = m->gw;
+
+	m->polling = 0;
+	if (m->cs == C_WAITING)
+		m->cs = C_IDLE;
+	gateway_poll_done(gw, dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
+	if (ok) {
+		m->fails = 0;
+		m->backoff_ms = 0;
+		m->retry_at_us = 0;
+		gateway_set_state(gw, dev, DEV_ONLINE, NULL);
+		return;
+	}
+	m->fails++;
+	if (m->fails >= FAILS_OFFLINE) {
+		/* poll an offline device at a growing, capped interval */
+		unsigned cap = (unsigned)dev->conf->backoff_max_ms;
+		unsigned base = (unsigned)dev->conf->poll_interval_ms;
+		m->backoff_ms = m->backoff_ms ? m->backoff_ms * 2 : base;
+		if (m->backoff_ms > cap)
+			m->backoff_ms = cap;
+		m->retry_at_us = mono_us() + (int64_t)m->backoff_ms * 1000;
+		gateway_set_state(gw, dev, DEV_OFFLINE, reason);
+	} else {
+		snprintf(dev->reason, sizeof(dev->reason), "%s", reason);
+	}
+}
+
+static void fail(struct mbdev *m, int close_it, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct mbdev *m, int close_it, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (close_it)
+		close_conn(m);
+	finish(m, 0, why);
+}
+
+static void send_read(struct mbdev *m)
+{
+	const struct plan_read *r = &m->plan.reads[m->cur];
+	uint8_t req[MBAP_READ_REQUEST];
+	size_t len;
+	ssize_t n;
+
+	m->tid++;
+	len = mbap_read_request(req, m->tid, (uint8_t)m->c->unit, r->table, r->start, r->count);
+	n = send(m->fd, req, len, MSG_NOSIGNAL);
+	if (n != (ssize_t)len) {
+		fail(m, 1, "send: %s", n < 0 ? strerror(errno) : "short write");
+		return;
+	}
+	m->gw->stats.requests++;
+	m->cs = C_WAITING;
+	m->rlen = 0;
+	m->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
+	arm(m, EV_READ);
+}
+
+static void decode_read(struct mbdev *m, const struct plan_read *r)
+{
+	const struct profile *p = m->dev->conf->profile;
+
+	for (size_t k = 0; k < r->nregs; k++) {
+		size_t idx = m->plan.order[r->first + k];
+		const struct reg_def *d = &p->regs[idx];
+		double raw = reg_decode(d->type, &d->order, d->bit, m->words + (d->address - r->start));
+		m->values[idx] = raw * d->scale + d->offset;
+	}
+}
+
+static void handle_frame(struct mbdev *m, size_t flen)
+{
+	const struct plan_read *r = &m->plan.reads[m->cur];
+	uint8_t exc = 0;
+	int ret = mbap_parse_read_reply(m->rbuf, flen, m->tid, (uint8_t)m->c->unit, r->table,
+					r->count, m->words, &exc);
+
+	/* keep any bytes after this frame (there should be none) */
+	memmove(m->rbuf, m->rbuf + flen, m->rlen - flen);
+	m->rlen -= flen;
+	if (ret == -ENOMSG) {
+		/* a late answer to a request we gave up on: wait for ours */
+		arm(m, EV_READ);
+		return;
+	}
+	if (ret == -EREMOTEIO) {
+		fail(m, 0, "exception 0x%02x (%s) reading %u %s at 0x%04x", exc, mbap_exception_str(exc),
+		     r->count, reg_table_name(r->table), r->start);
+		return;
+	}
+	if (ret < 0) {
+		fail(m, 1, "malformed reply to %s read at 0x%04x", reg_table_name(r->table), r->start);
+		return;
+	}
+	decode_read(m, r);
+	if (++m->cur < m->plan.nreads) {
+		send_read(m);
+		return;
+	}
+	finish(m, 1, NULL);
+}
+
+static void on_readable(struct mbdev *m)
+{
+	for (;;) {
+		ssize_t n = recv(m->fd, m->rbuf + m->rlen, sizeof(m->rbuf) - m->rlen, 0);
+		if (n == 0) {
+			fail(m, 1, "connection closed by the device");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			fail(m, 1, "recv: %s", strerror(errno));
+			return;
+		}
+		m->rlen += (size_t)n;
+		int flen = mbap_frame_len(m->rbuf, m->rlen);
+		if (flen < 0) {
+			fail(m, 1, "malformed MBAP header");
+			return;
+		}
+		if (flen > 0 && m->rlen >= (size_t)flen) {
+			handle_frame(m, (size_t)flen);
+			return;
+		}
+		if (m->rlen == sizeof(m->rbuf))
+			break;
+	}
+	arm(m, EV_READ);
+}
+
+static void on_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct mbdev *m = arg;
+
+	if (what & EV_TIMEOUT) {
+		if (m->cs == C_CONNECTING)
+			fail(m, 1, "connect timed out after %d ms", m->dev->conf->timeout_ms);
+		else
+			fail(m, 1, "no reply within %d ms", m->dev->conf->timeout_ms);
+		return;
+	}
+	if (m->cs == C_CONNECTING) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+		getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err) {
+			fail(m, 1, "connect: %s", strerror(err));
+			return;
+		}
+		m->cs = C_IDLE;
+		send_read(m);
+		return;
+	}
+	if (m->cs == C_WAITING)
+		on_readable(m);
+	else {
+		/* data or EOF while idle: a device should not talk unasked */
+		close_conn(m);
+	}
+}
+
+static void start_connect(struct mbdev *m)
+{
+	int one = 1;
+
+	m->fd = socket(m->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (m->fd < 0) {
+		fail(m, 0, "socket: %s", strerror(errno));
+		return;
+	}
+	setsockopt(m->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	m->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
+	if (connect(m->fd, (struct sockaddr *)&m->addr, m->addrlen) == 0) {
+		m->cs = C_IDLE;
+		send_read(m);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		fail(m, 1, "connect: %s", strerror(errno));
+		return;
+	}
+	m->cs = C_CONNECTING;
+	arm(m, EV_WRITE);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct mbdev *m = arg;
+	struct gateway *gw = m->gw;
+	int64_t now = mono_us();
+	int64_t late = now - m->due_us;
+	int64_t slack = (int64_t)m->dev->conf->poll_interval_ms * 50;   /* 5 % in µs */
+
+	gw->stats.scheduled++;
+	if (m->polling) {
+		gw->stats.skipped_busy++;
+	} else if (m->retry_at_us && now < m->retry_at_us) {
+		gw->stats.skipped_offline++;
+	} else {
+		m->polling = 1;
+		m->on_time = late <= (slack > ON_TIME_US ? slack : ON_TIME_US);
+		m->cur = 0;
+		m->wall_start_ms = wall_ms();
+		for (size_t i = 0; i < m->plan.nregs; i++)
+			m->values[i] = NAN;
+		gateway_poll_started(gw, m->dev, late);
+		if (m->cs == C_CLOSED)
+			start_connect(m);
+		else
+			send_read(m);
+	}
+	schedule_next(m);
+}
+
+static int resolve(struct mbdev *m)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	char port[8];
+	int rc;
+
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", m->c->port);
+	rc = getaddrinfo(m->c->host, port, &hints, &res);
+	if (rc || !res)
+		return log_error(-EHOSTUNREACH, "modbus %s: cannot resolve %s: %s", m->dev->conf->name,
+				 m->c->host, gai_strerror(rc));
+	memcpy(&m->addr, res->ai_addr, res->ai_addrlen);
+	m->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void free_mbdev(struct mbdev *m)
+{
+	if (!m)
+		return;
+	close_conn(m);
+	if (m->io)
+		event_free(m->io);
+	if (m->tick)
+		event_free(m->tick);
+	plan_release(&m->plan);
+	free(m->words);
+	free(m->values);
+	free(m);
+}
+
+static int mbtcp_start(struct gateway *gw, struct event_base *base)
+{
+	size_t n = 0, k = 0;
+	int64_t now = mono_us();
+
+	for (size_t i = 0; i < gw->ndevices; i++)
+		n += gw->devices[i].conf->driver == &modbus_tcp_driver;
+	if (!n)
+		return 0;
+	mbdevs = calloc(n, sizeof(*mbdevs));
+	if (!mbdevs)
+		return -ENOMEM;
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		struct device *dev = &gw->devices[i];
+		const struct profile *p = dev->conf->profile;
+		struct mbdev *m;
+		unsigned maxcount = 1;
+		int ret;
+
+		if (dev->conf->driver != &modbus_tcp_driver)
+			continue;
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		mbdevs[nmbdevs++] = m;
+		m->dev = dev;
+		m->gw = gw;
+		m->c = dev->conf->drv;
+		m->fd = -1;
+		dev->drv = m;
+		if ((ret = plan_build(&m->plan, p->regs, p->nregs, 0, PLAN_MAX_REGS)) < 0)
+			return ret;
+		for (size_t r = 0; r < m->plan.nreads; r++)
+			if (m->plan.reads[r].count > maxcount)
+				maxcount = m->plan.reads[r].count;
+		m->words = calloc(maxcount, sizeof(*m->words));
+		m->values = calloc(p->nregs, sizeof(*m->values));
+		m->io = event_new(base, -1, 0, on_io, m);
+		m->tick = evtimer_new(base, on_tick, m);
+		if (!m->words || !m->values || !m->io || !m->tick)
+			return -ENOMEM;
+		if ((ret = resolve(m)) < 0)
+			return ret;
+		/* spread first polls over one interval so the ward is not
+		 * polled in one burst every period */
+		int64_t interval = (int64_t)dev->conf->poll_interval_ms * 1000;
+		m->due_us = now + interval * (int64_t)k / (int64_t)n;
+		k++;
+		int64_t d = m->due_us - now;
+		struct timeval tv = { (time_t)(d / 1000000), (suseconds_t)(d % 1000000) };
+		evtimer_add(m->tick, &tv);
+	}
+	log_info("modbus-tcp: %zu devices", nmbdevs);
+	return 0;
+}
+
+static void mbtcp_stop(struct gateway *gw)
+{
+	for (size_t i = 0; i < nmbdevs; i++) {
+		if (mbdevs[i]->dev)
+			mbdevs[i]->dev->drv = NULL;
+		free_mbdev(mbdevs[i]);
+	}
+	free(mbdevs);
+	mbdevs = NULL;
+	nmbdevs = 0;
+}
+
+static void mbtcp_check(struct conf_ctx *ctx, const struct device_conf *dev)
+{
+	const struct mbtcp_conf *c = dev->drv;
+
+	if (c->host && !*c->host)
+		conf_error(ctx, &dev->at, "device %s: host is empty", dev->name ? dev->name : "?");
+}
+
+const struct driver_ops modbus_tcp_driver = {
+	.name = "modbus-tcp",
+	.opts = mbtcp_opts,
+	.conf_size = sizeof(struct mbtcp_conf),
+	.check = mbtcp_check,
+	.start = mbtcp_start,
+	.stop = mbtcp_stop,
+};

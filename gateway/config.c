@@ -1,0 +1,950 @@
+/* Configuration parser: libconfig files -> struct gw_config, with option
+ * tables, every error at FILE:LINE, and cross-field checks at the end. A
+ * reload parses into a new struct; the caller swaps it in only when whole. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+
+struct conf_err {
+	const char *file;
+	int line;
+	unsigned seq;
+	char *msg;
+};
+
+struct conf_ctx {
+	FILE *errs;
+	unsigned nerrors;
+	struct conf_err *err;
+	struct gw_config *cfg;
+	EVP_MD_CTX *digest;
+};
+
+#define OFF(type, field) offsetof(type, field)
+#define NOLIM -1e300, 1e300
+
+static const struct opt gateway_opts[] = {
+	{ "id", OPT_STRING, OFF(struct gw_config, gateway_id), 0, 0, 0, NULL, 1 },
+	{ "ward", OPT_STRING, OFF(struct gw_config, ward), 0, 0, 0, "", 0 },
+	{ "data_dir", OPT_STRING, OFF(struct gw_config, data_dir), 0, 0, 0, "/var/lib/wardgw", 0 },
+	{ "lat", OPT_DOUBLE, OFF(struct gw_config, lat), -90, 90, 0, NULL, 1 },
+	{ "lon", OPT_DOUBLE, OFF(struct gw_config, lon), -180, 180, 0, NULL, 1 },
+	{ 0 }
+};
+
+static const struct opt log_opts[] = {
+	{ "level", OPT_STRING, OFF(struct gw_config, log_level), 0, 0, 0, "info", 0 },
+	{ 0 }
+};
+
+static const struct opt store_opts[] = {
+	{ "path", OPT_STRING, OFF(struct gw_config, store_path), 0, 0, 0, "wardgw.db", 0 },
+	{ "raw_retention_days", OPT_INT, OFF(struct gw_config, raw_retention_days), 1, 3650, 14, NULL, 0 },
+	{ "batch_ms", OPT_INT, OFF(struct gw_config, batch_ms), 10, 10000, 200, NULL, 0 },
+	{ 0 }
+};
+
+static const struct opt mqtt_opts[] = {
+	{ "uri", OPT_STRING, OFF(struct gw_config, mqtt_uri), 0, 0, 0, "tcp://127.0.0.1:1883", 0 },
+	{ "client_id", OPT_STRING, OFF(struct gw_config, mqtt_client_id), 0, 0, 0, NULL, 0 },
+	{ "username", OPT_STRING, OFF(struct gw_config, mqtt_username), 0, 0, 0, NULL, 0 },
+	{ "password_file", OPT_STRING, OFF(struct gw_config, mqtt_password_file), 0, 0, 0, NULL, 0 },
+	{ "topic_prefix", OPT_STRING, OFF(struct gw_config, topic_prefix), 0, 0, 0, "ward", 0 },
+	{ "qos", OPT_INT, OFF(struct gw_config, mqtt_qos), 0, 1, 1, NULL, 0 },
+	{ "keepalive", OPT_INT, OFF(struct gw_config, mqtt_keepalive), 5, 3600, 30, NULL, 0 },
+	{ "buffer_messages", OPT_INT, OFF(struct gw_config, mqtt_buffer), 0, 1000000, 10000, NULL, 0 },
+	{ 0 }
+};
+
+static const struct opt top_opts[] = {
+	{ "profiles_dir", OPT_STRING, OFF(struct gw_config, profiles_dir), 0, 0, 0, "profiles", 0 },
+	{ 0 }
+};
+
+/* Groups (and lists) allowed at the top level besides top_opts. */
+static const char *const top_groups[] = {
+	"gateway", "log", "store", "mqtt", "device_defaults", "devices", NULL,
+};
+
+static const struct opt device_opts[] = {
+	{ "name", OPT_STRING, OFF(struct device_conf, name), 0, 0, 0, NULL, 1 },
+	{ "driver", OPT_STRING, OFF(struct device_conf, driver_name), 0, 0, 0, "modbus-tcp", 0 },
+	{ "profile", OPT_STRING, OFF(struct device_conf, profile_name), 0, 0, 0, NULL, 1 },
+	{ "poll_interval_ms", OPT_INT, OFF(struct device_conf, poll_interval_ms), 100, 86400000, 1000, NULL, 0 },
+	{ "timeout_ms", OPT_INT, OFF(struct device_conf, timeout_ms), 10, 60000, 500, NULL, 0 },
+	{ "backoff_max_ms", OPT_INT, OFF(struct device_conf, backoff_max_ms), 100, 3600000, 30000, NULL, 0 },
+	{ "count", OPT_INT, OFF(struct device_conf, count), 1, 100000, 1, NULL, 0 },
+	{ 0 }
+};
+
+/* Register keys are parsed by hand (their checks depend on each other), but
+ * the unknown-key check uses this list. */
+static const char *const reg_keys[] = {
+	"metric", "table", "address", "type", "order", "bit", "scale", "offset", "unit", NULL,
+};
+static const char *const profile_keys[] = { "name", "description", "registers", NULL };
+
+/* Errors are collected and printed sorted by file and line at the end, so a
+ * technician reads them top to bottom like the file. */
+void conf_error(struct conf_ctx *ctx, const struct conf_origin *at, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+	struct conf_err *n = realloc(ctx->err, (ctx->nerrors + 1) * sizeof(*n));
+
+	if (!n)
+		return;
+	ctx->err = n;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	n[ctx->nerrors].file = at ? at->file : NULL;
+	n[ctx->nerrors].line = at ? at->line : 0;
+	n[ctx->nerrors].seq = ctx->nerrors;
+	n[ctx->nerrors].msg = msg;
+	ctx->nerrors++;
+}
+
+static int cmp_err(const void *a, const void *b)
+{
+	const struct conf_err *x = a, *y = b;
+	int c = strcmp(x->file ? x->file : "", y->file ? y->file : "");
+
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : 1;
+}
+
+static void print_errors(struct conf_ctx *ctx)
+{
+	qsort(ctx->err, ctx->nerrors, sizeof(*ctx->err), cmp_err);
+	for (unsigned i = 0; i < ctx->nerrors; i++) {
+		struct conf_err *e = &ctx->err[i];
+		if (e->file && e->line > 0)
+			fprintf(ctx->errs, "%s:%d: %s\n", e->file, e->line, e->msg ? e->msg : "error");
+		else
+			fprintf(ctx->errs, "%s: %s\n", e->file ? e->file : ctx->cfg->path,
+				e->msg ? e->msg : "error");
+		free(e->msg);
+	}
+	free(ctx->err);
+	ctx->err = NULL;
+}
+
+static const char *intern_file(struct conf_ctx *ctx, const char *f)
+{
+	struct gw_config *cfg = ctx->cfg;
+
+	if (!f)
+		return cfg->nfiles ? cfg->files[0] : "?";
+	for (size_t i = 0; i < cfg->nfiles; i++)
+		if (!strcmp(cfg->files[i], f))
+			return cfg->files[i];
+	char **n = realloc(cfg->files, (cfg->nfiles + 1) * sizeof(*n));
+	if (!n)
+		return "?";
+	cfg->files = n;
+	n[cfg->nfiles] = strdup(f);
+	return n[cfg->nfiles] ? n[cfg->nfiles++] : "?";
+}
+
+static struct conf_origin origin(struct conf_ctx *ctx, const config_setting_t *s)
+{
+	struct conf_origin o;
+
+	o.file = intern_file(ctx, config_setting_source_file(s));
+	o.line = (int)config_setting_source_line(s);
+	return o;
+}
+
+static void serror(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void serror(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	struct conf_origin o = origin(ctx, s);
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	conf_error(ctx, &o, "%s", msg);
+}
+
+/* Levenshtein distance, for "did you mean"; names are short. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned row[64];
+
+	if (la > 63 || lb > 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		unsigned prev = row[0];
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned cur = row[j];
+			unsigned best = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best) best = row[j] + 1;
+			if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+/* Report every member of @group not named in the tables or name lists. */
+static void check_unknown(struct conf_ctx *ctx, const config_setting_t *group, const char *what,
+			  const struct opt *t1, const struct opt *t2, const char *const *names)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+		const char *key = config_setting_name(m);
+		const char *best = NULL;
+		unsigned bestd = 3;
+		int known = 0;
+
+		if (!key)
+			continue;
+		for (const struct opt *t = t1; t && t->name && !known; t++) {
+			known = !strcmp(t->name, key);
+			if (!known && edit_distance(key, t->name) < bestd)
+				bestd = edit_distance(key, t->name), best = t->name;
+		}
+		for (const struct opt *t = t2; t && t->name && !known; t++) {
+			known = !strcmp(t->name, key);
+			if (!known && edit_distance(key, t->name) < bestd)
+				bestd = edit_distance(key, t->name), best = t->name;
+		}
+		for (const char *const *k = names; k && *k && !known; k++) {
+			known = !strcmp(*k, key);
+			if (!known && edit_distance(key, *k) < bestd)
+				bestd = edit_distance(key, *k), best = *k;
+		}
+		if (known)
+			continue;
+		if (best)
+			serror(ctx, m, "unknown key '%s' in %s (did you mean '%s'?)", key, what, best);
+		else
+			serror(ctx, m, "unknown key '%s' in %s", key, what);
+	}
+}
+
+static int number_of(const config_setting_t *s, double *out)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:   *out = config_setting_get_int(s); return 0;
+	case CONFIG_TYPE_INT64: *out = (double)config_setting_get_int64(s); return 0;
+	case CONFIG_TYPE_FLOAT: *out = config_setting_get_float(s); return 0;
+	default: return -EINVAL;
+	}
+}
+
+static void fmt_num(char *buf, size_t n, double v)
+{
+	snprintf(buf, n, "%.15g", v);
+}
+
+static void set_defaults(const struct opt *opts, void *dst)
+{
+	for (const struct opt *o = opts; o->name; o++) {
+		char *p = (char *)dst + o->offset;
+		switch (o->type) {
+		case OPT_INT: case OPT_BOOL: *(int *)p = (int)o->def; break;
+		case OPT_DOUBLE: *(double *)p = o->def; break;
+		case OPT_STRING:
+			free(*(char **)p);
+			*(char **)p = o->def_str ? strdup(o->def_str) : NULL;
+			break;
+		}
+	}
+}
+
+/* Apply the keys of @opts found in @group onto @dst (defaults are set by the
+ * caller). A required key that is missing is reported at the group. */
+static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, const char *what,
+		       const struct opt *opts, void *dst, int check_required)
+{
+	for (const struct opt *o = opts; o->name; o++) {
+		config_setting_t *s = group ? config_setting_get_member(group, o->name) : NULL;
+		char *p = (char *)dst + o->offset;
+		double v;
+
+		if (!s) {
+			if (check_required && o->required) {
+				if (group)
+					serror(ctx, group, "%s: missing required key '%s'", what, o->name);
+				else
+					conf_error(ctx, NULL, "missing required section '%s' with key '%s'", what, o->name);
+			}
+			continue;
+		}
+		switch (o->type) {
+		case OPT_STRING:
+			if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+				serror(ctx, s, "%s must be a string in double quotes", o->name);
+				break;
+			}
+			free(*(char **)p);
+			*(char **)p = strdup(config_setting_get_string(s));
+			break;
+		case OPT_BOOL:
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+				serror(ctx, s, "%s must be true or false", o->name);
+				break;
+			}
+			*(int *)p = config_setting_get_bool(s);
+			break;
+		case OPT_INT:
+		case OPT_DOUBLE:
+			if (number_of(s, &v) < 0) {
+				serror(ctx, s, "%s must be a number", o->name);
+				break;
+			}
+			if (o->type == OPT_INT && config_setting_type(s) == CONFIG_TYPE_FLOAT) {
+				serror(ctx, s, "%s must be a whole number (got %g)", o->name, v);
+				break;
+			}
+			if (!isfinite(v) || v < o->min || v > o->max) {
+				char lo[32], hi[32], got[32];
+				fmt_num(lo, sizeof(lo), o->min);
+				fmt_num(hi, sizeof(hi), o->max);
+				fmt_num(got, sizeof(got), v);
+				serror(ctx, s, "%s must be %s..%s (got %s)", o->name, lo, hi, got);
+				break;
+			}
+			if (o->type == OPT_INT)
+				*(int *)p = (int)v;
+			else
+				*(double *)p = v;
+			break;
+		}
+	}
+}
+
+static void free_opts(const struct opt *opts, void *dst)
+{
+	for (const struct opt *o = opts; o->name; o++)
+		if (o->type == OPT_STRING) {
+			free(*(char **)((char *)dst + o->offset));
+			*(char **)((char *)dst + o->offset) = NULL;
+		}
+}
+
+/* Names that end up in MQTT topics and SQL rows: keep them plain. */
+static int valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return 0;
+	return 1;
+}
+
+/* libconfig reads from a file we hash at the same time, so the digest covers
+ * exactly what was parsed. */
+static int read_file_digest(struct conf_ctx *ctx, config_t *lc, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096];
+	size_t n;
+
+	if (!f)
+		return -errno;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		EVP_DigestUpdate(ctx->digest, buf, n);
+	rewind(f);
+	int ok = config_read(lc, f);
+	fclose(f);
+	if (!ok) {
+		struct conf_origin o = {
+			intern_file(ctx, config_error_file(lc) ? config_error_file(lc) : path),
+			config_error_line(lc)
+		};
+		conf_error(ctx, &o, "syntax error: %s", config_error_text(lc));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, struct reg_def *r)
+{
+	const char *str;
+	double v;
+	config_setting_t *m;
+
+	memset(r, 0, sizeof(*r));
+	r->at = origin(ctx, s);
+	r->scale = 1.0;
+	if (!config_setting_is_group(s)) {
+		serror(ctx, s, "a register must be a group { metric = ...; }");
+		return;
+	}
+	check_unknown(ctx, s, "register", NULL, NULL, reg_keys);
+
+	if (!config_setting_lookup_string(s, "metric", &str))
+		serror(ctx, s, "register: missing required key 'metric' (a string)");
+	else if (!valid_name(str, 63))
+		serror(ctx, config_setting_get_member(s, "metric"),
+		       "metric '%s' must be 1..63 letters, digits, '-', '_' or '.'", str);
+	else
+		r->metric = strdup(str);
+
+	if (!config_setting_lookup_string(s, "table", &str))
+		serror(ctx, s, "register %s: missing required key 'table' (coil, discrete, holding or input)",
+		       r->metric ? r->metric : "?");
+	else if (reg_table_parse(str, &r->table) < 0)
+		serror(ctx, config_setting_get_member(s, "table"),
+		       "table must be coil, discrete, holding or input (got '%s')", str);
+
+	r->type = reg_table_is_bits(r->table) ? TYPE_BIT : TYPE_U16;
+	if ((m = config_setting_get_member(s, "type"))) {
+		if (config_setting_type(m) != CONFIG_TYPE_STRING ||
+		    reg_type_parse(config_setting_get_string(m), &r->type) < 0)
+			serror(ctx, m, "type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit");
+		else if (reg_table_is_bits(r->table) && r->type != TYPE_BIT)
+			serror(ctx, m, "a %s register is a single bit: type must be \"bit\" (got '%s')",
+			       reg_table_name(r->table), reg_type_name(r->type));
+	}
+
+	if (!(m = config_setting_get_member(s, "address")))
+		serror(ctx, s, "register %s: missing required key 'address'", r->metric ? r->metric : "?");
+	else if (number_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT)
+		serror(ctx, m, "address must be a whole number (e.g. 0x0156)");
+	else if (v < 0 || v + reg_type_words(r->type) - 1 > 65535)
+		serror(ctx, m, "address must be 0..%u for a %s (got %.0f)",
+		       65536 - reg_type_words(r->type), reg_type_name(r->type), v);
+	else
+		r->address = (uint16_t)v;
+
+	str = NULL;
+	if ((m = config_setting_get_member(s, "order"))) {
+		if (config_setting_type(m) != CONFIG_TYPE_STRING)
+			serror(ctx, m, "order must be a string such as \"ABCD\"");
+		else
+			str = config_setting_get_string(m);
+		if (str && (r->type == TYPE_BIT || reg_table_is_bits(r->table)))
+			serror(ctx, m, "order does not apply to a bit");
+	}
+	if (reg_order_parse(str, r->type, &r->order) < 0)
+		serror(ctx, m, "order '%s' does not fit a %s; use one of %s", str,
+		       reg_type_name(r->type), reg_order_choices(r->type));
+
+	if ((m = config_setting_get_member(s, "bit"))) {
+		if (r->type != TYPE_BIT || reg_table_is_bits(r->table))
+			serror(ctx, m, "bit applies only to type \"bit\" on a holding or input register");
+		else if (number_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 0 || v > 15)
+			serror(ctx, m, "bit must be 0..15");
+		else
+			r->bit = (unsigned)v;
+	} else if (r->type == TYPE_BIT && !reg_table_is_bits(r->table)) {
+		serror(ctx, s, "register %s: type \"bit\" needs 'bit' (0..15)", r->metric ? r->metric : "?");
+	}
+
+	if ((m = config_setting_get_member(s, "scale"))) {
+		if (number_of(m, &v) < 0 || !isfinite(v) || v == 0)
+			serror(ctx, m, "scale must be a non-zero number");
+		else
+			r->scale = v;
+	}
+	if ((m = config_setting_get_member(s, "offset"))) {
+		if (number_of(m, &v) < 0 || !isfinite(v))
+			serror(ctx, m, "offset must be a number");
+		else
+			r->offset = v;
+	}
+	if ((m = config_setting_get_member(s, "unit"))) {
+		if (config_setting_type(m) != CONFIG_TYPE_STRING)
+			serror(ctx, m, "unit must be a string (a SenML unit such as \"V\" or \"kWh\")");
+		else if (strlen(config_setting_get_string(m)) > 15 ||
+			 strpbrk(config_setting_get_string(m), "\"\\"))
+			serror(ctx, m, "unit must be at most 15 characters, no quotes or backslashes");
+		else
+			r->unit = strdup(config_setting_get_string(m));
+	}
+}
+
+static void free_profile(struct profile *p)
+{
+	for (size_t i = 0; i < p->nregs; i++) {
+		free(p->regs[i].metric);
+		free(p->regs[i].unit);
+	}
+	free(p->regs);
+	free(p->name);
+	free(p->description);
+}
+
+static void parse_profile_file(struct conf_ctx *ctx, const char *path)
+{
+	struct gw_config *cfg = ctx->cfg;
+	config_t lc;
+	config_setting_t *ps, *regs, *m;
+	const char *str;
+
+	config_init(&lc);
+	if (read_file_digest(ctx, &lc, path) < 0)
+		goto out;
+	ps = config_lookup(&lc, "profile");
+	if (!ps || !config_setting_is_group(ps)) {
+		struct conf_origin o = { intern_file(ctx, path), 1 };
+		conf_error(ctx, &o, "a profile file must contain 'profile = { name = ...; registers = (...); };'");
+		goto out;
+	}
+	check_unknown(ctx, config_root_setting(&lc), "profile file", NULL, NULL,
+		      (const char *const[]){ "profile", NULL });
+	check_unknown(ctx, ps, "profile", NULL, NULL, profile_keys);
+
+	struct profile *np = realloc(cfg->profiles, (cfg->nprofiles + 1) * sizeof(*np));
+	if (!np)
+		goto out;
+	cfg->profiles = np;
+	struct profile *p = &np[cfg->nprofiles++];
+	memset(p, 0, sizeof(*p));
+	p->at = origin(ctx, ps);
+
+	if (!config_setting_lookup_string(ps, "name", &str))
+		serror(ctx, ps, "profile: missing required key 'name' (a string)");
+	else if (!valid_name(str, 63))
+		serror(ctx, config_setting_get_member(ps, "name"),
+		       "profile name '%s' must be 1..63 letters, digits, '-', '_' or '.'", str);
+	else
+		p->name = strdup(str);
+	if (config_setting_lookup_string(ps, "description", &str))
+		p->description = strdup(str);
+
+	regs = config_setting_get_member(ps, "registers");
+	if (!regs || !(config_setting_is_list(regs) || config_setting_is_array(regs))) {
+		serror(ctx, regs ? regs : ps, "profile %s: 'registers' must be a list ( {...}, {...} )",
+		       p->name ? p->name : "?");
+		goto out;
+	}
+	int n = config_setting_length(regs);
+	if (n == 0)
+		serror(ctx, regs, "profile %s has no registers", p->name ? p->name : "?");
+	p->regs = calloc((size_t)n + 1, sizeof(*p->regs));
+	if (!p->regs)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		m = config_setting_get_elem(regs, (unsigned)i);
+		parse_register(ctx, m, &p->regs[p->nregs]);
+		struct reg_def *r = &p->regs[p->nregs++];
+		for (size_t j = 0; r->metric && j + 1 < p->nregs; j++)
+			if (p->regs[j].metric && !strcmp(p->regs[j].metric, r->metric))
+				conf_error(ctx, &r->at, "metric '%s' appears twice in profile %s (first at line %d)",
+					   r->metric, p->name ? p->name : "?", p->regs[j].at.line);
+	}
+out:
+	config_destroy(&lc);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+static char *join_path(const char *dir, const char *p)
+{
+	char *out;
+
+	if (p[0] == '/')
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", dir, p) < 0)
+		return NULL;
+	return out;
+}
+
+static void load_profiles(struct conf_ctx *ctx, const config_setting_t *where)
+{
+	struct gw_config *cfg = ctx->cfg;
+	char *cdir = dir_of(cfg->path);
+	char *dir = cdir ? join_path(cdir, cfg->profiles_dir) : NULL;
+	char **names = NULL;
+	size_t n = 0;
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		struct conf_origin o = where ? origin(ctx, where) : (struct conf_origin){ cfg->files[0], 0 };
+		conf_error(ctx, &o, "profiles_dir '%s': %s", dir ? dir : cfg->profiles_dir, strerror(errno));
+		goto out;
+	}
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l < 6 || strcmp(e->d_name + l - 5, ".conf") || e->d_name[0] == '.')
+			continue;
+		char **nn = realloc(names, (n + 1) * sizeof(*nn));
+		if (!nn)
+			break;
+		names = nn;
+		names[n++] = join_path(dir, e->d_name);
+	}
+	closedir(d);
+	/* sorted, so errors and the digest do not depend on directory order */
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++)
+		if (names[i])
+			parse_profile_file(ctx, names[i]);
+	for (size_t i = 0; i < cfg->nprofiles; i++)
+		for (size_t j = 0; j < i; j++)
+			if (cfg->profiles[i].name && cfg->profiles[j].name &&
+			    !strcmp(cfg->profiles[i].name, cfg->profiles[j].name))
+				conf_error(ctx, &cfg->profiles[i].at, "profile '%s' is defined twice (also at %s:%d)",
+					   cfg->profiles[i].name, cfg->profiles[j].at.file, cfg->profiles[j].at.line);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(dir);
+	free(cdir);
+}
+
+const struct profile *config_profile(const struct gw_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nprofiles; i++)
+		if (cfg->profiles[i].name && !strcmp(cfg->profiles[i].name, name))
+			return &cfg->profiles[i];
+	return NULL;
+}
+
+const struct device_conf *config_device(const struct gw_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->ndevices; i++)
+		if (cfg->devices[i].name && !strcmp(cfg->devices[i].name, name))
+			return &cfg->devices[i];
+	return NULL;
+}
+
+static void free_device(struct device_conf *d)
+{
+	if (d->driver && d->drv)
+		free_opts(d->driver->opts, d->drv);
+	free(d->drv);
+	free_opts(device_opts, d);
+}
+
+/* Copy a device's settings into a fresh one (strings duplicated). */
+static int clone_device(const struct device_conf *src, struct device_conf *dst)
+{
+	*dst = *src;
+	dst->drv = NULL;
+	for (const struct opt *o = device_opts; o->name; o++)
+		if (o->type == OPT_STRING) {
+			char **p = (char **)((char *)dst + o->offset);
+			*p = *p ? strdup(*p) : NULL;
+		}
+	if (src->driver) {
+		dst->drv = malloc(src->driver->conf_size);
+		if (!dst->drv)
+			return -ENOMEM;
+		memcpy(dst->drv, src->drv, src->driver->conf_size);
+		for (const struct opt *o = src->driver->opts; o->name; o++)
+			if (o->type == OPT_STRING) {
+				char **p = (char **)((char *)dst->drv + o->offset);
+				*p = *p ? strdup(*p) : NULL;
+			}
+	}
+	return 0;
+}
+
+static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
+			  const struct device_conf *defaults)
+{
+	struct gw_config *cfg = ctx->cfg;
+	int n = config_setting_length(list);
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
+		struct device_conf dev;
+
+		if (!config_setting_is_group(s)) {
+			serror(ctx, s, "each device must be a group { name = ...; }");
+			continue;
+		}
+		const char *nm = NULL;
+		char what[96];
+		config_setting_lookup_string(s, "name", &nm);
+		snprintf(what, sizeof(what), "device %s", nm ? nm : "(no name)");
+		clone_device(defaults, &dev);
+		dev.at = origin(ctx, s);
+		apply_opts(ctx, s, what, device_opts, &dev, 1);
+		dev.driver = dev.driver_name ? driver_find(dev.driver_name) : NULL;
+		if (!dev.driver) {
+			config_setting_t *m = config_setting_get_member(s, "driver");
+			serror(ctx, m ? m : s, "unknown driver '%s' (known: modbus-tcp)",
+			       dev.driver_name ? dev.driver_name : "");
+			check_unknown(ctx, s, "device", device_opts, NULL, NULL);
+			free_device(&dev);
+			continue;
+		}
+		dev.drv = calloc(1, dev.driver->conf_size);
+		set_defaults(dev.driver->opts, dev.drv);
+		apply_opts(ctx, s, what, dev.driver->opts, dev.drv, 1);
+		check_unknown(ctx, s, "device", device_opts, dev.driver->opts, NULL);
+		if (dev.name && !valid_name(dev.name, 56))
+			serror(ctx, config_setting_get_member(s, "name"),
+			       "device name '%s' must be 1..56 letters, digits, '-', '_' or '.'", dev.name);
+		if (dev.profile_name && !(dev.profile = config_profile(cfg, dev.profile_name))) {
+			const char *best = NULL;
+			unsigned bd = 4;
+			for (size_t k = 0; k < cfg->nprofiles; k++)
+				if (cfg->profiles[k].name && edit_distance(dev.profile_name, cfg->profiles[k].name) < bd)
+					bd = edit_distance(dev.profile_name, cfg->profiles[k].name),
+					best = cfg->profiles[k].name;
+			serror(ctx, config_setting_get_member(s, "profile"),
+			       "device %s: no profile named '%s' in %s%s%s%s", dev.name ? dev.name : "?",
+			       dev.profile_name, cfg->profiles_dir, best ? " (did you mean '" : "",
+			       best ? best : "", best ? "'?)" : "");
+		}
+		if (dev.timeout_ms >= dev.poll_interval_ms)
+			serror(ctx, s, "device %s: timeout_ms (%d) must be less than poll_interval_ms (%d)",
+			       dev.name ? dev.name : "?", dev.timeout_ms, dev.poll_interval_ms);
+
+		/* "count = N" expands into N devices named NAME-001.., the
+		 * driver bumping its address per instance (e.g. the port). */
+		int count = dev.count;
+		for (int k = 0; k < count; k++) {
+			struct device_conf *nd = realloc(cfg->devices, (cfg->ndevices + 1) * sizeof(*nd));
+			if (!nd)
+				break;
+			cfg->devices = nd;
+			struct device_conf *d = &nd[cfg->ndevices++];
+			clone_device(&dev, d);
+			d->count = 1;
+			if (count > 1) {
+				char *name = NULL;
+				if (asprintf(&name, "%s-%03d", dev.name ? dev.name : "?", k + 1) < 0)
+					name = NULL;
+				free(d->name);
+				d->name = name;
+				if (d->driver && d->driver->opts) {
+					/* the first int option named "port" steps with k */
+					for (const struct opt *o = d->driver->opts; o->name; o++)
+						if (o->type == OPT_INT && !strcmp(o->name, "port")) {
+							int *port = (int *)((char *)d->drv + o->offset);
+							if (*port + k > 65535) {
+								serror(ctx, s, "device %s: count %d runs the port past 65535",
+								       dev.name ? dev.name : "?", count);
+								k = count;
+								break;
+							}
+							*port += k;
+						}
+				}
+			}
+			if (d->driver->check)
+				d->driver->check(ctx, d);
+		}
+		free_device(&dev);
+	}
+}
+
+static void check_cross(struct conf_ctx *ctx)
+{
+	struct gw_config *cfg = ctx->cfg;
+
+	for (size_t i = 0; i < cfg->ndevices; i++) {
+		const struct device_conf *a = &cfg->devices[i];
+		for (size_t j = 0; j < i && a->name; j++) {
+			const struct device_conf *b = &cfg->devices[j];
+			if (b->name && !strcmp(a->name, b->name)) {
+				conf_error(ctx, &a->at, "device name '%s' is used twice (also at line %d)",
+					   a->name, b->at.line);
+				break;
+			}
+		}
+	}
+	if (cfg->ndevices > 20000)
+		conf_error(ctx, NULL, "%zu devices configured; at most 20000 are supported", cfg->ndevices);
+}
+
+static void check_gateway(struct conf_ctx *ctx, config_t *lc)
+{
+	struct gw_config *cfg = ctx->cfg;
+	config_setting_t *g = config_lookup(lc, "gateway");
+	config_setting_t *m = config_lookup(lc, "mqtt");
+
+	if (cfg->gateway_id && !valid_name(cfg->gateway_id, 64))
+		serror(ctx, config_setting_get_member(g, "id"),
+		       "gateway id '%s' must be 1..64 letters, digits, '-', '_' or '.' (it is an MQTT topic level)",
+		       cfg->gateway_id);
+	if (cfg->topic_prefix) {
+		const char *p = cfg->topic_prefix;
+		size_t l = strlen(p);
+		if (l == 0 || l > 128 || strpbrk(p, "+#") || p[0] == '/' || p[l - 1] == '/')
+			serror(ctx, m && config_setting_get_member(m, "topic_prefix") ?
+			       config_setting_get_member(m, "topic_prefix") : config_root_setting(lc),
+			       "topic_prefix '%s' must be 1..128 characters without '+', '#' or a leading/trailing '/'", p);
+	}
+	if (cfg->mqtt_uri && strncmp(cfg->mqtt_uri, "tcp://", 6) && strncmp(cfg->mqtt_uri, "ssl://", 6) &&
+	    strncmp(cfg->mqtt_uri, "mqtt://", 7) && strncmp(cfg->mqtt_uri, "mqtts://", 8))
+		serror(ctx, config_setting_get_member(m, "uri"),
+		       "mqtt uri '%s' must start with tcp://, ssl://, mqtt:// or mqtts://", cfg->mqtt_uri);
+	if (cfg->log_level && strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warn") &&
+	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
+		serror(ctx, config_lookup(lc, "log.level"), "log level must be error, warn, info or debug (got '%s')",
+		       cfg->log_level);
+}
+
+static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const struct opt *opts,
+		    void *dst, int required)
+{
+	config_setting_t *s = config_lookup(lc, name);
+
+	set_defaults(opts, dst);
+	if (s && !config_setting_is_group(s)) {
+		serror(ctx, s, "%s must be a group: %s = { ... };", name, name);
+		return;
+	}
+	if (!s && !required)
+		return;
+	apply_opts(ctx, s, name, opts, dst, 1);
+	if (s)
+		check_unknown(ctx, s, name, opts, NULL, NULL);
+}
+
+int config_load(const char *path, FILE *errs, struct gw_config **out)
+{
+	struct conf_ctx ctx = { .errs = errs };
+	struct gw_config *cfg = calloc(1, sizeof(*cfg));
+	struct device_conf defaults;
+	config_t lc;
+	config_setting_t *s;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	int ret = 0;
+
+	*out = NULL;
+	if (!cfg)
+		return -ENOMEM;
+	config_init(&lc);
+	memset(&defaults, 0, sizeof(defaults));
+	ctx.cfg = cfg;
+	ctx.digest = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx.digest, EVP_sha256(), NULL);
+	cfg->path = strdup(path);
+	intern_file(&ctx, path);
+
+	ret = read_file_digest(&ctx, &lc, path);
+	if (ret == -ENOENT || ret == -EACCES || ret == -EISDIR) {
+		fprintf(errs, "%s: cannot read: %s\n", path, strerror(-ret));
+		goto out;
+	}
+	if (ret < 0)
+		goto out;
+
+	check_unknown(&ctx, config_root_setting(&lc), "the top level", top_opts, NULL, top_groups);
+	section(&ctx, &lc, "gateway", gateway_opts, cfg, 1);
+	section(&ctx, &lc, "log", log_opts, cfg, 0);
+	section(&ctx, &lc, "store", store_opts, cfg, 0);
+	section(&ctx, &lc, "mqtt", mqtt_opts, cfg, 0);
+	set_defaults(top_opts, cfg);
+	apply_opts(&ctx, config_root_setting(&lc), "top level", top_opts, cfg, 1);
+	check_gateway(&ctx, &lc);
+
+	load_profiles(&ctx, config_lookup(&lc, "profiles_dir"));
+
+	set_defaults(device_opts, &defaults);
+	if ((s = config_lookup(&lc, "device_defaults"))) {
+		static const struct opt *const none = NULL;
+		(void)none;
+		apply_opts(&ctx, s, "device_defaults", device_opts, &defaults, 0);
+		check_unknown(&ctx, s, "device_defaults", device_opts, NULL, NULL);
+		if (config_setting_get_member(s, "name") || config_setting_get_member(s, "count"))
+			serror(&ctx, s, "device_defaults cannot set 'name' or 'count'");
+	}
+	s = config_lookup(&lc, "devices");
+	if (!s)
+		conf_error(&ctx, &(struct conf_origin){ cfg->files[0], 0 },
+			   "no 'devices' list: nothing to poll (add devices = ( { name = ...; } );)");
+	else if (!config_setting_is_list(s))
+		serror(&ctx, s, "devices must be a list: devices = ( { ... }, { ... } );");
+	else
+		parse_devices(&ctx, s, &defaults);
+	check_cross(&ctx);
+
+	EVP_DigestFinal_ex(ctx.digest, md, &mdlen);
+	for (unsigned i = 0; i < 8 && i < mdlen; i++)
+		sprintf(cfg->digest + 2 * i, "%02x", md[i]);
+	ret = ctx.nerrors ? -EINVAL : 0;
+out:
+	print_errors(&ctx);
+	free_opts(device_opts, &defaults);
+	EVP_MD_CTX_free(ctx.digest);
+	config_destroy(&lc);
+	if (ret < 0) {
+		/* the first line of a bare path has line 0: print plainly */
+		config_free(cfg);
+		return ret;
+	}
+	*out = cfg;
+	return 0;
+}
+
+void config_free(struct gw_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->ndevices; i++)
+		free_device(&cfg->devices[i]);
+	free(cfg->devices);
+	for (size_t i = 0; i < cfg->nprofiles; i++)
+		free_profile(&cfg->profiles[i]);
+	free(cfg->profiles);
+	free_opts(gateway_opts, cfg);
+	free_opts(log_opts, cfg);
+	free_opts(store_opts, cfg);
+	free_opts(mqtt_opts, cfg);
+	free_opts(top_opts, cfg);
+	for (size_t i = 0; i < cfg->nfiles; i++)
+		free(cfg->files[i]);
+	free(cfg->files);
+	free(cfg->path);
+	free(cfg);
+}
+
+char *config_data_path(const struct gw_config *cfg, const char *p)
+{
+	/* a relative data_dir is relative to the config file, so a checkout
+	 * runs the same from any working directory */
+	char *cdir = dir_of(cfg->path);
+	char *data = cdir ? join_path(cdir, cfg->data_dir ? cfg->data_dir : ".") : NULL;
+	char *out = data ? join_path(data, p) : NULL;
+
+	free(data);
+	free(cdir);
+	return out;
+}

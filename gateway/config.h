@@ -1,0 +1,128 @@
+/* Configuration: parses gateway.conf and the profile files with libconfig
+ * into a struct gw_config. Every value remembers its file and line, and every
+ * mistake is reported as "FILE:LINE: message" — all of them, not the first.
+ * Options are declared in tables (name, type, bounds, default, required);
+ * checks across fields run afterwards. */
+#ifndef WARDGW_CONFIG_H
+#define WARDGW_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "decode.h"
+
+struct config_setting_t;
+struct driver_ops;
+
+enum opt_type { OPT_INT, OPT_DOUBLE, OPT_STRING, OPT_BOOL };
+
+/* One key of a config group. Numbers are checked against [min, max]. */
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t offset;          /* into the struct being filled */
+	double min, max;
+	double def;             /* default for numbers and bools */
+	const char *def_str;    /* default for strings (NULL: none) */
+	int required;
+};
+
+/* Where a value came from. */
+struct conf_origin {
+	const char *file;       /* interned in the config; valid while it lives */
+	int line;
+};
+
+struct reg_def {
+	char *metric;
+	char *unit;             /* SenML unit, may be NULL */
+	enum reg_table table;
+	enum reg_type type;
+	struct reg_order order;
+	uint16_t address;
+	unsigned bit;
+	double scale, offset;
+	struct conf_origin at;
+};
+
+struct profile {
+	char *name;
+	char *description;
+	struct reg_def *regs;
+	size_t nregs;
+	struct conf_origin at;
+};
+
+/* Keys every device has, whatever its driver. */
+struct device_conf {
+	char *name;
+	char *driver_name;
+	char *profile_name;
+	int poll_interval_ms;
+	int timeout_ms;
+	int backoff_max_ms;
+	int count;              /* expanded at parse time; 1 afterwards */
+	const struct driver_ops *driver;
+	const struct profile *profile;
+	void *drv;              /* the driver's own keys, conf_size bytes */
+	struct conf_origin at;
+};
+
+struct gw_config {
+	char *path;
+	char *gateway_id;
+	char *ward;
+	double lat, lon;
+	char *data_dir;
+	char *log_level;
+
+	char *store_path;           /* relative paths are under data_dir */
+	int raw_retention_days;
+	int batch_ms;
+
+	char *mqtt_uri;
+	char *mqtt_client_id;
+	char *mqtt_username;
+	char *mqtt_password_file;
+	char *topic_prefix;
+	int mqtt_qos;
+	int mqtt_keepalive;
+	int mqtt_buffer;            /* messages kept while the broker is away */
+
+	char *profiles_dir;
+	struct profile *profiles;
+	size_t nprofiles;
+	struct device_conf *devices;
+	size_t ndevices;
+
+	char digest[17];            /* first 16 hex of SHA-256 of all files read */
+	char **files;               /* interned file names */
+	size_t nfiles;
+};
+
+/* Error collection while parsing; opaque outside config.c. */
+struct conf_ctx;
+
+/**
+ * Parse @path (and the profiles it points at) into a new config. On success
+ * returns 0 and *@out owns the result (config_free()). On failure every error
+ * has been printed to @errs as "FILE:LINE: message" lines, *@out is NULL and
+ * the return is -EINVAL (bad content) or -ENOENT (file missing).
+ */
+int config_load(const char *path, FILE *errs, struct gw_config **out);
+void config_free(struct gw_config *cfg);
+
+/** Record an error at a setting's file:line (for drivers' check hooks). */
+void conf_error(struct conf_ctx *ctx, const struct conf_origin *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/** Find a device or profile by name; NULL if absent. */
+const struct device_conf *config_device(const struct gw_config *cfg, const char *name);
+const struct profile *config_profile(const struct gw_config *cfg, const char *name);
+
+/** Resolve @p against the config's data_dir (absolute paths pass through).
+ *  Returns a malloc'd string. */
+char *config_data_path(const struct gw_config *cfg, const char *p);
+
+#endif

@@ -1,0 +1,41 @@
+/* The driver table: each kind of source (Modbus TCP now; RTU buses, Wi-Fi,
+ * modems, ingest later) is a const struct driver_ops, listed statically in
+ * driver.c, like libmodbus's backends. Data flows one way:
+ * driver -> readings -> store -> publisher. */
+#ifndef WARDGW_DRIVER_H
+#define WARDGW_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct conf_ctx;
+struct config_setting_t;
+struct device_conf;
+struct gateway;
+struct opt;
+
+struct driver_ops {
+	const char *name;
+	/* Driver-specific device keys (terminated by an entry with name NULL)
+	 * and the size of the struct they fill; config.c parses them with the
+	 * common option machinery, so every error has its file:line. */
+	const struct opt *opts;
+	size_t conf_size;
+	/* Cross-field checks on one parsed device; report with conf_error(). */
+	void (*check)(struct conf_ctx *ctx, const struct device_conf *dev);
+	/* Create the runtime instance for every device of this driver and
+	 * start it on the loop. Returns 0 or a negative errno. */
+	int (*start)(struct gateway *gw, struct event_base *base);
+	/* Stop polling and release every instance. Loop thread. */
+	void (*stop)(struct gateway *gw);
+};
+
+extern const struct driver_ops modbus_tcp_driver;
+
+/** Find a driver by name; NULL if there is none. */
+const struct driver_ops *driver_find(const char *name);
+/** The NULL-terminated list of all drivers. */
+extern const struct driver_ops *const drivers[];
+
+#endif

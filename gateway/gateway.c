@@ -1,0 +1,453 @@
+/* The gateway at run time: builds the devices from the config, owns the
+ * loop, the store and the publisher, and turns each finished poll into
+ * stored samples and a SenML pack for the IOC. */
+#include "gateway.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+#include "driver.h"
+#include "log.h"
+#include "loopq.h"
+#include "publisher.h"
+#include "senml.h"
+#include "store.h"
+#include "version.h"
+
+#define PRUNE_BATCH 20000
+
+const char *device_state_name(enum device_state s)
+{
+	switch (s) {
+	case DEV_ONLINE: return "online";
+	case DEV_OFFLINE: return "offline";
+	default: return "unknown";
+	}
+}
+
+int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state st,
+		       const char *reason)
+{
+	if (dev->state == st) {
+		if (reason)
+			snprintf(dev->reason, sizeof(dev->reason), "%s", reason);
+		return;
+	}
+	/* a state change is logged once; repeats of the same failure are not */
+	if (st == DEV_ONLINE)
+		log_info("device %s: online", dev->conf->name);
+	else
+		log_warn("device %s: %s: %s", dev->conf->name, device_state_name(st),
+			 reason ? reason : "no reason given");
+	dev->state = st;
+	snprintf(dev->reason, sizeof(dev->reason), "%s", reason ? reason : "");
+}
+
+void gateway_poll_started(struct gateway *gw, struct device *dev, int64_t late_us)
+{
+	gw->stats.started++;
+	if (late_us > 0 && (uint64_t)late_us > gw->stats.lateness_max_us)
+		gw->stats.lateness_max_us = (uint64_t)late_us;
+}
+
+void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
+		       const double *values, int ok, int on_time, const char *reason)
+{
+	const struct profile *pr = dev->conf->profile;
+	struct senml_rec recs[256];
+	size_t n = 0;
+	int len;
+
+	if (!ok) {
+		gw->stats.failed++;
+		snprintf(dev->reason, sizeof(dev->reason), "%s", reason ? reason : "");
+		return;
+	}
+	gw->stats.ok++;
+	gw->stats.on_time += on_time != 0;
+	dev->last_ok_ms = ts_ms;
+	for (size_t i = 0; i < pr->nregs; i++) {
+		dev->last[i] = values[i];
+		if (store_append(gw->store, dev->series[i], ts_ms, values[i], Q_GOOD) < 0)
+			gw->stats.store_errors++;
+		gw->stats.values++;
+	}
+	if (!gw->pub)
+		return;
+	/* one pack per poll; profiles longer than 256 registers go in parts */
+	for (size_t i = 0; i < pr->nregs; i++) {
+		recs[n].name = pr->regs[i].metric;
+		recs[n].unit = pr->regs[i].unit;
+		recs[n].value = values[i];
+		if (++n < sizeof(recs) / sizeof(recs[0]) && i + 1 < pr->nregs)
+			continue;
+		len = senml_pack(gw->pack_buf, gw->pack_size, dev->bn, ts_ms, recs, n);
+		if (len > 0)
+			publisher_send(gw->pub, dev->topic, gw->pack_buf, (size_t)len, 0);
+		else
+			log_err("device %s: SenML pack does not fit %zu bytes", dev->conf->name, gw->pack_size);
+		n = 0;
+	}
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *gw = arg;
+
+	if (store_flush(gw->store) < 0)
+		gw->stats.store_errors++;
+}
+
+static void on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *gw = arg;
+	int64_t before = wall_ms() - (int64_t)gw->cfg->raw_retention_days * 86400000;
+	int n = store_prune(gw->store, before, PRUNE_BATCH);
+	/* more to delete: come back soon rather than block the loop */
+	struct timeval tv = { n == PRUNE_BATCH ? 1 : 3600, 0 };
+
+	if (n > 0)
+		log_debug("store: pruned %d samples older than %d days", n, gw->cfg->raw_retention_days);
+	evtimer_add(gw->prune_ev, &tv);
+}
+
+static double sum_metric(struct gateway *gw, const char *metric, int *found)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		struct device *d = &gw->devices[i];
+		const struct profile *p = d->conf->profile;
+		if (d->state != DEV_ONLINE)
+			continue;
+		for (size_t k = 0; k < p->nregs; k++)
+			if (!strcmp(p->regs[k].metric, metric) && !isnan(d->last[k])) {
+				sum += d->last[k];
+				(*found)++;
+			}
+	}
+	return sum;
+}
+
+/* The live view of `make run`: the ward's figures from the latest values. */
+static void on_live(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *gw = arg;
+	size_t online = 0;
+	int f1 = 0, f2 = 0, f3 = 0, f4 = 0, f5 = 0;
+	struct publisher_stats ps = { 0 };
+	char t[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	for (size_t i = 0; i < gw->ndevices; i++)
+		online += gw->devices[i].state == DEV_ONLINE;
+	double installed = sum_metric(gw, "lampsInstalled", &f1);
+	double on = sum_metric(gw, "lampsOn", &f2);
+	double failed = sum_metric(gw, "lampsFailed", &f3);
+	double power = sum_metric(gw, "activePower", &f4);
+	double energy = sum_metric(gw, "activeEnergy", &f5);
+	if (gw->pub)
+		publisher_get_stats(gw->pub, &ps);
+	localtime_r(&now, &tm);
+	strftime(t, sizeof(t), "%H:%M:%S", &tm);
+	printf("%s  devices online %zu/%zu  lamps on %.0f/%.0f  failed %.0f (%.1f %%)  "
+	       "power %.2f kW  energy %.1f kWh  polls ok %llu failed %llu on-time %.1f %%  mqtt %s sent %llu\n",
+	       t, online, gw->ndevices, on, installed, failed, installed > 0 ? 100.0 * failed / installed : 0.0,
+	       power / 1000.0, energy, (unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed,
+	       gw->stats.scheduled ? 100.0 * (double)gw->stats.on_time / (double)gw->stats.scheduled : 0.0,
+	       ps.connected ? "up" : "down", (unsigned long long)ps.sent);
+	fflush(stdout);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *gw = arg;
+
+	log_info("gateway %s: stopping (%s)", gw->cfg->gateway_id,
+		 fd == SIGINT ? "SIGINT" : fd == SIGTERM ? "SIGTERM" : "run time over");
+	event_base_loopbreak(gw->base);
+}
+
+static int mkdir_p(const char *path)
+{
+	char *tmp = strdup(path);
+	int ret = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	for (char *p = tmp + 1; ; p++) {
+		if (*p == '/' || !*p) {
+			char c = *p;
+			*p = 0;
+			if (mkdir(tmp, 0750) < 0 && errno != EEXIST) {
+				ret = -errno;
+				break;
+			}
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	free(tmp);
+	return ret;
+}
+
+static char *read_secret(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[256];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	buf[strcspn(buf, "\r\n")] = 0;
+	return strdup(buf);
+}
+
+static int start_publisher(struct gateway *gw)
+{
+	struct gw_config *c = gw->cfg;
+	struct publisher_opts o = { 0 };
+	char *topic = NULL, *online = NULL, *offline = NULL, *cid = NULL, *pw = NULL;
+	int ret = -ENOMEM;
+
+	if (asprintf(&topic, "%s/%s/status", c->topic_prefix, c->gateway_id) < 0)
+		topic = NULL;
+	if (asprintf(&online, "{\"state\":\"online\",\"version\":\"%s\",\"started\":%lld,"
+		     "\"config\":\"%s\",\"devices\":%zu}", WARDGW_VERSION,
+		     (long long)(gw->started_ms / 1000), c->digest, gw->ndevices) < 0)
+		online = NULL;
+	if (asprintf(&offline, "{\"state\":\"offline\",\"version\":\"%s\",\"started\":%lld}",
+		     WARDGW_VERSION, (long long)(gw->started_ms / 1000)) < 0)
+		offline = NULL;
+	if (c->mqtt_client_id)
+		cid = strdup(c->mqtt_client_id);
+	else if (asprintf(&cid, "wardgw-%s", c->gateway_id) < 0)
+		cid = NULL;
+	if (!topic || !online || !offline || !cid)
+		goto out;
+	if (c->mqtt_password_file && !(pw = read_secret(c->mqtt_password_file))) {
+		ret = log_error(-errno, "mqtt: cannot read password_file %s: %s", c->mqtt_password_file,
+				strerror(errno));
+		goto out;
+	}
+	o.uri = c->mqtt_uri;
+	o.client_id = cid;
+	o.username = c->mqtt_username;
+	o.password = pw;
+	o.keepalive = c->mqtt_keepalive;
+	o.qos = c->mqtt_qos;
+	o.buffer = c->mqtt_buffer;
+	o.status_topic = topic;
+	o.online_payload = online;
+	o.offline_payload = offline;
+	ret = publisher_new(&gw->pub, &o, gw->base, gw->q);
+out:
+	free(topic);
+	free(online);
+	free(offline);
+	free(cid);
+	free(pw);
+	return ret;
+}
+
+static int init_devices(struct gateway *gw)
+{
+	struct gw_config *c = gw->cfg;
+	int ret = 0;
+
+	gw->ndevices = c->ndevices;
+	gw->devices = calloc(c->ndevices ? c->ndevices : 1, sizeof(*gw->devices));
+	if (!gw->devices)
+		return -ENOMEM;
+	if ((ret = store_begin(gw->store)) < 0)
+		return ret;
+	for (size_t i = 0; i < c->ndevices && !ret; i++) {
+		struct device *d = &gw->devices[i];
+		const struct profile *p;
+
+		d->conf = &c->devices[i];
+		d->index = i;
+		p = d->conf->profile;
+		d->series = calloc(p->nregs, sizeof(*d->series));
+		d->last = calloc(p->nregs, sizeof(*d->last));
+		if (asprintf(&d->topic, "%s/%s/telemetry/%s", c->topic_prefix, c->gateway_id, d->conf->name) < 0)
+			d->topic = NULL;
+		if (asprintf(&d->bn, "urn:dev:wardgw:%s:%s:", c->gateway_id, d->conf->name) < 0)
+			d->bn = NULL;
+		if (!d->series || !d->last || !d->topic || !d->bn) {
+			ret = -ENOMEM;
+			break;
+		}
+		for (size_t k = 0; k < p->nregs && !ret; k++) {
+			d->last[k] = NAN;
+			ret = store_series(gw->store, d->conf->name, p->regs[k].metric, p->regs[k].unit,
+					   &d->series[k]);
+		}
+	}
+	if (ret < 0) {
+		store_commit(gw->store);
+		return ret;
+	}
+	return store_commit(gw->store);
+}
+
+int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway_opts *o)
+{
+	char *path = NULL, *dir = NULL;
+	int ret;
+	struct timeval tv;
+
+	memset(gw, 0, sizeof(*gw));
+	gw->cfg = cfg;
+	gw->live_secs = o ? o->live_secs : 0;
+	gw->stats_path = o ? o->stats_path : NULL;
+	gw->started_ms = wall_ms();
+	gw->pack_size = 64 * 1024;
+	gw->pack_buf = malloc(gw->pack_size);
+	gw->base = event_base_new();
+	if (!gw->base || !gw->pack_buf)
+		return log_error(-ENOMEM, "gateway: cannot create the event loop");
+	if ((ret = loopq_new(&gw->q, gw->base)) < 0)
+		return ret;
+
+	dir = config_data_path(cfg, ".");
+	if (!dir || (ret = mkdir_p(dir)) < 0) {
+		ret = log_error(dir ? ret : -ENOMEM, "gateway: cannot create data_dir %s: %s",
+				dir ? dir : "?", strerror(dir ? -ret : ENOMEM));
+		goto out;
+	}
+	path = config_data_path(cfg, cfg->store_path);
+	if (!path || (ret = store_open(&gw->store, path)) < 0)
+		goto out;
+	if ((ret = init_devices(gw)) < 0)
+		goto out;
+	if ((ret = start_publisher(gw)) < 0)
+		goto out;
+	for (const struct driver_ops *const *d = drivers; *d; d++)
+		if ((ret = (*d)->start(gw, gw->base)) < 0)
+			goto out;
+
+	gw->flush_ev = event_new(gw->base, -1, EV_PERSIST, on_flush, gw);
+	tv.tv_sec = cfg->batch_ms / 1000;
+	tv.tv_usec = (cfg->batch_ms % 1000) * 1000;
+	event_add(gw->flush_ev, &tv);
+	gw->prune_ev = evtimer_new(gw->base, on_prune, gw);
+	tv.tv_sec = 5;
+	tv.tv_usec = 0;
+	evtimer_add(gw->prune_ev, &tv);
+	if (gw->live_secs > 0) {
+		gw->live_ev = event_new(gw->base, -1, EV_PERSIST, on_live, gw);
+		tv.tv_sec = gw->live_secs;
+		event_add(gw->live_ev, &tv);
+	}
+	gw->sigint_ev = evsignal_new(gw->base, SIGINT, on_stop, gw);
+	gw->sigterm_ev = evsignal_new(gw->base, SIGTERM, on_stop, gw);
+	event_add(gw->sigint_ev, NULL);
+	event_add(gw->sigterm_ev, NULL);
+	if (o && o->run_secs > 0) {
+		gw->stop_ev = evtimer_new(gw->base, on_stop, gw);
+		tv.tv_sec = o->run_secs;
+		evtimer_add(gw->stop_ev, &tv);
+	}
+	log_info("gateway %s: %zu devices, store %s, mqtt %s, config %s", cfg->gateway_id,
+		 gw->ndevices, path, cfg->mqtt_uri, cfg->digest);
+	ret = 0;
+out:
+	free(path);
+	free(dir);
+	return ret;
+}
+
+int gateway_run(struct gateway *gw)
+{
+	return event_base_dispatch(gw->base) < 0 ? -EIO : 0;
+}
+
+static void write_stats(struct gateway *gw)
+{
+	struct rusage ru;
+	struct publisher_stats ps = { 0 };
+	FILE *f;
+
+	if (!gw->stats_path)
+		return;
+	f = fopen(gw->stats_path, "w");
+	if (!f) {
+		log_err("gateway: cannot write stats %s: %s", gw->stats_path, strerror(errno));
+		return;
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	if (gw->pub)
+		publisher_get_stats(gw->pub, &ps);
+	fprintf(f, "{\"devices\":%zu,\"scheduled\":%llu,\"started\":%llu,\"ok\":%llu,\"failed\":%llu,"
+		"\"on_time\":%llu,\"skipped_busy\":%llu,\"skipped_offline\":%llu,\"requests\":%llu,"
+		"\"values\":%llu,\"store_errors\":%llu,\"lateness_max_us\":%llu,\"mqtt_sent\":%llu,"
+		"\"mqtt_failed\":%llu,\"mqtt_delivered\":%llu,\"cpu_user_ms\":%ld,\"cpu_sys_ms\":%ld,"
+		"\"max_rss_kb\":%ld}\n",
+		gw->ndevices, (unsigned long long)gw->stats.scheduled, (unsigned long long)gw->stats.started,
+		(unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed,
+		(unsigned long long)gw->stats.on_time, (unsigned long long)gw->stats.skipped_busy,
+		(unsigned long long)gw->stats.skipped_offline, (unsigned long long)gw->stats.requests,
+		(unsigned long long)gw->stats.values, (unsigned long long)gw->stats.store_errors,
+		(unsigned long long)gw->stats.lateness_max_us, (unsigned long long)ps.sent,
+		(unsigned long long)ps.failed, (unsigned long long)ps.delivered,
+		ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
+		ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000, ru.ru_maxrss);
+	fclose(f);
+}
+
+void gateway_release(struct gateway *gw)
+{
+	for (const struct driver_ops *const *d = drivers; gw->base && *d; d++)
+		(*d)->stop(gw);
+	write_stats(gw);
+	publisher_free(gw->pub);
+	store_close(gw->store);
+	loopq_free(gw->q);
+	if (gw->flush_ev) event_free(gw->flush_ev);
+	if (gw->prune_ev) event_free(gw->prune_ev);
+	if (gw->live_ev) event_free(gw->live_ev);
+	if (gw->sigint_ev) event_free(gw->sigint_ev);
+	if (gw->sigterm_ev) event_free(gw->sigterm_ev);
+	if (gw->stop_ev) event_free(gw->stop_ev);
+	for (size_t i = 0; gw->devices && i < gw->ndevices; i++) {
+		free(gw->devices[i].series);
+		free(gw->devices[i].last);
+		free(gw->devices[i].topic);
+		free(gw->devices[i].bn);
+	}
+	free(gw->devices);
+	free(gw->pack_buf);
+	if (gw->base)
+		event_base_free(gw->base);
+	memset(gw, 0, sizeof(*gw));
+}

@@ -1,0 +1,96 @@
+/* The running gateway: one event_base owns the state; drivers poll devices
+ * on it and hand each poll's values to gateway_poll_done(), which stores
+ * them and publishes them. Everything here runs on the loop thread. */
+#ifndef WARDGW_GATEWAY_H
+#define WARDGW_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct device_conf;
+struct event;
+struct event_base;
+struct gw_config;
+struct loopq;
+struct publisher;
+struct store;
+
+enum device_state { DEV_UNKNOWN, DEV_ONLINE, DEV_OFFLINE };
+const char *device_state_name(enum device_state s);
+
+/* A configured device at run time, whatever its driver. */
+struct device {
+	const struct device_conf *conf;
+	size_t index;
+	enum device_state state;
+	char reason[160];           /* why it is offline (or the last error) */
+	int64_t *series;            /* store ids, one per profile register */
+	double *last;               /* last values, NaN until read */
+	int64_t last_ok_ms;         /* wall clock of the last good poll */
+	char *topic;                /* telemetry topic */
+	char *bn;                   /* SenML base name */
+	void *drv;                  /* the driver's per-device state */
+};
+
+struct gw_stats {
+	uint64_t scheduled;         /* poll slots that came due */
+	uint64_t started, ok, failed;
+	uint64_t on_time;           /* ok and started close to its slot */
+	uint64_t skipped_busy;      /* slot came while the last poll still ran */
+	uint64_t skipped_offline;   /* slot fell inside an offline backoff */
+	uint64_t requests;
+	uint64_t values;
+	uint64_t store_errors;
+	uint64_t lateness_max_us;
+};
+
+struct gateway {
+	struct gw_config *cfg;
+	struct event_base *base;
+	struct loopq *q;
+	struct store *store;
+	struct publisher *pub;
+	struct device *devices;
+	size_t ndevices;
+	struct event *flush_ev, *prune_ev, *live_ev, *sigint_ev, *sigterm_ev, *stop_ev;
+	struct gw_stats stats;
+	int live_secs;              /* print live KPIs every N s (0: never) */
+	const char *stats_path;     /* JSON stats written at exit */
+	int64_t started_ms;
+	char *pack_buf;
+	size_t pack_size;
+};
+
+struct gateway_opts {
+	int live_secs;
+	const char *stats_path;
+	int run_secs;               /* stop after N s (0: until a signal) */
+};
+
+/** Open the store, connect the publisher and start every driver. 0 or negative errno. */
+int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway_opts *o);
+/** Run the loop until SIGINT/SIGTERM (or run_secs). */
+int gateway_run(struct gateway *gw);
+/** Stop drivers, flush the store, say offline, free. Does not free cfg. */
+void gateway_release(struct gateway *gw);
+
+/* --- for drivers --- */
+
+/** Account a poll that starts @late_us after its slot. */
+void gateway_poll_started(struct gateway *gw, struct device *dev, int64_t late_us);
+/**
+ * A poll finished. @ok: @values (one per profile register, already scaled)
+ * are stored and published with time @ts_ms. Otherwise @reason says why.
+ * @on_time is the driver's verdict on the poll's timing.
+ */
+void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
+		       const double *values, int ok, int on_time, const char *reason);
+/** Change a device's state; logs once per change, with the reason. */
+void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state st,
+		       const char *reason);
+
+/** Clocks: wall time in ms, monotonic in µs. */
+int64_t wall_ms(void);
+int64_t mono_us(void);
+
+#endif

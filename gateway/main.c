@@ -1,0 +1,264 @@
+/* wardgw: the daemon and its subcommands (run, check, query). */
+#include <errno.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "config.h"
+#include "gateway.h"
+#include "log.h"
+#include "senml.h"
+#include "store.h"
+#include "timeparse.h"
+#include "version.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: wardgw [run] -c FILE [-v] [--live N] [--stats FILE] [--run-secs N]\n"
+		"       wardgw check -c FILE\n"
+		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
+		"       wardgw --version | --help\n"
+		"\n"
+		"  run      poll the configured devices, store and publish (the default)\n"
+		"  check    validate the config and its profiles; errors as FILE:LINE: message\n"
+		"  query    print a stored series; T is epoch seconds, now, -2h/-30m/-7d, or\n"
+		"           ISO 8601 (ward time, UTC+7, unless a zone is given)\n"
+		"\n"
+		"  -c, --config FILE   configuration (default /etc/wardgw/gateway.conf)\n"
+		"  -v, --verbose       more log output (repeat for debug)\n"
+		"  --live N            print the ward's live figures every N seconds\n"
+		"  --stats FILE        write poll/publish counters as JSON at exit\n"
+		"  --run-secs N        stop after N seconds (tests, benchmarks)\n");
+}
+
+struct args {
+	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats;
+	int verbose, live, run_secs;
+};
+
+static int parse_int_arg(const char *name, const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "wardgw: %s must be %d..%d (got '%s')\n", name, lo, hi, s);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "metric", required_argument, NULL, 'm' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "live", required_argument, NULL, 'L' },
+		{ "stats", required_argument, NULL, 'S' },
+		{ "run-secs", required_argument, NULL, 'R' },
+		{ 0 }
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->cmd = "run";
+	a->config = "/etc/wardgw/gateway.conf";
+	a->format = "csv";
+	if (argc > 1 && argv[1][0] != '-') {
+		a->cmd = argv[1];
+		argv++;
+		argc--;
+	}
+	while ((c = getopt_long(argc, argv, "c:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case 'v': a->verbose++; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("wardgw %s\n", WARDGW_VERSION); exit(0);
+		case 'd': a->device = optarg; break;
+		case 'm': a->metric = optarg; break;
+		case 'f': a->from = optarg; break;
+		case 't': a->to = optarg; break;
+		case 'F': a->format = optarg; break;
+		case 'S': a->stats = optarg; break;
+		case 'L': if (parse_int_arg("--live", optarg, 1, 3600, &a->live)) return -EINVAL; break;
+		case 'R': if (parse_int_arg("--run-secs", optarg, 1, 100000000, &a->run_secs)) return -EINVAL; break;
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wardgw: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cmd_check(const struct args *a)
+{
+	struct gw_config *cfg;
+	size_t nregs = 0;
+
+	if (config_load(a->config, stderr, &cfg) < 0) {
+		fprintf(stderr, "%s: configuration is not valid\n", a->config);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->ndevices; i++)
+		nregs += cfg->devices[i].profile->nregs;
+	printf("%s: ok: gateway %s, %zu profiles, %zu devices, %zu metrics, config %s\n", a->config,
+	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
+	config_free(cfg);
+	return 0;
+}
+
+struct query_out {
+	int json;
+	size_t n;
+};
+
+static int print_row(void *arg, int64_t ts, double v, int q)
+{
+	struct query_out *o = arg;
+	char t[40];
+
+	time_format(ts, t, sizeof(t));
+	if (o->json)
+		printf("%s\n    {\"t\":\"%s\",\"ts_ms\":%lld,\"v\":", o->n ? "," : "", t, (long long)ts);
+	else
+		printf("%s,%lld,", t, (long long)ts);
+	if (isnan(v))
+		printf(o->json ? "null" : "");
+	else
+		printf("%.12g", v);
+	printf(o->json ? ",\"quality\":\"%s\"}" : ",%s\n", quality_name(q));
+	o->n++;
+	return 0;
+}
+
+static int cmd_query(const struct args *a)
+{
+	struct gw_config *cfg;
+	struct store *st = NULL;
+	char *path = NULL;
+	int64_t now = wall_ms(), from = now - 86400000LL, to = now + 60000;
+	struct query_out o = { 0 };
+	int ret = 1, rc;
+
+	if (!a->device || !a->metric) {
+		fprintf(stderr, "wardgw query: --device and --metric are required\n");
+		return 2;
+	}
+	if ((a->from && time_parse(a->from, now, &from) < 0) || (a->to && time_parse(a->to, now, &to) < 0)) {
+		fprintf(stderr, "wardgw query: bad time '%s' (use epoch seconds, now, -2h, or 2026-11-23T18:00[:00][+07:00])\n",
+			a->from && time_parse(a->from, now, &from) < 0 ? a->from : a->to);
+		return 2;
+	}
+	if (strcmp(a->format, "csv") && strcmp(a->format, "json")) {
+		fprintf(stderr, "wardgw query: --format must be csv or json (got '%s')\n", a->format);
+		return 2;
+	}
+	o.json = !strcmp(a->format, "json");
+	if (config_load(a->config, stderr, &cfg) < 0)
+		return 1;
+	path = config_data_path(cfg, cfg->store_path);
+	if (!path || store_open(&st, path) < 0)
+		goto out;
+	const char *unit = store_series_unit(st, a->device, a->metric);
+	char ubuf[32];
+	snprintf(ubuf, sizeof(ubuf), "%s", unit ? unit : "");
+	if (o.json) {
+		char dev[128], met[128];
+		json_escape(dev, sizeof(dev), a->device);
+		json_escape(met, sizeof(met), a->metric);
+		printf("{\"device\":\"%s\",\"metric\":\"%s\",\"unit\":\"%s\",\"samples\":[", dev, met, ubuf);
+	} else {
+		printf("time,ts_ms,value,quality\n");
+	}
+	rc = store_query(st, a->device, a->metric, from, to, print_row, &o);
+	if (o.json)
+		printf("%s]}\n", o.n ? "\n  " : "");
+	if (rc == -ENOENT) {
+		fprintf(stderr, "wardgw query: no series %s/%s in %s\n", a->device, a->metric, path);
+		goto out;
+	}
+	ret = rc < 0 ? 1 : 0;
+out:
+	store_close(st);
+	free(path);
+	config_free(cfg);
+	return ret;
+}
+
+/* Each device holds a socket; let the process use all it may. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int cmd_run(const struct args *a)
+{
+	struct gw_config *cfg;
+	struct gateway gw;
+	struct rlimit rl;
+	int ret;
+
+	if (config_load(a->config, stderr, &cfg) < 0) {
+		fprintf(stderr, "%s: configuration is not valid; not starting\n", a->config);
+		return 1;
+	}
+	if (!a->verbose)
+		log_set_level_name(cfg->log_level);
+	raise_nofile();
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cfg->ndevices + 64)
+		log_warn("gateway: open-files limit %llu is below %zu devices + 64; raise LimitNOFILE",
+			 (unsigned long long)rl.rlim_cur, cfg->ndevices);
+	evthread_use_pthreads();
+	ret = gateway_init(&gw, cfg, &(struct gateway_opts){ a->live, a->stats, a->run_secs });
+	if (ret == 0)
+		ret = gateway_run(&gw);
+	else
+		log_err("gateway: start-up failed: %s", strerror(-ret));
+	gateway_release(&gw);
+	config_free(cfg);
+	return ret < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+
+	if (parse_args(argc, argv, &a) < 0)
+		return 2;
+	if (a.verbose == 1)
+		log_threshold = LOG_LVL_INFO;
+	else if (a.verbose > 1)
+		log_threshold = LOG_LVL_DEBUG;
+	if (!strcmp(a.cmd, "run"))
+		return cmd_run(&a);
+	if (!strcmp(a.cmd, "check"))
+		return cmd_check(&a);
+	if (!strcmp(a.cmd, "query"))
+		return cmd_query(&a);
+	fprintf(stderr, "wardgw: unknown command '%s'\n", a.cmd);
+	usage(stderr);
+	return 2;
+}

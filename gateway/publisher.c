@@ -1,0 +1,289 @@
+/* MQTT publisher on Paho's async client: connect with a Will, announce
+ * "online" (retained) on every connect, reconnect with a capped backoff, and
+ * publish without ever blocking the loop. */
+#include "publisher.h"
+
+#include <MQTTAsync.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "loopq.h"
+
+struct publisher {
+	MQTTAsync client;
+	struct event_base *base;
+	struct loopq *q;
+	struct event *retry;
+	char *uri, *status_topic, *online, *offline, *client_id, *username, *password;
+	int keepalive, qos;
+	int connected, connecting, stopping;
+	unsigned backoff_ms;
+	atomic_uint_fast64_t delivered;
+	uint64_t sent, failed, connects, disconnects;
+	char *last_error;
+};
+
+#define BACKOFF_MIN_MS 500u
+#define BACKOFF_MAX_MS 30000u
+
+static void start_connect(struct publisher *p);
+
+/* --- loop-thread handlers, posted from Paho's threads --- */
+
+struct event_msg {
+	struct publisher *p;
+	int kind;               /* 0 connected, 1 lost, 2 connect failed */
+	char *why;
+};
+
+static void free_msg(void *arg)
+{
+	struct event_msg *m = arg;
+
+	free(m->why);
+	free(m);
+}
+
+static void schedule_retry(struct publisher *p)
+{
+	struct timeval tv = { p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000 };
+
+	evtimer_add(p->retry, &tv);
+	p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+}
+
+static void on_loop_event(void *arg)
+{
+	struct event_msg *m = arg;
+	struct publisher *p = m->p;
+
+	switch (m->kind) {
+	case 0:
+		p->connecting = 0;
+		p->connected = 1;
+		p->connects++;
+		p->backoff_ms = BACKOFF_MIN_MS;
+		log_info("mqtt %s: connected", p->uri);
+		free(p->last_error);
+		p->last_error = NULL;
+		/* the retained status says online again after every connect */
+		publisher_send(p, p->status_topic, p->online, strlen(p->online), 1);
+		break;
+	case 1:
+	case 2:
+		p->connecting = 0;
+		if (p->connected) {
+			p->disconnects++;
+			log_warn("mqtt %s: connection lost: %s", p->uri, m->why ? m->why : "unknown cause");
+		} else if (!p->last_error || !m->why || strcmp(p->last_error, m->why)) {
+			/* log a change of reason once, not every retry */
+			log_warn("mqtt %s: cannot connect: %s (retrying, backoff up to %u s)",
+				 p->uri, m->why ? m->why : "unknown cause", BACKOFF_MAX_MS / 1000);
+		}
+		free(p->last_error);
+		p->last_error = m->why ? strdup(m->why) : NULL;
+		p->connected = 0;
+		if (!p->stopping)
+			schedule_retry(p);
+		break;
+	}
+	free_msg(m);
+}
+
+static void post(struct publisher *p, int kind, const char *why)
+{
+	struct event_msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return;
+	m->p = p;
+	m->kind = kind;
+	m->why = why ? strdup(why) : NULL;
+	if (loopq_post(p->q, on_loop_event, m, free_msg) < 0)
+		free_msg(m);
+}
+
+/* --- Paho callbacks (Paho's threads) --- */
+
+static void cb_connected(void *ctx, char *cause)
+{
+	post(ctx, 0, NULL);
+}
+
+static void cb_connlost(void *ctx, char *cause)
+{
+	post(ctx, 1, cause ? cause : "connection lost");
+}
+
+static void cb_connect_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "%s (code %d)",
+		 resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : -1),
+		 resp ? resp->code : -1);
+	post(ctx, 2, why);
+}
+
+static int cb_msgarrvd(void *ctx, char *topic, int len, MQTTAsync_message *msg)
+{
+	MQTTAsync_freeMessage(&msg);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void cb_delivered(void *ctx, MQTTAsync_token token)
+{
+	struct publisher *p = ctx;
+
+	atomic_fetch_add(&p->delivered, 1);
+}
+
+static void start_connect(struct publisher *p)
+{
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+	int rc;
+
+	if (p->connected || p->connecting || p->stopping)
+		return;
+	co.keepAliveInterval = p->keepalive;
+	co.cleansession = 1;
+	co.connectTimeout = 10;
+	co.onFailure = cb_connect_failed;
+	co.context = p;
+	co.username = p->username;
+	co.password = p->password;
+	will.topicName = p->status_topic;
+	will.message = p->offline;
+	will.retained = 1;
+	will.qos = 1;
+	co.will = &will;
+	p->connecting = 1;
+	rc = MQTTAsync_connect(p->client, &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		p->connecting = 0;
+		log_warn("mqtt %s: connect: %s", p->uri, MQTTAsync_strerror(rc));
+		schedule_retry(p);
+	}
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	start_connect(arg);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int publisher_new(struct publisher **out, const struct publisher_opts *o,
+		  struct event_base *base, struct loopq *q)
+{
+	struct publisher *p = calloc(1, sizeof(*p));
+	MQTTAsync_createOptions cr = MQTTAsync_createOptions_initializer;
+	int rc;
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	p->base = base;
+	p->q = q;
+	p->uri = strdup(o->uri);
+	p->client_id = strdup(o->client_id);
+	p->status_topic = strdup(o->status_topic);
+	p->online = strdup(o->online_payload);
+	p->offline = strdup(o->offline_payload);
+	p->username = dup_or_null(o->username);
+	p->password = dup_or_null(o->password);
+	p->keepalive = o->keepalive;
+	p->qos = o->qos;
+	p->backoff_ms = BACKOFF_MIN_MS;
+	p->retry = evtimer_new(base, on_retry, p);
+
+	cr.sendWhileDisconnected = 1;
+	cr.allowDisconnectedSendAtAnyTime = 1;
+	cr.maxBufferedMessages = o->buffer > 0 ? o->buffer : 1;
+	cr.deleteOldestMessages = 1;
+	rc = MQTTAsync_createWithOptions(&p->client, p->uri, p->client_id,
+					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &cr);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_err("mqtt %s: %s", p->uri, MQTTAsync_strerror(rc));
+		p->client = NULL;
+		publisher_free(p);
+		return -EINVAL;
+	}
+	MQTTAsync_setCallbacks(p->client, p, cb_connlost, cb_msgarrvd, cb_delivered);
+	MQTTAsync_setConnected(p->client, p, cb_connected);
+	start_connect(p);
+	*out = p;
+	return 0;
+}
+
+void publisher_free(struct publisher *p)
+{
+	if (!p)
+		return;
+	p->stopping = 1;
+	if (p->client) {
+		if (p->connected) {
+			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+			/* a clean stop says so itself; the Will is for crashes */
+			publisher_send(p, p->status_topic, p->offline, strlen(p->offline), 1);
+			d.timeout = 2000;
+			MQTTAsync_disconnect(p->client, &d);
+			/* give Paho a moment to flush in-flight messages */
+			for (int i = 0; i < 40 && MQTTAsync_isConnected(p->client); i++) {
+				struct timespec ts = { 0, 50 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+			}
+		}
+		MQTTAsync_destroy(&p->client);
+	}
+	if (p->retry)
+		event_free(p->retry);
+	free(p->uri);
+	free(p->client_id);
+	free(p->status_topic);
+	free(p->online);
+	free(p->offline);
+	free(p->username);
+	free(p->password);
+	free(p->last_error);
+	free(p);
+}
+
+int publisher_send(struct publisher *p, const char *topic, const void *payload,
+		   size_t len, int retained)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	int rc;
+
+	m.payload = (void *)payload;
+	m.payloadlen = (int)len;
+	m.qos = p->qos;
+	m.retained = retained;
+	rc = MQTTAsync_sendMessage(p->client, topic, &m, NULL);
+	if (rc != MQTTASYNC_SUCCESS) {
+		p->failed++;
+		return rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_MAX_BUFFERED ? -ENOBUFS : -EIO;
+	}
+	p->sent++;
+	return 0;
+}
+
+void publisher_get_stats(const struct publisher *p, struct publisher_stats *st)
+{
+	st->sent = p->sent;
+	st->failed = p->failed;
+	st->delivered = atomic_load(&((struct publisher *)p)->delivered);
+	st->connected = p->connected;
+	st->connects = p->connects;
+	st->disconnects = p->disconnects;
+}

@@ -1,0 +1,365 @@
+/* SQLite history: schema with migrations, batched inserts with prepared
+ * statements, retention, queries. SQLite's errors are converted to errno
+ * here and logged once with sqlite3_errmsg. */
+#include "store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct sample {
+	int64_t series, ts;
+	double v;
+	int q;
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *ins, *find_dev, *add_dev, *find_ser, *add_ser, *prune, *query, *unit;
+	struct sample *buf;
+	size_t head, len, cap;  /* ring buffer */
+	uint64_t dropped;
+	char unit_buf[32];
+};
+
+/* Buffer this many samples at most while the disk refuses commits. */
+#define STORE_BUF_MAX (1u << 20)
+
+/* Each migration moves the schema from version i to i+1. */
+static const char *const migrations[] = {
+	"CREATE TABLE device (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE metric (id INTEGER PRIMARY KEY,"
+	"  device_id INTEGER NOT NULL REFERENCES device(id),"
+	"  name TEXT NOT NULL, unit TEXT, UNIQUE (device_id, name));"
+	/* no primary key: an index on integers keeps ingest fast
+	 * (../shared/FINDINGS.md: index design decides ingest speed) */
+	"CREATE TABLE sample (series INTEGER NOT NULL, ts INTEGER NOT NULL,"
+	"  value REAL, quality INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX sample_series_ts ON sample (series, ts);"
+	"CREATE INDEX sample_ts ON sample (ts);",
+};
+
+const char *quality_name(int q)
+{
+	switch (q) {
+	case Q_GOOD: return "good";
+	case Q_STALE: return "stale";
+	case Q_COMM_ERROR: return "comm_error";
+	case Q_OUT_OF_RANGE: return "out_of_range";
+	default: return "unknown";
+	}
+}
+
+static int db_err(struct store *s, const char *what)
+{
+	int code = sqlite3_errcode(s->db);
+	int err = code == SQLITE_FULL ? -ENOSPC : code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EBUSY :
+		  code == SQLITE_READONLY ? -EROFS : code == SQLITE_NOMEM ? -ENOMEM : -EIO;
+	return log_error(err, "store %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static int exec(struct store *s, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("store %s: %s", s->path, msg ? msg : "error");
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int migrate(struct store *s)
+{
+	sqlite3_stmt *st;
+	int version = 0, ret;
+	int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "read schema version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > target)
+		return log_error(-EPROTO, "store %s: schema version %d is newer than this wardgw knows (%d)",
+				 s->path, version, target);
+	for (; version < target; version++) {
+		char pragma[64];
+		if ((ret = exec(s, "BEGIN IMMEDIATE")) < 0)
+			return ret;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+		if (exec(s, migrations[version]) < 0 || exec(s, pragma) < 0) {
+			exec(s, "ROLLBACK");
+			return log_error(-EIO, "store %s: migration to schema %d failed", s->path, version + 1);
+		}
+		if ((ret = exec(s, "COMMIT")) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int prep(struct store *s, sqlite3_stmt **st, const char *sql)
+{
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return db_err(s, "prepare");
+	return 0;
+}
+
+int store_open(struct store **out, const char *path)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int ret;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->path = strdup(path);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		ret = s->db ? db_err(s, "open") : -ENOMEM;
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 2000);
+	/* WAL with synchronous=NORMAL: a commit survives a crash of the
+	 * process; a power cut loses at most the last commits */
+	if ((ret = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")) < 0)
+		goto fail;
+	if ((ret = migrate(s)) < 0)
+		goto fail;
+	if ((ret = prep(s, &s->ins, "INSERT INTO sample (series, ts, value, quality) VALUES (?,?,?,?)")) ||
+	    (ret = prep(s, &s->find_dev, "SELECT id FROM device WHERE name = ?")) ||
+	    (ret = prep(s, &s->add_dev, "INSERT INTO device (name) VALUES (?)")) ||
+	    (ret = prep(s, &s->find_ser, "SELECT id FROM metric WHERE device_id = ? AND name = ?")) ||
+	    (ret = prep(s, &s->add_ser, "INSERT INTO metric (device_id, name, unit) VALUES (?,?,?)")) ||
+	    (ret = prep(s, &s->prune, "DELETE FROM sample WHERE rowid IN "
+			"(SELECT rowid FROM sample WHERE ts < ? LIMIT ?)")) ||
+	    (ret = prep(s, &s->query, "SELECT s.ts, s.value, s.quality FROM sample s"
+			" JOIN metric m ON m.id = s.series JOIN device d ON d.id = m.device_id"
+			" WHERE d.name = ? AND m.name = ? AND s.ts BETWEEN ? AND ? ORDER BY s.ts")) ||
+	    (ret = prep(s, &s->unit, "SELECT m.unit FROM metric m JOIN device d ON d.id = m.device_id"
+			" WHERE d.name = ? AND m.name = ?")))
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return ret;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->db && s->ins)
+		store_flush(s);
+	sqlite3_finalize(s->ins);
+	sqlite3_finalize(s->find_dev);
+	sqlite3_finalize(s->add_dev);
+	sqlite3_finalize(s->find_ser);
+	sqlite3_finalize(s->add_ser);
+	sqlite3_finalize(s->prune);
+	sqlite3_finalize(s->query);
+	sqlite3_finalize(s->unit);
+	sqlite3_close(s->db);
+	free(s->buf);
+	free(s->path);
+	free(s);
+}
+
+/* Look up (or insert) one id with a find and an add statement. */
+static int find_or_add(struct store *s, sqlite3_stmt *find, sqlite3_stmt *add, int64_t parent,
+		       const char *name, const char *unit, int64_t *id)
+{
+	int rc, b = 1;
+
+	sqlite3_reset(find);
+	if (parent >= 0)
+		sqlite3_bind_int64(find, b++, parent);
+	sqlite3_bind_text(find, b, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(find);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(find, 0);
+		sqlite3_reset(find);
+		return 0;
+	}
+	sqlite3_reset(find);
+	if (rc != SQLITE_DONE)
+		return db_err(s, "look up series");
+	b = 1;
+	sqlite3_reset(add);
+	if (parent >= 0)
+		sqlite3_bind_int64(add, b++, parent);
+	sqlite3_bind_text(add, b++, name, -1, SQLITE_STATIC);
+	if (parent >= 0)
+		sqlite3_bind_text(add, b, unit, -1, SQLITE_STATIC);
+	rc = sqlite3_step(add);
+	sqlite3_reset(add);
+	if (rc != SQLITE_DONE)
+		return db_err(s, "add series");
+	*id = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+int store_series(struct store *s, const char *device, const char *metric,
+		 const char *unit, int64_t *id)
+{
+	int64_t dev;
+	int ret = find_or_add(s, s->find_dev, s->add_dev, -1, device, NULL, &dev);
+
+	if (ret < 0)
+		return ret;
+	return find_or_add(s, s->find_ser, s->add_ser, dev, metric, unit, id);
+}
+
+int store_append(struct store *s, int64_t series, int64_t ts_ms, double v, int quality)
+{
+	if (s->len == s->cap) {
+		if (s->cap >= STORE_BUF_MAX) {
+			/* the disk has refused commits for a long time: drop
+			 * the oldest sample, and count it */
+			s->head = (s->head + 1) % s->cap;
+			s->len--;
+			s->dropped++;
+		} else {
+			size_t ncap = s->cap ? 2 * s->cap : 4096;
+			struct sample *nb = malloc(ncap * sizeof(*nb));
+			if (!nb)
+				return -ENOMEM;
+			for (size_t i = 0; i < s->len; i++)
+				nb[i] = s->buf[(s->head + i) % s->cap];
+			free(s->buf);
+			s->buf = nb;
+			s->cap = ncap;
+			s->head = 0;
+		}
+	}
+	struct sample *e = &s->buf[(s->head + s->len) % s->cap];
+	e->series = series;
+	e->ts = ts_ms;
+	e->v = v;
+	e->q = quality;
+	s->len++;
+	return 0;
+}
+
+int store_begin(struct store *s)
+{
+	return exec(s, "BEGIN");
+}
+
+int store_commit(struct store *s)
+{
+	return exec(s, "COMMIT");
+}
+
+int store_flush(struct store *s)
+{
+	int ret;
+
+	if (!s->len)
+		return 0;
+	if ((ret = exec(s, "BEGIN")) < 0)
+		return ret;
+	for (size_t i = 0; i < s->len; i++) {
+		const struct sample *e = &s->buf[(s->head + i) % s->cap];
+		sqlite3_bind_int64(s->ins, 1, e->series);
+		sqlite3_bind_int64(s->ins, 2, e->ts);
+		if (e->v == e->v)
+			sqlite3_bind_double(s->ins, 3, e->v);
+		else
+			sqlite3_bind_null(s->ins, 3);
+		sqlite3_bind_int(s->ins, 4, e->q);
+		if (sqlite3_step(s->ins) != SQLITE_DONE) {
+			ret = db_err(s, "insert");
+			sqlite3_reset(s->ins);
+			exec(s, "ROLLBACK");
+			return ret;     /* samples stay buffered for the next try */
+		}
+		sqlite3_reset(s->ins);
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		ret = db_err(s, "commit");
+		exec(s, "ROLLBACK");
+		return ret;
+	}
+	s->head = 0;
+	s->len = 0;
+	return 0;
+}
+
+size_t store_pending(const struct store *s)
+{
+	return s->len;
+}
+
+uint64_t store_dropped(const struct store *s)
+{
+	return s->dropped;
+}
+
+int store_prune(struct store *s, int64_t before_ms, int max_rows)
+{
+	int rc;
+
+	sqlite3_reset(s->prune);
+	sqlite3_bind_int64(s->prune, 1, before_ms);
+	sqlite3_bind_int(s->prune, 2, max_rows);
+	rc = sqlite3_step(s->prune);
+	sqlite3_reset(s->prune);
+	if (rc != SQLITE_DONE)
+		return db_err(s, "prune");
+	return sqlite3_changes(s->db);
+}
+
+int store_query(struct store *s, const char *device, const char *metric,
+		int64_t from_ms, int64_t to_ms, store_row_fn fn, void *arg)
+{
+	int rc, n = 0, ret = 0;
+
+	sqlite3_reset(s->query);
+	sqlite3_bind_text(s->query, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->query, 2, metric, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->query, 3, from_ms);
+	sqlite3_bind_int64(s->query, 4, to_ms);
+	while ((rc = sqlite3_step(s->query)) == SQLITE_ROW) {
+		double v = sqlite3_column_type(s->query, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(s->query, 1);
+		n++;
+		if (fn(arg, sqlite3_column_int64(s->query, 0), v, sqlite3_column_int(s->query, 2)))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_err(s, "query");
+	sqlite3_reset(s->query);
+	if (!ret && !n) {
+		/* distinguish "no such series" from "no samples in range" */
+		sqlite3_stmt *st = s->unit;
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW)
+			return -ENOENT;
+	}
+	return ret;
+}
+
+const char *store_series_unit(struct store *s, const char *device, const char *metric)
+{
+	const char *u = NULL;
+
+	sqlite3_reset(s->unit);
+	sqlite3_bind_text(s->unit, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->unit, 2, metric, -1, SQLITE_STATIC);
+	if (sqlite3_step(s->unit) == SQLITE_ROW && sqlite3_column_text(s->unit, 0)) {
+		snprintf(s->unit_buf, sizeof(s->unit_buf), "%s", (const char *)sqlite3_column_text(s->unit, 0));
+		u = s->unit_buf;
+	}
+	sqlite3_reset(s->unit);
+	return u;
+}

@@ -1,0 +1,56 @@
+/* The local history: SQLite in WAL mode. Samples (series, time in ms, value,
+ * quality) are buffered in memory and committed in one transaction per
+ * flush; devices and metrics are rows of their own. Loop thread only. */
+#ifndef WARDGW_STORE_H
+#define WARDGW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+enum quality { Q_GOOD = 0, Q_STALE = 1, Q_COMM_ERROR = 2, Q_OUT_OF_RANGE = 3 };
+const char *quality_name(int q);
+
+#define STORE_SCHEMA_VERSION 1
+
+/** Open (creating and migrating) the database at @path. 0 or negative errno. */
+int store_open(struct store **out, const char *path);
+/** Flush what is buffered, then close. */
+void store_close(struct store *s);
+
+/** The id of (device, metric), created on first use; unit is recorded. */
+int store_series(struct store *s, const char *device, const char *metric,
+		 const char *unit, int64_t *id);
+
+/**
+ * Buffer one sample; it is durable after the next store_flush(). When the
+ * buffer is full (the disk refused several flushes) the oldest buffered
+ * samples are dropped and counted. 0 or -ENOMEM.
+ */
+int store_append(struct store *s, int64_t series, int64_t ts_ms, double v, int quality);
+/** Group many store_series() calls in one transaction (start-up). */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+
+/** Commit buffered samples in one transaction. 0, or negative errno (kept for retry). */
+int store_flush(struct store *s);
+/** Samples buffered, and dropped so far because the buffer overflowed. */
+size_t store_pending(const struct store *s);
+uint64_t store_dropped(const struct store *s);
+
+/** Delete samples older than @before_ms, at most @max_rows per call. Returns rows deleted or negative errno. */
+int store_prune(struct store *s, int64_t before_ms, int max_rows);
+
+typedef int (*store_row_fn)(void *arg, int64_t ts_ms, double v, int quality);
+/**
+ * Call @fn for each sample of device/metric in [from, to] in time order; a
+ * non-zero return from @fn stops. -ENOENT when the series does not exist.
+ */
+int store_query(struct store *s, const char *device, const char *metric,
+		int64_t from_ms, int64_t to_ms, store_row_fn fn, void *arg);
+
+/** Unit recorded for a series, or NULL; valid until the next store call. */
+const char *store_series_unit(struct store *s, const char *device, const char *metric);
+
+#endif

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every tests/integration/*.sh; each starts its own mosquitto, simulator
+# and gateway on free loopback ports. Prints one closing tally line.
+set -u
+cd "$(dirname "$0")/.."
+pass=0 fail=0 failed=""
+for t in tests/integration/test_*.sh; do
+	[ -e "$t" ] || continue
+	echo "== $t"
+	if bash "$t"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed="$failed $t"
+	fi
+done
+[ -z "$failed" ] || echo "failed:$failed" >&2
+echo "integration: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

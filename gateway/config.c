@@ -28,6 +28,7 @@ struct conf_ctx {
 	struct conf_err *err;
 	struct gw_config *cfg;
 	EVP_MD_CTX *digest;
+	const char *cur_file;   /* the file being parsed (config_read gives no name) */
 };
 
 #define OFF(type, field) offsetof(type, field)
@@ -149,7 +150,7 @@ static const char *intern_file(struct conf_ctx *ctx, const char *f)
 	struct gw_config *cfg = ctx->cfg;
 
 	if (!f)
-		return cfg->nfiles ? cfg->files[0] : "?";
+		return ctx->cur_file ? ctx->cur_file : cfg->nfiles ? cfg->files[0] : "?";
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		if (!strcmp(cfg->files[i], f))
 			return cfg->files[i];
@@ -373,6 +374,7 @@ static int read_file_digest(struct conf_ctx *ctx, config_t *lc, const char *path
 
 	if (!f)
 		return -errno;
+	ctx->cur_file = intern_file(ctx, path);
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
 		EVP_DigestUpdate(ctx->digest, buf, n);
 	rewind(f);
@@ -412,19 +414,23 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	else
 		r->metric = strdup(str);
 
+	int table_ok = 0;
+	r->table = TABLE_HOLDING;
 	if (!config_setting_lookup_string(s, "table", &str))
 		serror(ctx, s, "register %s: missing required key 'table' (coil, discrete, holding or input)",
 		       r->metric ? r->metric : "?");
 	else if (reg_table_parse(str, &r->table) < 0)
 		serror(ctx, config_setting_get_member(s, "table"),
 		       "table must be coil, discrete, holding or input (got '%s')", str);
+	else
+		table_ok = 1;
 
 	r->type = reg_table_is_bits(r->table) ? TYPE_BIT : TYPE_U16;
 	if ((m = config_setting_get_member(s, "type"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING ||
 		    reg_type_parse(config_setting_get_string(m), &r->type) < 0)
 			serror(ctx, m, "type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit");
-		else if (reg_table_is_bits(r->table) && r->type != TYPE_BIT)
+		else if (table_ok && reg_table_is_bits(r->table) && r->type != TYPE_BIT)
 			serror(ctx, m, "a %s register is a single bit: type must be \"bit\" (got '%s')",
 			       reg_table_name(r->table), reg_type_name(r->type));
 	}
@@ -618,6 +624,7 @@ static void load_profiles(struct conf_ctx *ctx, const config_setting_t *where)
 	for (size_t i = 0; i < n; i++)
 		if (names[i])
 			parse_profile_file(ctx, names[i]);
+	ctx->cur_file = cfg->files[0];
 	for (size_t i = 0; i < cfg->nprofiles; i++)
 		for (size_t j = 0; j < i; j++)
 			if (cfg->profiles[i].name && cfg->profiles[j].name &&
@@ -733,7 +740,8 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 			serror(ctx, s, "device %s: timeout_ms (%d) must be less than poll_interval_ms (%d)",
 			       dev.name ? dev.name : "?", dev.timeout_ms, dev.poll_interval_ms);
 
-		/* "count = N" expands into N devices named NAME-001.., the
+		/* "count = N" expands into N devices named NAME-001.. (wider
+		 * numbers past 999), the
 		 * driver bumping its address per instance (e.g. the port). */
 		int count = dev.count;
 		for (int k = 0; k < count; k++) {
@@ -746,7 +754,8 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 			d->count = 1;
 			if (count > 1) {
 				char *name = NULL;
-				if (asprintf(&name, "%s-%03d", dev.name ? dev.name : "?", k + 1) < 0)
+				int width = count >= 10000 ? 5 : count >= 1000 ? 4 : 3;
+				if (asprintf(&name, "%s-%0*d", dev.name ? dev.name : "?", width, k + 1) < 0)
 					name = NULL;
 				free(d->name);
 				d->name = name;

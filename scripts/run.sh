@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make run`: a local mosquitto, a simulated ward (50 lighting cabinets, two
+# SDM120 and two DDS238 meters on 127.0.0.1:15020-15073) and the gateway on
+# config/gateway.conf, printing the ward's live figures. Ctrl-C stops all.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN="$ROOT/run"
+MQTT_PORT=18830
+BASE_PORT=15020
+CTL_PORT=15019
+SPEED=${WARDGW_SIM_SPEED:-60}
+mkdir -p "$RUN/data"
+pids=""
+
+stop_all() {
+	trap - INT TERM EXIT
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	echo "run: stopped (logs in $RUN)"
+}
+trap stop_all INT TERM EXIT
+
+busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in $MQTT_PORT $BASE_PORT $CTL_PORT; do
+	if busy "$p"; then
+		echo "run: port $p on 127.0.0.1 is in use (another 'make run'?); stop it first" >&2
+		exit 1
+	fi
+done
+
+cat > "$RUN/mosquitto.conf" <<EOC
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+EOC
+mosquitto -c "$RUN/mosquitto.conf" > "$RUN/mosquitto.log" 2>&1 &
+pids="$pids $!"
+
+# Start the simulated clock at 17:45 ward time today, 60x faster, so the
+# lamps switch on within a minute and a night passes in 12 minutes.
+now=$(date +%s)
+start=$(( (now + 7*3600) / 86400 * 86400 - 7*3600 + 17*3600 + 45*60 ))
+"$ROOT/build/wardgw-sim" --base-port $BASE_PORT --cabinets 50 --sdm120 2 --dds238 2 \
+	--speed "$SPEED" --start "$start" --control $CTL_PORT > "$RUN/sim.log" 2>&1 &
+pids="$pids $!"
+
+for _ in $(seq 100); do
+	busy $MQTT_PORT && grep -q ready "$RUN/sim.log" && break
+	sleep 0.1
+done
+grep -q ready "$RUN/sim.log" || { echo "run: simulator did not start:" >&2; cat "$RUN/sim.log" >&2; exit 1; }
+
+echo "run: mosquitto on 127.0.0.1:$MQTT_PORT, simulated ward on 127.0.0.1:$BASE_PORT-$((BASE_PORT + 53)) (clock x$SPEED)"
+echo "run: watch the IOC feed with: mosquitto_sub -p $MQTT_PORT -v -t 'ward/#'"
+echo "run: break a device with:     build/wardgw-sim --ctl $CTL_PORT mute 3"
+echo "run: query the history with:  build/wardgw query -c config/gateway.conf --device cabinet-001 --metric activePower"
+"$ROOT/build/wardgw" run -c "$ROOT/config/gateway.conf" --live 5 2> >(tee "$RUN/gateway.log" >&2) &
+gw=$!
+pids="$pids $gw"
+wait $gw

@@ -1,0 +1,119 @@
+# Shared helpers for the integration tests: free loopback ports, a real
+# mosquitto, the simulator and the gateway, all started here and stopped by
+# PID in a trap. Waits retry a connect or a log line; no fixed sleeps.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+B=${B:-build}
+WARDGW="$ROOT/$B/wardgw"
+SIM="$ROOT/$B/wardgw-sim"
+T=$(mktemp -d "${TMPDIR:-/tmp}/wardgw-test.XXXXXX")
+PIDS=""
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null
+	done
+	if [ "${KEEP:-0}" = 1 ] || [ "${FAILED:-0}" = 1 ]; then
+		echo "   (test files kept in $T)"
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+
+fail() {
+	FAILED=1
+	echo "FAIL: $*" >&2
+	for f in "$T"/*.log; do
+		[ -f "$f" ] || continue
+		echo "--- $f (last lines)" >&2
+		tail -n 15 "$f" >&2
+	done
+	exit 1
+}
+
+ok() { echo "   ok: $*"; }
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A free port with $2 free ports after it (default 1).
+free_port() {
+	local n=${1:-1} p i busy
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		[ $((p + n)) -lt 65000 ] || continue
+		busy=0
+		for i in $(seq 0 $((n - 1))); do
+			if port_busy $((p + i)); then busy=1; break; fi
+		done
+		[ $busy = 0 ] && { echo $p; return 0; }
+	done
+	return 1
+}
+
+# wait_until SECONDS COMMAND...: retry until the command succeeds.
+wait_until() {
+	local secs=$1; shift
+	local end=$((SECONDS + secs))
+	while [ $SECONDS -le $end ]; do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+start_mosquitto() {
+	local port=$1
+	cat > "$T/mosquitto-$port.conf" <<EOC
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+EOC
+	mosquitto -c "$T/mosquitto-$port.conf" > "$T/mosquitto.log" 2>&1 &
+	MOSQ_PID=$!
+	PIDS="$PIDS $MOSQ_PID"
+	wait_until 10 port_busy "$port" || fail "mosquitto did not start on port $port"
+}
+
+# start_sim ARGS...: sets SIM_PID; waits for the ready line.
+start_sim() {
+	"$SIM" "$@" > "$T/sim.log" 2>&1 &
+	SIM_PID=$!
+	PIDS="$PIDS $SIM_PID"
+	wait_until 30 grep -q 'ready' "$T/sim.log" || fail "simulator not ready"
+}
+
+sim_ctl() { "$SIM" --ctl "$SIM_CTL" "$@"; }
+
+# write_config FILE MQTT_PORT DEVICES_BLOCK [EXTRA]
+write_config() {
+	cat > "$1" <<EOC
+gateway = { id = "gw-test"; ward = "test ward"; lat = 11.837; lon = 106.993; data_dir = "$T/data"; };
+log = { level = "info"; };
+store = { path = "wardgw.db"; batch_ms = 100; };
+mqtt = { uri = "tcp://127.0.0.1:$2"; topic_prefix = "ward"; keepalive = 5; };
+profiles_dir = "$ROOT/config/profiles";
+device_defaults = { poll_interval_ms = 1000; timeout_ms = 300; backoff_max_ms = 2000; };
+devices = ( $3 );
+${4:-}
+EOC
+}
+
+start_gateway() {
+	"$WARDGW" run -c "$1" --stats "$T/stats.json" "${@:2}" > "$T/gateway.log" 2>&1 &
+	GW_PID=$!
+	PIDS="$PIDS $GW_PID"
+}
+
+stop_pid() {
+	kill "$1" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null
+}
+
+# Number of stored samples for device/metric.
+sample_count() {
+	"$WARDGW" query -c "$1" --device "$2" --metric "$3" --from -1d --format csv 2>/dev/null | tail -n +2 | wc -l
+}

@@ -4,8 +4,9 @@
 
 CC      ?= gcc
 PKGS    := libevent libevent_pthreads libconfig jansson sqlite3 libmodbus openssl
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) \
            -Igateway -Idrivers $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpaho-mqtt3as -lpthread -lm
 B       ?= build
@@ -52,7 +53,7 @@ unit: $(UNIT_BINS)
 	@./tests/run-unit.sh $(UNIT_BINS)
 
 integration: all
-	@./tests/run-integration.sh
+	@B=$(B) ./tests/run-integration.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all unit
@@ -62,7 +63,7 @@ test: deps
 # separate build tree so the normal build is not disturbed.
 check-asan: deps
 	@$(MAKE) --no-print-directory B=build-asan \
-	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" all unit integration
 
 # libFuzzer targets, one per parser, built with clang.

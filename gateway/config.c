@@ -131,6 +131,8 @@ static int cmp_err(const void *a, const void *b)
 
 static void print_errors(struct conf_ctx *ctx)
 {
+	if (!ctx->nerrors)
+		return;
 	qsort(ctx->err, ctx->nerrors, sizeof(*ctx->err), cmp_err);
 	for (unsigned i = 0; i < ctx->nerrors; i++) {
 		struct conf_err *e = &ctx->err[i];

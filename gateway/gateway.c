@@ -58,7 +58,9 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
 		return;
 	}
 	/* a state change is logged once; repeats of the same failure are not */
-	if (st == DEV_ONLINE)
+	if (st == DEV_ONLINE && dev->state == DEV_UNKNOWN)
+		log_debug("device %s: online", dev->conf->name);   /* first contact: not news */
+	else if (st == DEV_ONLINE)
 		log_info("device %s: online", dev->conf->name);
 	else
 		log_warn("device %s: %s: %s", dev->conf->name, device_state_name(st),

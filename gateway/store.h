@@ -39,7 +39,12 @@ int store_flush(struct store *s);
 size_t store_pending(const struct store *s);
 uint64_t store_dropped(const struct store *s);
 
-/** Delete samples older than @before_ms, at most @max_rows per call. Returns rows deleted or negative errno. */
+/**
+ * Delete samples older than @before_ms, at most @max_rows per call, oldest
+ * first. Samples are appended in time order, so the cut is found by rowid;
+ * a late sample older than the cut survives until the rows before it go.
+ * Returns rows deleted or negative errno.
+ */
 int store_prune(struct store *s, int64_t before_ms, int max_rows);
 
 typedef int (*store_row_fn)(void *arg, int64_t ts_ms, double v, int quality);

@@ -51,7 +51,7 @@ struct mbdev {
 	socklen_t addrlen;
 	evutil_socket_t fd;
 	enum conn_state cs;
-	struct event *io, *tick;
+	struct event *io, *tmo, *tick;   /* io is persistent while connected */
 	uint16_t tid;
 	size_t cur;                 /* index of the read in flight */
 	uint8_t rbuf[MBAP_MAX_ADU];
@@ -80,11 +80,14 @@ static void close_conn(struct mbdev *m)
 		close(m->fd);
 		m->fd = -1;
 	}
+	evtimer_del(m->tmo);
 	m->cs = C_CLOSED;
 	m->rlen = 0;
 }
 
-static void arm(struct mbdev *m, short what)
+/* The connect or request timeout; a timer, so the socket's epoll
+ * registration is not touched per request. */
+static void arm_timeout(struct mbdev *m)
 {
 	int64_t left = m->deadline_us - mono_us();
 	struct timeval tv;
@@ -93,8 +96,7 @@ static void arm(struct mbdev *m, short what)
 		left = 0;
 	tv.tv_sec = (time_t)(left / 1000000);
 	tv.tv_usec = (suseconds_t)(left % 1000000);
-	event_assign(m->io, m->gw->base, m->fd, what, on_io, m);
-	event_add(m->io, &tv);
+	evtimer_add(m->tmo, &tv);
 }
 
 static void schedule_next(struct mbdev *m)
@@ -124,6 +126,7 @@ static void finish(struct mbdev *m, int ok, const char *reason)
 	struct gateway *gw = m->gw;
 
 	m->polling = 0;
+	evtimer_del(m->tmo);
 	if (m->cs == C_WAITING)
 		m->cs = C_IDLE;
 	gateway_poll_done(gw, dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
@@ -181,7 +184,7 @@ static void send_read(struct mbdev *m)
 	m->cs = C_WAITING;
 	m->rlen = 0;
 	m->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
-	arm(m, EV_READ);
+	arm_timeout(m);
 }
 
 static void decode_read(struct mbdev *m, const struct plan_read *r)
@@ -206,11 +209,8 @@ static void handle_frame(struct mbdev *m, size_t flen)
 	/* keep any bytes after this frame (there should be none) */
 	memmove(m->rbuf, m->rbuf + flen, m->rlen - flen);
 	m->rlen -= flen;
-	if (ret == -ENOMSG) {
-		/* a late answer to a request we gave up on: wait for ours */
-		arm(m, EV_READ);
-		return;
-	}
+	if (ret == -ENOMSG)
+		return;     /* a late answer to a request we gave up on: wait for ours */
 	if (ret == -EREMOTEIO) {
 		fail(m, 0, "exception 0x%02x (%s) reading %u %s at 0x%04x", exc, mbap_exception_str(exc),
 		     r->count, reg_table_name(r->table), r->start);
@@ -238,39 +238,46 @@ static void on_readable(struct mbdev *m)
 		}
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
+				return;         /* the rest comes later */
 			if (errno == EINTR)
 				continue;
 			fail(m, 1, "recv: %s", strerror(errno));
 			return;
 		}
 		m->rlen += (size_t)n;
-		int flen = mbap_frame_len(m->rbuf, m->rlen);
-		if (flen < 0) {
-			fail(m, 1, "malformed MBAP header");
-			return;
-		}
-		if (flen > 0 && m->rlen >= (size_t)flen) {
+		for (;;) {
+			int flen = mbap_frame_len(m->rbuf, m->rlen);
+			if (flen < 0) {
+				fail(m, 1, "malformed MBAP header");
+				return;
+			}
+			if (flen == 0 || m->rlen < (size_t)flen)
+				break;
 			handle_frame(m, (size_t)flen);
+			if (m->cs != C_WAITING)
+				return;     /* done, failed or closed */
+		}
+		if (m->rlen == sizeof(m->rbuf)) {
+			fail(m, 1, "malformed reply: frame larger than %zu bytes", sizeof(m->rbuf));
 			return;
 		}
-		if (m->rlen == sizeof(m->rbuf))
-			break;
 	}
-	arm(m, EV_READ);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct mbdev *m = arg;
+
+	if (m->cs == C_CONNECTING)
+		fail(m, 1, "connect timed out after %d ms", m->dev->conf->timeout_ms);
+	else
+		fail(m, 1, "no reply within %d ms", m->dev->conf->timeout_ms);
 }
 
 static void on_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct mbdev *m = arg;
 
-	if (what & EV_TIMEOUT) {
-		if (m->cs == C_CONNECTING)
-			fail(m, 1, "connect timed out after %d ms", m->dev->conf->timeout_ms);
-		else
-			fail(m, 1, "no reply within %d ms", m->dev->conf->timeout_ms);
-		return;
-	}
 	if (m->cs == C_CONNECTING) {
 		int err = 0;
 		socklen_t l = sizeof(err);
@@ -279,16 +286,20 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 			fail(m, 1, "connect: %s", strerror(err));
 			return;
 		}
+		/* from now on one persistent read registration per connection */
+		event_assign(m->io, m->gw->base, m->fd, EV_READ | EV_PERSIST, on_io, m);
+		event_add(m->io, NULL);
 		m->cs = C_IDLE;
 		send_read(m);
 		return;
 	}
-	if (m->cs == C_WAITING)
+	if (m->cs == C_WAITING) {
 		on_readable(m);
-	else {
-		/* data or EOF while idle: a device should not talk unasked */
-		close_conn(m);
+		return;
 	}
+	/* data or EOF while idle: a late reply after a timeout, or the device
+	 * closed; either way start afresh on the next poll */
+	close_conn(m);
 }
 
 static void start_connect(struct mbdev *m)
@@ -302,17 +313,15 @@ static void start_connect(struct mbdev *m)
 	}
 	setsockopt(m->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	m->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
-	if (connect(m->fd, (struct sockaddr *)&m->addr, m->addrlen) == 0) {
-		m->cs = C_IDLE;
-		send_read(m);
-		return;
-	}
-	if (errno != EINPROGRESS) {
+	if (connect(m->fd, (struct sockaddr *)&m->addr, m->addrlen) < 0 && errno != EINPROGRESS) {
 		fail(m, 1, "connect: %s", strerror(errno));
 		return;
 	}
+	/* completion (or refusal) shows as writability */
 	m->cs = C_CONNECTING;
-	arm(m, EV_WRITE);
+	event_assign(m->io, m->gw->base, m->fd, EV_WRITE, on_io, m);
+	event_add(m->io, NULL);
+	arm_timeout(m);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -369,6 +378,8 @@ static void free_mbdev(struct mbdev *m)
 	close_conn(m);
 	if (m->io)
 		event_free(m->io);
+	if (m->tmo)
+		event_free(m->tmo);
 	if (m->tick)
 		event_free(m->tick);
 	plan_release(&m->plan);
@@ -416,7 +427,8 @@ static int mbtcp_start(struct gateway *gw, struct event_base *base)
 		m->values = calloc(p->nregs, sizeof(*m->values));
 		m->io = event_new(base, -1, 0, on_io, m);
 		m->tick = evtimer_new(base, on_tick, m);
-		if (!m->words || !m->values || !m->io || !m->tick)
+		m->tmo = evtimer_new(base, on_timeout, m);
+		if (!m->words || !m->values || !m->io || !m->tick || !m->tmo)
 			return -ENOMEM;
 		if ((ret = resolve(m)) < 0)
 			return ret;

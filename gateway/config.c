@@ -63,7 +63,7 @@ static const struct opt mqtt_opts[] = {
 	{ "topic_prefix", OPT_STRING, OFF(struct gw_config, topic_prefix), 0, 0, 0, "ward", 0 },
 	{ "qos", OPT_INT, OFF(struct gw_config, mqtt_qos), 0, 1, 1, NULL, 0 },
 	{ "keepalive", OPT_INT, OFF(struct gw_config, mqtt_keepalive), 5, 3600, 30, NULL, 0 },
-	{ "buffer_messages", OPT_INT, OFF(struct gw_config, mqtt_buffer), 0, 1000000, 10000, NULL, 0 },
+	{ "buffer_messages", OPT_INT, OFF(struct gw_config, mqtt_buffer), 0, 100000, 1000, NULL, 0 },
 	{ 0 }
 };
 

@@ -21,6 +21,8 @@ struct publisher {
 	struct event *retry;
 	char *uri, *status_topic, *online, *offline, *client_id, *username, *password;
 	int keepalive, qos;
+	int buffer;                 /* messages Paho may hold while disconnected */
+	int offline_queued;         /* handed to Paho since the link went down */
 	int connected, connecting, stopping;
 	unsigned backoff_ms;
 	atomic_uint_fast64_t delivered;
@@ -66,6 +68,7 @@ static void on_loop_event(void *arg)
 	case 0:
 		p->connecting = 0;
 		p->connected = 1;
+		p->offline_queued = 0;
 		p->connects++;
 		p->backoff_ms = BACKOFF_MIN_MS;
 		log_info("mqtt %s: connected", p->uri);
@@ -203,13 +206,14 @@ int publisher_new(struct publisher **out, const struct publisher_opts *o,
 	p->username = dup_or_null(o->username);
 	p->password = dup_or_null(o->password);
 	p->keepalive = o->keepalive;
+	p->buffer = o->buffer;
 	p->qos = o->qos;
 	p->backoff_ms = BACKOFF_MIN_MS;
 	p->retry = evtimer_new(base, on_retry, p);
 
 	cr.sendWhileDisconnected = 1;
 	cr.allowDisconnectedSendAtAnyTime = 1;
-	cr.maxBufferedMessages = o->buffer > 0 ? o->buffer : 1;
+	cr.maxBufferedMessages = o->buffer > 0 ? o->buffer + 1 : 1;
 	cr.deleteOldestMessages = 1;
 	rc = MQTTAsync_createWithOptions(&p->client, p->uri, p->client_id,
 					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &cr);
@@ -265,6 +269,16 @@ int publisher_send(struct publisher *p, const char *topic, const void *payload,
 	MQTTAsync_message m = MQTTAsync_message_initializer;
 	int rc;
 
+	/* While the link is down Paho keeps what we hand it in a list it walks
+	 * on every send, so cap the hand-over ourselves: past the buffer the
+	 * message is only in the store, counted here, at no cost to the loop. */
+	if (!p->connected) {
+		if (p->offline_queued >= p->buffer) {
+			p->failed++;
+			return -ENOBUFS;
+		}
+		p->offline_queued++;
+	}
 	m.payload = (void *)payload;
 	m.payloadlen = (int)len;
 	m.qos = p->qos;

@@ -38,12 +38,14 @@ ok() { echo "   ok: $*"; }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A free port with $2 free ports after it (default 1).
+# A free port with $1 - 1 free ports after it (default 1), below the
+# kernel's ephemeral range so that no outgoing connection takes one later.
 free_port() {
 	local n=${1:-1} p i busy
+	local lo=10000 hi
+	hi=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
-		[ $((p + n)) -lt 65000 ] || continue
+		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo - n)))
 		busy=0
 		for i in $(seq 0 $((n - 1))); do
 			if port_busy $((p + i)); then busy=1; break; fi
@@ -59,6 +61,18 @@ wait_until() {
 	local end=$((SECONDS + secs))
 	while [ $SECONDS -le $end ]; do
 		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_for SECONDS 'SHELL EXPRESSION': like wait_until, but the expression
+# is evaluated afresh on every try (for command substitutions).
+wait_for() {
+	local secs=$1 expr=$2
+	local end=$((SECONDS + secs))
+	while [ $SECONDS -le $end ]; do
+		eval "$expr" && return 0
 		sleep 0.1
 	done
 	return 1

@@ -10,13 +10,12 @@ write_config "$T/gw.conf" "$MQ" "
   { name = \"cab\"; count = 2; host = \"127.0.0.1\"; port = $BASE; profile = \"lighting-cabinet\"; }"
 start_gateway "$T/gw.conf"
 wait_until 10 grep -q 'connected' "$T/gateway.log" || fail "gateway did not connect to the broker"
-wait_until 10 test "$(sample_count "$T/gw.conf" cab-001 lampsOn)" -ge 1 || fail "no data"
+wait_for 10 '[ "$(sample_count "$T/gw.conf" cab-001 lampsOn)" -ge 1 ]' || fail "no data"
 
 stop_pid "$MOSQ_PID"
 wait_until 10 grep -q 'connection lost' "$T/gateway.log" || fail "gateway did not notice the broker stop"
 before=$(sample_count "$T/gw.conf" cab-001 lampsOn)
-t0=$SECONDS
-wait_until 10 test $((SECONDS - t0)) -ge 5
+sleep 5     # a measurement window, not a wait for readiness
 after=$(sample_count "$T/gw.conf" cab-001 lampsOn)
 [ $((after - before)) -ge 4 ] || fail "only $((after - before)) samples stored in 5 s without a broker"
 ok "broker down: $((after - before)) samples stored in 5 s"

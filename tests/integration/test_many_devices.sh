@@ -10,7 +10,7 @@ start_sim --base-port "$BASE" --cabinets "$N" --sdm120 0 --dds238 0
 write_config "$T/gw.conf" "$MQ" "
   { name = \"cab\"; count = $N; host = \"127.0.0.1\"; port = $BASE; profile = \"lighting-cabinet\"; }"
 start_gateway "$T/gw.conf" --run-secs 12
-wait_until 30 test "$(ls /proc/$GW_PID/fd 2>/dev/null | wc -l)" -gt 1100 || fail "gateway never held 1,100 sockets"
+wait_for 30 '[ "$(ls /proc/$GW_PID/fd 2>/dev/null | wc -l)" -gt 1100 ]' || fail "gateway never held 1,100 sockets"
 maxfd=$(ls /proc/$GW_PID/fd | sort -n | tail -n 1)
 [ "$maxfd" -ge 1024 ] || fail "highest fd $maxfd is below 1024"
 ok "gateway holds $(ls /proc/$GW_PID/fd | wc -l) descriptors, highest $maxfd"

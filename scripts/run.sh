@@ -36,10 +36,10 @@ EOC
 mosquitto -c "$RUN/mosquitto.conf" > "$RUN/mosquitto.log" 2>&1 &
 pids="$pids $!"
 
-# Start the simulated clock at 17:45 ward time today, 60x faster, so the
-# lamps switch on within a minute and a night passes in 12 minutes.
+# Start the simulated clock at 17:55 ward time today, 60x faster, so the
+# lamps switch on within 5 seconds and a night passes in 12 minutes.
 now=$(date +%s)
-start=$(( (now + 7*3600) / 86400 * 86400 - 7*3600 + 17*3600 + 45*60 ))
+start=$(( (now + 7*3600) / 86400 * 86400 - 7*3600 + 17*3600 + 55*60 ))
 "$ROOT/build/wardgw-sim" --base-port $BASE_PORT --cabinets 50 --sdm120 2 --dds238 2 \
 	--speed "$SPEED" --start "$start" --control $CTL_PORT > "$RUN/sim.log" 2>&1 &
 pids="$pids $!"

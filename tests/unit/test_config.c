@@ -1,0 +1,341 @@
+/* Config errors: every kind of mistake is reported at its FILE:LINE, all of
+ * them at once; valid files fill the struct with defaults and overrides. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "driver.h"
+
+static char dir[64];
+
+static const char good_profile[] =
+	"profile = {\n"
+	"  name = \"meter\";\n"
+	"  registers = (\n"
+	"    { metric = \"supplyVoltage\"; table = \"input\"; address = 0x0000; type = \"f32\"; unit = \"V\"; },\n"
+	"    { metric = \"activeEnergy\"; table = \"holding\"; address = 10; type = \"u32\"; order = \"CDAB\"; scale = 0.01; unit = \"kWh\"; },\n"
+	"    { metric = \"door\"; table = \"holding\"; address = 4; type = \"bit\"; bit = 3; }\n"
+	"  );\n"
+	"};\n";
+
+static void write_file(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	char p[128];
+
+	snprintf(dir, sizeof(dir), "/tmp/wardgw-unit.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(p, sizeof(p), "%s/profiles", dir);
+	mkdir(p, 0700);
+	write_file("profiles/meter.conf", good_profile);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Load gateway.conf (written from @text) and return the error text. */
+static char *load(const char *text, int *ret, struct gw_config **cfg_out)
+{
+	char path[256], *buf = NULL;
+	size_t len = 0;
+	FILE *errs = open_memstream(&buf, &len);
+	struct gw_config *cfg = NULL;
+
+	write_file("gateway.conf", text);
+	snprintf(path, sizeof(path), "%s/gateway.conf", dir);
+	*ret = config_load(path, errs, &cfg);
+	fclose(errs);
+	if (cfg_out)
+		*cfg_out = cfg;
+	else
+		config_free(cfg);
+	return buf;
+}
+
+/* Assert that @errs has a line "<dir>/<file>:<line>: <msg...>". */
+static void expect(const char *errs, const char *file, int line, const char *msg)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), "%s/%s:%d: %s", dir, file, line, msg);
+	if (!strstr(errs, want)) {
+		fprintf(stderr, "expected: %s\ngot:\n%s", want, errs);
+		fail();
+	}
+}
+
+#define HEAD "gateway = { id = \"gw\"; lat = 11.8; lon = 106.9; };\n"
+#define DEV "devices = ( { name = \"d\"; host = \"127.0.0.1\"; profile = \"meter\"; } );\n"
+
+static void test_valid(void **state)
+{
+	int ret;
+	struct gw_config *cfg;
+	char *errs = load(HEAD
+			  "mqtt = { topic_prefix = \"dongnai/ward\"; };\n"
+			  "device_defaults = { poll_interval_ms = 5000; timeout_ms = 800; };\n"
+			  "devices = (\n"
+			  "  { name = \"m\"; count = 3; host = \"127.0.0.1\"; port = 1502; profile = \"meter\"; },\n"
+			  "  { name = \"x\"; host = \"10.0.0.2\"; unit = 7; profile = \"meter\"; timeout_ms = 100; }\n"
+			  ");\n", &ret, &cfg);
+
+	assert_int_equal(ret, 0);
+	assert_string_equal(errs, "");
+	assert_string_equal(cfg->gateway_id, "gw");
+	assert_true(cfg->lat == 11.8 && cfg->lon == 106.9);
+	assert_int_equal(cfg->raw_retention_days, 14);      /* defaults */
+	assert_int_equal(cfg->batch_ms, 200);
+	assert_string_equal(cfg->mqtt_uri, "tcp://127.0.0.1:1883");
+	assert_int_equal(cfg->mqtt_qos, 1);
+	assert_string_equal(cfg->topic_prefix, "dongnai/ward");
+	assert_int_equal(cfg->ndevices, 4);
+	assert_string_equal(cfg->devices[0].name, "m-001");
+	assert_string_equal(cfg->devices[2].name, "m-003");
+	assert_int_equal(cfg->devices[2].poll_interval_ms, 5000);  /* device_defaults */
+	assert_int_equal(cfg->devices[3].timeout_ms, 100);          /* override */
+	assert_int_equal(cfg->devices[3].poll_interval_ms, 5000);
+	assert_ptr_equal(cfg->devices[3].driver, &modbus_tcp_driver);
+	assert_ptr_equal(cfg->devices[0].profile, config_profile(cfg, "meter"));
+	assert_ptr_equal(config_device(cfg, "m-002"), &cfg->devices[1]);
+	assert_null(config_device(cfg, "m"));
+	assert_int_equal(strlen(cfg->digest), 16);
+	const struct profile *p = config_profile(cfg, "meter");
+	assert_int_equal(p->nregs, 3);
+	assert_int_equal(p->regs[1].address, 10);
+	assert_int_equal(p->regs[1].type, TYPE_U32);
+	assert_int_equal(p->regs[1].order.src[0], 2);   /* CDAB: value byte A is wire byte 2 */
+	assert_true(p->regs[1].scale == 0.01);
+	assert_string_equal(p->regs[1].unit, "kWh");
+	assert_int_equal(p->regs[2].type, TYPE_BIT);
+	assert_int_equal(p->regs[2].bit, 3);
+	assert_int_equal(p->regs[0].at.line, 4);
+	config_free(cfg);
+	free(errs);
+}
+
+static void test_ports_step_with_count(void **state)
+{
+	int ret;
+	struct gw_config *cfg;
+	char *errs = load(HEAD "devices = ( { name = \"m\"; count = 3; host = \"h\"; port = 1502; profile = \"meter\"; } );\n",
+			  &ret, &cfg);
+
+	assert_int_equal(ret, 0);
+	/* the driver's own struct starts with host, then port */
+	struct { char *host; int port; } *c0 = cfg->devices[0].drv, *c2 = cfg->devices[2].drv;
+	assert_int_equal(c0->port, 1502);
+	assert_int_equal(c2->port, 1504);
+	config_free(cfg);
+	free(errs);
+}
+
+static void test_syntax(void **state)
+{
+	int ret;
+	char *errs = load(HEAD "store = { path = \"x\" \n batch_ms = ; };\n" DEV, &ret, NULL);
+
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 3, "syntax error");
+	free(errs);
+}
+
+static void test_unknown_key(void **state)
+{
+	int ret;
+	char *errs = load(HEAD "stor = { path = \"x\"; };\n" DEV, &ret, NULL);
+
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 2, "unknown key 'stor' in the top level (did you mean 'store'?)");
+	free(errs);
+}
+
+static void test_bad_value_and_range(void **state)
+{
+	int ret;
+	char *errs = load(HEAD
+			  "mqtt = { qos = 2;\n"
+			  "  keepalive = \"thirty\"; };\n"
+			  "store = { batch_ms = 1.5; };\n" DEV, &ret, NULL);
+
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 2, "qos must be 0..1 (got 2)");
+	expect(errs, "gateway.conf", 3, "keepalive must be a number");
+	expect(errs, "gateway.conf", 4, "batch_ms must be a whole number (got 1.5)");
+	free(errs);
+}
+
+static void test_missing_required(void **state)
+{
+	int ret;
+	char *errs = load("gateway = { id = \"gw\"; lat = 1.0; };\n"
+			  "devices = ( { name = \"d\"; profile = \"meter\"; } );\n", &ret, NULL);
+
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 1, "gateway: missing required key 'lon'");
+	expect(errs, "gateway.conf", 2, "device d: missing required key 'host'");
+	free(errs);
+}
+
+static void test_profile_missing_and_duplicates(void **state)
+{
+	int ret;
+	char *errs = load(HEAD
+			  "devices = (\n"
+			  "  { name = \"a\"; host = \"h\"; profile = \"meterr\"; },\n"
+			  "  { name = \"a\"; host = \"h\"; profile = \"meter\"; }\n"
+			  ");\n", &ret, NULL);
+
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 3, "device a: no profile named 'meterr' in profiles (did you mean 'meter'?)");
+	expect(errs, "gateway.conf", 4, "device name 'a' is used twice (also at line 3)");
+	free(errs);
+}
+
+static void test_duplicate_profile(void **state)
+{
+	int ret;
+	char *errs;
+
+	write_file("profiles/zz-copy.conf", good_profile);
+	errs = load(HEAD DEV, &ret, NULL);
+	unlink(strcat(strcpy((char[256]){ 0 }, dir), "/profiles/zz-copy.conf"));
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "profiles/zz-copy.conf", 1, "profile 'meter' is defined twice");
+	free(errs);
+}
+
+static void test_register_errors(void **state)
+{
+	int ret;
+	char *errs;
+
+	write_file("profiles/bad.conf",
+		   "profile = {\n"
+		   "  name = \"bad\";\n"
+		   "  registers = (\n"
+		   "    { metric = \"a\"; table = \"input\"; address = 0; type = \"float\"; },\n"
+		   "    { metric = \"b\"; table = \"input\"; address = 0; type = \"u16\"; order = \"CDAB\"; },\n"
+		   "    { metric = \"c\"; table = \"holding\"; address = 0xFFFF; type = \"u32\"; },\n"
+		   "    { metric = \"d\"; table = \"holding\"; address = 1; type = \"u16\"; bit = 2; },\n"
+		   "    { metric = \"e\"; table = \"holding\"; address = 1; scale = 0; },\n"
+		   "    { metric = \"a\"; table = \"coil\"; address = 1; type = \"u16\"; },\n"
+		   "    { metric = \"g\"; table = \"holding\"; address = 1; type = \"bit\"; }\n"
+		   "  );\n"
+		   "};\n");
+	errs = load(HEAD DEV, &ret, NULL);
+	unlink(strcat(strcpy((char[256]){ 0 }, dir), "/profiles/bad.conf"));
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "profiles/bad.conf", 4, "type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit");
+	expect(errs, "profiles/bad.conf", 5, "order 'CDAB' does not fit a u16; use one of AB BA");
+	expect(errs, "profiles/bad.conf", 6, "address must be 0..65534 for a u32 (got 65535)");
+	expect(errs, "profiles/bad.conf", 7, "bit applies only to type \"bit\"");
+	expect(errs, "profiles/bad.conf", 8, "scale must be a non-zero number");
+	expect(errs, "profiles/bad.conf", 9, "a coil register is a single bit");
+	expect(errs, "profiles/bad.conf", 9, "metric 'a' appears twice in profile bad (first at line 4)");
+	expect(errs, "profiles/bad.conf", 10, "register g: type \"bit\" needs 'bit' (0..15)");
+	free(errs);
+}
+
+static void test_cross_field_and_all_sorted(void **state)
+{
+	int ret, n = 0, last = 0;
+	char *errs = load(HEAD
+			  "log = { level = \"loud\"; };\n"
+			  "mqtt = { uri = \"http://x\"; };\n"
+			  "devices = ( { name = \"d\"; host = \"h\"; profile = \"meter\";\n"
+			  "  poll_interval_ms = 500; timeout_ms = 500; } );\n", &ret, NULL);
+
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 2, "log level must be error, warn, info or debug (got 'loud')");
+	expect(errs, "gateway.conf", 3, "mqtt uri 'http://x' must start with tcp://");
+	expect(errs, "gateway.conf", 4, "device d: timeout_ms (500) must be less than poll_interval_ms (500)");
+	/* all three reported, in line order */
+	for (char *l = errs; (l = strstr(l, "gateway.conf:")); l++) {
+		int line = atoi(l + strlen("gateway.conf:"));
+		assert_true(line >= last);
+		last = line;
+		n++;
+	}
+	assert_int_equal(n, 3);
+	free(errs);
+}
+
+static void test_missing_file(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *errs = open_memstream(&buf, &len);
+	struct gw_config *cfg = (void *)1;
+
+	assert_true(config_load("/nonexistent/wardgw.conf", errs, &cfg) < 0);
+	fclose(errs);
+	assert_null(cfg);
+	assert_non_null(strstr(buf, "/nonexistent/wardgw.conf: cannot read"));
+	free(buf);
+}
+
+static void test_shipped_configs(void **state)
+{
+	const char *files[] = { "config/gateway.conf", "config/example-field.conf" };
+
+	for (size_t i = 0; i < 2; i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *errs = open_memstream(&buf, &len);
+		struct gw_config *cfg;
+		int ret = config_load(files[i], errs, &cfg);
+		fclose(errs);
+		if (ret)
+			fprintf(stderr, "%s", buf);
+		assert_int_equal(ret, 0);
+		assert_true(cfg->ndevices > 0);
+		config_free(cfg);
+		free(buf);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_ports_step_with_count),
+		cmocka_unit_test(test_syntax),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_bad_value_and_range),
+		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_profile_missing_and_duplicates),
+		cmocka_unit_test(test_duplicate_profile),
+		cmocka_unit_test(test_register_errors),
+		cmocka_unit_test(test_cross_field_and_all_sorted),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_shipped_configs),
+	};
+	return cmocka_run_group_tests_name("config", tests, setup, teardown);
+}

@@ -65,12 +65,14 @@ struct mbdev {
 	unsigned backoff_ms;
 	int fails;
 	int polling, on_time;
+	int resolved;               /* addr holds the device's address */
 };
 
 static struct mbdev **mbdevs;
 static size_t nmbdevs;
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
+static int resolve(struct mbdev *m, char *why, size_t len);
 static void on_tick(evutil_socket_t fd, short what, void *arg);
 
 static void close_conn(struct mbdev *m)
@@ -80,7 +82,8 @@ static void close_conn(struct mbdev *m)
 		close(m->fd);
 		m->fd = -1;
 	}
-	evtimer_del(m->tmo);
+	if (m->tmo)
+		evtimer_del(m->tmo);
 	m->cs = C_CLOSED;
 	m->rlen = 0;
 }
@@ -345,15 +348,22 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		for (size_t i = 0; i < m->plan.nregs; i++)
 			m->values[i] = NAN;
 		gateway_poll_started(gw, m->dev, late);
-		if (m->cs == C_CLOSED)
+		char why[160];
+		if (m->cs != C_CLOSED)
+			send_read(m);
+		else if (m->resolved || resolve(m, why, sizeof(why)) == 0)
 			start_connect(m);
 		else
-			send_read(m);
+			fail(m, 0, "%s", why);
 	}
 	schedule_next(m);
 }
 
-static int resolve(struct mbdev *m)
+/* Host names are resolved when first needed and again after a failure;
+ * a name that does not resolve makes that device offline, not the gateway
+ * fail. (getaddrinfo blocks, but only for a device whose address is not
+ * known yet, at most once per backoff interval.) */
+static int resolve(struct mbdev *m, char *why, size_t len)
 {
 	struct addrinfo hints = { 0 }, *res = NULL;
 	char port[8];
@@ -362,11 +372,15 @@ static int resolve(struct mbdev *m)
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof(port), "%d", m->c->port);
 	rc = getaddrinfo(m->c->host, port, &hints, &res);
-	if (rc || !res)
-		return log_error(-EHOSTUNREACH, "modbus %s: cannot resolve %s: %s", m->dev->conf->name,
-				 m->c->host, gai_strerror(rc));
+	if (rc || !res || res->ai_addrlen > sizeof(m->addr)) {
+		snprintf(why, len, "cannot resolve %s: %s", m->c->host, rc ? gai_strerror(rc) : "no address");
+		if (res)
+			freeaddrinfo(res);
+		return -EHOSTUNREACH;
+	}
 	memcpy(&m->addr, res->ai_addr, res->ai_addrlen);
 	m->addrlen = res->ai_addrlen;
+	m->resolved = 1;
 	freeaddrinfo(res);
 	return 0;
 }
@@ -430,8 +444,8 @@ static int mbtcp_start(struct gateway *gw, struct event_base *base)
 		m->tmo = evtimer_new(base, on_timeout, m);
 		if (!m->words || !m->values || !m->io || !m->tick || !m->tmo)
 			return -ENOMEM;
-		if ((ret = resolve(m)) < 0)
-			return ret;
+		if (!m->c->host[0] || resolve(m, (char[160]){ 0 }, 160) < 0)
+			log_warn("modbus %s: cannot resolve %s yet; will retry", dev->conf->name, m->c->host);
 		/* spread first polls over one interval so the ward is not
 		 * polled in one burst every period */
 		int64_t interval = (int64_t)dev->conf->poll_interval_ms * 1000;

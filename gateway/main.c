@@ -3,6 +3,7 @@
 #include <event2/thread.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,8 @@ static int cmd_run(const struct args *a)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cfg->ndevices + 64)
 		log_warn("gateway: open-files limit %llu is below %zu devices + 64; raise LimitNOFILE",
 			 (unsigned long long)rl.rlim_cur, cfg->ndevices);
+	/* a peer closing a socket must be an error return, not a signal */
+	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	ret = gateway_init(&gw, cfg, &(struct gateway_opts){ a->live, a->stats, a->run_secs });
 	if (ret == 0)

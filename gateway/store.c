@@ -24,6 +24,7 @@ struct store {
 	struct sample *buf;
 	size_t head, len, cap;  /* ring buffer */
 	uint64_t dropped;
+	int failing;            /* commits fail: log the change, not every try */
 	char unit_buf[32];
 };
 
@@ -262,14 +263,26 @@ int store_commit(struct store *s)
 	return exec(s, "COMMIT");
 }
 
+static int flush_failed(struct store *s, const char *what)
+{
+	int code = sqlite3_errcode(s->db);
+	int err = code == SQLITE_FULL ? -ENOSPC : code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EBUSY :
+		  code == SQLITE_READONLY ? -EROFS : -EIO;
+
+	if (!s->failing)
+		log_err("store %s: %s failed: %s; %zu samples kept in memory, retrying",
+			s->path, what, sqlite3_errmsg(s->db), s->len);
+	s->failing = 1;
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
 int store_flush(struct store *s)
 {
-	int ret;
-
 	if (!s->len)
 		return 0;
-	if ((ret = exec(s, "BEGIN")) < 0)
-		return ret;
+	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return flush_failed(s, "begin");
 	for (size_t i = 0; i < s->len; i++) {
 		const struct sample *e = &s->buf[(s->head + i) % s->cap];
 		sqlite3_bind_int64(s->ins, 1, e->series);
@@ -279,19 +292,17 @@ int store_flush(struct store *s)
 		else
 			sqlite3_bind_null(s->ins, 3);
 		sqlite3_bind_int(s->ins, 4, e->q);
-		if (sqlite3_step(s->ins) != SQLITE_DONE) {
-			ret = db_err(s, "insert");
-			sqlite3_reset(s->ins);
-			exec(s, "ROLLBACK");
-			return ret;     /* samples stay buffered for the next try */
-		}
+		int rc = sqlite3_step(s->ins);
 		sqlite3_reset(s->ins);
+		if (rc != SQLITE_DONE)
+			return flush_failed(s, "insert");   /* samples stay buffered */
 	}
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		ret = db_err(s, "commit");
-		exec(s, "ROLLBACK");
-		return ret;
-	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return flush_failed(s, "commit");
+	if (s->failing)
+		log_info("store %s: commits work again (%zu samples written, %llu dropped meanwhile)",
+			 s->path, s->len, (unsigned long long)s->dropped);
+	s->failing = 0;
 	s->head = 0;
 	s->len = 0;
 	return 0;

@@ -139,6 +139,10 @@ run_collectd() { # N DELAY -> line
 	m=$(measure "$pid" "$n" 10)
 	if grep -q 'bit out of range\|buffer overflow detected' "$T/collectd.log"; then
 		echo "aborted"
+	elif ! kill -0 "$pid" 2>/dev/null || [ "${m%% *}" = 0 ]; then
+		# died some other way, or the simulator stopped answering its
+		# control port (it starves when collectd floods it): no figure
+		echo "nopolls"
 	else
 		echo "$m -"
 	fi
@@ -167,6 +171,9 @@ for n in $SIZES; do
 		if [ "$cl" = aborted ]; then
 			printf '%-8s %5d %4dms %9s\n' collectd "$n" "$d" "aborted (libmodbus select() past FD_SETSIZE)"
 			ratios="$ratios\n  $n devices, ${d} ms: collectd aborted; wardgw ${wc} ms CPU per 1000 polls"
+		elif [ "$cl" = nopolls ]; then
+			printf '%-8s %5d %4dms %9s\n' collectd "$n" "$d" "no polls measured (collectd died or the simulator was unreachable; see its log)"
+			ratios="$ratios\n  $n devices, ${d} ms: no collectd figure; wardgw ${wc} ms CPU per 1000 polls"
 		else
 			read -r cp cc cr ca co <<< "$cl"
 			cps=$(awk -v p="$cp" -v s="$SECS" 'BEGIN { printf "%.0f", p / s }')

@@ -85,4 +85,4 @@ bench: deps
 clean:
 	rm -rf build build-asan
 
--include $(CORE_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(B)/obj/gateway/main.d
+-include $(CORE_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(B)/obj/gateway/main.d $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/tests/unit/%.d)

@@ -3,6 +3,8 @@
  * reload parses into a new struct; the caller swaps it in only when whole. */
 #include "config.h"
 
+#include "timeparse.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <libconfig.h>
@@ -52,6 +54,9 @@ static const struct opt store_opts[] = {
 	{ "path", OPT_STRING, OFF(struct gw_config, store_path), 0, 0, 0, "wardgw.db", 0 },
 	{ "raw_retention_days", OPT_INT, OFF(struct gw_config, raw_retention_days), 1, 3650, 14, NULL, 0 },
 	{ "batch_ms", OPT_INT, OFF(struct gw_config, batch_ms), 10, 10000, 200, NULL, 0 },
+	{ "minute_retention_days", OPT_INT, OFF(struct gw_config, minute_retention_days), 1, 36500, 90, NULL, 0 },
+	{ "hour_retention_days", OPT_INT, OFF(struct gw_config, hour_retention_days), 1, 36500, 1826, NULL, 0 },
+	{ "day_retention_days", OPT_INT, OFF(struct gw_config, day_retention_days), 1, 36500, 1826, NULL, 0 },
 	{ 0 }
 };
 
@@ -64,6 +69,26 @@ static const struct opt mqtt_opts[] = {
 	{ "qos", OPT_INT, OFF(struct gw_config, mqtt_qos), 0, 1, 1, NULL, 0 },
 	{ "keepalive", OPT_INT, OFF(struct gw_config, mqtt_keepalive), 5, 3600, 30, NULL, 0 },
 	{ "buffer_messages", OPT_INT, OFF(struct gw_config, mqtt_buffer), 0, 100000, 1000, NULL, 0 },
+	{ "clean_session", OPT_BOOL, OFF(struct gw_config, mqtt_clean_session), 0, 1, 0, NULL, 0 },
+	{ "max_inflight", OPT_INT, OFF(struct gw_config, mqtt_max_inflight), 1, 65535, 100, NULL, 0 },
+	{ "ca_file", OPT_STRING, OFF(struct gw_config, mqtt_ca_file), 0, 0, 0, NULL, 0 },
+	{ "cert_file", OPT_STRING, OFF(struct gw_config, mqtt_cert_file), 0, 0, 0, NULL, 0 },
+	{ "key_file", OPT_STRING, OFF(struct gw_config, mqtt_key_file), 0, 0, 0, NULL, 0 },
+	{ "verify_hostname", OPT_BOOL, OFF(struct gw_config, mqtt_verify_hostname), 0, 1, 1, NULL, 0 },
+	{ "status_interval_s", OPT_INT, OFF(struct gw_config, status_interval_s), 5, 86400, 60, NULL, 0 },
+	{ 0 }
+};
+
+static const struct opt outbox_opts[] = {
+	{ "max_mb", OPT_INT, OFF(struct gw_config, outbox_max_mb), 1, 1000000, 512, NULL, 0 },
+	{ "max_age_days", OPT_INT, OFF(struct gw_config, outbox_max_age_days), 1, 3650, 30, NULL, 0 },
+	{ "backfill_per_s", OPT_INT, OFF(struct gw_config, outbox_backfill_per_s), 1, 1000000, 500, NULL, 0 },
+	{ "ack_timeout_s", OPT_INT, OFF(struct gw_config, outbox_ack_timeout_s), 5, 3600, 60, NULL, 0 },
+	{ 0 }
+};
+
+static const struct opt events_opts[] = {
+	{ "hold_s", OPT_INT, OFF(struct gw_config, event_hold_s), 0, 86400, 30, NULL, 0 },
 	{ 0 }
 };
 
@@ -74,7 +99,7 @@ static const struct opt top_opts[] = {
 
 /* Groups (and lists) allowed at the top level besides top_opts. */
 static const char *const top_groups[] = {
-	"gateway", "log", "store", "mqtt", "device_defaults", "devices", NULL,
+	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -91,7 +116,7 @@ static const struct opt device_opts[] = {
 /* Register keys are parsed by hand (their checks depend on each other), but
  * the unknown-key check uses this list. */
 static const char *const reg_keys[] = {
-	"metric", "table", "address", "type", "order", "bit", "scale", "offset", "unit", NULL,
+	"metric", "table", "address", "type", "order", "bit", "scale", "offset", "unit", "counter", NULL,
 };
 static const char *const profile_keys[] = { "name", "description", "registers", NULL };
 
@@ -483,6 +508,12 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 		else
 			r->offset = v;
 	}
+	if ((m = config_setting_get_member(s, "counter"))) {
+		if (config_setting_type(m) != CONFIG_TYPE_BOOL)
+			serror(ctx, m, "counter must be true or false");
+		else
+			r->counter = config_setting_get_bool(m);
+	}
 	if ((m = config_setting_get_member(s, "unit"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING)
 			serror(ctx, m, "unit must be a string (a SenML unit such as \"V\" or \"kWh\")");
@@ -830,6 +861,335 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 		       cfg->log_level);
 }
 
+/* --- groups and KPIs --- */
+
+static const char *const group_keys[] = { "name", "devices", NULL };
+static const char *const kpi_keys[] = {
+	"name", "domain", "metric", "denominator", "unit", "window", "aggregate", "group", "device",
+	"target", "scale", NULL,
+};
+static const char *const target_keys[] = { "op", "value", "deadline", "baseline", "start", NULL };
+static const char *const agg_names[] = {
+	[AGG_SUM] = "sum", [AGG_MEAN] = "mean", [AGG_MIN] = "min", [AGG_MAX] = "max", [AGG_LAST] = "last",
+	[AGG_DELTA] = "delta", [AGG_RATIO] = "ratio", [AGG_AVAILABILITY] = "availability",
+};
+
+const char *kpi_agg_name(enum kpi_agg a)
+{
+	return a <= AGG_AVAILABILITY ? agg_names[a] : "?";
+}
+
+/* "15m", "1h", "1d": a window that divides a day (or is one day). */
+int kpi_window_parse(const char *s, int64_t *ms)
+{
+	char *end;
+	long n;
+	int64_t unit;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || end == s || n <= 0 || n > 1440)
+		return -EINVAL;
+	if (!strcmp(end, "m") || !strcmp(end, "min"))
+		unit = 60000;
+	else if (!strcmp(end, "h"))
+		unit = 3600000;
+	else if (!strcmp(end, "d"))
+		unit = 86400000;
+	else
+		return -EINVAL;
+	*ms = n * unit;
+	if (*ms > 86400000 || 86400000 % *ms)
+		return -ERANGE;
+	return 0;
+}
+
+static const char *get_str(struct conf_ctx *ctx, const config_setting_t *s, const char *key, int required)
+{
+	config_setting_t *m = config_setting_get_member(s, key);
+
+	if (!m) {
+		if (required)
+			serror(ctx, s, "missing required key '%s'", key);
+		return NULL;
+	}
+	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+		serror(ctx, m, "%s must be a string in double quotes", key);
+		return NULL;
+	}
+	return config_setting_get_string(m);
+}
+
+static void parse_groups(struct conf_ctx *ctx, const config_setting_t *list)
+{
+	struct gw_config *cfg = ctx->cfg;
+	int n = config_setting_length(list);
+
+	if (!config_setting_is_list(list)) {
+		serror(ctx, list, "groups must be a list: groups = ( { name = \"...\"; devices = [ ... ]; } );");
+		return;
+	}
+	cfg->groups = calloc((size_t)n + 1, sizeof(*cfg->groups));
+	for (int i = 0; i < n && cfg->groups; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct group_def *gd = &cfg->groups[cfg->ngroups];
+		const char *name;
+		config_setting_t *devs;
+
+		if (!config_setting_is_group(g)) {
+			serror(ctx, g, "a group must be { name = \"...\"; devices = [ ... ]; }");
+			continue;
+		}
+		check_unknown(ctx, g, "group", NULL, NULL, group_keys);
+		gd->at = origin(ctx, g);
+		if (!(name = get_str(ctx, g, "name", 1)))
+			continue;
+		if (!valid_name(name, 63)) {
+			serror(ctx, config_setting_get_member(g, "name"), "group name '%s' must be 1..63 letters, digits, '-', '_' or '.'", name);
+			continue;
+		}
+		for (size_t k = 0; k < cfg->ngroups; k++)
+			if (!strcmp(cfg->groups[k].name, name))
+				serror(ctx, g, "duplicate group '%s' (first at line %d)", name, cfg->groups[k].at.line);
+		devs = config_setting_get_member(g, "devices");
+		if (!devs || !config_setting_is_array(devs)) {
+			serror(ctx, devs ? devs : g, "group %s: devices must be an array of device names: [ \"cab-001\", ... ]", name);
+			continue;
+		}
+		gd->name = strdup(name);
+		gd->devices = calloc((size_t)config_setting_length(devs) + 1, sizeof(char *));
+		for (int k = 0; gd->devices && k < config_setting_length(devs); k++) {
+			const char *d = config_setting_get_string_elem(devs, k);
+			if (!d) {
+				serror(ctx, devs, "group %s: devices must be strings", name);
+				break;
+			}
+			if (!config_device(cfg, d)) {
+				serror(ctx, devs, "group %s: no device named '%s'", name, d);
+				continue;
+			}
+			gd->devices[gd->ndevices++] = strdup(d);
+		}
+		cfg->ngroups++;
+	}
+}
+
+const struct group_def *config_group(const struct gw_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->ngroups; i++)
+		if (!strcmp(cfg->groups[i].name, name))
+			return &cfg->groups[i];
+	return NULL;
+}
+
+static int metric_known(const struct gw_config *cfg, const char *metric, const char **unit)
+{
+	for (size_t d = 0; d < cfg->ndevices; d++) {
+		const struct profile *p = cfg->devices[d].profile;
+		for (size_t r = 0; p && r < p->nregs; r++)
+			if (p->regs[r].metric && !strcmp(p->regs[r].metric, metric)) {
+				if (unit)
+					*unit = p->regs[r].unit;
+				return 1 + p->regs[r].counter;
+			}
+	}
+	return 0;
+}
+
+static int parse_date(const char *s, int64_t *ms)
+{
+	return time_parse(s, 0, ms);
+}
+
+static void parse_target(struct conf_ctx *ctx, const config_setting_t *t, struct kpi_def *k)
+{
+	const char *op, *str;
+	config_setting_t *m;
+	double v;
+
+	if (!config_setting_is_group(t)) {
+		serror(ctx, t, "target must be a group: target = { op = \">=\"; value = 0.95; };");
+		return;
+	}
+	check_unknown(ctx, t, "target", NULL, NULL, target_keys);
+	if ((op = get_str(ctx, t, "op", 1))) {
+		if (!strcmp(op, ">="))
+			k->op = OP_GE;
+		else if (!strcmp(op, "<="))
+			k->op = OP_LE;
+		else
+			serror(ctx, config_setting_get_member(t, "op"), "target op must be \">=\" or \"<=\" (got '%s')", op);
+	}
+	if (!(m = config_setting_get_member(t, "value")))
+		serror(ctx, t, "target: missing required key 'value'");
+	else if (number_of(m, &v) < 0 || !isfinite(v))
+		serror(ctx, m, "target value must be a number");
+	else
+		k->target = v;
+	if ((str = get_str(ctx, t, "deadline", 0)) && parse_date(str, &k->deadline_ms) < 0)
+		serror(ctx, config_setting_get_member(t, "deadline"), "deadline must be a date such as \"2026-12-31\" (got '%s')", str);
+	if ((str = get_str(ctx, t, "start", 0)) && parse_date(str, &k->start_ms) < 0)
+		serror(ctx, config_setting_get_member(t, "start"), "start must be a date such as \"2026-01-01\" (got '%s')", str);
+	if ((m = config_setting_get_member(t, "baseline"))) {
+		if (number_of(m, &v) < 0 || !isfinite(v))
+			serror(ctx, m, "baseline must be a number");
+		else {
+			k->baseline = v;
+			k->has_baseline = 1;
+		}
+	}
+	if (k->has_baseline != (k->start_ms != 0))
+		serror(ctx, t, "target: baseline and start go together (the path to the target starts at baseline on start)");
+	if (k->has_baseline && !k->deadline_ms)
+		serror(ctx, t, "target: a baseline needs a deadline (the path ends at the target on the deadline)");
+	if (k->start_ms && k->deadline_ms && k->start_ms >= k->deadline_ms)
+		serror(ctx, t, "target: start must be before the deadline");
+}
+
+static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
+{
+	struct gw_config *cfg = ctx->cfg;
+	int n = config_setting_length(list);
+
+	if (!config_setting_is_list(list)) {
+		serror(ctx, list, "kpis must be a list: kpis = ( { name = \"...\"; ... } );");
+		return;
+	}
+	cfg->kpis = calloc((size_t)n + 1, sizeof(*cfg->kpis));
+	for (int i = 0; i < n && cfg->kpis; i++) {
+		config_setting_t *s = config_setting_get_elem(list, (unsigned)i), *m;
+		struct kpi_def *k = &cfg->kpis[cfg->nkpis];
+		const char *str, *unit = NULL;
+		double v;
+		int ok = 1, kind;
+
+		if (!config_setting_is_group(s)) {
+			serror(ctx, s, "a KPI must be a group { name = \"...\"; ... }");
+			continue;
+		}
+		check_unknown(ctx, s, "kpi", NULL, NULL, kpi_keys);
+		memset(k, 0, sizeof(*k));
+		k->at = origin(ctx, s);
+		k->scale = 1.0;
+		if ((str = get_str(ctx, s, "name", 1)) && valid_name(str, 63)) {
+			for (size_t j = 0; j < cfg->nkpis; j++)
+				if (!strcmp(cfg->kpis[j].name, str)) {
+					serror(ctx, s, "duplicate KPI '%s' (first at line %d)", str, cfg->kpis[j].at.line);
+					ok = 0;
+				}
+			k->name = strdup(str);
+		} else {
+			if (str)
+				serror(ctx, config_setting_get_member(s, "name"), "KPI name '%s' must be 1..63 letters, digits, '-', '_' or '.'", str);
+			ok = 0;
+		}
+		str = get_str(ctx, s, "domain", 0);
+		if (str && !valid_name(str, 32)) {
+			serror(ctx, config_setting_get_member(s, "domain"), "domain '%s' must be 1..32 letters, digits, '-', '_' or '.' (it is a topic level)", str);
+			ok = 0;
+		}
+		k->domain = strdup(str ? str : "lighting");
+		k->agg = AGG_MEAN;
+		if ((str = get_str(ctx, s, "aggregate", 1))) {
+			int found = 0;
+			for (int a = 0; a <= AGG_AVAILABILITY; a++)
+				if (!strcmp(str, agg_names[a])) {
+					k->agg = (enum kpi_agg)a;
+					found = 1;
+				}
+			if (!found) {
+				serror(ctx, config_setting_get_member(s, "aggregate"),
+				       "aggregate must be sum, mean, min, max, last, delta, ratio or availability (got '%s')", str);
+				ok = 0;
+			}
+		} else {
+			ok = 0;
+		}
+		if ((str = get_str(ctx, s, "window", 1))) {
+			int rc = kpi_window_parse(str, &k->window_ms);
+			if (rc < 0) {
+				serror(ctx, config_setting_get_member(s, "window"), rc == -ERANGE ?
+				       "window '%s' must divide a day evenly (15m, 30m, 1h, 2h, 1d ...)" :
+				       "window must be a number of minutes, hours or days such as \"15m\", \"1h\", \"1d\" (got '%s')", str);
+				ok = 0;
+			}
+			k->window_str = strdup(str);
+		} else {
+			ok = 0;
+		}
+		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY);
+		if (str) {
+			if (k->agg == AGG_AVAILABILITY)
+				serror(ctx, config_setting_get_member(s, "metric"), "availability counts devices online; it takes no metric");
+			else if (!(kind = metric_known(cfg, str, &unit)))
+				serror(ctx, config_setting_get_member(s, "metric"), "no profile of a configured device has a metric '%s'", str);
+			else if (k->agg == AGG_DELTA && kind != 2)
+				serror(ctx, config_setting_get_member(s, "metric"),
+				       "aggregate delta needs a counter: mark register '%s' with counter = true in its profile", str);
+			k->metric = strdup(str);
+		}
+		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO);
+		if (str) {
+			if (k->agg != AGG_RATIO)
+				serror(ctx, config_setting_get_member(s, "denominator"), "denominator applies only to aggregate ratio");
+			else if (!metric_known(cfg, str, NULL))
+				serror(ctx, config_setting_get_member(s, "denominator"), "no profile of a configured device has a metric '%s'", str);
+			k->denominator = strdup(str);
+		}
+		if ((str = get_str(ctx, s, "group", 0))) {
+			if (!config_group(cfg, str))
+				serror(ctx, config_setting_get_member(s, "group"), "no group named '%s' (groups = ( ... ) defines them)", str);
+			k->group = strdup(str);
+		}
+		if ((str = get_str(ctx, s, "device", 0))) {
+			if (!config_device(cfg, str))
+				serror(ctx, config_setting_get_member(s, "device"), "no device named '%s'", str);
+			if (k->group)
+				serror(ctx, config_setting_get_member(s, "device"), "a KPI has one scope: a group or a device, not both");
+			k->device = strdup(str);
+		}
+		if ((m = config_setting_get_member(s, "scale"))) {
+			if (number_of(m, &v) < 0 || !isfinite(v) || v == 0)
+				serror(ctx, m, "scale must be a non-zero number");
+			else
+				k->scale = v;
+		}
+		if ((str = get_str(ctx, s, "unit", 0)))
+			k->unit = strdup(str);
+		else if (k->agg == AGG_AVAILABILITY || k->agg == AGG_RATIO)
+			k->unit = strdup("/");
+		else if (unit && k->scale == 1.0)
+			k->unit = strdup(unit);
+		if ((m = config_setting_get_member(s, "target")))
+			parse_target(ctx, m, k);
+		(void)ok;
+		cfg->nkpis++;
+	}
+}
+
+static void free_kpis(struct gw_config *cfg)
+{
+	for (size_t i = 0; cfg->kpis && i < cfg->nkpis; i++) {
+		struct kpi_def *k = &cfg->kpis[i];
+		free(k->name);
+		free(k->domain);
+		free(k->metric);
+		free(k->denominator);
+		free(k->unit);
+		free(k->window_str);
+		free(k->group);
+		free(k->device);
+	}
+	free(cfg->kpis);
+	for (size_t i = 0; cfg->groups && i < cfg->ngroups; i++) {
+		for (size_t k = 0; k < cfg->groups[i].ndevices; k++)
+			free(cfg->groups[i].devices[k]);
+		free(cfg->groups[i].devices);
+		free(cfg->groups[i].name);
+	}
+	free(cfg->groups);
+}
+
 static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const struct opt *opts,
 		    void *dst, int required)
 {
@@ -882,6 +1242,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	section(&ctx, &lc, "log", log_opts, cfg, 0);
 	section(&ctx, &lc, "store", store_opts, cfg, 0);
 	section(&ctx, &lc, "mqtt", mqtt_opts, cfg, 0);
+	section(&ctx, &lc, "outbox", outbox_opts, cfg, 0);
+	section(&ctx, &lc, "events", events_opts, cfg, 0);
 	set_defaults(top_opts, cfg);
 	apply_opts(&ctx, config_root_setting(&lc), "top level", top_opts, cfg, 1);
 	check_gateway(&ctx, &lc);
@@ -906,6 +1268,10 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	else
 		parse_devices(&ctx, s, &defaults);
 	check_cross(&ctx);
+	if ((s = config_lookup(&lc, "groups")))
+		parse_groups(&ctx, s);
+	if ((s = config_lookup(&lc, "kpis")))
+		parse_kpis(&ctx, s);
 
 	EVP_DigestFinal_ex(ctx.digest, md, &mdlen);
 	for (unsigned i = 0; i < 8 && i < mdlen; i++)
@@ -939,6 +1305,9 @@ void config_free(struct gw_config *cfg)
 	free_opts(log_opts, cfg);
 	free_opts(store_opts, cfg);
 	free_opts(mqtt_opts, cfg);
+	free_opts(outbox_opts, cfg);
+	free_opts(events_opts, cfg);
+	free_kpis(cfg);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);

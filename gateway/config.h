@@ -43,6 +43,7 @@ struct reg_def {
 	uint16_t address;
 	unsigned bit;
 	double scale, offset;
+	int counter;            /* cumulative: rollups keep deltas */
 	struct conf_origin at;
 };
 
@@ -51,6 +52,34 @@ struct profile {
 	char *description;
 	struct reg_def *regs;
 	size_t nregs;
+	struct conf_origin at;
+};
+
+enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY };
+enum kpi_op { OP_NONE, OP_GE, OP_LE };
+
+struct kpi_def {
+	char *name;             /* stream name, unique */
+	char *domain;           /* topic level: lighting, wifi, coverage... */
+	char *metric, *denominator;
+	char *unit;
+	char *window_str;
+	int64_t window_ms;
+	enum kpi_agg agg;
+	char *group, *device;   /* scope; neither: the whole ward */
+	enum kpi_op op;
+	double target;
+	double baseline;        /* with start: where the path to the target begins */
+	int has_baseline;
+	int64_t start_ms, deadline_ms;  /* 0 when not set */
+	double scale;           /* value multiplier (e.g. 0.001 for W -> kW) */
+	struct conf_origin at;
+};
+
+struct group_def {
+	char *name;
+	char **devices;
+	size_t ndevices;
 	struct conf_origin at;
 };
 
@@ -88,7 +117,25 @@ struct gw_config {
 	char *topic_prefix;
 	int mqtt_qos;
 	int mqtt_keepalive;
-	int mqtt_buffer;            /* messages kept while the broker is away */
+	int mqtt_buffer;            /* untracked messages kept while the broker is away */
+	int mqtt_clean_session;
+	int mqtt_max_inflight;
+	char *mqtt_ca_file, *mqtt_cert_file, *mqtt_key_file;
+	int mqtt_verify_hostname;
+	int status_interval_s;
+
+	int outbox_max_mb;
+	int outbox_max_age_days;
+	int outbox_backfill_per_s;
+	int outbox_ack_timeout_s;
+
+	int minute_retention_days, hour_retention_days, day_retention_days;
+	int event_hold_s;           /* a state must last this long to be an event */
+
+	struct kpi_def *kpis;
+	size_t nkpis;
+	struct group_def *groups;
+	size_t ngroups;
 
 	char *profiles_dir;
 	struct profile *profiles;
@@ -120,6 +167,11 @@ void conf_error(struct conf_ctx *ctx, const struct conf_origin *at, const char *
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);
 const struct profile *config_profile(const struct gw_config *cfg, const char *name);
+
+const struct group_def *config_group(const struct gw_config *cfg, const char *name);
+/** "15m", "1h", "1d" -> ms; -EINVAL (syntax) or -ERANGE (does not divide a day). */
+int kpi_window_parse(const char *s, int64_t *ms);
+const char *kpi_agg_name(enum kpi_agg a);
 
 /** Resolve @p against the config's data_dir (absolute paths pass through).
  *  Returns a malloc'd string. */

@@ -17,6 +17,7 @@
 #include "driver.h"
 #include "log.h"
 #include "loopq.h"
+#include "outbox.h"
 #include "publisher.h"
 #include "senml.h"
 #include "store.h"
@@ -108,9 +109,11 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 		if (++n < sizeof(recs) / sizeof(recs[0]) && i + 1 < pr->nregs)
 			continue;
 		len = senml_pack(gw->pack_buf, gw->pack_size, dev->bn, ts_ms, recs, n);
-		if (len > 0)
-			publisher_send(gw->pub, dev->topic, gw->pack_buf, (size_t)len, 0);
-		else
+		if (len > 0) {
+			/* durable first: the store's next commit, then the broker */
+			if (outbox_add(gw->outbox, LANE_TELEMETRY, dev->topic, gw->pack_buf, (size_t)len, ts_ms) < 0)
+				gw->stats.store_errors++;
+		} else
 			log_err("device %s: SenML pack does not fit %zu bytes", dev->conf->name, gw->pack_size);
 		n = 0;
 	}
@@ -219,19 +222,57 @@ static int mkdir_p(const char *path)
 	return ret;
 }
 
+/* A password file must be the gateway's own: not readable by group or others. */
 static char *read_secret(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	char buf[256];
 	size_t n;
+	struct stat st;
 
 	if (!f)
 		return NULL;
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+		fclose(f);
+		errno = EPERM;
+		return NULL;
+	}
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = 0;
 	buf[strcspn(buf, "\r\n")] = 0;
 	return strdup(buf);
+}
+
+static int send_tracked(void *arg, int64_t id, const char *topic, const void *payload, size_t len)
+{
+	struct gateway *gw = arg;
+
+	return gw->pub ? publisher_send_tracked(gw->pub, id, topic, payload, len) : -ENOTCONN;
+}
+
+static void on_link(void *arg, int up, int session_present)
+{
+	struct gateway *gw = arg;
+
+	if (up)
+		outbox_link_up(gw->outbox, session_present);
+	else
+		outbox_link_down(gw->outbox);
+}
+
+static void on_ack(void *arg, int64_t id, int ok)
+{
+	struct gateway *gw = arg;
+
+	outbox_acked(gw->outbox, id, ok);
+}
+
+static void on_pump(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *gw = arg;
+
+	outbox_pump(gw->outbox);
 }
 
 static int start_publisher(struct gateway *gw)
@@ -257,8 +298,12 @@ static int start_publisher(struct gateway *gw)
 	if (!topic || !online || !offline || !cid)
 		goto out;
 	if (c->mqtt_password_file && !(pw = read_secret(c->mqtt_password_file))) {
-		ret = log_error(-errno, "mqtt: cannot read password_file %s: %s", c->mqtt_password_file,
-				strerror(errno));
+		if (errno == EPERM)
+			ret = log_error(-EPERM, "mqtt: password_file %s is readable by group or others; "
+					"chmod 600 it (owner: the gateway's user)", c->mqtt_password_file);
+		else
+			ret = log_error(-errno, "mqtt: cannot read password_file %s: %s", c->mqtt_password_file,
+					strerror(errno));
 		goto out;
 	}
 	o.uri = c->mqtt_uri;
@@ -268,6 +313,15 @@ static int start_publisher(struct gateway *gw)
 	o.keepalive = c->mqtt_keepalive;
 	o.qos = c->mqtt_qos;
 	o.buffer = c->mqtt_buffer;
+	o.clean_session = c->mqtt_clean_session;
+	o.max_inflight = c->mqtt_max_inflight;
+	o.ca_file = c->mqtt_ca_file;
+	o.cert_file = c->mqtt_cert_file;
+	o.key_file = c->mqtt_key_file;
+	o.verify_hostname = c->mqtt_verify_hostname;
+	o.on_link = on_link;
+	o.on_ack = on_ack;
+	o.cb_arg = gw;
 	o.status_topic = topic;
 	o.online_payload = online;
 	o.offline_payload = offline;
@@ -352,6 +406,15 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		goto out;
 	if ((ret = init_devices(gw)) < 0)
 		goto out;
+	ret = outbox_new(&gw->outbox, gw->store, &(struct outbox_opts){
+		.window = cfg->mqtt_max_inflight,
+		.backfill_per_s = cfg->outbox_backfill_per_s,
+		.max_bytes = (int64_t)cfg->outbox_max_mb * 1024 * 1024,
+		.max_age_ms = (int64_t)cfg->outbox_max_age_days * 86400000,
+		.ack_timeout_ms = (int64_t)cfg->outbox_ack_timeout_s * 1000,
+		.send = send_tracked, .send_arg = gw });
+	if (ret < 0)
+		goto out;
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
@@ -362,6 +425,10 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	tv.tv_sec = cfg->batch_ms / 1000;
 	tv.tv_usec = (cfg->batch_ms % 1000) * 1000;
 	event_add(gw->flush_ev, &tv);
+	gw->pump_ev = event_new(gw->base, -1, EV_PERSIST, on_pump, gw);
+	tv.tv_sec = 0;
+	tv.tv_usec = 100000;
+	event_add(gw->pump_ev, &tv);
 	gw->prune_ev = evtimer_new(gw->base, on_prune, gw);
 	tv.tv_sec = 5;
 	tv.tv_usec = 0;
@@ -427,15 +494,46 @@ static void write_stats(struct gateway *gw)
 	fclose(f);
 }
 
+/* Stopping: commit what is queued, let it go out, and wait a moment for
+ * the acknowledgements of what is in flight, so that a clean restart sends
+ * nothing twice. What is not acknowledged stays stored and goes next time. */
+static void drain_inflight(struct gateway *gw)
+{
+	struct outbox_stats os;
+	int64_t until = mono_us() + 3000000;
+
+	if (!gw->outbox || !gw->store)
+		return;
+	store_flush(gw->store);
+	outbox_hold(gw->outbox);
+	for (;;) {
+		outbox_get_stats(gw->outbox, &os);
+		if (!os.inflight || !gw->pub || !publisher_connected(gw->pub) || mono_us() > until)
+			break;
+		struct timeval tv = { 0, 20000 };
+		event_base_loopexit(gw->base, &tv);
+		event_base_dispatch(gw->base);
+	}
+	store_flush(gw->store);
+}
+
 void gateway_release(struct gateway *gw)
 {
 	for (const struct driver_ops *const *d = drivers; gw->base && *d; d++)
 		(*d)->stop(gw);
+	drain_inflight(gw);
 	write_stats(gw);
+	/* last flush with every module still there, then detach them */
+	if (gw->store) {
+		store_flush(gw->store);
+		store_clear_hooks(gw->store);
+	}
 	publisher_free(gw->pub);
+	outbox_free(gw->outbox);
 	store_close(gw->store);
 	loopq_free(gw->q);
 	if (gw->flush_ev) event_free(gw->flush_ev);
+	if (gw->pump_ev) event_free(gw->pump_ev);
 	if (gw->prune_ev) event_free(gw->prune_ev);
 	if (gw->live_ev) event_free(gw->live_ev);
 	if (gw->sigint_ev) event_free(gw->sigint_ev);

@@ -12,7 +12,10 @@ struct event;
 struct event_base;
 struct gw_config;
 struct loopq;
+struct outbox;
 struct publisher;
+struct kpi_engine;
+struct rollup;
 struct store;
 
 enum device_state { DEV_UNKNOWN, DEV_ONLINE, DEV_OFFLINE };
@@ -25,6 +28,7 @@ struct device {
 	enum device_state state;
 	char reason[160];           /* why it is offline (or the last error) */
 	int64_t *series;            /* store ids, one per profile register */
+	size_t rseries;             /* index of the first register in the rollup */
 	double *last;               /* last values, NaN until read */
 	int64_t last_ok_ms;         /* wall clock of the last good poll */
 	char *topic;                /* telemetry topic */
@@ -50,9 +54,15 @@ struct gateway {
 	struct loopq *q;
 	struct store *store;
 	struct publisher *pub;
+	struct outbox *outbox;
+	struct rollup *rollup;
+	struct kpi_engine *kpi;
 	struct device *devices;
 	size_t ndevices;
 	struct event *flush_ev, *prune_ev, *live_ev, *sigint_ev, *sigterm_ev, *stop_ev;
+	struct event *pump_ev, *status_ev, *minute_ev;
+	char *status_topic;
+	int store_was_failing;
 	struct gw_stats stats;
 	int live_secs;              /* print live KPIs every N s (0: never) */
 	const char *stats_path;     /* JSON stats written at exit */

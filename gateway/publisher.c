@@ -20,6 +20,11 @@ struct publisher {
 	struct loopq *q;
 	struct event *retry;
 	char *uri, *status_topic, *online, *offline, *client_id, *username, *password;
+	char *ca_file, *cert_file, *key_file;
+	int verify_hostname, clean_session, max_inflight;
+	void (*on_link)(void *arg, int up, int session_present);
+	void (*on_ack)(void *arg, int64_t id, int ok);
+	void *cb_arg;
 	int keepalive, qos;
 	int buffer;                 /* messages Paho may hold while disconnected */
 	int offline_queued;         /* handed to Paho since the link went down */
@@ -27,19 +32,23 @@ struct publisher {
 	unsigned backoff_ms;
 	atomic_uint_fast64_t delivered;
 	uint64_t sent, failed, connects, disconnects;
-	char *last_error;
+	char *last_error, *last_tls;
+	uint64_t delivered_tracked;
 };
 
 #define BACKOFF_MIN_MS 500u
 #define BACKOFF_MAX_MS 30000u
 
 static void start_connect(struct publisher *p);
+static void post_full(struct publisher *p, int kind, int flag, int64_t id, const char *why);
 
 /* --- loop-thread handlers, posted from Paho's threads --- */
 
 struct event_msg {
 	struct publisher *p;
-	int kind;               /* 0 connected, 1 lost, 2 connect failed */
+	int kind;               /* 0 connected, 1 lost, 2 connect failed, 3 acked, 4 not delivered */
+	int flag;               /* kind 0: session present */
+	int64_t id;             /* kinds 3, 4 */
 	char *why;
 };
 
@@ -53,7 +62,10 @@ static void free_msg(void *arg)
 
 static void schedule_retry(struct publisher *p)
 {
-	struct timeval tv = { p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000 };
+	/* full backoff halved plus a random half: a hundred gateways that lost
+	 * the same broker do not come back in the same second */
+	unsigned ms = p->backoff_ms / 2 + (unsigned)(random() % (p->backoff_ms / 2 + 1));
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	evtimer_add(p->retry, &tv);
 	p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
@@ -71,11 +83,27 @@ static void on_loop_event(void *arg)
 		p->offline_queued = 0;
 		p->connects++;
 		p->backoff_ms = BACKOFF_MIN_MS;
-		log_info("mqtt %s: connected", p->uri);
+		log_info("mqtt %s: connected (session %s)", p->uri, m->flag ? "resumed" : "new");
 		free(p->last_error);
 		p->last_error = NULL;
 		/* the retained status says online again after every connect */
 		publisher_send(p, p->status_topic, p->online, strlen(p->online), 1);
+		if (p->on_link)
+			p->on_link(p->cb_arg, 1, m->flag);
+		break;
+	case 5:
+		if (!p->last_tls || strcmp(p->last_tls, m->why ? m->why : "")) {
+			log_warn("mqtt %s: %s", p->uri, m->why ? m->why : "TLS error");
+			free(p->last_tls);
+			p->last_tls = m->why ? strdup(m->why) : NULL;
+		}
+		break;
+	case 3:
+	case 4:
+		if (m->kind == 3)
+			p->delivered_tracked++;
+		if (p->on_ack)
+			p->on_ack(p->cb_arg, m->id, m->kind == 3);
 		break;
 	case 1:
 	case 2:
@@ -90,6 +118,8 @@ static void on_loop_event(void *arg)
 		}
 		free(p->last_error);
 		p->last_error = m->why ? strdup(m->why) : NULL;
+		if (p->connected && p->on_link)
+			p->on_link(p->cb_arg, 0, 0);
 		p->connected = 0;
 		if (!p->stopping)
 			schedule_retry(p);
@@ -100,12 +130,19 @@ static void on_loop_event(void *arg)
 
 static void post(struct publisher *p, int kind, const char *why)
 {
+	post_full(p, kind, 0, 0, why);
+}
+
+static void post_full(struct publisher *p, int kind, int flag, int64_t id, const char *why)
+{
 	struct event_msg *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return;
 	m->p = p;
 	m->kind = kind;
+	m->flag = flag;
+	m->id = id;
 	m->why = why ? strdup(why) : NULL;
 	if (loopq_post(p->q, on_loop_event, m, free_msg) < 0)
 		free_msg(m);
@@ -113,9 +150,31 @@ static void post(struct publisher *p, int kind, const char *why)
 
 /* --- Paho callbacks (Paho's threads) --- */
 
-static void cb_connected(void *ctx, char *cause)
+static void cb_connected(void *ctx, MQTTAsync_successData *resp)
 {
-	post(ctx, 0, NULL);
+	post_full(ctx, 0, resp ? resp->alt.connect.sessionPresent : 0, 0, NULL);
+}
+
+/* A tracked message: its id travels with it to the callbacks. */
+struct tracked {
+	struct publisher *p;
+	int64_t id;
+};
+
+static void cb_sent(void *ctx, MQTTAsync_successData *resp)
+{
+	struct tracked *t = ctx;
+
+	post_full(t->p, 3, 0, t->id, NULL);
+	free(t);
+}
+
+static void cb_not_sent(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct tracked *t = ctx;
+
+	post_full(t->p, 4, 0, t->id, NULL);
+	free(t);
 }
 
 static void cb_connlost(void *ctx, char *cause)
@@ -147,17 +206,32 @@ static void cb_delivered(void *ctx, MQTTAsync_token token)
 	atomic_fetch_add(&p->delivered, 1);
 }
 
+/* OpenSSL's own words for a refused certificate, logged once per reason. */
+static int cb_ssl_error(const char *str, size_t len, void *u)
+{
+	struct publisher *p = u;
+	char why[200];
+
+	snprintf(why, sizeof(why), "TLS: %.*s", (int)(len < 180 ? len : 180), str);
+	why[strcspn(why, "\n")] = 0;
+	post_full(p, 5, 0, 0, why);
+	return 0;
+}
+
 static void start_connect(struct publisher *p)
 {
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
 	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
 	int rc;
 
 	if (p->connected || p->connecting || p->stopping)
 		return;
 	co.keepAliveInterval = p->keepalive;
-	co.cleansession = 1;
+	co.cleansession = p->clean_session;
+	co.maxInflight = p->max_inflight;
 	co.connectTimeout = 10;
+	co.onSuccess = cb_connected;
 	co.onFailure = cb_connect_failed;
 	co.context = p;
 	co.username = p->username;
@@ -167,6 +241,16 @@ static void start_connect(struct publisher *p)
 	will.retained = 1;
 	will.qos = 1;
 	co.will = &will;
+	if (p->ca_file || !strncmp(p->uri, "ssl://", 6) || !strncmp(p->uri, "mqtts://", 8)) {
+		ssl.trustStore = p->ca_file;
+		ssl.keyStore = p->cert_file;
+		ssl.privateKey = p->key_file;
+		ssl.enableServerCertAuth = 1;
+		ssl.verify = p->verify_hostname;
+		ssl.ssl_error_cb = cb_ssl_error;
+		ssl.ssl_error_context = p;
+		co.ssl = &ssl;
+	}
 	p->connecting = 1;
 	rc = MQTTAsync_connect(p->client, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -205,6 +289,15 @@ int publisher_new(struct publisher **out, const struct publisher_opts *o,
 	p->offline = strdup(o->offline_payload);
 	p->username = dup_or_null(o->username);
 	p->password = dup_or_null(o->password);
+	p->ca_file = dup_or_null(o->ca_file);
+	p->cert_file = dup_or_null(o->cert_file);
+	p->key_file = dup_or_null(o->key_file);
+	p->verify_hostname = o->verify_hostname;
+	p->clean_session = o->clean_session;
+	p->max_inflight = o->max_inflight > 0 ? o->max_inflight : 100;
+	p->on_link = o->on_link;
+	p->on_ack = o->on_ack;
+	p->cb_arg = o->cb_arg;
 	p->keepalive = o->keepalive;
 	p->buffer = o->buffer;
 	p->qos = o->qos;
@@ -224,7 +317,6 @@ int publisher_new(struct publisher **out, const struct publisher_opts *o,
 		return -EINVAL;
 	}
 	MQTTAsync_setCallbacks(p->client, p, cb_connlost, cb_msgarrvd, cb_delivered);
-	MQTTAsync_setConnected(p->client, p, cb_connected);
 	start_connect(p);
 	*out = p;
 	return 0;
@@ -260,6 +352,10 @@ void publisher_free(struct publisher *p)
 	free(p->username);
 	free(p->password);
 	free(p->last_error);
+	free(p->last_tls);
+	free(p->ca_file);
+	free(p->cert_file);
+	free(p->key_file);
 	free(p);
 }
 
@@ -290,6 +386,41 @@ int publisher_send(struct publisher *p, const char *topic, const void *payload,
 	}
 	p->sent++;
 	return 0;
+}
+
+int publisher_send_tracked(struct publisher *p, int64_t id, const char *topic, const void *payload,
+			   size_t len)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct tracked *t;
+	int rc;
+
+	if (!p->connected)
+		return -ENOTCONN;
+	if (!(t = malloc(sizeof(*t))))
+		return -ENOMEM;
+	t->p = p;
+	t->id = id;
+	m.payload = (void *)payload;
+	m.payloadlen = (int)len;
+	m.qos = p->qos;
+	ro.onSuccess = cb_sent;
+	ro.onFailure = cb_not_sent;
+	ro.context = t;
+	rc = MQTTAsync_sendMessage(p->client, topic, &m, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		free(t);
+		p->failed++;
+		return -EAGAIN;
+	}
+	p->sent++;
+	return 0;
+}
+
+int publisher_connected(const struct publisher *p)
+{
+	return p->connected;
 }
 
 void publisher_get_stats(const struct publisher *p, struct publisher_stats *st)

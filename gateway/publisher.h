@@ -14,13 +14,24 @@ struct loopq;
 struct publisher;
 
 struct publisher_opts {
-	const char *uri;
+	const char *uri;            /* tcp://host:port or ssl://host:port */
 	const char *client_id;
 	const char *username;
 	const char *password;       /* read from password_file by the caller */
 	int keepalive;
 	int qos;
-	int buffer;                 /* messages kept while disconnected */
+	int buffer;                 /* untracked messages kept while disconnected */
+	int clean_session;          /* 0: the broker keeps our session */
+	int max_inflight;
+	const char *ca_file;        /* TLS: trust these CAs (PEM) */
+	const char *cert_file;      /* TLS client certificate and key (optional) */
+	const char *key_file;
+	int verify_hostname;        /* TLS: the certificate must name the host */
+	/* loop thread: the link came up (@session_present) or went down */
+	void (*on_link)(void *arg, int up, int session_present);
+	/* loop thread: tracked message @id acknowledged (ok) or given up */
+	void (*on_ack)(void *arg, int64_t id, int ok);
+	void *cb_arg;
 	const char *status_topic;   /* retained; Will = offline */
 	const char *online_payload; /* copied */
 	const char *offline_payload;
@@ -44,6 +55,14 @@ void publisher_free(struct publisher *p);
  */
 int publisher_send(struct publisher *p, const char *topic, const void *payload,
 		   size_t len, int retained);
+/**
+ * Publish @payload on @topic with the configured QoS and report its fate
+ * through on_ack(@id). Only while connected: -ENOTCONN otherwise (the
+ * caller keeps the message and offers it again later). Loop thread.
+ */
+int publisher_send_tracked(struct publisher *p, int64_t id, const char *topic, const void *payload,
+			   size_t len);
+int publisher_connected(const struct publisher *p);
 void publisher_get_stats(const struct publisher *p, struct publisher_stats *st);
 
 #endif

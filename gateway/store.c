@@ -25,7 +25,10 @@ struct store {
 	size_t head, len, cap;  /* ring buffer */
 	uint64_t dropped;
 	int failing;            /* commits fail: log the change, not every try */
+	char fail_why[160];
 	char unit_buf[32];
+	struct store_hook hooks[STORE_MAX_HOOKS];
+	int nhooks;
 };
 
 /* Buffer this many samples at most while the disk refuses commits. */
@@ -44,6 +47,25 @@ static const char *const migrations[] = {
 	"CREATE TABLE sample (series INTEGER NOT NULL, ts INTEGER NOT NULL,"
 	"  value REAL, quality INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX sample_series_ts ON sample (series, ts);",
+
+	/* 2: what the IOC is owed (outbox), rollups, KPI windows, device
+	 * state history, events, and a few counters that outlive restarts.
+	 * AUTOINCREMENT: outbox ids never go back, even after the table
+	 * empties, because delivery order and cursors rest on them. */
+	"CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, lane INTEGER NOT NULL,"
+	"  topic TEXT NOT NULL, payload BLOB NOT NULL, ts INTEGER NOT NULL);"
+	"CREATE INDEX outbox_lane ON outbox (lane, id);"
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE rollup (tier INTEGER NOT NULL, series INTEGER NOT NULL, start INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL, min REAL, max REAL, sum REAL, last REAL, delta REAL,"
+	"  PRIMARY KEY (tier, start, series)) WITHOUT ROWID;"
+	"CREATE TABLE kpi_value (kpi TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL, value REAL, n INTEGER NOT NULL, target REAL, op TEXT, status TEXT NOT NULL,"
+	"  PRIMARY KEY (kpi, start)) WITHOUT ROWID;"
+	"CREATE TABLE device_log (device TEXT NOT NULL, ts INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT);"
+	"CREATE INDEX device_log_dev_ts ON device_log (device, ts);"
+	"CREATE TABLE event_log (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  subject TEXT NOT NULL, body TEXT NOT NULL);",
 };
 
 const char *quality_name(int q)
@@ -263,23 +285,63 @@ int store_commit(struct store *s)
 	return exec(s, "COMMIT");
 }
 
-static int flush_failed(struct store *s, const char *what)
+struct sqlite3 *store_db(struct store *s)
+{
+	return s->db;
+}
+
+int store_add_hook(struct store *s, const struct store_hook *h)
+{
+	if (s->nhooks >= STORE_MAX_HOOKS)
+		BUG("too many store hooks");
+	s->hooks[s->nhooks++] = *h;
+	return 0;
+}
+
+void store_clear_hooks(struct store *s)
+{
+	s->nhooks = 0;
+}
+
+int store_errno(struct store *s)
 {
 	int code = sqlite3_errcode(s->db);
-	int err = code == SQLITE_FULL ? -ENOSPC : code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EBUSY :
-		  code == SQLITE_READONLY ? -EROFS : -EIO;
+
+	return code == SQLITE_FULL ? -ENOSPC : code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EBUSY :
+	       code == SQLITE_READONLY || code == SQLITE_CANTOPEN ? -EROFS : code == SQLITE_NOMEM ? -ENOMEM : -EIO;
+}
+
+int store_failing(const struct store *s, const char **why)
+{
+	if (why)
+		*why = s->failing ? s->fail_why : "";
+	return s->failing;
+}
+
+static int flush_failed(struct store *s, const char *what)
+{
+	int err = store_errno(s);
 
 	if (!s->failing)
 		log_err("store %s: %s failed: %s; %zu samples kept in memory, retrying",
 			s->path, what, sqlite3_errmsg(s->db), s->len);
+	if (!s->failing || err != -EBUSY)
+		snprintf(s->fail_why, sizeof(s->fail_why), "%s: %s", what, sqlite3_errmsg(s->db));
 	s->failing = 1;
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	for (int i = 0; i < s->nhooks; i++)
+		if (s->hooks[i].rolled_back)
+			s->hooks[i].rolled_back(s->hooks[i].arg);
 	return err;
 }
 
 int store_flush(struct store *s)
 {
-	if (!s->len)
+	int dirty = s->len > 0;
+
+	for (int i = 0; i < s->nhooks && !dirty; i++)
+		dirty = s->hooks[i].dirty(s->hooks[i].arg);
+	if (!dirty)
 		return 0;
 	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "begin");
@@ -297,8 +359,13 @@ int store_flush(struct store *s)
 		if (rc != SQLITE_DONE)
 			return flush_failed(s, "insert");   /* samples stay buffered */
 	}
+	for (int i = 0; i < s->nhooks; i++)
+		if (s->hooks[i].in_tx(s->hooks[i].arg) < 0)
+			return flush_failed(s, "write");
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "commit");
+	for (int i = 0; i < s->nhooks; i++)
+		s->hooks[i].committed(s->hooks[i].arg);
 	if (s->failing)
 		log_info("store %s: commits work again (%zu samples written, %llu dropped meanwhile)",
 			 s->path, s->len, (unsigned long long)s->dropped);

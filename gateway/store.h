@@ -12,7 +12,7 @@ struct store;
 enum quality { Q_GOOD = 0, Q_STALE = 1, Q_COMM_ERROR = 2, Q_OUT_OF_RANGE = 3 };
 const char *quality_name(int q);
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /** Open (creating and migrating) the database at @path. 0 or negative errno. */
 int store_open(struct store **out, const char *path);
@@ -54,6 +54,29 @@ typedef int (*store_row_fn)(void *arg, int64_t ts_ms, double v, int quality);
  */
 int store_query(struct store *s, const char *device, const char *metric,
 		int64_t from_ms, int64_t to_ms, store_row_fn fn, void *arg);
+
+/* Other modules (the outbox, rollups, KPIs) write in the same transaction as
+ * the samples, so one commit makes a poll's samples and what it queued for the
+ * IOC durable together. */
+struct sqlite3;
+struct store_hook {
+	int (*dirty)(void *arg);        /* has work: flush even without samples */
+	int (*in_tx)(void *arg);        /* inside BEGIN..COMMIT; < 0 rolls back */
+	void (*committed)(void *arg);   /* after COMMIT succeeded */
+	void (*rolled_back)(void *arg); /* the transaction failed (may be NULL) */
+	void *arg;
+};
+/** The database handle, for modules that keep tables in it. Loop thread. */
+struct sqlite3 *store_db(struct store *s);
+/** Run @h on every flush (at most STORE_MAX_HOOKS); @h is copied. */
+int store_add_hook(struct store *s, const struct store_hook *h);
+#define STORE_MAX_HOOKS 4
+/** Forget all hooks (before their owners are freed). */
+void store_clear_hooks(struct store *s);
+/** Last SQLite error of the store's handle, as a negative errno. */
+int store_errno(struct store *s);
+/** Whether the last flush failed (disk full, read-only...), and why. */
+int store_failing(const struct store *s, const char **why);
 
 /** Unit recorded for a series, or NULL; valid until the next store call. */
 const char *store_series_unit(struct store *s, const char *device, const char *metric);

@@ -6,6 +6,9 @@
 
 #include <stdint.h>
 
+/* Ward time: Asia/Ho_Chi_Minh, UTC+7 all year (no DST since 1975). */
+#define WARD_UTC_OFFSET_MS (7 * 3600 * 1000LL)
+
 /** Parse @s relative to @now_ms into ms since the epoch. 0 or -EINVAL. */
 int time_parse(const char *s, int64_t now_ms, int64_t *out_ms);
 /** Format @ms as ISO 8601 in ward time (+07:00) into @buf (>= 32 bytes). */

@@ -4,7 +4,7 @@
 set -u
 cd "$(dirname "$0")/.."
 pass=0 fail=0 failed=""
-for t in tests/integration/test_*.sh; do
+for t in ${TESTS:-tests/integration/test_*.sh}; do
 	[ -e "$t" ] || continue
 	echo "== $t"
 	if bash "$t"; then

@@ -80,12 +80,16 @@ wait_for() {
 
 start_mosquitto() {
 	local port=$1
+	# MOSQ_PERSIST=1: sessions and queued messages survive a restart
+	# (saved on SIGTERM), like a production broker
 	cat > "$T/mosquitto-$port.conf" <<EOC
 listener $port 127.0.0.1
 allow_anonymous true
-persistence false
+persistence $([ -n "${MOSQ_PERSIST:-}" ] && echo true || echo false)
+persistence_location $T/
+max_queued_messages 0
 EOC
-	mosquitto -c "$T/mosquitto-$port.conf" > "$T/mosquitto.log" 2>&1 &
+	mosquitto -c "$T/mosquitto-$port.conf" >> "$T/mosquitto.log" 2>&1 &
 	MOSQ_PID=$!
 	PIDS="$PIDS $MOSQ_PID"
 	wait_until 10 port_busy "$port" || fail "mosquitto did not start on port $port"

@@ -17,7 +17,9 @@
 #include "driver.h"
 #include "log.h"
 #include "loopq.h"
+#include "kpi.h"
 #include "outbox.h"
+#include "rollup.h"
 #include "publisher.h"
 #include "senml.h"
 #include "store.h"
@@ -67,7 +69,10 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
 		log_warn("device %s: %s: %s", dev->conf->name, device_state_name(st),
 			 reason ? reason : "no reason given");
 	dev->state = st;
+	dev->changed_ms = wall_ms();
 	snprintf(dev->reason, sizeof(dev->reason), "%s", reason ? reason : "");
+	if (gw->kpi)
+		kpi_device_state(gw->kpi, dev->conf->name, dev->changed_ms, device_state_name(st), dev->reason);
 }
 
 void gateway_poll_started(struct gateway *gw, struct device *dev, int64_t late_us)
@@ -97,6 +102,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 		dev->last[i] = values[i];
 		if (store_append(gw->store, dev->series[i], ts_ms, values[i], Q_GOOD) < 0)
 			gw->stats.store_errors++;
+		rollup_sample(gw->rollup, dev->rseries + i, ts_ms, values[i]);
 		gw->stats.values++;
 	}
 	if (!gw->pub)
@@ -137,6 +143,10 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 
 	if (n > 0)
 		log_debug("store: pruned %d samples older than %d days", n, gw->cfg->raw_retention_days);
+	int days[NTIERS] = { gw->cfg->minute_retention_days, gw->cfg->hour_retention_days,
+			     gw->cfg->day_retention_days };
+	for (int t = 0; t < NTIERS; t++)
+		rollup_prune(gw->rollup, t, wall_ms() - (int64_t)days[t] * 86400000);
 	evtimer_add(gw->prune_ev, &tv);
 }
 
@@ -275,6 +285,85 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
 	outbox_pump(gw->outbox);
 }
 
+/* Device online/offline events, with hysteresis: a state must last
+ * events.hold_s before it is reported, so a flapping device is one event,
+ * not a flood; a state equal to the last reported one is not reported. */
+static void device_events(struct gateway *gw, int64_t now)
+{
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		struct device *d = &gw->devices[i];
+		char body[512], reason[340];
+
+		if (d->state == DEV_UNKNOWN || d->state == d->reported)
+			continue;
+		if (d->reported == DEV_UNKNOWN && d->state == DEV_ONLINE) {
+			d->reported = DEV_ONLINE;      /* first contact is not news */
+			continue;
+		}
+		if (now - d->changed_ms < (int64_t)gw->cfg->event_hold_s * 1000)
+			continue;
+		if (json_escape(reason, sizeof(reason), d->reason) < 0)
+			reason[0] = 0;
+		snprintf(body, sizeof(body), "{\"kind\":\"device\",\"subject\":\"%s\",\"state\":\"%s\","
+			 "\"previous\":\"%s\",\"reason\":\"%s\",\"since\":%lld}", d->conf->name,
+			 device_state_name(d->state), device_state_name(d->reported), reason,
+			 (long long)(d->changed_ms / 1000));
+		kpi_event(gw->kpi, "device", d->conf->name, body);
+		d->reported = d->state;
+	}
+}
+
+/* The retained status, refreshed: link, outbox depth and drops, store health. */
+static void refresh_status(struct gateway *gw, int64_t now)
+{
+	struct outbox_stats os;
+	const char *why = "";
+	char *json = NULL, why_esc[200];
+	size_t online = 0;
+	int failing = store_failing(gw->store, &why);
+
+	for (size_t i = 0; i < gw->ndevices; i++)
+		online += gw->devices[i].state == DEV_ONLINE;
+	outbox_get_stats(gw->outbox, &os);
+	if (json_escape(why_esc, sizeof(why_esc), why) < 0)
+		why_esc[0] = 0;
+	if (asprintf(&json, "{\"state\":\"online\",\"version\":\"%s\",\"started\":%lld,\"config\":\"%s\","
+		     "\"devices\":%zu,\"devices_online\":%zu,\"outbox\":{\"messages\":%lld,\"bytes\":%lld,"
+		     "\"oldest\":%lld,\"dropped\":%llu,\"dropped_bytes\":%llu},\"store\":{\"ok\":%s,\"error\":\"%s\"},"
+		     "\"ts\":%lld}", WARDGW_VERSION, (long long)(gw->started_ms / 1000), gw->cfg->digest,
+		     gw->ndevices, online, (long long)os.rows, (long long)os.bytes, (long long)(os.oldest_ms / 1000),
+		     (unsigned long long)os.dropped, (unsigned long long)os.dropped_bytes,
+		     failing ? "false" : "true", why_esc, (long long)(now / 1000)) < 0)
+		return;
+	if (gw->pub)
+		publisher_set_online(gw->pub, json);
+	free(json);
+	gw->last_status_ms = now;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *gw = arg;
+	int64_t now = wall_ms();
+	const char *why = "";
+	int failing = store_failing(gw->store, &why);
+
+	rollup_tick(gw->rollup, now);
+	device_events(gw, now);
+	if (failing != gw->store_was_failing) {
+		char body[400], esc[200];
+		if (json_escape(esc, sizeof(esc), why) < 0)
+			esc[0] = 0;
+		snprintf(body, sizeof(body), "{\"kind\":\"store\",\"subject\":\"store\",\"state\":\"%s\","
+			 "\"error\":\"%s\"}", failing ? "failing" : "ok", esc);
+		kpi_event(gw->kpi, "store", "store", body);
+		gw->store_was_failing = failing;
+		refresh_status(gw, now);
+	}
+	if (now - gw->last_status_ms >= (int64_t)gw->cfg->status_interval_s * 1000)
+		refresh_status(gw, now);
+}
+
 static int start_publisher(struct gateway *gw)
 {
 	struct gw_config *c = gw->cfg;
@@ -364,9 +453,20 @@ static int init_devices(struct gateway *gw)
 			break;
 		}
 		for (size_t k = 0; k < p->nregs && !ret; k++) {
+			const struct reg_def *r = &p->regs[k];
+			long idx;
 			d->last[k] = NAN;
-			ret = store_series(gw->store, d->conf->name, p->regs[k].metric, p->regs[k].unit,
-					   &d->series[k]);
+			ret = store_series(gw->store, d->conf->name, r->metric, r->unit, &d->series[k]);
+			if (ret < 0)
+				break;
+			/* an unsigned counter wraps at 2^bits (times its scale) */
+			double wrap = r->type == TYPE_U16 ? 65536.0 : r->type == TYPE_U32 ? 4294967296.0 :
+				      r->type == TYPE_U64 ? 18446744073709551616.0 : 0;
+			idx = rollup_add_series(gw->rollup, d->series[k], r->counter, wrap * fabs(r->scale));
+			if (idx < 0)
+				ret = (int)idx;
+			else if (k == 0)
+				d->rseries = (size_t)idx;
 		}
 	}
 	if (ret < 0) {
@@ -404,8 +504,24 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	path = config_data_path(cfg, cfg->store_path);
 	if (!path || (ret = store_open(&gw->store, path)) < 0)
 		goto out;
+	/* store hooks run in this order: rollups, KPIs (which read them), outbox */
+	int64_t grace = 0;
+	for (size_t i = 0; i < cfg->ndevices; i++)
+		if (cfg->devices[i].timeout_ms > grace)
+			grace = cfg->devices[i].timeout_ms;
+	if ((ret = rollup_new(&gw->rollup, gw->store, grace + 2000)) < 0)
+		goto out;
+	if ((ret = kpi_new(&gw->kpi, cfg, gw->store, gw->rollup)) < 0)
+		goto out;
 	if ((ret = init_devices(gw)) < 0)
 		goto out;
+	if ((ret = rollup_catch_up(gw->rollup, wall_ms())) < 0)
+		goto out;
+	/* after a crash the last logged states would run on through the time
+	 * the gateway was not there: end them where the data ends */
+	for (size_t i = 0; i < gw->ndevices; i++)
+		kpi_device_state(gw->kpi, gw->devices[i].conf->name, rollup_done(gw->rollup, TIER_MINUTE),
+				 "unknown", "gateway restarted");
 	ret = outbox_new(&gw->outbox, gw->store, &(struct outbox_opts){
 		.window = cfg->mqtt_max_inflight,
 		.backfill_per_s = cfg->outbox_backfill_per_s,
@@ -415,6 +531,7 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		.send = send_tracked, .send_arg = gw });
 	if (ret < 0)
 		goto out;
+	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
@@ -425,6 +542,10 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	tv.tv_sec = cfg->batch_ms / 1000;
 	tv.tv_usec = (cfg->batch_ms % 1000) * 1000;
 	event_add(gw->flush_ev, &tv);
+	gw->tick_ev = event_new(gw->base, -1, EV_PERSIST, on_tick, gw);
+	tv.tv_sec = 1;
+	tv.tv_usec = 0;
+	event_add(gw->tick_ev, &tv);
 	gw->pump_ev = event_new(gw->base, -1, EV_PERSIST, on_pump, gw);
 	tv.tv_sec = 0;
 	tv.tv_usec = 100000;
@@ -521,6 +642,9 @@ void gateway_release(struct gateway *gw)
 {
 	for (const struct driver_ops *const *d = drivers; gw->base && *d; d++)
 		(*d)->stop(gw);
+	/* a clean stop ends every device's state: its time off is not downtime */
+	for (size_t i = 0; gw->kpi && i < gw->ndevices; i++)
+		kpi_device_state(gw->kpi, gw->devices[i].conf->name, wall_ms(), "unknown", "gateway stopped");
 	drain_inflight(gw);
 	write_stats(gw);
 	/* last flush with every module still there, then detach them */
@@ -530,10 +654,13 @@ void gateway_release(struct gateway *gw)
 	}
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
+	kpi_free(gw->kpi);
+	rollup_free(gw->rollup);
 	store_close(gw->store);
 	loopq_free(gw->q);
 	if (gw->flush_ev) event_free(gw->flush_ev);
 	if (gw->pump_ev) event_free(gw->pump_ev);
+	if (gw->tick_ev) event_free(gw->tick_ev);
 	if (gw->prune_ev) event_free(gw->prune_ev);
 	if (gw->live_ev) event_free(gw->live_ev);
 	if (gw->sigint_ev) event_free(gw->sigint_ev);

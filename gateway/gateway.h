@@ -29,6 +29,8 @@ struct device {
 	char reason[160];           /* why it is offline (or the last error) */
 	int64_t *series;            /* store ids, one per profile register */
 	size_t rseries;             /* index of the first register in the rollup */
+	enum device_state reported; /* last state sent as an event */
+	int64_t changed_ms;         /* when state last changed */
 	double *last;               /* last values, NaN until read */
 	int64_t last_ok_ms;         /* wall clock of the last good poll */
 	char *topic;                /* telemetry topic */
@@ -60,7 +62,8 @@ struct gateway {
 	struct device *devices;
 	size_t ndevices;
 	struct event *flush_ev, *prune_ev, *live_ev, *sigint_ev, *sigterm_ev, *stop_ev;
-	struct event *pump_ev, *status_ev, *minute_ev;
+	struct event *pump_ev, *tick_ev;
+	int64_t last_status_ms;
 	char *status_topic;
 	int store_was_failing;
 	struct gw_stats stats;

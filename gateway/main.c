@@ -12,8 +12,11 @@
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
+#include "kpi.h"
+#include "rollup.h"
 #include "senml.h"
 #include "store.h"
+#include <sqlite3.h>
 #include "timeparse.h"
 #include "version.h"
 
@@ -23,12 +26,15 @@ static void usage(FILE *f)
 		"usage: wardgw [run] -c FILE [-v] [--live N] [--stats FILE] [--run-secs N]\n"
 		"       wardgw check -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
+		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
 		"       wardgw --version | --help\n"
 		"\n"
 		"  run      poll the configured devices, store and publish (the default)\n"
 		"  check    validate the config and its profiles; errors as FILE:LINE: message\n"
 		"  query    print a stored series; T is epoch seconds, now, -2h/-30m/-7d, or\n"
 		"           ISO 8601 (ward time, UTC+7, unless a zone is given)\n"
+		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
+		"           the window holding time T; W filters by window (15m, 1h, 1d)\n"
 		"\n"
 		"  -c, --config FILE   configuration (default /etc/wardgw/gateway.conf)\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
@@ -38,8 +44,8 @@ static void usage(FILE *f)
 }
 
 struct args {
-	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats;
-	int verbose, live, run_secs;
+	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats, *kpi, *window, *at;
+	int verbose, live, run_secs, last;
 };
 
 static int parse_int_arg(const char *name, const char *s, int lo, int hi, int *out)
@@ -72,6 +78,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "live", required_argument, NULL, 'L' },
 		{ "stats", required_argument, NULL, 'S' },
 		{ "run-secs", required_argument, NULL, 'R' },
+		{ "kpi", required_argument, NULL, 'K' },
+		{ "window", required_argument, NULL, 'W' },
+		{ "at", required_argument, NULL, 'A' },
+		{ "last", required_argument, NULL, 'N' },
 		{ 0 }
 	};
 	int c;
@@ -80,6 +90,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->cmd = "run";
 	a->config = "/etc/wardgw/gateway.conf";
 	a->format = "csv";
+	a->last = 5;
 	if (argc > 1 && argv[1][0] != '-') {
 		a->cmd = argv[1];
 		argv++;
@@ -96,6 +107,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'f': a->from = optarg; break;
 		case 't': a->to = optarg; break;
 		case 'F': a->format = optarg; break;
+		case 'K': a->kpi = optarg; break;
+		case 'W': a->window = optarg; break;
+		case 'A': a->at = optarg; break;
+		case 'N': if (parse_int_arg("--last", optarg, 1, 100000, &a->last)) return -EINVAL; break;
 		case 'S': a->stats = optarg; break;
 		case 'L': if (parse_int_arg("--live", optarg, 1, 3600, &a->live)) return -EINVAL; break;
 		case 'R': if (parse_int_arg("--run-secs", optarg, 1, 100000000, &a->run_secs)) return -EINVAL; break;
@@ -204,6 +219,98 @@ out:
 	return ret;
 }
 
+static void print_kpi_line(const struct kpi_def *k, int64_t from, int64_t to, double v, int64_t n,
+			   const char *status, long long seq)
+{
+	char a[40], b[40], val[48], tgt[48] = "-";
+
+	time_format(from, a, sizeof(a));
+	time_format(to, b, sizeof(b));
+	if (isfinite(v))
+		snprintf(val, sizeof(val), "%.6g %s", v, k->unit ? k->unit : "");
+	else
+		snprintf(val, sizeof(val), "no data");
+	if (k->op != OP_NONE)
+		snprintf(tgt, sizeof(tgt), "%s %.6g", k->op == OP_GE ? ">=" : "<=", k->target);
+	printf("%-28s %.16s .. %.16s  %-18s target %-12s %-9s n=%-7lld %s%lld\n", k->name, a, b + 11, val, tgt,
+	       status, (long long)n, seq >= 0 ? "seq=" : "", seq >= 0 ? seq : 0LL);
+}
+
+static int cmd_kpi(const struct args *a)
+{
+	struct gw_config *cfg;
+	struct store *st = NULL;
+	char *path = NULL;
+	int64_t now = wall_ms(), at = 0, wfilter = 0;
+	int ret = 1, shown = 0;
+
+	if (a->at && time_parse(a->at, now, &at) < 0) {
+		fprintf(stderr, "wardgw kpi: bad time '%s' (use epoch seconds, now, -2h, or 2026-11-23T18:00)\n", a->at);
+		return 2;
+	}
+	if (a->window && kpi_window_parse(a->window, &wfilter) < 0) {
+		fprintf(stderr, "wardgw kpi: bad window '%s' (use 15m, 1h, 1d ...)\n", a->window);
+		return 2;
+	}
+	if (config_load(a->config, stderr, &cfg) < 0)
+		return 1;
+	path = config_data_path(cfg, cfg->store_path);
+	if (!path || store_open(&st, path) < 0)
+		goto out;
+	if (!cfg->nkpis)
+		fprintf(stderr, "wardgw kpi: %s defines no kpis\n", a->config);
+	for (size_t i = 0; i < cfg->nkpis; i++) {
+		const struct kpi_def *k = &cfg->kpis[i];
+		struct kpi_result res;
+		sqlite3_stmt *q;
+		int64_t from, to;
+
+		if ((a->kpi && strcmp(a->kpi, k->name)) || (wfilter && wfilter != k->window_ms))
+			continue;
+		shown++;
+		from = ward_window_start(a->at ? at : now, k->window_ms);
+		to = from + k->window_ms;
+		/* stored (closed) windows: the last N, or the one holding --at */
+		if (sqlite3_prepare_v2(store_db(st), a->at ?
+				       "SELECT start, end, value, n, status, seq FROM kpi_value WHERE kpi = ?1 AND start = ?2" :
+				       "SELECT * FROM (SELECT start, end, value, n, status, seq FROM kpi_value WHERE kpi = ?1"
+				       " ORDER BY start DESC LIMIT ?3) ORDER BY start", -1, &q, NULL) != SQLITE_OK) {
+			fprintf(stderr, "wardgw kpi: %s\n", sqlite3_errmsg(store_db(st)));
+			goto out;
+		}
+		sqlite3_bind_text(q, 1, k->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, from);
+		sqlite3_bind_int(q, 3, a->last);
+		int found = 0;
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			double v = sqlite3_column_type(q, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 2);
+			print_kpi_line(k, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), v,
+				       sqlite3_column_int64(q, 3), (const char *)sqlite3_column_text(q, 4),
+				       sqlite3_column_int64(q, 5));
+			found = sqlite3_column_int64(q, 0) == from;
+		}
+		sqlite3_finalize(q);
+		if (found)
+			continue;
+		/* the open window (or one not closed yet): computed from what is stored so far */
+		if (kpi_compute(store_db(st), cfg, k, kpi_tier(k), from, to, &res) < 0) {
+			fprintf(stderr, "wardgw kpi: %s: cannot compute: %s\n", k->name, sqlite3_errmsg(store_db(st)));
+			goto out;
+		}
+		print_kpi_line(k, from, to, res.value, res.n, to > now ? "open" : "not closed", -1);
+	}
+	if (a->kpi && !shown) {
+		fprintf(stderr, "wardgw kpi: no KPI named '%s' in %s\n", a->kpi, a->config);
+		goto out;
+	}
+	ret = 0;
+out:
+	store_close(st);
+	free(path);
+	config_free(cfg);
+	return ret;
+}
+
 /* Each device holds a socket; let the process use all it may. */
 static void raise_nofile(void)
 {
@@ -261,6 +368,8 @@ int main(int argc, char **argv)
 		return cmd_check(&a);
 	if (!strcmp(a.cmd, "query"))
 		return cmd_query(&a);
+	if (!strcmp(a.cmd, "kpi"))
+		return cmd_kpi(&a);
 	fprintf(stderr, "wardgw: unknown command '%s'\n", a.cmd);
 	usage(stderr);
 	return 2;

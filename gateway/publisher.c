@@ -418,6 +418,18 @@ int publisher_send_tracked(struct publisher *p, int64_t id, const char *topic, c
 	return 0;
 }
 
+void publisher_set_online(struct publisher *p, const char *payload)
+{
+	char *n = strdup(payload);
+
+	if (!n)
+		return;
+	free(p->online);
+	p->online = n;
+	if (p->connected)
+		publisher_send(p, p->status_topic, p->online, strlen(p->online), 1);
+}
+
 int publisher_connected(const struct publisher *p)
 {
 	return p->connected;

@@ -63,6 +63,8 @@ int publisher_send(struct publisher *p, const char *topic, const void *payload,
 int publisher_send_tracked(struct publisher *p, int64_t id, const char *topic, const void *payload,
 			   size_t len);
 int publisher_connected(const struct publisher *p);
+/** Replace the retained "online" status (sent on every connect) and send it now if connected. */
+void publisher_set_online(struct publisher *p, const char *payload);
 void publisher_get_stats(const struct publisher *p, struct publisher_stats *st);
 
 #endif

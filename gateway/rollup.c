@@ -1,0 +1,408 @@
+/* Rollup tiers: minute accumulators in memory, hour and day rows derived in
+ * SQL from the tier below inside the store's flush transaction; watermarks
+ * in the meta table say which windows are complete. */
+#include "rollup.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+#include "timeparse.h"
+
+const int64_t rollup_tier_ms[NTIERS] = { 60000, 3600000, 86400000 };
+static const char *const done_key[NTIERS] = { "rollup_minute_done", "rollup_hour_done", "rollup_day_done" };
+
+struct acc {
+	int64_t start;
+	uint32_t count;
+	double min, max, sum, last, delta;
+};
+
+struct rser {
+	int64_t id;
+	int counter;
+	double wrap;
+	double prev;
+	int has_prev;
+	struct acc a;
+};
+
+struct rrec {
+	int64_t series;
+	struct acc a;
+	int counter;
+};
+
+struct rollup {
+	struct store *st;
+	sqlite3 *db;
+	int64_t grace_ms;
+	struct rser *s;
+	size_t n, cap;
+	struct rrec *recs;          /* closed minutes, not written yet */
+	size_t nrecs, cap_recs;
+	int64_t cut;                /* minutes before this are closed */
+	int64_t done[NTIERS], tx_done[NTIERS];
+	sqlite3_stmt *ins, *derive, *meta_set, *prune;
+	uint64_t late;
+};
+
+double counter_delta(double prev, double cur, double wrap)
+{
+	if (!isfinite(prev) || !isfinite(cur))
+		return 0;
+	if (cur >= prev)
+		return cur - prev;
+	if (wrap > 0 && prev > wrap / 2 && cur < wrap / 2 && wrap - prev + cur >= 0)
+		return wrap - prev + cur;
+	return cur > 0 ? cur : 0;       /* the meter was reset: it counted from zero */
+}
+
+static int64_t wall_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+int64_t ward_window_start(int64_t t_ms, int64_t len_ms)
+{
+	int64_t local = t_ms + WARD_UTC_OFFSET_MS;
+
+	return floor_div(local, len_ms) * len_ms - WARD_UTC_OFFSET_MS;
+}
+
+static int64_t meta_read(sqlite3 *db, const char *key, int64_t def)
+{
+	sqlite3_stmt *st;
+	int64_t v = def;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
+		return def;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int fail(struct rollup *r, const char *what)
+{
+	log_err("rollup: %s: %s", what, sqlite3_errmsg(r->db));
+	return store_errno(r->st);
+}
+
+static void push(struct rollup *r, struct rser *s)
+{
+	if (r->nrecs == r->cap_recs) {
+		size_t ncap = r->cap_recs ? 2 * r->cap_recs : 1024;
+		struct rrec *nr = realloc(r->recs, ncap * sizeof(*nr));
+		if (!nr) {
+			log_err("rollup: out of memory; minute %lld of series %lld not rolled up",
+				(long long)s->a.start, (long long)s->id);
+			s->a.count = 0;
+			return;
+		}
+		r->recs = nr;
+		r->cap_recs = ncap;
+	}
+	r->recs[r->nrecs].series = s->id;
+	r->recs[r->nrecs].a = s->a;
+	r->recs[r->nrecs].counter = s->counter;
+	r->nrecs++;
+	s->a.count = 0;
+}
+
+void rollup_sample(struct rollup *r, size_t idx, int64_t ts_ms, double v)
+{
+	struct rser *s;
+	int64_t m;
+
+	if (idx >= r->n || !isfinite(v))
+		return;
+	s = &r->s[idx];
+	m = floor_div(ts_ms, 60000) * 60000;
+	if (m < r->cut || (s->a.count && m < s->a.start)) {
+		r->late++;      /* its minute is closed: kept raw only */
+		return;
+	}
+	if (s->a.count && m > s->a.start)
+		push(r, s);
+	if (!s->a.count) {
+		memset(&s->a, 0, sizeof(s->a));
+		s->a.start = m;
+		s->a.min = s->a.max = v;
+	}
+	s->a.count++;
+	s->a.sum += v;
+	if (v < s->a.min)
+		s->a.min = v;
+	if (v > s->a.max)
+		s->a.max = v;
+	s->a.last = v;
+	if (s->counter) {
+		if (s->has_prev)
+			s->a.delta += counter_delta(s->prev, v, s->wrap);
+		s->prev = v;
+		s->has_prev = 1;
+	}
+}
+
+void rollup_tick(struct rollup *r, int64_t now_ms)
+{
+	int64_t cut = floor_div(now_ms - r->grace_ms, 60000) * 60000;
+
+	if (cut <= r->cut)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->s[i].a.count && r->s[i].a.start < cut)
+			push(r, &r->s[i]);
+	r->cut = cut;
+}
+
+int64_t rollup_done(const struct rollup *r, int tier)
+{
+	return r->done[tier];
+}
+
+int64_t rollup_tx_done(const struct rollup *r, int tier)
+{
+	return r->tx_done[tier];
+}
+
+/* --- flush hooks --- */
+
+static int ru_dirty(void *arg)
+{
+	struct rollup *r = arg;
+
+	return r->nrecs || r->cut > r->done[TIER_MINUTE];
+}
+
+static int meta_put(struct rollup *r, const char *key, int64_t v)
+{
+	int rc;
+
+	sqlite3_reset(r->meta_set);
+	sqlite3_bind_text(r->meta_set, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(r->meta_set, 2, v);
+	rc = sqlite3_step(r->meta_set);
+	sqlite3_reset(r->meta_set);
+	return rc == SQLITE_DONE ? 0 : fail(r, "save watermark");
+}
+
+/* Tier @tier's windows that are complete in the tier below, at most @max. */
+static int derive(struct rollup *r, int tier, int max)
+{
+	int64_t len = rollup_tier_ms[tier];
+	int64_t w = r->done[tier];
+
+	for (int i = 0; i < max && w + len <= r->tx_done[tier - 1]; i++, w += len) {
+		int rc;
+		sqlite3_reset(r->derive);
+		sqlite3_bind_int(r->derive, 1, tier);
+		sqlite3_bind_int64(r->derive, 2, w);
+		sqlite3_bind_int64(r->derive, 3, w + len);
+		sqlite3_bind_int(r->derive, 4, tier - 1);
+		rc = sqlite3_step(r->derive);
+		sqlite3_reset(r->derive);
+		if (rc != SQLITE_DONE)
+			return fail(r, "derive rollup");
+	}
+	r->tx_done[tier] = w;
+	return 0;
+}
+
+static int ru_in_tx(void *arg)
+{
+	struct rollup *r = arg;
+
+	for (size_t i = 0; i < r->nrecs; i++) {
+		const struct rrec *e = &r->recs[i];
+		int rc;
+		sqlite3_reset(r->ins);
+		sqlite3_bind_int64(r->ins, 1, e->series);
+		sqlite3_bind_int64(r->ins, 2, e->a.start);
+		sqlite3_bind_int64(r->ins, 3, e->a.count);
+		sqlite3_bind_double(r->ins, 4, e->a.min);
+		sqlite3_bind_double(r->ins, 5, e->a.max);
+		sqlite3_bind_double(r->ins, 6, e->a.sum);
+		sqlite3_bind_double(r->ins, 7, e->a.last);
+		if (e->counter)
+			sqlite3_bind_double(r->ins, 8, e->a.delta);
+		else
+			sqlite3_bind_null(r->ins, 8);
+		rc = sqlite3_step(r->ins);
+		sqlite3_reset(r->ins);
+		if (rc != SQLITE_DONE)
+			return fail(r, "write minute");
+	}
+	r->tx_done[TIER_MINUTE] = r->cut > r->done[TIER_MINUTE] ? r->cut : r->done[TIER_MINUTE];
+	/* a long outage is caught up a day of hours per flush */
+	if (derive(r, TIER_HOUR, 24) < 0 || derive(r, TIER_DAY, 2) < 0)
+		return -EIO;
+	for (int t = 0; t < NTIERS; t++)
+		if (r->tx_done[t] != r->done[t] && meta_put(r, done_key[t], r->tx_done[t]) < 0)
+			return -EIO;
+	return 0;
+}
+
+static void ru_committed(void *arg)
+{
+	struct rollup *r = arg;
+
+	memcpy(r->done, r->tx_done, sizeof(r->done));
+	r->nrecs = 0;
+}
+
+static void ru_rolled_back(void *arg)
+{
+	struct rollup *r = arg;
+
+	memcpy(r->tx_done, r->done, sizeof(r->done));
+}
+
+/* --- set-up --- */
+
+long rollup_add_series(struct rollup *r, int64_t series_id, int counter, double wrap)
+{
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? 2 * r->cap : 256;
+		struct rser *ns = realloc(r->s, ncap * sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		r->s = ns;
+		r->cap = ncap;
+	}
+	memset(&r->s[r->n], 0, sizeof(r->s[0]));
+	r->s[r->n].id = series_id;
+	r->s[r->n].counter = counter;
+	r->s[r->n].wrap = wrap;
+	return (long)r->n++;
+}
+
+int rollup_catch_up(struct rollup *r, int64_t now_ms)
+{
+	sqlite3_stmt *prev = NULL, *rows = NULL;
+	int ret = 0;
+	size_t fed = 0;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT value FROM sample WHERE series = ? AND ts < ? AND value IS NOT NULL"
+			       " ORDER BY ts DESC LIMIT 1", -1, &prev, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db, "SELECT ts, value FROM sample WHERE series = ? AND ts >= ? AND ts <= ?"
+			       " AND value IS NOT NULL ORDER BY ts", -1, &rows, NULL) != SQLITE_OK) {
+		ret = fail(r, "catch up");
+		goto out;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		struct rser *s = &r->s[i];
+		if (s->counter) {
+			sqlite3_bind_int64(prev, 1, s->id);
+			sqlite3_bind_int64(prev, 2, r->cut);
+			if (sqlite3_step(prev) == SQLITE_ROW) {
+				s->prev = sqlite3_column_double(prev, 0);
+				s->has_prev = 1;
+			}
+			sqlite3_reset(prev);
+		}
+		sqlite3_bind_int64(rows, 1, s->id);
+		sqlite3_bind_int64(rows, 2, r->cut);
+		sqlite3_bind_int64(rows, 3, now_ms);
+		while (sqlite3_step(rows) == SQLITE_ROW) {
+			rollup_sample(r, i, sqlite3_column_int64(rows, 0), sqlite3_column_double(rows, 1));
+			fed++;
+		}
+		sqlite3_reset(rows);
+	}
+	if (fed)
+		log_info("rollup: rebuilt open minutes from %zu stored samples", fed);
+out:
+	sqlite3_finalize(prev);
+	sqlite3_finalize(rows);
+	return ret;
+}
+
+int rollup_prune(struct rollup *r, int tier, int64_t before_ms)
+{
+	int rc;
+
+	sqlite3_reset(r->prune);
+	sqlite3_bind_int(r->prune, 1, tier);
+	sqlite3_bind_int64(r->prune, 2, before_ms);
+	rc = sqlite3_step(r->prune);
+	sqlite3_reset(r->prune);
+	if (rc != SQLITE_DONE)
+		return fail(r, "prune");
+	return sqlite3_changes(r->db);
+}
+
+static int prep(struct rollup *r, sqlite3_stmt **st, const char *sql)
+{
+	if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return fail(r, "prepare");
+	return 0;
+}
+
+int rollup_new(struct rollup **out, struct store *st, int64_t grace_ms)
+{
+	struct rollup *r = calloc(1, sizeof(*r));
+	int64_t now;
+	int ret;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->st = st;
+	r->db = store_db(st);
+	r->grace_ms = grace_ms;
+	if ((ret = prep(r, &r->ins, "INSERT OR REPLACE INTO rollup (tier, series, start, count, min, max, sum, last, delta)"
+			" VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?)")) ||
+	    /* the last value is the one of the latest window below, found by
+	     * its primary key rather than by a correlated scan */
+	    (ret = prep(r, &r->derive, "INSERT OR REPLACE INTO rollup (tier, series, start, count, min, max, sum, last, delta)"
+			" SELECT ?1, a.series, ?2, a.c, a.mn, a.mx, a.s, b.last, a.d FROM"
+			" (SELECT series, sum(count) c, min(min) mn, max(max) mx, sum(sum) s, sum(delta) d, max(start) ls"
+			"  FROM rollup WHERE tier = ?4 AND start >= ?2 AND start < ?3 GROUP BY series) a"
+			" JOIN rollup b ON b.tier = ?4 AND b.start = a.ls AND b.series = a.series")) ||
+	    (ret = prep(r, &r->meta_set, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")) ||
+	    (ret = prep(r, &r->prune, "DELETE FROM rollup WHERE tier = ? AND start < ?"))) {
+		rollup_free(r);
+		return ret;
+	}
+	now = wall_clock_ms();
+	/* a new database starts its windows now; an old one where it stopped */
+	r->done[TIER_MINUTE] = meta_read(r->db, done_key[0], floor_div(now, 60000) * 60000);
+	r->done[TIER_HOUR] = meta_read(r->db, done_key[1], floor_div(r->done[0], 3600000) * 3600000);
+	r->done[TIER_DAY] = meta_read(r->db, done_key[2], ward_window_start(r->done[1], 86400000));
+	memcpy(r->tx_done, r->done, sizeof(r->done));
+	r->cut = r->done[TIER_MINUTE];
+	store_add_hook(st, &(struct store_hook){ ru_dirty, ru_in_tx, ru_committed, ru_rolled_back, r });
+	*out = r;
+	return 0;
+}
+
+void rollup_free(struct rollup *r)
+{
+	if (!r)
+		return;
+	sqlite3_finalize(r->ins);
+	sqlite3_finalize(r->derive);
+	sqlite3_finalize(r->meta_set);
+	sqlite3_finalize(r->prune);
+	free(r->s);
+	free(r->recs);
+	free(r);
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# KPIs end to end: 1-minute windows over two simulated cabinets. The energy
+# KPI equals the counter increase in the raw samples; sequence numbers go
+# on without a gap across a SIGKILL; a device that goes silent becomes one
+# offline event (hysteresis) and lowers the availability KPI.
+. "$(dirname "$0")/lib.sh"
+
+MQ=$(free_port) BASE=$(free_port 2) SIM_CTL=$(free_port)
+start_mosquitto "$MQ"
+start_sim --base-port "$BASE" --cabinets 2 --sdm120 0 --dds238 0 --control "$SIM_CTL"
+write_config "$T/gw.conf" "$MQ" "
+  { name = \"cab\"; count = 2; host = \"127.0.0.1\"; port = $BASE; profile = \"lighting-cabinet\"; }" "
+events = { hold_s = 2; };
+kpis = (
+  { name = \"energy\"; aggregate = \"delta\"; metric = \"activeEnergy\"; window = \"1m\"; },
+  { name = \"online\"; aggregate = \"availability\"; window = \"1m\"; target = { op = \">=\"; value = 0.99; }; },
+  { name = \"power\"; aggregate = \"sum\"; metric = \"activePower\"; window = \"1m\"; }
+);"
+mosquitto_sub -h 127.0.0.1 -p "$MQ" -v -t 'ward/gw-test/kpi/#' -t 'ward/gw-test/event/#' > "$T/sub.txt" 2>/dev/null &
+PIDS="$PIDS $!"
+start_gateway "$T/gw.conf"
+wait_until 20 grep -q 'connected (session' "$T/gateway.log" || fail "gateway did not connect"
+
+kpi_msgs() { grep '^ward/gw-test/kpi/lighting ' "$T/sub.txt" | cut -d' ' -f2- | jq -c --arg k "$1" 'select(.[0].n == $k)'; }
+wait_for 80 '[ -n "$(kpi_msgs energy)" ]' || fail "no energy KPI within 80 s"
+first=$(kpi_msgs energy | head -1)
+seq1=$(jq '.[] | select(.n == "energy/seq") | .v' <<< "$first")
+[ "$seq1" = 1 ] || fail "first window has seq $seq1"
+from=$(jq '.[] | select(.n == "energy/start") | .v * 1000 | round' <<< "$first")
+to=$(jq '.[] | select(.n == "energy/end") | .v * 1000 | round' <<< "$first")
+got=$(jq '.[0].v' <<< "$first")
+# expected: per cabinet, the last reading in the window minus the last one before it
+want=$(sqlite3 "$T/data/wardgw.db" "
+  WITH s AS (SELECT d.name dev, x.ts, x.value FROM sample x JOIN metric m ON m.id = x.series
+             JOIN device d ON d.id = m.device_id WHERE m.name = 'activeEnergy')
+  SELECT printf('%.6f', sum(
+    (SELECT value FROM s s2 WHERE s2.dev = s1.dev AND ts < $to ORDER BY ts DESC LIMIT 1) -
+    coalesce((SELECT value FROM s s3 WHERE s3.dev = s1.dev AND ts < $from ORDER BY ts DESC LIMIT 1),
+             (SELECT value FROM s s4 WHERE s4.dev = s1.dev AND ts >= $from ORDER BY ts LIMIT 1))))
+  FROM (SELECT DISTINCT dev FROM s) s1")
+awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-6 && d > -1e-6) }' ||
+	fail "energy KPI $got kWh, raw samples say $want"
+ok "energy KPI for [$from, $to) = $got kWh = counter increase in the raw samples"
+st=$(kpi_msgs online | head -1 | jq -r '.[] | select(.n == "online/status") | .vs')
+case "$st" in ok|behind) ok "availability KPI has a status ($st)" ;; *) fail "availability status '$st'" ;; esac
+
+# crash, restart: the sequence goes on
+kill -9 "$GW_PID"; wait "$GW_PID" 2>/dev/null
+start_gateway "$T/gw.conf"
+n0=$(kpi_msgs energy | wc -l)
+wait_for 130 '[ "$(kpi_msgs energy | wc -l)" -ge $((n0 + 1)) ]' || fail "no windows after the restart"
+seqs=$(kpi_msgs energy | jq '.[] | select(.n == "energy/seq") | .v' | sort -n | uniq)
+[ "$seqs" = "$(seq 1 "$(wc -l <<< "$seqs")")" ] || fail "sequence has gaps: $(echo $seqs)"
+ok "energy sequence 1..$(wc -l <<< "$seqs") without a gap across a SIGKILL"
+
+# a silent device: one offline event after hold_s, and the availability drops
+sim_ctl mute 1 > /dev/null || fail "sim ctl mute"
+wait_until 30 grep -q '^ward/gw-test/event/device .*"state":"offline"' "$T/sub.txt" || fail "no offline event"
+sleep 3
+[ "$(grep -c '^ward/gw-test/event/device .*"offline"' "$T/sub.txt")" = 1 ] || fail "offline event repeated"
+ok "one offline event: $(grep '^ward/gw-test/event/device' "$T/sub.txt" | head -1 | cut -d' ' -f2-)"
+wait_for 80 '[ "$(kpi_msgs online | tail -1 | jq ".[0].v < 0.99")" = true ]' || fail "availability did not drop"
+ok "availability dropped: $(kpi_msgs online | tail -1 | jq -c '[.[0].v, (.[] | select(.n == "online/status") | .vs)]')"
+"$WARDGW" kpi -c "$T/gw.conf" --last 3 > "$T/kpi.txt" || fail "wardgw kpi failed"
+grep -q '^energy .*seq=' "$T/kpi.txt" && grep -q 'open' "$T/kpi.txt" || fail "wardgw kpi output: $(cat "$T/kpi.txt")"
+ok "wardgw kpi prints closed and open windows"

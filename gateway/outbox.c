@@ -130,6 +130,15 @@ static int in_flight(const struct outbox *ob, int64_t id)
 	return 0;
 }
 
+/* Acknowledged, waiting for the next flush to delete it: never resend. */
+static int acked_pending(const struct outbox *ob, int64_t id)
+{
+	for (size_t i = 0; i < ob->nacks; i++)
+		if (ob->acks[i] == id)
+			return 1;
+	return 0;
+}
+
 /* Delete row @id; adds its size to the transaction's changes. */
 static int delete_row(struct outbox *ob, int64_t id, int64_t *freed)
 {
@@ -169,7 +178,7 @@ static int enforce_caps(struct outbox *ob, int max)
 		}
 		sqlite3_reset(ob->drop_scan);
 		sqlite3_bind_int64(ob->drop_scan, 1, after);
-		int64_t ids[256];
+		int64_t ids[256], projected = ob->bytes + ob->tx_bytes;
 		int k = 0;
 		while (k < 256 && (rc = sqlite3_step(ob->drop_scan)) == SQLITE_ROW) {
 			int64_t id = sqlite3_column_int64(ob->drop_scan, 0);
@@ -177,9 +186,10 @@ static int enforce_caps(struct outbox *ob, int max)
 			after = id;
 			if (in_flight(ob, id))
 				continue;
-			if (ob->bytes + ob->tx_bytes <= ob->o.max_bytes && ts >= cut)
+			if (projected <= ob->o.max_bytes && ts >= cut)
 				break;
 			ids[k++] = id;
+			projected -= sqlite3_column_int64(ob->drop_scan, 2);
 		}
 		sqlite3_reset(ob->drop_scan);
 		for (int i = 0; i < k; i++) {
@@ -360,7 +370,7 @@ static int walk(struct outbox *ob, enum outbox_lane lane, size_t room, double *t
 		while ((rc = sqlite3_step(ob->scan)) == SQLITE_ROW) {
 			int64_t id = sqlite3_column_int64(ob->scan, 0);
 			rows++;
-			if (in_flight(ob, id)) {
+			if (in_flight(ob, id) || acked_pending(ob, id)) {
 				ob->cur[lane] = id;
 				continue;
 			}
@@ -470,7 +480,7 @@ void outbox_link_up(struct outbox *ob, int session_present)
 	ob->up = 1;
 	ob->up_since_us = now_us();
 	ob->tokens_us = ob->up_since_us;
-	ob->tokens = 0;
+	ob->tokens = ob->o.backfill_per_s / 10.0;   /* a tenth of a second's worth to start */
 	if (!session_present) {
 		/* the broker forgot what was in flight: send it all again */
 		ob->nfl = 0;
@@ -557,8 +567,8 @@ int outbox_new(struct outbox **out, struct store *st, const struct outbox_opts *
 	    (ret = prep(ob, &ob->scan, "SELECT id, topic, payload FROM outbox WHERE lane = ? AND id > ?"
 			" ORDER BY id LIMIT 64")) ||
 	    (ret = prep(ob, &ob->oldest, "SELECT id, ts FROM outbox WHERE lane = 1 ORDER BY id LIMIT 1")) ||
-	    (ret = prep(ob, &ob->drop_scan, "SELECT id, ts FROM outbox WHERE lane = 1 AND id > ?"
-			" ORDER BY id LIMIT 256")) ||
+	    (ret = prep(ob, &ob->drop_scan, "SELECT id, ts, length(topic) + length(payload) FROM outbox"
+			" WHERE lane = 1 AND id > ? ORDER BY id LIMIT 256")) ||
 	    (ret = prep(ob, &ob->meta_set, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"))) {
 		outbox_free(ob);
 		return ret;

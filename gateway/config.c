@@ -70,7 +70,7 @@ static const struct opt mqtt_opts[] = {
 	{ "keepalive", OPT_INT, OFF(struct gw_config, mqtt_keepalive), 5, 3600, 30, NULL, 0 },
 	{ "buffer_messages", OPT_INT, OFF(struct gw_config, mqtt_buffer), 0, 100000, 1000, NULL, 0 },
 	{ "clean_session", OPT_BOOL, OFF(struct gw_config, mqtt_clean_session), 0, 1, 0, NULL, 0 },
-	{ "max_inflight", OPT_INT, OFF(struct gw_config, mqtt_max_inflight), 1, 65535, 100, NULL, 0 },
+	{ "max_inflight", OPT_INT, OFF(struct gw_config, mqtt_max_inflight), 1, 65535, 500, NULL, 0 },
 	{ "ca_file", OPT_STRING, OFF(struct gw_config, mqtt_ca_file), 0, 0, 0, NULL, 0 },
 	{ "cert_file", OPT_STRING, OFF(struct gw_config, mqtt_cert_file), 0, 0, 0, NULL, 0 },
 	{ "key_file", OPT_STRING, OFF(struct gw_config, mqtt_key_file), 0, 0, 0, NULL, 0 },

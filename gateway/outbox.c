@@ -323,7 +323,8 @@ static void ob_committed(void *arg)
 	ob->tx_rows = ob->tx_bytes = 0;
 	ob->tx_dropped = ob->tx_dropped_bytes = 0;
 	/* acknowledgements that came during the transaction stay for the next */
-	memmove(ob->acks, ob->acks + ob->nacks_tx, (ob->nacks - ob->nacks_tx) * sizeof(*ob->acks));
+	if (ob->nacks > ob->nacks_tx)
+		memmove(ob->acks, ob->acks + ob->nacks_tx, (ob->nacks - ob->nacks_tx) * sizeof(*ob->acks));
 	ob->nacks -= ob->nacks_tx;
 	ob->nacks_tx = 0;
 	/* what was just committed may be sent now */

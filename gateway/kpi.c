@@ -50,7 +50,7 @@ struct kpi_engine {
 	struct pend_event *evs;
 	size_t nevs, cap_evs;
 	int64_t event_seq, tx_event_seq;
-	sqlite3_stmt *ins_val, *ins_log, *ins_event, *meta_set;
+	sqlite3_stmt *ins_val, *ins_log, *ins_event;
 };
 
 static int64_t now_ms(void)
@@ -267,32 +267,6 @@ static int fail(struct kpi_engine *e, const char *what)
 	return store_errno(e->st);
 }
 
-static int meta_put(struct kpi_engine *e, const char *key, int64_t v)
-{
-	int rc;
-
-	sqlite3_reset(e->meta_set);
-	sqlite3_bind_text(e->meta_set, 1, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(e->meta_set, 2, v);
-	rc = sqlite3_step(e->meta_set);
-	sqlite3_reset(e->meta_set);
-	return rc == SQLITE_DONE ? 0 : fail(e, "save state");
-}
-
-static int64_t meta_get(sqlite3 *db, const char *key, int64_t def)
-{
-	sqlite3_stmt *st;
-	int64_t v = def;
-
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
-		return def;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 static void add_rec(json_t *a, const char *name, const char *suffix, const char *unit, double v, const char *vs)
 {
 	char n[160];
@@ -465,11 +439,11 @@ static int ke_in_tx(void *arg)
 		if (s->tx_done != start) {
 			char key[96];
 			snprintf(key, sizeof(key), "kpi.%s.done", s->d->name);
-			if (meta_put(e, key, s->tx_done) < 0)
+			if (store_meta_put(e->st, key, s->tx_done) < 0)
 				return -EIO;
 		}
 	}
-	if (e->tx_event_seq != e->event_seq && meta_put(e, "event_seq", e->tx_event_seq) < 0)
+	if (e->tx_event_seq != e->event_seq && store_meta_put(e->st, "event_seq", e->tx_event_seq) < 0)
 		return -EIO;
 	return 0;
 }
@@ -592,8 +566,7 @@ int kpi_new(struct kpi_engine **out, const struct gw_config *cfg, struct store *
 	if ((ret = prep(e, &e->ins_val, "INSERT OR REPLACE INTO kpi_value (kpi, start, end, seq, value, n, target, op, status)"
 			" VALUES (?,?,?,?,?,?,?,?,?)")) ||
 	    (ret = prep(e, &e->ins_log, "INSERT INTO device_log (device, ts, state, reason) VALUES (?,?,?,?)")) ||
-	    (ret = prep(e, &e->ins_event, "INSERT INTO event_log (ts, kind, subject, body) VALUES (?,?,?,?)")) ||
-	    (ret = prep(e, &e->meta_set, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"))) {
+	    (ret = prep(e, &e->ins_event, "INSERT INTO event_log (ts, kind, subject, body) VALUES (?,?,?,?)"))) {
 		kpi_free(e);
 		return ret;
 	}
@@ -604,7 +577,7 @@ int kpi_new(struct kpi_engine **out, const struct gw_config *cfg, struct store *
 		s->d = &cfg->kpis[i];
 		snprintf(key, sizeof(key), "kpi.%s.done", s->d->name);
 		/* a new KPI starts with the window that is open now */
-		s->done = meta_get(e->db, key, ward_window_start(now, s->d->window_ms));
+		s->done = store_meta_get(e->st, key, ward_window_start(now, s->d->window_ms));
 		if (sqlite3_prepare_v2(e->db, "SELECT seq, status FROM kpi_value WHERE kpi = ? ORDER BY seq DESC LIMIT 1",
 				       -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_text(q, 1, s->d->name, -1, SQLITE_STATIC);
@@ -624,7 +597,7 @@ int kpi_new(struct kpi_engine **out, const struct gw_config *cfg, struct store *
 			return -ENOMEM;
 		}
 	}
-	e->event_seq = e->tx_event_seq = meta_get(e->db, "event_seq", 0);
+	e->event_seq = e->tx_event_seq = store_meta_get(e->st, "event_seq", 0);
 	store_add_hook(st, &(struct store_hook){ ke_dirty, ke_in_tx, ke_committed, ke_rolled_back, e });
 	*out = e;
 	return 0;
@@ -637,7 +610,6 @@ void kpi_free(struct kpi_engine *e)
 	sqlite3_finalize(e->ins_val);
 	sqlite3_finalize(e->ins_log);
 	sqlite3_finalize(e->ins_event);
-	sqlite3_finalize(e->meta_set);
 	clear_pending(e);
 	free(e->logs);
 	free(e->evs);

@@ -34,7 +34,7 @@ struct outbox {
 	struct store *st;
 	sqlite3 *db;
 	struct outbox_opts o;
-	sqlite3_stmt *ins, *del, *scan, *oldest, *drop_scan, *meta_set;
+	sqlite3_stmt *ins, *del, *scan, *oldest, *drop_scan;
 	struct msg *pend;           /* queued, not committed yet */
 	size_t npend, cap_pend;
 	struct msg *fresh;          /* committed by the last flush, not offered yet */
@@ -94,32 +94,6 @@ static int ob_dirty(void *arg)
 	struct outbox *ob = arg;
 
 	return ob->npend || ob->nacks;
-}
-
-static int64_t meta_get(struct outbox *ob, const char *key)
-{
-	sqlite3_stmt *st;
-	int64_t v = 0;
-
-	if (sqlite3_prepare_v2(ob->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static int meta_put(struct outbox *ob, const char *key, int64_t v)
-{
-	int rc;
-
-	sqlite3_reset(ob->meta_set);
-	sqlite3_bind_text(ob->meta_set, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(ob->meta_set, 2, v);
-	rc = sqlite3_step(ob->meta_set);
-	sqlite3_reset(ob->meta_set);
-	return rc == SQLITE_DONE ? 0 : db_fail(ob, "save counters");
 }
 
 static int in_flight(const struct outbox *ob, int64_t id)
@@ -301,8 +275,8 @@ static int ob_in_tx(void *arg)
 	if (ob->o.max_bytes > 0 && (rc = enforce_caps(ob, 10000)) < 0)
 		return rc;
 	if (ob->tx_dropped &&
-	    (meta_put(ob, "outbox_dropped", (int64_t)(ob->s.dropped + ob->tx_dropped)) < 0 ||
-	     meta_put(ob, "outbox_dropped_bytes", (int64_t)(ob->s.dropped_bytes + ob->tx_dropped_bytes)) < 0))
+	    (store_meta_put(ob->st, "outbox_dropped", (int64_t)(ob->s.dropped + ob->tx_dropped)) < 0 ||
+	     store_meta_put(ob->st, "outbox_dropped_bytes", (int64_t)(ob->s.dropped_bytes + ob->tx_dropped_bytes)) < 0))
 		return -EIO;
 	return 0;
 }
@@ -569,8 +543,7 @@ int outbox_new(struct outbox **out, struct store *st, const struct outbox_opts *
 			" ORDER BY id LIMIT 64")) ||
 	    (ret = prep(ob, &ob->oldest, "SELECT id, ts FROM outbox WHERE lane = 1 ORDER BY id LIMIT 1")) ||
 	    (ret = prep(ob, &ob->drop_scan, "SELECT id, ts, length(topic) + length(payload) FROM outbox"
-			" WHERE lane = 1 AND id > ? ORDER BY id LIMIT 256")) ||
-	    (ret = prep(ob, &ob->meta_set, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"))) {
+			" WHERE lane = 1 AND id > ? ORDER BY id LIMIT 256"))) {
 		outbox_free(ob);
 		return ret;
 	}
@@ -582,8 +555,8 @@ int outbox_new(struct outbox **out, struct store *st, const struct outbox_opts *
 		}
 		sqlite3_finalize(q);
 	}
-	ob->s.dropped = (uint64_t)meta_get(ob, "outbox_dropped");
-	ob->s.dropped_bytes = (uint64_t)meta_get(ob, "outbox_dropped_bytes");
+	ob->s.dropped = (uint64_t)store_meta_get(ob->st, "outbox_dropped", 0);
+	ob->s.dropped_bytes = (uint64_t)store_meta_get(ob->st, "outbox_dropped_bytes", 0);
 	if (ob->rows)
 		log_info("outbox: %lld messages (%lld bytes) from before are owed to the IOC",
 			 (long long)ob->rows, (long long)ob->bytes);
@@ -601,7 +574,6 @@ void outbox_free(struct outbox *ob)
 	sqlite3_finalize(ob->scan);
 	sqlite3_finalize(ob->oldest);
 	sqlite3_finalize(ob->drop_scan);
-	sqlite3_finalize(ob->meta_set);
 	free_msgs(ob->pend, ob->npend);
 	free(ob->pend);
 	free_msgs(ob->fresh, ob->nfresh);

@@ -48,7 +48,7 @@ struct rollup {
 	size_t nrecs, cap_recs;
 	int64_t cut;                /* minutes before this are closed */
 	int64_t done[NTIERS], tx_done[NTIERS];
-	sqlite3_stmt *ins, *derive, *meta_set, *prune;
+	sqlite3_stmt *ins, *derive, *prune;
 	uint64_t late;
 };
 
@@ -83,20 +83,6 @@ int64_t ward_window_start(int64_t t_ms, int64_t len_ms)
 	int64_t local = t_ms + WARD_UTC_OFFSET_MS;
 
 	return floor_div(local, len_ms) * len_ms - WARD_UTC_OFFSET_MS;
-}
-
-static int64_t meta_read(sqlite3 *db, const char *key, int64_t def)
-{
-	sqlite3_stmt *st;
-	int64_t v = def;
-
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
-		return def;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 static int fail(struct rollup *r, const char *what)
@@ -192,18 +178,6 @@ static int ru_dirty(void *arg)
 	return r->nrecs || r->cut > r->done[TIER_MINUTE];
 }
 
-static int meta_put(struct rollup *r, const char *key, int64_t v)
-{
-	int rc;
-
-	sqlite3_reset(r->meta_set);
-	sqlite3_bind_text(r->meta_set, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(r->meta_set, 2, v);
-	rc = sqlite3_step(r->meta_set);
-	sqlite3_reset(r->meta_set);
-	return rc == SQLITE_DONE ? 0 : fail(r, "save watermark");
-}
-
 /* Tier @tier's windows that are complete in the tier below, at most @max. */
 static int derive(struct rollup *r, int tier, int max)
 {
@@ -255,7 +229,7 @@ static int ru_in_tx(void *arg)
 	if (derive(r, TIER_HOUR, 24) < 0 || derive(r, TIER_DAY, 2) < 0)
 		return -EIO;
 	for (int t = 0; t < NTIERS; t++)
-		if (r->tx_done[t] != r->done[t] && meta_put(r, done_key[t], r->tx_done[t]) < 0)
+		if (r->tx_done[t] != r->done[t] && store_meta_put(r->st, done_key[t], r->tx_done[t]) < 0)
 			return -EIO;
 	return 0;
 }
@@ -377,16 +351,15 @@ int rollup_new(struct rollup **out, struct store *st, int64_t grace_ms)
 			" (SELECT series, sum(count) c, min(min) mn, max(max) mx, sum(sum) s, sum(delta) d, max(start) ls"
 			"  FROM rollup WHERE tier = ?4 AND start >= ?2 AND start < ?3 GROUP BY series) a"
 			" JOIN rollup b ON b.tier = ?4 AND b.start = a.ls AND b.series = a.series")) ||
-	    (ret = prep(r, &r->meta_set, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")) ||
 	    (ret = prep(r, &r->prune, "DELETE FROM rollup WHERE tier = ? AND start < ?"))) {
 		rollup_free(r);
 		return ret;
 	}
 	now = wall_clock_ms();
 	/* a new database starts its windows now; an old one where it stopped */
-	r->done[TIER_MINUTE] = meta_read(r->db, done_key[0], floor_div(now, 60000) * 60000);
-	r->done[TIER_HOUR] = meta_read(r->db, done_key[1], floor_div(r->done[0], 3600000) * 3600000);
-	r->done[TIER_DAY] = meta_read(r->db, done_key[2], ward_window_start(r->done[1], 86400000));
+	r->done[TIER_MINUTE] = store_meta_get(r->st, done_key[0], floor_div(now, 60000) * 60000);
+	r->done[TIER_HOUR] = store_meta_get(r->st, done_key[1], floor_div(r->done[0], 3600000) * 3600000);
+	r->done[TIER_DAY] = store_meta_get(r->st, done_key[2], ward_window_start(r->done[1], 86400000));
 	memcpy(r->tx_done, r->done, sizeof(r->done));
 	r->cut = r->done[TIER_MINUTE];
 	store_add_hook(st, &(struct store_hook){ ru_dirty, ru_in_tx, ru_committed, ru_rolled_back, r });
@@ -400,7 +373,6 @@ void rollup_free(struct rollup *r)
 		return;
 	sqlite3_finalize(r->ins);
 	sqlite3_finalize(r->derive);
-	sqlite3_finalize(r->meta_set);
 	sqlite3_finalize(r->prune);
 	free(r->s);
 	free(r->recs);

@@ -20,6 +20,7 @@ struct sample {
 struct store {
 	sqlite3 *db;
 	char *path;
+	sqlite3_stmt *meta_get, *meta_put;
 	sqlite3_stmt *ins, *find_dev, *add_dev, *find_ser, *add_ser, *prune, *query, *unit, *ts_at, *last_row;
 	struct sample *buf;
 	size_t head, len, cap;  /* ring buffer */
@@ -164,6 +165,8 @@ int store_open(struct store **out, const char *path)
 			"(SELECT rowid FROM sample WHERE rowid <= ? ORDER BY rowid LIMIT ?)")) ||
 	    (ret = prep(s, &s->ts_at, "SELECT rowid, ts FROM sample WHERE rowid >= ? ORDER BY rowid LIMIT 1")) ||
 	    (ret = prep(s, &s->last_row, "SELECT max(rowid) FROM sample")) ||
+	    (ret = prep(s, &s->meta_get, "SELECT value FROM meta WHERE key = ?")) ||
+	    (ret = prep(s, &s->meta_put, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")) ||
 	    (ret = prep(s, &s->query, "SELECT s.ts, s.value, s.quality FROM sample s"
 			" JOIN metric m ON m.id = s.series JOIN device d ON d.id = m.device_id"
 			" WHERE d.name = ? AND m.name = ? AND s.ts BETWEEN ? AND ? ORDER BY s.ts")) ||
@@ -193,6 +196,8 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->unit);
 	sqlite3_finalize(s->ts_at);
 	sqlite3_finalize(s->last_row);
+	sqlite3_finalize(s->meta_get);
+	sqlite3_finalize(s->meta_put);
 	sqlite3_close(s->db);
 	free(s->buf);
 	free(s->path);
@@ -296,6 +301,30 @@ int store_add_hook(struct store *s, const struct store_hook *h)
 		BUG("too many store hooks");
 	s->hooks[s->nhooks++] = *h;
 	return 0;
+}
+
+int64_t store_meta_get(struct store *s, const char *key, int64_t def)
+{
+	int64_t v = def;
+
+	sqlite3_reset(s->meta_get);
+	sqlite3_bind_text(s->meta_get, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(s->meta_get) == SQLITE_ROW)
+		v = sqlite3_column_int64(s->meta_get, 0);
+	sqlite3_reset(s->meta_get);
+	return v;
+}
+
+int store_meta_put(struct store *s, const char *key, int64_t v)
+{
+	int rc;
+
+	sqlite3_reset(s->meta_put);
+	sqlite3_bind_text(s->meta_put, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->meta_put, 2, v);
+	rc = sqlite3_step(s->meta_put);
+	sqlite3_reset(s->meta_put);
+	return rc == SQLITE_DONE ? 0 : db_err(s, "save meta");
 }
 
 void store_clear_hooks(struct store *s)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "config.h"
@@ -329,16 +330,45 @@ static void refresh_status(struct gateway *gw, int64_t now)
 		why_esc[0] = 0;
 	if (asprintf(&json, "{\"state\":\"online\",\"version\":\"%s\",\"started\":%lld,\"config\":\"%s\","
 		     "\"devices\":%zu,\"devices_online\":%zu,\"outbox\":{\"messages\":%lld,\"bytes\":%lld,"
-		     "\"oldest\":%lld,\"dropped\":%llu,\"dropped_bytes\":%llu},\"store\":{\"ok\":%s,\"error\":\"%s\"},"
-		     "\"ts\":%lld}", WARDGW_VERSION, (long long)(gw->started_ms / 1000), gw->cfg->digest,
+		     "\"oldest\":%lld,\"dropped\":%llu,\"dropped_bytes\":%llu},\"store\":{\"ok\":%s,\"error\":\"%s\","
+		     "\"pruned_early\":%llu,\"samples_dropped\":%llu},\"ts\":%lld}",
+		     WARDGW_VERSION, (long long)(gw->started_ms / 1000), gw->cfg->digest,
 		     gw->ndevices, online, (long long)os.rows, (long long)os.bytes, (long long)(os.oldest_ms / 1000),
 		     (unsigned long long)os.dropped, (unsigned long long)os.dropped_bytes,
-		     failing ? "false" : "true", why_esc, (long long)(now / 1000)) < 0)
+		     failing ? "false" : "true", why_esc, (unsigned long long)store_pruned_early(gw->store),
+		     (unsigned long long)store_dropped(gw->store), (long long)(now / 1000)) < 0)
 		return;
 	if (gw->pub)
 		publisher_set_online(gw->pub, json);
 	free(json);
 	gw->last_status_ms = now;
+}
+
+/* Keep store.min_free_mb free on the data disk: below it, retention is
+ * applied early (the oldest raw samples go, their pages are reused, so the
+ * database stops growing) instead of waiting for SQLite to hit ENOSPC. */
+static void check_disk(struct gateway *gw, int64_t now)
+{
+	struct statvfs v;
+	int64_t free_b, want = (int64_t)gw->cfg->store_min_free_mb << 20;
+
+	if (!want || !gw->data_dir || now - gw->disk_checked_ms < 10000)
+		return;
+	gw->disk_checked_ms = now;
+	if (statvfs(gw->data_dir, &v) < 0)
+		return;
+	free_b = (int64_t)v.f_bavail * (int64_t)v.f_frsize;
+	if (free_b >= want) {
+		if (gw->disk_low)
+			log_info("store: %lld MB free on %s again", (long long)(free_b >> 20), gw->data_dir);
+		gw->disk_low = 0;
+		return;
+	}
+	if (!gw->disk_low)
+		log_warn("store: only %lld MB free on %s (store.min_free_mb = %d): applying retention early",
+			 (long long)(free_b >> 20), gw->data_dir, gw->cfg->store_min_free_mb);
+	gw->disk_low = 1;
+	store_make_room(gw->store);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -350,6 +380,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	rollup_tick(gw->rollup, now);
 	device_events(gw, now);
+	check_disk(gw, now);
 	if (failing != gw->store_was_failing) {
 		char body[400], esc[200];
 		if (json_escape(esc, sizeof(esc), why) < 0)
@@ -504,6 +535,16 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	path = config_data_path(cfg, cfg->store_path);
 	if (!path || (ret = store_open(&gw->store, path)) < 0)
 		goto out;
+	if ((ret = store_set_limit(gw->store, (int64_t)cfg->store_max_db_mb << 20)) < 0)
+		goto out;
+	/* the directory that holds the database, for the free-space check */
+	if ((gw->data_dir = strdup(path)) != NULL) {
+		char *slash = strrchr(gw->data_dir, '/');
+		if (slash)
+			*(slash == gw->data_dir ? slash + 1 : slash) = 0;
+		else
+			strcpy(gw->data_dir, ".");
+	}
 	/* store hooks run in this order: rollups, KPIs (which read them), outbox */
 	int64_t grace = 0;
 	for (size_t i = 0; i < cfg->ndevices; i++)
@@ -674,6 +715,7 @@ void gateway_release(struct gateway *gw)
 	}
 	free(gw->devices);
 	free(gw->pack_buf);
+	free(gw->data_dir);
 	if (gw->base)
 		event_base_free(gw->base);
 	memset(gw, 0, sizeof(*gw));

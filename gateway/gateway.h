@@ -66,6 +66,9 @@ struct gateway {
 	int64_t last_status_ms;
 	char *status_topic;
 	int store_was_failing;
+	char *data_dir;             /* for the free-space check */
+	int64_t disk_checked_ms;
+	int disk_low;               /* below store.min_free_mb: logged once */
 	struct gw_stats stats;
 	int live_secs;              /* print live KPIs every N s (0: never) */
 	const char *stats_path;     /* JSON stats written at exit */

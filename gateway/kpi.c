@@ -598,7 +598,7 @@ int kpi_new(struct kpi_engine **out, const struct gw_config *cfg, struct store *
 		}
 	}
 	e->event_seq = e->tx_event_seq = store_meta_get(e->st, "event_seq", 0);
-	store_add_hook(st, &(struct store_hook){ ke_dirty, ke_in_tx, ke_committed, ke_rolled_back, e });
+	store_add_hook(st, &(struct store_hook){ ke_dirty, ke_in_tx, ke_committed, ke_rolled_back, e, NULL });
 	*out = e;
 	return 0;
 }

@@ -24,6 +24,9 @@ struct msg {
 	int64_t id;                 /* assigned by the insert */
 };
 
+/* Messages waiting in memory for a commit (the disk refuses them) at most. */
+#define OUTBOX_PEND_MAX_BYTES ((int64_t)64 << 20)
+
 struct flight {
 	int64_t id;
 	int64_t sent_us;
@@ -37,6 +40,8 @@ struct outbox {
 	sqlite3_stmt *ins, *del, *scan, *oldest, *drop_scan;
 	struct msg *pend;           /* queued, not committed yet */
 	size_t npend, cap_pend;
+	int64_t pend_bytes;
+	int counts_dirty;           /* dropped counters changed outside a flush */
 	struct msg *fresh;          /* committed by the last flush, not offered yet */
 	size_t nfresh;
 	struct msg *txm;            /* inserted by other hooks in the open transaction */
@@ -186,6 +191,50 @@ static int enforce_caps(struct outbox *ob, int max)
 	return n;
 }
 
+/* The store is full and holds no raw samples to give up: drop the oldest
+ * telemetry (not in flight, not acknowledged), counted like the caps. */
+static int ob_make_room(void *arg)
+{
+	struct outbox *ob = arg;
+	int64_t ids[1000];
+	int k = 0, rc;
+
+	sqlite3_reset(ob->drop_scan);
+	sqlite3_bind_int64(ob->drop_scan, 1, 0);
+	while (k < 1000 && (rc = sqlite3_step(ob->drop_scan)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(ob->drop_scan, 0);
+		if (!in_flight(ob, id) && !acked_pending(ob, id))
+			ids[k++] = id;
+	}
+	sqlite3_reset(ob->drop_scan);
+	if (k == 0 || sqlite3_exec(ob->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return 0;
+	for (int i = 0; i < k; i++) {
+		int64_t freed = 0;
+		if (delete_row(ob, ids[i], &freed) < 0)
+			goto fail;
+		ob->tx_dropped++;
+		ob->tx_dropped_bytes += (uint64_t)freed;
+	}
+	if (store_meta_put(ob->st, "outbox_dropped", (int64_t)(ob->s.dropped + ob->tx_dropped)) < 0 ||
+	    store_meta_put(ob->st, "outbox_dropped_bytes", (int64_t)(ob->s.dropped_bytes + ob->tx_dropped_bytes)) < 0 ||
+	    sqlite3_exec(ob->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	log_warn("outbox: the store is full: dropped the %d oldest telemetry messages", k);
+	ob->rows += ob->tx_rows;
+	ob->bytes += ob->tx_bytes;
+	ob->s.dropped += ob->tx_dropped;
+	ob->s.dropped_bytes += ob->tx_dropped_bytes;
+	ob->tx_rows = ob->tx_bytes = 0;
+	ob->tx_dropped = ob->tx_dropped_bytes = 0;
+	return k;
+fail:
+	sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
+	ob->tx_rows = ob->tx_bytes = 0;
+	ob->tx_dropped = ob->tx_dropped_bytes = 0;
+	return 0;
+}
+
 static int insert_msg(struct outbox *ob, struct msg *m)
 {
 	int rc;
@@ -274,7 +323,7 @@ static int ob_in_tx(void *arg)
 	}
 	if (ob->o.max_bytes > 0 && (rc = enforce_caps(ob, 10000)) < 0)
 		return rc;
-	if (ob->tx_dropped &&
+	if ((ob->tx_dropped || ob->counts_dirty) &&
 	    (store_meta_put(ob->st, "outbox_dropped", (int64_t)(ob->s.dropped + ob->tx_dropped)) < 0 ||
 	     store_meta_put(ob->st, "outbox_dropped_bytes", (int64_t)(ob->s.dropped_bytes + ob->tx_dropped_bytes)) < 0))
 		return -EIO;
@@ -296,6 +345,7 @@ static void ob_committed(void *arg)
 	}
 	ob->tx_rows = ob->tx_bytes = 0;
 	ob->tx_dropped = ob->tx_dropped_bytes = 0;
+	ob->counts_dirty = 0;
 	/* acknowledgements that came during the transaction stay for the next */
 	if (ob->nacks > ob->nacks_tx)
 		memmove(ob->acks, ob->acks + ob->nacks_tx, (ob->nacks - ob->nacks_tx) * sizeof(*ob->acks));
@@ -308,6 +358,7 @@ static void ob_committed(void *arg)
 	ob->nfresh = ob->npend;
 	ob->pend = NULL;
 	ob->npend = ob->cap_pend = 0;
+	ob->pend_bytes = 0;
 	/* messages other hooks inserted are in the table; the walk sends them */
 	free_msgs(ob->txm, ob->ntxm);
 	ob->ntxm = 0;
@@ -479,6 +530,30 @@ int outbox_add(struct outbox *ob, enum outbox_lane lane, const char *topic, cons
 {
 	struct msg *m;
 
+	/* commits fail (the disk): keep a bounded queue in memory, dropping
+	 * the oldest telemetry first, as the caps on the table do */
+	if (ob->pend_bytes + (int64_t)len > OUTBOX_PEND_MAX_BYTES) {
+		size_t j = 0, dropped = 0;
+		int64_t goal = OUTBOX_PEND_MAX_BYTES - OUTBOX_PEND_MAX_BYTES / 8;
+		for (size_t i = 0; i < ob->npend; i++) {
+			struct msg *p = &ob->pend[i];
+			if (p->lane == LANE_TELEMETRY && ob->pend_bytes + (int64_t)len > goal) {
+				ob->pend_bytes -= (int64_t)(strlen(p->topic) + p->len);
+				ob->s.dropped++;
+				ob->s.dropped_bytes += strlen(p->topic) + p->len;
+				free_msgs(p, 1);
+				dropped++;
+				continue;
+			}
+			ob->pend[j++] = *p;
+		}
+		ob->npend = j;
+		if (dropped) {
+			ob->counts_dirty = 1;
+			log_warn("outbox: %lld bytes wait for the store: dropped the %zu oldest telemetry messages",
+				 (long long)OUTBOX_PEND_MAX_BYTES, dropped);
+		}
+	}
 	if (ob->npend == ob->cap_pend) {
 		size_t ncap = ob->cap_pend ? 2 * ob->cap_pend : 256;
 		struct msg *np = realloc(ob->pend, ncap * sizeof(*np));
@@ -491,6 +566,7 @@ int outbox_add(struct outbox *ob, enum outbox_lane lane, const char *topic, cons
 	if (fill_msg(m, lane, topic, payload, len, ts_ms) < 0)
 		return -ENOMEM;
 	ob->npend++;
+	ob->pend_bytes += (int64_t)(strlen(topic) + len);
 	ob->s.queued++;
 	return 0;
 }
@@ -560,7 +636,7 @@ int outbox_new(struct outbox **out, struct store *st, const struct outbox_opts *
 	if (ob->rows)
 		log_info("outbox: %lld messages (%lld bytes) from before are owed to the IOC",
 			 (long long)ob->rows, (long long)ob->bytes);
-	store_add_hook(st, &(struct store_hook){ ob_dirty, ob_in_tx, ob_committed, ob_rolled_back, ob });
+	store_add_hook(st, &(struct store_hook){ ob_dirty, ob_in_tx, ob_committed, ob_rolled_back, ob, ob_make_room });
 	*out = ob;
 	return 0;
 }

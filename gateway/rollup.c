@@ -362,7 +362,7 @@ int rollup_new(struct rollup **out, struct store *st, int64_t grace_ms)
 	r->done[TIER_DAY] = store_meta_get(r->st, done_key[2], ward_window_start(r->done[1], 86400000));
 	memcpy(r->tx_done, r->done, sizeof(r->done));
 	r->cut = r->done[TIER_MINUTE];
-	store_add_hook(st, &(struct store_hook){ ru_dirty, ru_in_tx, ru_committed, ru_rolled_back, r });
+	store_add_hook(st, &(struct store_hook){ ru_dirty, ru_in_tx, ru_committed, ru_rolled_back, r, NULL });
 	*out = r;
 	return 0;
 }

@@ -4,10 +4,14 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -26,7 +30,13 @@ struct store {
 	size_t head, len, cap;  /* ring buffer */
 	uint64_t dropped;
 	int failing;            /* commits fail: log the change, not every try */
-	char fail_why[160];
+	char fail_why[200];
+	uint64_t pruned_early;  /* raw samples deleted early for room (persisted) */
+	int64_t limit_bytes;    /* store.max_db_mb, 0: the disk is the limit */
+	int fail_code;          /* SQLite's extended code of the failure described */
+	int quiet_full;         /* a full store is about to make room: no alarm yet */
+	int64_t room_logged;    /* monotonic s of the last "made room" warning */
+	uint64_t room_unlogged; /* rows pruned early since that warning */
 	char unit_buf[32];
 	struct store_hook hooks[STORE_MAX_HOOKS];
 	int nhooks;
@@ -85,6 +95,8 @@ static int db_err(struct store *s, const char *what)
 	int code = sqlite3_errcode(s->db);
 	int err = code == SQLITE_FULL ? -ENOSPC : code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EBUSY :
 		  code == SQLITE_READONLY ? -EROFS : code == SQLITE_NOMEM ? -ENOMEM : -EIO;
+	if (s->quiet_full)      /* making room on a full disk: the caller reports */
+		return err;
 	return log_error(err, "store %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
 
@@ -173,6 +185,7 @@ int store_open(struct store **out, const char *path)
 	    (ret = prep(s, &s->unit, "SELECT m.unit FROM metric m JOIN device d ON d.id = m.device_id"
 			" WHERE d.name = ? AND m.name = ?")))
 		goto fail;
+	s->pruned_early = (uint64_t)store_meta_get(s, "store_pruned_early", 0);
 	*out = s;
 	return 0;
 fail:
@@ -347,15 +360,69 @@ int store_failing(const struct store *s, const char **why)
 	return s->failing;
 }
 
+static int row_at(struct store *s, int64_t rowid, int64_t *found, int64_t *ts);
+
+/* What the file system says to a write next to the database: 0, or the
+ * errno (EROFS, ENOSPC, EIO...). SQLite's own "disk I/O error" does not
+ * keep it reliably. */
+static int probe_dir(const struct store *s)
+{
+	char probe[PATH_MAX];
+	int fd, err = 0;
+
+	if (snprintf(probe, sizeof(probe), "%s.probe", s->path) >= (int)sizeof(probe))
+		return 0;
+	fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	if (write(fd, "wardgw", 6) != 6)
+		err = errno ? errno : EIO;
+	close(fd);
+	unlink(probe);
+	return err;
+}
+
+/* SQLite's message, and the system's when a write failed ("disk I/O
+ * error: Read-only file system"), so a technician knows which. */
+static void describe(struct store *s, char *buf, size_t size, const char *what)
+{
+	int code = sqlite3_errcode(s->db);
+	int sys = code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_READONLY ||
+		  code == SQLITE_CANTOPEN ? probe_dir(s) : 0;
+
+	if (sys)
+		snprintf(buf, size, "%s: %s: %s", what, sqlite3_errmsg(s->db), strerror(sys));
+	else if (code == SQLITE_FULL && s->limit_bytes)
+		snprintf(buf, size, "%s: %s (store.max_db_mb = %lld)", what, sqlite3_errmsg(s->db),
+			 (long long)(s->limit_bytes >> 20));
+	else
+		snprintf(buf, size, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
 static int flush_failed(struct store *s, const char *what)
 {
 	int err = store_errno(s);
+	char why[sizeof(s->fail_why)];
 
-	if (!s->failing)
-		log_err("store %s: %s failed: %s; %zu samples kept in memory, retrying",
-			s->path, what, sqlite3_errmsg(s->db), s->len);
-	if (!s->failing || err != -EBUSY)
-		snprintf(s->fail_why, sizeof(s->fail_why), "%s: %s", what, sqlite3_errmsg(s->db));
+	if (s->quiet_full && err == -ENOSPC) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		for (int i = 0; i < s->nhooks; i++)
+			if (s->hooks[i].rolled_back)
+				s->hooks[i].rolled_back(s->hooks[i].arg);
+		return err;
+	}
+	/* describe (and probe the disk) once per episode and cause, not on
+	 * every retry: the probe writes a file */
+	int code = sqlite3_extended_errcode(s->db);
+	if (!s->failing || (err != -EBUSY && code != s->fail_code)) {
+		describe(s, why, sizeof(why), what);
+		if (!s->failing)
+			log_err("store %s: %s; %zu samples kept in memory, retrying", s->path, why, s->len);
+		else
+			log_err("store %s: still failing, now %s", s->path, why);
+		snprintf(s->fail_why, sizeof(s->fail_why), "%s", why);
+		s->fail_code = code;
+	}
 	s->failing = 1;
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	for (int i = 0; i < s->nhooks; i++)
@@ -364,14 +431,78 @@ static int flush_failed(struct store *s, const char *what)
 	return err;
 }
 
+/* The database or the disk is full: apply retention early. Delete the
+ * oldest raw samples (those the minute rollups already hold), about 2 % of
+ * them a time; when there are none, let the hooks give up what they can
+ * (the outbox: its oldest telemetry). Returns rows deleted, 0 if nothing
+ * could go, or negative errno. */
+int store_make_room(struct store *s)
+{
+	int64_t first = 0, last = 0, ts, cut;
+	int n = 0, ret;
+
+	if (row_at(s, 0, &first, &ts) == 0 && sqlite3_step(s->last_row) == SQLITE_ROW)
+		last = sqlite3_column_int64(s->last_row, 0);
+	sqlite3_reset(s->last_row);
+	if (last >= first && first > 0) {
+		int64_t chunk = (last - first + 1) / 50;
+		if (chunk < 1000)
+			chunk = 1000;
+		if (chunk > 200000)
+			chunk = 200000;
+		/* never what no rollup holds yet: after a restart the minute
+		 * rollups are rebuilt from the raw samples past the watermark */
+		cut = store_meta_get(s, "rollup_minute_done", INT64_MAX);
+		if ((ret = store_prune(s, cut, (int)chunk)) < 0)
+			return ret;
+		n = ret;
+	}
+	if (n > 0) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		s->pruned_early += (uint64_t)n;
+		s->room_unlogged += (uint64_t)n;
+		store_meta_put(s, "store_pruned_early", (int64_t)s->pruned_early);
+		/* a capped store does this every few seconds: warn once a minute */
+		if (!s->room_logged || now.tv_sec - s->room_logged >= 60) {
+			log_warn("store %s: full: deleted the %llu oldest raw samples early to make room "
+				 "(%llu in all; the rollups keep their aggregates)", s->path,
+				 (unsigned long long)s->room_unlogged, (unsigned long long)s->pruned_early);
+			s->room_logged = now.tv_sec;
+			s->room_unlogged = 0;
+		}
+		return n;
+	}
+	for (int i = 0; i < s->nhooks && n == 0; i++)
+		if (s->hooks[i].make_room && (ret = s->hooks[i].make_room(s->hooks[i].arg)) > 0)
+			n = ret;
+	return n;
+}
+
+static int flush_once(struct store *s);
+
 int store_flush(struct store *s)
 {
-	int dirty = s->len > 0;
+	int dirty = s->len > 0, ret;
 
 	for (int i = 0; i < s->nhooks && !dirty; i++)
 		dirty = s->hooks[i].dirty(s->hooks[i].arg);
 	if (!dirty)
 		return 0;
+	/* full: make room and try again at once, so nothing waits in memory;
+	 * only when no room can be made is the store failing */
+	s->quiet_full = 1;
+	ret = flush_once(s);
+	for (int tries = 0; ret == -ENOSPC && tries < 3 && store_make_room(s) > 0; tries++)
+		ret = flush_once(s);
+	s->quiet_full = 0;
+	if (ret == -ENOSPC)
+		ret = flush_once(s);
+	return ret;
+}
+
+static int flush_once(struct store *s)
+{
 	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "begin");
 	for (size_t i = 0; i < s->len; i++) {
@@ -402,6 +533,33 @@ int store_flush(struct store *s)
 	s->head = 0;
 	s->len = 0;
 	return 0;
+}
+
+int store_set_limit(struct store *s, int64_t max_bytes)
+{
+	sqlite3_stmt *st;
+	int64_t page = 4096, pages;
+	char sql[64];
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			page = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	/* SQLite's own ceiling when there is none: 2^32 - 2 pages */
+	pages = max_bytes > 0 ? max_bytes / page : 4294967294LL;
+	if (pages < 64)
+		pages = 64;
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)pages);
+	if (exec(s, sql) < 0)
+		return -EIO;
+	s->limit_bytes = max_bytes > 0 ? max_bytes : 0;
+	return 0;
+}
+
+uint64_t store_pruned_early(const struct store *s)
+{
+	return s->pruned_early;
 }
 
 size_t store_pending(const struct store *s)

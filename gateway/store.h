@@ -35,6 +35,21 @@ int store_commit(struct store *s);
 
 /** Commit buffered samples in one transaction. 0, or negative errno (kept for retry). */
 int store_flush(struct store *s);
+/**
+ * Cap the database file at @max_bytes (0: no cap but the disk). When a
+ * commit finds the database or the disk full, the oldest raw samples that
+ * the minute rollups already hold are deleted early (and counted), and the
+ * commit is tried again. 0 or negative errno.
+ */
+int store_set_limit(struct store *s, int64_t max_bytes);
+/**
+ * Apply retention early: delete about 2 % of the raw samples, oldest first
+ * (only what the minute rollups hold), or when there are none, what the
+ * hooks give up. Rows deleted, 0 when nothing could go, or negative errno.
+ */
+int store_make_room(struct store *s);
+/** Raw samples deleted early because the store was full, all time. */
+uint64_t store_pruned_early(const struct store *s);
 /** Samples buffered, and dropped so far because the buffer overflowed. */
 size_t store_pending(const struct store *s);
 uint64_t store_dropped(const struct store *s);
@@ -65,6 +80,9 @@ struct store_hook {
 	void (*committed)(void *arg);   /* after COMMIT succeeded */
 	void (*rolled_back)(void *arg); /* the transaction failed (may be NULL) */
 	void *arg;
+	/* the disk is full and the raw samples are gone: free what you can
+	 * (rows deleted, 0 for none). Outside a transaction; may be NULL. */
+	int (*make_room)(void *arg);
 };
 /** The database handle, for modules that keep tables in it. Loop thread. */
 struct sqlite3 *store_db(struct store *s);

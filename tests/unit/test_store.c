@@ -163,6 +163,92 @@ static void test_prune(void **state)
 	store_close(s);
 }
 
+/* A store capped by store.max_db_mb never fails a flush while there are old
+ * raw samples to give up: the oldest go (counted), the newest all stay,
+ * nothing newer than the rollup watermark goes, and the file is sound. */
+static void test_full_prunes_early(void **state)
+{
+	struct store *s;
+	int64_t id[10];
+	const int64_t ticks = 8000, mark = 6000 * 1000;   /* rolled up below t = 6000 s */
+
+	remove(path);
+	assert_int_equal(store_open(&s, path), 0);
+	assert_int_equal(store_set_limit(s, 1 << 20), 0);
+	for (int k = 0; k < 10; k++) {
+		char m[8];
+		snprintf(m, sizeof(m), "m%d", k);
+		assert_int_equal(store_series(s, "d", m, NULL, &id[k]), 0);
+	}
+	assert_int_equal(store_meta_put(s, "rollup_minute_done", mark), 0);
+	for (int64_t t = 0; t < ticks; t++) {
+		for (int k = 0; k < 10; k++)
+			store_append(s, id[k], t * 1000, (double)t, Q_GOOD);
+		if (t % 10 == 9)
+			assert_int_equal(store_flush(s), 0);
+	}
+	assert_int_equal(store_failing(s, NULL), 0);
+	assert_true(store_pruned_early(s) > 0);
+	assert_int_equal(store_dropped(s), 0);
+	uint64_t pruned = store_pruned_early(s);
+	store_close(s);
+	/* everything not pruned is there: pruned + kept = written */
+	assert_int_equal(sql_int("SELECT count(*) FROM sample") + (int)pruned, (int)ticks * 10);
+	/* nothing at or past the watermark went */
+	assert_true(sql_int("SELECT min(ts) FROM sample") < mark);
+	assert_int_equal(sql_int("SELECT max(ts) FROM sample"), (int)(ticks - 1) * 1000);
+	assert_true(sql_int("PRAGMA page_count") * 4096 <= (1 << 20));
+	assert_int_equal(sql_int("SELECT value FROM meta WHERE key = 'store_pruned_early'"), (int)pruned);
+	/* the count survives a restart */
+	assert_int_equal(store_open(&s, path), 0);
+	assert_int_equal(store_pruned_early(s), pruned);
+	store_close(s);
+	char ok[16] = "";
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(ok, sizeof(ok), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_string_equal(ok, "ok");
+}
+
+/* Nothing rolled up yet: the store refuses to prune what no rollup holds,
+ * the flush fails with -ENOSPC and the samples wait in memory. */
+static void test_full_keeps_unrolled(void **state)
+{
+	struct store *s;
+	int64_t a;
+	int ret = 0;
+
+	remove(path);
+	assert_int_equal(store_open(&s, path), 0);
+	assert_int_equal(store_set_limit(s, 1 << 20), 0);
+	assert_int_equal(store_series(s, "d", "a", NULL, &a), 0);
+	assert_int_equal(store_meta_put(s, "rollup_minute_done", 0), 0);
+	for (int64_t t = 0; t < 200000 && ret == 0; t++) {
+		store_append(s, a, t, (double)t, Q_GOOD);
+		if (t % 100 == 99)
+			ret = store_flush(s);
+	}
+	assert_int_equal(ret, -ENOSPC);
+	const char *why = NULL;
+	assert_int_equal(store_failing(s, &why), 1);
+	assert_non_null(strstr(why, "full"));
+	assert_non_null(strstr(why, "store.max_db_mb = 1"));
+	assert_int_equal(store_pending(s), 100);
+	assert_int_equal(store_pruned_early(s), 0);
+	/* room again (a larger cap): the waiting samples go in */
+	assert_int_equal(store_set_limit(s, 4 << 20), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(store_failing(s, NULL), 0);
+	assert_int_equal(store_pending(s), 0);
+	store_close(s);
+	assert_int_equal(sql_int("SELECT count(*) = max(value) + 1 FROM sample"), 1);
+}
+
 static void test_newer_schema_refused(void **state)
 {
 	struct store *s;
@@ -189,6 +275,8 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_close_flushes),
 		cmocka_unit_test(test_prune),
+		cmocka_unit_test(test_full_prunes_early),
+		cmocka_unit_test(test_full_keeps_unrolled),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_quality_names),
 	};

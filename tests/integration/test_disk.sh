@@ -78,3 +78,15 @@ done
 r=$(sqlite3 "$T/data/wardgw.db" 'PRAGMA integrity_check')
 [ "$r" = ok ] || fail "integrity_check: $r"
 ok "integrity_check: ok"
+
+# store.min_free_mb: a disk with less free space than that (here: any disk,
+# 1 TiB asked) makes the gateway apply retention early, and say why
+echo 'store = { path = "wardgw.db"; batch_ms = 100; min_free_mb = 1048576; };' > "$T/store.conf"
+sed -i '/^store = /d' "$T/gw.conf"
+cat "$T/store.conf" >> "$T/gw.conf"
+unset LD_PRELOAD
+start_gateway "$T/gw.conf"
+wait_until 15 grep -q 'MB free on .*store.min_free_mb = 1048576.*applying retention early' "$T/gateway.log" ||
+	fail "no warning for a disk below store.min_free_mb"
+stop_pid "$GW_PID"
+ok "below store.min_free_mb: $(grep -o 'only [0-9]* MB free' "$T/gateway.log" | head -1), retention applied early"

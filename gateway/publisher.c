@@ -1,15 +1,33 @@
 /* MQTT publisher on Paho's async client: connect with a Will, announce
  * "online" (retained) on every connect, reconnect with a capped backoff, and
- * publish without ever blocking the loop. */
+ * publish without ever blocking the loop.
+ *
+ * TLS failures are reported once per reason, in words a technician can act
+ * on. Paho gives only "TCP/TLS connect failure" when the broker's
+ * certificate does not name the host (it checks after the handshake and
+ * says nothing), and OpenSSL's "certificate verify failed" without why; so
+ * after such a failure a probe thread makes one TLS handshake of its own
+ * with the same CA and host and names the cause. */
 #include "publisher.h"
 
 #include <MQTTAsync.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "loopq.h"
@@ -32,22 +50,34 @@ struct publisher {
 	unsigned backoff_ms;
 	atomic_uint_fast64_t delivered;
 	uint64_t sent, failed, connects, disconnects;
-	char *last_error, *last_tls;
+	char *last_error;
 	uint64_t delivered_tracked;
+	/* TLS diagnosis */
+	int tls;
+	pthread_mutex_t tls_lock;   /* tls_err: written and read on Paho's threads */
+	char tls_err[200];          /* OpenSSL's reason for the current attempt */
+	int tls_err_data;           /* tls_err came from a line with detail */
+	pthread_t probe_thread;
+	int probing;                /* loop thread: probe_thread runs */
+	atomic_int probe_stop;
+	char *probe_fallback;       /* the failure's reason should the probe find none */
 };
 
 #define BACKOFF_MIN_MS 500u
 #define BACKOFF_MAX_MS 30000u
+#define PROBE_MS 3000           /* the probe's whole budget: connect and handshake */
 
 static void start_connect(struct publisher *p);
-static void post_full(struct publisher *p, int kind, int flag, int64_t id, const char *why);
+static int post_full(struct publisher *p, int kind, int flag, int64_t id, const char *why);
+static int start_probe(struct publisher *p);
 
 /* --- loop-thread handlers, posted from Paho's threads --- */
 
 struct event_msg {
 	struct publisher *p;
-	int kind;               /* 0 connected, 1 lost, 2 connect failed, 3 acked, 4 not delivered */
-	int flag;               /* kind 0: session present */
+	int kind;               /* 0 connected, 1 lost, 2 connect failed, 3 acked, 4 not delivered,
+				 * 5 probe done (why: its finding or NULL) */
+	int flag;               /* kind 0: session present; kind 2: worth a TLS probe */
 	int64_t id;             /* kinds 3, 4 */
 	char *why;
 };
@@ -71,6 +101,26 @@ static void schedule_retry(struct publisher *p)
 	p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 }
 
+/* The link is down (lost, or a connect failed for @why): say so once per
+ * reason, not every retry, and try again later. */
+static void connect_failed(struct publisher *p, const char *why)
+{
+	if (p->connected) {
+		p->disconnects++;
+		log_warn("mqtt %s: connection lost: %s", p->uri, why ? why : "unknown cause");
+	} else if (!p->last_error || !why || strcmp(p->last_error, why)) {
+		log_warn("mqtt %s: cannot connect: %s (retrying, backoff up to %u s)",
+			 p->uri, why ? why : "unknown cause", BACKOFF_MAX_MS / 1000);
+	}
+	free(p->last_error);
+	p->last_error = why ? strdup(why) : NULL;
+	if (p->connected && p->on_link)
+		p->on_link(p->cb_arg, 0, 0);
+	p->connected = 0;
+	if (!p->stopping)
+		schedule_retry(p);
+}
+
 static void on_loop_event(void *arg)
 {
 	struct event_msg *m = arg;
@@ -92,11 +142,11 @@ static void on_loop_event(void *arg)
 			p->on_link(p->cb_arg, 1, m->flag);
 		break;
 	case 5:
-		if (!p->last_tls || strcmp(p->last_tls, m->why ? m->why : "")) {
-			log_warn("mqtt %s: %s", p->uri, m->why ? m->why : "TLS error");
-			free(p->last_tls);
-			p->last_tls = m->why ? strdup(m->why) : NULL;
-		}
+		pthread_join(p->probe_thread, NULL);
+		p->probing = 0;
+		connect_failed(p, m->why ? m->why : p->probe_fallback);
+		free(p->probe_fallback);
+		p->probe_fallback = NULL;
 		break;
 	case 3:
 	case 4:
@@ -108,21 +158,15 @@ static void on_loop_event(void *arg)
 	case 1:
 	case 2:
 		p->connecting = 0;
-		if (p->connected) {
-			p->disconnects++;
-			log_warn("mqtt %s: connection lost: %s", p->uri, m->why ? m->why : "unknown cause");
-		} else if (!p->last_error || !m->why || strcmp(p->last_error, m->why)) {
-			/* log a change of reason once, not every retry */
-			log_warn("mqtt %s: cannot connect: %s (retrying, backoff up to %u s)",
-				 p->uri, m->why ? m->why : "unknown cause", BACKOFF_MAX_MS / 1000);
+		if (m->kind == 2 && m->flag && !p->connected && !p->stopping && !p->probing) {
+			/* name the TLS cause first; the retry waits for the probe */
+			p->probe_fallback = m->why ? strdup(m->why) : NULL;
+			if (start_probe(p) == 0)
+				break;
+			free(p->probe_fallback);
+			p->probe_fallback = NULL;
 		}
-		free(p->last_error);
-		p->last_error = m->why ? strdup(m->why) : NULL;
-		if (p->connected && p->on_link)
-			p->on_link(p->cb_arg, 0, 0);
-		p->connected = 0;
-		if (!p->stopping)
-			schedule_retry(p);
+		connect_failed(p, m->why);
 		break;
 	}
 	free_msg(m);
@@ -133,19 +177,22 @@ static void post(struct publisher *p, int kind, const char *why)
 	post_full(p, kind, 0, 0, why);
 }
 
-static void post_full(struct publisher *p, int kind, int flag, int64_t id, const char *why)
+static int post_full(struct publisher *p, int kind, int flag, int64_t id, const char *why)
 {
 	struct event_msg *m = calloc(1, sizeof(*m));
 
 	if (!m)
-		return;
+		return -ENOMEM;
 	m->p = p;
 	m->kind = kind;
 	m->flag = flag;
 	m->id = id;
 	m->why = why ? strdup(why) : NULL;
-	if (loopq_post(p->q, on_loop_event, m, free_msg) < 0)
+	if (loopq_post(p->q, on_loop_event, m, free_msg) < 0) {
 		free_msg(m);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* --- Paho callbacks (Paho's threads) --- */
@@ -182,14 +229,52 @@ static void cb_connlost(void *ctx, char *cause)
 	post(ctx, 1, cause ? cause : "connection lost");
 }
 
+/* A TLS file the gateway cannot read: the plain cause of OpenSSL's errors. */
+static int tls_file_unreadable(const struct publisher *p, char *why, size_t len)
+{
+	const char *key[] = { "ca_file", "cert_file", "key_file" };
+	const char *path[] = { p->ca_file, p->cert_file, p->key_file };
+	char buf[120];
+
+	for (int i = 0; i < 3; i++) {
+		int fd;
+
+		if (!path[i])
+			continue;
+		if ((fd = open(path[i], O_RDONLY | O_CLOEXEC)) < 0) {
+			snprintf(why, len, "TLS: cannot read %s %s: %s", key[i], path[i],
+				 strerror_r(errno, buf, sizeof(buf)));
+			return 1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 static void cb_connect_failed(void *ctx, MQTTAsync_failureData *resp)
 {
-	char why[160];
+	struct publisher *p = ctx;
+	char why[400];
+	int probe = 0;
 
-	snprintf(why, sizeof(why), "%s (code %d)",
-		 resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : -1),
-		 resp ? resp->code : -1);
-	post(ctx, 2, why);
+	pthread_mutex_lock(&p->tls_lock);
+	if (p->tls_err[0] && tls_file_unreadable(p, why, sizeof(why))) {
+		/* said as such, not as whatever OpenSSL's error queue holds */
+	} else if (p->tls_err[0]) {
+		snprintf(why, sizeof(why), "%s", p->tls_err);
+		/* OpenSSL does not say why it refused the certificate */
+		probe = strstr(p->tls_err, "certificate verify failed") != NULL;
+	} else {
+		snprintf(why, sizeof(why), "%s (code %d)",
+			 resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : -1),
+			 resp ? resp->code : -1);
+		/* Paho's host name check fails without a word */
+		probe = p->tls && p->verify_hostname;
+	}
+	p->tls_err[0] = 0;
+	p->tls_err_data = 0;
+	pthread_mutex_unlock(&p->tls_lock);
+	post_full(p, 2, probe, 0, why);
 }
 
 static int cb_msgarrvd(void *ctx, char *topic, int len, MQTTAsync_message *msg)
@@ -206,15 +291,227 @@ static void cb_delivered(void *ctx, MQTTAsync_token token)
 	atomic_fetch_add(&p->delivered, 1);
 }
 
-/* OpenSSL's own words for a refused certificate, logged once per reason. */
+/* OpenSSL's error lines of a failed attempt (Paho's thread). A line is
+ * "pid:error:code:library:function:reason:file:line:detail"; keep the
+ * reason and detail of the first line with a detail (e.g. which file a
+ * fopen failed on), else of the first line. One reason per attempt, so a
+ * failure repeated by every retry is logged once. */
 static int cb_ssl_error(const char *str, size_t len, void *u)
 {
 	struct publisher *p = u;
-	char why[200];
+	char line[400], *f[9] = { 0 }, *s;
+	int n = 0, data;
 
-	snprintf(why, sizeof(why), "TLS: %.*s", (int)(len < 180 ? len : 180), str);
-	why[strcspn(why, "\n")] = 0;
-	post_full(p, 5, 0, 0, why);
+	snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) - 1 ? len : sizeof(line) - 1), str);
+	line[strcspn(line, "\n")] = 0;
+	for (s = line; s && n < 9; n++) {
+		f[n] = s;
+		if (n < 8 && (s = strchr(s, ':')))
+			*s++ = 0;
+	}
+	pthread_mutex_lock(&p->tls_lock);
+	data = f[8] && *f[8];
+	if (!p->tls_err[0] || (data && !p->tls_err_data)) {
+		if (f[5] && *f[5] && f[1] && !strcmp(f[1], "error"))
+			snprintf(p->tls_err, sizeof(p->tls_err), data ? "TLS: %s (%s)" : "TLS: %s", f[5],
+				 data ? f[8] : "");
+		else
+			snprintf(p->tls_err, sizeof(p->tls_err), "TLS: %.*s", (int)(len < 180 ? len : 180), str);
+		p->tls_err[strcspn(p->tls_err, "\n")] = 0;
+		p->tls_err_data = data;
+	}
+	pthread_mutex_unlock(&p->tls_lock);
+	return 0;
+}
+
+/* --- TLS probe (its own thread): why was the broker's certificate refused? --- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for @events on @fd until @deadline (ms) in short slices, so that a
+ * stopping publisher is not held up. 1 ready, 0 timeout or stop. */
+static int probe_wait(struct publisher *p, int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd = { fd, events, 0 };
+	int64_t left;
+
+	while ((left = deadline - now_ms()) > 0 && !atomic_load(&p->probe_stop)) {
+		int r = poll(&pfd, 1, left < 100 ? (int)left : 100);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+	}
+	return 0;
+}
+
+/* host and port of ssl://host:port, mqtts://[v6]:port, ... */
+static int parse_uri(const char *uri, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *h = strstr(uri, "://"), *e, *c;
+
+	h = h ? h + 3 : uri;
+	if (*h == '[') {
+		if (!(e = strchr(++h, ']')))
+			return -1;
+		c = e[1] == ':' ? e + 1 : NULL;
+	} else {
+		c = strrchr(h, ':');
+		e = c ? c : h + strcspn(h, "/");
+	}
+	if (e == h || (size_t)(e - h) >= hlen)
+		return -1;
+	snprintf(host, hlen, "%.*s", (int)(e - h), h);
+	snprintf(port, plen, "%.*s", c ? (int)strcspn(c + 1, "/") : 4, c ? c + 1 : "8883");
+	return 0;
+}
+
+static int probe_connect(struct publisher *p, const char *host, const char *port, int64_t deadline)
+{
+	struct addrinfo hints = { 0 }, *res, *ai;
+	int fd = -1;
+
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &res))
+		return -1;
+	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		int err = 0;
+		socklen_t el = sizeof(err);
+
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				 ai->ai_protocol)) < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+		    (errno != EINPROGRESS || !probe_wait(p, fd, POLLOUT, deadline) ||
+		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* "DNS:a, IP:1.2.3.4" from the subjectAltName, else "CN=..." */
+static void cert_names(X509 *cert, char *out, size_t len)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	size_t o = 0;
+
+	out[0] = 0;
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && o < len; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char ip[INET6_ADDRSTRLEN] = "";
+
+		if (g->type == GEN_DNS)
+			o += (size_t)snprintf(out + o, len - o, "%sDNS:%.*s", o ? ", " : "",
+					      ASN1_STRING_length(g->d.dNSName),
+					      (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		else if (g->type == GEN_IPADD) {
+			int l = ASN1_STRING_length(g->d.iPAddress);
+			inet_ntop(l == 16 ? AF_INET6 : AF_INET, ASN1_STRING_get0_data(g->d.iPAddress), ip,
+				  sizeof(ip));
+			if (l == 4 || l == 16)
+				o += (size_t)snprintf(out + o, len - o, "%sIP:%s", o ? ", " : "", ip);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	if (!out[0]) {
+		snprintf(out, len, "CN=");
+		X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, out + 3,
+					  (int)(len > 3 ? len - 3 : 0));
+	}
+}
+
+/* One handshake with the publisher's CA, client certificate and host,
+ * verification deferred so that the certificate can be examined. The
+ * finding in @why, or "" when none (the broker away, all well...). */
+static void probe(struct publisher *p, char *why, size_t wlen)
+{
+	char host[256], port[16], names[200], subj[120] = "", issuer[120] = "";
+	int64_t deadline = now_ms() + PROBE_MS;
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	X509 *cert = NULL;
+	long vr;
+	int fd = -1, rc;
+
+	why[0] = 0;
+	if (parse_uri(p->uri, host, sizeof(host), port, sizeof(port)) < 0 ||
+	    (fd = probe_connect(p, host, port, deadline)) < 0 || !(ctx = SSL_CTX_new(TLS_client_method())))
+		goto out;
+	if (p->ca_file ? SSL_CTX_load_verify_locations(ctx, p->ca_file, NULL) != 1
+		       : SSL_CTX_set_default_verify_paths(ctx) != 1)
+		goto out;
+	if (p->cert_file && SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) == 1)
+		SSL_CTX_use_PrivateKey_file(ctx, p->key_file ? p->key_file : p->cert_file, SSL_FILETYPE_PEM);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (!(ssl = SSL_new(ctx)) || SSL_set_fd(ssl, fd) != 1)
+		goto out;
+	SSL_set_tlsext_host_name(ssl, host);
+	while ((rc = SSL_connect(ssl)) != 1) {
+		int e = SSL_get_error(ssl, rc);
+		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+		    !probe_wait(p, fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
+			break;
+	}
+	/* a broker that then refuses our client certificate sent its own first */
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	cert = SSL_get1_peer_certificate(ssl);
+#else
+	cert = SSL_get_peer_certificate(ssl);
+#endif
+	if (rc == 1)
+		SSL_shutdown(ssl);      /* one close_notify, not a wait for the broker's */
+	if (!cert)
+		goto out;
+	X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+	X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof(issuer));
+	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK)
+		snprintf(why, wlen, "TLS: certificate verify failed: %s (broker certificate %s, issuer %s; ca_file %s)",
+			 X509_verify_cert_error_string(vr), subj, issuer, p->ca_file ? p->ca_file : "(system CAs)");
+	else if (p->verify_hostname && X509_check_host(cert, host, 0, 0, NULL) != 1 &&
+		 X509_check_ip_asc(cert, host, 0) != 1) {
+		cert_names(cert, names, sizeof(names));
+		snprintf(why, wlen, "TLS: host name verification failed: the broker's certificate is for %s, "
+			 "not for '%s' (use a name it lists in mqtt.uri)", names, host);
+	}
+out:
+	ERR_clear_error();
+	X509_free(cert);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void *probe_main(void *arg)
+{
+	struct publisher *p = arg;
+	char why[600];
+
+	probe(p, why, sizeof(why));
+	/* the last thing this thread does: the loop joins it on this message,
+	 * and retries the link only then, so it must get through */
+	while (post_full(p, 5, 0, 0, why[0] ? why : NULL) < 0 && !atomic_load(&p->probe_stop)) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static int start_probe(struct publisher *p)
+{
+	atomic_store(&p->probe_stop, 0);
+	if (pthread_create(&p->probe_thread, NULL, probe_main, p))
+		return -1;
+	p->probing = 1;
 	return 0;
 }
 
@@ -225,8 +522,12 @@ static void start_connect(struct publisher *p)
 	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
 	int rc;
 
-	if (p->connected || p->connecting || p->stopping)
+	if (p->connected || p->connecting || p->stopping || p->probing)
 		return;
+	pthread_mutex_lock(&p->tls_lock);
+	p->tls_err[0] = 0;
+	p->tls_err_data = 0;
+	pthread_mutex_unlock(&p->tls_lock);
 	co.keepAliveInterval = p->keepalive;
 	co.cleansession = p->clean_session;
 	co.maxInflight = p->max_inflight;
@@ -241,7 +542,7 @@ static void start_connect(struct publisher *p)
 	will.retained = 1;
 	will.qos = 1;
 	co.will = &will;
-	if (p->ca_file || !strncmp(p->uri, "ssl://", 6) || !strncmp(p->uri, "mqtts://", 8)) {
+	if (p->tls) {
 		ssl.trustStore = p->ca_file;
 		ssl.keyStore = p->cert_file;
 		ssl.privateKey = p->key_file;
@@ -303,6 +604,8 @@ int publisher_new(struct publisher **out, const struct publisher_opts *o,
 	p->qos = o->qos;
 	p->backoff_ms = BACKOFF_MIN_MS;
 	p->retry = evtimer_new(base, on_retry, p);
+	p->tls = p->ca_file || !strncmp(p->uri, "ssl://", 6) || !strncmp(p->uri, "mqtts://", 8);
+	pthread_mutex_init(&p->tls_lock, NULL);
 
 	cr.sendWhileDisconnected = 1;
 	cr.allowDisconnectedSendAtAnyTime = 1;
@@ -327,6 +630,12 @@ void publisher_free(struct publisher *p)
 	if (!p)
 		return;
 	p->stopping = 1;
+	if (p->probing) {
+		/* its "done" message stays in the queue and is dropped with it */
+		atomic_store(&p->probe_stop, 1);
+		pthread_join(p->probe_thread, NULL);
+		p->probing = 0;
+	}
 	if (p->client) {
 		if (p->connected) {
 			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
@@ -352,7 +661,8 @@ void publisher_free(struct publisher *p)
 	free(p->username);
 	free(p->password);
 	free(p->last_error);
-	free(p->last_tls);
+	free(p->probe_fallback);
+	pthread_mutex_destroy(&p->tls_lock);
 	free(p->ca_file);
 	free(p->cert_file);
 	free(p->key_file);

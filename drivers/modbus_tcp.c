@@ -31,12 +31,18 @@ struct mbtcp_conf {
 	char *host;
 	int port;
 	int unit;
+	int max_gap;
+	int max_regs;
 };
 
 static const struct opt mbtcp_opts[] = {
 	{ "host", OPT_STRING, offsetof(struct mbtcp_conf, host), 0, 0, 0, NULL, 1 },
 	{ "port", OPT_INT, offsetof(struct mbtcp_conf, port), 1, 65535, 502, NULL, 0 },
 	{ "unit", OPT_INT, offsetof(struct mbtcp_conf, unit), 0, 255, 1, NULL, 0 },
+	/* one read may span this many unused registers (0: contiguous only) */
+	{ "max_gap", OPT_INT, offsetof(struct mbtcp_conf, max_gap), 0, 124, 0, NULL, 0 },
+	/* the device's limit of registers per request */
+	{ "max_regs", OPT_INT, offsetof(struct mbtcp_conf, max_regs), 1, 125, 125, NULL, 0 },
 	{ 0 }
 };
 
@@ -58,6 +64,7 @@ struct mbdev {
 	size_t rlen;
 	uint16_t *words;
 	double *values;
+	unsigned char *no_gap;      /* per register: refused in a gapped read */
 	int64_t due_us;             /* slot of the poll in progress / next */
 	int64_t deadline_us;        /* the request's timeout */
 	int64_t wall_start_ms;
@@ -202,6 +209,32 @@ static void decode_read(struct mbdev *m, const struct plan_read *r)
 	}
 }
 
+/* The device refused a read across a gap (exception 0x02: some address in
+ * it does not exist): read those registers without gaps from now on, and
+ * start this poll again with the new plan. Each refusal flags more
+ * registers, so this ends. */
+static void split_read(struct mbdev *m, const struct plan_read *r)
+{
+	const struct profile *p = m->dev->conf->profile;
+	struct plan np;
+	unsigned table = r->table, start = r->start, count = r->count;
+
+	for (size_t k = 0; k < r->nregs; k++)
+		m->no_gap[m->plan.order[r->first + k]] = 1;
+	if (plan_build_ex(&np, p->regs, p->nregs, (unsigned)m->c->max_gap, (unsigned)m->c->max_regs,
+			  m->no_gap) < 0) {
+		fail(m, 0, "out of memory");
+		return;
+	}
+	plan_release(&m->plan);
+	m->plan = np;
+	log_warn("modbus %s: exception 0x02 for %u %s from 0x%04x across unused addresses: "
+		 "reading that range without gaps from now on (%zu requests per poll)",
+		 m->dev->conf->name, count, reg_table_name((enum reg_table)table), start, m->plan.nreads);
+	m->cur = 0;
+	send_read(m);
+}
+
 static void handle_frame(struct mbdev *m, size_t flen)
 {
 	const struct plan_read *r = &m->plan.reads[m->cur];
@@ -214,6 +247,10 @@ static void handle_frame(struct mbdev *m, size_t flen)
 	m->rlen -= flen;
 	if (ret == -ENOMSG)
 		return;     /* a late answer to a request we gave up on: wait for ours */
+	if (ret == -EREMOTEIO && exc == 0x02 && plan_read_has_gap(&m->plan, r, m->dev->conf->profile->regs)) {
+		split_read(m, r);
+		return;
+	}
 	if (ret == -EREMOTEIO) {
 		fail(m, 0, "exception 0x%02x (%s) reading %u %s at 0x%04x", exc, mbap_exception_str(exc),
 		     r->count, reg_table_name(r->table), r->start);
@@ -397,6 +434,7 @@ static void free_mbdev(struct mbdev *m)
 	if (m->tick)
 		event_free(m->tick);
 	plan_release(&m->plan);
+	free(m->no_gap);
 	free(m->words);
 	free(m->values);
 	free(m);
@@ -432,7 +470,11 @@ static int mbtcp_start(struct gateway *gw, struct event_base *base)
 		m->c = dev->conf->drv;
 		m->fd = -1;
 		dev->drv = m;
-		if ((ret = plan_build(&m->plan, p->regs, p->nregs, 0, PLAN_MAX_REGS)) < 0)
+		m->no_gap = calloc(p->nregs ? p->nregs : 1, 1);
+		if (!m->no_gap)
+			return -ENOMEM;
+		if ((ret = plan_build_ex(&m->plan, p->regs, p->nregs, (unsigned)m->c->max_gap,
+					 (unsigned)m->c->max_regs, NULL)) < 0)
 			return ret;
 		for (size_t r = 0; r < m->plan.nreads; r++)
 			if (m->plan.reads[r].count > maxcount)

@@ -163,13 +163,18 @@ static void print_errors(struct conf_ctx *ctx)
 	qsort(ctx->err, ctx->nerrors, sizeof(*ctx->err), cmp_err);
 	for (unsigned i = 0; i < ctx->nerrors; i++) {
 		struct conf_err *e = &ctx->err[i];
-		if (e->file && e->line > 0)
+		const struct conf_err *p = i ? &ctx->err[i - 1] : NULL;
+		/* the same mistake seen once per device (device_defaults): once */
+		if (p && p->file == e->file && p->line == e->line && p->msg && e->msg && !strcmp(p->msg, e->msg))
+			;
+		else if (e->file && e->line > 0)
 			fprintf(ctx->errs, "%s:%d: %s\n", e->file, e->line, e->msg ? e->msg : "error");
 		else
 			fprintf(ctx->errs, "%s: %s\n", e->file ? e->file : ctx->cfg->path,
 				e->msg ? e->msg : "error");
-		free(e->msg);
 	}
+	for (unsigned i = 0; i < ctx->nerrors; i++)
+		free(ctx->err[i].msg);
 	free(ctx->err);
 	ctx->err = NULL;
 }
@@ -723,7 +728,7 @@ static int clone_device(const struct device_conf *src, struct device_conf *dst)
 }
 
 static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
-			  const struct device_conf *defaults)
+			  const struct device_conf *defaults, const config_setting_t *defs)
 {
 	struct gw_config *cfg = ctx->cfg;
 	int n = config_setting_length(list);
@@ -754,6 +759,10 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 		}
 		dev.drv = calloc(1, dev.driver->conf_size);
 		set_defaults(dev.driver->opts, dev.drv);
+		/* driver keys in device_defaults (max_gap, port...) come first;
+		 * a device's own keys override them */
+		if (defs)
+			apply_opts(ctx, defs, "device_defaults", dev.driver->opts, dev.drv, 0);
 		apply_opts(ctx, s, what, dev.driver->opts, dev.drv, 1);
 		check_unknown(ctx, s, "device", device_opts, dev.driver->opts, NULL);
 		if (dev.name && !valid_name(dev.name, 56))
@@ -1257,7 +1266,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		static const struct opt *const none = NULL;
 		(void)none;
 		apply_opts(&ctx, s, "device_defaults", device_opts, &defaults, 0);
-		check_unknown(&ctx, s, "device_defaults", device_opts, NULL, NULL);
+		const struct driver_ops *dd = defaults.driver_name ? driver_find(defaults.driver_name) : NULL;
+		check_unknown(&ctx, s, "device_defaults", device_opts, dd ? dd->opts : NULL, NULL);
 		if (config_setting_get_member(s, "name") || config_setting_get_member(s, "count"))
 			serror(&ctx, s, "device_defaults cannot set 'name' or 'count'");
 	}
@@ -1268,7 +1278,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	else if (!config_setting_is_list(s))
 		serror(&ctx, s, "devices must be a list: devices = ( { ... }, { ... } );");
 	else
-		parse_devices(&ctx, s, &defaults);
+		parse_devices(&ctx, s, &defaults, config_lookup(&lc, "device_defaults"));
 	check_cross(&ctx);
 	if ((s = config_lookup(&lc, "groups")))
 		parse_groups(&ctx, s);

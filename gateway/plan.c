@@ -27,6 +27,12 @@ static int cmp_key(const void *a, const void *b)
 int plan_build(struct plan *p, const struct reg_def *regs, size_t nregs,
 	       unsigned max_gap, unsigned max_regs)
 {
+	return plan_build_ex(p, regs, nregs, max_gap, max_regs, NULL);
+}
+
+int plan_build_ex(struct plan *p, const struct reg_def *regs, size_t nregs,
+		  unsigned max_gap, unsigned max_regs, const unsigned char *no_gap)
+{
 	struct key *k = calloc(nregs ? nregs : 1, sizeof(*k));
 	int ret = -ENOMEM;
 
@@ -54,8 +60,12 @@ int plan_build(struct plan *p, const struct reg_def *regs, size_t nregs,
 		if (r && r->table == k[i].table) {
 			unsigned rend = r->start + r->count - 1u;
 			unsigned nend = k[i].end > rend ? k[i].end : rend;
-			/* join when the gap is small enough and the whole still fits */
-			if (k[i].start <= rend + 1u + max_gap && nend - r->start + 1u <= limit) {
+			/* join when the gap is small enough and the whole still fits;
+			 * a register the device refused a gapped read for joins
+			 * only what touches it */
+			size_t prev = p->order[i - 1];
+			unsigned gap = no_gap && (no_gap[prev] || no_gap[k[i].idx]) ? 0 : max_gap;
+			if (k[i].start <= rend + 1u + gap && nend - r->start + 1u <= limit) {
 				r->count = (uint16_t)(nend - r->start + 1u);
 				r->nregs++;
 				p->order[i] = k[i].idx;
@@ -76,6 +86,22 @@ out:
 	if (ret < 0)
 		plan_release(p);
 	return ret;
+}
+
+int plan_read_has_gap(const struct plan *p, const struct plan_read *r, const struct reg_def *regs)
+{
+	unsigned covered = r->start;    /* next address not yet covered */
+
+	/* order within a read is by address */
+	for (size_t k = 0; k < r->nregs; k++) {
+		const struct reg_def *d = &regs[p->order[r->first + k]];
+		unsigned end = d->address + (reg_table_is_bits(d->table) ? 1 : reg_type_words(d->type));
+		if (d->address > covered)
+			return 1;
+		if (end > covered)
+			covered = end;
+	}
+	return covered < (unsigned)r->start + r->count;
 }
 
 void plan_release(struct plan *p)

@@ -36,6 +36,14 @@ struct plan {
  */
 int plan_build(struct plan *p, const struct reg_def *regs, size_t nregs,
 	       unsigned max_gap, unsigned max_regs);
+/**
+ * The same, where @no_gap[i] (may be NULL) keeps register i out of reads
+ * that span a gap: after a device refused such a read with exception 0x02.
+ */
+int plan_build_ex(struct plan *p, const struct reg_def *regs, size_t nregs,
+		  unsigned max_gap, unsigned max_regs, const unsigned char *no_gap);
+/** Whether read @r covers registers nobody asked for (a merged read). */
+int plan_read_has_gap(const struct plan *p, const struct plan_read *r, const struct reg_def *regs);
 void plan_release(struct plan *p);
 
 #endif

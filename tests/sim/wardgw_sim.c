@@ -67,7 +67,7 @@ static struct event_base *base;
 static struct dev *devs;
 static int ndevs;
 static const char *bind_addr = "127.0.0.1";
-static int unit_id = 1, global_delay, frozen;
+static int unit_id = 1, global_delay, frozen, holes;
 static double speed = 1.0, start_t, failure_rate = 0.0005;
 static struct timespec t0;
 static unsigned seed = 1;
@@ -273,6 +273,10 @@ static int in_map(const struct dev *d, int fc, unsigned a, unsigned n)
 			return end <= 0x11;
 		return (fc == 1 || fc == 2) && end <= 1;
 	case K_SDM120:
+		/* --holes: like meters that refuse reads touching addresses
+		 * they do not implement, 0x0020..0x0045 are missing */
+		if (holes && fc == 4 && a < 0x46 && end > 0x20)
+			return 0;
 		return fc == 4 && (end <= 0x50 || (a >= 0x156 && end <= 0x158));
 	case K_DDS238:
 		return fc == 3 && end <= 0x16;
@@ -808,6 +812,7 @@ static void usage(FILE *f)
 		"  --start EPOCH        simulated clock start, seconds (now)\n"
 		"  --seed S             seed for lamp counts and failures (1)\n"
 		"  --freeze             values never change (exact comparisons in tests)\n"
+		"  --holes              SDM120s refuse (0x02) reads touching 0x0020..0x0045\n"
 		"  --failure-rate R     lamp failures per lamp per simulated hour (0.0005)\n"
 		"  --control PORT       text control port on the bind address\n"
 		"  --pidfile F          write the process id to F\n"
@@ -869,6 +874,10 @@ int main(int argc, char **argv)
 		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(o, "--holes")) {
+			holes = 1;
+			continue;
 		}
 		if (!strcmp(o, "--freeze")) {
 			frozen = 1;

@@ -93,6 +93,37 @@ static void test_gap(void **state)
 	plan_release(&p);
 }
 
+/* After a device refused a gapped read (0x02), its registers only join
+ * neighbours that touch them; others keep merging across gaps. */
+static void test_no_gap_fallback(void **state)
+{
+	struct reg_def regs[] = { R(TABLE_INPUT, 0, TYPE_F32), R(TABLE_INPUT, 6, TYPE_F32),
+				  R(TABLE_INPUT, 8, TYPE_F32), R(TABLE_INPUT, 20, TYPE_U16),
+				  R(TABLE_INPUT, 24, TYPE_U16) };
+	unsigned char no_gap[5] = { 1, 1, 1, 0, 0 };
+	struct plan p;
+
+	assert_int_equal(plan_build_ex(&p, regs, 5, 124, 125, NULL), 0);
+	assert_int_equal(p.nreads, 1);
+	assert_true(plan_read_has_gap(&p, &p.reads[0], regs));
+	plan_release(&p);
+
+	assert_int_equal(plan_build_ex(&p, regs, 5, 124, 125, no_gap), 0);
+	check_cover(&p, regs, 5);
+	/* 0..1 alone; 6..9 (touching); 20 and 24 still merged across their gap */
+	assert_int_equal(p.nreads, 3);
+	assert_int_equal(p.reads[0].start, 0);
+	assert_int_equal(p.reads[0].count, 2);
+	assert_false(plan_read_has_gap(&p, &p.reads[0], regs));
+	assert_int_equal(p.reads[1].start, 6);
+	assert_int_equal(p.reads[1].count, 4);
+	assert_false(plan_read_has_gap(&p, &p.reads[1], regs));
+	assert_int_equal(p.reads[2].start, 20);
+	assert_int_equal(p.reads[2].count, 5);
+	assert_true(plan_read_has_gap(&p, &p.reads[2], regs));
+	plan_release(&p);
+}
+
 static void test_limit_125(void **state)
 {
 	struct reg_def regs[70];
@@ -184,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_contiguous_one_read),
 		cmocka_unit_test(test_tables_split),
 		cmocka_unit_test(test_gap),
+		cmocka_unit_test(test_no_gap_fallback),
 		cmocka_unit_test(test_limit_125),
 		cmocka_unit_test(test_bits_share),
 		cmocka_unit_test(test_coils_2000),

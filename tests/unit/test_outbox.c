@@ -195,6 +195,58 @@ static void test_caps_drop_oldest_telemetry_never_kpis(void **state)
 	close_ob(st, ob);
 }
 
+/* The store is full and has no raw samples to give up: the outbox gives
+ * its oldest telemetry (counted), never KPIs. And while commits fail, the
+ * queue in memory is bounded the same way. */
+static void test_full_store_takes_telemetry_not_kpis(void **state)
+{
+	struct store *st;
+	struct outbox *ob = open_ob(&st, 100, 1 << 30);
+	struct outbox_stats s;
+
+	refuse = 1;
+	for (int i = 0; i < 3; i++)
+		add(ob, LANE_PRIORITY, "k/x", i);
+	for (int i = 0; i < 1500; i++)
+		add(ob, LANE_TELEMETRY, "t/a", i);
+	assert_int_equal(store_flush(st), 0);
+	int n = store_make_room(st);                      /* no samples: the outbox gives */
+	assert_true(n > 0 && n <= 1000);
+	outbox_get_stats(ob, &s);
+	assert_int_equal((int)s.dropped, n);
+	assert_int_equal(rows(st, LANE_TELEMETRY), 1500 - n);
+	assert_int_equal(rows(st, LANE_PRIORITY), 3);
+	assert_int_equal(s.rows, 1503 - n);
+	/* the oldest went first */
+	sqlite3_stmt *q;
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT min(ts) FROM outbox WHERE lane = 1", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 1000 + n);
+	sqlite3_finalize(q);
+	while ((n = store_make_room(st)) > 0)
+		;
+	assert_int_equal(n, 0);                           /* KPIs never */
+	assert_int_equal(rows(st, LANE_TELEMETRY), 0);
+	assert_int_equal(rows(st, LANE_PRIORITY), 3);
+	close_ob(st, ob);
+
+	/* the queue in memory: 70 x 1 MiB of telemetry and a KPI, no commit */
+	ob = open_ob(&st, 100, 1 << 30);
+	size_t big = 1 << 20;
+	char *payload = calloc(1, big);
+	assert_non_null(payload);
+	add(ob, LANE_PRIORITY, "k/y", 1);
+	for (int i = 0; i < 70; i++)
+		assert_int_equal(outbox_add(ob, LANE_TELEMETRY, "t/b", payload, big, 2000 + i), 0);
+	free(payload);
+	outbox_get_stats(ob, &s);
+	assert_true(s.dropped >= 1500 + 6);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(rows(st, LANE_PRIORITY), 4);
+	assert_true(rows(st, LANE_TELEMETRY) <= 64);
+	close_ob(st, ob);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +254,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure_and_lost_session_resend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_survives_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caps_drop_oldest_telemetry_never_kpis, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_store_takes_telemetry_not_kpis, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,8 +176,8 @@ static void test_full_prunes_early(void **state)
 	assert_int_equal(store_open(&s, path), 0);
 	assert_int_equal(store_set_limit(s, 1 << 20), 0);
 	for (int k = 0; k < 10; k++) {
-		char m[8];
-		snprintf(m, sizeof(m), "m%d", k);
+		char m[16];
+		snprintf(m, sizeof(m), "m%d", k % 10);
 		assert_int_equal(store_series(s, "d", m, NULL, &id[k]), 0);
 	}
 	assert_int_equal(store_meta_put(s, "rollup_minute_done", mark), 0);

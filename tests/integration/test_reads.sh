@@ -33,12 +33,15 @@ grep -q 'sdm-holes.*offline' "$T/gateway.log" && fail "the meter with holes went
 
 # requests per poll, counted at the simulators over a few seconds
 r1=$(reqs "$CTL2"); p1=$(polls sdm-holes supplyVoltage)
-sleep 4
+sleep 5
 r2=$(reqs "$CTL2"); p2=$(polls sdm-holes supplyVoltage)
 per=$(awk -v r=$((r2 - r1)) -v p=$((p2 - p1)) 'BEGIN { printf "%.1f", p ? r / p : 0 }')
 # 0x0000..0x0049 refused as one read; after the fallback 0x00, 0x06, 0x0C,
 # 0x1E alone, 0x46 + 0x48 (adjacent) together, and activeEnergy: 6 requests
-[ "$per" = 6.0 ] || fail "sdm-holes: $per requests per poll after the fallback (want 6)"
+# (the two counters are read a moment apart: allow one poll of slack)
+got=$((r2 - r1)) p=$((p2 - p1))
+[ "$p" -ge 3 ] && [ "$got" -ge $((6 * (p - 1))) ] && [ "$got" -le $((6 * (p + 1))) ] ||
+	fail "sdm-holes: $got requests for $p polls after the fallback (want 6 each)"
 ok "sdm-holes: $((p2 - p1)) polls, $per requests each after the fallback"
 
 # the full meter: 0x0000..0x0049 in one read, 0x0156 in another; the cabinet

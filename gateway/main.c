@@ -1,4 +1,4 @@
-/* wardgw: the daemon and its subcommands (run, check, query). */
+/* wardgw: the daemon and its subcommands (run, check, query, kpi, probe, scan). */
 #include <errno.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -13,6 +13,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "kpi.h"
+#include "probe.h"
 #include "rollup.h"
 #include "senml.h"
 #include "store.h"
@@ -27,6 +28,11 @@ static void usage(FILE *f)
 		"       wardgw check -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
+		"       wardgw probe --tcp HOST:PORT | --rtu DEV:BAUD:8N1 [--unit N]\n"
+		"                    --table holding|input|coil|discrete --address A --count C [--timeout-ms T]\n"
+		"       wardgw probe -c FILE --device NAME [--timeout-ms T]\n"
+		"       wardgw scan --tcp HOST:PORT | --rtu DEV:BAUD:8N1 [--units 1-247] [--table T]\n"
+		"                   [--address A] [--timeout-ms T] [-v]\n"
 		"       wardgw --version | --help\n"
 		"\n"
 		"  run      poll the configured devices, store and publish (the default)\n"
@@ -35,12 +41,18 @@ static void usage(FILE *f)
 		"           ISO 8601 (ward time, UTC+7, unless a zone is given)\n"
 		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
 		"           the window holding time T; W filters by window (15m, 1h, 1d)\n"
+		"  probe    read registers once and print them decoded as every type and word\n"
+		"           order; with -c, read a configured device's profile once\n"
+		"  scan     try each unit id with a 1-register read; list those that answer\n"
 		"\n"
 		"  -c, --config FILE   configuration (default /etc/wardgw/gateway.conf)\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
 		"  --live N            print the ward's live figures every N seconds\n"
 		"  --stats FILE        write poll/publish counters as JSON at exit\n"
-		"  --run-secs N        stop after N seconds (tests, benchmarks)\n");
+		"  --run-secs N        stop after N seconds (tests, benchmarks)\n"
+		"  --timeout-ms T      probe: reply timeout (1000 ms; with -c the device's\n"
+		"                      timeout_ms); scan: per unit id (200 ms)\n"
+		"  --debug             probe, scan: print every Modbus frame (libmodbus)\n");
 }
 
 struct args {
@@ -352,10 +364,191 @@ static int cmd_run(const struct args *a)
 	return ret < 0 ? 1 : 0;
 }
 
+/* wardgw probe and wardgw scan, the technician's tools (gateway/probe.c).
+ * Their options differ from the other commands', so they parse their own. */
+struct tool_args {
+	const char *config, *device, *tcp, *rtu, *unit, *units, *table, *address, *count, *timeout;
+	int debug, verbose;
+};
+
+static int parse_tool_args(const char *cmd, int argc, char **argv, struct tool_args *a)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "tcp", required_argument, NULL, 'T' },
+		{ "rtu", required_argument, NULL, 'R' },
+		{ "unit", required_argument, NULL, 'u' },
+		{ "units", required_argument, NULL, 'U' },
+		{ "table", required_argument, NULL, 't' },
+		{ "address", required_argument, NULL, 'a' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout-ms", required_argument, NULL, 'o' },
+		{ "debug", no_argument, NULL, 'D' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case 'd': a->device = optarg; break;
+		case 'T': a->tcp = optarg; break;
+		case 'R': a->rtu = optarg; break;
+		case 'u': a->unit = optarg; break;
+		case 'U': a->units = optarg; break;
+		case 't': a->table = optarg; break;
+		case 'a': a->address = optarg; break;
+		case 'n': a->count = optarg; break;
+		case 'o': a->timeout = optarg; break;
+		case 'D': a->debug = 1; break;
+		case 'v': a->verbose++; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wardgw %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The link (--tcp or --rtu, exactly one), the table and the timeout, shared
+ * by probe and scan. */
+static int tool_link(const char *cmd, const struct tool_args *a, struct probe_target *t,
+		     enum reg_table *table, int *timeout_ms)
+{
+	char err[256];
+	long v;
+
+	if (!!a->tcp == !!a->rtu) {
+		fprintf(stderr, "wardgw %s: give either --tcp HOST:PORT or --rtu DEV:BAUD:8N1%s\n", cmd,
+			a->tcp ? ", not both" : "");
+		return -EINVAL;
+	}
+	if ((a->tcp ? probe_parse_tcp(a->tcp, t, err, sizeof(err)) : probe_parse_rtu(a->rtu, t, err, sizeof(err))) < 0) {
+		fprintf(stderr, "wardgw %s: %s %s\n", cmd, a->tcp ? "--tcp" : "--rtu", err);
+		return -EINVAL;
+	}
+	if (a->table && reg_table_parse(a->table, table) < 0) {
+		fprintf(stderr, "wardgw %s: --table must be holding, input, coil or discrete (got '%s')\n", cmd, a->table);
+		return -EINVAL;
+	}
+	if (a->timeout) {
+		if (probe_parse_number("--timeout-ms", a->timeout, 1, 60000, &v, err, sizeof(err)) < 0) {
+			fprintf(stderr, "wardgw %s: %s\n", cmd, err);
+			return -EINVAL;
+		}
+		*timeout_ms = (int)v;
+	}
+	return 0;
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+	struct tool_args a;
+	struct probe_read_opts o = { .unit = 1, .timeout_ms = 1000 };
+	char err[256];
+	long v;
+	int ret;
+
+	if (parse_tool_args("probe", argc, argv, &a) < 0)
+		return 2;
+	if (a.units) {
+		fprintf(stderr, "wardgw probe: --units is for scan; probe reads one --unit\n");
+		return 2;
+	}
+	if (a.config || a.device) {
+		struct gw_config *cfg;
+		int timeout_ms = 0;
+
+		if (!a.config || !a.device) {
+			fprintf(stderr, "wardgw probe: -c FILE and --device NAME go together\n");
+			return 2;
+		}
+		if (a.tcp || a.rtu || a.unit || a.table || a.address || a.count) {
+			fprintf(stderr, "wardgw probe: with -c and --device the config says where and what to read; "
+				"drop --tcp/--rtu/--unit/--table/--address/--count\n");
+			return 2;
+		}
+		if (a.timeout) {
+			if (probe_parse_number("--timeout-ms", a.timeout, 1, 60000, &v, err, sizeof(err)) < 0) {
+				fprintf(stderr, "wardgw probe: %s\n", err);
+				return 2;
+			}
+			timeout_ms = (int)v;
+		}
+		if (config_load(a.config, stderr, &cfg) < 0) {
+			fprintf(stderr, "%s: configuration is not valid\n", a.config);
+			return 1;
+		}
+		ret = probe_device(cfg, a.device, timeout_ms, a.debug, stdout, stderr);
+		config_free(cfg);
+		return ret;
+	}
+	if (tool_link("probe", &a, &o.target, &o.table, &o.timeout_ms) < 0)
+		return 2;
+	if (!a.table || !a.address || !a.count) {
+		fprintf(stderr, "wardgw probe: --table, --address and --count are required (missing:%s%s%s)\n",
+			a.table ? "" : " --table", a.address ? "" : " --address", a.count ? "" : " --count");
+		return 2;
+	}
+	if ((a.unit && probe_parse_unit(a.unit, o.target.link, &o.unit, err, sizeof(err)) < 0) ||
+	    probe_parse_number("--address", a.address, 0, 65535, &v, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wardgw probe: %s\n", err);
+		return 2;
+	}
+	o.address = (unsigned)v;
+	if (probe_parse_number("--count", a.count, 1, reg_table_is_bits(o.table) ? 2000 : 125, &v, err,
+			       sizeof(err)) < 0 ||
+	    probe_check_span(o.table, o.address, (unsigned long)v, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wardgw probe: %s\n", err);
+		return 2;
+	}
+	o.count = (unsigned)v;
+	o.debug = a.debug;
+	return probe_registers(&o, stdout, stderr);
+}
+
+static int cmd_scan(int argc, char **argv)
+{
+	struct tool_args a;
+	struct probe_scan_opts o = { .table = TABLE_HOLDING, .timeout_ms = 200 };
+	char err[256];
+	long v;
+
+	if (parse_tool_args("scan", argc, argv, &a) < 0)
+		return 2;
+	if (a.config || a.device || a.unit || a.count) {
+		fprintf(stderr, "wardgw scan: takes --tcp or --rtu, --units, --table, --address, --timeout-ms%s\n",
+			a.unit ? " (--units, not --unit)" : "");
+		return 2;
+	}
+	if (tool_link("scan", &a, &o.target, &o.table, &o.timeout_ms) < 0)
+		return 2;
+	if (probe_parse_units(a.units ? a.units : "1-247", o.target.link, o.units, err, sizeof(err)) < 0 ||
+	    (a.address && probe_parse_number("--address", a.address, 0, 65535, &v, err, sizeof(err)) < 0)) {
+		fprintf(stderr, "wardgw scan: %s\n", err);
+		return 2;
+	}
+	o.address = a.address ? (unsigned)v : 0;
+	o.verbose = a.verbose;
+	o.debug = a.debug;
+	return probe_scan(&o, stdout, stderr);
+}
+
 int main(int argc, char **argv)
 {
 	struct args a;
 
+	if (argc > 1 && !strcmp(argv[1], "probe"))
+		return cmd_probe(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "scan"))
+		return cmd_scan(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
 	if (a.verbose == 1)

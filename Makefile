@@ -19,6 +19,8 @@ SIM_OBJS  := $(SIM_SRCS:%.c=$(B)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench-%)
 
 .PHONY: all deps run test unit integration check-asan fuzz bench clean
 .SECONDARY:
@@ -36,6 +38,10 @@ $(B)/wardgw: $(B)/obj/gateway/main.o $(B)/libwardgw.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(B)/wardgw-sim: $(SIM_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Benchmark programs (bench/*.c), linked against the core library.
+$(B)/bench-%: $(B)/obj/bench/%.o $(B)/libwardgw.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libwardgw.a
@@ -77,12 +83,14 @@ fuzz:
 	    -o $(B)/fuzz/$$n $$f $(CORE_SRCS) $(LDLIBS); \
 	done
 
+# BENCH_ONLY=poll|ingest|drain runs one part (default: all three).
 bench: deps
 	@WARDGW_DEPS_EXTRA=collectd-core ./scripts/install-deps.sh
-	@$(MAKE) --no-print-directory all
-	@./scripts/bench.sh
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@B=$(B) ./scripts/bench.sh
 
 clean:
 	rm -rf build build-asan
 
--include $(CORE_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(B)/obj/gateway/main.d $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/tests/unit/%.d)
+-include $(CORE_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(B)/obj/gateway/main.d $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/tests/unit/%.d) \
+         $(BENCH_SRCS:bench/%.c=$(B)/obj/bench/%.d)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark (`make bench`): wardgw and collectd (Debian's collectd-core,
-# modbus + mqtt plugins) polling the same simulated devices, ten registers
-# each, every second, publishing QoS 1 to the same local mosquitto.
+# Benchmarks (`make bench`), three parts; BENCH_ONLY="poll ingest drain"
+# (the default) runs all, BENCH_ONLY=ingest (or poll, drain) one of them.
+#
+# poll: wardgw and collectd (Debian's collectd-core, modbus + mqtt plugins)
+# polling the same simulated devices, ten registers each, every second,
+# publishing QoS 1 to the same local mosquitto.
 #
 #   BENCH_SIZES="100 1000 2000" BENCH_DELAYS="0 10" BENCH_SECS=20 scripts/bench.sh
 #
@@ -10,17 +13,51 @@
 # warm-up (WARMUP s): CPU from /proc/PID/stat, polls from the simulator's
 # request counter (wardgw reads the ten registers in one request, collectd
 # sends one request per register, so collectd polls = requests / 10).
+#
+# ingest: build/bench-ingest, the store (gateway/store.c) against a minimal
+# C loop writing the same rows to the same SQLite table (see bench/ingest.c).
+#
+#   BENCH_INGEST_N=800000 BENCH_INGEST_BATCH=2000 BENCH_INGEST_ROUNDS=3 BENCH_INGEST_ROLLUP=0 scripts/bench.sh
+#
+# drain: wardgw polls BENCH_DRAIN_DEVICES (1000) cabinets every second; the
+# broker is stopped for BENCH_OUTAGE (30) s and started again on the same
+# port; the outbox's backlog is read from its table (sqlite3, read-only
+# queries on the WAL database) until it is gone. Once per outbox.backfill_per_s
+# in BENCH_DRAIN_RATES ("default 5000"; default = the gateway's 500/s; RATE:N
+# also sets mqtt.max_inflight = N).
+#
+#   BENCH_ONLY=drain BENCH_OUTAGE=30 BENCH_DRAIN_RATES="default 5000" scripts/bench.sh
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${B:-build}
+case $B in /*) BDIR=$B ;; *) BDIR=$ROOT/$B ;; esac
+ONLY=${BENCH_ONLY:-poll ingest drain}
 SIZES=${BENCH_SIZES:-100 1000 2000}
 DELAYS=${BENCH_DELAYS:-0 10}
 SECS=${BENCH_SECS:-20}
 WARMUP=${BENCH_WARMUP:-5}
 COLLECTD=${COLLECTD:-/usr/sbin/collectd}
+INGEST_N=${BENCH_INGEST_N:-800000}
+INGEST_BATCH=${BENCH_INGEST_BATCH:-2000}
+INGEST_ROUNDS=${BENCH_INGEST_ROUNDS:-3}
+INGEST_ROLLUP=${BENCH_INGEST_ROLLUP:-0}     # 1: also the store with the rollup module attached
+INGEST_X=-x
+[ "$INGEST_ROLLUP" = 1 ] && INGEST_X=""
+DRAIN_DEVICES=${BENCH_DRAIN_DEVICES:-1000}
+OUTAGE=${BENCH_OUTAGE:-30}
+DRAIN_RATES=${BENCH_DRAIN_RATES:-default 5000}
+DRAIN_MAX=${BENCH_DRAIN_MAX:-300}
 T=$(mktemp -d "${TMPDIR:-/tmp}/wardgw-bench.XXXXXX")
 HZ=$(getconf CLK_TCK)
 PIDS=""
-trap 'for p in $PIDS; do kill $p 2>/dev/null; done; sleep 0.5; for p in $PIDS; do kill -9 $p 2>/dev/null; done; rm -rf "$T"' EXIT
+# BENCH_KEEP=1 keeps the temporary directory (logs, databases, what the subscriber received)
+trap 'for p in $PIDS; do kill $p 2>/dev/null; done; sleep 0.5; for p in $PIDS; do kill -9 $p 2>/dev/null; done
+      if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $T" >&2; else rm -rf "$T"; fi' EXIT
+
+for part in $ONLY; do
+	case $part in poll|ingest|drain) ;; *) echo "bench: BENCH_ONLY: unknown part '$part' (poll, ingest, drain)" >&2; exit 2 ;; esac
+done
+wants() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
@@ -36,16 +73,19 @@ free_port() {
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-sim_requests() { "$ROOT/build/wardgw-sim" --ctl "$CTL" stats | awk -F= '/requests/ { print $2 }'; }
+sim_requests() { "$BDIR/wardgw-sim" --ctl "$CTL" stats | awk -F= '/requests/ { print $2 }'; }
 # exec, so that $! of a backgrounded call is the program itself
 pin() { if command -v taskset >/dev/null; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
+# the same without exec (for a command whose failure is handled after it)
+on_cpu() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 
 start_world() { # N DELAY
 	MQ=$(free_port) BASE=$(free_port "$1") CTL=$(free_port)
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n' "$MQ" > "$T/mosq.conf"
+	: > "$T/sim.log"        # before the background redirect: the wait below must not see an old "ready"
 	mosquitto -c "$T/mosq.conf" > "$T/mosq.log" 2>&1 &
 	MOSQ=$!
-	pin 1 "$ROOT/build/wardgw-sim" --base-port "$BASE" --cabinets "$1" --sdm120 0 --dds238 0 \
+	pin 1 "$BDIR/wardgw-sim" --base-port "$BASE" --cabinets "$1" --sdm120 0 --dds238 0 \
 		--delay-ms "$2" --control "$CTL" > "$T/sim.log" 2>&1 &
 	SIM=$!
 	PIDS="$PIDS $MOSQ $SIM"
@@ -86,7 +126,7 @@ devices = ( { name = "cab"; count = $n; host = "127.0.0.1"; port = $BASE; profil
               poll_interval_ms = 1000; timeout_ms = 500; } );
 EOC
 	rm -rf "$T/wardgw-data"
-	pin 0 "$ROOT/build/wardgw" run -c "$T/gw.conf" --stats "$T/stats.json" > "$T/wardgw.log" 2>&1 &
+	pin 0 "$BDIR/wardgw" run -c "$T/gw.conf" --stats "$T/stats.json" > "$T/wardgw.log" 2>&1 &
 	local pid=$!
 	PIDS="$PIDS $pid"
 	local m
@@ -150,45 +190,226 @@ run_collectd() { # N DELAY -> line
 	wait "$pid" 2>/dev/null
 }
 
-command -v "$COLLECTD" >/dev/null || echo "bench: $COLLECTD not found; collectd columns will be empty" >&2
-echo "wardgw benchmark: ten u16 registers per device, 1 s polls, QoS 1 publish; warm-up ${WARMUP}s, window ${SECS}s"
-echo "machine: $(nproc) CPUs, $(uname -r); simulator on CPU 1, tool on CPU 0"
-printf '\n%-8s %5s %6s %9s %9s %8s %9s %12s %8s\n' tool devices delay polls/s achieved on-time req/poll "cpu ms/1000" "rss MB"
-ratios=""
-wfail=0
-for n in $SIZES; do
-	for d in $DELAYS; do
-		start_world "$n" "$d"
-		read -r wp wc wr wa wo <<< "$(run_wardgw "$n" "$d")"
-		wps=$(awk -v p="$wp" -v s="$SECS" 'BEGIN { printf "%.0f", p / s }')
-		wach=$(awk -v p="$wp" -v s="$SECS" -v n="$n" 'BEGIN { printf "%.1f%%", 100 * p / (s * n) }')
-		[ "$wa" = 1 ] || wfail=1
-		printf '%-8s %5d %4dms %9s %9s %7s%% %9s %12s %8.1f\n' wardgw "$n" "$d" "$wps" "$wach" "$wo" 1 "$wc" \
-			"$(awk -v r="$wr" 'BEGIN { print r / 1024 }')"
-		stop_world
-		start_world "$n" "$d"
-		cl=$(run_collectd "$n" "$d")
-		if [ "$cl" = aborted ]; then
-			printf '%-8s %5d %4dms %9s\n' collectd "$n" "$d" "aborted (libmodbus select() past FD_SETSIZE)"
-			ratios="$ratios\n  $n devices, ${d} ms: collectd aborted; wardgw ${wc} ms CPU per 1000 polls"
-		elif [ "$cl" = nopolls ]; then
-			printf '%-8s %5d %4dms %9s\n' collectd "$n" "$d" "no polls measured (collectd died or the simulator was unreachable; see its log)"
-			ratios="$ratios\n  $n devices, ${d} ms: no collectd figure; wardgw ${wc} ms CPU per 1000 polls"
-		else
-			read -r cp cc cr ca co <<< "$cl"
-			cps=$(awk -v p="$cp" -v s="$SECS" 'BEGIN { printf "%.0f", p / s }')
-			cach=$(awk -v p="$cp" -v s="$SECS" -v n="$n" 'BEGIN { printf "%.1f%%", 100 * p / (s * n) }')
-			printf '%-8s %5d %4dms %9s %9s %8s %9s %12s %8.1f\n' collectd "$n" "$d" "$cps" "$cach" "-" 10 "$cc" \
-				"$(awk -v r="$cr" 'BEGIN { print r / 1024 }')"
-			ratios="$ratios\n  $n devices, ${d} ms: wardgw/collectd CPU per poll = $(awk -v a="$wc" -v b="$cc" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'), polls achieved $(awk -v a="$wp" -v b="$cp" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')x"
-		fi
-		stop_world
+# --- poll: wardgw against collectd -------------------------------------
+run_poll() {
+	command -v "$COLLECTD" >/dev/null || echo "bench: $COLLECTD not found; collectd columns will be empty" >&2
+	echo "wardgw benchmark: ten u16 registers per device, 1 s polls, QoS 1 publish; warm-up ${WARMUP}s, window ${SECS}s"
+	echo "machine: $(nproc) CPUs, $(uname -r); simulator on CPU 1, tool on CPU 0"
+	printf '\n%-8s %5s %6s %9s %9s %8s %9s %12s %8s\n' tool devices delay polls/s achieved on-time req/poll "cpu ms/1000" "rss MB"
+	local ratios="" wfail=0 n d wp wc wr wa wo wps wach cl cp cc cr cps cach
+	for n in $SIZES; do
+		for d in $DELAYS; do
+			start_world "$n" "$d"
+			read -r wp wc wr wa wo <<< "$(run_wardgw "$n" "$d")"
+			wps=$(awk -v p="$wp" -v s="$SECS" 'BEGIN { printf "%.0f", p / s }')
+			wach=$(awk -v p="$wp" -v s="$SECS" -v n="$n" 'BEGIN { printf "%.1f%%", 100 * p / (s * n) }')
+			[ "$wa" = 1 ] || wfail=1
+			printf '%-8s %5d %4dms %9s %9s %7s%% %9s %12s %8.1f\n' wardgw "$n" "$d" "$wps" "$wach" "$wo" 1 "$wc" \
+				"$(awk -v r="$wr" 'BEGIN { print r / 1024 }')"
+			stop_world
+			start_world "$n" "$d"
+			cl=$(run_collectd "$n" "$d")
+			if [ "$cl" = aborted ]; then
+				printf '%-8s %5d %4dms %9s\n' collectd "$n" "$d" "aborted (libmodbus select() past FD_SETSIZE)"
+				ratios="$ratios\n  $n devices, ${d} ms: collectd aborted; wardgw ${wc} ms CPU per 1000 polls"
+			elif [ "$cl" = nopolls ]; then
+				printf '%-8s %5d %4dms %9s\n' collectd "$n" "$d" "no polls measured (collectd died or the simulator was unreachable; see its log)"
+				ratios="$ratios\n  $n devices, ${d} ms: no collectd figure; wardgw ${wc} ms CPU per 1000 polls"
+			else
+				read -r cp cc cr _ _ <<< "$cl"
+				cps=$(awk -v p="$cp" -v s="$SECS" 'BEGIN { printf "%.0f", p / s }')
+				cach=$(awk -v p="$cp" -v s="$SECS" -v n="$n" 'BEGIN { printf "%.1f%%", 100 * p / (s * n) }')
+				printf '%-8s %5d %4dms %9s %9s %8s %9s %12s %8.1f\n' collectd "$n" "$d" "$cps" "$cach" "-" 10 "$cc" \
+					"$(awk -v r="$cr" 'BEGIN { print r / 1024 }')"
+				ratios="$ratios\n  $n devices, ${d} ms: wardgw/collectd CPU per poll = $(awk -v a="$wc" -v b="$cc" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'), polls achieved $(awk -v a="$wp" -v b="$cp" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')x"
+			fi
+			stop_world
+		done
 	done
-done
-printf '\nratios (same run, same simulated devices):%b\n' "$ratios"
-echo
-echo "goal: <= 100 ms CPU per 1000 device polls (storing and publishing included), >= 99 % on time at 2000 devices"
-echo "on-time: wardgw's own count (poll started within max(50 ms, 5 % of the interval) of its slot and answered), whole run;"
-echo "         collectd has no such figure: 'achieved' is polls completed / polls scheduled in the window."
-echo "reproduce: BENCH_SIZES=\"$SIZES\" BENCH_DELAYS=\"$DELAYS\" BENCH_SECS=$SECS make bench"
-exit $wfail
+	printf '\nratios (same run, same simulated devices):%b\n' "$ratios"
+	echo
+	echo "goal: <= 100 ms CPU per 1000 device polls (storing and publishing included), >= 99 % on time at 2000 devices"
+	echo "on-time: wardgw's own count (poll started within max(50 ms, 5 % of the interval) of its slot and answered), whole run;"
+	echo "         collectd has no such figure: 'achieved' is polls completed / polls scheduled in the window."
+	echo "reproduce: BENCH_ONLY=poll BENCH_SIZES=\"$SIZES\" BENCH_DELAYS=\"$DELAYS\" BENCH_SECS=$SECS make bench"
+	return $wfail
+}
+
+# --- ingest: the store against a minimal SQLite loop ----------------------
+run_ingest() {
+	echo "ingest benchmark: samples committed to SQLite per second, the store (gateway/store.c) against a minimal"
+	echo "C loop writing the same rows to the same table (bench/ingest.c); pinned to CPU 0; median of $INGEST_ROUNDS rounds"
+	echo
+	local rc=0
+	(pin 0 "$BDIR/bench-ingest" -n "$INGEST_N" -b "$INGEST_BATCH" -r "$INGEST_ROUNDS" -D "$T" $INGEST_X) || rc=$?
+	echo "reproduce this part: BENCH_ONLY=ingest BENCH_INGEST_N=$INGEST_N BENCH_INGEST_BATCH=$INGEST_BATCH BENCH_INGEST_ROUNDS=$INGEST_ROUNDS BENCH_INGEST_ROLLUP=$INGEST_ROLLUP make bench"
+	echo "note: the rates fall as the table grows: once the (series, ts) index is large, every commit writes"
+	echo "      about one page per sample (WAL frame, then checkpoint); watch it: $B/bench-ingest -n 4000000 -r 1 -x -v 250000"
+	return $rc
+}
+
+# --- drain: backlog after a broker outage, 1000 devices polling -----------
+now_ms() { date +%s%3N; }
+# Telemetry rows in the outbox, all or (with ID) those with id <= ID; -1 when
+# unreadable. By id, on the (lane, id) index: cheap while the gateway runs.
+outbox_rows() {
+	on_cpu 1 sqlite3 -cmd ".timeout 2000" "$DB" "SELECT count(*) FROM outbox WHERE lane = 1${1:+ AND id <= $1}" \
+		2>/dev/null || echo -1
+}
+# The backlog when the gateway reconnected at MS: "rows last_id" of the telemetry older than MS.
+outbox_backlog() {
+	on_cpu 1 sqlite3 -cmd ".timeout 2000" -separator ' ' "$DB" \
+		"SELECT count(*), ifnull(max(id), 0) FROM outbox WHERE lane = 1 AND ts < $1" 2>/dev/null || echo "-1 0"
+}
+start_broker() {
+	pin 1 mosquitto -c "$T/mosq.conf" >> "$T/mosq.log" 2>&1 &
+	MOSQ=$!
+	PIDS="$PIDS $MOSQ"
+	for _ in $(seq 100); do port_busy "$MQ" && return 0; sleep 0.05; done
+	echo "bench: mosquitto did not come back on port $MQ" >&2
+	return 1
+}
+
+# Live telemetry packs the subscriber received from polls started in
+# [FROM, TO] ms (a pack's "bt" is when its poll started).
+live_packs() { # FILE FROM TO
+	awk -v from="$2" -v to="$3" '
+	match($0, /"bt":[0-9.]+/) {
+		bt = int(substr($0, RSTART + 5, RLENGTH - 5) * 1000 + 0.5)
+		if (bt >= from && bt <= to) n++
+	}
+	END { print n + 0 }' "$1"
+}
+# "polls on_time_pct" from the gateway's last --live line (polls = ok + failed).
+live_line() {
+	tail -n 1 "$T/drain-live.txt" | sed -n 's/.*polls ok \([0-9]*\) failed \([0-9]*\) on-time \([0-9.]*\) %.*/\1 \2 \3/p' |
+		awk '{ print $1 + $2, $3 }'
+}
+
+# run_drain RATE[:INFLIGHT]: prints one table row; RATE is msgs/s or "default",
+# INFLIGHT an mqtt.max_inflight other than the default 500
+run_drain() {
+	local rate=${1%%:*} infl="" n=$DRAIN_DEVICES obconf="" mqconf="" gw sub t_down t_up t_conn="" t_done="" r0 r1 s0 s1 p0 p1 b_restart b0 last_id left lines live
+	[ "$rate" = default ] || obconf="outbox = { backfill_per_s = $rate; };"
+	case $1 in *:*) infl=${1#*:} mqconf=" max_inflight = $infl;" ;; esac
+	start_world "$n" 0
+	# CPU 0 is the gateway's alone: broker, subscriber and queries go with the simulator
+	command -v taskset >/dev/null && taskset -pc 1 "$MOSQ" > /dev/null
+	printf 'log_type error\nlog_type warning\nlog_type notice\nlog_type information\n' >> "$T/mosq.conf"
+	cat > "$T/drain.conf" <<EOC
+gateway = { id = "bench"; lat = 11.8; lon = 106.9; data_dir = "$T/drain-data"; };
+log = { level = "warn"; };
+mqtt = { uri = "tcp://127.0.0.1:$MQ"; qos = 1;$mqconf };
+$obconf
+profiles_dir = "$ROOT/bench/profiles";
+devices = ( { name = "cab"; count = $n; host = "127.0.0.1"; port = $BASE; profile = "bench10";
+              poll_interval_ms = 1000; timeout_ms = 500; } );
+EOC
+	rm -rf "$T/drain-data" "$T/drain-stats.json"
+	DB=$T/drain-data/wardgw.db
+	pin 0 "$BDIR/wardgw" run -c "$T/drain.conf" --stats "$T/drain-stats.json" --live 1 \
+		> "$T/drain-live.txt" 2> "$T/drain-gw.log" &
+	gw=$!
+	PIDS="$PIDS $gw"
+	# the IOC's side: every telemetry pack (live received during the drain)
+	(pin 1 mosquitto_sub -h 127.0.0.1 -p "$MQ" -v -t 'ward/bench/telemetry/#' > "$T/sub.txt" 2> "$T/sub.log") &
+	sub=$!
+	PIDS="$PIDS $sub"
+	sleep "$WARMUP"
+	if ! kill -0 "$gw" 2>/dev/null || ! kill -0 "$SIM" 2>/dev/null; then
+		echo "bench: wardgw or the simulator died; see below" >&2
+		cat "$T/drain-gw.log" "$T/sim.log" >&2
+		stop_world
+		return 1
+	fi
+	t_down=$(now_ms)
+	kill "$MOSQ"
+	wait "$MOSQ" 2>/dev/null
+	sleep "$OUTAGE"
+	b_restart=$(outbox_rows)
+	lines=$(wc -l < "$T/mosq.log")
+	start_broker || { stop_world; return 1; }
+	t_up=$(now_ms)
+	while :; do
+		if [ -z "$t_conn" ] && tail -n +"$((lines + 1))" "$T/mosq.log" | grep -q ' as wardgw-bench '; then
+			t_conn=$(now_ms)
+			r0=$(sim_requests)
+			read -r s0 p0 <<< "$(live_line)"
+			read -r b0 last_id <<< "$(outbox_backlog "$t_conn")"
+		fi
+		if [ -n "$t_conn" ]; then
+			left=$(outbox_rows "$last_id")
+			if [ "$left" = 0 ]; then
+				t_done=$(now_ms)
+				r1=$(sim_requests)
+				read -r s1 p1 <<< "$(live_line)"
+				break
+			fi
+		fi
+		[ $(( $(now_ms) - t_up )) -gt $((DRAIN_MAX * 1000)) ] && break
+		sleep 0.2
+	done
+	sleep 1         # the last packs reach the subscriber
+	echo "down=$t_down up=$t_up conn=$t_conn done=$t_done" > "$T/drain-$rate.times"
+	kill -TERM "$gw" 2>/dev/null
+	wait "$gw" 2>/dev/null
+	kill "$sub" 2>/dev/null
+	wait "$sub" 2>/dev/null
+	stop_world
+	cp "$T/sub.txt" "$T/sub-$rate.txt" 2>/dev/null
+	local label=$rate
+	[ "$rate" = default ] && label="500 (default)"
+	[ -n "$infl" ] && label="$label w$infl"
+	if [ -z "$t_done" ]; then
+		printf '%-14s %6s %8s  not drained within %s s (reconnected: %s; left: %s)\n' "$label" "$OUTAGE" "$b_restart" \
+			"$DRAIN_MAX" "${t_conn:+yes}" "${left:-?}"
+		return 1
+	fi
+	local st_ok="-" lmax="-"
+	if [ -s "$T/drain-stats.json" ]; then
+		st_ok=$(jq -r 'if .scheduled > 0 then 100 * .on_time / .scheduled else 0 end' "$T/drain-stats.json" |
+			awk '{ printf "%.1f%%", $1 }')
+		lmax=$(jq -r '.lateness_max_us / 1000 | floor' "$T/drain-stats.json")
+	fi
+	live=$(live_packs "$T/sub.txt" "$t_conn" "$t_done")
+	awk -v rate="$label" -v out="$OUTAGE" -v br="$b_restart" -v b0="$b0" -v tu="$t_up" -v tc="$t_conn" -v td="$t_done" \
+		-v r0="$r0" -v r1="$r1" -v n="$n" -v live="$live" -v s0="${s0:-0}" -v p0="${p0:-0}" -v s1="${s1:-0}" \
+		-v p1="${p1:-0}" -v sok="$st_ok" -v lmax="$lmax" 'BEGIN {
+		d = (td - tc) / 1000
+		# on time over the drain, from the two cumulative --live figures
+		ot = s1 > s0 ? sprintf("%.1f%%", (p1 * s1 - p0 * s0) / (s1 - s0)) : "-"
+		printf "%-14s %6d %8d %8d %7.1f %7.1f %9.0f %9.1f%% %9.1f%% %9s %9s %7s\n", rate, out, br, b0,
+			(tc - tu) / 1000, d, (d > 0 ? b0 / d : 0), (d > 0 ? 100 * (r1 - r0) / (n * d) : 0),
+			(d > 0 ? 100 * live / (n * d) : 0), ot, sok, lmax
+	}'
+}
+
+run_drain_all() {
+	local rc=0 r
+	echo "drain benchmark: $DRAIN_DEVICES cabinets polled every second (10 registers, one pack each), broker stopped"
+	echo "for ${OUTAGE}s then started again on the same port; wardgw on CPU 0, simulator on CPU 1;"
+	echo "default outbox and window (mqtt.max_inflight 500: the backlog gets at most 250 in flight) but for"
+	echo "outbox.backfill_per_s (and max_inflight where a row says wN)"
+	printf '\n%-14s %6s %8s %8s %7s %7s %9s %10s %10s %9s %9s %7s\n' backfill/s outage "at up" backlog \
+		"reconn" "drain" "msgs/s" "polls" "live" "on-time" "on-time" "late"
+	printf '%-14s %6s %8s %8s %7s %7s %9s %10s %10s %9s %9s %7s\n' "(configured)" "s" "msgs" "msgs" \
+		"s" "s" backlog "achieved" "received" "(drain)" "(run)" "max ms"
+	for r in $DRAIN_RATES; do
+		run_drain "$r" || rc=1
+	done
+	echo
+	echo "at up: telemetry rows in the outbox when the broker came back; backlog: rows older than the gateway's"
+	echo "reconnection (its backoff runs up to 30 s, so 'reconn' s after the broker is back), drained in 'drain' s."
+	echo "polls achieved: the simulator's request counter over the drain / (devices x seconds); live received:"
+	echo "telemetry packs of polls started during the drain that a subscriber got / polls due. on-time: the gateway's"
+	echo "own count (started within 50 ms of its slot and answered), over the drain (from its --live figures, +-1 s"
+	echo "at each end) and over the whole run (--stats, with the greatest lateness)."
+	echo "reproduce: BENCH_ONLY=drain BENCH_DRAIN_DEVICES=$DRAIN_DEVICES BENCH_OUTAGE=$OUTAGE BENCH_DRAIN_RATES=\"$DRAIN_RATES\" make bench"
+	return $rc
+}
+
+status=0
+if wants poll; then run_poll || status=1; echo; fi
+if wants ingest; then run_ingest || status=1; echo; fi
+if wants drain; then run_drain_all || status=1; fi
+exit $status

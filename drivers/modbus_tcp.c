@@ -204,8 +204,7 @@ static void decode_read(struct mbdev *m, const struct plan_read *r)
 	for (size_t k = 0; k < r->nregs; k++) {
 		size_t idx = m->plan.order[r->first + k];
 		const struct reg_def *d = &p->regs[idx];
-		double raw = reg_decode(d->type, &d->order, d->bit, m->words + (d->address - r->start));
-		m->values[idx] = raw * d->scale + d->offset;
+		m->values[idx] = reg_def_value(d, m->words + (d->address - r->start));
 	}
 }
 

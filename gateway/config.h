@@ -47,6 +47,12 @@ struct reg_def {
 	struct conf_origin at;
 };
 
+/** A register's value from its words (at d->address): decoded, scaled, offset. */
+static inline double reg_def_value(const struct reg_def *d, const uint16_t *words)
+{
+	return reg_decode(d->type, &d->order, d->bit, words) * d->scale + d->offset;
+}
+
 struct profile {
 	char *name;
 	char *description;

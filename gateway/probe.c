@@ -506,12 +506,47 @@ static void print_bits(FILE *out, unsigned address, const uint16_t *words, unsig
 	}
 }
 
+/* 32- or 64-bit values starting at every address, in every word and byte
+ * order, as unsigned, signed and float. */
+static void print_wide(FILE *out, const uint16_t *words, unsigned count, unsigned address, int bits)
+{
+	const int w = bits / 16;
+	const enum reg_type tu = bits == 32 ? TYPE_U32 : TYPE_U64, ts = bits == 32 ? TYPE_S32 : TYPE_S64,
+			    tf = bits == 32 ? TYPE_F32 : TYPE_F64;
+	const int iw = bits == 32 ? 11 : 21, ow = bits == 32 ? 5 : 8;
+	char name[16], a[32], b[32], c[40];
+	struct reg_order o;
+	const char *l;
+
+	if (bits == 32)
+		fprintf(out, "\n32-bit values starting at each address "
+			"(ABCD: high word first, CDAB: low word first, BADC/DCBA: bytes swapped)\n");
+	else
+		fprintf(out, "\n64-bit values starting at each address (ABCDEFGH: high word first)\n");
+	fprintf(out, "%-9s%-*s%*s  %*s  %s\n", "address", ow + 2, "order", iw, bits == 32 ? "u32" : "u64",
+		iw, bits == 32 ? "s32" : "s64", bits == 32 ? "f32" : "f64");
+	for (unsigned i = 0; i + (unsigned)w <= count; i++) {
+		int first = 1;
+		for (l = reg_order_choices(tu); (l = next_order(l, name, sizeof(name)));) {
+			if (reg_order_parse(name, tu, &o) < 0)
+				continue;
+			fmt_int(a, sizeof(a), reg_decode(tu, &o, 0, words + i));
+			fmt_int(b, sizeof(b), reg_decode(ts, &o, 0, words + i));
+			snprintf(c, sizeof(c), bits == 32 ? "%.7g" : "%.15g", reg_decode(tf, &o, 0, words + i));
+			if (first)
+				fprintf(out, "0x%04x   ", address + i);
+			else
+				fprintf(out, "         ");
+			fprintf(out, "%-*s  %*s  %*s  %s\n", ow, name, iw, a, iw, b, c);
+			first = 0;
+		}
+	}
+}
+
 void probe_print_words(FILE *out, enum reg_table t, unsigned address, const uint16_t *words,
 		       unsigned count)
 {
-	struct reg_order ab, ba, o;
-	char name[16], a[32], b[32], c[40];
-	const char *l;
+	struct reg_order ab, ba;
 
 	if (reg_table_is_bits(t)) {
 		print_bits(out, address, words, count);
@@ -529,47 +564,10 @@ void probe_print_words(FILE *out, enum reg_table t, unsigned address, const uint
 			fprintf(out, "%u%s", (words[i] >> bit) & 1, bit && bit % 4 == 0 ? " " : "");
 		fputc('\n', out);
 	}
-	if (count >= 2) {
-		fprintf(out, "\n32-bit values starting at each address "
-			"(ABCD: high word first, CDAB: low word first, BADC/DCBA: bytes swapped)\n");
-		fprintf(out, "%-9s%-7s%11s  %11s  %s\n", "address", "order", "u32", "s32", "f32");
-		for (unsigned i = 0; i + 2 <= count; i++) {
-			int first = 1;
-			for (l = reg_order_choices(TYPE_U32); (l = next_order(l, name, sizeof(name)));) {
-				if (reg_order_parse(name, TYPE_U32, &o) < 0)
-					continue;
-				fmt_int(a, sizeof(a), reg_decode(TYPE_U32, &o, 0, words + i));
-				fmt_int(b, sizeof(b), reg_decode(TYPE_S32, &o, 0, words + i));
-				snprintf(c, sizeof(c), "%.7g", reg_decode(TYPE_F32, &o, 0, words + i));
-				if (first)
-					fprintf(out, "0x%04x   ", address + i);
-				else
-					fprintf(out, "         ");
-				fprintf(out, "%-5s  %11s  %11s  %s\n", name, a, b, c);
-				first = 0;
-			}
-		}
-	}
-	if (count >= 4) {
-		fprintf(out, "\n64-bit values starting at each address (ABCDEFGH: high word first)\n");
-		fprintf(out, "%-9s%-10s%21s  %21s  %s\n", "address", "order", "u64", "s64", "f64");
-		for (unsigned i = 0; i + 4 <= count; i++) {
-			int first = 1;
-			for (l = reg_order_choices(TYPE_U64); (l = next_order(l, name, sizeof(name)));) {
-				if (reg_order_parse(name, TYPE_U64, &o) < 0)
-					continue;
-				fmt_int(a, sizeof(a), reg_decode(TYPE_U64, &o, 0, words + i));
-				fmt_int(b, sizeof(b), reg_decode(TYPE_S64, &o, 0, words + i));
-				snprintf(c, sizeof(c), "%.15g", reg_decode(TYPE_F64, &o, 0, words + i));
-				if (first)
-					fprintf(out, "0x%04x   ", address + i);
-				else
-					fprintf(out, "         ");
-				fprintf(out, "%-8s  %21s  %21s  %s\n", name, a, b, c);
-				first = 0;
-			}
-		}
-	}
+	if (count >= 2)
+		print_wide(out, words, count, address, 32);
+	if (count >= 4)
+		print_wide(out, words, count, address, 64);
 }
 
 int probe_registers(const struct probe_read_opts *o, FILE *out, FILE *errs)
@@ -835,7 +833,7 @@ int probe_device(const struct gw_config *cfg, const char *name, int timeout_ms, 
 		reg_str(d, reg, sizeof(reg));
 		if (!why[rd[i]][0]) {
 			/* the gateway's decoding (drivers/modbus_tcp.c, decode_read) */
-			double v = reg_decode(d->type, &d->order, d->bit, w) * d->scale + d->offset;
+			double v = reg_def_value(d, w);
 			size_t n = 0;
 
 			snprintf(val, sizeof(val), "%.12g", v);

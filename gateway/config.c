@@ -118,7 +118,7 @@ static const struct opt device_opts[] = {
 /* Register keys are parsed by hand (their checks depend on each other), but
  * the unknown-key check uses this list. */
 static const char *const reg_keys[] = {
-	"metric", "table", "address", "type", "order", "bit", "scale", "offset", "unit", "counter", NULL,
+	"metric", "table", "address", "type", "order", "bit", "scale", "offset", "unit", "counter", "writable", "min", "max", NULL,
 };
 static const char *const profile_keys[] = { "name", "description", "registers", NULL };
 
@@ -434,6 +434,8 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	memset(r, 0, sizeof(*r));
 	r->at = origin(ctx, s);
 	r->scale = 1.0;
+	r->min = NAN;
+	r->max = NAN;
 	if (!config_setting_is_group(s)) {
 		serror(ctx, s, "a register must be a group { metric = ...; }");
 		return;
@@ -521,6 +523,26 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 		else
 			r->counter = config_setting_get_bool(m);
 	}
+	if ((m = config_setting_get_member(s, "writable"))) {
+		if (config_setting_type(m) != CONFIG_TYPE_BOOL)
+			serror(ctx, m, "writable must be true or false");
+		else if ((r->writable = config_setting_get_bool(m)) && table_ok &&
+			 (r->table == TABLE_INPUT || r->table == TABLE_DISCRETE))
+			serror(ctx, m, "a %s register is read-only in Modbus: writable needs a holding register or a coil",
+			       reg_table_name(r->table));
+	}
+	static const char *const bound_keys[2] = { "min", "max" };
+	double *bounds[2] = { &r->min, &r->max };
+	for (int i = 0; i < 2; i++) {
+		if (!(m = config_setting_get_member(s, bound_keys[i])))
+			continue;
+		if (number_of(m, &v) < 0 || !isfinite(v))
+			serror(ctx, m, "%s must be a number (in the register's units, after scale)", bound_keys[i]);
+		else
+			*bounds[i] = v;
+	}
+	if (r->min > r->max)
+		serror(ctx, config_setting_get_member(s, "max"), "max (%g) is below min (%g)", r->max, r->min);
 	if ((m = config_setting_get_member(s, "unit"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING)
 			serror(ctx, m, "unit must be a string (a SenML unit such as \"V\" or \"kWh\")");

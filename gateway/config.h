@@ -44,6 +44,8 @@ struct reg_def {
 	unsigned bit;
 	double scale, offset;
 	int counter;            /* cumulative: rollups keep deltas */
+	int writable;           /* may be written (gateway_write) */
+	double min, max;        /* valid range (NaN: unbounded); outside: out_of_range */
 	struct conf_origin at;
 };
 

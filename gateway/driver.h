@@ -14,6 +14,13 @@ struct config_setting_t;
 struct device_conf;
 struct gateway;
 struct opt;
+struct device;
+
+/* The answer to a write: @err 0 when the value was written and read back
+ * equal; otherwise a negative errno and @reason ("exception 0x02",
+ * "read back 40 after writing 50", ...). @readback is NaN when unknown.
+ * Called exactly once, on the loop thread. */
+typedef void (*gw_write_cb)(void *arg, int err, double readback, const char *reason);
 
 struct driver_ops {
 	const char *name;
@@ -29,6 +36,13 @@ struct driver_ops {
 	int (*start)(struct gateway *gw, struct event_base *base);
 	/* Stop polling and release every instance. Loop thread. */
 	void (*stop)(struct gateway *gw);
+	/* Write profile register @reg of @dev (value in engineering units:
+	 * the driver undoes scale and offset, encodes type and order, picks
+	 * the function code) and read it back. Returns 0 when queued (then
+	 * @done follows) or a negative errno without calling @done. NULL:
+	 * the driver cannot write. Loop thread. */
+	int (*write)(struct gateway *gw, struct device *dev, size_t reg, double value,
+		     gw_write_cb done, void *arg);
 };
 
 extern const struct driver_ops modbus_tcp_driver;

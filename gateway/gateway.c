@@ -76,6 +76,26 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
 		kpi_device_state(gw->kpi, dev->conf->name, dev->changed_ms, device_state_name(st), dev->reason);
 }
 
+int gateway_write(struct gateway *gw, struct device *dev, const char *metric, double value,
+		  gw_write_cb done, void *arg)
+{
+	const struct profile *p = dev->conf->profile;
+
+	for (size_t i = 0; p && i < p->nregs; i++) {
+		const struct reg_def *r = &p->regs[i];
+		if (strcmp(r->metric, metric))
+			continue;
+		if (!r->writable)
+			return -EACCES;
+		if (!isfinite(value) || (!isnan(r->min) && value < r->min) || (!isnan(r->max) && value > r->max))
+			return -ERANGE;
+		if (!dev->conf->driver->write)
+			return -ENOTSUP;
+		return dev->conf->driver->write(gw, dev, i, value, done, arg);
+	}
+	return -ENOENT;
+}
+
 void gateway_poll_started(struct gateway *gw, struct device *dev, int64_t late_us)
 {
 	gw->stats.started++;

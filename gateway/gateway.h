@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "driver.h"
+
 struct device_conf;
 struct event;
 struct event_base;
@@ -104,6 +106,16 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 /** Change a device's state; logs once per change, with the reason. */
 void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state st,
 		       const char *reason);
+
+/**
+ * Write @metric of @dev (engineering units) and verify it by read-back,
+ * through the device's driver. Returns 0 when queued (@done follows, once,
+ * on the loop thread) or without calling @done: -ENOENT (no such metric),
+ * -EACCES (the profile does not mark it writable), -ERANGE (outside the
+ * register's min/max), -ENOTSUP (the driver cannot write), -EBUSY.
+ */
+int gateway_write(struct gateway *gw, struct device *dev, const char *metric, double value,
+		  gw_write_cb done, void *arg);
 
 /** Clocks: wall time in ms, monotonic in µs. */
 int64_t wall_ms(void);

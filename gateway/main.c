@@ -203,7 +203,7 @@ static int cmd_query(const struct args *a)
 	if (config_load(a->config, stderr, &cfg) < 0)
 		return 1;
 	path = config_data_path(cfg, cfg->store_path);
-	if (!path || store_open(&st, path) < 0)
+	if (!path || store_open_ro(&st, path) < 0)
 		goto out;
 	const char *unit = store_series_unit(st, a->device, a->metric);
 	char ubuf[32];
@@ -267,7 +267,7 @@ static int cmd_kpi(const struct args *a)
 	if (config_load(a->config, stderr, &cfg) < 0)
 		return 1;
 	path = config_data_path(cfg, cfg->store_path);
-	if (!path || store_open(&st, path) < 0)
+	if (!path || store_open_ro(&st, path) < 0)
 		goto out;
 	if (!cfg->nkpis)
 		fprintf(stderr, "wardgw kpi: %s defines no kpis\n", a->config);

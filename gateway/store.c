@@ -24,6 +24,7 @@ struct sample {
 struct store {
 	sqlite3 *db;
 	char *path;
+	int readonly;               /* store_open_ro(): never written */
 	sqlite3_stmt *meta_get, *meta_put;
 	sqlite3_stmt *ins, *find_dev, *add_dev, *find_ser, *add_ser, *prune, *query, *unit, *ts_at, *last_row;
 	struct sample *buf;
@@ -79,6 +80,9 @@ static const char *const migrations[] = {
 	"  subject TEXT NOT NULL, body TEXT NOT NULL);",
 };
 
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
+	       "a new migration needs STORE_SCHEMA_VERSION raised with it");
+
 const char *quality_name(int q)
 {
 	switch (q) {
@@ -112,17 +116,15 @@ static int exec(struct store *s, const char *sql)
 	return 0;
 }
 
+static int schema_version(struct store *s);
+
 static int migrate(struct store *s)
 {
-	sqlite3_stmt *st;
 	int version = 0, ret;
 	int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return db_err(s, "read schema version");
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	if ((version = schema_version(s)) < 0)
+		return version;
 	if (version > target)
 		return log_error(-EPROTO, "store %s: schema version %d is newer than this wardgw knows (%d)",
 				 s->path, version, target);
@@ -148,7 +150,43 @@ static int prep(struct store *s, sqlite3_stmt **st, const char *sql)
 	return 0;
 }
 
-int store_open(struct store **out, const char *path)
+/* The schema version of an open database; negative errno. */
+static int schema_version(struct store *s)
+{
+	sqlite3_stmt *st;
+	int version = 0;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "read schema version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	else
+		version = db_err(s, "read schema version");
+	sqlite3_finalize(st);
+	return version;
+}
+
+/* Switching to WAL needs a moment alone with the file; a reader that
+ * opened it at the same instant (wardgw query while the gateway starts)
+ * can make SQLite answer "locked" without waiting, so try for a while. */
+static int set_wal(struct store *s)
+{
+	for (int tries = 0;; tries++) {
+		char *msg = NULL;
+		int rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			return 0;
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 50) {
+			log_err("store %s: set WAL mode: %s", s->path, msg ? msg : sqlite3_errstr(rc));
+			sqlite3_free(msg);
+			return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : -EIO;
+		}
+		sqlite3_free(msg);
+		sqlite3_sleep(100);
+	}
+}
+
+static int open_db(struct store **out, const char *path, int readonly)
 {
 	struct store *s = calloc(1, sizeof(*s));
 	int ret;
@@ -157,17 +195,36 @@ int store_open(struct store **out, const char *path)
 	if (!s)
 		return -ENOMEM;
 	s->path = strdup(path);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+	s->readonly = readonly;
+	if (readonly && access(path, F_OK) < 0) {
+		ret = log_error(-ENOENT, "store %s: no database yet (the gateway creates it when it first runs)", path);
+		goto fail;
+	}
+	if (sqlite3_open_v2(path, &s->db, readonly ? SQLITE_OPEN_READONLY :
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		ret = s->db ? db_err(s, "open") : -ENOMEM;
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 2000);
-	/* WAL with synchronous=NORMAL: a commit survives a crash of the
-	 * process; a power cut loses at most the last commits */
-	if ((ret = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")) < 0)
-		goto fail;
-	if ((ret = migrate(s)) < 0)
-		goto fail;
+	if (readonly) {
+		/* a reader never creates or migrates: that is the gateway's */
+		if ((ret = schema_version(s)) < 0)
+			goto fail;
+		int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
+		if (ret != target) {
+			ret = log_error(-EAGAIN, "store %s: schema version %d, this wardgw reads %d%s", path, ret,
+					target, ret < target ?
+					" (start the gateway once to create or upgrade it)" : "");
+			goto fail;
+		}
+	} else {
+		/* WAL with synchronous=NORMAL: a commit survives a crash of the
+		 * process; a power cut loses at most the last commits */
+		if ((ret = set_wal(s)) < 0)
+			goto fail;
+		if ((ret = migrate(s)) < 0)
+			goto fail;
+	}
 	if ((ret = prep(s, &s->ins, "INSERT INTO sample (series, ts, value, quality) VALUES (?,?,?,?)")) ||
 	    (ret = prep(s, &s->find_dev, "SELECT id FROM device WHERE name = ?")) ||
 	    (ret = prep(s, &s->add_dev, "INSERT INTO device (name) VALUES (?)")) ||
@@ -193,11 +250,21 @@ fail:
 	return ret;
 }
 
+int store_open(struct store **out, const char *path)
+{
+	return open_db(out, path, 0);
+}
+
+int store_open_ro(struct store **out, const char *path)
+{
+	return open_db(out, path, 1);
+}
+
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	if (s->db && s->ins)
+	if (s->db && s->ins && !s->readonly)
 		store_flush(s);
 	sqlite3_finalize(s->ins);
 	sqlite3_finalize(s->find_dev);

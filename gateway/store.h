@@ -16,6 +16,13 @@ const char *quality_name(int q);
 
 /** Open (creating and migrating) the database at @path. 0 or negative errno. */
 int store_open(struct store **out, const char *path);
+/**
+ * Open an existing database for reading only (wardgw query, kpi, status...):
+ * never creates, migrates or writes it, so it can run beside the gateway.
+ * -ENOENT when there is no database yet, -EAGAIN when its schema is not the
+ * one this wardgw reads. Errors are logged.
+ */
+int store_open_ro(struct store **out, const char *path);
 /** Flush what is buffered, then close. */
 void store_close(struct store *s);
 

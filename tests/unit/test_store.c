@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "store.h"
@@ -269,6 +270,32 @@ static void test_quality_names(void **state)
 	assert_string_equal(quality_name(42), "unknown");
 }
 
+/* A reader (wardgw query) never creates the file, reads what the writer
+ * committed while the writer keeps it open, and writes nothing. */
+static void test_read_only(void **state)
+{
+	struct store *w, *r;
+	struct rows got = { 0 };
+	int64_t id;
+
+	remove(path);
+	assert_int_equal(store_open_ro(&r, path), -ENOENT);
+	assert_null(r);
+	assert_int_equal(access(path, F_OK), -1);
+
+	assert_int_equal(store_open(&w, path), 0);
+	assert_int_equal(store_series(w, "cab-001", "lampsOn", "count", &id), 0);
+	assert_int_equal(store_append(w, id, 1000, 7, 0), 0);
+	assert_int_equal(store_flush(w), 0);
+	assert_int_equal(store_open_ro(&r, path), 0);
+	assert_int_equal(store_query(r, "cab-001", "lampsOn", 0, 2000, collect, &got), 0);
+	assert_int_equal(got.n, 1);
+	assert_true(got.v[0] == 7);
+	store_close(r);
+	store_close(w);
+	assert_int_equal(sql_int("SELECT count(*) FROM sample"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_full_prunes_early),
 		cmocka_unit_test(test_full_keeps_unrolled),
 		cmocka_unit_test(test_newer_schema_refused),
+		cmocka_unit_test(test_read_only),
 		cmocka_unit_test(test_quality_names),
 	};
 	return cmocka_run_group_tests_name("store", tests, setup, teardown);

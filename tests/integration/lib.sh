@@ -100,7 +100,8 @@ start_sim() {
 	"$SIM" "$@" > "$T/sim.log" 2>&1 &
 	SIM_PID=$!
 	PIDS="$PIDS $SIM_PID"
-	wait_until 30 grep -q 'ready' "$T/sim.log" || fail "simulator not ready"
+	# "Address already in use" contains "ready": match the whole line
+	wait_until 30 grep -q '^wardgw-sim: ready' "$T/sim.log" || fail "simulator not ready"
 }
 
 sim_ctl() { "$SIM" --ctl "$SIM_CTL" "$@"; }

@@ -953,6 +953,8 @@ int main(int argc, char **argv)
 		d->dead = dead_f[i];
 		if (!refuse_f[i] && dev_listen(d) < 0) {
 			fprintf(stderr, "wardgw-sim: cannot listen on %s:%d: %s\n", bind_addr, d->port, strerror(errno));
+			free(dead_f);
+			free(refuse_f);
 			return 1;
 		}
 	}

@@ -47,6 +47,9 @@ static const struct opt gateway_opts[] = {
 
 static const struct opt log_opts[] = {
 	{ "level", OPT_STRING, OFF(struct gw_config, log_level), 0, 0, 0, "info", 0 },
+	{ "target", OPT_STRING, OFF(struct gw_config, log_target), 0, 0, 0, "stderr", 0 },
+	{ "repeat_burst", OPT_INT, OFF(struct gw_config, log_repeat_burst), 0, 100000, 10, NULL, 0 },
+	{ "repeat_interval_s", OPT_INT, OFF(struct gw_config, log_repeat_interval_s), 1, 86400, 60, NULL, 0 },
 	{ 0 }
 };
 
@@ -892,6 +895,9 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
 		serror(ctx, config_lookup(lc, "log.level"), "log level must be error, warn, info or debug (got '%s')",
 		       cfg->log_level);
+	if (cfg->log_target && strcmp(cfg->log_target, "stderr") && strcmp(cfg->log_target, "syslog"))
+		serror(ctx, config_lookup(lc, "log.target"), "log target must be stderr or syslog (got '%s')",
+		       cfg->log_target);
 }
 
 /* --- groups and KPIs --- */

@@ -16,12 +16,15 @@
 
 #include "config.h"
 #include "driver.h"
+#include "health.h"
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
+#include "ops.h"
 #include "outbox.h"
 #include "rollup.h"
 #include "publisher.h"
+#include "sdnotify.h"
 #include "senml.h"
 #include "store.h"
 #include "version.h"
@@ -99,6 +102,7 @@ int gateway_write(struct gateway *gw, struct device *dev, const char *metric, do
 void gateway_poll_started(struct gateway *gw, struct device *dev, int64_t late_us)
 {
 	gw->stats.started++;
+	dev->poll_started_us = mono_us();
 	if (late_us > 0 && (uint64_t)late_us > gw->stats.lateness_max_us)
 		gw->stats.lateness_max_us = (uint64_t)late_us;
 }
@@ -111,6 +115,10 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 	size_t n = 0;
 	int len;
 
+	if (dev->poll_started_us) {
+		health_poll_latency(gw->health, mono_us() - dev->poll_started_us);
+		dev->poll_started_us = 0;
+	}
 	if (!ok) {
 		gw->stats.failed++;
 		snprintf(dev->reason, sizeof(dev->reason), "%s", reason ? reason : "");
@@ -226,6 +234,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 
 	log_info("gateway %s: stopping (%s)", gw->cfg->gateway_id,
 		 fd == SIGINT ? "SIGINT" : fd == SIGTERM ? "SIGTERM" : "run time over");
+	sd_notify_send("STOPPING=1");
 	event_base_loopbreak(gw->base);
 }
 
@@ -598,6 +607,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
 			goto out;
+	if ((ret = gateway_ops_init(gw)) < 0)
+		goto out;
 
 	gw->flush_ev = event_new(gw->base, -1, EV_PERSIST, on_flush, gw);
 	tv.tv_sec = cfg->batch_ms / 1000;
@@ -640,6 +651,10 @@ out:
 
 int gateway_run(struct gateway *gw)
 {
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=polling %zu devices", gw->ndevices);
+	sd_notify_send(msg);
 	return event_base_dispatch(gw->base) < 0 ? -EIO : 0;
 }
 
@@ -713,6 +728,7 @@ void gateway_release(struct gateway *gw)
 		store_flush(gw->store);
 		store_clear_hooks(gw->store);
 	}
+	gateway_ops_release(gw);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

@@ -13,6 +13,8 @@ struct device_conf;
 struct event;
 struct event_base;
 struct gw_config;
+struct health;
+struct httpd;
 struct loopq;
 struct outbox;
 struct publisher;
@@ -38,6 +40,7 @@ struct device {
 	char *topic;                /* telemetry topic */
 	char *bn;                   /* SenML base name */
 	void *drv;                  /* the driver's per-device state */
+	int64_t poll_started_us;    /* mono time of the poll in progress (latency) */
 };
 
 struct gw_stats {
@@ -77,6 +80,13 @@ struct gateway {
 	int64_t started_ms;
 	char *pack_buf;
 	size_t pack_size;
+	/* operations: health (loop lag, watchdog, status.json), the status
+	 * page, reload on SIGHUP */
+	struct health *health;
+	struct httpd *httpd;
+	struct event *sighup_ev;
+	struct gw_config **retired;  /* configs replaced by reloads, freed at release */
+	size_t nretired;
 };
 
 struct gateway_opts {

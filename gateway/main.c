@@ -16,6 +16,7 @@
 #include "probe.h"
 #include "rollup.h"
 #include "senml.h"
+#include "status.h"
 #include "store.h"
 #include <sqlite3.h>
 #include "timeparse.h"
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: wardgw [run] -c FILE [-v] [--live N] [--stats FILE] [--run-secs N]\n"
 		"       wardgw check -c FILE\n"
+		"       wardgw status -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
 		"       wardgw probe --tcp HOST:PORT | --rtu DEV:BAUD:8N1 [--unit N]\n"
@@ -37,6 +39,9 @@ static void usage(FILE *f)
 		"\n"
 		"  run      poll the configured devices, store and publish (the default)\n"
 		"  check    validate the config and its profiles; errors as FILE:LINE: message\n"
+		"  status   print the running gateway's health from data_dir/status.json:\n"
+		"           link, outbox, store, loop, sources and devices; exit 0 healthy,\n"
+		"           1 trouble (link down, a device not online), 3 not running\n"
 		"  query    print a stored series; T is epoch seconds, now, -2h/-30m/-7d, or\n"
 		"           ISO 8601 (ward time, UTC+7, unless a zone is given)\n"
 		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
@@ -154,6 +159,22 @@ static int cmd_check(const struct args *a)
 	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
 	config_free(cfg);
 	return 0;
+}
+
+static int cmd_status(const struct args *a)
+{
+	struct gw_config *cfg;
+	char *path;
+	int ret;
+
+	if (config_load(a->config, stderr, &cfg) < 0)
+		return 4;
+	path = config_data_path(cfg, "status.json");
+	/* the snapshot is rewritten every 5 s: three missed ones mean stopped */
+	ret = path ? status_print(path, 15, stdout, stderr) : 4;
+	free(path);
+	config_free(cfg);
+	return ret;
 }
 
 struct query_out {
@@ -560,6 +581,8 @@ int main(int argc, char **argv)
 		return cmd_run(&a);
 	if (!strcmp(a.cmd, "check"))
 		return cmd_check(&a);
+	if (!strcmp(a.cmd, "status"))
+		return cmd_status(&a);
 	if (!strcmp(a.cmd, "query"))
 		return cmd_query(&a);
 	if (!strcmp(a.cmd, "kpi"))

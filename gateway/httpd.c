@@ -228,7 +228,8 @@ static void page_devices(struct httpd *h, struct evbuffer *b, int64_t now)
 		evbuffer_add_printf(b, "</span></td><td class=\"%s\">%s<br><span class=\"small\">%s</span></td><td>%s</td><td>",
 				    device_state_name(d->state), device_state_name(d->state),
 				    d->changed_ms ? s : "", a);
-		for (size_t k = 0; k < p->nregs && k < 6; k++) {
+		evbuffer_add_printf(b, "<span class=\"small\">");
+		for (size_t k = 0; k < p->nregs && k < 4; k++) {
 			char v[48];
 			if (isnan(d->last[k]))
 				snprintf(v, sizeof(v), "-");
@@ -239,8 +240,9 @@ static void page_devices(struct httpd *h, struct evbuffer *b, int64_t now)
 			esc(b, p->regs[k].unit);
 			evbuffer_add_printf(b, "<br>");
 		}
-		if (p->nregs > 6)
-			evbuffer_add_printf(b, "<span class=\"small\">(%zu more)</span>", p->nregs - 6);
+		if (p->nregs > 4)
+			evbuffer_add_printf(b, "(%zu more)", p->nregs - 4);
+		evbuffer_add_printf(b, "</span>");
 		evbuffer_add_printf(b, "</td><td class=\"small\">");
 		esc(b, d->reason[0] ? d->reason : "-");
 		evbuffer_add_printf(b, "</td></tr>");
@@ -431,7 +433,9 @@ static void page_chart(struct httpd *h, struct evbuffer *b, const char *query, i
 		evbuffer_add_printf(b, "\"/><polyline fill=\"none\" stroke=\"#246\" stroke-width=\"1.5\" points=\"");
 		for (int i = 0; i < n; i++)
 			evbuffer_add_printf(b, "%.1f,%.1f ", xs[i], Y(mean[i]));
-		evbuffer_add_printf(b, "\"/>");
+		/* the latest point, visible even when it is the only one */
+		evbuffer_add_printf(b, "\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#246\"/>", xs[n - 1],
+				    Y(mean[n - 1]));
 		evbuffer_add_printf(b, "<text x=\"4\" y=\"20\" font-size=\"11\">%.6g</text>"
 				    "<text x=\"4\" y=\"%d\" font-size=\"11\">%.6g</text>", ymax, CHART_H - 12, ymin);
 	} else {

@@ -262,7 +262,7 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 
 	if (!root) {
 		if (errno == ENOENT || strstr(je.text, "unable to open")) {
-			fprintf(err, "wardgw status: %s: %s; is the gateway running?\n", path, je.text);
+			fprintf(err, "wardgw status: %s; is the gateway running?\n", je.text);
 			return 3;
 		}
 		fprintf(err, "wardgw status: %s:%d: %s\n", path, je.line, je.text);

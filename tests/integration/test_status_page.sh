@@ -19,6 +19,14 @@ write_config "$T/gw.conf" "$MQ" "
 http = { listen = \"127.0.0.1:$HP\"; token_file = \"$T/token\"; };
 kpis = ( { name = \"online\"; aggregate = \"availability\"; window = \"1m\"; target = { op = \">=\"; value = 0.99; }; } );"
 
+# off loopback without a token or a password: a config error at file:line
+sed "s|listen = \"127.0.0.1:$HP\"; token_file = \"$T/token\";|listen = \"0.0.0.0:$HP\";|" "$T/gw.conf" > "$T/open.conf"
+"$WARDGW" check -c "$T/open.conf" > "$T/open.txt" 2>&1 && fail "an open non-loopback page passed the check"
+line=$(grep -n '^http = ' "$T/open.conf" | cut -d: -f1)
+grep -q "^$T/open.conf:$line: http listens on 0.0.0.0:$HP, which is not loopback" "$T/open.txt" ||
+	fail "no file:line error for an open page: $(cat "$T/open.txt")"
+ok "a page on 0.0.0.0 without a token is refused: $(head -1 "$T/open.txt" | cut -c1-90)..."
+
 # a token file others can read is refused at start
 chmod 644 "$T/token"
 "$WARDGW" run -c "$T/gw.conf" --run-secs 5 > "$T/refused.log" 2>&1 && fail "started with a world-readable token file"

@@ -102,6 +102,12 @@ int gateway_run(struct gateway *gw);
 /** Stop drivers, flush the store, say offline, free. Does not free cfg. */
 void gateway_release(struct gateway *gw);
 
+/** Set up @d for @conf (store series, rollup slots, topic); loop thread.
+ *  0 or negative errno (then gateway_device_release() it). */
+int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index);
+/** Free what gateway_device_init() allocated. */
+void gateway_device_release(struct device *d);
+
 /* --- for drivers --- */
 
 /** Account a poll that starts @late_us after its slot. */

@@ -9,6 +9,9 @@ struct gateway;
 int gateway_ops_init(struct gateway *gw);
 /** Before the store closes. */
 void gateway_ops_release(struct gateway *gw);
+/** Last: free the configs reloads made (the one given to gateway_init()
+ *  stays the caller's). */
+void gateway_ops_free_configs(struct gateway *gw);
 /**
  * Re-read the config file with the same parser as `wardgw check`. Valid:
  * applied (devices added, removed, changed; unchanged ones keep running;

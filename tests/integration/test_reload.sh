@@ -51,6 +51,19 @@ grep -q 'applied in .* 2 devices kept running, 0 added, 0 removed, 1 restarted' 
 	fail "second reload: $(grep 'reload:' "$T/gateway.log" | tail -2)"
 ok "a changed device (poll_interval_ms) is restarted, the other two kept"
 
+# 2b. a device removed: stopped, its data stays
+write_config "$T/gw.conf" "$MQ" "$(devs 2)"
+kill -HUP "$GW_PID"
+wait_for 10 '[ "$(grep -c "reload: config .* applied" "$T/gateway.log")" -ge 3 ]' || fail "third reload not applied"
+grep -q 'applied in .* 2 devices kept running, 0 added, 1 removed, 0 restarted' "$T/gateway.log" ||
+	fail "third reload: $(grep 'reload:' "$T/gateway.log" | tail -2)"
+n3=$(sample_count "$T/gw.conf" cab-003 lampsOn)
+[ "$n3" -ge 3 ] || fail "the removed device's samples are gone"
+ok "a removed device is stopped; its $n3 stored samples stay"
+write_config "$T/gw.conf" "$MQ" "$(devs 3 500)"
+kill -HUP "$GW_PID"
+wait_for 10 '[ "$(grep -c "reload: config .* applied" "$T/gateway.log")" -ge 4 ]' || fail "fourth reload not applied"
+
 # 3. a broken file: refused with file:line, the old config runs on
 cp "$T/gw.conf" "$T/good.conf"
 sed -i 's/^store = {/store = { batch_msx = 5;/' "$T/gw.conf"
@@ -72,13 +85,13 @@ kill -HUP "$GW_PID"
 wait_until 10 grep -q 'gateway.id cannot change while running' "$T/gateway.log" || fail "id change not refused"
 ok "a changed gateway.id is refused (needs a restart)"
 
-wait_for 10 '"$WARDGW" status -c "$T/good.conf" > "$T/status.txt"; grep -q "4 reloads (2 refused)" "$T/status.txt"' ||
+wait_for 10 '"$WARDGW" status -c "$T/good.conf" > "$T/status.txt"; grep -q "6 reloads (2 refused)" "$T/status.txt"' ||
 	fail "status: $(grep loop "$T/status.txt")"
 grep -q 'cab-003 ' "$T/status.txt" || fail "status lacks the added device"
-ok "wardgw status: 4 reloads (2 refused), cab-003 listed"
+ok "wardgw status: 6 reloads (2 refused), cab-003 listed"
 
 # a clean stop after reloads: exit 0, every config freed once
 stop_pid "$GW_PID"
 wait "$GW_PID"; rc=$?
 [ "$rc" = 0 ] || fail "gateway exited $rc after the reloads"
-ok "clean stop after 4 reloads (exit 0)"
+ok "clean stop after 6 reloads (exit 0)"

@@ -80,3 +80,11 @@ wait_until 10 grep -q 'RELOADING=1' "$T/notify.txt" || fail "no RELOADING=1 on S
 stop_pid "$GW_PID"
 wait_until 5 grep -q 'STOPPING=1' "$T/notify.txt" || fail "no STOPPING=1 on SIGTERM"
 ok "SIGHUP: RELOADING=1 then READY=1; SIGTERM: STOPPING=1"
+
+# under journald (JOURNAL_STREAM names our stderr) lines carry <N> priorities, no time stamp
+"$WARDGW" check -c "$T/gw.conf" > /dev/null || fail "config"
+: > "$T/journal.log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$T/journal.log") "$WARDGW" run -c "$T/gw.conf" --run-secs 2 2>> "$T/journal.log"
+grep -q '^<6>gateway gw-test: 1 devices' "$T/journal.log" || fail "no <6> info line: $(head -3 "$T/journal.log")"
+grep -vq '^<[0-7]>' "$T/journal.log" && fail "a line without a priority: $(grep -v '^<[0-7]>' "$T/journal.log" | head -1)"
+ok "JOURNAL_STREAM: every line starts with its syslog priority ($(wc -l < "$T/journal.log") lines)"

@@ -18,6 +18,9 @@ write_config "$T/gw.conf" "$MQ" "
   { name = \"ghost\"; host = \"127.0.0.1\"; port = $((BASE + 3)); profile = \"sdm120\"; }" "
 http = { listen = \"127.0.0.1:$HP\"; token_file = \"$T/token\"; };
 kpis = ( { name = \"online\"; aggregate = \"availability\"; window = \"1m\"; target = { op = \">=\"; value = 0.99; }; } );"
+# markup in a config value must reach the page escaped
+sed -i 's|ward = "test ward"|ward = "Ward <b>7</b> \& \\"co\\" <script>x</script>"|' "$T/gw.conf"
+"$WARDGW" check -c "$T/gw.conf" > /dev/null || fail "test config: $("$WARDGW" check -c "$T/gw.conf" 2>&1)"
 
 # off loopback without a token or a password: a config error at file:line
 sed "s|listen = \"127.0.0.1:$HP\"; token_file = \"$T/token\";|listen = \"0.0.0.0:$HP\";|" "$T/gw.conf" > "$T/open.conf"
@@ -52,7 +55,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics?token=wrong")
 [ "$code" = 401 ] || fail "metrics with a wrong token: HTTP $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$URL/metrics")
 [ "$code" = 200 ] || fail "metrics with a bearer token: HTTP $code"
-ok "no token or a wrong one: 401; bearer token: 200"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x=1 "$URL/?token=$TOKEN")
+case $code in 405|501) ;; *) fail "POST: HTTP $code" ;; esac
+ok "no token or a wrong one: 401; bearer token: 200; POST: $code (only GET and HEAD)"
 code=$(curl -s -o "$T/healthz.txt" -w '%{http_code}' "$URL/healthz")
 [ "$code" = 200 ] && grep -qx ok "$T/healthz.txt" || fail "/healthz: HTTP $code $(cat "$T/healthz.txt")"
 ok "/healthz: 200 ok"
@@ -77,6 +82,9 @@ grep -q '<svg id="chart"' "$T/dom.html" || fail "no SVG chart in the page"
 grep -q '<polyline' "$T/dom.html" || fail "the chart has no line"
 grep -q 'class="offline">offline' "$T/dom.html" || fail "ghost is not shown offline"
 grep -q '<table id="kpis">' "$T/dom.html" || fail "no KPI table"
+grep -q '<script' "$T/dom.html" && fail "markup from the config reached the page unescaped"
+grep -q 'Ward &lt;b&gt;7&lt;/b&gt; &amp; "co" &lt;script&gt;x&lt;/script&gt;' "$T/dom.html" ||
+	fail "the ward name is not shown escaped: $(grep -o 'Ward[^·]*' "$T/dom.html" | head -1)"
 ok "chromium renders the page: 4 devices, ghost offline, KPI table, SVG chart with a line ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
 timeout 90 $CHROME --window-size=412,1600 --screenshot="$T/status-page.png" "$PAGE" >> "$T/chrome.log" 2>&1 ||
 	fail "chromium --screenshot failed: $(tail -3 "$T/chrome.log")"
@@ -132,3 +140,19 @@ ok "/metrics parses as Prometheus text: $(grep -vc '^#' "$T/metrics.txt") sample
 curl -s "$URL/status.json?token=$TOKEN" | jq -e '.devices | length == 4' > /dev/null || fail "status.json"
 rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$GW_PID/status")
 ok "status.json has 4 devices; gateway RSS $rss kB"
+
+# basic auth instead of a token
+stop_pid "$GW_PID"
+printf 'pw-%s\n' "$RANDOM" > "$T/password"
+chmod 600 "$T/password"
+sed -i "s|token_file = \"$T/token\";|user = \"tech\"; password_file = \"$T/password\";|" "$T/gw.conf"
+start_gateway "$T/gw.conf"
+wait_until 20 port_busy "$HP" || fail "no status page with basic auth"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/")
+[ "$code" = 401 ] || fail "basic auth: no credentials gave HTTP $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "tech:wrong" "$URL/")
+[ "$code" = 401 ] || fail "basic auth: a wrong password gave HTTP $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "tech:$(cat "$T/password")" "$URL/")
+[ "$code" = 200 ] || fail "basic auth: the right password gave HTTP $code"
+curl -s -D - -o /dev/null "$URL/" | grep -qi '^WWW-Authenticate: Basic' || fail "no Basic challenge"
+ok "basic auth: none or wrong 401 (with a Basic challenge), right 200"

@@ -137,6 +137,9 @@ int health_write_snapshot(struct health *h)
 	int ret = 0;
 
 	if (!json || asprintf(&tmp, "%s.tmp", h->status_path) < 0) {
+		if (!h->snap_failed)
+			log_warn("status: cannot build the snapshot: out of memory");
+		h->snap_failed = 1;
 		free(json);
 		return -ENOMEM;
 	}

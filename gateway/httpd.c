@@ -32,6 +32,7 @@
 #define CHART_W 600
 #define CHART_H 180
 #define CHART_BUCKETS 288
+#define MAX_ROWS 300            /* device rows on the page (problems first) */
 
 struct httpd {
 	struct gateway *gw;
@@ -202,52 +203,63 @@ static void page_header(struct httpd *h, struct evbuffer *b, int64_t now)
 	evbuffer_add_printf(b, " &middot; loop lag %.1f ms</p>", (double)hs.lag_us / 1000.0);
 }
 
+static void device_row(struct evbuffer *b, const struct device *d, int64_t now)
+{
+	const struct profile *p = d->conf->profile;
+	char a[40], s[40];
+
+	age(a, sizeof(a), d->last_ok_ms, now);
+	age(s, sizeof(s), d->changed_ms, now);
+	evbuffer_add_printf(b, "<tr><td>");
+	esc(b, d->conf->name);
+	evbuffer_add_printf(b, "<br><span class=\"small\">");
+	esc(b, d->conf->driver->name);
+	evbuffer_add_printf(b, " &middot; ");
+	esc(b, p->name);
+	evbuffer_add_printf(b, "</span></td><td class=\"%s\">%s<br><span class=\"small\">%s</span></td><td>%s</td><td>",
+			    device_state_name(d->state), device_state_name(d->state), d->changed_ms ? s : "", a);
+	evbuffer_add_printf(b, "<span class=\"small\">");
+	for (size_t k = 0; k < p->nregs && k < 4; k++) {
+		char v[48];
+		if (isnan(d->last[k]))
+			snprintf(v, sizeof(v), "-");
+		else
+			snprintf(v, sizeof(v), "%.6g", d->last[k]);
+		esc(b, p->regs[k].metric);
+		evbuffer_add_printf(b, " %s ", v);
+		esc(b, p->regs[k].unit);
+		evbuffer_add_printf(b, "<br>");
+	}
+	if (p->nregs > 4)
+		evbuffer_add_printf(b, "(%zu more)", p->nregs - 4);
+	evbuffer_add_printf(b, "</span></td><td class=\"small\">");
+	esc(b, d->reason[0] ? d->reason : "-");
+	evbuffer_add_printf(b, "</td></tr>");
+}
+
+/* Devices that are not online first (that is what a technician came
+ * for), then the others, at most MAX_ROWS rows so a big ward's page stays
+ * small and quick. */
 static void page_devices(struct httpd *h, struct evbuffer *b, int64_t now)
 {
 	struct gateway *gw = h->gw;
-	size_t online = 0;
+	size_t online = 0, rows = 0;
 
 	for (size_t i = 0; i < gw->ndevices; i++)
 		online += gw->devices[i].state == DEV_ONLINE;
 	evbuffer_add_printf(b, "<h2>Devices: %zu of %zu online</h2><div class=\"wrap\"><table id=\"devices\">"
 			    "<tr><th>Device</th><th>State</th><th>Last reading</th><th>Values</th><th>Last error</th></tr>",
 			    online, gw->ndevices);
-	for (size_t i = 0; i < gw->ndevices; i++) {
-		const struct device *d = &gw->devices[i];
-		const struct profile *p = d->conf->profile;
-		char a[40], s[40];
-
-		age(a, sizeof(a), d->last_ok_ms, now);
-		age(s, sizeof(s), d->changed_ms, now);
-		evbuffer_add_printf(b, "<tr><td>");
-		esc(b, d->conf->name);
-		evbuffer_add_printf(b, "<br><span class=\"small\">");
-		esc(b, d->conf->driver->name);
-		evbuffer_add_printf(b, " &middot; ");
-		esc(b, p->name);
-		evbuffer_add_printf(b, "</span></td><td class=\"%s\">%s<br><span class=\"small\">%s</span></td><td>%s</td><td>",
-				    device_state_name(d->state), device_state_name(d->state),
-				    d->changed_ms ? s : "", a);
-		evbuffer_add_printf(b, "<span class=\"small\">");
-		for (size_t k = 0; k < p->nregs && k < 4; k++) {
-			char v[48];
-			if (isnan(d->last[k]))
-				snprintf(v, sizeof(v), "-");
-			else
-				snprintf(v, sizeof(v), "%.6g", d->last[k]);
-			esc(b, p->regs[k].metric);
-			evbuffer_add_printf(b, " %s ", v);
-			esc(b, p->regs[k].unit);
-			evbuffer_add_printf(b, "<br>");
-		}
-		if (p->nregs > 4)
-			evbuffer_add_printf(b, "(%zu more)", p->nregs - 4);
-		evbuffer_add_printf(b, "</span>");
-		evbuffer_add_printf(b, "</td><td class=\"small\">");
-		esc(b, d->reason[0] ? d->reason : "-");
-		evbuffer_add_printf(b, "</td></tr>");
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < gw->ndevices && rows < MAX_ROWS; i++)
+			if ((gw->devices[i].state == DEV_ONLINE) == pass) {
+				device_row(b, &gw->devices[i], now);
+				rows++;
+			}
 	evbuffer_add_printf(b, "</table></div>");
+	if (rows < gw->ndevices)
+		evbuffer_add_printf(b, "<p class=\"small\">%zu more devices, all online, not listed "
+				    "(<code>wardgw status</code> lists every one).</p>", gw->ndevices - rows);
 }
 
 static void page_kpis(struct httpd *h, struct evbuffer *b)
@@ -378,13 +390,21 @@ static void page_chart(struct httpd *h, struct evbuffer *b, const char *query, i
 		esc(b, tok);
 		evbuffer_add_printf(b, "\">");
 	}
-	evbuffer_add_printf(b, "<select name=\"device\">");
-	for (size_t i = 0; i < gw->ndevices; i++) {
-		evbuffer_add_printf(b, "<option%s>", &gw->devices[i] == dev ? " selected" : "");
-		esc(b, gw->devices[i].conf->name);
-		evbuffer_add_printf(b, "</option>");
+	if (gw->ndevices > MAX_ROWS) {
+		/* a list of thousands of options would outweigh the page */
+		evbuffer_add_printf(b, "<input name=\"device\" size=\"16\" value=\"");
+		esc(b, dev->conf->name);
+		evbuffer_add_printf(b, "\">");
+	} else {
+		evbuffer_add_printf(b, "<select name=\"device\">");
+		for (size_t i = 0; i < gw->ndevices; i++) {
+			evbuffer_add_printf(b, "<option%s>", &gw->devices[i] == dev ? " selected" : "");
+			esc(b, gw->devices[i].conf->name);
+			evbuffer_add_printf(b, "</option>");
+		}
+		evbuffer_add_printf(b, "</select>");
 	}
-	evbuffer_add_printf(b, "</select> <select name=\"metric\">");
+	evbuffer_add_printf(b, " <select name=\"metric\">");
 	for (size_t k = 0; k < dev->conf->profile->nregs; k++) {
 		evbuffer_add_printf(b, "<option%s>", k == reg ? " selected" : "");
 		esc(b, dev->conf->profile->regs[k].metric);

@@ -81,11 +81,13 @@ done
 grep -q '<svg id="chart"' "$T/dom.html" || fail "no SVG chart in the page"
 grep -q '<polyline' "$T/dom.html" || fail "the chart has no line"
 grep -q 'class="offline">offline' "$T/dom.html" || fail "ghost is not shown offline"
+pg=$(grep -bo '<td>ghost<br>' "$T/dom.html" | cut -d: -f1) pc=$(grep -bo '<td>cab-001<br>' "$T/dom.html" | cut -d: -f1)
+[ "$pg" -lt "$pc" ] || fail "the offline device is not listed first"
 grep -q '<table id="kpis">' "$T/dom.html" || fail "no KPI table"
 grep -q '<script' "$T/dom.html" && fail "markup from the config reached the page unescaped"
 grep -q 'Ward &lt;b&gt;7&lt;/b&gt; &amp; "co" &lt;script&gt;x&lt;/script&gt;' "$T/dom.html" ||
 	fail "the ward name is not shown escaped: $(grep -o 'Ward[^·]*' "$T/dom.html" | head -1)"
-ok "chromium renders the page: 4 devices, ghost offline, KPI table, SVG chart with a line ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
+ok "chromium renders the page: 4 devices, ghost offline and listed first, KPI table, SVG chart with a line ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
 timeout 90 $CHROME --window-size=412,1600 --screenshot="$T/status-page.png" "$PAGE" >> "$T/chrome.log" 2>&1 ||
 	fail "chromium --screenshot failed: $(tail -3 "$T/chrome.log")"
 [ "$(head -c 8 "$T/status-page.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "screenshot is not a PNG"

@@ -274,7 +274,7 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	fprintf(out, "gateway %s (%s), wardgw %s, pid %d, config %s\n", js(root, "gateway"), js(root, "ward"),
 		js(root, "version"), pid, js(root, "config"));
 	time_format(ji(root, "started"), b, sizeof(b));
-	fprintf(out, "  snapshot  %s, started %s\n", a, b);
+	fprintf(out, "  snapshot  %s (%llds old), started %s\n", a, (now - ts) / 1000, b);
 	if (now - ts > (long long)stale_s * 1000 || (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)) {
 		age(a, sizeof(a), ts, now);
 		fprintf(out, "  NOT RUNNING: the last snapshot is from %s%s\n", a,
@@ -287,7 +287,7 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	if (strcmp(js(v, "state"), "up") && !ret)
 		ret = 1;
 	v = json_object_get(root, "outbox");
-	age(a, sizeof(a), ji(v, "oldest"), now);
+	age(a, sizeof(a), ji(v, "oldest"), ts);
 	fprintf(out, "  outbox    %lld messages (%lld bytes), %lld in flight, oldest %s, %lld dropped\n",
 		ji(v, "messages"), ji(v, "bytes"), ji(v, "inflight"), ji(v, "messages") ? a : "-",
 		ji(v, "dropped"));
@@ -313,8 +313,9 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	fprintf(out, "devices:\n  %-24s %-12s %-10s %-12s %-12s %s\n", "NAME", "DRIVER", "STATE", "SINCE",
 		"LAST READING", "LAST ERROR");
 	json_array_foreach(json_object_get(root, "devices"), i, v) {
-		age(a, sizeof(a), ji(v, "since"), now);
-		age(b, sizeof(b), ji(v, "last_ok"), now);
+		/* ages as of the snapshot, when they were true */
+		age(a, sizeof(a), ji(v, "since"), ts);
+		age(b, sizeof(b), ji(v, "last_ok"), ts);
 		fprintf(out, "  %-24s %-12s %-10s %-12s %-12s %s\n", js(v, "name"), js(v, "driver"), js(v, "state"),
 			ji(v, "since") ? a : "-", b, *js(v, "reason") ? js(v, "reason") : "-");
 		if (strcmp(js(v, "state"), "online") && !ret)

@@ -22,7 +22,16 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench-%)
 
-.PHONY: all deps run test unit integration check-asan fuzz bench clean
+# Installation (make install [PREFIX=/usr/local] [DESTDIR=...]).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= /etc
+STATEDIR   ?= /var/lib/wardgw
+
+.PHONY: all deps run test unit integration check-asan fuzz bench clean install uninstall
 .SECONDARY:
 all: $(B)/wardgw $(if $(SIM_SRCS),$(B)/wardgw-sim)
 
@@ -88,6 +97,34 @@ bench: deps
 	@WARDGW_DEPS_EXTRA=collectd-core ./scripts/install-deps.sh
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	@B=$(B) ./scripts/bench.sh
+
+# The binary, wardgw(8), the unit and the user; the example config and the
+# profiles into $(SYSCONFDIR)/wardgw without overwriting what is there (a
+# field office's edits survive an upgrade); the data directory.
+install: $(B)/wardgw
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/wardgw/profiles
+	install -d -m 0750 $(DESTDIR)$(STATEDIR)
+	install -m 0755 $(B)/wardgw $(DESTDIR)$(BINDIR)/wardgw
+	install -m 0644 docs/wardgw.8 $(DESTDIR)$(MANDIR)/man8/wardgw.8
+	sed -e 's|/usr/local/bin/wardgw|$(BINDIR)/wardgw|g' -e 's|/etc/wardgw/|$(SYSCONFDIR)/wardgw/|g' \
+	  -e 's|/var/lib/wardgw|$(STATEDIR)|g' config/systemd/wardgw.service > $(DESTDIR)$(UNITDIR)/wardgw.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/wardgw.service
+	install -m 0644 config/systemd/wardgw.sysusers $(DESTDIR)$(SYSUSERSDIR)/wardgw.conf
+	install -m 0644 config/example-field.conf $(DESTDIR)$(SYSCONFDIR)/wardgw/gateway.conf.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/wardgw/gateway.conf ]; then \
+	  echo "  keeping $(DESTDIR)$(SYSCONFDIR)/wardgw/gateway.conf"; \
+	else install -m 0644 config/example-field.conf $(DESTDIR)$(SYSCONFDIR)/wardgw/gateway.conf; fi
+	@for p in config/profiles/*.conf; do \
+	  d=$(DESTDIR)$(SYSCONFDIR)/wardgw/profiles/$$(basename $$p); \
+	  if [ -e $$d ]; then echo "  keeping $$d"; else install -m 0644 $$p $$d; fi; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/wardgw $(DESTDIR)$(MANDIR)/man8/wardgw.8 \
+	  $(DESTDIR)$(UNITDIR)/wardgw.service $(DESTDIR)$(SYSUSERSDIR)/wardgw.conf \
+	  $(DESTDIR)$(SYSCONFDIR)/wardgw/gateway.conf.example
+	@echo "  left $(SYSCONFDIR)/wardgw and $(STATEDIR) in place"
 
 clean:
 	rm -rf build build-asan

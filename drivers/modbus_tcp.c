@@ -439,62 +439,72 @@ static void free_mbdev(struct mbdev *m)
 	free(m);
 }
 
+/* Create and start one device's instance; its first poll comes @first_us
+ * from now. */
+static int start_one(struct gateway *gw, struct event_base *base, struct device *dev, int64_t first_us)
+{
+	const struct profile *p = dev->conf->profile;
+	struct mbdev *m, **nl;
+	unsigned maxcount = 1;
+	int ret;
+
+	m = calloc(1, sizeof(*m));
+	nl = m ? realloc(mbdevs, (nmbdevs + 1) * sizeof(*mbdevs)) : NULL;
+	if (!nl) {
+		free(m);
+		return -ENOMEM;
+	}
+	mbdevs = nl;
+	mbdevs[nmbdevs++] = m;
+	m->dev = dev;
+	m->gw = gw;
+	m->c = dev->conf->drv;
+	m->fd = -1;
+	dev->drv = m;
+	m->no_gap = calloc(p->nregs ? p->nregs : 1, 1);
+	if (!m->no_gap)
+		return -ENOMEM;
+	if ((ret = plan_build_ex(&m->plan, p->regs, p->nregs, (unsigned)m->c->max_gap,
+				 (unsigned)m->c->max_regs, NULL)) < 0)
+		return ret;
+	for (size_t r = 0; r < m->plan.nreads; r++)
+		if (m->plan.reads[r].count > maxcount)
+			maxcount = m->plan.reads[r].count;
+	m->words = calloc(maxcount, sizeof(*m->words));
+	m->values = calloc(p->nregs ? p->nregs : 1, sizeof(*m->values));
+	m->io = event_new(base, -1, 0, on_io, m);
+	m->tick = evtimer_new(base, on_tick, m);
+	m->tmo = evtimer_new(base, on_timeout, m);
+	if (!m->words || !m->values || !m->io || !m->tick || !m->tmo)
+		return -ENOMEM;
+	if (!m->c->host[0] || resolve(m, (char[160]){ 0 }, 160) < 0)
+		log_warn("modbus %s: cannot resolve %s yet; will retry", dev->conf->name, m->c->host);
+	m->due_us = mono_us() + first_us;
+	struct timeval tv = { (time_t)(first_us / 1000000), (suseconds_t)(first_us % 1000000) };
+	evtimer_add(m->tick, &tv);
+	return 0;
+}
+
 static int mbtcp_start(struct gateway *gw, struct event_base *base)
 {
 	size_t n = 0, k = 0;
-	int64_t now = mono_us();
+	int ret;
 
 	for (size_t i = 0; i < gw->ndevices; i++)
 		n += gw->devices[i].conf->driver == &modbus_tcp_driver;
 	if (!n)
 		return 0;
-	mbdevs = calloc(n, sizeof(*mbdevs));
-	if (!mbdevs)
-		return -ENOMEM;
 	for (size_t i = 0; i < gw->ndevices; i++) {
 		struct device *dev = &gw->devices[i];
-		const struct profile *p = dev->conf->profile;
-		struct mbdev *m;
-		unsigned maxcount = 1;
-		int ret;
 
 		if (dev->conf->driver != &modbus_tcp_driver)
 			continue;
-		m = calloc(1, sizeof(*m));
-		if (!m)
-			return -ENOMEM;
-		mbdevs[nmbdevs++] = m;
-		m->dev = dev;
-		m->gw = gw;
-		m->c = dev->conf->drv;
-		m->fd = -1;
-		dev->drv = m;
-		m->no_gap = calloc(p->nregs ? p->nregs : 1, 1);
-		if (!m->no_gap)
-			return -ENOMEM;
-		if ((ret = plan_build_ex(&m->plan, p->regs, p->nregs, (unsigned)m->c->max_gap,
-					 (unsigned)m->c->max_regs, NULL)) < 0)
-			return ret;
-		for (size_t r = 0; r < m->plan.nreads; r++)
-			if (m->plan.reads[r].count > maxcount)
-				maxcount = m->plan.reads[r].count;
-		m->words = calloc(maxcount, sizeof(*m->words));
-		m->values = calloc(p->nregs, sizeof(*m->values));
-		m->io = event_new(base, -1, 0, on_io, m);
-		m->tick = evtimer_new(base, on_tick, m);
-		m->tmo = evtimer_new(base, on_timeout, m);
-		if (!m->words || !m->values || !m->io || !m->tick || !m->tmo)
-			return -ENOMEM;
-		if (!m->c->host[0] || resolve(m, (char[160]){ 0 }, 160) < 0)
-			log_warn("modbus %s: cannot resolve %s yet; will retry", dev->conf->name, m->c->host);
 		/* spread first polls over one interval so the ward is not
 		 * polled in one burst every period */
 		int64_t interval = (int64_t)dev->conf->poll_interval_ms * 1000;
-		m->due_us = now + interval * (int64_t)k / (int64_t)n;
+		if ((ret = start_one(gw, base, dev, interval * (int64_t)k / (int64_t)n)) < 0)
+			return ret;
 		k++;
-		int64_t d = m->due_us - now;
-		struct timeval tv = { (time_t)(d / 1000000), (suseconds_t)(d % 1000000) };
-		evtimer_add(m->tick, &tv);
 	}
 	log_info("modbus-tcp: %zu devices", nmbdevs);
 	return 0;
@@ -512,6 +522,35 @@ static void mbtcp_stop(struct gateway *gw)
 	nmbdevs = 0;
 }
 
+/* Reload: one device at a time. */
+static int mbtcp_start_device(struct gateway *gw, struct device *dev)
+{
+	/* first poll soon, but not all added devices in the same instant */
+	return start_one(gw, gw->base, dev, 50000 + (int64_t)(dev->index % 20) * 10000);
+}
+
+static void mbtcp_stop_device(struct gateway *gw, struct device *dev)
+{
+	for (size_t i = 0; i < nmbdevs; i++) {
+		if (mbdevs[i] != dev->drv)
+			continue;
+		free_mbdev(mbdevs[i]);
+		mbdevs[i] = mbdevs[--nmbdevs];
+		break;
+	}
+	dev->drv = NULL;
+}
+
+static void mbtcp_move_device(struct gateway *gw, struct device *dev)
+{
+	struct mbdev *m = dev->drv;
+
+	if (!m)
+		return;
+	m->dev = dev;
+	m->c = dev->conf->drv;
+}
+
 static void mbtcp_check(struct conf_ctx *ctx, const struct device_conf *dev)
 {
 	const struct mbtcp_conf *c = dev->drv;
@@ -527,4 +566,7 @@ const struct driver_ops modbus_tcp_driver = {
 	.check = mbtcp_check,
 	.start = mbtcp_start,
 	.stop = mbtcp_stop,
+	.start_device = mbtcp_start_device,
+	.stop_device = mbtcp_stop_device,
+	.move_device = mbtcp_move_device,
 };

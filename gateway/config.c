@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "httpparse.h"
 
 struct conf_err {
 	const char *file;
@@ -47,6 +48,9 @@ static const struct opt gateway_opts[] = {
 
 static const struct opt log_opts[] = {
 	{ "level", OPT_STRING, OFF(struct gw_config, log_level), 0, 0, 0, "info", 0 },
+	{ "target", OPT_STRING, OFF(struct gw_config, log_target), 0, 0, 0, "stderr", 0 },
+	{ "repeat_burst", OPT_INT, OFF(struct gw_config, log_repeat_burst), 0, 100000, 10, NULL, 0 },
+	{ "repeat_interval_s", OPT_INT, OFF(struct gw_config, log_repeat_interval_s), 1, 86400, 60, NULL, 0 },
 	{ 0 }
 };
 
@@ -94,6 +98,15 @@ static const struct opt events_opts[] = {
 	{ 0 }
 };
 
+static const struct opt http_opts[] = {
+	{ "listen", OPT_STRING, OFF(struct gw_config, http_listen), 0, 0, 0, "127.0.0.1:8088", 0 },
+	{ "token_file", OPT_STRING, OFF(struct gw_config, http_token_file), 0, 0, 0, NULL, 0 },
+	{ "user", OPT_STRING, OFF(struct gw_config, http_user), 0, 0, 0, NULL, 0 },
+	{ "password_file", OPT_STRING, OFF(struct gw_config, http_password_file), 0, 0, 0, NULL, 0 },
+	{ "chart_hours", OPT_INT, OFF(struct gw_config, http_chart_hours), 1, 168, 24, NULL, 0 },
+	{ 0 }
+};
+
 static const struct opt top_opts[] = {
 	{ "profiles_dir", OPT_STRING, OFF(struct gw_config, profiles_dir), 0, 0, 0, "profiles", 0 },
 	{ 0 }
@@ -101,7 +114,8 @@ static const struct opt top_opts[] = {
 
 /* Groups (and lists) allowed at the top level besides top_opts. */
 static const char *const top_groups[] = {
-	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices", NULL,
+	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
+	"http", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -892,6 +906,37 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
 		serror(ctx, config_lookup(lc, "log.level"), "log level must be error, warn, info or debug (got '%s')",
 		       cfg->log_level);
+	if (cfg->log_target && strcmp(cfg->log_target, "stderr") && strcmp(cfg->log_target, "syslog"))
+		serror(ctx, config_lookup(lc, "log.target"), "log target must be stderr or syslog (got '%s')",
+		       cfg->log_target);
+}
+
+/* The status page: off without an http section; loopback unless told
+ * otherwise, and then only behind a token or a user and password. */
+static void check_http(struct conf_ctx *ctx, config_t *lc)
+{
+	struct gw_config *cfg = ctx->cfg;
+	config_setting_t *h = config_lookup(lc, "http"), *m;
+	char host[64];
+	const char *why;
+	int port, loopback = 1;
+
+	if (!h || !config_setting_is_group(h)) {
+		free(cfg->http_listen);
+		cfg->http_listen = NULL;
+		return;
+	}
+	cfg->http_at = origin(ctx, h);
+	m = config_setting_get_member(h, "listen");
+	if (cfg->http_listen && http_parse_listen(cfg->http_listen, host, sizeof(host), &port, &loopback, &why) < 0)
+		serror(ctx, m ? m : h, "%s (got '%s')", why, cfg->http_listen);
+	if (!!cfg->http_user != !!cfg->http_password_file)
+		serror(ctx, h, "http: user and password_file go together (basic auth)");
+	if (!loopback && !cfg->http_token_file && !(cfg->http_user && cfg->http_password_file))
+		serror(ctx, m ? m : h, "http listens on %s, which is not loopback: set token_file, or user and "
+		       "password_file, so that only technicians see the page", cfg->http_listen);
+	if (cfg->http_user && (strlen(cfg->http_user) > 63 || strchr(cfg->http_user, ':')))
+		serror(ctx, config_setting_get_member(h, "user"), "http user must be 1..63 characters without ':'");
 }
 
 /* --- groups and KPIs --- */
@@ -1106,7 +1151,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		k->scale = 1.0;
 		if ((str = get_str(ctx, s, "name", 1)) && valid_name(str, 63)) {
 			for (size_t j = 0; j < cfg->nkpis; j++)
-				if (!strcmp(cfg->kpis[j].name, str)) {
+				if (cfg->kpis[j].name && !strcmp(cfg->kpis[j].name, str)) {
 					serror(ctx, s, "duplicate KPI '%s' (first at line %d)", str, cfg->kpis[j].at.line);
 					ok = 0;
 				}
@@ -1277,6 +1322,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	section(&ctx, &lc, "mqtt", mqtt_opts, cfg, 0);
 	section(&ctx, &lc, "outbox", outbox_opts, cfg, 0);
 	section(&ctx, &lc, "events", events_opts, cfg, 0);
+	section(&ctx, &lc, "http", http_opts, cfg, 0);
+	check_http(&ctx, &lc);
 	set_defaults(top_opts, cfg);
 	apply_opts(&ctx, config_root_setting(&lc), "top level", top_opts, cfg, 1);
 	check_gateway(&ctx, &lc);
@@ -1341,6 +1388,7 @@ void config_free(struct gw_config *cfg)
 	free_opts(mqtt_opts, cfg);
 	free_opts(outbox_opts, cfg);
 	free_opts(events_opts, cfg);
+	free_opts(http_opts, cfg);
 	free_kpis(cfg);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)

@@ -156,6 +156,17 @@ struct gw_config {
 	char digest[17];            /* first 16 hex of SHA-256 of all files read */
 	char **files;               /* interned file names */
 	size_t nfiles;
+
+	/* operations (log target and repeats, HTTP status page) */
+	char *log_target;           /* "stderr" or "syslog" */
+	int log_repeat_burst;       /* same message at most this often per interval (0: no limit) */
+	int log_repeat_interval_s;
+	char *http_listen;          /* "127.0.0.1:8088"; NULL: no status page */
+	char *http_token_file;      /* bearer/?token= secret */
+	char *http_user;            /* basic auth user (password in http_password_file) */
+	char *http_password_file;
+	int http_chart_hours;
+	struct conf_origin http_at; /* where http { } is, for errors at run time */
 };
 
 /* Error collection while parsing; opaque outside config.c. */

@@ -43,6 +43,17 @@ struct driver_ops {
 	 * the driver cannot write. Loop thread. */
 	int (*write)(struct gateway *gw, struct device *dev, size_t reg, double value,
 		     gw_write_cb done, void *arg);
+	/* Optional, for reload (SIGHUP) without restarting unchanged devices.
+	 * start_device: create and start the instance of one device (already
+	 * in gw->devices, set up). stop_device: stop and release one device's
+	 * instance (dev->drv = NULL). move_device: @dev, still running, now
+	 * lives at a new address in gw->devices (and dev->conf points at an
+	 * equal device_conf of the new config): follow it. A driver without
+	 * all three has all its devices restarted by a reload through stop()
+	 * and start(). Loop thread. */
+	int (*start_device)(struct gateway *gw, struct device *dev);
+	void (*stop_device)(struct gateway *gw, struct device *dev);
+	void (*move_device)(struct gateway *gw, struct device *dev);
 };
 
 extern const struct driver_ops modbus_tcp_driver;

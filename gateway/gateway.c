@@ -16,12 +16,15 @@
 
 #include "config.h"
 #include "driver.h"
+#include "health.h"
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
+#include "ops.h"
 #include "outbox.h"
 #include "rollup.h"
 #include "publisher.h"
+#include "sdnotify.h"
 #include "senml.h"
 #include "store.h"
 #include "version.h"
@@ -99,6 +102,7 @@ int gateway_write(struct gateway *gw, struct device *dev, const char *metric, do
 void gateway_poll_started(struct gateway *gw, struct device *dev, int64_t late_us)
 {
 	gw->stats.started++;
+	dev->poll_started_us = mono_us();
 	if (late_us > 0 && (uint64_t)late_us > gw->stats.lateness_max_us)
 		gw->stats.lateness_max_us = (uint64_t)late_us;
 }
@@ -111,6 +115,10 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 	size_t n = 0;
 	int len;
 
+	if (dev->poll_started_us) {
+		health_poll_latency(gw->health, mono_us() - dev->poll_started_us);
+		dev->poll_started_us = 0;
+	}
 	if (!ok) {
 		gw->stats.failed++;
 		snprintf(dev->reason, sizeof(dev->reason), "%s", reason ? reason : "");
@@ -226,6 +234,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 
 	log_info("gateway %s: stopping (%s)", gw->cfg->gateway_id,
 		 fd == SIGINT ? "SIGINT" : fd == SIGTERM ? "SIGTERM" : "run time over");
+	sd_notify_send("STOPPING=1");
 	event_base_loopbreak(gw->base);
 }
 
@@ -475,6 +484,54 @@ out:
 	return ret;
 }
 
+int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index)
+{
+	struct gw_config *c = gw->cfg;
+	const struct profile *p = conf->profile;
+	int ret = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->conf = conf;
+	d->index = index;
+	d->series = calloc(p->nregs ? p->nregs : 1, sizeof(*d->series));
+	d->last = calloc(p->nregs ? p->nregs : 1, sizeof(*d->last));
+	if (asprintf(&d->topic, "%s/%s/telemetry/%s", c->topic_prefix, c->gateway_id, conf->name) < 0)
+		d->topic = NULL;
+	if (asprintf(&d->bn, "urn:dev:wardgw:%s:%s:", c->gateway_id, conf->name) < 0)
+		d->bn = NULL;
+	if (!d->series || !d->last || !d->topic || !d->bn)
+		return -ENOMEM;
+	for (size_t k = 0; k < p->nregs && !ret; k++) {
+		const struct reg_def *r = &p->regs[k];
+		long idx;
+		d->last[k] = NAN;
+		ret = store_series(gw->store, conf->name, r->metric, r->unit, &d->series[k]);
+		if (ret < 0)
+			break;
+		/* an unsigned counter wraps at 2^bits (times its scale) */
+		double wrap = r->type == TYPE_U16 ? 65536.0 : r->type == TYPE_U32 ? 4294967296.0 :
+			      r->type == TYPE_U64 ? 18446744073709551616.0 : 0;
+		idx = rollup_add_series(gw->rollup, d->series[k], r->counter, wrap * fabs(r->scale));
+		if (idx < 0)
+			ret = (int)idx;
+		else if (k == 0)
+			d->rseries = (size_t)idx;
+	}
+	return ret;
+}
+
+void gateway_device_release(struct device *d)
+{
+	free(d->series);
+	free(d->last);
+	free(d->topic);
+	free(d->bn);
+	d->series = NULL;
+	d->last = NULL;
+	d->topic = NULL;
+	d->bn = NULL;
+}
+
 static int init_devices(struct gateway *gw)
 {
 	struct gw_config *c = gw->cfg;
@@ -486,40 +543,8 @@ static int init_devices(struct gateway *gw)
 		return -ENOMEM;
 	if ((ret = store_begin(gw->store)) < 0)
 		return ret;
-	for (size_t i = 0; i < c->ndevices && !ret; i++) {
-		struct device *d = &gw->devices[i];
-		const struct profile *p;
-
-		d->conf = &c->devices[i];
-		d->index = i;
-		p = d->conf->profile;
-		d->series = calloc(p->nregs, sizeof(*d->series));
-		d->last = calloc(p->nregs, sizeof(*d->last));
-		if (asprintf(&d->topic, "%s/%s/telemetry/%s", c->topic_prefix, c->gateway_id, d->conf->name) < 0)
-			d->topic = NULL;
-		if (asprintf(&d->bn, "urn:dev:wardgw:%s:%s:", c->gateway_id, d->conf->name) < 0)
-			d->bn = NULL;
-		if (!d->series || !d->last || !d->topic || !d->bn) {
-			ret = -ENOMEM;
-			break;
-		}
-		for (size_t k = 0; k < p->nregs && !ret; k++) {
-			const struct reg_def *r = &p->regs[k];
-			long idx;
-			d->last[k] = NAN;
-			ret = store_series(gw->store, d->conf->name, r->metric, r->unit, &d->series[k]);
-			if (ret < 0)
-				break;
-			/* an unsigned counter wraps at 2^bits (times its scale) */
-			double wrap = r->type == TYPE_U16 ? 65536.0 : r->type == TYPE_U32 ? 4294967296.0 :
-				      r->type == TYPE_U64 ? 18446744073709551616.0 : 0;
-			idx = rollup_add_series(gw->rollup, d->series[k], r->counter, wrap * fabs(r->scale));
-			if (idx < 0)
-				ret = (int)idx;
-			else if (k == 0)
-				d->rseries = (size_t)idx;
-		}
-	}
+	for (size_t i = 0; i < c->ndevices && !ret; i++)
+		ret = gateway_device_init(gw, &gw->devices[i], &c->devices[i], i);
 	if (ret < 0) {
 		store_commit(gw->store);
 		return ret;
@@ -598,6 +623,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
 			goto out;
+	if ((ret = gateway_ops_init(gw)) < 0)
+		goto out;
 
 	gw->flush_ev = event_new(gw->base, -1, EV_PERSIST, on_flush, gw);
 	tv.tv_sec = cfg->batch_ms / 1000;
@@ -640,6 +667,10 @@ out:
 
 int gateway_run(struct gateway *gw)
 {
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=polling %zu devices", gw->ndevices);
+	sd_notify_send(msg);
 	return event_base_dispatch(gw->base) < 0 ? -EIO : 0;
 }
 
@@ -713,6 +744,7 @@ void gateway_release(struct gateway *gw)
 		store_flush(gw->store);
 		store_clear_hooks(gw->store);
 	}
+	gateway_ops_release(gw);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);
@@ -727,16 +759,13 @@ void gateway_release(struct gateway *gw)
 	if (gw->sigint_ev) event_free(gw->sigint_ev);
 	if (gw->sigterm_ev) event_free(gw->sigterm_ev);
 	if (gw->stop_ev) event_free(gw->stop_ev);
-	for (size_t i = 0; gw->devices && i < gw->ndevices; i++) {
-		free(gw->devices[i].series);
-		free(gw->devices[i].last);
-		free(gw->devices[i].topic);
-		free(gw->devices[i].bn);
-	}
+	for (size_t i = 0; gw->devices && i < gw->ndevices; i++)
+		gateway_device_release(&gw->devices[i]);
 	free(gw->devices);
 	free(gw->pack_buf);
 	free(gw->data_dir);
 	if (gw->base)
 		event_base_free(gw->base);
+	gateway_ops_free_configs(gw);
 	memset(gw, 0, sizeof(*gw));
 }

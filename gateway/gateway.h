@@ -13,6 +13,8 @@ struct device_conf;
 struct event;
 struct event_base;
 struct gw_config;
+struct health;
+struct httpd;
 struct loopq;
 struct outbox;
 struct publisher;
@@ -38,6 +40,7 @@ struct device {
 	char *topic;                /* telemetry topic */
 	char *bn;                   /* SenML base name */
 	void *drv;                  /* the driver's per-device state */
+	int64_t poll_started_us;    /* mono time of the poll in progress (latency) */
 };
 
 struct gw_stats {
@@ -77,6 +80,13 @@ struct gateway {
 	int64_t started_ms;
 	char *pack_buf;
 	size_t pack_size;
+	/* operations: health (loop lag, watchdog, status.json), the status
+	 * page, reload on SIGHUP */
+	struct health *health;
+	struct httpd *httpd;
+	struct event *sighup_ev;
+	struct gw_config **retired;  /* configs replaced by reloads, freed at release */
+	size_t nretired;
 };
 
 struct gateway_opts {
@@ -91,6 +101,12 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 int gateway_run(struct gateway *gw);
 /** Stop drivers, flush the store, say offline, free. Does not free cfg. */
 void gateway_release(struct gateway *gw);
+
+/** Set up @d for @conf (store series, rollup slots, topic); loop thread.
+ *  0 or negative errno (then gateway_device_release() it). */
+int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index);
+/** Free what gateway_device_init() allocated. */
+void gateway_device_release(struct device *d);
 
 /* --- for drivers --- */
 

@@ -1,49 +1,165 @@
-/* Logging backend: formats one line and writes it to stderr or syslog.
+/* Logging backend: formats one line and writes it to stderr (with <N>
+ * syslog-priority prefixes when journald reads it) or syslog. Repeats of
+ * one message (same format string, i.e. the same call site) are limited.
  * Safe from any thread (one write per message). */
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 enum log_level log_threshold = LOG_LVL_INFO;
 static int to_syslog;
+static int journal = -1;            /* stderr is journald's stream: -1 not checked yet */
+static struct log_ratelimit limiter;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
-int log_set_level_name(const char *name)
+int log_level_parse(const char *name, enum log_level *out)
 {
 	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
 		if (!strcmp(name, level_names[i])) {
-			log_threshold = (enum log_level)i;
+			*out = (enum log_level)i;
 			return 0;
 		}
 	}
 	return -EINVAL;
 }
 
+int log_set_level_name(const char *name)
+{
+	enum log_level l;
+
+	if (log_level_parse(name, &l) < 0)
+		return -EINVAL;
+	log_threshold = l;
+	return 0;
+}
+
+void log_adjust_level(int delta)
+{
+	int l = (int)log_threshold + delta;
+
+	log_threshold = l < LOG_LVL_ERROR ? LOG_LVL_ERROR : l > LOG_LVL_DEBUG ? LOG_LVL_DEBUG : (enum log_level)l;
+}
+
+static int cli_delta;
+
+void log_set_cli_delta(int delta)
+{
+	cli_delta = delta;
+}
+
+int log_configure(const char *level, const char *target, int repeat_burst, int repeat_interval_s)
+{
+	enum log_level l = LOG_LVL_INFO;
+
+	if (level && log_level_parse(level, &l) < 0)
+		return -EINVAL;
+	log_threshold = l;
+	log_adjust_level(cli_delta);
+	log_use_syslog(target && !strcmp(target, "syslog"));
+	log_set_ratelimit((int64_t)repeat_interval_s * 1000, repeat_burst > 0 ? (unsigned)repeat_burst : 0);
+	return 0;
+}
+
 void log_use_syslog(int on)
 {
 	if (on && !to_syslog)
 		openlog("wardgw", LOG_PID, LOG_DAEMON);
+	if (!on && to_syslog)
+		closelog();
 	to_syslog = on;
 }
 
-void log_write(enum log_level lvl, const char *fmt, ...)
+/* systemd sets JOURNAL_STREAM=dev:ino of the stream it gave us; only when
+ * stderr is still that stream do <N> prefixes mean something. */
+static int stderr_is_journal(void)
 {
-	char msg[1024];
-	va_list ap;
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
+void log_ratelimit_init(struct log_ratelimit *rl, int64_t interval_ms, unsigned burst)
+{
+	memset(rl, 0, sizeof(*rl));
+	rl->interval_ms = interval_ms;
+	rl->burst = burst;
+}
+
+/* Open addressing on the key; a full table evicts the slot the
+ * key hashes to, which at worst lets a few extra lines through. */
+int log_ratelimit_check(struct log_ratelimit *rl, uint64_t key, int64_t now_ms,
+			unsigned *suppressed)
+{
+	uint64_t h;
+	struct log_rl_slot *s = NULL;
+
+	*suppressed = 0;
+	key |= 1;                   /* 0 marks a free slot */
+	h = key ^ (key >> 29);
+	if (!rl->burst)
+		return 1;
+	for (unsigned i = 0; i < LOG_RL_SLOTS; i++) {
+		struct log_rl_slot *c = &rl->slot[(h + i) % LOG_RL_SLOTS];
+		if (c->key == key || !c->key) {
+			s = c;
+			break;
+		}
+	}
+	if (!s) {
+		s = &rl->slot[h % LOG_RL_SLOTS];
+		memset(s, 0, sizeof(*s));
+	}
+	if (s->key != key || now_ms - s->start_ms >= rl->interval_ms || now_ms < s->start_ms) {
+		/* a new window: say how many the last one swallowed */
+		*suppressed = s->key == key ? s->suppressed : 0;
+		s->key = key;
+		s->start_ms = now_ms;
+		s->count = 1;
+		s->suppressed = 0;
+		return 1;
+	}
+	if (s->count < rl->burst) {
+		s->count++;
+		return 1;
+	}
+	s->suppressed++;
+	return 0;
+}
+
+void log_set_ratelimit(int64_t interval_ms, unsigned burst)
+{
+	pthread_mutex_lock(&lock);
+	log_ratelimit_init(&limiter, interval_ms, burst);
+	pthread_mutex_unlock(&lock);
+}
+
+static void emit(enum log_level lvl, const char *msg)
+{
 	if (to_syslog) {
-		static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 		syslog(prio[lvl], "%s", msg);
+		return;
+	}
+	if (journal < 0)
+		journal = stderr_is_journal();
+	if (journal) {
+		/* journald stamps the time itself */
+		fprintf(stderr, "<%d>%s\n", prio[lvl], msg);
 		return;
 	}
 	struct timespec ts;
@@ -53,8 +169,38 @@ void log_write(enum log_level lvl, const char *fmt, ...)
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
 	/* one fprintf so lines from several threads do not interleave */
-	fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, ts.tv_nsec / 1000000L,
-		level_names[lvl], msg);
+	fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, ts.tv_nsec / 1000000L, level_names[lvl], msg);
+}
+
+void log_write(enum log_level lvl, const char *fmt, ...)
+{
+	char msg[1024], note[1100];
+	va_list ap;
+	struct timespec now;
+	unsigned suppressed;
+	int allow;
+
+	if ((unsigned)lvl > LOG_LVL_DEBUG)
+		lvl = LOG_LVL_ERROR;
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a of the text: the key */
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&lock);
+	allow = log_ratelimit_check(&limiter, h, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+				    &suppressed);
+	pthread_mutex_unlock(&lock);
+	if (suppressed) {
+		snprintf(note, sizeof(note), "log: the message \"%.900s\" was repeated %u more times", msg,
+			 suppressed);
+		emit(lvl, note);
+	}
+	if (allow)
+		emit(lvl, msg);
 }
 
 void log_bug(const char *file, int line, const char *msg)

@@ -4,6 +4,7 @@
 #ifndef WARDGW_LOG_H
 #define WARDGW_LOG_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -12,8 +13,40 @@ extern enum log_level log_threshold;
 
 /** Set the level from a name ("error", "warn", "info", "debug"); -EINVAL if unknown. */
 int log_set_level_name(const char *name);
+/** Parse a level name; 0 or -EINVAL. */
+int log_level_parse(const char *name, enum log_level *out);
+/** Move the level by @delta steps (-v: +1, -q: -1), clamped to error..debug. */
+void log_adjust_level(int delta);
+/** -v/-q on the command line: steps added to the configured level. */
+void log_set_cli_delta(int delta);
+/** Apply the config's log section (level moved by the -v/-q delta, target
+ *  "stderr" or "syslog", repeat limit). Any time; 0 or -EINVAL. */
+int log_configure(const char *level, const char *target, int repeat_burst, int repeat_interval_s);
 /** Send messages to syslog (ident "wardgw") instead of stderr. */
 void log_use_syslog(int on);
+
+/* Repeats of one message: at most @burst per @interval_ms per key (a hash
+ * of the formatted text, so "device cab-7: offline" and "device cab-8:
+ * offline" are two keys); the rest are counted and reported as one line
+ * when the key's next window opens. */
+#define LOG_RL_SLOTS 128
+struct log_rl_slot {
+	uint64_t key;               /* 0: free */
+	int64_t start_ms;
+	unsigned count, suppressed;
+};
+struct log_ratelimit {
+	int64_t interval_ms;
+	unsigned burst;             /* 0: no limit */
+	struct log_rl_slot slot[LOG_RL_SLOTS];
+};
+void log_ratelimit_init(struct log_ratelimit *rl, int64_t interval_ms, unsigned burst);
+/** 1: log this one; 0: suppress it. *@suppressed: how many the key's
+ *  previous window swallowed (report them first). */
+int log_ratelimit_check(struct log_ratelimit *rl, uint64_t key, int64_t now_ms,
+			unsigned *suppressed);
+/** The daemon's limit (default: none; `run` sets log.repeat_*). Any thread. */
+void log_set_ratelimit(int64_t interval_ms, unsigned burst);
 
 /** Print one message; any thread. Use the macros below. */
 void log_write(enum log_level lvl, const char *fmt, ...)

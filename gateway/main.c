@@ -16,6 +16,7 @@
 #include "probe.h"
 #include "rollup.h"
 #include "senml.h"
+#include "status.h"
 #include "store.h"
 #include <sqlite3.h>
 #include "timeparse.h"
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: wardgw [run] -c FILE [-v] [--live N] [--stats FILE] [--run-secs N]\n"
 		"       wardgw check -c FILE\n"
+		"       wardgw status -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
 		"       wardgw probe --tcp HOST:PORT | --rtu DEV:BAUD:8N1 [--unit N]\n"
@@ -37,6 +39,9 @@ static void usage(FILE *f)
 		"\n"
 		"  run      poll the configured devices, store and publish (the default)\n"
 		"  check    validate the config and its profiles; errors as FILE:LINE: message\n"
+		"  status   print the running gateway's health from data_dir/status.json:\n"
+		"           link, outbox, store, loop, sources and devices; exit 0 healthy,\n"
+		"           1 trouble (link down, a device not online), 3 not running\n"
 		"  query    print a stored series; T is epoch seconds, now, -2h/-30m/-7d, or\n"
 		"           ISO 8601 (ward time, UTC+7, unless a zone is given)\n"
 		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
@@ -47,6 +52,7 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE   configuration (default /etc/wardgw/gateway.conf)\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
+		"  -q, --quiet         less log output (errors only with -q against info)\n"
 		"  --live N            print the ward's live figures every N seconds\n"
 		"  --stats FILE        write poll/publish counters as JSON at exit\n"
 		"  --run-secs N        stop after N seconds (tests, benchmarks)\n"
@@ -57,7 +63,7 @@ static void usage(FILE *f)
 
 struct args {
 	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats, *kpi, *window, *at;
-	int verbose, live, run_secs, last;
+	int verbose, live, run_secs, last, quiet;
 };
 
 static int parse_int_arg(const char *name, const char *s, int lo, int hi, int *out)
@@ -80,6 +86,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "device", required_argument, NULL, 'd' },
@@ -108,10 +115,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 		argv++;
 		argc--;
 	}
-	while ((c = getopt_long(argc, argv, "c:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:vqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': a->config = optarg; break;
 		case 'v': a->verbose++; break;
+		case 'q': a->quiet++; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("wardgw %s\n", WARDGW_VERSION); exit(0);
 		case 'd': a->device = optarg; break;
@@ -151,6 +159,22 @@ static int cmd_check(const struct args *a)
 	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
 	config_free(cfg);
 	return 0;
+}
+
+static int cmd_status(const struct args *a)
+{
+	struct gw_config *cfg;
+	char *path;
+	int ret;
+
+	if (config_load(a->config, stderr, &cfg) < 0)
+		return 4;
+	path = config_data_path(cfg, "status.json");
+	/* the snapshot is rewritten every 5 s: three missed ones mean stopped */
+	ret = path ? status_print(path, 15, stdout, stderr) : 4;
+	free(path);
+	config_free(cfg);
+	return ret;
 }
 
 struct query_out {
@@ -345,8 +369,9 @@ static int cmd_run(const struct args *a)
 		fprintf(stderr, "%s: configuration is not valid; not starting\n", a->config);
 		return 1;
 	}
-	if (!a->verbose)
-		log_set_level_name(cfg->log_level);
+	/* the config's level, moved one step per -v (more) or -q (less) */
+	log_set_cli_delta(a->verbose - a->quiet);
+	log_configure(cfg->log_level, cfg->log_target, cfg->log_repeat_burst, cfg->log_repeat_interval_s);
 	raise_nofile();
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cfg->ndevices + 64)
 		log_warn("gateway: open-files limit %llu is below %zu devices + 64; raise LimitNOFILE",
@@ -551,14 +576,13 @@ int main(int argc, char **argv)
 		return cmd_scan(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
-	if (a.verbose == 1)
-		log_threshold = LOG_LVL_INFO;
-	else if (a.verbose > 1)
-		log_threshold = LOG_LVL_DEBUG;
+	log_adjust_level(a.verbose - a.quiet);   /* for the tools; run applies the config's level */
 	if (!strcmp(a.cmd, "run"))
 		return cmd_run(&a);
 	if (!strcmp(a.cmd, "check"))
 		return cmd_check(&a);
+	if (!strcmp(a.cmd, "status"))
+		return cmd_status(&a);
 	if (!strcmp(a.cmd, "query"))
 		return cmd_query(&a);
 	if (!strcmp(a.cmd, "kpi"))

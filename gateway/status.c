@@ -1,0 +1,326 @@
+/* The status snapshot (JSON), the /metrics text, and the `status` printer.
+ * Generic over devices: each device's state is whatever
+ * device_state_name() calls it, and each driver is a source. */
+#include "status.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "gateway.h"
+#include "health.h"
+#include "outbox.h"
+#include "publisher.h"
+#include "store.h"
+#include "timeparse.h"
+#include "version.h"
+
+#define MAX_STATES 16
+
+struct state_count {
+	const char *name;
+	size_t n;
+};
+
+static void count_state(struct state_count *c, size_t *nc, const char *name)
+{
+	for (size_t i = 0; i < *nc; i++)
+		if (!strcmp(c[i].name, name)) {
+			c[i].n++;
+			return;
+		}
+	if (*nc < MAX_STATES) {
+		c[*nc].name = name;
+		c[(*nc)++].n = 1;
+	}
+}
+
+char *status_json(struct gateway *gw)
+{
+	struct outbox_stats os = { 0 };
+	struct publisher_stats ps = { 0 };
+	struct health_stats hs;
+	const char *why = "";
+	json_t *root, *devs, *srcs;
+	char *out;
+	int failing = gw->store ? store_failing(gw->store, &why) : 1;
+
+	if (gw->outbox)
+		outbox_get_stats(gw->outbox, &os);
+	if (gw->pub)
+		publisher_get_stats(gw->pub, &ps);
+	health_get(gw->health, &hs);
+	devs = json_array();
+	srcs = json_array();
+	for (size_t i = 0; devs && i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		json_array_append_new(devs, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}",
+			"name", d->conf->name, "driver", d->conf->driver->name,
+			"state", device_state_name(d->state), "reason", d->reason,
+			"since", (json_int_t)d->changed_ms, "last_ok", (json_int_t)d->last_ok_ms));
+	}
+	/* sources: the drivers in use, with their devices' states */
+	for (const struct driver_ops *const *drv = drivers; srcs && *drv; drv++) {
+		struct state_count c[MAX_STATES];
+		size_t nc = 0, n = 0;
+		json_t *states = json_object();
+
+		for (size_t i = 0; i < gw->ndevices; i++)
+			if (gw->devices[i].conf->driver == *drv) {
+				n++;
+				count_state(c, &nc, device_state_name(gw->devices[i].state));
+			}
+		if (!n) {
+			json_decref(states);
+			continue;
+		}
+		for (size_t k = 0; k < nc; k++)
+			json_object_set_new(states, c[k].name, json_integer((json_int_t)c[k].n));
+		size_t online = 0;
+		for (size_t k = 0; k < nc; k++)
+			if (!strcmp(c[k].name, "online"))
+				online = c[k].n;
+		json_array_append_new(srcs, json_pack("{s:s, s:I, s:o, s:s}", "driver", (*drv)->name,
+						      "devices", (json_int_t)n, "states", states, "state",
+						      online == n ? "ok" : online ? "degraded" : "down"));
+	}
+	root = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:i,"
+			 " s:{s:s, s:s, s:I, s:I},"
+			 " s:{s:I, s:I, s:I, s:I, s:I},"
+			 " s:{s:b, s:s, s:I, s:I},"
+			 " s:{s:f, s:f, s:I, s:I},"
+			 " s:o, s:o}",
+		"gateway", gw->cfg->gateway_id, "ward", gw->cfg->ward ? gw->cfg->ward : "",
+		"version", WARDGW_VERSION, "pid", (int)getpid(),
+		"started", (json_int_t)gw->started_ms, "ts", (json_int_t)wall_ms(),
+		"config", gw->cfg->digest, "interval_s", 5,
+		"link", "state", ps.connected ? "up" : "down", "uri", gw->cfg->mqtt_uri,
+		"sent", (json_int_t)ps.sent, "connects", (json_int_t)ps.connects,
+		"outbox", "messages", (json_int_t)os.rows, "bytes", (json_int_t)os.bytes,
+		"inflight", (json_int_t)os.inflight, "oldest", (json_int_t)os.oldest_ms,
+		"dropped", (json_int_t)os.dropped,
+		"store", "ok", !failing, "error", why ? why : "",
+		"pending", (json_int_t)(gw->store ? store_pending(gw->store) : 0),
+		"samples_dropped", (json_int_t)(gw->store ? store_dropped(gw->store) : 0),
+		"loop", "lag_ms", (double)hs.lag_us / 1000.0, "lag_max_ms", (double)hs.lag_max_us / 1000.0,
+		"reloads", (json_int_t)hs.reloads, "reload_failures", (json_int_t)hs.reload_failures,
+		"devices", devs ? devs : json_array(), "sources", srcs ? srcs : json_array());
+	if (!root)
+		return NULL;
+	out = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return out;
+}
+
+/* Label values: backslash, quote and newline escaped (names are plain
+ * already, but the format says so). */
+static void label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+char *status_metrics(struct gateway *gw)
+{
+	struct outbox_stats os = { 0 };
+	struct publisher_stats ps = { 0 };
+	struct health_stats hs;
+	struct state_count c[MAX_STATES];
+	size_t nc = 0, sz = 0;
+	char *buf = NULL;
+	const char *why;
+	FILE *f = open_memstream(&buf, &sz);
+	uint64_t cum = 0;
+
+	if (!f)
+		return NULL;
+	if (gw->outbox)
+		outbox_get_stats(gw->outbox, &os);
+	if (gw->pub)
+		publisher_get_stats(gw->pub, &ps);
+	health_get(gw->health, &hs);
+#define COUNTER(n, help, v) fprintf(f, "# HELP " n " " help "\n# TYPE " n " counter\n" n " %llu\n", \
+				    (unsigned long long)(v))
+#define GAUGE(n, help, fmt, v) fprintf(f, "# HELP " n " " help "\n# TYPE " n " gauge\n" n " " fmt "\n", (v))
+	fprintf(f, "# HELP wardgw_info Version and config digest.\n# TYPE wardgw_info gauge\n"
+		"wardgw_info{version=\"%s\",gateway=\"", WARDGW_VERSION);
+	label(f, gw->cfg->gateway_id);
+	fprintf(f, "\",config=\"%s\"} 1\n", gw->cfg->digest);
+	GAUGE("wardgw_start_time_seconds", "Start time of the gateway, Unix seconds.", "%lld",
+	      (long long)(gw->started_ms / 1000));
+	fprintf(f, "# HELP wardgw_polls_total Finished polls by result.\n# TYPE wardgw_polls_total counter\n"
+		"wardgw_polls_total{result=\"ok\"} %llu\nwardgw_polls_total{result=\"failed\"} %llu\n",
+		(unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed);
+	COUNTER("wardgw_poll_errors_total", "Polls that failed (timeout, exception, connection).", gw->stats.failed);
+	COUNTER("wardgw_polls_skipped_total", "Poll slots skipped (busy or offline backoff).",
+		gw->stats.skipped_busy + gw->stats.skipped_offline);
+	COUNTER("wardgw_values_total", "Values stored.", gw->stats.values);
+	fprintf(f, "# HELP wardgw_poll_duration_seconds Time from a poll's start to its answer.\n"
+		"# TYPE wardgw_poll_duration_seconds histogram\n");
+	for (int i = 0; i < HEALTH_NBUCKETS; i++) {
+		cum += hs.lat_bucket[i];
+		fprintf(f, "wardgw_poll_duration_seconds_bucket{le=\"%g\"} %llu\n", health_bucket_le[i],
+			(unsigned long long)cum);
+	}
+	cum += hs.lat_bucket[HEALTH_NBUCKETS];
+	fprintf(f, "wardgw_poll_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		"wardgw_poll_duration_seconds_sum %.6f\nwardgw_poll_duration_seconds_count %llu\n",
+		(unsigned long long)cum, hs.lat_sum_s, (unsigned long long)hs.lat_count);
+	GAUGE("wardgw_outbox_messages", "Messages stored for the IOC, not yet acknowledged.", "%lld", (long long)os.rows);
+	GAUGE("wardgw_outbox_bytes", "Bytes stored for the IOC, not yet acknowledged.", "%lld", (long long)os.bytes);
+	GAUGE("wardgw_outbox_inflight", "Messages sent and awaiting acknowledgement.", "%lld", (long long)os.inflight);
+	COUNTER("wardgw_outbox_dropped_total", "Telemetry messages dropped for the outbox caps.", os.dropped);
+	COUNTER("wardgw_store_samples_dropped_total", "Samples dropped because the disk refused commits.",
+		gw->store ? store_dropped(gw->store) : 0);
+	COUNTER("wardgw_store_pruned_early_total", "Raw samples deleted early because the store was full.",
+		gw->store ? store_pruned_early(gw->store) : 0);
+	COUNTER("wardgw_store_errors_total", "Store write errors.", gw->stats.store_errors);
+	GAUGE("wardgw_store_ok", "1 when the last store commit worked.", "%d",
+	      gw->store && !store_failing(gw->store, &why));
+	GAUGE("wardgw_mqtt_connected", "1 while connected to the broker.", "%d", ps.connected);
+	COUNTER("wardgw_mqtt_sent_total", "MQTT messages handed to the client.", ps.sent);
+	COUNTER("wardgw_mqtt_connects_total", "Successful broker connections.", ps.connects);
+	GAUGE("wardgw_loop_lag_seconds", "How late the 250 ms loop timer last fired.", "%.6f", (double)hs.lag_us / 1e6);
+	GAUGE("wardgw_loop_lag_max_seconds", "Worst loop timer lateness since start.", "%.6f",
+	      (double)hs.lag_max_us / 1e6);
+	COUNTER("wardgw_reloads_total", "Config reloads tried (SIGHUP).", hs.reloads);
+	COUNTER("wardgw_reload_failures_total", "Config reloads refused (invalid config).", hs.reload_failures);
+	for (size_t i = 0; i < gw->ndevices; i++)
+		count_state(c, &nc, device_state_name(gw->devices[i].state));
+	fprintf(f, "# HELP wardgw_devices Configured devices by state.\n# TYPE wardgw_devices gauge\n");
+	for (size_t k = 0; k < nc; k++)
+		fprintf(f, "wardgw_devices{state=\"%s\"} %zu\n", c[k].name, c[k].n);
+	fprintf(f, "# HELP wardgw_device_up 1 when the device answered its last poll.\n"
+		"# TYPE wardgw_device_up gauge\n");
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		fputs("wardgw_device_up{device=\"", f);
+		label(f, gw->devices[i].conf->name);
+		fprintf(f, "\"} %d\n", gw->devices[i].state == DEV_ONLINE);
+	}
+	fprintf(f, "# HELP wardgw_device_last_ok_seconds Time of the device's last good poll, Unix seconds.\n"
+		"# TYPE wardgw_device_last_ok_seconds gauge\n");
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		fputs("wardgw_device_last_ok_seconds{device=\"", f);
+		label(f, gw->devices[i].conf->name);
+		fprintf(f, "\"} %.3f\n", (double)gw->devices[i].last_ok_ms / 1000.0);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static const char *js(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static long long ji(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static void age(char *buf, size_t n, long long then_ms, long long now_ms)
+{
+	long long s = (now_ms - then_ms) / 1000;
+
+	if (then_ms <= 0)
+		snprintf(buf, n, "never");
+	else if (s < 120)
+		snprintf(buf, n, "%llds ago", s);
+	else if (s < 7200)
+		snprintf(buf, n, "%lldm ago", s / 60);
+	else if (s < 172800)
+		snprintf(buf, n, "%lldh ago", s / 3600);
+	else
+		snprintf(buf, n, "%lldd ago", s / 86400);
+}
+
+int status_print(const char *path, int stale_s, FILE *out, FILE *err)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je), *v;
+	long long now = wall_ms(), ts;
+	char a[40], b[40];
+	int ret = 0, pid;
+	size_t i;
+
+	if (!root) {
+		if (errno == ENOENT || strstr(je.text, "unable to open")) {
+			fprintf(err, "wardgw status: %s; is the gateway running?\n", je.text);
+			return 3;
+		}
+		fprintf(err, "wardgw status: %s:%d: %s\n", path, je.line, je.text);
+		return 4;
+	}
+	ts = ji(root, "ts");
+	pid = (int)ji(root, "pid");
+	time_format(ts, a, sizeof(a));
+	fprintf(out, "gateway %s (%s), wardgw %s, pid %d, config %s\n", js(root, "gateway"), js(root, "ward"),
+		js(root, "version"), pid, js(root, "config"));
+	time_format(ji(root, "started"), b, sizeof(b));
+	fprintf(out, "  snapshot  %s (%llds old), started %s\n", a, (now - ts) / 1000, b);
+	if (now - ts > (long long)stale_s * 1000 || (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)) {
+		age(a, sizeof(a), ts, now);
+		fprintf(out, "  NOT RUNNING: the last snapshot is from %s%s\n", a,
+			pid > 0 && kill(pid, 0) < 0 && errno == ESRCH ? " and its process is gone" : "");
+		ret = 3;
+	}
+	v = json_object_get(root, "link");
+	fprintf(out, "  link      %s (%s), %lld sent, %lld connects\n", js(v, "state"), js(v, "uri"),
+		ji(v, "sent"), ji(v, "connects"));
+	if (strcmp(js(v, "state"), "up") && !ret)
+		ret = 1;
+	v = json_object_get(root, "outbox");
+	age(a, sizeof(a), ji(v, "oldest"), ts);
+	fprintf(out, "  outbox    %lld messages (%lld bytes), %lld in flight, oldest %s, %lld dropped\n",
+		ji(v, "messages"), ji(v, "bytes"), ji(v, "inflight"), ji(v, "messages") ? a : "-",
+		ji(v, "dropped"));
+	v = json_object_get(root, "store");
+	fprintf(out, "  store     %s%s%s, %lld buffered, %lld samples dropped\n",
+		json_is_true(json_object_get(v, "ok")) ? "ok" : "FAILING", *js(v, "error") ? ": " : "",
+		js(v, "error"), ji(v, "pending"), ji(v, "samples_dropped"));
+	if (!json_is_true(json_object_get(v, "ok")) && !ret)
+		ret = 1;
+	v = json_object_get(root, "loop");
+	fprintf(out, "  loop      lag %.1f ms (worst %.1f ms), %lld reloads (%lld refused)\n",
+		json_number_value(json_object_get(v, "lag_ms")), json_number_value(json_object_get(v, "lag_max_ms")),
+		ji(v, "reloads"), ji(v, "reload_failures"));
+	fprintf(out, "sources:\n");
+	json_array_foreach(json_object_get(root, "sources"), i, v) {
+		const char *k;
+		json_t *n;
+		fprintf(out, "  %-12s %-9s %lld devices:", js(v, "driver"), js(v, "state"), ji(v, "devices"));
+		json_object_foreach(json_object_get(v, "states"), k, n)
+			fprintf(out, " %lld %s", (long long)json_integer_value(n), k);
+		fputc('\n', out);
+	}
+	fprintf(out, "devices:\n  %-24s %-12s %-10s %-12s %-12s %s\n", "NAME", "DRIVER", "STATE", "SINCE",
+		"LAST READING", "LAST ERROR");
+	json_array_foreach(json_object_get(root, "devices"), i, v) {
+		/* ages as of the snapshot, when they were true */
+		age(a, sizeof(a), ji(v, "since"), ts);
+		age(b, sizeof(b), ji(v, "last_ok"), ts);
+		fprintf(out, "  %-24s %-12s %-10s %-12s %-12s %s\n", js(v, "name"), js(v, "driver"), js(v, "state"),
+			ji(v, "since") ? a : "-", b, *js(v, "reason") ? js(v, "reason") : "-");
+		if (strcmp(js(v, "state"), "online") && !ret)
+			ret = 1;
+	}
+	json_decref(root);
+	return ret;
+}

@@ -17,12 +17,11 @@
 #include "config.h"
 #include "driver.h"
 #include "gateway.h"
+#include "health.h"
 #include "log.h"
 #include "mbap.h"
 #include "plan.h"
 
-/* Consecutive failures before a device is declared offline. */
-#define FAILS_OFFLINE 3
 /* A poll is on time when it starts within this of its slot (or 5 % of the
  * interval, if larger). */
 #define ON_TIME_US 50000
@@ -87,9 +86,9 @@ struct mbdev {
 	int64_t due_us;             /* slot of the poll in progress / next */
 	int64_t deadline_us;        /* the request's timeout */
 	int64_t wall_start_ms;
-	int64_t retry_at_us;        /* offline backoff: no attempt before */
-	unsigned backoff_ms;
-	int fails;
+	struct dev_health health;   /* state, failures in a row, offline backoff */
+	int reads_ok, reads_failed; /* of the poll in progress */
+	char partial[160];          /* why a read of this poll failed */
 	int polling, on_time;
 	int resolved;               /* addr holds the device's address */
 	struct mbwrite *wq, *wq_tail;   /* queued writes */
@@ -170,34 +169,12 @@ static void finish(struct mbdev *m, int ok, const char *reason)
 
 static void finish_poll(struct mbdev *m, int ok, const char *reason)
 {
-	struct device *dev = m->dev;
-	struct gateway *gw = m->gw;
-
 	m->polling = 0;
 	evtimer_del(m->tmo);
 	if (m->cs == C_WAITING)
 		m->cs = C_IDLE;
-	gateway_poll_done(gw, dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
-	if (ok) {
-		m->fails = 0;
-		m->backoff_ms = 0;
-		m->retry_at_us = 0;
-		gateway_set_state(gw, dev, DEV_ONLINE, NULL);
-		return;
-	}
-	m->fails++;
-	if (m->fails >= FAILS_OFFLINE) {
-		/* poll an offline device at a growing, capped interval */
-		unsigned cap = (unsigned)dev->conf->backoff_max_ms;
-		unsigned base = (unsigned)dev->conf->poll_interval_ms;
-		m->backoff_ms = m->backoff_ms ? m->backoff_ms * 2 : base;
-		if (m->backoff_ms > cap)
-			m->backoff_ms = cap;
-		m->retry_at_us = mono_us() + (int64_t)m->backoff_ms * 1000;
-		gateway_set_state(gw, dev, DEV_OFFLINE, reason);
-	} else {
-		snprintf(dev->reason, sizeof(dev->reason), "%s", reason);
-	}
+	gateway_poll_done(m->gw, m->dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
+	health_poll_done(m->gw, m->dev, &m->health, ok, ok && reason, reason);
 }
 
 static void fail(struct mbdev *m, int close_it, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -296,20 +273,29 @@ static void handle_frame(struct mbdev *m, size_t flen)
 		return;
 	}
 	if (ret == -EREMOTEIO) {
-		fail(m, 0, "exception 0x%02x (%s) reading %u %s at 0x%04x", exc, mbap_exception_str(exc),
-		     r->count, reg_table_name(r->table), r->start);
-		return;
+		/* the device answers, but not this read: its metrics stay
+		 * comm_error and the others are still read (a degraded poll) */
+		m->reads_failed++;
+		snprintf(m->partial, sizeof(m->partial), "exception 0x%02x (%s) reading %u %s at 0x%04x", exc,
+			 mbap_exception_str(exc), r->count, reg_table_name(r->table), r->start);
+		goto next;
 	}
 	if (ret < 0) {
 		fail(m, 1, "malformed reply to %s read at 0x%04x", reg_table_name(r->table), r->start);
 		return;
 	}
 	decode_read(m, r);
+	m->reads_ok++;
+next:
 	if (++m->cur < m->plan.nreads) {
 		send_read(m);
 		return;
 	}
-	finish(m, 1, NULL);
+	if (!m->reads_ok) {
+		fail(m, 0, "%s", m->partial);
+		return;
+	}
+	finish(m, 1, m->reads_failed ? m->partial : NULL);
 }
 
 static void on_readable(struct mbdev *m)
@@ -430,6 +416,7 @@ static void start_poll(struct mbdev *m, int64_t due_us)
 	m->polling = 1;
 	m->on_time = late <= (slack > ON_TIME_US ? slack : ON_TIME_US);
 	m->cur = 0;
+	m->reads_ok = m->reads_failed = 0;
 	m->wall_start_ms = wall_ms();
 	for (size_t i = 0; i < m->plan.nregs; i++)
 		m->values[i] = NAN;
@@ -451,7 +438,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	gw->stats.scheduled++;
 	if (m->polling || m->poll_deferred) {
 		gw->stats.skipped_busy++;
-	} else if (m->retry_at_us && now < m->retry_at_us) {
+	} else if (health_backing_off(&m->health, now)) {
 		gw->stats.skipped_offline++;
 	} else if (m->wr) {
 		m->poll_deferred = 1;   /* right after the write */

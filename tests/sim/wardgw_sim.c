@@ -735,6 +735,8 @@ static void ctl_command(int fd, char *line)
 		d->failed_at[lamp] = !strcmp(cmd, "fail") ? (sim_now() > 0 ? sim_now() : 1) : 0;
 	} else if (!strcmp(cmd, "get")) {
 		ctl_get(fd, d);
+	} else if (!strcmp(cmd, "served")) {
+		ctl_reply(fd, "served=%llu\n", (unsigned long long)d->served);
 	} else if (!strcmp(cmd, "reg")) {
 		/* reg I holding|coil ADDR [N]: raw words (or bits) as the device holds them */
 		char *a3 = strtok_r(NULL, " \t\r", &save), *a4 = strtok_r(NULL, " \t\r", &save), *end;
@@ -881,7 +883,7 @@ static void usage(FILE *f)
 		"  --control PORT       text control port on the bind address\n"
 		"  --pidfile F          write the process id to F\n"
 		"control commands: mute I, unmute I, delay I MS, refuse I, accept I,\n"
-		"  fail I LAMP, repair I LAMP, get I, reg I holding|coil ADDR [N], list, stats\n"
+		"  fail I LAMP, repair I LAMP, get I, served I, reg I holding|coil ADDR [N],\n  list, stats\n"
 		"writes (05/06/15/16) go to holding 0x0100..0x017F and coils 0x0100..0x010F of\n"
 		"  every device, a cabinet's relay (coil 0) and override level (holding 0x0010);\n"
 		"  a DDS238 accepts only function 16\n");

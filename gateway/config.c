@@ -782,7 +782,7 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 		dev.driver = dev.driver_name ? driver_find(dev.driver_name) : NULL;
 		if (!dev.driver) {
 			config_setting_t *m = config_setting_get_member(s, "driver");
-			serror(ctx, m ? m : s, "unknown driver '%s' (known: modbus-tcp)",
+			serror(ctx, m ? m : s, "unknown driver '%s' (known: modbus-tcp, modbus-rtu)",
 			       dev.driver_name ? dev.driver_name : "");
 			check_unknown(ctx, s, "device", device_opts, NULL, NULL);
 			free_device(&dev);
@@ -835,13 +835,19 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 				free(d->name);
 				d->name = name;
 				if (d->driver && d->driver->opts) {
-					/* the first int option named "port" steps with k */
+					/* the first int option named "port" steps with k;
+					 * on a serial bus (no port) the unit id does */
+					const char *step = "port";
 					for (const struct opt *o = d->driver->opts; o->name; o++)
-						if (o->type == OPT_INT && !strcmp(o->name, "port")) {
+						if (!strcmp(o->name, "serial"))
+							step = "unit";
+					for (const struct opt *o = d->driver->opts; o->name; o++)
+						if (o->type == OPT_INT && !strcmp(o->name, step)) {
 							int *port = (int *)((char *)d->drv + o->offset);
-							if (*port + k > 65535) {
-								serror(ctx, s, "device %s: count %d runs the port past 65535",
-								       dev.name ? dev.name : "?", count);
+							if (*port + k > (step[0] == 'p' ? 65535 : (int)o->max)) {
+								serror(ctx, s, "device %s: count %d runs the %s past %d",
+								       dev.name ? dev.name : "?", count, step,
+								       step[0] == 'p' ? 65535 : (int)o->max);
 								k = count;
 								break;
 							}
@@ -873,6 +879,9 @@ static void check_cross(struct conf_ctx *ctx)
 	}
 	if (cfg->ndevices > 20000)
 		conf_error(ctx, NULL, "%zu devices configured; at most 20000 are supported", cfg->ndevices);
+	for (const struct driver_ops *const *d = drivers; *d; d++)
+		if ((*d)->check_all)
+			(*d)->check_all(ctx, cfg);
 }
 
 static void check_gateway(struct conf_ctx *ctx, config_t *lc)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,8 @@ int wtool_write(const struct gw_config *cfg, const char *name, const char *metri
 	memset(&dev, 0, sizeof(dev));
 	gw.cfg = (struct gw_config *)cfg;
 	gw.no_poll = 1;
+	/* serial drivers answer from their bus threads */
+	evthread_use_pthreads();
 	gw.base = r.base = event_base_new();
 	if (!gw.base) {
 		fprintf(errs, "wardgw write: out of memory\n");

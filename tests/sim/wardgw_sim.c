@@ -17,6 +17,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 enum kind { K_CABINET, K_SDM120, K_DDS238 };
@@ -586,6 +588,188 @@ static void dev_refuse(struct dev *d)
 	d->dead = 1;
 }
 
+/* ---------- Modbus RTU on a pseudo-terminal ----------
+ * --rtu-pty FILE: every device answers on one serial bus (a pty; the
+ * gateway opens the slave side, whose path goes to FILE), device i as unit
+ * first_unit + i. --line BAUD:8N1 gives the bus its settings: replies take
+ * the time the frames would take on the wire, and a gateway whose port is
+ * set otherwise gets what a real line gives: garbage (CRC errors) for a
+ * wrong baud rate, silence for a wrong frame (stop bits; a pty cannot
+ * show parity or data bits, Linux forces them to 8N). */
+
+static int rtu_master = -1, rtu_slave = -1, first_unit = 1;
+static int line_baud, line_data = 8, line_stop = 1, turnaround_ms;
+static char line_parity = 'N';
+static uint8_t rtu_buf[512], rtu_out[260];
+static size_t rtu_len, rtu_olen;
+static struct event *rtu_ev, *rtu_idle_ev, *rtu_reply_ev;
+static uint64_t rtu_crc_bad, rtu_mismatch;
+
+static uint16_t crc16(const uint8_t *p, size_t n)
+{
+	uint16_t crc = 0xFFFF;
+
+	for (size_t i = 0; i < n; i++) {
+		crc ^= p[i];
+		for (int b = 0; b < 8; b++)
+			crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) : (uint16_t)(crc >> 1);
+	}
+	return crc;
+}
+
+static speed_t baud_const(int baud)
+{
+	switch (baud) {
+	case 1200: return B1200; case 2400: return B2400; case 4800: return B4800;
+	case 9600: return B9600; case 19200: return B19200; case 38400: return B38400;
+	case 57600: return B57600; case 115200: return B115200; case 230400: return B230400;
+	default: return 0;
+	}
+}
+
+/* 0: the port matches the line; 1: wrong baud (garbage); 2: wrong frame (silence). */
+static int line_mismatch(void)
+{
+	struct termios t;
+
+	if (!line_baud || tcgetattr(rtu_master, &t) < 0)
+		return 0;
+	if (cfgetospeed(&t) != baud_const(line_baud))
+		return 1;
+	/* Linux forces a pty to 8 bits without parity (pty_set_termios), so
+	 * of the frame only the stop bits show */
+	int stop = (t.c_cflag & CSTOPB) ? 2 : 1;
+	if (stop != line_stop)
+		return 2;
+	return 0;
+}
+
+static void on_rtu_reply(evutil_socket_t fd, short what, void *arg)
+{
+	if (rtu_olen && write(rtu_master, rtu_out, rtu_olen) < 0)
+		return;
+	rtu_olen = 0;
+}
+
+/* Length of the request frame at the start of the buffer: 0 if more bytes
+ * are needed, -1 if it cannot be a request. */
+static int rtu_frame_len(const uint8_t *b, size_t n)
+{
+	if (n < 2)
+		return 0;
+	switch (b[1]) {
+	case 1: case 2: case 3: case 4: case 5: case 6: return 8;
+	case 15: case 16: return n < 7 ? 0 : 9 + b[6];
+	default: return -1;
+	}
+}
+
+static void rtu_request(const uint8_t *f, size_t flen)
+{
+	uint8_t req[260], out[260];
+	size_t olen;
+	int mm;
+
+	requests++;
+	if (crc16(f, flen - 2) != (uint16_t)(f[flen - 2] | f[flen - 1] << 8)) {
+		rtu_crc_bad++;
+		return;         /* a slave ignores a frame with a bad CRC */
+	}
+	int idx = f[0] - first_unit;
+	if (f[0] == 0 || idx < 0 || idx >= ndevs)
+		return;         /* nobody there: silence */
+	struct dev *d = &devs[idx];
+	d->served++;
+	if (d->muted || d->dead)
+		return;
+	if ((mm = line_mismatch()) == 2) {
+		rtu_mismatch++;
+		return;         /* framing errors: the slave hears nothing */
+	}
+	/* the PDU in an MBAP frame for answer(): tid 0, unit the sim's own */
+	memset(req, 0, 7);
+	put16(req + 4, (unsigned)(flen - 3 + 1));
+	req[6] = (uint8_t)unit_id;
+	memcpy(req + 7, f + 1, flen - 3);
+	olen = answer(d, req, 7 + flen - 3, out);
+	rtu_out[0] = f[0];
+	memcpy(rtu_out + 1, out + 7, olen - 7);
+	rtu_olen = 1 + olen - 7;
+	uint16_t crc = crc16(rtu_out, rtu_olen);
+	rtu_out[rtu_olen++] = (uint8_t)crc;
+	rtu_out[rtu_olen++] = (uint8_t)(crc >> 8);
+	if (mm == 1) {
+		rtu_mismatch++;
+		/* what a wrong baud rate makes of it (the address, function and count
+		 * kept, so the gateway's complaint is the CRC) */
+		for (size_t i = 3; i < rtu_olen; i++)
+			rtu_out[i] = (uint8_t)(rtu_out[i] * 7 + 0x5A);
+	}
+	/* the frames' time on the wire, then the slave's turnaround */
+	long us = (long)(d->delay_ms ? d->delay_ms : global_delay) * 1000 + turnaround_ms * 1000L;
+	if (line_baud)
+		us += (long)((flen + rtu_olen) * (1.0 + line_data + (line_parity != 'N') + line_stop) * 1e6 / line_baud);
+	struct timeval tv = { us / 1000000, us % 1000000 };
+	evtimer_add(rtu_reply_ev, &tv);
+}
+
+static void on_rtu_idle(evutil_socket_t fd, short what, void *arg)
+{
+	rtu_len = 0;    /* a frame cut short: the silence ends it */
+}
+
+static void on_rtu(evutil_socket_t fd, short what, void *arg)
+{
+	ssize_t n = read(rtu_master, rtu_buf + rtu_len, sizeof(rtu_buf) - rtu_len);
+	struct timeval idle = { 0, 100000 };
+	int flen;
+
+	if (n <= 0)
+		return;
+	rtu_len += (size_t)n;
+	while ((flen = rtu_frame_len(rtu_buf, rtu_len)) != 0) {
+		if (flen < 0 || (size_t)flen > sizeof(rtu_buf)) {
+			rtu_len = 0;
+			break;
+		}
+		if (rtu_len < (size_t)flen)
+			break;
+		rtu_request(rtu_buf, (size_t)flen);
+		memmove(rtu_buf, rtu_buf + flen, rtu_len - (size_t)flen);
+		rtu_len -= (size_t)flen;
+	}
+	evtimer_add(rtu_idle_ev, &idle);
+}
+
+static int rtu_open(const char *file)
+{
+	struct termios t;
+	const char *name;
+	FILE *f;
+
+	rtu_master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (rtu_master < 0 || grantpt(rtu_master) < 0 || unlockpt(rtu_master) < 0 || !(name = ptsname(rtu_master)))
+		return -errno;
+	/* held open so the master never sees a hang-up between the gateway's
+	 * opens; raw, so no byte is taken for a control character */
+	rtu_slave = open(name, O_RDWR | O_NOCTTY);
+	if (rtu_slave < 0 || tcgetattr(rtu_slave, &t) < 0)
+		return -errno;
+	cfmakeraw(&t);
+	tcsetattr(rtu_slave, TCSANOW, &t);
+	fcntl(rtu_master, F_SETFL, fcntl(rtu_master, F_GETFL) | O_NONBLOCK);
+	rtu_ev = event_new(base, rtu_master, EV_READ | EV_PERSIST, on_rtu, NULL);
+	rtu_idle_ev = evtimer_new(base, on_rtu_idle, NULL);
+	rtu_reply_ev = evtimer_new(base, on_rtu_reply, NULL);
+	event_add(rtu_ev, NULL);
+	if (!(f = fopen(file, "w")))
+		return -errno;
+	fprintf(f, "%s\n", name);
+	fclose(f);
+	printf("wardgw-sim: rtu on %s, units %d-%d\n", name, first_unit, first_unit + ndevs - 1);
+	return 0;
+}
+
 /* ---------- control port ---------- */
 
 struct ctl {
@@ -695,8 +879,10 @@ static void ctl_command(int fd, char *line)
 		return;
 	}
 	if (!strcmp(cmd, "stats")) {
-		ctl_reply(fd, "requests=%llu\nexceptions=%llu\nwrites=%llu\nOK\n", (unsigned long long)requests,
+		ctl_reply(fd, "requests=%llu\nexceptions=%llu\nwrites=%llu\n", (unsigned long long)requests,
 			  (unsigned long long)exceptions, (unsigned long long)writes);
+		ctl_reply(fd, "rtu_crc_bad=%llu\nrtu_mismatch=%llu\nOK\n", (unsigned long long)rtu_crc_bad,
+			  (unsigned long long)rtu_mismatch);
 		return;
 	}
 	if (parse_index(a1, &i) < 0) {
@@ -882,6 +1068,14 @@ static void usage(FILE *f)
 		"  --failure-rate R     lamp failures per lamp per simulated hour (0.0005)\n"
 		"  --control PORT       text control port on the bind address\n"
 		"  --pidfile F          write the process id to F\n"
+		"  --rtu-pty FILE       serve every device as Modbus RTU on one pseudo-terminal\n"
+		"                       (its path written to FILE); device i is unit first+i\n"
+		"  --first-unit N       the first device's unit id on the RTU bus (1)\n"
+		"  --line BAUD:8N1      the RTU bus's settings: replies take the frames' wire time,\n"
+		"                       a port set to another baud rate gets garbage (CRC errors),\n"
+		"                       other stop bits get silence (a pty hides parity; default:\n"
+		"                       no check)\n"
+		"  --turnaround-ms T    RTU: each reply starts T ms after its request (0)\n"
 		"control commands: mute I, unmute I, delay I MS, refuse I, accept I,\n"
 		"  fail I LAMP, repair I LAMP, get I, served I, reg I holding|coil ADDR [N],\n  list, stats\n"
 		"writes (05/06/15/16) go to holding 0x0100..0x017F and coils 0x0100..0x010F of\n"
@@ -924,7 +1118,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 int main(int argc, char **argv)
 {
 	double v, ncab = 10, nsdm = 1, ndds = 1, base_port = 15020, ctl_port = 0;
-	const char *dead = NULL, *refuse = NULL, *pidfile = NULL;
+	const char *dead = NULL, *refuse = NULL, *pidfile = NULL, *rtu_file = NULL;
 	struct rlimit rl;
 	int ctl_fd = -1;
 
@@ -973,6 +1167,23 @@ int main(int argc, char **argv)
 		else if (!strcmp(o, "--dead")) dead = a;
 		else if (!strcmp(o, "--refuse")) refuse = a;
 		else if (!strcmp(o, "--pidfile")) pidfile = a;
+		else if (!strcmp(o, "--rtu-pty")) rtu_file = a;
+		else if (!strcmp(o, "--first-unit")) { num(o, a, 1, 247, &v); first_unit = (int)v; }
+		else if (!strcmp(o, "--turnaround-ms")) { num(o, a, 0, 1000, &v); turnaround_ms = (int)v; }
+		else if (!strcmp(o, "--line")) {
+			char *end, *c;
+			long bd = strtol(a, &end, 10);
+			c = end;
+			if (bd <= 0 || !baud_const((int)bd) || *c != ':' || strlen(c) != 4 || c[1] < '5' || c[1] > '8' ||
+			    !strchr("NEO", c[2]) || (c[3] != '1' && c[3] != '2')) {
+				fprintf(stderr, "wardgw-sim: --line takes BAUD:8N1 (1200..230400, N/E/O; got '%s')\n", a);
+				return 2;
+			}
+			line_baud = (int)bd;
+			line_data = c[1] - '0';
+			line_parity = c[2];
+			line_stop = c[3] - '0';
+		}
 		else {
 			fprintf(stderr, "wardgw-sim: unknown option %s\n", o);
 			usage(stderr);
@@ -1020,7 +1231,7 @@ int main(int argc, char **argv)
 		d->switch_count = (int)(hash01((unsigned)i, 17, 0) * 3000.0);
 		d->last_t = start_t;
 		d->dead = dead_f[i];
-		if (!refuse_f[i] && dev_listen(d) < 0) {
+		if (!rtu_file && !refuse_f[i] && dev_listen(d) < 0) {
 			fprintf(stderr, "wardgw-sim: cannot listen on %s:%d: %s\n", bind_addr, d->port, strerror(errno));
 			return 1;
 		}
@@ -1046,8 +1257,15 @@ int main(int argc, char **argv)
 	struct event *s2 = evsignal_new(base, SIGTERM, on_signal, NULL);
 	event_add(s1, NULL);
 	event_add(s2, NULL);
-	printf("wardgw-sim: ready %d devices on %s:%d-%d\n", ndevs, bind_addr, (int)base_port,
-	       (int)base_port + ndevs - 1);
+	if (rtu_file && rtu_open(rtu_file) < 0) {
+		fprintf(stderr, "wardgw-sim: cannot open a pseudo-terminal for --rtu-pty: %s\n", strerror(errno));
+		return 1;
+	}
+	if (rtu_file)
+		printf("wardgw-sim: ready %d devices on %s\n", ndevs, ptsname(rtu_master));
+	else
+		printf("wardgw-sim: ready %d devices on %s:%d-%d\n", ndevs, bind_addr, (int)base_port,
+		       (int)base_port + ndevs - 1);
 	fflush(stdout);
 	event_base_dispatch(base);
 	return 0;

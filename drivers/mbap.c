@@ -93,6 +93,14 @@ int mbap_parse_read_reply(const uint8_t *f, size_t len, uint16_t tid, uint8_t un
 	return mb_parse_read_pdu(f + 7, len - 7, t, count, out, exc);
 }
 
+size_t mb_read_pdu(uint8_t *p, enum reg_table t, uint16_t start, uint16_t count)
+{
+	p[0] = mbap_read_fc(t);
+	put16(p + 1, start);
+	put16(p + 3, count);
+	return 5;
+}
+
 int mb_write_pdu(uint8_t *p, uint8_t fc, uint16_t addr, const uint16_t *words, uint16_t count)
 {
 	put16(p + 1, addr);

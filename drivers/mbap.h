@@ -43,6 +43,9 @@ int mbap_parse_read_reply(const uint8_t *frame, size_t len, uint16_t tid, uint8_
 #define MB_MAX_WRITE_REGS 123   /* FC16 */
 #define MB_MAX_WRITE_BITS 1968  /* FC15 */
 
+/** A read request PDU (5 bytes) for @t into @pdu; returns 5. */
+size_t mb_read_pdu(uint8_t *pdu, enum reg_table t, uint16_t start, uint16_t count);
+
 /**
  * Build a write PDU into @pdu (MB_MAX_PDU bytes): @fc 5 (one coil, words[0]
  * 0 or 1), 6 (one register), 15 (@count coils, words 0/1) or 16 (@count

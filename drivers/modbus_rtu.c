@@ -741,8 +741,9 @@ static void rtu_check(struct conf_ctx *ctx, const struct device_conf *dev)
 			   "57600 115200 ...)", nm, c->baud);
 }
 
-/* Devices on one serial path share the line: one set of line settings,
- * distinct unit ids. */
+/* Devices on one serial path share the line: one set of line settings.
+ * (Two devices may name one unit id: two register sets at different
+ * intervals.) */
 static void rtu_check_all(struct conf_ctx *ctx, const struct gw_config *cfg)
 {
 	for (size_t i = 0; i < cfg->ndevices; i++) {
@@ -756,11 +757,8 @@ static void rtu_check_all(struct conf_ctx *ctx, const struct gw_config *cfg)
 			const struct rtu_conf *cb = b->drv;
 			if (b->driver != &modbus_rtu_driver || !cb->serial || !cb->parity || strcmp(ca->serial, cb->serial))
 				continue;
-			if (ca->unit == cb->unit)
-				conf_error(ctx, &a->at, "device %s: unit %d on %s is already %s's (line %d)", a->name,
-					   ca->unit, ca->serial, b->name, b->at.line);
 			if (compared++)
-				continue;
+				break;
 			if (ca->baud != cb->baud || strcmp(ca->parity, cb->parity) || ca->data_bits != cb->data_bits ||
 			    ca->stop_bits != cb->stop_bits || ca->rs485 != cb->rs485 || ca->frame_gap_ms != cb->frame_gap_ms)
 				conf_error(ctx, &a->at, "device %s: %s is set to %d %d%s%d%s here but %d %d%s%d%s for %s (line %d); "

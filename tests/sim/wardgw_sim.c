@@ -770,6 +770,150 @@ static int rtu_open(const char *file)
 	return 0;
 }
 
+/* ---------- a Modbus TCP gateway in front of a serial bus ----------
+ * --gateway-port P: one more port, where device i answers as unit
+ * first_unit + i on one shared connection, as behind a serial gateway or a
+ * DTU. --gateway-framing mbap (default): Modbus TCP, an unknown unit gets
+ * exception 0x0B; rtu: raw RTU frames with CRC (a transparent serial
+ * server), an unknown unit is silent. A muted device is silent on both. */
+
+static int gw_rtu;
+
+static void gw_send(struct conn *c, struct dev *d, const uint8_t *out, size_t olen)
+{
+	int delay = d && d->delay_ms ? d->delay_ms : global_delay;
+
+	if (delay <= 0) {
+		send_reply(c, out, olen);
+		return;
+	}
+	struct pending *p = calloc(1, sizeof(*p));
+	struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
+	if (!p)
+		return;
+	p->c = c;
+	memcpy(p->out, out, olen);
+	p->len = olen;
+	p->ev = evtimer_new(base, on_delayed, p);
+	p->next = pending_list;
+	pending_list = p;
+	evtimer_add(p->ev, &tv);
+}
+
+/* One request PDU for @unit; the reply PDU into @out, 0 for silence. */
+static size_t gw_answer(unsigned unit, const uint8_t *pdu, size_t pdulen, uint8_t *out, struct dev **dp)
+{
+	uint8_t req[260], rep[260];
+	int idx = (int)unit - first_unit;
+
+	*dp = NULL;
+	if (unit == 0 || idx < 0 || idx >= ndevs) {
+		if (gw_rtu)
+			return 0;
+		out[0] = (uint8_t)(pdu[0] | 0x80);
+		out[1] = 0x0B;
+		exceptions++;
+		return 2;
+	}
+	struct dev *d = *dp = &devs[idx];
+	d->served++;
+	if (d->muted || d->dead)
+		return 0;
+	memset(req, 0, 7);
+	put16(req + 4, (unsigned)(pdulen + 1));
+	req[6] = (uint8_t)unit_id;
+	memcpy(req + 7, pdu, pdulen);
+	size_t olen = answer(d, req, 7 + pdulen, rep);
+	memcpy(out, rep + 7, olen - 7);
+	return olen - 7;
+}
+
+static void gw_drop(struct conn *c)
+{
+	for (struct pending *p = pending_list; p; p = p->next)
+		if (p->c == c)
+			p->c = NULL;
+	conn_close(c);
+}
+
+static void on_gw_conn(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	ssize_t n = recv(fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+	uint8_t out[260], pdu[260];
+	struct dev *d;
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		gw_drop(c);
+		return;
+	}
+	c->len += (size_t)n;
+	for (;;) {
+		size_t flen, plen;
+		if (gw_rtu) {
+			int l = rtu_frame_len(c->buf, c->len);
+			if (l < 0) {
+				c->len = 0;
+				return;
+			}
+			if (l == 0 || c->len < (size_t)l)
+				return;
+			flen = (size_t)l;
+			requests++;
+			if (crc16(c->buf, flen - 2) == (uint16_t)(c->buf[flen - 2] | c->buf[flen - 1] << 8) &&
+			    (plen = gw_answer(c->buf[0], c->buf + 1, flen - 3, pdu, &d))) {
+				out[0] = c->buf[0];
+				memcpy(out + 1, pdu, plen);
+				uint16_t crc = crc16(out, plen + 1);
+				out[plen + 1] = (uint8_t)crc;
+				out[plen + 2] = (uint8_t)(crc >> 8);
+				gw_send(c, d, out, plen + 3);
+			}
+		} else {
+			if (c->len < 7)
+				return;
+			unsigned l = get16(c->buf + 4);
+			if (get16(c->buf + 2) != 0 || l < 2 || l > 254) {
+				gw_drop(c);
+				return;
+			}
+			if (c->len < 6 + l)
+				return;
+			flen = 6 + l;
+			requests++;
+			if ((plen = gw_answer(c->buf[6], c->buf + 7, l - 1, pdu, &d))) {
+				memcpy(out, c->buf, 7);
+				put16(out + 4, (unsigned)(plen + 1));
+				memcpy(out + 7, pdu, plen);
+				gw_send(c, d, out, 7 + plen);
+			}
+		}
+		memmove(c->buf, c->buf + flen, c->len - flen);
+		c->len -= flen;
+	}
+}
+
+static void on_gw_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int one = 1;
+		if (fd < 0)
+			return;
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_gw_conn, c);
+		event_add(c->ev, NULL);
+	}
+}
+
 /* ---------- control port ---------- */
 
 struct ctl {
@@ -1076,6 +1220,10 @@ static void usage(FILE *f)
 		"                       other stop bits get silence (a pty hides parity; default:\n"
 		"                       no check)\n"
 		"  --turnaround-ms T    RTU: each reply starts T ms after its request (0)\n"
+		"  --gateway-port P     also serve every device on port P by unit id (first+i),\n"
+		"                       like a Modbus TCP gateway in front of a serial bus\n"
+		"  --gateway-framing F  mbap (default; unknown unit: exception 0x0B) or rtu (raw\n"
+		"                       RTU frames with CRC, a serial server; unknown unit: silence)\n"
 		"control commands: mute I, unmute I, delay I MS, refuse I, accept I,\n"
 		"  fail I LAMP, repair I LAMP, get I, served I, reg I holding|coil ADDR [N],\n  list, stats\n"
 		"writes (05/06/15/16) go to holding 0x0100..0x017F and coils 0x0100..0x010F of\n"
@@ -1117,7 +1265,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-	double v, ncab = 10, nsdm = 1, ndds = 1, base_port = 15020, ctl_port = 0;
+	double v, ncab = 10, nsdm = 1, ndds = 1, base_port = 15020, ctl_port = 0, gw_port = 0;
 	const char *dead = NULL, *refuse = NULL, *pidfile = NULL, *rtu_file = NULL;
 	struct rlimit rl;
 	int ctl_fd = -1;
@@ -1168,6 +1316,14 @@ int main(int argc, char **argv)
 		else if (!strcmp(o, "--refuse")) refuse = a;
 		else if (!strcmp(o, "--pidfile")) pidfile = a;
 		else if (!strcmp(o, "--rtu-pty")) rtu_file = a;
+		else if (!strcmp(o, "--gateway-port")) num(o, a, 1, 65535, &gw_port);
+		else if (!strcmp(o, "--gateway-framing")) {
+			if (strcmp(a, "mbap") && strcmp(a, "rtu")) {
+				fprintf(stderr, "wardgw-sim: --gateway-framing takes mbap or rtu (got '%s')\n", a);
+				return 2;
+			}
+			gw_rtu = !strcmp(a, "rtu");
+		}
 		else if (!strcmp(o, "--first-unit")) { num(o, a, 1, 247, &v); first_unit = (int)v; }
 		else if (!strcmp(o, "--turnaround-ms")) { num(o, a, 0, 1000, &v); turnaround_ms = (int)v; }
 		else if (!strcmp(o, "--line")) {
@@ -1257,6 +1413,16 @@ int main(int argc, char **argv)
 	struct event *s2 = evsignal_new(base, SIGTERM, on_signal, NULL);
 	event_add(s1, NULL);
 	event_add(s2, NULL);
+	if (gw_port > 0) {
+		int gfd;
+		if (listen_on((int)gw_port, &gfd) < 0) {
+			fprintf(stderr, "wardgw-sim: cannot listen on gateway port %.0f: %s\n", gw_port, strerror(errno));
+			return 1;
+		}
+		event_add(event_new(base, gfd, EV_READ | EV_PERSIST, on_gw_accept, NULL), NULL);
+		printf("wardgw-sim: gateway on %s:%.0f (%s), units %d-%d\n", bind_addr, gw_port, gw_rtu ? "rtu" : "mbap",
+		       first_unit, first_unit + ndevs - 1);
+	}
 	if (rtu_file && rtu_open(rtu_file) < 0) {
 		fprintf(stderr, "wardgw-sim: cannot open a pseudo-terminal for --rtu-pty: %s\n", strerror(errno));
 		return 1;

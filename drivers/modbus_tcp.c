@@ -1,7 +1,11 @@
-/* Modbus TCP driver, spoken on the libevent loop with non-blocking sockets
- * (one connection per device, one request in flight per connection). It
- * never waits with select(), so there is no ceiling at FD_SETSIZE, and a
- * dead or slow device costs nothing but its own timer. */
+/* Modbus TCP driver, spoken on the libevent loop with non-blocking sockets.
+ * Devices at one host:port share one connection (a link): a Modbus TCP
+ * gateway with many unit ids behind it, or a serial server / DTU that
+ * forwards raw RTU frames (framing = "rtu", CRC checked here). A link
+ * carries one request at a time; the devices that want it wait in line.
+ * It never waits with select(), so there is no ceiling at FD_SETSIZE, and
+ * a dead or slow device costs nothing but its own timer (and, on a shared
+ * link, its own timeout). */
 #include <errno.h>
 #include <event2/event.h>
 #include <math.h>
@@ -17,12 +21,12 @@
 #include "config.h"
 #include "driver.h"
 #include "gateway.h"
+#include "devhealth.h"
 #include "log.h"
 #include "mbap.h"
 #include "plan.h"
+#include "rtu.h"
 
-/* Consecutive failures before a device is declared offline. */
-#define FAILS_OFFLINE 3
 /* A poll is on time when it starts within this of its slot (or 5 % of the
  * interval, if larger). */
 #define ON_TIME_US 50000
@@ -33,6 +37,7 @@ struct mbtcp_conf {
 	int unit;
 	int max_gap;
 	int max_regs;
+	char *framing;          /* "mbap" (Modbus TCP) or "rtu" (RTU frames over TCP) */
 };
 
 static const struct opt mbtcp_opts[] = {
@@ -43,70 +48,171 @@ static const struct opt mbtcp_opts[] = {
 	{ "max_gap", OPT_INT, offsetof(struct mbtcp_conf, max_gap), 0, 124, 0, NULL, 0 },
 	/* the device's limit of registers per request */
 	{ "max_regs", OPT_INT, offsetof(struct mbtcp_conf, max_regs), 1, 125, 125, NULL, 0 },
+	{ "framing", OPT_STRING, offsetof(struct mbtcp_conf, framing), 0, 0, 0, "mbap", 0 },
 	{ 0 }
 };
 
 enum conn_state { C_CLOSED, C_CONNECTING, C_IDLE, C_WAITING };
 
+/* Writes wait in a short queue per device and take the connection between
+ * polls: a poll that comes due during a write starts right after it. */
+#define WRITE_QUEUE_MAX 32
+
+enum wstage { W_PREREAD, W_WRITE, W_READBACK };
+
+struct mbwrite {
+	struct mbwrite *next;
+	size_t reg;                 /* profile register index */
+	double value;               /* engineering units, as asked */
+	uint16_t words[4];          /* the registers (or one coil) to write */
+	uint16_t count;
+	uint8_t fc;                 /* 5, 6, 15 or 16 */
+	int merge_bit;              /* a bit of a holding register: read, set, write */
+	enum wstage stage;
+	gw_write_cb done;
+	void *arg;
+};
+
+struct mbdev;
+
+/* One TCP connection, shared by the devices at its host:port. */
+struct mblink {
+	struct gateway *gw;
+	const char *host;
+	int port;
+	int rtu;                    /* RTU framing */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int resolved;
+	evutil_socket_t fd;
+	enum conn_state cs;
+	struct event *io, *tmo;     /* io is persistent while connected */
+	uint16_t tid;
+	uint8_t expect_fc;          /* function of the request in flight */
+	uint8_t rbuf[MBAP_MAX_ADU];
+	size_t rlen;
+	int64_t deadline_us;
+	int crc_errors;             /* RTU: bad frames seen for the request in flight */
+	struct mbdev *owner;        /* the device whose request has the link */
+	struct mbdev *waitq, *waitq_tail;
+	int giving;
+	size_t ndevs;
+};
+
 struct mbdev {
 	struct device *dev;
 	struct gateway *gw;
 	const struct mbtcp_conf *c;
+	struct mblink *L;
+	struct mbdev *wnext;        /* in the link's wait line */
+	int queued;
 	struct plan plan;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	evutil_socket_t fd;
-	enum conn_state cs;
-	struct event *io, *tmo, *tick;   /* io is persistent while connected */
-	uint16_t tid;
+	struct event *tick;
 	size_t cur;                 /* index of the read in flight */
-	uint8_t rbuf[MBAP_MAX_ADU];
-	size_t rlen;
 	uint16_t *words;
 	double *values;
 	unsigned char *no_gap;      /* per register: refused in a gapped read */
 	int64_t due_us;             /* slot of the poll in progress / next */
-	int64_t deadline_us;        /* the request's timeout */
 	int64_t wall_start_ms;
-	int64_t retry_at_us;        /* offline backoff: no attempt before */
-	unsigned backoff_ms;
-	int fails;
+	struct dev_health health;   /* state, failures in a row, offline backoff */
+	int reads_ok, reads_failed; /* of the poll in progress */
+	char partial[160];          /* why a read of this poll failed */
 	int polling, on_time;
-	int resolved;               /* addr holds the device's address */
+	struct mbwrite *wq, *wq_tail;   /* queued writes */
+	size_t nwq;
+	struct mbwrite *wr;         /* the write that has the connection */
+	int poll_deferred;          /* a poll came due while the link was busy */
+	int64_t deferred_due_us;
+	uint16_t rb[4];             /* pre-read / read-back words */
 };
 
 static struct mbdev **mbdevs;
 static size_t nmbdevs;
+static struct mblink **links;
+static size_t nlinks;
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
-static int resolve(struct mbdev *m, char *why, size_t len);
+static int resolve(struct mblink *L, char *why, size_t len);
 static void on_tick(evutil_socket_t fd, short what, void *arg);
+static void next_op(struct mbdev *m);
+static void write_done(struct mbdev *m, int err, double readback, const char *reason);
+static void send_write_stage(struct mbdev *m);
+static void handle_write_frame(struct mbdev *m, const uint8_t *pdu, size_t pdulen);
+static void start_connect(struct mbdev *m);
 
-static void close_conn(struct mbdev *m)
+static void close_conn(struct mblink *L)
 {
-	if (m->fd >= 0) {
-		event_del(m->io);
-		close(m->fd);
-		m->fd = -1;
+	if (L->fd >= 0) {
+		event_del(L->io);
+		close(L->fd);
+		L->fd = -1;
 	}
-	if (m->tmo)
-		evtimer_del(m->tmo);
-	m->cs = C_CLOSED;
-	m->rlen = 0;
+	if (L->tmo)
+		evtimer_del(L->tmo);
+	L->cs = C_CLOSED;
+	L->rlen = 0;
+}
+
+/* ---------- the link's line of devices ---------- */
+
+/* Whether @m has the link now; if not it waits in line for it. */
+static int link_take(struct mbdev *m)
+{
+	struct mblink *L = m->L;
+
+	if (L->owner == m)
+		return 1;
+	if (!L->owner) {
+		L->owner = m;
+		return 1;
+	}
+	if (!m->queued) {
+		m->queued = 1;
+		m->wnext = NULL;
+		if (L->waitq_tail)
+			L->waitq_tail->wnext = m;
+		else
+			L->waitq = m;
+		L->waitq_tail = m;
+	}
+	return 0;
+}
+
+/* @m is done with the link for now: the next device in line takes it.
+ * A loop, not recursion, so a long line of failing devices is flat. */
+static void link_give(struct mbdev *m)
+{
+	struct mblink *L = m->L;
+
+	if (L->owner == m)
+		L->owner = NULL;
+	if (L->giving)
+		return;
+	L->giving = 1;
+	while (!L->owner && L->waitq) {
+		struct mbdev *n = L->waitq;
+		L->waitq = n->wnext;
+		if (!L->waitq)
+			L->waitq_tail = NULL;
+		n->queued = 0;
+		L->owner = n;
+		next_op(n);
+	}
+	L->giving = 0;
 }
 
 /* The connect or request timeout; a timer, so the socket's epoll
  * registration is not touched per request. */
-static void arm_timeout(struct mbdev *m)
+static void arm_timeout(struct mblink *L)
 {
-	int64_t left = m->deadline_us - mono_us();
+	int64_t left = L->deadline_us - mono_us();
 	struct timeval tv;
 
 	if (left < 0)
 		left = 0;
 	tv.tv_sec = (time_t)(left / 1000000);
 	tv.tv_usec = (suseconds_t)(left % 1000000);
-	evtimer_add(m->tmo, &tv);
+	evtimer_add(L->tmo, &tv);
 }
 
 static void schedule_next(struct mbdev *m)
@@ -132,34 +238,15 @@ static void schedule_next(struct mbdev *m)
 
 static void finish(struct mbdev *m, int ok, const char *reason)
 {
-	struct device *dev = m->dev;
-	struct gateway *gw = m->gw;
+	struct mblink *L = m->L;
 
 	m->polling = 0;
-	evtimer_del(m->tmo);
-	if (m->cs == C_WAITING)
-		m->cs = C_IDLE;
-	gateway_poll_done(gw, dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
-	if (ok) {
-		m->fails = 0;
-		m->backoff_ms = 0;
-		m->retry_at_us = 0;
-		gateway_set_state(gw, dev, DEV_ONLINE, NULL);
-		return;
-	}
-	m->fails++;
-	if (m->fails >= FAILS_OFFLINE) {
-		/* poll an offline device at a growing, capped interval */
-		unsigned cap = (unsigned)dev->conf->backoff_max_ms;
-		unsigned base = (unsigned)dev->conf->poll_interval_ms;
-		m->backoff_ms = m->backoff_ms ? m->backoff_ms * 2 : base;
-		if (m->backoff_ms > cap)
-			m->backoff_ms = cap;
-		m->retry_at_us = mono_us() + (int64_t)m->backoff_ms * 1000;
-		gateway_set_state(gw, dev, DEV_OFFLINE, reason);
-	} else {
-		snprintf(dev->reason, sizeof(dev->reason), "%s", reason);
-	}
+	evtimer_del(L->tmo);
+	if (L->cs == C_WAITING)
+		L->cs = C_IDLE;
+	gateway_poll_done(m->gw, m->dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
+	health_poll_done(m->gw, m->dev, &m->health, ok, ok && reason, reason);
+	next_op(m);
 }
 
 static void fail(struct mbdev *m, int close_it, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -172,29 +259,58 @@ static void fail(struct mbdev *m, int close_it, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (close_it)
-		close_conn(m);
-	finish(m, 0, why);
+		close_conn(m->L);
+	if (m->wr)
+		write_done(m, -EIO, NAN, why);
+	else
+		finish(m, 0, why);
 }
 
-static void send_read(struct mbdev *m)
+/* Send one request PDU, framed for the link. */
+static void send_pdu(struct mbdev *m, const uint8_t *pdu, size_t pdulen)
 {
-	const struct plan_read *r = &m->plan.reads[m->cur];
-	uint8_t req[MBAP_READ_REQUEST];
-	size_t len;
+	struct mblink *L = m->L;
+	uint8_t adu[MBAP_MAX_ADU];
 	ssize_t n;
+	int len;
 
-	m->tid++;
-	len = mbap_read_request(req, m->tid, (uint8_t)m->c->unit, r->table, r->start, r->count);
-	n = send(m->fd, req, len, MSG_NOSIGNAL);
+	if (L->rtu) {
+		len = rtu_wrap(adu, (uint8_t)m->c->unit, pdu, pdulen);
+	} else {
+		L->tid++;
+		adu[0] = (uint8_t)(L->tid >> 8);
+		adu[1] = (uint8_t)L->tid;
+		adu[2] = adu[3] = 0;
+		adu[4] = (uint8_t)((pdulen + 1) >> 8);
+		adu[5] = (uint8_t)(pdulen + 1);
+		adu[6] = (uint8_t)m->c->unit;
+		memcpy(adu + 7, pdu, pdulen);
+		len = (int)(7 + pdulen);
+	}
+	if (len < 0) {
+		fail(m, 0, "request too long");
+		return;
+	}
+	L->expect_fc = pdu[0];
+	L->crc_errors = 0;
+	n = send(L->fd, adu, (size_t)len, MSG_NOSIGNAL);
 	if (n != (ssize_t)len) {
 		fail(m, 1, "send: %s", n < 0 ? strerror(errno) : "short write");
 		return;
 	}
 	m->gw->stats.requests++;
-	m->cs = C_WAITING;
-	m->rlen = 0;
-	m->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
-	arm_timeout(m);
+	L->cs = C_WAITING;
+	L->rlen = 0;
+	L->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
+	arm_timeout(L);
+}
+
+static void send_read(struct mbdev *m)
+{
+	const struct plan_read *r = &m->plan.reads[m->cur];
+	uint8_t pdu[5];
+
+	send_pdu(m, pdu, mb_read_pdu(pdu, r->table, r->start, r->count));
 }
 
 static void decode_read(struct mbdev *m, const struct plan_read *r)
@@ -231,28 +347,32 @@ static void split_read(struct mbdev *m, const struct plan_read *r)
 		 "reading that range without gaps from now on (%zu requests per poll)",
 		 m->dev->conf->name, count, reg_table_name((enum reg_table)table), start, m->plan.nreads);
 	m->cur = 0;
+	m->reads_ok = m->reads_failed = 0;
 	send_read(m);
 }
 
-static void handle_frame(struct mbdev *m, size_t flen)
+static void handle_read_pdu(struct mbdev *m, const uint8_t *pdu, size_t pdulen)
 {
 	const struct plan_read *r = &m->plan.reads[m->cur];
 	uint8_t exc = 0;
-	int ret = mbap_parse_read_reply(m->rbuf, flen, m->tid, (uint8_t)m->c->unit, r->table,
-					r->count, m->words, &exc);
+	int ret = mb_parse_read_pdu(pdu, pdulen, r->table, r->count, m->words, &exc);
 
-	/* keep any bytes after this frame (there should be none) */
-	memmove(m->rbuf, m->rbuf + flen, m->rlen - flen);
-	m->rlen -= flen;
-	if (ret == -ENOMSG)
-		return;     /* a late answer to a request we gave up on: wait for ours */
 	if (ret == -EREMOTEIO && exc == 0x02 && plan_read_has_gap(&m->plan, r, m->dev->conf->profile->regs)) {
 		split_read(m, r);
 		return;
 	}
+	if (ret == -EREMOTEIO && exc != 0x0A && exc != 0x0B) {
+		/* the device answers, but not this read: its metrics stay
+		 * comm_error and the others are still read (a degraded poll) */
+		m->reads_failed++;
+		snprintf(m->partial, sizeof(m->partial), "exception 0x%02x (%s) reading %u %s at 0x%04x", exc,
+			 mbap_exception_str(exc), r->count, reg_table_name(r->table), r->start);
+		goto next;
+	}
 	if (ret == -EREMOTEIO) {
-		fail(m, 0, "exception 0x%02x (%s) reading %u %s at 0x%04x", exc, mbap_exception_str(exc),
-		     r->count, reg_table_name(r->table), r->start);
+		/* a TCP gateway says nobody answered behind it */
+		fail(m, 0, "exception 0x%02x (%s) reading %u %s at 0x%04x", exc, mbap_exception_str(exc), r->count,
+		     reg_table_name(r->table), r->start);
 		return;
 	}
 	if (ret < 0) {
@@ -260,19 +380,64 @@ static void handle_frame(struct mbdev *m, size_t flen)
 		return;
 	}
 	decode_read(m, r);
+	m->reads_ok++;
+next:
 	if (++m->cur < m->plan.nreads) {
 		send_read(m);
 		return;
 	}
-	finish(m, 1, NULL);
+	if (!m->reads_ok) {
+		fail(m, 0, "%s", m->partial);
+		return;
+	}
+	finish(m, 1, m->reads_failed ? m->partial : NULL);
 }
 
-static void on_readable(struct mbdev *m)
+/* One whole frame at the start of rbuf, for the link's owner. */
+static void handle_frame(struct mblink *L, size_t flen)
+{
+	struct mbdev *m = L->owner;
+	uint8_t frame[MBAP_MAX_ADU];
+	const uint8_t *pdu = NULL;
+	size_t pdulen = 0;
+	int ret;
+
+	/* take it out of the buffer first: handling may send the next request */
+	memcpy(frame, L->rbuf, flen);
+	memmove(L->rbuf, L->rbuf + flen, L->rlen - flen);
+	L->rlen -= flen;
+	if (L->rtu) {
+		ret = rtu_unwrap(frame, flen, (uint8_t)m->c->unit, &pdu, &pdulen);
+		if (ret == -EILSEQ) {
+			/* noise, or a serial side at another baud rate or
+			 * parity; what follows may still be our reply */
+			L->crc_errors++;
+			L->rlen = 0;
+			return;
+		}
+	} else {
+		ret = (((unsigned)frame[0] << 8) | frame[1]) != L->tid ? -ENOMSG : frame[6] != m->c->unit ? -EBADMSG : 0;
+		pdu = frame + 7;
+		pdulen = flen - 7;
+	}
+	if (ret == -ENOMSG)
+		return;     /* a late answer to a request we gave up on: wait for ours */
+	if (ret < 0) {
+		fail(m, 1, "malformed reply (unit %u, not %d)", frame[L->rtu ? 0 : 6], m->c->unit);
+		return;
+	}
+	if (m->wr)
+		handle_write_frame(m, pdu, pdulen);
+	else
+		handle_read_pdu(m, pdu, pdulen);
+}
+
+static void on_readable(struct mblink *L)
 {
 	for (;;) {
-		ssize_t n = recv(m->fd, m->rbuf + m->rlen, sizeof(m->rbuf) - m->rlen, 0);
+		ssize_t n = recv(L->fd, L->rbuf + L->rlen, sizeof(L->rbuf) - L->rlen, 0);
 		if (n == 0) {
-			fail(m, 1, "connection closed by the device");
+			fail(L->owner, 1, "connection closed by the device");
 			return;
 		}
 		if (n < 0) {
@@ -280,24 +445,30 @@ static void on_readable(struct mbdev *m)
 				return;         /* the rest comes later */
 			if (errno == EINTR)
 				continue;
-			fail(m, 1, "recv: %s", strerror(errno));
+			fail(L->owner, 1, "recv: %s", strerror(errno));
 			return;
 		}
-		m->rlen += (size_t)n;
+		L->rlen += (size_t)n;
 		for (;;) {
-			int flen = mbap_frame_len(m->rbuf, m->rlen);
+			int flen = L->rtu ? rtu_reply_len(L->rbuf, L->rlen, L->expect_fc) : mbap_frame_len(L->rbuf, L->rlen);
+			if (flen < 0 && L->rtu) {
+				/* not the start of our reply: drop it, keep waiting */
+				L->crc_errors++;
+				L->rlen = 0;
+				break;
+			}
 			if (flen < 0) {
-				fail(m, 1, "malformed MBAP header");
+				fail(L->owner, 1, "malformed MBAP header");
 				return;
 			}
-			if (flen == 0 || m->rlen < (size_t)flen)
+			if (flen == 0 || L->rlen < (size_t)flen)
 				break;
-			handle_frame(m, (size_t)flen);
-			if (m->cs != C_WAITING)
+			handle_frame(L, (size_t)flen);
+			if (L->cs != C_WAITING)
 				return;     /* done, failed or closed */
 		}
-		if (m->rlen == sizeof(m->rbuf)) {
-			fail(m, 1, "malformed reply: frame larger than %zu bytes", sizeof(m->rbuf));
+		if (L->rlen == sizeof(L->rbuf)) {
+			fail(L->owner, 1, "malformed reply: frame larger than %zu bytes", sizeof(L->rbuf));
 			return;
 		}
 	}
@@ -305,62 +476,120 @@ static void on_readable(struct mbdev *m)
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct mbdev *m = arg;
+	struct mblink *L = arg;
+	struct mbdev *m = L->owner;
+	int to = m->dev->conf->timeout_ms;
+	char why[160];
 
-	if (m->cs == C_CONNECTING)
-		fail(m, 1, "connect timed out after %d ms", m->dev->conf->timeout_ms);
+	if (L->cs == C_CONNECTING)
+		snprintf(why, sizeof(why), "connect timed out after %d ms", to);
+	else if (L->crc_errors)
+		snprintf(why, sizeof(why), "CRC error in the reply (%d bad frame%s within %d ms): wrong baud rate or "
+			 "parity on the serial side, or noise on the line", L->crc_errors, L->crc_errors > 1 ? "s" : "", to);
 	else
-		fail(m, 1, "no reply within %d ms", m->dev->conf->timeout_ms);
+		snprintf(why, sizeof(why), "no reply within %d ms", to);
+	/* alone on its connection the device may be confused: start afresh;
+	 * a shared one stays up for the others (late replies are dropped) */
+	if (L->cs == C_CONNECTING || L->ndevs == 1)
+		close_conn(L);
+	else {
+		evtimer_del(L->tmo);
+		L->cs = C_IDLE;
+	}
+	if (m->wr)
+		write_done(m, -ETIMEDOUT, NAN, why);
+	else
+		finish(m, 0, why);
 }
 
 static void on_io(evutil_socket_t fd, short what, void *arg)
 {
-	struct mbdev *m = arg;
+	struct mblink *L = arg;
+	struct mbdev *m = L->owner;
 
-	if (m->cs == C_CONNECTING) {
+	if (L->cs == C_CONNECTING) {
 		int err = 0;
 		socklen_t l = sizeof(err);
-		getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		getsockopt(L->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 		if (err) {
 			fail(m, 1, "connect: %s", strerror(err));
 			return;
 		}
 		/* from now on one persistent read registration per connection */
-		event_assign(m->io, m->gw->base, m->fd, EV_READ | EV_PERSIST, on_io, m);
-		event_add(m->io, NULL);
-		m->cs = C_IDLE;
-		send_read(m);
+		event_assign(L->io, L->gw->base, L->fd, EV_READ | EV_PERSIST, on_io, L);
+		event_add(L->io, NULL);
+		L->cs = C_IDLE;
+		if (m->wr)
+			send_write_stage(m);
+		else
+			send_read(m);
 		return;
 	}
-	if (m->cs == C_WAITING) {
-		on_readable(m);
+	if (L->cs == C_WAITING) {
+		on_readable(L);
 		return;
 	}
-	/* data or EOF while idle: a late reply after a timeout, or the device
-	 * closed; either way start afresh on the next poll */
-	close_conn(m);
+	/* data while idle: a late reply after a timeout, dropped; EOF: the
+	 * device closed, start afresh at the next request */
+	uint8_t junk[256];
+	ssize_t n = recv(L->fd, junk, sizeof(junk), 0);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		close_conn(L);
 }
 
 static void start_connect(struct mbdev *m)
 {
+	struct mblink *L = m->L;
 	int one = 1;
 
-	m->fd = socket(m->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (m->fd < 0) {
+	L->fd = socket(L->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (L->fd < 0) {
 		fail(m, 0, "socket: %s", strerror(errno));
 		return;
 	}
-	setsockopt(m->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	m->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
-	if (connect(m->fd, (struct sockaddr *)&m->addr, m->addrlen) < 0 && errno != EINPROGRESS) {
+	setsockopt(L->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	L->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
+	if (connect(L->fd, (struct sockaddr *)&L->addr, L->addrlen) < 0 && errno != EINPROGRESS) {
 		fail(m, 1, "connect: %s", strerror(errno));
 		return;
 	}
 	/* completion (or refusal) shows as writability */
-	m->cs = C_CONNECTING;
-	event_assign(m->io, m->gw->base, m->fd, EV_WRITE, on_io, m);
-	event_add(m->io, NULL);
-	arm_timeout(m);
+	L->cs = C_CONNECTING;
+	event_assign(L->io, L->gw->base, L->fd, EV_WRITE, on_io, L);
+	event_add(L->io, NULL);
+	arm_timeout(L);
+}
+
+/* Connected: send the owner's request; else connect (resolving first). */
+static void go(struct mbdev *m, void (*send_it)(struct mbdev *))
+{
+	struct mblink *L = m->L;
+	char why[160];
+
+	if (L->cs != C_CLOSED)
+		send_it(m);
+	else if (L->resolved || resolve(L, why, sizeof(why)) == 0)
+		start_connect(m);
+	else
+		fail(m, 0, "%s", why);
+}
+
+/* Start the poll of the slot due at @due_us; @m has the link. */
+static void start_poll(struct mbdev *m, int64_t due_us)
+{
+	struct gateway *gw = m->gw;
+	int64_t late = mono_us() - due_us;
+	int64_t slack = (int64_t)m->dev->conf->poll_interval_ms * 50;   /* 5 % in µs */
+
+	m->polling = 1;
+	m->on_time = late <= (slack > ON_TIME_US ? slack : ON_TIME_US);
+	m->cur = 0;
+	m->reads_ok = m->reads_failed = 0;
+	m->wall_start_ms = wall_ms();
+	for (size_t i = 0; i < m->plan.nregs; i++)
+		m->values[i] = NAN;
+	gateway_poll_started(gw, m->dev, late);
+	go(m, send_read);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -368,55 +597,211 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct mbdev *m = arg;
 	struct gateway *gw = m->gw;
 	int64_t now = mono_us();
-	int64_t late = now - m->due_us;
-	int64_t slack = (int64_t)m->dev->conf->poll_interval_ms * 50;   /* 5 % in µs */
 
 	gw->stats.scheduled++;
-	if (m->polling) {
+	if (m->polling || m->poll_deferred) {
 		gw->stats.skipped_busy++;
-	} else if (m->retry_at_us && now < m->retry_at_us) {
+	} else if (health_backing_off(&m->health, now)) {
 		gw->stats.skipped_offline++;
 	} else {
-		m->polling = 1;
-		m->on_time = late <= (slack > ON_TIME_US ? slack : ON_TIME_US);
-		m->cur = 0;
-		m->wall_start_ms = wall_ms();
-		for (size_t i = 0; i < m->plan.nregs; i++)
-			m->values[i] = NAN;
-		gateway_poll_started(gw, m->dev, late);
-		char why[160];
-		if (m->cs != C_CLOSED)
-			send_read(m);
-		else if (m->resolved || resolve(m, why, sizeof(why)) == 0)
-			start_connect(m);
-		else
-			fail(m, 0, "%s", why);
+		/* now, or as soon as the link (or a write) lets it */
+		m->poll_deferred = 1;
+		m->deferred_due_us = m->due_us;
+		next_op(m);
 	}
 	schedule_next(m);
+}
+
+/* What @m wants next, when it can have the link: its due poll first, then
+ * the next write; with nothing to do it lets the link go. */
+static void next_op(struct mbdev *m)
+{
+	if (m->polling || m->wr)
+		return;
+	if (!m->poll_deferred && !m->wq) {
+		link_give(m);
+		return;
+	}
+	if (!link_take(m))
+		return;
+	if (m->poll_deferred) {
+		m->poll_deferred = 0;
+		start_poll(m, m->deferred_due_us);
+		return;
+	}
+	m->wr = m->wq;
+	m->wq = m->wr->next;
+	if (!m->wq)
+		m->wq_tail = NULL;
+	m->nwq--;
+	m->wr->next = NULL;
+	m->wr->stage = m->wr->merge_bit ? W_PREREAD : W_WRITE;
+	go(m, send_write_stage);
+}
+
+/* ---------- writes ---------- */
+
+/* The write in progress has its answer: hand it to the caller (who may
+ * queue another from the callback), then let the connection go on. */
+static void write_done(struct mbdev *m, int err, double readback, const char *reason)
+{
+	struct mbwrite *w = m->wr;
+	struct mblink *L = m->L;
+
+	m->wr = NULL;
+	evtimer_del(L->tmo);
+	if (L->cs == C_WAITING)
+		L->cs = C_IDLE;
+	if (err)
+		log_warn("modbus %s: write %s = %g failed: %s", m->dev->conf->name,
+			 m->dev->conf->profile->regs[w->reg].metric, w->value, reason);
+	else
+		log_info("modbus %s: wrote %s = %g (read back %g)", m->dev->conf->name,
+			 m->dev->conf->profile->regs[w->reg].metric, w->value, readback);
+	w->done(w->arg, err, readback, err ? reason : NULL);
+	free(w);
+	next_op(m);
+}
+
+static void send_write_stage(struct mbdev *m)
+{
+	struct mbwrite *w = m->wr;
+	const struct reg_def *d = &m->dev->conf->profile->regs[w->reg];
+	uint8_t pdu[MB_MAX_PDU];
+	int len;
+
+	if (w->stage == W_WRITE)
+		len = mb_write_pdu(pdu, w->fc, d->address, w->words, w->count);
+	else
+		len = (int)mb_read_pdu(pdu, d->table, d->address, w->stage == W_PREREAD ? 1 : w->count);
+	if (len < 0) {
+		write_done(m, -EINVAL, NAN, "cannot build the request");
+		return;
+	}
+	send_pdu(m, pdu, (size_t)len);
+}
+
+static void handle_write_frame(struct mbdev *m, const uint8_t *pdu, size_t pdulen)
+{
+	struct mbwrite *w = m->wr;
+	const struct reg_def *d = &m->dev->conf->profile->regs[w->reg];
+	uint8_t exc = 0;
+	char why[160];
+	int ret;
+
+	if (w->stage == W_WRITE)
+		ret = mb_parse_write_pdu(pdu, pdulen, w->fc, d->address, w->words, w->count, &exc);
+	else
+		ret = mb_parse_read_pdu(pdu, pdulen, d->table, w->stage == W_PREREAD ? 1 : w->count, m->rb, &exc);
+	const char *what = w->stage == W_WRITE ? "writing" : w->stage == W_PREREAD ? "reading before a bit write" : "reading back";
+	if (ret == -EREMOTEIO) {
+		snprintf(why, sizeof(why), "exception 0x%02x (%s) %s %s 0x%04x (function %u)", exc,
+			 mbap_exception_str(exc), what, reg_table_name(d->table), d->address,
+			 w->stage == W_WRITE ? w->fc : mbap_read_fc(d->table));
+		write_done(m, -EREMOTEIO, NAN, why);
+		return;
+	}
+	if (ret < 0) {
+		snprintf(why, sizeof(why), "malformed reply %s %s 0x%04x", what, reg_table_name(d->table), d->address);
+		close_conn(m->L);
+		write_done(m, -EBADMSG, NAN, why);
+		return;
+	}
+	switch (w->stage) {
+	case W_PREREAD: {
+		uint16_t mask = (uint16_t)(1u << d->bit);
+		w->words[0] = (uint16_t)((m->rb[0] & ~mask) | (w->words[0] ? mask : 0));
+		w->stage = W_WRITE;
+		send_write_stage(m);
+		return;
+	}
+	case W_WRITE:
+		w->stage = W_READBACK;
+		send_write_stage(m);
+		return;
+	case W_READBACK:
+		break;
+	}
+	double rb = reg_def_value(d, m->rb);
+	int same;
+	if (w->merge_bit)
+		same = ((m->rb[0] ^ w->words[0]) >> d->bit & 1) == 0;
+	else
+		same = !memcmp(m->rb, w->words, w->count * sizeof(*w->words));
+	if (!same) {
+		snprintf(why, sizeof(why), "read back %.10g after writing %.10g", rb, w->value);
+		write_done(m, -EIO, rb, why);
+		return;
+	}
+	write_done(m, 0, rb, NULL);
+}
+
+static int mbtcp_write(struct gateway *gw, struct device *dev, size_t reg, double value,
+		       gw_write_cb done, void *arg)
+{
+	struct mbdev *m = dev->drv;
+	const struct profile *p = dev->conf->profile;
+	const struct reg_def *d;
+	struct mbwrite *w;
+	int ret;
+
+	if (!m || reg >= p->nregs)
+		return -EINVAL;
+	d = &p->regs[reg];
+	if (d->table != TABLE_HOLDING && d->table != TABLE_COIL)
+		return -EACCES;
+	if (m->nwq >= WRITE_QUEUE_MAX)
+		return -EBUSY;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	if ((ret = reg_def_encode(d, value, w->words)) < 0) {
+		free(w);
+		return ret;
+	}
+	w->reg = reg;
+	w->value = value;
+	w->done = done;
+	w->arg = arg;
+	w->count = (uint16_t)reg_type_words(d->type);
+	if (d->table == TABLE_COIL) {
+		w->fc = p->write_function == 16 ? 15 : 5;
+	} else {
+		w->merge_bit = d->type == TYPE_BIT;
+		w->fc = w->count == 1 && p->write_function != 16 ? 6 : 16;
+	}
+	if (m->wq_tail)
+		m->wq_tail->next = w;
+	else
+		m->wq = w;
+	m->wq_tail = w;
+	m->nwq++;
+	next_op(m);
+	return 0;
 }
 
 /* Host names are resolved when first needed and again after a failure;
  * a name that does not resolve makes that device offline, not the gateway
  * fail. (getaddrinfo blocks, but only for a device whose address is not
  * known yet, at most once per backoff interval.) */
-static int resolve(struct mbdev *m, char *why, size_t len)
+static int resolve(struct mblink *L, char *why, size_t len)
 {
 	struct addrinfo hints = { 0 }, *res = NULL;
 	char port[8];
 	int rc;
 
 	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%d", m->c->port);
-	rc = getaddrinfo(m->c->host, port, &hints, &res);
-	if (rc || !res || res->ai_addrlen > sizeof(m->addr)) {
-		snprintf(why, len, "cannot resolve %s: %s", m->c->host, rc ? gai_strerror(rc) : "no address");
+	snprintf(port, sizeof(port), "%d", L->port);
+	rc = getaddrinfo(L->host, port, &hints, &res);
+	if (rc || !res || res->ai_addrlen > sizeof(L->addr)) {
+		snprintf(why, len, "cannot resolve %s: %s", L->host, rc ? gai_strerror(rc) : "no address");
 		if (res)
 			freeaddrinfo(res);
 		return -EHOSTUNREACH;
 	}
-	memcpy(&m->addr, res->ai_addr, res->ai_addrlen);
-	m->addrlen = res->ai_addrlen;
-	m->resolved = 1;
+	memcpy(&L->addr, res->ai_addr, res->ai_addrlen);
+	L->addrlen = res->ai_addrlen;
+	L->resolved = 1;
 	freeaddrinfo(res);
 	return 0;
 }
@@ -425,11 +810,18 @@ static void free_mbdev(struct mbdev *m)
 {
 	if (!m)
 		return;
-	close_conn(m);
-	if (m->io)
-		event_free(m->io);
-	if (m->tmo)
-		event_free(m->tmo);
+	if (m->wr) {
+		m->wq_tail = m->wq ? m->wq_tail : m->wr;
+		m->wr->next = m->wq;
+		m->wq = m->wr;
+		m->wr = NULL;
+	}
+	while (m->wq) {
+		struct mbwrite *w = m->wq;
+		m->wq = w->next;
+		w->done(w->arg, -ECANCELED, NAN, "the gateway is stopping");
+		free(w);
+	}
 	if (m->tick)
 		event_free(m->tick);
 	plan_release(&m->plan);
@@ -439,8 +831,44 @@ static void free_mbdev(struct mbdev *m)
 	free(m);
 }
 
-/* Create and start one device's instance; its first poll comes @first_us
- * from now. */
+static void free_link(struct mblink *L)
+{
+	close_conn(L);
+	if (L->io)
+		event_free(L->io);
+	if (L->tmo)
+		event_free(L->tmo);
+	free(L);
+}
+
+static struct mblink *link_for(struct gateway *gw, struct event_base *base, const struct mbtcp_conf *c)
+{
+	struct mblink *L;
+
+	for (size_t i = 0; i < nlinks; i++)
+		if (links[i]->port == c->port && !strcmp(links[i]->host, c->host))
+			return links[i];
+	struct mblink **nl = realloc(links, (nlinks + 1) * sizeof(*nl));
+	if (!nl)
+		return NULL;
+	links = nl;
+	if (!(L = calloc(1, sizeof(*L))))
+		return NULL;
+	links[nlinks++] = L;
+	L->gw = gw;
+	L->host = c->host;
+	L->port = c->port;
+	L->rtu = !strcmp(c->framing, "rtu");
+	L->fd = -1;
+	L->io = event_new(base, -1, 0, on_io, L);
+	L->tmo = evtimer_new(base, on_timeout, L);
+	if (!L->io || !L->tmo)
+		return NULL;
+	return L;
+}
+
+/* Create and start one device's instance on its host:port's link; its
+ * first poll comes @first_us from now. */
 static int start_one(struct gateway *gw, struct event_base *base, struct device *dev, int64_t first_us)
 {
 	const struct profile *p = dev->conf->profile;
@@ -459,8 +887,10 @@ static int start_one(struct gateway *gw, struct event_base *base, struct device 
 	m->dev = dev;
 	m->gw = gw;
 	m->c = dev->conf->drv;
-	m->fd = -1;
 	dev->drv = m;
+	if (!(m->L = link_for(gw, base, m->c)))
+		return -ENOMEM;
+	m->L->ndevs++;
 	m->no_gap = calloc(p->nregs ? p->nregs : 1, 1);
 	if (!m->no_gap)
 		return -ENOMEM;
@@ -472,22 +902,21 @@ static int start_one(struct gateway *gw, struct event_base *base, struct device 
 			maxcount = m->plan.reads[r].count;
 	m->words = calloc(maxcount, sizeof(*m->words));
 	m->values = calloc(p->nregs ? p->nregs : 1, sizeof(*m->values));
-	m->io = event_new(base, -1, 0, on_io, m);
 	m->tick = evtimer_new(base, on_tick, m);
-	m->tmo = evtimer_new(base, on_timeout, m);
-	if (!m->words || !m->values || !m->io || !m->tick || !m->tmo)
+	if (!m->words || !m->values || !m->tick)
 		return -ENOMEM;
-	if (!m->c->host[0] || resolve(m, (char[160]){ 0 }, 160) < 0)
+	if (m->L->ndevs == 1 && (!m->c->host[0] || resolve(m->L, (char[160]){ 0 }, 160) < 0))
 		log_warn("modbus %s: cannot resolve %s yet; will retry", dev->conf->name, m->c->host);
 	m->due_us = mono_us() + first_us;
 	struct timeval tv = { (time_t)(first_us / 1000000), (suseconds_t)(first_us % 1000000) };
-	evtimer_add(m->tick, &tv);
+	if (!gw->no_poll)
+		evtimer_add(m->tick, &tv);
 	return 0;
 }
 
 static int mbtcp_start(struct gateway *gw, struct event_base *base)
 {
-	size_t n = 0, k = 0;
+	size_t n = 0, k = 0, shared = 0;
 	int ret;
 
 	for (size_t i = 0; i < gw->ndevices; i++)
@@ -506,7 +935,13 @@ static int mbtcp_start(struct gateway *gw, struct event_base *base)
 			return ret;
 		k++;
 	}
-	log_info("modbus-tcp: %zu devices", nmbdevs);
+	for (size_t i = 0; i < nlinks; i++)
+		if (links[i]->ndevs > 1) {
+			shared++;
+			log_info("modbus-tcp %s:%d: %zu devices share one connection%s", links[i]->host, links[i]->port,
+				 links[i]->ndevs, links[i]->rtu ? " (RTU framing)" : "");
+		}
+	log_info("modbus-tcp: %zu devices on %zu connections (%zu shared)", nmbdevs, nlinks, shared);
 	return 0;
 }
 
@@ -517,6 +952,11 @@ static void mbtcp_stop(struct gateway *gw)
 			mbdevs[i]->dev->drv = NULL;
 		free_mbdev(mbdevs[i]);
 	}
+	for (size_t i = 0; i < nlinks; i++)
+		free_link(links[i]);
+	free(links);
+	links = NULL;
+	nlinks = 0;
 	free(mbdevs);
 	mbdevs = NULL;
 	nmbdevs = 0;
@@ -529,11 +969,50 @@ static int mbtcp_start_device(struct gateway *gw, struct device *dev)
 	return start_one(gw, gw->base, dev, 50000 + (int64_t)(dev->index % 20) * 10000);
 }
 
+/* Take @m out of its link: out of the line, and if its request has the
+ * link, that request is abandoned (the connection closed, so a late reply
+ * cannot be taken for the next device's) and the next in line goes on. */
+static void leave_link(struct mbdev *m)
+{
+	struct mblink *L = m->L;
+
+	if (!L)
+		return;
+	if (m->queued) {
+		struct mbdev **pp = &L->waitq, *prev = NULL;
+		while (*pp && *pp != m) {
+			prev = *pp;
+			pp = &(*pp)->wnext;
+		}
+		if (*pp) {
+			*pp = m->wnext;
+			if (L->waitq_tail == m)
+				L->waitq_tail = prev;
+		}
+		m->queued = 0;
+	}
+	if (L->owner == m)
+		close_conn(L);
+	L->ndevs--;
+	if (!L->ndevs) {
+		for (size_t i = 0; i < nlinks; i++)
+			if (links[i] == L) {
+				links[i] = links[--nlinks];
+				break;
+			}
+		free_link(L);
+	} else {
+		link_give(m);       /* the next device in line takes the link */
+	}
+	m->L = NULL;
+}
+
 static void mbtcp_stop_device(struct gateway *gw, struct device *dev)
 {
 	for (size_t i = 0; i < nmbdevs; i++) {
 		if (mbdevs[i] != dev->drv)
 			continue;
+		leave_link(mbdevs[i]);
 		free_mbdev(mbdevs[i]);
 		mbdevs[i] = mbdevs[--nmbdevs];
 		break;
@@ -557,6 +1036,37 @@ static void mbtcp_check(struct conf_ctx *ctx, const struct device_conf *dev)
 
 	if (c->host && !*c->host)
 		conf_error(ctx, &dev->at, "device %s: host is empty", dev->name ? dev->name : "?");
+	if (c->framing && strcmp(c->framing, "mbap") && strcmp(c->framing, "rtu"))
+		conf_error(ctx, &dev->at, "device %s: framing must be \"mbap\" (Modbus TCP) or \"rtu\" (RTU frames "
+			   "over TCP, for serial servers and DTUs), got \"%s\"", dev->name ? dev->name : "?", c->framing);
+	if (c->framing && !strcmp(c->framing, "rtu") && (c->unit < 1 || c->unit > 247))
+		conf_error(ctx, &dev->at, "device %s: unit %d cannot be addressed on a serial line (1..247)",
+			   dev->name ? dev->name : "?", c->unit);
+}
+
+/* Devices at one host:port share a connection, so one framing. (Two
+ * devices may name one unit id: two register sets at different intervals.) */
+static void mbtcp_check_all(struct conf_ctx *ctx, const struct gw_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ndevices; i++) {
+		const struct device_conf *a = &cfg->devices[i];
+		const struct mbtcp_conf *ca = a->drv;
+		if (a->driver != &modbus_tcp_driver || !ca->host || !ca->framing)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct device_conf *b = &cfg->devices[j];
+			const struct mbtcp_conf *cb = b->drv;
+			if (b->driver != &modbus_tcp_driver || !cb->host || !cb->framing || ca->port != cb->port ||
+			    strcmp(ca->host, cb->host))
+				continue;
+			/* against the first device there only: one error per device */
+			if (strcmp(ca->framing, cb->framing))
+				conf_error(ctx, &a->at, "device %s: framing \"%s\" on %s:%d, but %s (line %d) there uses \"%s\"; "
+					   "devices at one host:port share its connection", a->name, ca->framing, ca->host,
+					   ca->port, b->name, b->at.line, cb->framing);
+			break;
+		}
+	}
 }
 
 const struct driver_ops modbus_tcp_driver = {
@@ -564,8 +1074,10 @@ const struct driver_ops modbus_tcp_driver = {
 	.opts = mbtcp_opts,
 	.conf_size = sizeof(struct mbtcp_conf),
 	.check = mbtcp_check,
+	.check_all = mbtcp_check_all,
 	.start = mbtcp_start,
 	.stop = mbtcp_stop,
+	.write = mbtcp_write,
 	.start_device = mbtcp_start_device,
 	.stop_device = mbtcp_stop_device,
 	.move_device = mbtcp_move_device,

@@ -134,7 +134,7 @@ static const struct opt device_opts[] = {
 static const char *const reg_keys[] = {
 	"metric", "table", "address", "type", "order", "bit", "scale", "offset", "unit", "counter", "writable", "min", "max", NULL,
 };
-static const char *const profile_keys[] = { "name", "description", "registers", NULL };
+static const char *const profile_keys[] = { "name", "description", "registers", "write_function", NULL };
 
 /* Errors are collected and printed sorted by file and line at the end, so a
  * technician reads them top to bottom like the file. */
@@ -616,6 +616,15 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 		p->name = strdup(str);
 	if (config_setting_lookup_string(ps, "description", &str))
 		p->description = strdup(str);
+	p->write_function = 6;
+	if ((m = config_setting_get_member(ps, "write_function"))) {
+		double wf;
+		if (number_of(m, &wf) < 0 || (wf != 6 && wf != 16))
+			serror(ctx, m, "write_function must be 6 (05/06 for one coil or register, 15/16 for more) "
+			       "or 16 (always 15/16, for devices that accept only those)");
+		else
+			p->write_function = (int)wf;
+	}
 
 	regs = config_setting_get_member(ps, "registers");
 	if (!regs || !(config_setting_is_list(regs) || config_setting_is_array(regs))) {
@@ -787,7 +796,7 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 		dev.driver = dev.driver_name ? driver_find(dev.driver_name) : NULL;
 		if (!dev.driver) {
 			config_setting_t *m = config_setting_get_member(s, "driver");
-			serror(ctx, m ? m : s, "unknown driver '%s' (known: modbus-tcp)",
+			serror(ctx, m ? m : s, "unknown driver '%s' (known: modbus-tcp, modbus-rtu)",
 			       dev.driver_name ? dev.driver_name : "");
 			check_unknown(ctx, s, "device", device_opts, NULL, NULL);
 			free_device(&dev);
@@ -840,13 +849,19 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 				free(d->name);
 				d->name = name;
 				if (d->driver && d->driver->opts) {
-					/* the first int option named "port" steps with k */
+					/* the first int option named "port" steps with k;
+					 * on a serial bus (no port) the unit id does */
+					const char *step = "port";
 					for (const struct opt *o = d->driver->opts; o->name; o++)
-						if (o->type == OPT_INT && !strcmp(o->name, "port")) {
+						if (!strcmp(o->name, "serial"))
+							step = "unit";
+					for (const struct opt *o = d->driver->opts; o->name; o++)
+						if (o->type == OPT_INT && !strcmp(o->name, step)) {
 							int *port = (int *)((char *)d->drv + o->offset);
-							if (*port + k > 65535) {
-								serror(ctx, s, "device %s: count %d runs the port past 65535",
-								       dev.name ? dev.name : "?", count);
+							if (*port + k > (step[0] == 'p' ? 65535 : (int)o->max)) {
+								serror(ctx, s, "device %s: count %d runs the %s past %d",
+								       dev.name ? dev.name : "?", count, step,
+								       step[0] == 'p' ? 65535 : (int)o->max);
 								k = count;
 								break;
 							}
@@ -878,6 +893,9 @@ static void check_cross(struct conf_ctx *ctx)
 	}
 	if (cfg->ndevices > 20000)
 		conf_error(ctx, NULL, "%zu devices configured; at most 20000 are supported", cfg->ndevices);
+	for (const struct driver_ops *const *d = drivers; *d; d++)
+		if ((*d)->check_all)
+			(*d)->check_all(ctx, cfg);
 }
 
 static void check_gateway(struct conf_ctx *ctx, config_t *lc)

@@ -15,6 +15,7 @@ struct device_conf;
 struct gateway;
 struct opt;
 struct device;
+struct gw_config;
 
 /* The answer to a write: @err 0 when the value was written and read back
  * equal; otherwise a negative errno and @reason ("exception 0x02",
@@ -54,9 +55,13 @@ struct driver_ops {
 	int (*start_device)(struct gateway *gw, struct device *dev);
 	void (*stop_device)(struct gateway *gw, struct device *dev);
 	void (*move_device)(struct gateway *gw, struct device *dev);
+	/* Checks across all devices (a shared serial bus's settings, unit ids
+	 * on one bus); report with conf_error(). May be NULL. */
+	void (*check_all)(struct conf_ctx *ctx, const struct gw_config *cfg);
 };
 
 extern const struct driver_ops modbus_tcp_driver;
+extern const struct driver_ops modbus_rtu_driver;
 
 /** Find a driver by name; NULL if there is none. */
 const struct driver_ops *driver_find(const char *name);

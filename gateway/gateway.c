@@ -36,6 +36,7 @@ const char *device_state_name(enum device_state s)
 	switch (s) {
 	case DEV_ONLINE: return "online";
 	case DEV_OFFLINE: return "offline";
+	case DEV_DEGRADED: return "degraded";
 	default: return "unknown";
 	}
 }
@@ -67,6 +68,8 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
 	/* a state change is logged once; repeats of the same failure are not */
 	if (st == DEV_ONLINE && dev->state == DEV_UNKNOWN)
 		log_debug("device %s: online", dev->conf->name);   /* first contact: not news */
+	else if (st == DEV_DEGRADED)
+		log_info("device %s: degraded: %s", dev->conf->name, reason ? reason : "no reason given");
 	else if (st == DEV_ONLINE)
 		log_info("device %s: online", dev->conf->name);
 	else
@@ -99,6 +102,14 @@ int gateway_write(struct gateway *gw, struct device *dev, const char *metric, do
 	return -ENOENT;
 }
 
+int gateway_value_quality(const struct device *dev, size_t reg, int64_t now_ms)
+{
+	if (dev->state == DEV_OFFLINE || !dev->last_ok_ms ||
+	    now_ms - dev->last_ok_ms > 3 * (int64_t)dev->conf->poll_interval_ms)
+		return Q_STALE;
+	return dev->lastq ? dev->lastq[reg] : Q_GOOD;
+}
+
 void gateway_poll_started(struct gateway *gw, struct device *dev, int64_t late_us)
 {
 	gw->stats.started++;
@@ -128,10 +139,19 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 	gw->stats.on_time += on_time != 0;
 	dev->last_ok_ms = ts_ms;
 	for (size_t i = 0; i < pr->nregs; i++) {
+		const struct reg_def *r = &pr->regs[i];
+		/* NaN: its read failed while others worked (a degraded poll) */
+		int q = isnan(values[i]) ? Q_COMM_ERROR :
+			(!isnan(r->min) && values[i] < r->min) || (!isnan(r->max) && values[i] > r->max) ?
+			Q_OUT_OF_RANGE : Q_GOOD;
 		dev->last[i] = values[i];
-		if (store_append(gw->store, dev->series[i], ts_ms, values[i], Q_GOOD) < 0)
+		if (dev->lastq)
+			dev->lastq[i] = (unsigned char)q;
+		if (store_append(gw->store, dev->series[i], ts_ms, values[i], q) < 0)
 			gw->stats.store_errors++;
-		rollup_sample(gw->rollup, dev->rseries + i, ts_ms, values[i]);
+		/* rollups and KPIs only from good values */
+		if (q == Q_GOOD)
+			rollup_sample(gw->rollup, dev->rseries + i, ts_ms, values[i]);
 		gw->stats.values++;
 	}
 	if (!gw->pub)
@@ -495,11 +515,12 @@ int gateway_device_init(struct gateway *gw, struct device *d, const struct devic
 	d->index = index;
 	d->series = calloc(p->nregs ? p->nregs : 1, sizeof(*d->series));
 	d->last = calloc(p->nregs ? p->nregs : 1, sizeof(*d->last));
+	d->lastq = calloc(p->nregs ? p->nregs : 1, 1);
 	if (asprintf(&d->topic, "%s/%s/telemetry/%s", c->topic_prefix, c->gateway_id, conf->name) < 0)
 		d->topic = NULL;
 	if (asprintf(&d->bn, "urn:dev:wardgw:%s:%s:", c->gateway_id, conf->name) < 0)
 		d->bn = NULL;
-	if (!d->series || !d->last || !d->topic || !d->bn)
+	if (!d->series || !d->last || !d->lastq || !d->topic || !d->bn)
 		return -ENOMEM;
 	for (size_t k = 0; k < p->nregs && !ret; k++) {
 		const struct reg_def *r = &p->regs[k];
@@ -524,10 +545,12 @@ void gateway_device_release(struct device *d)
 {
 	free(d->series);
 	free(d->last);
+	free(d->lastq);
 	free(d->topic);
 	free(d->bn);
 	d->series = NULL;
 	d->last = NULL;
+	d->lastq = NULL;
 	d->topic = NULL;
 	d->bn = NULL;
 }

@@ -22,7 +22,8 @@ struct kpi_engine;
 struct rollup;
 struct store;
 
-enum device_state { DEV_UNKNOWN, DEV_ONLINE, DEV_OFFLINE };
+/* online, degraded and offline are defined in health.h */
+enum device_state { DEV_UNKNOWN, DEV_ONLINE, DEV_OFFLINE, DEV_DEGRADED };
 const char *device_state_name(enum device_state s);
 
 /* A configured device at run time, whatever its driver. */
@@ -36,6 +37,7 @@ struct device {
 	enum device_state reported; /* last state sent as an event */
 	int64_t changed_ms;         /* when state last changed */
 	double *last;               /* last values, NaN until read */
+	unsigned char *lastq;       /* quality of each last value (enum quality) */
 	int64_t last_ok_ms;         /* wall clock of the last good poll */
 	char *topic;                /* telemetry topic */
 	char *bn;                   /* SenML base name */
@@ -87,6 +89,7 @@ struct gateway {
 	struct event *sighup_ev;
 	struct gw_config **retired;  /* configs replaced by reloads, freed at release */
 	size_t nretired;
+	int no_poll;                /* tools (wardgw write): drivers start without polling */
 };
 
 struct gateway_opts {
@@ -132,6 +135,14 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
  */
 int gateway_write(struct gateway *gw, struct device *dev, const char *metric, double value,
 		  gw_write_cb done, void *arg);
+
+/**
+ * The quality of @dev's last value of register @reg at wall time @now_ms:
+ * Q_STALE when the device is offline or its last good poll is older than
+ * three poll intervals, otherwise the quality it was stored with (Q_GOOD,
+ * Q_COMM_ERROR for a read that failed, Q_OUT_OF_RANGE outside min/max).
+ */
+int gateway_value_quality(const struct device *dev, size_t reg, int64_t now_ms);
 
 /** Clocks: wall time in ms, monotonic in µs. */
 int64_t wall_ms(void);

@@ -138,7 +138,8 @@ static int online_ms(sqlite3 *db, const char *device, int64_t from, int64_t to, 
 		if (on || off)
 			kn += ts - t;
 		t = ts;
-		on = s && !strcmp(s, "online");
+		/* a degraded device answers: it counts as available */
+		on = s && (!strcmp(s, "online") || !strcmp(s, "degraded"));
 		off = s && !strcmp(s, "offline");
 	}
 	sqlite3_finalize(st);

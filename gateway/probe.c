@@ -431,6 +431,8 @@ static modbus_t *link_open(const struct probe_target *t, int unit, int timeout_m
 			say(err, len, "cannot connect to %s: %s", where, modbus_strerror(e));
 		goto fail;
 	}
+	if (t->link == PROBE_RTU)
+		modbus_flush(ctx);      /* bytes left on the line by someone else */
 	return ctx;
 fail:
 	modbus_free(ctx);

@@ -17,12 +17,17 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 enum kind { K_CABINET, K_SDM120, K_DDS238 };
 static const char *const kind_names[] = { "cabinet", "sdm120", "dds238" };
 
 #define MAX_LAMPS 64
+#define STORE_BASE 0x100
+#define STORE_REGS 0x80
+#define STORE_COILS 0x10
 #define LAMP_W 100.0
 #define REPAIR_S (6 * 3600)
 #define LOCAL_OFFSET_S (7 * 3600)
@@ -45,6 +50,10 @@ struct dev {
 	double energy_kwh, import_kwh, op_hours, last_t;
 	int switch_count;
 	uint64_t served;
+	/* a plain register store every kind has, for writes (FC05/06/15/16):
+	 * holding 0x0100..0x017F and coils 0x0100..0x010F */
+	uint16_t store[STORE_REGS];
+	uint8_t coils[STORE_COILS];
 };
 
 struct conn {
@@ -71,7 +80,8 @@ static int unit_id = 1, global_delay, frozen, holes;
 static double speed = 1.0, start_t, failure_rate = 0.0005;
 static struct timespec t0;
 static unsigned seed = 1;
-static uint64_t requests, exceptions;
+static uint64_t requests, exceptions, writes;
+#define MAX_WRITE 1968
 
 /* ---------- the simulated world ---------- */
 
@@ -260,6 +270,23 @@ static void image(struct dev *d, double t, uint16_t *h, uint16_t *in)
 		h[0x10] = 900;
 		h[0x11] = clamp16(f * 100.0);
 	}
+	memcpy(h + STORE_BASE, d->store, sizeof(d->store));
+}
+
+static int in_store(unsigned a, unsigned n, unsigned size)
+{
+	return a >= STORE_BASE && a + n <= STORE_BASE + size;
+}
+
+/* Coil or discrete input @a: coil 0 is a cabinet's relay, discrete input 0
+ * its door contact, coils 0x100.. the store. */
+static unsigned bit_at(const struct dev *d, int fc, unsigned a, const uint16_t *h)
+{
+	if (fc == 1 && in_store(a, 1, STORE_COILS))
+		return d->coils[a - STORE_BASE];
+	if (a != 0)
+		return 0;
+	return fc == 1 ? (unsigned)d->relay_on : (unsigned)(h[4] & 1);
 }
 
 /* Readable ranges per device kind and table (fc 1..4). */
@@ -267,6 +294,8 @@ static int in_map(const struct dev *d, int fc, unsigned a, unsigned n)
 {
 	unsigned end = a + n;
 
+	if ((fc == 3 && in_store(a, n, STORE_REGS)) || (fc == 1 && in_store(a, n, STORE_COILS)))
+		return 1;
 	switch (d->kind) {
 	case K_CABINET:
 		if (fc == 3)
@@ -333,10 +362,9 @@ static size_t answer(struct dev *d, const uint8_t *req, size_t len, uint8_t *out
 		image(d, t, h, in);
 		if (bits) {
 			unsigned nb = (n + 7) / 8;
-			/* coil 0 is the relay, discrete input 0 the door contact */
-			unsigned v = fc == 1 ? (unsigned)d->relay_on : (unsigned)(h[4] & 1);
 			memset(out + 9, 0, nb);
-			out[9] = (uint8_t)v;
+			for (unsigned i = 0; i < n; i++)
+				out[9 + i / 8] |= (uint8_t)(bit_at(d, fc, a + i, h) << (i % 8));
 			out[8] = (uint8_t)nb;
 			put16(out + 4, 3 + nb);
 			return 9 + nb;
@@ -348,39 +376,61 @@ static size_t answer(struct dev *d, const uint8_t *req, size_t len, uint8_t *out
 		put16(out + 4, 3 + 2 * n);
 		return 9 + 2 * n;
 	}
-	case 5:
-		if (d->kind != K_CABINET || a != 0)
-			return exception(out, req, 0x02);
-		if (n != 0xFF00 && n != 0)
-			return exception(out, req, 0x03);
-		advance(d, t);
-		d->relay_on = n == 0xFF00;
-		memcpy(out, req, 12);
-		return 12;
-	case 6:
-	case 16: {
-		unsigned v = n;
-		if (fc == 16) {
-			if (n != 1 || len != 15 || req[12] != 2)
-				return exception(out, req, 0x03);   /* one register only */
-			v = get16(req + 13);
+	case 5: case 6: case 15: case 16: {
+		/* a DDS238 takes writes only with function 16, as the real one */
+		if (d->kind == K_DDS238 && fc != 16)
+			return exception(out, req, 0x01);
+		unsigned cnt = 1, vals[MAX_WRITE];
+		if (fc == 15 || fc == 16) {
+			unsigned nb = fc == 15 ? (n + 7) / 8 : 2 * n;
+			cnt = n;
+			if (n == 0 || n > (fc == 15 ? 1968u : 123u) || len < 13 || req[12] != nb || len != 13 + nb)
+				return exception(out, req, 0x03);
+			for (unsigned i = 0; i < n; i++)
+				vals[i] = fc == 15 ? (unsigned)(req[13 + i / 8] >> (i % 8)) & 1 : get16(req + 13 + 2 * i);
+		} else if (fc == 5) {
+			if (n != 0xFF00 && n != 0)
+				return exception(out, req, 0x03);
+			vals[0] = n == 0xFF00;
+		} else {
+			vals[0] = n;
 		}
-		if (d->kind != K_CABINET || a != 0x10)
+		int coil = fc == 5 || fc == 15;
+		/* check every address and value before changing anything */
+		for (unsigned i = 0; i < cnt; i++) {
+			unsigned ad = a + i;
+			if (coil && in_store(ad, 1, STORE_COILS))
+				continue;
+			if (!coil && in_store(ad, 1, STORE_REGS))
+				continue;
+			if (d->kind == K_CABINET && coil && ad == 0)
+				continue;
+			if (d->kind == K_CABINET && !coil && ad == 0x10) {
+				if (vals[i] > 100)
+					return exception(out, req, 0x03);
+				continue;
+			}
 			return exception(out, req, 0x02);
-		if (v > 100)
-			return exception(out, req, 0x03);
-		advance(d, t);
-		d->override_level = (int)v;
-		d->override_until = next_switch(t);
-		memcpy(out, req, 12);
-		if (fc == 16) {
-			put16(out + 4, 6);
-			put16(out + 10, 1);
 		}
+		advance(d, t);
+		for (unsigned i = 0; i < cnt; i++) {
+			unsigned ad = a + i;
+			if (coil && ad == 0)
+				d->relay_on = (int)vals[i];
+			else if (coil)
+				d->coils[ad - STORE_BASE] = (uint8_t)vals[i];
+			else if (ad == 0x10 && !in_store(ad, 1, STORE_REGS)) {
+				d->override_level = (int)vals[i];
+				d->override_until = next_switch(t);
+			} else
+				d->store[ad - STORE_BASE] = (uint16_t)vals[i];
+		}
+		writes++;
+		/* 05/06 echo the request; 15/16 answer address and count */
+		memcpy(out, req, 12);
+		put16(out + 4, 6);
 		return 12;
 	}
-	case 15:
-		return exception(out, req, d->kind == K_CABINET ? 0x03 : 0x02);
 	default:
 		return exception(out, req, 0x01);
 	}
@@ -538,6 +588,332 @@ static void dev_refuse(struct dev *d)
 	d->dead = 1;
 }
 
+/* ---------- Modbus RTU on a pseudo-terminal ----------
+ * --rtu-pty FILE: every device answers on one serial bus (a pty; the
+ * gateway opens the slave side, whose path goes to FILE), device i as unit
+ * first_unit + i. --line BAUD:8N1 gives the bus its settings: replies take
+ * the time the frames would take on the wire, and a gateway whose port is
+ * set otherwise gets what a real line gives: garbage (CRC errors) for a
+ * wrong baud rate, silence for a wrong frame (stop bits; a pty cannot
+ * show parity or data bits, Linux forces them to 8N). */
+
+static int rtu_master = -1, rtu_slave = -1, first_unit = 1;
+static int line_baud, line_data = 8, line_stop = 1, turnaround_ms;
+static char line_parity = 'N';
+static uint8_t rtu_buf[512], rtu_out[260];
+static size_t rtu_len, rtu_olen;
+static struct event *rtu_ev, *rtu_idle_ev, *rtu_reply_ev;
+static uint64_t rtu_crc_bad, rtu_mismatch;
+
+static uint16_t crc16(const uint8_t *p, size_t n)
+{
+	uint16_t crc = 0xFFFF;
+
+	for (size_t i = 0; i < n; i++) {
+		crc ^= p[i];
+		for (int b = 0; b < 8; b++)
+			crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) : (uint16_t)(crc >> 1);
+	}
+	return crc;
+}
+
+static speed_t baud_const(int baud)
+{
+	switch (baud) {
+	case 1200: return B1200; case 2400: return B2400; case 4800: return B4800;
+	case 9600: return B9600; case 19200: return B19200; case 38400: return B38400;
+	case 57600: return B57600; case 115200: return B115200; case 230400: return B230400;
+	default: return 0;
+	}
+}
+
+/* 0: the port matches the line; 1: wrong baud (garbage); 2: wrong frame (silence). */
+static int line_mismatch(void)
+{
+	struct termios t;
+
+	if (!line_baud || tcgetattr(rtu_master, &t) < 0)
+		return 0;
+	if (cfgetospeed(&t) != baud_const(line_baud))
+		return 1;
+	/* Linux forces a pty to 8 bits without parity (pty_set_termios), so
+	 * of the frame only the stop bits show */
+	int stop = (t.c_cflag & CSTOPB) ? 2 : 1;
+	if (stop != line_stop)
+		return 2;
+	return 0;
+}
+
+static void on_rtu_reply(evutil_socket_t fd, short what, void *arg)
+{
+	if (rtu_olen && write(rtu_master, rtu_out, rtu_olen) < 0)
+		return;
+	rtu_olen = 0;
+}
+
+/* Length of the request frame at the start of the buffer: 0 if more bytes
+ * are needed, -1 if it cannot be a request. */
+static int rtu_frame_len(const uint8_t *b, size_t n)
+{
+	if (n < 2)
+		return 0;
+	switch (b[1]) {
+	case 1: case 2: case 3: case 4: case 5: case 6: return 8;
+	case 15: case 16: return n < 7 ? 0 : 9 + b[6];
+	default: return -1;
+	}
+}
+
+static void rtu_request(const uint8_t *f, size_t flen)
+{
+	uint8_t req[260], out[260];
+	size_t olen;
+	int mm;
+
+	requests++;
+	if (crc16(f, flen - 2) != (uint16_t)(f[flen - 2] | f[flen - 1] << 8)) {
+		rtu_crc_bad++;
+		return;         /* a slave ignores a frame with a bad CRC */
+	}
+	int idx = f[0] - first_unit;
+	if (f[0] == 0 || idx < 0 || idx >= ndevs)
+		return;         /* nobody there: silence */
+	struct dev *d = &devs[idx];
+	d->served++;
+	if (d->muted || d->dead)
+		return;
+	if ((mm = line_mismatch()) == 2) {
+		rtu_mismatch++;
+		return;         /* framing errors: the slave hears nothing */
+	}
+	/* the PDU in an MBAP frame for answer(): tid 0, unit the sim's own */
+	memset(req, 0, 7);
+	put16(req + 4, (unsigned)(flen - 3 + 1));
+	req[6] = (uint8_t)unit_id;
+	memcpy(req + 7, f + 1, flen - 3);
+	olen = answer(d, req, 7 + flen - 3, out);
+	rtu_out[0] = f[0];
+	memcpy(rtu_out + 1, out + 7, olen - 7);
+	rtu_olen = 1 + olen - 7;
+	uint16_t crc = crc16(rtu_out, rtu_olen);
+	rtu_out[rtu_olen++] = (uint8_t)crc;
+	rtu_out[rtu_olen++] = (uint8_t)(crc >> 8);
+	if (mm == 1) {
+		rtu_mismatch++;
+		/* what a wrong baud rate makes of it (the address, function and count
+		 * kept, so the gateway's complaint is the CRC) */
+		for (size_t i = 3; i < rtu_olen; i++)
+			rtu_out[i] = (uint8_t)(rtu_out[i] * 7 + 0x5A);
+	}
+	/* the frames' time on the wire, then the slave's turnaround */
+	long us = (long)(d->delay_ms ? d->delay_ms : global_delay) * 1000 + turnaround_ms * 1000L;
+	if (line_baud)
+		us += (long)((flen + rtu_olen) * (1.0 + line_data + (line_parity != 'N') + line_stop) * 1e6 / line_baud);
+	struct timeval tv = { us / 1000000, us % 1000000 };
+	evtimer_add(rtu_reply_ev, &tv);
+}
+
+static void on_rtu_idle(evutil_socket_t fd, short what, void *arg)
+{
+	rtu_len = 0;    /* a frame cut short: the silence ends it */
+}
+
+static void on_rtu(evutil_socket_t fd, short what, void *arg)
+{
+	ssize_t n = read(rtu_master, rtu_buf + rtu_len, sizeof(rtu_buf) - rtu_len);
+	struct timeval idle = { 0, 100000 };
+	int flen;
+
+	if (n <= 0)
+		return;
+	rtu_len += (size_t)n;
+	while ((flen = rtu_frame_len(rtu_buf, rtu_len)) != 0) {
+		if (flen < 0 || (size_t)flen > sizeof(rtu_buf)) {
+			rtu_len = 0;
+			break;
+		}
+		if (rtu_len < (size_t)flen)
+			break;
+		rtu_request(rtu_buf, (size_t)flen);
+		memmove(rtu_buf, rtu_buf + flen, rtu_len - (size_t)flen);
+		rtu_len -= (size_t)flen;
+	}
+	evtimer_add(rtu_idle_ev, &idle);
+}
+
+static int rtu_open(const char *file)
+{
+	struct termios t;
+	const char *name;
+	FILE *f;
+
+	rtu_master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (rtu_master < 0 || grantpt(rtu_master) < 0 || unlockpt(rtu_master) < 0 || !(name = ptsname(rtu_master)))
+		return -errno;
+	/* held open so the master never sees a hang-up between the gateway's
+	 * opens; raw, so no byte is taken for a control character */
+	rtu_slave = open(name, O_RDWR | O_NOCTTY);
+	if (rtu_slave < 0 || tcgetattr(rtu_slave, &t) < 0)
+		return -errno;
+	cfmakeraw(&t);
+	tcsetattr(rtu_slave, TCSANOW, &t);
+	fcntl(rtu_master, F_SETFL, fcntl(rtu_master, F_GETFL) | O_NONBLOCK);
+	rtu_ev = event_new(base, rtu_master, EV_READ | EV_PERSIST, on_rtu, NULL);
+	rtu_idle_ev = evtimer_new(base, on_rtu_idle, NULL);
+	rtu_reply_ev = evtimer_new(base, on_rtu_reply, NULL);
+	event_add(rtu_ev, NULL);
+	if (!(f = fopen(file, "w")))
+		return -errno;
+	fprintf(f, "%s\n", name);
+	fclose(f);
+	printf("wardgw-sim: rtu on %s, units %d-%d\n", name, first_unit, first_unit + ndevs - 1);
+	return 0;
+}
+
+/* ---------- a Modbus TCP gateway in front of a serial bus ----------
+ * --gateway-port P: one more port, where device i answers as unit
+ * first_unit + i on one shared connection, as behind a serial gateway or a
+ * DTU. --gateway-framing mbap (default): Modbus TCP, an unknown unit gets
+ * exception 0x0B; rtu: raw RTU frames with CRC (a transparent serial
+ * server), an unknown unit is silent. A muted device is silent on both. */
+
+static int gw_rtu;
+
+static void gw_send(struct conn *c, struct dev *d, const uint8_t *out, size_t olen)
+{
+	int delay = d && d->delay_ms ? d->delay_ms : global_delay;
+
+	if (delay <= 0) {
+		send_reply(c, out, olen);
+		return;
+	}
+	struct pending *p = calloc(1, sizeof(*p));
+	struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
+	if (!p)
+		return;
+	p->c = c;
+	memcpy(p->out, out, olen);
+	p->len = olen;
+	p->ev = evtimer_new(base, on_delayed, p);
+	p->next = pending_list;
+	pending_list = p;
+	evtimer_add(p->ev, &tv);
+}
+
+/* One request PDU for @unit; the reply PDU into @out, 0 for silence. */
+static size_t gw_answer(unsigned unit, const uint8_t *pdu, size_t pdulen, uint8_t *out, struct dev **dp)
+{
+	uint8_t req[260], rep[260];
+	int idx = (int)unit - first_unit;
+
+	*dp = NULL;
+	if (unit == 0 || idx < 0 || idx >= ndevs) {
+		if (gw_rtu)
+			return 0;
+		out[0] = (uint8_t)(pdu[0] | 0x80);
+		out[1] = 0x0B;
+		exceptions++;
+		return 2;
+	}
+	struct dev *d = *dp = &devs[idx];
+	d->served++;
+	if (d->muted || d->dead)
+		return 0;
+	memset(req, 0, 7);
+	put16(req + 4, (unsigned)(pdulen + 1));
+	req[6] = (uint8_t)unit_id;
+	memcpy(req + 7, pdu, pdulen);
+	size_t olen = answer(d, req, 7 + pdulen, rep);
+	memcpy(out, rep + 7, olen - 7);
+	return olen - 7;
+}
+
+static void gw_drop(struct conn *c)
+{
+	for (struct pending *p = pending_list; p; p = p->next)
+		if (p->c == c)
+			p->c = NULL;
+	conn_close(c);
+}
+
+static void on_gw_conn(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	ssize_t n = recv(fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+	uint8_t out[260], pdu[260];
+	struct dev *d;
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		gw_drop(c);
+		return;
+	}
+	c->len += (size_t)n;
+	for (;;) {
+		size_t flen, plen;
+		if (gw_rtu) {
+			int l = rtu_frame_len(c->buf, c->len);
+			if (l < 0) {
+				c->len = 0;
+				return;
+			}
+			if (l == 0 || c->len < (size_t)l)
+				return;
+			flen = (size_t)l;
+			requests++;
+			if (crc16(c->buf, flen - 2) == (uint16_t)(c->buf[flen - 2] | c->buf[flen - 1] << 8) &&
+			    (plen = gw_answer(c->buf[0], c->buf + 1, flen - 3, pdu, &d))) {
+				out[0] = c->buf[0];
+				memcpy(out + 1, pdu, plen);
+				uint16_t crc = crc16(out, plen + 1);
+				out[plen + 1] = (uint8_t)crc;
+				out[plen + 2] = (uint8_t)(crc >> 8);
+				gw_send(c, d, out, plen + 3);
+			}
+		} else {
+			if (c->len < 7)
+				return;
+			unsigned l = get16(c->buf + 4);
+			if (get16(c->buf + 2) != 0 || l < 2 || l > 254) {
+				gw_drop(c);
+				return;
+			}
+			if (c->len < 6 + l)
+				return;
+			flen = 6 + l;
+			requests++;
+			if ((plen = gw_answer(c->buf[6], c->buf + 7, l - 1, pdu, &d))) {
+				memcpy(out, c->buf, 7);
+				put16(out + 4, (unsigned)(plen + 1));
+				memcpy(out + 7, pdu, plen);
+				gw_send(c, d, out, 7 + plen);
+			}
+		}
+		memmove(c->buf, c->buf + flen, c->len - flen);
+		c->len -= flen;
+	}
+}
+
+static void on_gw_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int one = 1;
+		if (fd < 0)
+			return;
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_gw_conn, c);
+		event_add(c->ev, NULL);
+	}
+}
+
 /* ---------- control port ---------- */
 
 struct ctl {
@@ -647,8 +1023,10 @@ static void ctl_command(int fd, char *line)
 		return;
 	}
 	if (!strcmp(cmd, "stats")) {
-		ctl_reply(fd, "requests=%llu\nexceptions=%llu\nOK\n", (unsigned long long)requests,
-			  (unsigned long long)exceptions);
+		ctl_reply(fd, "requests=%llu\nexceptions=%llu\nwrites=%llu\n", (unsigned long long)requests,
+			  (unsigned long long)exceptions, (unsigned long long)writes);
+		ctl_reply(fd, "rtu_crc_bad=%llu\nrtu_mismatch=%llu\nOK\n", (unsigned long long)rtu_crc_bad,
+			  (unsigned long long)rtu_mismatch);
 		return;
 	}
 	if (parse_index(a1, &i) < 0) {
@@ -687,6 +1065,24 @@ static void ctl_command(int fd, char *line)
 		d->failed_at[lamp] = !strcmp(cmd, "fail") ? (sim_now() > 0 ? sim_now() : 1) : 0;
 	} else if (!strcmp(cmd, "get")) {
 		ctl_get(fd, d);
+	} else if (!strcmp(cmd, "served")) {
+		ctl_reply(fd, "served=%llu\n", (unsigned long long)d->served);
+	} else if (!strcmp(cmd, "reg")) {
+		/* reg I holding|coil ADDR [N]: raw words (or bits) as the device holds them */
+		char *a3 = strtok_r(NULL, " \t\r", &save), *a4 = strtok_r(NULL, " \t\r", &save), *end;
+		int holding = a2 && !strcmp(a2, "holding"), coil = a2 && !strcmp(a2, "coil");
+		unsigned long ad = a3 ? strtoul(a3, &end, 0) : 0, cnt = 1;
+		if (!(holding || coil) || !a3 || *end || ad > 0xFFFF ||
+		    (a4 && ((cnt = strtoul(a4, &end, 0)) < 1 || *end || cnt > 125 || ad + cnt > 0x10000))) {
+			ctl_reply(fd, "ERR reg takes a device, holding|coil, an address and a count 1..125\n");
+			return;
+		}
+		uint16_t h[0x200], in[0x200];
+		image(d, sim_now(), h, in);
+		for (unsigned long k = ad; k < ad + cnt; k++) {
+			unsigned v = coil ? bit_at(d, 1, (unsigned)k, h) : k < 0x200 ? h[k] : 0;
+			ctl_reply(fd, "0x%04lx=0x%04x\n", k, v);
+		}
 	} else {
 		ctl_reply(fd, "ERR unknown command '%s'\n", cmd);
 		return;
@@ -816,8 +1212,23 @@ static void usage(FILE *f)
 		"  --failure-rate R     lamp failures per lamp per simulated hour (0.0005)\n"
 		"  --control PORT       text control port on the bind address\n"
 		"  --pidfile F          write the process id to F\n"
+		"  --rtu-pty FILE       serve every device as Modbus RTU on one pseudo-terminal\n"
+		"                       (its path written to FILE); device i is unit first+i\n"
+		"  --first-unit N       the first device's unit id on the RTU bus (1)\n"
+		"  --line BAUD:8N1      the RTU bus's settings: replies take the frames' wire time,\n"
+		"                       a port set to another baud rate gets garbage (CRC errors),\n"
+		"                       other stop bits get silence (a pty hides parity; default:\n"
+		"                       no check)\n"
+		"  --turnaround-ms T    RTU: each reply starts T ms after its request (0)\n"
+		"  --gateway-port P     also serve every device on port P by unit id (first+i),\n"
+		"                       like a Modbus TCP gateway in front of a serial bus\n"
+		"  --gateway-framing F  mbap (default; unknown unit: exception 0x0B) or rtu (raw\n"
+		"                       RTU frames with CRC, a serial server; unknown unit: silence)\n"
 		"control commands: mute I, unmute I, delay I MS, refuse I, accept I,\n"
-		"  fail I LAMP, repair I LAMP, get I, list, stats\n");
+		"  fail I LAMP, repair I LAMP, get I, served I, reg I holding|coil ADDR [N],\n  list, stats\n"
+		"writes (05/06/15/16) go to holding 0x0100..0x017F and coils 0x0100..0x010F of\n"
+		"  every device, a cabinet's relay (coil 0) and override level (holding 0x0010);\n"
+		"  a DDS238 accepts only function 16\n");
 }
 
 static int num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -854,8 +1265,8 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-	double v, ncab = 10, nsdm = 1, ndds = 1, base_port = 15020, ctl_port = 0;
-	const char *dead = NULL, *refuse = NULL, *pidfile = NULL;
+	double v, ncab = 10, nsdm = 1, ndds = 1, base_port = 15020, ctl_port = 0, gw_port = 0;
+	const char *dead = NULL, *refuse = NULL, *pidfile = NULL, *rtu_file = NULL;
 	struct rlimit rl;
 	int ctl_fd = -1;
 
@@ -904,6 +1315,31 @@ int main(int argc, char **argv)
 		else if (!strcmp(o, "--dead")) dead = a;
 		else if (!strcmp(o, "--refuse")) refuse = a;
 		else if (!strcmp(o, "--pidfile")) pidfile = a;
+		else if (!strcmp(o, "--rtu-pty")) rtu_file = a;
+		else if (!strcmp(o, "--gateway-port")) num(o, a, 1, 65535, &gw_port);
+		else if (!strcmp(o, "--gateway-framing")) {
+			if (strcmp(a, "mbap") && strcmp(a, "rtu")) {
+				fprintf(stderr, "wardgw-sim: --gateway-framing takes mbap or rtu (got '%s')\n", a);
+				return 2;
+			}
+			gw_rtu = !strcmp(a, "rtu");
+		}
+		else if (!strcmp(o, "--first-unit")) { num(o, a, 1, 247, &v); first_unit = (int)v; }
+		else if (!strcmp(o, "--turnaround-ms")) { num(o, a, 0, 1000, &v); turnaround_ms = (int)v; }
+		else if (!strcmp(o, "--line")) {
+			char *end, *c;
+			long bd = strtol(a, &end, 10);
+			c = end;
+			if (bd <= 0 || !baud_const((int)bd) || *c != ':' || strlen(c) != 4 || c[1] < '5' || c[1] > '8' ||
+			    !strchr("NEO", c[2]) || (c[3] != '1' && c[3] != '2')) {
+				fprintf(stderr, "wardgw-sim: --line takes BAUD:8N1 (1200..230400, N/E/O; got '%s')\n", a);
+				return 2;
+			}
+			line_baud = (int)bd;
+			line_data = c[1] - '0';
+			line_parity = c[2];
+			line_stop = c[3] - '0';
+		}
 		else {
 			fprintf(stderr, "wardgw-sim: unknown option %s\n", o);
 			usage(stderr);
@@ -951,7 +1387,7 @@ int main(int argc, char **argv)
 		d->switch_count = (int)(hash01((unsigned)i, 17, 0) * 3000.0);
 		d->last_t = start_t;
 		d->dead = dead_f[i];
-		if (!refuse_f[i] && dev_listen(d) < 0) {
+		if (!rtu_file && !refuse_f[i] && dev_listen(d) < 0) {
 			fprintf(stderr, "wardgw-sim: cannot listen on %s:%d: %s\n", bind_addr, d->port, strerror(errno));
 			free(dead_f);
 			free(refuse_f);
@@ -979,8 +1415,25 @@ int main(int argc, char **argv)
 	struct event *s2 = evsignal_new(base, SIGTERM, on_signal, NULL);
 	event_add(s1, NULL);
 	event_add(s2, NULL);
-	printf("wardgw-sim: ready %d devices on %s:%d-%d\n", ndevs, bind_addr, (int)base_port,
-	       (int)base_port + ndevs - 1);
+	if (gw_port > 0) {
+		int gfd;
+		if (listen_on((int)gw_port, &gfd) < 0) {
+			fprintf(stderr, "wardgw-sim: cannot listen on gateway port %.0f: %s\n", gw_port, strerror(errno));
+			return 1;
+		}
+		event_add(event_new(base, gfd, EV_READ | EV_PERSIST, on_gw_accept, NULL), NULL);
+		printf("wardgw-sim: gateway on %s:%.0f (%s), units %d-%d\n", bind_addr, gw_port, gw_rtu ? "rtu" : "mbap",
+		       first_unit, first_unit + ndevs - 1);
+	}
+	if (rtu_file && rtu_open(rtu_file) < 0) {
+		fprintf(stderr, "wardgw-sim: cannot open a pseudo-terminal for --rtu-pty: %s\n", strerror(errno));
+		return 1;
+	}
+	if (rtu_file)
+		printf("wardgw-sim: ready %d devices on %s\n", ndevs, ptsname(rtu_master));
+	else
+		printf("wardgw-sim: ready %d devices on %s:%d-%d\n", ndevs, bind_addr, (int)base_port,
+		       (int)base_port + ndevs - 1);
 	fflush(stdout);
 	event_base_dispatch(base);
 	return 0;

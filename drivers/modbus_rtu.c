@@ -1,0 +1,782 @@
+/* Modbus RTU driver: serial buses on libmodbus, one worker thread per bus.
+ * The loop schedules each device's polls (fixed slots, offline backoff) and
+ * queues them as jobs on its bus; the bus worker, the one arbiter of that
+ * line, runs the jobs in order with the inter-frame silence between frames
+ * and each unit's own timeout, and hands every result back through a loopq.
+ * A unit that does not answer costs the others its timeout and nothing
+ * more: the port is never closed or reset for it. */
+#include "modbus_rtu.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <math.h>
+#include <modbus.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "driver.h"
+#include "gateway.h"
+#include "devhealth.h"
+#include "log.h"
+#include "loopq.h"
+#include "mbap.h"
+#include "plan.h"
+
+/* reasons are cut to fit their buffers (a device's reason holds 160) */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#define ON_TIME_US 50000
+#define WRITE_QUEUE_MAX 32
+/* A port that cannot be opened is tried again at most this often. */
+#define REOPEN_US 1000000
+
+static const struct opt rtu_opts[] = {
+	{ "serial", OPT_STRING, offsetof(struct rtu_conf, serial), 0, 0, 0, NULL, 1 },
+	{ "baud", OPT_INT, offsetof(struct rtu_conf, baud), 300, 4000000, 9600, NULL, 0 },
+	{ "parity", OPT_STRING, offsetof(struct rtu_conf, parity), 0, 0, 0, "N", 0 },
+	{ "data_bits", OPT_INT, offsetof(struct rtu_conf, data_bits), 5, 8, 8, NULL, 0 },
+	{ "stop_bits", OPT_INT, offsetof(struct rtu_conf, stop_bits), 1, 2, 1, NULL, 0 },
+	{ "rs485", OPT_BOOL, offsetof(struct rtu_conf, rs485), 0, 1, 0, NULL, 0 },
+	{ "unit", OPT_INT, offsetof(struct rtu_conf, unit), 1, 247, 1, NULL, 0 },
+	{ "max_gap", OPT_INT, offsetof(struct rtu_conf, max_gap), 0, 124, 0, NULL, 0 },
+	{ "max_regs", OPT_INT, offsetof(struct rtu_conf, max_regs), 1, 125, 125, NULL, 0 },
+	{ "frame_gap_ms", OPT_INT, offsetof(struct rtu_conf, frame_gap_ms), 0, 1000, 0, NULL, 0 },
+	{ "turnaround_ms", OPT_INT, offsetof(struct rtu_conf, turnaround_ms), 0, 1000, 5, NULL, 0 },
+	{ 0 }
+};
+
+static const int std_bauds[] = { 300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600,
+				 115200, 230400, 460800, 921600, 0 };
+
+unsigned rtu_char_bits(const struct rtu_conf *c)
+{
+	int parity = c->parity && c->parity[0] != 'N';
+
+	return 1u + (unsigned)c->data_bits + (unsigned)parity + (unsigned)c->stop_bits;
+}
+
+long rtu_frame_gap_us(const struct rtu_conf *c)
+{
+	if (c->frame_gap_ms > 0)
+		return c->frame_gap_ms * 1000L;
+	if (c->baud > 19200)
+		return 1750;
+	return (long)ceil(3.5 * rtu_char_bits(c) * 1e6 / c->baud);
+}
+
+int modbus_rtu_is(const struct device_conf *dev)
+{
+	return dev->driver == &modbus_rtu_driver;
+}
+
+enum job_kind { JOB_POLL, JOB_WRITE };
+
+struct rtu_bus;
+
+struct rtudev {
+	struct device *dev;
+	struct gateway *gw;
+	const struct rtu_conf *c;
+	struct rtu_bus *bus;
+	struct event *tick;
+	int64_t due_us;
+	struct dev_health health;
+	int polling;                /* a poll job is queued or running */
+	size_t nwrites;             /* write jobs queued or running */
+	/* worker-owned while a poll job runs; read by the loop after it */
+	struct plan plan;
+	unsigned char *no_gap;
+	uint16_t *words;
+	double *values;
+	size_t maxcount;
+};
+
+struct job {
+	struct job *next;
+	enum job_kind kind;
+	struct rtudev *d;
+	int64_t due_us;             /* the poll's slot */
+	int64_t start_us;           /* when the worker began it */
+	int64_t wall_ms;
+	int ok, partial;
+	char reason[224];
+	char note[224];             /* logged on the loop (a new read plan) */
+	unsigned requests;
+	/* writes */
+	size_t reg;
+	double value;
+	uint16_t words[4];
+	uint16_t count;
+	uint8_t fc;
+	int merge_bit;
+	gw_write_cb done;
+	void *arg;
+	int err;
+	double readback;
+};
+
+struct rtu_bus {
+	char *path;
+	const struct rtu_conf *c;   /* the first device's: the line settings */
+	char name[300];             /* "/dev/ttyUSB0 9600 8N1" */
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *head, *tail;
+	int stop;
+	/* worker only */
+	modbus_t *ctx;
+	int64_t next_open_us;
+	char open_err[224];
+	int64_t last_end_us;
+	long gap_us;
+	unsigned silent;            /* requests in a row that got no reply */
+	size_t ndevs;
+	int rs485_warned;
+};
+
+static struct rtudev **rdevs;
+static size_t nrdevs;
+static struct rtu_bus **buses;
+static size_t nbuses;
+static struct loopq *rq;
+
+/* ---------- worker side ---------- */
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	while (us > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int bus_open(struct rtu_bus *b, char *why, size_t len)
+{
+	const struct rtu_conf *c = b->c;
+	int64_t now = mono_us();
+
+	if (b->ctx)
+		return 0;
+	if (now < b->next_open_us) {
+		snprintf(why, len, "%s", b->open_err);
+		return -EIO;
+	}
+	b->next_open_us = now + REOPEN_US;
+	b->ctx = modbus_new_rtu(c->serial, c->baud, c->parity[0], c->data_bits, c->stop_bits);
+	if (!b->ctx) {
+		snprintf(b->open_err, sizeof(b->open_err), "cannot set up %s: %s", b->name, modbus_strerror(errno));
+		goto fail;
+	}
+	if (modbus_connect(b->ctx) < 0) {
+		snprintf(b->open_err, sizeof(b->open_err), "cannot open %s: %s", c->serial, modbus_strerror(errno));
+		modbus_free(b->ctx);
+		b->ctx = NULL;
+		goto fail;
+	}
+	modbus_flush(b->ctx);   /* whatever the line held before we came */
+	if (c->rs485 && modbus_rtu_set_serial_mode(b->ctx, MODBUS_RTU_RS485) < 0 && !b->rs485_warned) {
+		/* many USB adapters switch direction by themselves */
+		log_warn("modbus-rtu %s: the port does not take RS-485 mode (%s); the adapter must switch "
+			 "direction itself", b->name, modbus_strerror(errno));
+		b->rs485_warned = 1;
+	}
+	log_info("modbus-rtu %s: open", b->name);
+	b->open_err[0] = 0;
+	return 0;
+fail:
+	snprintf(why, len, "%s", b->open_err);
+	return -EIO;
+}
+
+/* Keep the silence between the end of the last frame and the next one. */
+static void frame_gap(struct rtu_bus *b)
+{
+	long left = (long)(b->last_end_us + b->gap_us - mono_us());
+
+	if (left > 0)
+		sleep_us(left);
+}
+
+static void describe(struct rtu_bus *b, int e, int timeout_ms, char *buf, size_t len)
+{
+	if (e >= EMBXILFUN && e <= EMBXGTAR) {
+		unsigned code = (unsigned)(e - MODBUS_ENOBASE);
+		snprintf(buf, len, "exception 0x%02x (%s)", code, mbap_exception_str((uint8_t)code));
+	} else if (e == ETIMEDOUT) {
+		/* every unit of the bus silent: the line, not the unit */
+		if (b->silent >= 2 * b->ndevs + 1)
+			snprintf(buf, len, "no reply within %d ms (no unit on %s answers: check baud rate, parity, "
+				 "A/B wiring and termination)", timeout_ms, b->c->serial);
+		else
+			snprintf(buf, len, "no reply within %d ms", timeout_ms);
+	} else if (e == EMBBADCRC) {
+		snprintf(buf, len, "CRC error in the reply: wrong baud rate or parity (bus set to %s), or noise "
+			 "on the line", b->name);
+	} else if (e == EMBBADSLAVE) {
+		snprintf(buf, len, "reply from another unit id (a late reply, or two devices with one id)");
+	} else if (e == EMBBADDATA || e == EMBMDATA) {
+		snprintf(buf, len, "garbled reply (%s)", modbus_strerror(e));
+	} else {
+		snprintf(buf, len, "%s", modbus_strerror(e));
+	}
+}
+
+static void set_unit(struct rtu_bus *b, const struct rtudev *d)
+{
+	int to = d->dev->conf->timeout_ms;
+	/* between two bytes of one reply: a few characters, at least 20 ms */
+	long byte_us = (long)(10.0 * rtu_char_bits(b->c) * 1e6 / b->c->baud);
+
+	if (byte_us < 20000)
+		byte_us = 20000;
+	modbus_set_slave(b->ctx, d->c->unit);
+	modbus_set_response_timeout(b->ctx, (uint32_t)(to / 1000), (uint32_t)(to % 1000) * 1000);
+	modbus_set_byte_timeout(b->ctx, (uint32_t)(byte_us / 1000000), (uint32_t)(byte_us % 1000000));
+}
+
+/* One read (or write) on the line, with the gap before it; returns libmodbus's
+ * result with errno kept. */
+static int do_read(struct rtu_bus *b, enum reg_table t, int addr, int n, uint16_t *out)
+{
+	uint8_t bits[PLAN_MAX_BITS];
+	int rc, e;
+
+	frame_gap(b);
+	switch (t) {
+	case TABLE_COIL: rc = modbus_read_bits(b->ctx, addr, n, bits); break;
+	case TABLE_DISCRETE: rc = modbus_read_input_bits(b->ctx, addr, n, bits); break;
+	case TABLE_INPUT: rc = modbus_read_input_registers(b->ctx, addr, n, out); break;
+	default: rc = modbus_read_registers(b->ctx, addr, n, out); break;
+	}
+	e = errno;
+	b->last_end_us = mono_us();
+	if (rc > 0 && reg_table_is_bits(t))
+		for (int i = 0; i < rc; i++)
+			out[i] = bits[i] ? 1 : 0;
+	if (rc < 0) {
+		b->silent = e == ETIMEDOUT ? b->silent + 1 : 0;
+		/* drop what a late or garbled answer left in the buffer */
+		modbus_flush(b->ctx);
+	} else {
+		b->silent = 0;
+	}
+	errno = e;
+	return rc;
+}
+
+static void run_poll(struct rtu_bus *b, struct job *j)
+{
+	struct rtudev *d = j->d;
+	const struct profile *p = d->dev->conf->profile;
+	int reads_ok = 0, reads_failed = 0;
+	char partial[224] = "";
+
+	for (size_t i = 0; i < p->nregs; i++)
+		d->values[i] = NAN;
+	j->start_us = mono_us();
+	j->wall_ms = wall_ms();
+	if (bus_open(b, j->reason, sizeof(j->reason)) < 0)
+		return;
+	set_unit(b, d);
+	for (size_t cur = 0; cur < d->plan.nreads; cur++) {
+		const struct plan_read *r = &d->plan.reads[cur];
+		int rc = do_read(b, r->table, r->start, r->count, d->words);
+		int e = errno;
+
+		j->requests++;
+		if (rc == (int)r->count) {
+			for (size_t k = 0; k < r->nregs; k++) {
+				size_t idx = d->plan.order[r->first + k];
+				const struct reg_def *rd = &p->regs[idx];
+				d->values[idx] = reg_def_value(rd, d->words + (rd->address - r->start));
+			}
+			reads_ok++;
+			continue;
+		}
+		if (rc >= 0)
+			e = EMBBADDATA;
+		if (e == EMBXILADD && plan_read_has_gap(&d->plan, r, p->regs)) {
+			/* refused across a gap: no gaps there from now on, and
+			 * this poll starts over with the new plan */
+			struct plan np;
+			unsigned count = r->count, start = r->start;
+			enum reg_table t = r->table;
+			for (size_t k = 0; k < r->nregs; k++)
+				d->no_gap[d->plan.order[r->first + k]] = 1;
+			if (plan_build_ex(&np, p->regs, p->nregs, (unsigned)d->c->max_gap, (unsigned)d->c->max_regs,
+					  d->no_gap) < 0) {
+				snprintf(j->reason, sizeof(j->reason), "out of memory");
+				return;
+			}
+			plan_release(&d->plan);
+			d->plan = np;
+			snprintf(j->note, sizeof(j->note), "exception 0x02 for %u %s from 0x%04x across unused addresses: "
+				 "reading that range without gaps from now on (%zu requests per poll)", count,
+				 reg_table_name(t), start, d->plan.nreads);
+			reads_ok = reads_failed = 0;
+			cur = (size_t)-1;
+			continue;
+		}
+		char why[192];
+		describe(b, e, d->dev->conf->timeout_ms, why, sizeof(why));
+		if (e >= EMBXILFUN && e <= EMBXGTAR && !(e == EMBXGPATH || e == EMBXGTAR)) {
+			/* it answers, only not this read */
+			reads_failed++;
+			snprintf(partial, sizeof(partial), "%s reading %u %s at 0x%04x", why, r->count,
+				 reg_table_name(r->table), r->start);
+			continue;
+		}
+		snprintf(j->reason, sizeof(j->reason), "%s reading %u %s at 0x%04x", why, r->count,
+			 reg_table_name(r->table), r->start);
+		return;
+	}
+	if (!reads_ok) {
+		snprintf(j->reason, sizeof(j->reason), "%s", partial);
+		return;
+	}
+	j->ok = 1;
+	j->partial = reads_failed > 0;
+	if (j->partial)
+		snprintf(j->reason, sizeof(j->reason), "%s", partial);
+}
+
+static void run_write(struct rtu_bus *b, struct job *j)
+{
+	const struct reg_def *d = &j->d->dev->conf->profile->regs[j->reg];
+	uint16_t rb[4] = { 0 };
+	uint8_t bits[1];
+	const char *what = "writing";
+	char why[192];
+	int rc;
+
+	j->readback = NAN;
+	if (bus_open(b, j->reason, sizeof(j->reason)) < 0) {
+		j->err = -EIO;
+		return;
+	}
+	set_unit(b, j->d);
+	if (j->merge_bit) {
+		what = "reading before a bit write";
+		if (do_read(b, TABLE_HOLDING, d->address, 1, rb) != 1)
+			goto fail;
+		uint16_t mask = (uint16_t)(1u << d->bit);
+		j->words[0] = (uint16_t)((rb[0] & ~mask) | (j->words[0] ? mask : 0));
+	}
+	what = "writing";
+	frame_gap(b);
+	switch (j->fc) {
+	case 5: rc = modbus_write_bit(b->ctx, d->address, j->words[0]); break;
+	case 6: rc = modbus_write_register(b->ctx, d->address, j->words[0]); break;
+	case 15: bits[0] = (uint8_t)j->words[0]; rc = modbus_write_bits(b->ctx, d->address, 1, bits); break;
+	default: rc = modbus_write_registers(b->ctx, d->address, j->count, j->words); break;
+	}
+	int e = errno;
+	b->last_end_us = mono_us();
+	if (rc < 0) {
+		modbus_flush(b->ctx);
+		errno = e;
+		goto fail;
+	}
+	what = "reading back";
+	if (do_read(b, d->table, d->address, j->count, rb) != j->count)
+		goto fail;
+	j->readback = reg_def_value(d, rb);
+	int same = j->merge_bit ? ((rb[0] ^ j->words[0]) >> d->bit & 1) == 0
+				: !memcmp(rb, j->words, j->count * sizeof(*rb));
+	if (!same) {
+		snprintf(j->reason, sizeof(j->reason), "read back %.10g after writing %.10g", j->readback, j->value);
+		j->err = -EIO;
+		return;
+	}
+	j->err = 0;
+	return;
+fail:
+	e = errno;
+	describe(b, e, j->d->dev->conf->timeout_ms, why, sizeof(why));
+	snprintf(j->reason, sizeof(j->reason), "%s %s %s 0x%04x (function %u)", why, what,
+		 reg_table_name(d->table), d->address,
+		 !strcmp(what, "writing") ? j->fc : mbap_read_fc(strcmp(what, "reading back") ? TABLE_HOLDING : d->table));
+	j->err = e == ETIMEDOUT ? -ETIMEDOUT : (e >= EMBXILFUN && e <= EMBXGTAR) ? -EREMOTEIO : -EIO;
+}
+
+static void job_done(void *arg);
+static void job_free(void *arg);
+
+static void *bus_main(void *arg)
+{
+	struct rtu_bus *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	for (;;) {
+		while (!b->head && !b->stop)
+			pthread_cond_wait(&b->cv, &b->mu);
+		if (b->stop)
+			break;
+		struct job *j = b->head;
+		b->head = j->next;
+		if (!b->head)
+			b->tail = NULL;
+		pthread_mutex_unlock(&b->mu);
+		if (j->kind == JOB_POLL)
+			run_poll(b, j);
+		else
+			run_write(b, j);
+		if (loopq_post(rq, job_done, j, job_free) < 0)
+			job_free(j);
+		pthread_mutex_lock(&b->mu);
+	}
+	pthread_mutex_unlock(&b->mu);
+	if (b->ctx) {
+		modbus_close(b->ctx);
+		modbus_free(b->ctx);
+		b->ctx = NULL;
+	}
+	return NULL;
+}
+
+/* ---------- loop side ---------- */
+
+static void post_job(struct rtu_bus *b, struct job *j)
+{
+	pthread_mutex_lock(&b->mu);
+	if (b->tail)
+		b->tail->next = j;
+	else
+		b->head = j;
+	b->tail = j;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* A job that never ran or whose result was dropped: a write still owes
+ * its caller an answer. */
+static void job_free(void *arg)
+{
+	struct job *j = arg;
+
+	if (j->kind == JOB_WRITE && j->done)
+		j->done(j->arg, -ECANCELED, NAN, "the gateway is stopping");
+	free(j);
+}
+
+static void job_done(void *arg)
+{
+	struct job *j = arg;
+	struct rtudev *d = j->d;
+	struct gateway *gw = d->gw;
+
+	gw->stats.requests += j->requests;
+	if (j->kind == JOB_WRITE) {
+		const char *metric = d->dev->conf->profile->regs[j->reg].metric;
+		d->nwrites--;
+		if (j->err)
+			log_warn("modbus %s: write %s = %g failed: %s", d->dev->conf->name, metric, j->value, j->reason);
+		else
+			log_info("modbus %s: wrote %s = %g (read back %g)", d->dev->conf->name, metric, j->value,
+				 j->readback);
+		j->done(j->arg, j->err, j->readback, j->err ? j->reason : NULL);
+		j->done = NULL;
+		free(j);
+		return;
+	}
+	int64_t late = j->start_us - j->due_us;
+	int64_t slack = (int64_t)d->dev->conf->poll_interval_ms * 50;
+	if (j->note[0])
+		log_warn("modbus %s: %s", d->dev->conf->name, j->note);
+	d->polling = 0;
+	gateway_poll_started(gw, d->dev, late);
+	gateway_poll_done(gw, d->dev, j->wall_ms, d->values, j->ok, late <= (slack > ON_TIME_US ? slack : ON_TIME_US),
+			  j->reason);
+	health_poll_done(gw, d->dev, &d->health, j->ok, j->partial, j->reason);
+	free(j);
+}
+
+static void schedule_next(struct rtudev *d)
+{
+	int64_t interval = (int64_t)d->dev->conf->poll_interval_ms * 1000;
+	int64_t now = mono_us();
+	struct timeval tv;
+
+	d->due_us += interval;
+	while (d->due_us + interval <= now) {
+		d->due_us += interval;
+		d->gw->stats.scheduled++;
+		d->gw->stats.skipped_busy++;
+	}
+	int64_t left = d->due_us - now;
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = (time_t)(left / 1000000);
+	tv.tv_usec = (suseconds_t)(left % 1000000);
+	evtimer_add(d->tick, &tv);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct rtudev *d = arg;
+	struct gateway *gw = d->gw;
+
+	gw->stats.scheduled++;
+	if (d->polling) {
+		gw->stats.skipped_busy++;   /* the bus is behind: see `wardgw check` */
+	} else if (health_backing_off(&d->health, mono_us())) {
+		gw->stats.skipped_offline++;
+	} else {
+		struct job *j = calloc(1, sizeof(*j));
+		if (j) {
+			j->kind = JOB_POLL;
+			j->d = d;
+			j->due_us = d->due_us;
+			d->polling = 1;
+			post_job(d->bus, j);
+		}
+	}
+	schedule_next(d);
+}
+
+static int rtu_write(struct gateway *gw, struct device *dev, size_t reg, double value,
+		     gw_write_cb done, void *arg)
+{
+	struct rtudev *d = dev->drv;
+	const struct profile *p = dev->conf->profile;
+	const struct reg_def *r;
+	struct job *j;
+	int ret;
+
+	if (!d || reg >= p->nregs)
+		return -EINVAL;
+	r = &p->regs[reg];
+	if (r->table != TABLE_HOLDING && r->table != TABLE_COIL)
+		return -EACCES;
+	if (d->nwrites >= WRITE_QUEUE_MAX)
+		return -EBUSY;
+	if (!(j = calloc(1, sizeof(*j))))
+		return -ENOMEM;
+	if ((ret = reg_def_encode(r, value, j->words)) < 0) {
+		free(j);
+		return ret;
+	}
+	j->kind = JOB_WRITE;
+	j->d = d;
+	j->reg = reg;
+	j->value = value;
+	j->done = done;
+	j->arg = arg;
+	j->count = (uint16_t)reg_type_words(r->type);
+	if (r->table == TABLE_COIL) {
+		j->fc = p->write_function == 16 ? 15 : 5;
+	} else {
+		j->merge_bit = r->type == TYPE_BIT;
+		j->fc = j->count == 1 && p->write_function != 16 ? 6 : 16;
+	}
+	d->nwrites++;
+	post_job(d->bus, j);
+	return 0;
+}
+
+static void free_bus(struct rtu_bus *b)
+{
+	if (b->started) {
+		pthread_mutex_lock(&b->mu);
+		b->stop = 1;
+		pthread_cond_signal(&b->cv);
+		pthread_mutex_unlock(&b->mu);
+		pthread_join(b->th, NULL);
+	}
+	while (b->head) {
+		struct job *j = b->head;
+		b->head = j->next;
+		job_free(j);
+	}
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+}
+
+static void free_rtudev(struct rtudev *d)
+{
+	if (d->tick)
+		event_free(d->tick);
+	plan_release(&d->plan);
+	free(d->no_gap);
+	free(d->words);
+	free(d->values);
+	free(d);
+}
+
+static void rtu_stop(struct gateway *gw)
+{
+	for (size_t i = 0; i < nbuses; i++)
+		free_bus(buses[i]);
+	free(buses);
+	buses = NULL;
+	nbuses = 0;
+	/* results posted but not run: writes get their answer here */
+	if (rq)
+		loopq_free(rq);
+	rq = NULL;
+	for (size_t i = 0; i < nrdevs; i++) {
+		rdevs[i]->dev->drv = NULL;
+		free_rtudev(rdevs[i]);
+	}
+	free(rdevs);
+	rdevs = NULL;
+	nrdevs = 0;
+}
+
+static struct rtu_bus *bus_for(const struct rtu_conf *c)
+{
+	struct rtu_bus *b;
+
+	for (size_t i = 0; i < nbuses; i++)
+		if (!strcmp(buses[i]->c->serial, c->serial))
+			return buses[i];
+	struct rtu_bus **nb = realloc(buses, (nbuses + 1) * sizeof(*nb));
+	if (!nb)
+		return NULL;
+	buses = nb;
+	if (!(b = calloc(1, sizeof(*b))))
+		return NULL;
+	buses[nbuses++] = b;
+	b->c = c;
+	b->gap_us = rtu_frame_gap_us(c);
+	snprintf(b->name, sizeof(b->name), "%s %d %d%s%d", c->serial, c->baud, c->data_bits, c->parity, c->stop_bits);
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	return b;
+}
+
+static int rtu_start(struct gateway *gw, struct event_base *base)
+{
+	size_t n = 0;
+	int64_t now = mono_us();
+	int ret;
+
+	for (size_t i = 0; i < gw->ndevices; i++)
+		n += gw->devices[i].conf->driver == &modbus_rtu_driver;
+	if (!n)
+		return 0;
+	if ((ret = loopq_new(&rq, base)) < 0)
+		return ret;
+	if (!(rdevs = calloc(n, sizeof(*rdevs))))
+		return -ENOMEM;
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		struct device *dev = &gw->devices[i];
+		const struct profile *p = dev->conf->profile;
+		struct rtudev *d;
+
+		if (dev->conf->driver != &modbus_rtu_driver)
+			continue;
+		if (!(d = calloc(1, sizeof(*d))))
+			return -ENOMEM;
+		rdevs[nrdevs++] = d;
+		d->dev = dev;
+		d->gw = gw;
+		d->c = dev->conf->drv;
+		dev->drv = d;
+		if (!(d->bus = bus_for(d->c)))
+			return -ENOMEM;
+		d->bus->ndevs++;
+		d->no_gap = calloc(p->nregs ? p->nregs : 1, 1);
+		if (!d->no_gap)
+			return -ENOMEM;
+		if ((ret = plan_build_ex(&d->plan, p->regs, p->nregs, (unsigned)d->c->max_gap,
+					 (unsigned)d->c->max_regs, NULL)) < 0)
+			return ret;
+		/* room for the widest read any later plan can have */
+		d->maxcount = PLAN_MAX_BITS;
+		d->words = calloc(d->maxcount, sizeof(*d->words));
+		d->values = calloc(p->nregs ? p->nregs : 1, sizeof(*d->values));
+		d->tick = evtimer_new(base, on_tick, d);
+		if (!d->words || !d->values || !d->tick)
+			return -ENOMEM;
+	}
+	/* first polls spread over one interval per bus, so a bus is not
+	 * asked for everything at once */
+	for (size_t bi = 0; bi < nbuses; bi++) {
+		size_t k = 0;
+		for (size_t i = 0; i < nrdevs; i++) {
+			struct rtudev *d = rdevs[i];
+			if (d->bus != buses[bi])
+				continue;
+			int64_t interval = (int64_t)d->dev->conf->poll_interval_ms * 1000;
+			d->due_us = now + interval * (int64_t)k++ / (int64_t)buses[bi]->ndevs;
+			int64_t left = d->due_us - now;
+			struct timeval tv = { (time_t)(left / 1000000), (suseconds_t)(left % 1000000) };
+			if (!gw->no_poll)
+				evtimer_add(d->tick, &tv);
+		}
+		if (pthread_create(&buses[bi]->th, NULL, bus_main, buses[bi]) != 0)
+			return log_error(-EAGAIN, "modbus-rtu %s: cannot start its thread", buses[bi]->name);
+		buses[bi]->started = 1;
+		log_info("modbus-rtu %s: %zu units, %ld us between frames", buses[bi]->name, buses[bi]->ndevs,
+			 buses[bi]->gap_us);
+	}
+	return 0;
+}
+
+static void rtu_check(struct conf_ctx *ctx, const struct device_conf *dev)
+{
+	const struct rtu_conf *c = dev->drv;
+	const char *nm = dev->name ? dev->name : "?";
+	int std = 0;
+
+	if (c->serial && c->serial[0] != '/')
+		conf_error(ctx, &dev->at, "device %s: serial '%s' must be a device path such as /dev/ttyUSB0", nm,
+			   c->serial);
+	if (c->parity && (strlen(c->parity) != 1 || !strchr("NEO", c->parity[0])))
+		conf_error(ctx, &dev->at, "device %s: parity must be \"N\" (none), \"E\" (even) or \"O\" (odd), got \"%s\"",
+			   nm, c->parity);
+	for (const int *b = std_bauds; *b; b++)
+		std |= *b == c->baud;
+	if (!std)
+		conf_error(ctx, &dev->at, "device %s: baud %d is not a standard rate (1200 2400 4800 9600 19200 38400 "
+			   "57600 115200 ...)", nm, c->baud);
+}
+
+/* Devices on one serial path share the line: one set of line settings.
+ * (Two devices may name one unit id: two register sets at different
+ * intervals.) */
+static void rtu_check_all(struct conf_ctx *ctx, const struct gw_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ndevices; i++) {
+		const struct device_conf *a = &cfg->devices[i];
+		const struct rtu_conf *ca = a->drv;
+		if (a->driver != &modbus_rtu_driver || !ca->serial || !ca->parity)
+			continue;
+		int compared = 0;
+		for (size_t j = 0; j < i; j++) {
+			const struct device_conf *b = &cfg->devices[j];
+			const struct rtu_conf *cb = b->drv;
+			if (b->driver != &modbus_rtu_driver || !cb->serial || !cb->parity || strcmp(ca->serial, cb->serial))
+				continue;
+			if (compared++)
+				break;
+			if (ca->baud != cb->baud || strcmp(ca->parity, cb->parity) || ca->data_bits != cb->data_bits ||
+			    ca->stop_bits != cb->stop_bits || ca->rs485 != cb->rs485 || ca->frame_gap_ms != cb->frame_gap_ms)
+				conf_error(ctx, &a->at, "device %s: %s is set to %d %d%s%d%s here but %d %d%s%d%s for %s (line %d); "
+					   "devices on one bus share its line settings", a->name, ca->serial, ca->baud,
+					   ca->data_bits, ca->parity, ca->stop_bits, ca->rs485 ? " rs485" : "", cb->baud,
+					   cb->data_bits, cb->parity, cb->stop_bits, cb->rs485 ? " rs485" : "", b->name,
+					   b->at.line);
+		}
+	}
+}
+
+const struct driver_ops modbus_rtu_driver = {
+	.name = "modbus-rtu",
+	.opts = rtu_opts,
+	.conf_size = sizeof(struct rtu_conf),
+	.check = rtu_check,
+	.check_all = rtu_check_all,
+	.start = rtu_start,
+	.stop = rtu_stop,
+	.write = rtu_write,
+};

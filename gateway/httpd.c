@@ -37,6 +37,8 @@
 struct httpd {
 	struct gateway *gw;
 	struct evhttp *http;
+	char host[64], listen[80];
+	int port;
 	char *token;
 	char *user, *pass;
 	uint64_t requests, refused;
@@ -574,22 +576,21 @@ static void on_request(struct evhttp_request *req, void *arg)
 		reply_text(req, 404, "Not Found", "not found: try /, /metrics, /healthz, /status.json");
 }
 
-int httpd_new(struct httpd **out, struct gateway *gw)
+int httpd_prepare(struct httpd **out, struct gateway *gw, const struct gw_config *c)
 {
-	const struct gw_config *c = gw->cfg;
 	struct httpd *h = calloc(1, sizeof(*h));
-	char host[64];
 	const char *why, *file = NULL;
-	int port, loopback, ret;
+	int loopback, ret;
 
 	*out = NULL;
 	if (!h)
 		return -ENOMEM;
 	h->gw = gw;
-	if (http_parse_listen(c->http_listen, host, sizeof(host), &port, &loopback, &why) < 0) {
+	if (http_parse_listen(c->http_listen, h->host, sizeof(h->host), &h->port, &loopback, &why) < 0) {
 		ret = log_error(-EINVAL, "http: %s (got '%s')", why, c->http_listen);
 		goto fail;
 	}
+	snprintf(h->listen, sizeof(h->listen), "%s", c->http_listen);
 	if ((c->http_token_file && (ret = read_secret(file = c->http_token_file, &h->token)) < 0) ||
 	    (c->http_password_file && (ret = read_secret(file = c->http_password_file, &h->pass)) < 0)) {
 		if (ret == -EPERM)
@@ -611,17 +612,46 @@ int httpd_new(struct httpd **out, struct gateway *gw)
 	evhttp_set_max_body_size(h->http, 1024);
 	evhttp_set_timeout(h->http, 10);
 	evhttp_set_gencb(h->http, on_request, h);
-	if (!evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port)) {
-		ret = log_error(-EADDRINUSE, "http: cannot listen on %s: %s", c->http_listen, strerror(errno));
-		goto fail;
-	}
-	log_info("http: status page on http://%s/%s", c->http_listen,
-		 h->token ? " (token required)" : h->user ? " (basic auth)" : "");
 	*out = h;
 	return 0;
 fail:
 	httpd_free(h);
 	return ret;
+}
+
+int httpd_listen(struct httpd *h)
+{
+	if (!evhttp_bind_socket_with_handle(h->http, h->host, (ev_uint16_t)h->port))
+		return log_error(-EADDRINUSE, "http: cannot listen on %s: %s", h->listen, strerror(errno));
+	log_info("http: status page on http://%s/%s", h->listen,
+		 h->token ? " (token required)" : h->user ? " (basic auth)" : "");
+	return 0;
+}
+
+int httpd_same_address(const struct httpd *h, const struct gw_config *c)
+{
+	char host[64];
+	const char *why;
+	int port, lb;
+
+	return h && c->http_listen && http_parse_listen(c->http_listen, host, sizeof(host), &port, &lb, &why) == 0 &&
+	       !strcmp(host, h->host) && port == h->port;
+}
+
+int httpd_new(struct httpd **out, struct gateway *gw)
+{
+	struct httpd *h;
+	int ret;
+
+	*out = NULL;
+	if ((ret = httpd_prepare(&h, gw, gw->cfg)) < 0)
+		return ret;
+	if ((ret = httpd_listen(h)) < 0) {
+		httpd_free(h);
+		return ret;
+	}
+	*out = h;
+	return 0;
 }
 
 void httpd_free(struct httpd *h)

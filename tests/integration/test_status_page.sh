@@ -143,6 +143,23 @@ curl -s "$URL/status.json?token=$TOKEN" | jq -e '.devices | length == 4' > /dev/
 rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$GW_PID/status")
 ok "status.json has 4 devices; gateway RSS $rss kB"
 
+# a new token by reload (SIGHUP): the old one stops working, the new one works
+TOKEN2=tech2-$RANDOM$RANDOM
+printf '%s\n' "$TOKEN2" > "$T/token"
+kill -HUP "$GW_PID"
+wait_until 10 grep -q 'reload: config .* applied' "$T/gateway.log" || fail "reload not applied"
+wait_for 10 '[ "$(curl -s -o /dev/null -w "%{http_code}" "$URL/metrics?token=$TOKEN2")" = 200 ]' || fail "the new token is refused"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics?token=$TOKEN")
+[ "$code" = 401 ] || fail "the old token still works after the reload: HTTP $code"
+# a token file that cannot be read: the page keeps its settings
+chmod 644 "$T/token"
+kill -HUP "$GW_PID"
+wait_until 10 grep -q 'the status page keeps its old settings' "$T/gateway.log" || fail "no message for an unreadable token"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics?token=$TOKEN2")
+[ "$code" = 200 ] || fail "the page lost its token: HTTP $code"
+chmod 600 "$T/token"
+ok "token rotated by SIGHUP: old 401, new 200; an unreadable token file keeps the running page"
+
 # basic auth instead of a token
 stop_pid "$GW_PID"
 printf 'pw-%s\n' "$RANDOM" > "$T/password"

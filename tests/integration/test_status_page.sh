@@ -175,3 +175,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -u "tech:$(cat "$T/password")" "$U
 [ "$code" = 200 ] || fail "basic auth: the right password gave HTTP $code"
 curl -s -D - -o /dev/null "$URL/" | grep -qi '^WWW-Authenticate: Basic' || fail "no Basic challenge"
 ok "basic auth: none or wrong 401 (with a Basic challenge), right 200"
+
+# a clean stop after the requests and the reloads (under ASan: no error, no leak)
+stop_pid "$GW_PID"
+wait "$GW_PID"; rc=$?
+[ "$rc" = 0 ] || fail "gateway exited $rc"
+ok "clean stop (exit 0)"

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "publisher.h"
+#include "rollup.h"
 #include "status.h"
 #include "store.h"
 #include "timeparse.h"
@@ -264,22 +265,27 @@ static void page_devices(struct httpd *h, struct evbuffer *b, int64_t now)
 				    "(<code>wardgw status</code> lists every one).</p>", gw->ndevices - rows);
 }
 
-static void page_kpis(struct httpd *h, struct evbuffer *b)
+static void page_kpis(struct httpd *h, struct evbuffer *b, int64_t now)
 {
 	struct gateway *gw = h->gw;
 	sqlite3 *db = store_db(gw->store);
 	sqlite3_stmt *q = NULL;
+	/* the KPIs the engine computes: those of the config it started with
+	 * (a reload defers KPI changes to the next restart) */
+	const struct gw_config *kc = gw->nretired ? gw->retired[0] : gw->cfg;
 
-	if (!gw->cfg->nkpis)
+	if (!kc->nkpis)
 		return;
 	evbuffer_add_printf(b, "<h2>KPIs</h2><div class=\"wrap\"><table id=\"kpis\"><tr><th>KPI</th><th>Window</th>"
-			    "<th>Value</th><th>Target</th><th>Status</th></tr>");
+			    "<th>Last window</th><th>Target</th><th>Status</th><th>Open window so far</th></tr>");
 	if (sqlite3_prepare_v2(db, "SELECT start, value, status FROM kpi_value WHERE kpi = ?1 ORDER BY start DESC LIMIT 1",
 			       -1, &q, NULL) != SQLITE_OK)
 		q = NULL;
-	for (size_t i = 0; i < gw->cfg->nkpis; i++) {
-		const struct kpi_def *k = &gw->cfg->kpis[i];
-		char val[48] = "no window closed yet", tgt[48] = "-", t[40] = "";
+	for (size_t i = 0; i < kc->nkpis; i++) {
+		const struct kpi_def *k = &kc->kpis[i];
+		char val[48] = "no window closed yet", tgt[48] = "-", t[40] = "", open[64] = "-";
+		struct kpi_result res;
+		int64_t from = ward_window_start(now, k->window_ms);
 		const char *status = "no_data";
 		char stbuf[24];
 
@@ -315,6 +321,22 @@ static void page_kpis(struct httpd *h, struct evbuffer *b)
 		esc(b, status);
 		evbuffer_add_printf(b, "\">%s", !strcmp(status, "red_flag") ? "&#9873; " : "");
 		esc(b, status);
+		/* the open window from the rollups so far (bounded by the window:
+		 * at most a day of hourly or a window of minute rows) */
+		if (kpi_compute(db, kc, k, kpi_tier(k), from, from + k->window_ms, &res) == 0) {
+			const char *st = kpi_status(k, res.value, now);
+			if (isfinite(res.value))
+				snprintf(open, sizeof(open), "%.6g %s", res.value, k->unit ? k->unit : "");
+			else
+				snprintf(open, sizeof(open), "no data yet");
+			evbuffer_add_printf(b, "</td><td>");
+			esc(b, open);
+			evbuffer_add_printf(b, "<br><span class=\"small %s\">", !strcmp(st, "red_flag") ? "red_flag" : "");
+			esc(b, st);
+			evbuffer_add_printf(b, "</span>");
+		} else {
+			evbuffer_add_printf(b, "</td><td>-");
+		}
 		evbuffer_add_printf(b, "</td></tr>");
 	}
 	sqlite3_finalize(q);
@@ -349,8 +371,8 @@ static void page_events(struct httpd *h, struct evbuffer *b)
 	evbuffer_add_printf(b, "</table></div>");
 }
 
-/* The chart: 288 buckets (min, mean, max) from the raw samples of one
- * series, read through the (series, ts) index. */
+/* The chart: 288 buckets (min, mean, max) of one series, from its minute
+ * rollups and, for the minutes not rolled up yet, its raw samples. */
 static void page_chart(struct httpd *h, struct evbuffer *b, const char *query, int token_in_query,
 		       int64_t now)
 {
@@ -414,26 +436,70 @@ static void page_chart(struct httpd *h, struct evbuffer *b, const char *query, i
 	}
 	evbuffer_add_printf(b, "</select> <button>Show</button></form>");
 
-	if (sqlite3_prepare_v2(store_db(gw->store),
-			       "SELECT ts / ?3, avg(value), min(value), max(value) FROM sample"
-			       " WHERE series = ?1 AND ts >= ?2 AND value IS NOT NULL GROUP BY 1 ORDER BY 1 LIMIT 300",
-			       -1, &q, NULL) == SQLITE_OK) {
+	/* minutes already rolled up: one primary-key lookup per minute (1,440
+	 * for a day, whatever the poll rate); the minutes after: raw samples */
+	int64_t roll_end = rollup_done(gw->rollup, TIER_MINUTE), from_m = from - from % 60000;
+	double amin[CHART_BUCKETS], amax[CHART_BUCKETS], asum[CHART_BUCKETS];
+	int64_t acnt[CHART_BUCKETS] = { 0 };
+	sqlite3 *db = store_db(gw->store);
+
+	if (roll_end > now)
+		roll_end = now;
+	if (roll_end > from_m &&
+	    sqlite3_prepare_v2(db, "WITH RECURSIVE m(t) AS (SELECT ?2 UNION ALL SELECT t + 60000 FROM m WHERE t + 60000 < ?3)"
+			       " SELECT r.start, r.count, r.min, r.max, r.sum FROM m CROSS JOIN rollup r"
+			       " ON r.tier = 0 AND r.start = m.t AND r.series = ?1 WHERE r.count > 0", -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, dev->series[reg]);
-		sqlite3_bind_int64(q, 2, from);
-		sqlite3_bind_int64(q, 3, bucket);
-		while (n < CHART_BUCKETS && sqlite3_step(q) == SQLITE_ROW) {
-			int64_t t = sqlite3_column_int64(q, 0) * bucket + bucket / 2;
-			xs[n] = (double)(t - from) / (double)span * CHART_W;
-			mean[n] = sqlite3_column_double(q, 1);
-			lo[n] = sqlite3_column_double(q, 2);
-			hi[n] = sqlite3_column_double(q, 3);
-			if (!isfinite(mean[n]) || !isfinite(lo[n]) || !isfinite(hi[n]))
+		sqlite3_bind_int64(q, 2, from_m);
+		sqlite3_bind_int64(q, 3, roll_end);
+		int rows = 0;
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			int64_t t = sqlite3_column_int64(q, 0), c = sqlite3_column_int64(q, 1);
+			rows++;
+			double mn = sqlite3_column_double(q, 2), mx = sqlite3_column_double(q, 3), sm = sqlite3_column_double(q, 4);
+			int64_t k = (t < from ? 0 : t - from) / bucket;
+			if (k >= CHART_BUCKETS || !isfinite(mn) || !isfinite(mx) || !isfinite(sm))
 				continue;
-			if (lo[n] < ymin) ymin = lo[n];
-			if (hi[n] > ymax) ymax = hi[n];
-			n++;
+			if (!acnt[k] || mn < amin[k]) amin[k] = mn;
+			if (!acnt[k] || mx > amax[k]) amax[k] = mx;
+			asum[k] = (acnt[k] ? asum[k] : 0) + sm;
+			acnt[k] += c;
 		}
 		sqlite3_finalize(q);
+		/* no rollups at all (samples imported, or a fresh store): raw only */
+		if (!rows)
+			roll_end = from;
+	} else {
+		roll_end = from;
+	}
+	if (roll_end < from)
+		roll_end = from;
+	if (sqlite3_prepare_v2(db, "SELECT ts, value FROM sample WHERE series = ?1 AND ts >= ?2 AND value IS NOT NULL"
+			       " ORDER BY ts LIMIT 200000", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, dev->series[reg]);
+		sqlite3_bind_int64(q, 2, roll_end);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			int64_t k = (sqlite3_column_int64(q, 0) - from) / bucket;
+			double v = sqlite3_column_double(q, 1);
+			if (k < 0 || k >= CHART_BUCKETS || !isfinite(v))
+				continue;
+			if (!acnt[k] || v < amin[k]) amin[k] = v;
+			if (!acnt[k] || v > amax[k]) amax[k] = v;
+			asum[k] = (acnt[k] ? asum[k] : 0) + v;
+			acnt[k]++;
+		}
+		sqlite3_finalize(q);
+	}
+	for (int k = 0; k < CHART_BUCKETS; k++) {
+		if (!acnt[k])
+			continue;
+		xs[n] = ((double)k + 0.5) / CHART_BUCKETS * CHART_W;
+		mean[n] = asum[k] / (double)acnt[k];
+		lo[n] = amin[k];
+		hi[n] = amax[k];
+		if (lo[n] < ymin) ymin = lo[n];
+		if (hi[n] > ymax) ymax = hi[n];
+		n++;
 	}
 	if (ymin == ymax) {
 		ymin -= 1;
@@ -493,7 +559,7 @@ static void serve_page(struct httpd *h, struct evhttp_request *req, const char *
 	}
 	page_header(h, b, now);
 	page_devices(h, b, now);
-	page_kpis(h, b);
+	page_kpis(h, b, now);
 	page_chart(h, b, query, token_in_query, now);
 	page_events(h, b);
 	evbuffer_add_printf(b, "</body></html>\n");

@@ -84,10 +84,13 @@ grep -q 'class="offline">offline' "$T/dom.html" || fail "ghost is not shown offl
 pg=$(grep -bo '<td>ghost<br>' "$T/dom.html" | cut -d: -f1) pc=$(grep -bo '<td>cab-001<br>' "$T/dom.html" | cut -d: -f1)
 [ "$pg" -lt "$pc" ] || fail "the offline device is not listed first"
 grep -q '<table id="kpis">' "$T/dom.html" || fail "no KPI table"
+# the availability KPI's open window: below its 0.99 target with ghost offline
+grep -Eq '<td>0\.[0-9]+ /<br><span class="small [a-z_]*">(behind|red_flag)</span>' "$T/dom.html" ||
+	fail "the KPI's open window is not shown below target: $(grep -o '<table id="kpis">.*' "$T/dom.html" | cut -c1-400)"
 grep -q '<script' "$T/dom.html" && fail "markup from the config reached the page unescaped"
 grep -q 'Ward &lt;b&gt;7&lt;/b&gt; &amp; "co" &lt;script&gt;x&lt;/script&gt;' "$T/dom.html" ||
 	fail "the ward name is not shown escaped: $(grep -o 'Ward[^·]*' "$T/dom.html" | head -1)"
-ok "chromium renders the page: 4 devices, ghost offline and listed first, KPI table, SVG chart with a line ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
+ok "chromium renders the page: 4 devices, ghost offline and listed first, KPI open window below target, SVG chart with a line ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
 timeout 90 $CHROME --window-size=412,1600 --screenshot="$T/status-page.png" "$PAGE" >> "$T/chrome.log" 2>&1 ||
 	fail "chromium --screenshot failed: $(tail -3 "$T/chrome.log")"
 [ "$(head -c 8 "$T/status-page.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "screenshot is not a PNG"

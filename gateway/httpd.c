@@ -23,6 +23,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "publisher.h"
+#include "rollup.h"
 #include "status.h"
 #include "store.h"
 #include "timeparse.h"
@@ -37,6 +38,8 @@
 struct httpd {
 	struct gateway *gw;
 	struct evhttp *http;
+	char host[64], listen[80];
+	int port;
 	char *token;
 	char *user, *pass;
 	uint64_t requests, refused;
@@ -262,22 +265,27 @@ static void page_devices(struct httpd *h, struct evbuffer *b, int64_t now)
 				    "(<code>wardgw status</code> lists every one).</p>", gw->ndevices - rows);
 }
 
-static void page_kpis(struct httpd *h, struct evbuffer *b)
+static void page_kpis(struct httpd *h, struct evbuffer *b, int64_t now)
 {
 	struct gateway *gw = h->gw;
 	sqlite3 *db = store_db(gw->store);
 	sqlite3_stmt *q = NULL;
+	/* the KPIs the engine computes: those of the config it started with
+	 * (a reload defers KPI changes to the next restart) */
+	const struct gw_config *kc = gw->nretired ? gw->retired[0] : gw->cfg;
 
-	if (!gw->cfg->nkpis)
+	if (!kc->nkpis)
 		return;
 	evbuffer_add_printf(b, "<h2>KPIs</h2><div class=\"wrap\"><table id=\"kpis\"><tr><th>KPI</th><th>Window</th>"
-			    "<th>Value</th><th>Target</th><th>Status</th></tr>");
+			    "<th>Last window</th><th>Target</th><th>Status</th><th>Open window so far</th></tr>");
 	if (sqlite3_prepare_v2(db, "SELECT start, value, status FROM kpi_value WHERE kpi = ?1 ORDER BY start DESC LIMIT 1",
 			       -1, &q, NULL) != SQLITE_OK)
 		q = NULL;
-	for (size_t i = 0; i < gw->cfg->nkpis; i++) {
-		const struct kpi_def *k = &gw->cfg->kpis[i];
-		char val[48] = "no window closed yet", tgt[48] = "-", t[40] = "";
+	for (size_t i = 0; i < kc->nkpis; i++) {
+		const struct kpi_def *k = &kc->kpis[i];
+		char val[48] = "no window closed yet", tgt[48] = "-", t[40] = "", open[64] = "-";
+		struct kpi_result res;
+		int64_t from = ward_window_start(now, k->window_ms);
 		const char *status = "no_data";
 		char stbuf[24];
 
@@ -313,6 +321,22 @@ static void page_kpis(struct httpd *h, struct evbuffer *b)
 		esc(b, status);
 		evbuffer_add_printf(b, "\">%s", !strcmp(status, "red_flag") ? "&#9873; " : "");
 		esc(b, status);
+		/* the open window from the rollups so far (bounded by the window:
+		 * at most a day of hourly or a window of minute rows) */
+		if (kpi_compute(db, kc, k, kpi_tier(k), from, from + k->window_ms, &res) == 0) {
+			const char *st = kpi_status(k, res.value, now);
+			if (isfinite(res.value))
+				snprintf(open, sizeof(open), "%.6g %s", res.value, k->unit ? k->unit : "");
+			else
+				snprintf(open, sizeof(open), "no data yet");
+			evbuffer_add_printf(b, "</td><td>");
+			esc(b, open);
+			evbuffer_add_printf(b, "<br><span class=\"small %s\">", !strcmp(st, "red_flag") ? "red_flag" : "");
+			esc(b, st);
+			evbuffer_add_printf(b, "</span>");
+		} else {
+			evbuffer_add_printf(b, "</td><td>-");
+		}
 		evbuffer_add_printf(b, "</td></tr>");
 	}
 	sqlite3_finalize(q);
@@ -347,8 +371,8 @@ static void page_events(struct httpd *h, struct evbuffer *b)
 	evbuffer_add_printf(b, "</table></div>");
 }
 
-/* The chart: 288 buckets (min, mean, max) from the raw samples of one
- * series, read through the (series, ts) index. */
+/* The chart: 288 buckets (min, mean, max) of one series, from its minute
+ * rollups and, for the minutes not rolled up yet, its raw samples. */
 static void page_chart(struct httpd *h, struct evbuffer *b, const char *query, int token_in_query,
 		       int64_t now)
 {
@@ -412,26 +436,70 @@ static void page_chart(struct httpd *h, struct evbuffer *b, const char *query, i
 	}
 	evbuffer_add_printf(b, "</select> <button>Show</button></form>");
 
-	if (sqlite3_prepare_v2(store_db(gw->store),
-			       "SELECT ts / ?3, avg(value), min(value), max(value) FROM sample"
-			       " WHERE series = ?1 AND ts >= ?2 AND value IS NOT NULL GROUP BY 1 ORDER BY 1 LIMIT 300",
-			       -1, &q, NULL) == SQLITE_OK) {
+	/* minutes already rolled up: one primary-key lookup per minute (1,440
+	 * for a day, whatever the poll rate); the minutes after: raw samples */
+	int64_t roll_end = rollup_done(gw->rollup, TIER_MINUTE), from_m = from - from % 60000;
+	double amin[CHART_BUCKETS], amax[CHART_BUCKETS], asum[CHART_BUCKETS];
+	int64_t acnt[CHART_BUCKETS] = { 0 };
+	sqlite3 *db = store_db(gw->store);
+
+	if (roll_end > now)
+		roll_end = now;
+	if (roll_end > from_m &&
+	    sqlite3_prepare_v2(db, "WITH RECURSIVE m(t) AS (SELECT ?2 UNION ALL SELECT t + 60000 FROM m WHERE t + 60000 < ?3)"
+			       " SELECT r.start, r.count, r.min, r.max, r.sum FROM m CROSS JOIN rollup r"
+			       " ON r.tier = 0 AND r.start = m.t AND r.series = ?1 WHERE r.count > 0", -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, dev->series[reg]);
-		sqlite3_bind_int64(q, 2, from);
-		sqlite3_bind_int64(q, 3, bucket);
-		while (n < CHART_BUCKETS && sqlite3_step(q) == SQLITE_ROW) {
-			int64_t t = sqlite3_column_int64(q, 0) * bucket + bucket / 2;
-			xs[n] = (double)(t - from) / (double)span * CHART_W;
-			mean[n] = sqlite3_column_double(q, 1);
-			lo[n] = sqlite3_column_double(q, 2);
-			hi[n] = sqlite3_column_double(q, 3);
-			if (!isfinite(mean[n]) || !isfinite(lo[n]) || !isfinite(hi[n]))
+		sqlite3_bind_int64(q, 2, from_m);
+		sqlite3_bind_int64(q, 3, roll_end);
+		int rows = 0;
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			int64_t t = sqlite3_column_int64(q, 0), c = sqlite3_column_int64(q, 1);
+			rows++;
+			double mn = sqlite3_column_double(q, 2), mx = sqlite3_column_double(q, 3), sm = sqlite3_column_double(q, 4);
+			int64_t k = (t < from ? 0 : t - from) / bucket;
+			if (k >= CHART_BUCKETS || !isfinite(mn) || !isfinite(mx) || !isfinite(sm))
 				continue;
-			if (lo[n] < ymin) ymin = lo[n];
-			if (hi[n] > ymax) ymax = hi[n];
-			n++;
+			if (!acnt[k] || mn < amin[k]) amin[k] = mn;
+			if (!acnt[k] || mx > amax[k]) amax[k] = mx;
+			asum[k] = (acnt[k] ? asum[k] : 0) + sm;
+			acnt[k] += c;
 		}
 		sqlite3_finalize(q);
+		/* no rollups at all (samples imported, or a fresh store): raw only */
+		if (!rows)
+			roll_end = from;
+	} else {
+		roll_end = from;
+	}
+	if (roll_end < from)
+		roll_end = from;
+	if (sqlite3_prepare_v2(db, "SELECT ts, value FROM sample WHERE series = ?1 AND ts >= ?2 AND value IS NOT NULL"
+			       " ORDER BY ts LIMIT 200000", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, dev->series[reg]);
+		sqlite3_bind_int64(q, 2, roll_end);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			int64_t k = (sqlite3_column_int64(q, 0) - from) / bucket;
+			double v = sqlite3_column_double(q, 1);
+			if (k < 0 || k >= CHART_BUCKETS || !isfinite(v))
+				continue;
+			if (!acnt[k] || v < amin[k]) amin[k] = v;
+			if (!acnt[k] || v > amax[k]) amax[k] = v;
+			asum[k] = (acnt[k] ? asum[k] : 0) + v;
+			acnt[k]++;
+		}
+		sqlite3_finalize(q);
+	}
+	for (int k = 0; k < CHART_BUCKETS; k++) {
+		if (!acnt[k])
+			continue;
+		xs[n] = ((double)k + 0.5) / CHART_BUCKETS * CHART_W;
+		mean[n] = asum[k] / (double)acnt[k];
+		lo[n] = amin[k];
+		hi[n] = amax[k];
+		if (lo[n] < ymin) ymin = lo[n];
+		if (hi[n] > ymax) ymax = hi[n];
+		n++;
 	}
 	if (ymin == ymax) {
 		ymin -= 1;
@@ -491,7 +559,7 @@ static void serve_page(struct httpd *h, struct evhttp_request *req, const char *
 	}
 	page_header(h, b, now);
 	page_devices(h, b, now);
-	page_kpis(h, b);
+	page_kpis(h, b, now);
 	page_chart(h, b, query, token_in_query, now);
 	page_events(h, b);
 	evbuffer_add_printf(b, "</body></html>\n");
@@ -574,22 +642,21 @@ static void on_request(struct evhttp_request *req, void *arg)
 		reply_text(req, 404, "Not Found", "not found: try /, /metrics, /healthz, /status.json");
 }
 
-int httpd_new(struct httpd **out, struct gateway *gw)
+int httpd_prepare(struct httpd **out, struct gateway *gw, const struct gw_config *c)
 {
-	const struct gw_config *c = gw->cfg;
 	struct httpd *h = calloc(1, sizeof(*h));
-	char host[64];
 	const char *why, *file = NULL;
-	int port, loopback, ret;
+	int loopback, ret;
 
 	*out = NULL;
 	if (!h)
 		return -ENOMEM;
 	h->gw = gw;
-	if (http_parse_listen(c->http_listen, host, sizeof(host), &port, &loopback, &why) < 0) {
+	if (http_parse_listen(c->http_listen, h->host, sizeof(h->host), &h->port, &loopback, &why) < 0) {
 		ret = log_error(-EINVAL, "http: %s (got '%s')", why, c->http_listen);
 		goto fail;
 	}
+	snprintf(h->listen, sizeof(h->listen), "%s", c->http_listen);
 	if ((c->http_token_file && (ret = read_secret(file = c->http_token_file, &h->token)) < 0) ||
 	    (c->http_password_file && (ret = read_secret(file = c->http_password_file, &h->pass)) < 0)) {
 		if (ret == -EPERM)
@@ -611,17 +678,46 @@ int httpd_new(struct httpd **out, struct gateway *gw)
 	evhttp_set_max_body_size(h->http, 1024);
 	evhttp_set_timeout(h->http, 10);
 	evhttp_set_gencb(h->http, on_request, h);
-	if (!evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port)) {
-		ret = log_error(-EADDRINUSE, "http: cannot listen on %s: %s", c->http_listen, strerror(errno));
-		goto fail;
-	}
-	log_info("http: status page on http://%s/%s", c->http_listen,
-		 h->token ? " (token required)" : h->user ? " (basic auth)" : "");
 	*out = h;
 	return 0;
 fail:
 	httpd_free(h);
 	return ret;
+}
+
+int httpd_listen(struct httpd *h)
+{
+	if (!evhttp_bind_socket_with_handle(h->http, h->host, (ev_uint16_t)h->port))
+		return log_error(-EADDRINUSE, "http: cannot listen on %s: %s", h->listen, strerror(errno));
+	log_info("http: status page on http://%s/%s", h->listen,
+		 h->token ? " (token required)" : h->user ? " (basic auth)" : "");
+	return 0;
+}
+
+int httpd_same_address(const struct httpd *h, const struct gw_config *c)
+{
+	char host[64];
+	const char *why;
+	int port, lb;
+
+	return h && c->http_listen && http_parse_listen(c->http_listen, host, sizeof(host), &port, &lb, &why) == 0 &&
+	       !strcmp(host, h->host) && port == h->port;
+}
+
+int httpd_new(struct httpd **out, struct gateway *gw)
+{
+	struct httpd *h;
+	int ret;
+
+	*out = NULL;
+	if ((ret = httpd_prepare(&h, gw, gw->cfg)) < 0)
+		return ret;
+	if ((ret = httpd_listen(h)) < 0) {
+		httpd_free(h);
+		return ret;
+	}
+	*out = h;
+	return 0;
 }
 
 void httpd_free(struct httpd *h)

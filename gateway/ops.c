@@ -211,11 +211,43 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 		strcat(what, " kpis");
 	if (groups)
 		strcat(what, " groups");
-	if (!str_eq(o->http_listen, n->http_listen) || !str_eq(o->http_token_file, n->http_token_file) ||
-	    !str_eq(o->http_user, n->http_user) || !str_eq(o->http_password_file, n->http_password_file))
-		strcat(what, " http");
 	if (what[0])
 		log_warn("reload: changes to%s take effect at the next restart", what);
+}
+
+/* The status page: set up again on every reload, so that a new token or
+ * password file (rotated secrets) applies. The new one is prepared before
+ * the old one goes; a page that cannot be prepared leaves the old running. */
+static void reload_http(struct gateway *gw, const struct gw_config *n)
+{
+	struct httpd *nh = NULL;
+
+	if (!n->http_listen) {
+		if (gw->httpd)
+			log_info("http: status page off (no http section)");
+		httpd_free(gw->httpd);
+		gw->httpd = NULL;
+		return;
+	}
+	if (httpd_prepare(&nh, gw, n) < 0) {
+		log_err("reload: http: the status page keeps its old settings");
+		return;
+	}
+	if (httpd_same_address(gw->httpd, n)) {
+		/* the port must be free for the new listener */
+		httpd_free(gw->httpd);
+		gw->httpd = NULL;
+	}
+	if (httpd_listen(nh) < 0) {
+		httpd_free(nh);
+		if (gw->httpd)
+			log_err("reload: http: the status page stays on its old address");
+		else
+			log_err("reload: http: no status page until the next reload");
+		return;
+	}
+	httpd_free(gw->httpd);
+	gw->httpd = nh;
 }
 
 /* The device part of a reload. Everything that can fail (store series for
@@ -353,6 +385,7 @@ int gateway_reload(struct gateway *gw)
 	ncfg = NULL;
 	log_configure(gw->cfg->log_level, gw->cfg->log_target, gw->cfg->log_repeat_burst,
 		      gw->cfg->log_repeat_interval_s);
+	reload_http(gw, gw->cfg);
 	health_reload(gw->health, 1);
 	log_info("reload: config %s applied in %.1f ms: %zu devices kept running, %zu added, %zu removed, "
 		 "%zu restarted", gw->cfg->digest, (double)(mono_us() - t0) / 1000.0, kept, added, removed, changed);

@@ -84,10 +84,13 @@ grep -q 'class="offline">offline' "$T/dom.html" || fail "ghost is not shown offl
 pg=$(grep -bo '<td>ghost<br>' "$T/dom.html" | cut -d: -f1) pc=$(grep -bo '<td>cab-001<br>' "$T/dom.html" | cut -d: -f1)
 [ "$pg" -lt "$pc" ] || fail "the offline device is not listed first"
 grep -q '<table id="kpis">' "$T/dom.html" || fail "no KPI table"
+# the availability KPI's open window: below its 0.99 target with ghost offline
+grep -Eq '<td>0\.[0-9]+ /<br><span class="small [a-z_]*">(behind|red_flag)</span>' "$T/dom.html" ||
+	fail "the KPI's open window is not shown below target: $(grep -o '<table id="kpis">.*' "$T/dom.html" | cut -c1-400)"
 grep -q '<script' "$T/dom.html" && fail "markup from the config reached the page unescaped"
 grep -q 'Ward &lt;b&gt;7&lt;/b&gt; &amp; "co" &lt;script&gt;x&lt;/script&gt;' "$T/dom.html" ||
 	fail "the ward name is not shown escaped: $(grep -o 'Ward[^·]*' "$T/dom.html" | head -1)"
-ok "chromium renders the page: 4 devices, ghost offline and listed first, KPI table, SVG chart with a line ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
+ok "chromium renders the page: 4 devices, ghost offline and listed first, KPI open window below target, SVG chart with a line ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
 timeout 90 $CHROME --window-size=412,1600 --screenshot="$T/status-page.png" "$PAGE" >> "$T/chrome.log" 2>&1 ||
 	fail "chromium --screenshot failed: $(tail -3 "$T/chrome.log")"
 [ "$(head -c 8 "$T/status-page.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "screenshot is not a PNG"
@@ -143,6 +146,23 @@ curl -s "$URL/status.json?token=$TOKEN" | jq -e '.devices | length == 4' > /dev/
 rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$GW_PID/status")
 ok "status.json has 4 devices; gateway RSS $rss kB"
 
+# a new token by reload (SIGHUP): the old one stops working, the new one works
+TOKEN2=tech2-$RANDOM$RANDOM
+printf '%s\n' "$TOKEN2" > "$T/token"
+kill -HUP "$GW_PID"
+wait_until 10 grep -q 'reload: config .* applied' "$T/gateway.log" || fail "reload not applied"
+wait_for 10 '[ "$(curl -s -o /dev/null -w "%{http_code}" "$URL/metrics?token=$TOKEN2")" = 200 ]' || fail "the new token is refused"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics?token=$TOKEN")
+[ "$code" = 401 ] || fail "the old token still works after the reload: HTTP $code"
+# a token file that cannot be read: the page keeps its settings
+chmod 644 "$T/token"
+kill -HUP "$GW_PID"
+wait_until 10 grep -q 'the status page keeps its old settings' "$T/gateway.log" || fail "no message for an unreadable token"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics?token=$TOKEN2")
+[ "$code" = 200 ] || fail "the page lost its token: HTTP $code"
+chmod 600 "$T/token"
+ok "token rotated by SIGHUP: old 401, new 200; an unreadable token file keeps the running page"
+
 # basic auth instead of a token
 stop_pid "$GW_PID"
 printf 'pw-%s\n' "$RANDOM" > "$T/password"
@@ -158,3 +178,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -u "tech:$(cat "$T/password")" "$U
 [ "$code" = 200 ] || fail "basic auth: the right password gave HTTP $code"
 curl -s -D - -o /dev/null "$URL/" | grep -qi '^WWW-Authenticate: Basic' || fail "no Basic challenge"
 ok "basic auth: none or wrong 401 (with a Basic challenge), right 200"
+
+# a clean stop after the requests and the reloads (under ASan: no error, no leak)
+stop_pid "$GW_PID"
+wait "$GW_PID"; rc=$?
+[ "$rc" = 0 ] || fail "gateway exited $rc"
+ok "clean stop (exit 0)"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "budget.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
@@ -153,6 +154,8 @@ static int cmd_check(const struct args *a)
 		nregs += cfg->devices[i].profile->nregs;
 	printf("%s: ok: gateway %s, %zu profiles, %zu devices, %zu metrics, config %s\n", a->config,
 	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
+	/* serial buses: can they carry the configured polls? (warnings only) */
+	budget_report(cfg, stdout);
 	config_free(cfg);
 	return 0;
 }

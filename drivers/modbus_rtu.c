@@ -28,7 +28,9 @@
 #include "plan.h"
 
 /* reasons are cut to fit their buffers (a device's reason holds 160) */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define ON_TIME_US 50000
 #define WRITE_QUEUE_MAX 32

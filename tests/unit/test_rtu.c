@@ -51,6 +51,8 @@ static void test_reply_len(void **state)
 	assert_int_equal(rtu_reply_len(wr, 2, 16), 8);
 	assert_int_equal(rtu_reply_len(wr, 2, 3), -EBADMSG);    /* another function */
 	assert_int_equal(rtu_reply_len(rd, 3, 4), -EBADMSG);
+	const uint8_t huge[] = { 0x01, 0x03, 0xFF };
+	assert_int_equal(rtu_reply_len(huge, 3, 3), -EBADMSG);  /* longer than any frame */
 }
 
 static void test_unwrap(void **state)

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <modbus.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +263,14 @@ static int do_read(struct rtu_bus *b, enum reg_table t, int addr, int n, uint16_
 	if (rc > 0 && reg_table_is_bits(t))
 		for (int i = 0; i < rc; i++)
 			out[i] = bits[i] ? 1 : 0;
-	if (rc < 0) {
+	if (rc < 0 && e != ETIMEDOUT && !(e >= MODBUS_ENOBASE && e < MODBUS_ENOBASE + 100)) {
+		/* not Modbus but the port (an adapter unplugged: EIO, ENXIO):
+		 * close it, the next job opens it again */
+		log_warn("modbus-rtu %s: %s; closing the port", b->name, modbus_strerror(e));
+		modbus_close(b->ctx);
+		modbus_free(b->ctx);
+		b->ctx = NULL;
+	} else if (rc < 0) {
 		b->silent = e == ETIMEDOUT ? b->silent + 1 : 0;
 		/* drop what a late or garbled answer left in the buffer */
 		modbus_flush(b->ctx);
@@ -382,7 +390,13 @@ static void run_write(struct rtu_bus *b, struct job *j)
 	int e = errno;
 	b->last_end_us = mono_us();
 	if (rc < 0) {
-		modbus_flush(b->ctx);
+		if (e != ETIMEDOUT && !(e >= MODBUS_ENOBASE && e < MODBUS_ENOBASE + 100)) {
+			modbus_close(b->ctx);
+			modbus_free(b->ctx);
+			b->ctx = NULL;
+		} else {
+			modbus_flush(b->ctx);
+		}
 		errno = e;
 		goto fail;
 	}
@@ -715,7 +729,13 @@ static int rtu_start(struct gateway *gw, struct event_base *base)
 			if (!gw->no_poll)
 				evtimer_add(d->tick, &tv);
 		}
-		if (pthread_create(&buses[bi]->th, NULL, bus_main, buses[bi]) != 0)
+		/* signals are the loop's: the bus thread starts with them blocked */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int rc = pthread_create(&buses[bi]->th, NULL, bus_main, buses[bi]);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0)
 			return log_error(-EAGAIN, "modbus-rtu %s: cannot start its thread", buses[bi]->name);
 		buses[bi]->started = 1;
 		log_info("modbus-rtu %s: %zu units, %ld us between frames", buses[bi]->name, buses[bi]->ndevs,

@@ -16,6 +16,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,6 +186,10 @@ static int bus_open(struct rtu_bus *b, char *why, size_t len)
 		goto fail;
 	}
 	modbus_flush(b->ctx);   /* whatever the line held before we came */
+	/* ours alone: a probe or a second gateway opening it now gets EBUSY
+	 * instead of stealing replies */
+	if (ioctl(modbus_get_socket(b->ctx), TIOCEXCL) < 0)
+		log_debug("modbus-rtu %s: TIOCEXCL: %s", b->name, strerror(errno));
 	if (c->rs485 && modbus_rtu_set_serial_mode(b->ctx, MODBUS_RTU_RS485) < 0 && !b->rs485_warned) {
 		/* many USB adapters switch direction by themselves */
 		log_warn("modbus-rtu %s: the port does not take RS-485 mode (%s); the adapter must switch "

@@ -12,9 +12,12 @@
 #include <math.h>
 #include <modbus.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +31,9 @@
 #include "plan.h"
 
 /* reasons are cut to fit their buffers (a device's reason holds 160) */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define ON_TIME_US 50000
 #define WRITE_QUEUE_MAX 32
@@ -181,6 +186,10 @@ static int bus_open(struct rtu_bus *b, char *why, size_t len)
 		goto fail;
 	}
 	modbus_flush(b->ctx);   /* whatever the line held before we came */
+	/* ours alone: a probe or a second gateway opening it now gets EBUSY
+	 * instead of stealing replies */
+	if (ioctl(modbus_get_socket(b->ctx), TIOCEXCL) < 0)
+		log_debug("modbus-rtu %s: TIOCEXCL: %s", b->name, strerror(errno));
 	if (c->rs485 && modbus_rtu_set_serial_mode(b->ctx, MODBUS_RTU_RS485) < 0 && !b->rs485_warned) {
 		/* many USB adapters switch direction by themselves */
 		log_warn("modbus-rtu %s: the port does not take RS-485 mode (%s); the adapter must switch "
@@ -260,7 +269,14 @@ static int do_read(struct rtu_bus *b, enum reg_table t, int addr, int n, uint16_
 	if (rc > 0 && reg_table_is_bits(t))
 		for (int i = 0; i < rc; i++)
 			out[i] = bits[i] ? 1 : 0;
-	if (rc < 0) {
+	if (rc < 0 && e != ETIMEDOUT && !(e >= MODBUS_ENOBASE && e < MODBUS_ENOBASE + 100)) {
+		/* not Modbus but the port (an adapter unplugged: EIO, ENXIO):
+		 * close it, the next job opens it again */
+		log_warn("modbus-rtu %s: %s; closing the port", b->name, modbus_strerror(e));
+		modbus_close(b->ctx);
+		modbus_free(b->ctx);
+		b->ctx = NULL;
+	} else if (rc < 0) {
 		b->silent = e == ETIMEDOUT ? b->silent + 1 : 0;
 		/* drop what a late or garbled answer left in the buffer */
 		modbus_flush(b->ctx);
@@ -380,7 +396,13 @@ static void run_write(struct rtu_bus *b, struct job *j)
 	int e = errno;
 	b->last_end_us = mono_us();
 	if (rc < 0) {
-		modbus_flush(b->ctx);
+		if (e != ETIMEDOUT && !(e >= MODBUS_ENOBASE && e < MODBUS_ENOBASE + 100)) {
+			modbus_close(b->ctx);
+			modbus_free(b->ctx);
+			b->ctx = NULL;
+		} else {
+			modbus_flush(b->ctx);
+		}
 		errno = e;
 		goto fail;
 	}
@@ -713,7 +735,13 @@ static int rtu_start(struct gateway *gw, struct event_base *base)
 			if (!gw->no_poll)
 				evtimer_add(d->tick, &tv);
 		}
-		if (pthread_create(&buses[bi]->th, NULL, bus_main, buses[bi]) != 0)
+		/* signals are the loop's: the bus thread starts with them blocked */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int rc = pthread_create(&buses[bi]->th, NULL, bus_main, buses[bi]);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0)
 			return log_error(-EAGAIN, "modbus-rtu %s: cannot start its thread", buses[bi]->name);
 		buses[bi]->started = 1;
 		log_info("modbus-rtu %s: %zu units, %ld us between frames", buses[bi]->name, buses[bi]->ndevs,

@@ -43,7 +43,11 @@ int rtu_reply_len(const uint8_t *b, size_t len, uint8_t fc)
 	case 1: case 2: case 3: case 4:
 		if (len < 3)
 			return 0;
-		return 5 + b[2];                        /* unit fc count data crc crc */
+		/* unit fc count data crc crc; a count past the largest PDU
+		 * cannot be a reply (fuzz_rtu found the 255 case) */
+		if (5 + b[2] > RTU_MAX_ADU)
+			return -EBADMSG;
+		return 5 + b[2];
 	case 5: case 6: case 15: case 16:
 		return 8;                               /* unit fc addr(2) value/count(2) crc */
 	default:

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "budget.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
@@ -31,10 +32,11 @@ static void usage(FILE *f)
 		"       wardgw status -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
-		"       wardgw probe --tcp HOST:PORT | --rtu DEV:BAUD:8N1 [--unit N]\n"
+		"       wardgw probe --tcp HOST:PORT | --rtu DEV:BAUD:8N1 | --rtu-tcp HOST:PORT [--unit N]\n"
 		"                    --table holding|input|coil|discrete --address A --count C [--timeout-ms T]\n"
 		"       wardgw probe -c FILE --device NAME [--timeout-ms T]\n"
-		"       wardgw scan --tcp HOST:PORT | --rtu DEV:BAUD:8N1 [--units 1-247] [--table T]\n"
+		"       wardgw scan --tcp HOST:PORT | --rtu DEV:BAUD:8N1 | --rtu-tcp HOST:PORT [--units 1-247]\n"
+		"                   [--table T]\n"
 		"                   [--address A] [--timeout-ms T] [-v]\n"
 		"       wardgw write -c FILE --device NAME --metric M --value V [-v]\n"
 		"       wardgw --version | --help\n"
@@ -161,6 +163,8 @@ static int cmd_check(const struct args *a)
 		nregs += cfg->devices[i].profile->nregs;
 	printf("%s: ok: gateway %s, %zu profiles, %zu devices, %zu metrics, config %s\n", a->config,
 	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
+	/* serial buses: can they carry the configured polls? (warnings only) */
+	budget_report(cfg, stdout);
 	config_free(cfg);
 	return 0;
 }
@@ -396,7 +400,7 @@ static int cmd_run(const struct args *a)
 /* wardgw probe and wardgw scan, the technician's tools (gateway/probe.c).
  * Their options differ from the other commands', so they parse their own. */
 struct tool_args {
-	const char *config, *device, *tcp, *rtu, *unit, *units, *table, *address, *count, *timeout;
+	const char *config, *device, *tcp, *rtu, *unit, *units, *table, *address, *count, *timeout, *rtu_tcp;
 	int debug, verbose;
 };
 
@@ -407,6 +411,7 @@ static int parse_tool_args(const char *cmd, int argc, char **argv, struct tool_a
 		{ "device", required_argument, NULL, 'd' },
 		{ "tcp", required_argument, NULL, 'T' },
 		{ "rtu", required_argument, NULL, 'R' },
+		{ "rtu-tcp", required_argument, NULL, 'Q' },
 		{ "unit", required_argument, NULL, 'u' },
 		{ "units", required_argument, NULL, 'U' },
 		{ "table", required_argument, NULL, 't' },
@@ -427,6 +432,7 @@ static int parse_tool_args(const char *cmd, int argc, char **argv, struct tool_a
 		case 'd': a->device = optarg; break;
 		case 'T': a->tcp = optarg; break;
 		case 'R': a->rtu = optarg; break;
+		case 'Q': a->rtu_tcp = optarg; break;
 		case 'u': a->unit = optarg; break;
 		case 'U': a->units = optarg; break;
 		case 't': a->table = optarg; break;
@@ -454,12 +460,19 @@ static int tool_link(const char *cmd, const struct tool_args *a, struct probe_ta
 	char err[256];
 	long v;
 
-	if (!!a->tcp == !!a->rtu) {
+	if (!!a->tcp + !!a->rtu + !!a->rtu_tcp != 1) {
 		fprintf(stderr, "wardgw %s: give either --tcp HOST:PORT or --rtu DEV:BAUD:8N1%s\n", cmd,
-			a->tcp ? ", not both" : "");
+			a->tcp || a->rtu || a->rtu_tcp ? ", not both" : " (or --rtu-tcp HOST:PORT)");
 		return -EINVAL;
 	}
-	if ((a->tcp ? probe_parse_tcp(a->tcp, t, err, sizeof(err)) : probe_parse_rtu(a->rtu, t, err, sizeof(err))) < 0) {
+	if (a->rtu_tcp) {
+		/* raw RTU frames to a serial server: a TCP address, a line's units */
+		if (probe_parse_tcp(a->rtu_tcp, t, err, sizeof(err)) < 0) {
+			fprintf(stderr, "wardgw %s: --rtu-tcp %s\n", cmd, err);
+			return -EINVAL;
+		}
+		t->link = PROBE_RTU_TCP;
+	} else if ((a->tcp ? probe_parse_tcp(a->tcp, t, err, sizeof(err)) : probe_parse_rtu(a->rtu, t, err, sizeof(err))) < 0) {
 		fprintf(stderr, "wardgw %s: %s %s\n", cmd, a->tcp ? "--tcp" : "--rtu", err);
 		return -EINVAL;
 	}
@@ -499,7 +512,7 @@ static int cmd_probe(int argc, char **argv)
 			fprintf(stderr, "wardgw probe: -c FILE and --device NAME go together\n");
 			return 2;
 		}
-		if (a.tcp || a.rtu || a.unit || a.table || a.address || a.count) {
+		if (a.tcp || a.rtu || a.rtu_tcp || a.unit || a.table || a.address || a.count) {
 			fprintf(stderr, "wardgw probe: with -c and --device the config says where and what to read; "
 				"drop --tcp/--rtu/--unit/--table/--address/--count\n");
 			return 2;

@@ -8,12 +8,17 @@
 #include <errno.h>
 #include <math.h>
 #include <modbus.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "driver.h"
@@ -240,7 +245,7 @@ int probe_parse_rtu(const char *s, struct probe_target *t, char *err, size_t err
  * serial line 0 is the broadcast address, which nobody answers. */
 static int unit_ok(long u, enum probe_link link, char *err, size_t errlen)
 {
-	if (link == PROBE_RTU && (u < 1 || u > 247))
+	if ((link == PROBE_RTU || link == PROBE_RTU_TCP) && (u < 1 || u > 247))
 		return bad(err, errlen, "unit %ld cannot be read on a serial line; use 1..247 (0 is broadcast)", u);
 	if (link == PROBE_TCP && (u < 0 || (u > 247 && u != 255)))
 		return bad(err, errlen, "unit %ld cannot be read over TCP; use 0..247 or 255", u);
@@ -332,6 +337,8 @@ static void target_str(const struct probe_target *t, char *buf, size_t len)
 {
 	if (t->link == PROBE_RTU)
 		snprintf(buf, len, "%s %d %d%c%d", t->dev, t->baud, t->data_bits, t->parity, t->stop_bits);
+	else if (t->link == PROBE_RTU_TCP)
+		snprintf(buf, len, "%s:%d (RTU over TCP)", t->host, t->port);
 	else if (strchr(t->host, ':'))
 		snprintf(buf, len, "[%s]:%d", t->host, t->port);
 	else
@@ -372,6 +379,101 @@ static const char *table_noun(enum reg_table t, unsigned long n)
 	}
 }
 
+/* RTU over TCP through libmodbus: libmodbus has no such backend, so the
+ * tool opens a pseudo-terminal, lets libmodbus speak RTU on its slave side
+ * (framing, CRC, timeouts as on a serial line) and copies bytes between
+ * the master side and the TCP connection on a small thread. */
+struct bridge {
+	int master, sock, stop[2];
+	pthread_t th;
+	int running;
+};
+static struct bridge bridge = { -1, -1, { -1, -1 }, 0, 0 };
+
+static void *bridge_main(void *arg)
+{
+	struct bridge *b = arg;
+	uint8_t buf[512];
+
+	for (;;) {
+		struct pollfd p[3] = { { b->master, POLLIN, 0 }, { b->sock, POLLIN, 0 }, { b->stop[0], POLLIN, 0 } };
+		if (poll(p, 3, -1) < 0)
+			continue;
+		if (p[2].revents)
+			break;
+		for (int i = 0; i < 2; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t n = read(i ? b->sock : b->master, buf, sizeof(buf));
+			if (n <= 0) {
+				if (i == 1)
+					return NULL;    /* the server hung up: libmodbus sees silence */
+				continue;
+			}
+			if (write(i ? b->master : b->sock, buf, (size_t)n) != n)
+				return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void bridge_close(void)
+{
+	if (bridge.running) {
+		if (write(bridge.stop[1], "x", 1) < 0)
+			(void)0;
+		pthread_join(bridge.th, NULL);
+		bridge.running = 0;
+	}
+	if (bridge.master >= 0)
+		close(bridge.master);
+	if (bridge.sock >= 0)
+		close(bridge.sock);
+	if (bridge.stop[0] >= 0) {
+		close(bridge.stop[0]);
+		close(bridge.stop[1]);
+	}
+	bridge.master = bridge.sock = bridge.stop[0] = bridge.stop[1] = -1;
+}
+
+/* Connect to @ip:@port and open the pty; the slave's path into @slave. */
+static int bridge_open(const char *ip, const char *port, int timeout_ms, char *slave, size_t slen,
+		       char *err, size_t len)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	const char *name;
+
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(ip, port, &hints, &res) || !res)
+		return bad(err, len, "cannot resolve %s", ip);
+	bridge.sock = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (bridge.sock >= 0) {
+		struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+		setsockopt(bridge.sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	if (bridge.sock < 0 || connect(bridge.sock, res->ai_addr, res->ai_addrlen) < 0) {
+		int e = errno;
+		freeaddrinfo(res);
+		bridge_close();
+		return bad(err, len, "cannot connect to %s:%s: %s", ip, port,
+			   e == EINPROGRESS || e == EAGAIN ? "no answer" : strerror(e));
+	}
+	freeaddrinfo(res);
+	bridge.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (bridge.master < 0 || grantpt(bridge.master) < 0 || unlockpt(bridge.master) < 0 ||
+	    !(name = ptsname(bridge.master)) || pipe(bridge.stop) < 0) {
+		bridge_close();
+		return bad(err, len, "cannot open a pseudo-terminal for RTU over TCP: %s", strerror(errno));
+	}
+	snprintf(slave, slen, "%s", name);
+	if (pthread_create(&bridge.th, NULL, bridge_main, &bridge) != 0) {
+		bridge_close();
+		return bad(err, len, "cannot start the RTU over TCP bridge");
+	}
+	bridge.running = 1;
+	return 0;
+}
+
 /* A connected context, or NULL with the reason in @err. */
 static modbus_t *link_open(const struct probe_target *t, int unit, int timeout_ms, int debug,
 			   char *err, size_t len)
@@ -408,6 +510,13 @@ static modbus_t *link_open(const struct probe_target *t, int unit, int timeout_m
 			return NULL;
 		}
 		ctx = family == AF_INET ? modbus_new_tcp(ip, t->port) : modbus_new_tcp_pi(ip, port);
+	} else if (t->link == PROBE_RTU_TCP) {
+		char port[8], slave[128];
+		snprintf(port, sizeof(port), "%d", t->port);
+		if (bridge_open(t->host, port, timeout_ms, slave, sizeof(slave), err, len) < 0)
+			return NULL;
+		/* the line's speed is the serial server's business; any will do */
+		ctx = modbus_new_rtu(slave, 115200, 'N', 8, 1);
 	} else {
 		ctx = modbus_new_rtu(t->dev, t->baud, t->parity, t->data_bits, t->stop_bits);
 	}
@@ -431,11 +540,12 @@ static modbus_t *link_open(const struct probe_target *t, int unit, int timeout_m
 			say(err, len, "cannot connect to %s: %s", where, modbus_strerror(e));
 		goto fail;
 	}
-	if (t->link == PROBE_RTU)
+	if (t->link != PROBE_TCP)
 		modbus_flush(ctx);      /* bytes left on the line by someone else */
 	return ctx;
 fail:
 	modbus_free(ctx);
+	bridge_close();
 	return NULL;
 }
 
@@ -445,6 +555,7 @@ static void link_close(modbus_t *ctx)
 		modbus_close(ctx);
 		modbus_free(ctx);
 	}
+	bridge_close();
 }
 
 /* One read into @words (bits as 0/1 words); 0 or a negative libmodbus
@@ -760,14 +871,29 @@ int probe_device(const struct gw_config *cfg, const char *name, int timeout_ms, 
 	op = drv_opt(dev, "port", OPT_INT);
 	ou = drv_opt(dev, "unit", OPT_INT);
 	om = drv_opt(dev, "max_regs", OPT_INT);
-	if (!oh || !op || !ou || !p) {
+	const struct opt *os = drv_opt(dev, "serial", OPT_STRING), *of = drv_opt(dev, "framing", OPT_STRING);
+#define DRV_INT(name) (drv_opt(dev, name, OPT_INT) ? *(int *)((char *)dev->drv + drv_opt(dev, name, OPT_INT)->offset) : 0)
+#define DRV_STR(o) (*(char **)((char *)dev->drv + (o)->offset))
+	if (os && ou && p) {
+		/* a serial bus device: its line settings from the config */
+		const struct opt *opar = drv_opt(dev, "parity", OPT_STRING);
+		t.link = PROBE_RTU;
+		snprintf(t.dev, sizeof(t.dev), "%s", DRV_STR(os));
+		t.baud = DRV_INT("baud");
+		t.parity = opar && DRV_STR(opar) ? DRV_STR(opar)[0] : 'N';
+		t.data_bits = DRV_INT("data_bits");
+		t.stop_bits = DRV_INT("stop_bits");
+	} else if (!oh || !op || !ou || !p) {
 		fprintf(errs, "wardgw probe: device %s uses driver %s, which has no host, port and unit; "
-			"probe reads Modbus TCP devices\n", name, dev->driver_name ? dev->driver_name : "?");
+			"probe reads Modbus TCP and RTU devices\n", name, dev->driver_name ? dev->driver_name : "?");
 		return 1;
+	} else {
+		t.link = of && DRV_STR(of) && !strcmp(DRV_STR(of), "rtu") ? PROBE_RTU_TCP : PROBE_TCP;
+		snprintf(t.host, sizeof(t.host), "%s", DRV_STR(oh));
+		t.port = *(int *)((char *)dev->drv + op->offset);
 	}
-	t.link = PROBE_TCP;
-	snprintf(t.host, sizeof(t.host), "%s", *(char **)((char *)dev->drv + oh->offset));
-	t.port = *(int *)((char *)dev->drv + op->offset);
+#undef DRV_INT
+#undef DRV_STR
 	unit = *(int *)((char *)dev->drv + ou->offset);
 	/* the device's own limit of registers per request, where the
 	 * driver has one; gaps are never spanned, so no read can touch an
@@ -831,6 +957,7 @@ int probe_device(const struct gw_config *cfg, const char *name, int timeout_ms, 
 		const struct plan_read *pr = &plan.reads[rd[i]];
 		const uint16_t *w = words + woff[rd[i]] + (d->address - pr->start);
 		char val[40] = "-", reg[64], raw[64] = "";
+		int q = why[rd[i]][0] ? Q_COMM_ERROR : Q_GOOD;
 
 		reg_str(d, reg, sizeof(reg));
 		if (!why[rd[i]][0]) {
@@ -838,13 +965,17 @@ int probe_device(const struct gw_config *cfg, const char *name, int timeout_ms, 
 			double v = reg_def_value(d, w);
 			size_t n = 0;
 
+			/* and its quality: outside the profile's min/max */
+			if ((!isnan(d->min) && v < d->min) || (!isnan(d->max) && v > d->max))
+				q = Q_OUT_OF_RANGE;
+
 			snprintf(val, sizeof(val), "%.12g", v);
 			for (unsigned k = 0; k < reg_type_words(d->type); k++)
 				n += (size_t)snprintf(raw + n, sizeof(raw) - n, reg_table_is_bits(d->table) ?
 						      "%s%u" : "%s0x%04x", k ? " " : "", w[k]);
 		}
 		fprintf(out, "%-*s  %-18s  %-5s  %-10s  %-30s  %s\n", (int)width, d->metric, val,
-			d->unit && *d->unit ? d->unit : "-", quality_name(why[rd[i]][0] ? Q_COMM_ERROR : Q_GOOD), reg,
+			d->unit && *d->unit ? d->unit : "-", quality_name(q), reg,
 			why[rd[i]][0] ? why[rd[i]] : raw);
 	}
 	if (failed)

@@ -14,7 +14,9 @@
 
 struct gw_config;
 
-enum probe_link { PROBE_TCP, PROBE_RTU };
+/* PROBE_RTU_TCP: raw RTU frames over TCP (a serial server or DTU in
+ * transparent mode); host and port as for TCP, unit ids as on a line. */
+enum probe_link { PROBE_TCP, PROBE_RTU, PROBE_RTU_TCP };
 
 /* Where the device is: a TCP host and port, or a serial line. */
 struct probe_target {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks (`make bench`), three parts; BENCH_ONLY="poll ingest drain"
-# (the default) runs all, BENCH_ONLY=ingest (or poll, drain) one of them.
+# Benchmarks (`make bench`), four parts; BENCH_ONLY="poll ingest drain"
+# (the default) runs the first three, BENCH_ONLY=ingest (or poll, drain, rtu) one of them.
 #
 # poll: wardgw and collectd (Debian's collectd-core, modbus + mqtt plugins)
 # polling the same simulated devices, ten registers each, every second,
@@ -27,6 +27,17 @@
 # also sets mqtt.max_inflight = N).
 #
 #   BENCH_ONLY=drain BENCH_OUTAGE=30 BENCH_DRAIN_RATES="default 5000" scripts/bench.sh
+#
+# rtu (only when asked: BENCH_ONLY=rtu): a serial bus on a pseudo-terminal.
+# The simulator serves BENCH_RTU_UNITS (150) cabinets as units of one RTU bus
+# whose replies take the frames' wire time at each baud rate of
+# BENCH_RTU_BAUDS ("9600 19200 38400 115200") plus BENCH_RTU_TURNAROUND (5)
+# ms; the gateway polls them all every second through its modbus-rtu bus
+# worker, more than the line can carry, for BENCH_RTU_SECS (10) s. Achieved
+# requests/s (the simulator's counter) against the budget `wardgw check`
+# computes for that baud rate (wire time, 3.5-character gap, turnaround).
+#
+#   BENCH_ONLY=rtu BENCH_RTU_BAUDS="9600 115200" BENCH_RTU_SECS=10 scripts/bench.sh
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-build}
@@ -55,7 +66,7 @@ trap 'for p in $PIDS; do kill $p 2>/dev/null; done; sleep 0.5; for p in $PIDS; d
       if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $T" >&2; else rm -rf "$T"; fi' EXIT
 
 for part in $ONLY; do
-	case $part in poll|ingest|drain) ;; *) echo "bench: BENCH_ONLY: unknown part '$part' (poll, ingest, drain)" >&2; exit 2 ;; esac
+	case $part in poll|ingest|drain|rtu) ;; *) echo "bench: BENCH_ONLY: unknown part '$part' (poll, ingest, drain, rtu)" >&2; exit 2 ;; esac
 done
 wants() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -408,8 +419,64 @@ run_drain_all() {
 	return $rc
 }
 
+# --- rtu: a simulated serial bus, achieved requests/s vs its budget --------
+RTU_UNITS=${BENCH_RTU_UNITS:-150}
+RTU_BAUDS=${BENCH_RTU_BAUDS:-9600 19200 38400 115200}
+RTU_TURN=${BENCH_RTU_TURNAROUND:-5}
+RTU_SECS=${BENCH_RTU_SECS:-10}
+run_rtu() {
+	local baud ctl rc=0
+	echo "rtu benchmark: $RTU_UNITS cabinets (1 read of 16 registers each) on one simulated RS-485 bus (a pty), each"
+	echo "polled every second, 8N1, slave turnaround $RTU_TURN ms; achieved over ${RTU_SECS} s vs the budget of wardgw check"
+	printf '%-8s %10s %12s %12s %10s %10s
+' baud "needed/s" "budget/s" "achieved/s" "achieved" "ms/req"
+	for baud in $RTU_BAUDS; do
+		ctl=$(free_port)
+		"$BDIR/wardgw-sim" --rtu-pty "$T/pty" --cabinets "$RTU_UNITS" --sdm120 0 --dds238 0 --line "$baud:8N1" \
+			--turnaround-ms "$RTU_TURN" --freeze --control "$ctl" > "$T/rtu-sim.log" 2>&1 &
+		local sim=$!
+		PIDS="$PIDS $sim"
+		for _ in $(seq 50); do grep -q ready "$T/rtu-sim.log" && break; sleep 0.1; done
+		cat > "$T/rtu.conf" <<EOC
+gateway = { id = "bench-rtu"; ward = "bench"; lat = 11.8; lon = 106.9; data_dir = "$T/rtu-data-$baud"; };
+log = { level = "warn"; };
+mqtt = { uri = "tcp://127.0.0.1:1"; };
+profiles_dir = "$ROOT/config/profiles";
+devices = ( { name = "bus"; driver = "modbus-rtu"; serial = "$(cat "$T/pty")"; baud = $baud; unit = 1;
+  count = $RTU_UNITS; profile = "lighting-cabinet"; poll_interval_ms = 1000; timeout_ms = 500;
+  turnaround_ms = $RTU_TURN; } );
+EOC
+		local line budget needed
+		line=$("$BDIR/wardgw" check -c "$T/rtu.conf" | grep '^bus ')
+		needed=$(echo "$line" | sed -n 's/.* need \([0-9.]*\) requests.*/\1/p')
+		budget=$(echo "$line" | sed -n 's/.*the line carries \([0-9.]*\)\/s.*/\1/p')
+		"$BDIR/wardgw" run -c "$T/rtu.conf" --run-secs $((RTU_SECS + 3)) > "$T/rtu-gw-$baud.log" 2>&1 &
+		local gw=$!
+		PIDS="$PIDS $gw"
+		sleep 2
+		local r0 r1 t0 t1
+		r0=$("$BDIR/wardgw-sim" --ctl "$ctl" stats | awk -F= '$1 == "requests" { print $2 }')
+		t0=$(date +%s%N)
+		sleep "$RTU_SECS"
+		r1=$("$BDIR/wardgw-sim" --ctl "$ctl" stats | awk -F= '$1 == "requests" { print $2 }')
+		t1=$(date +%s%N)
+		wait "$gw" 2>/dev/null
+		kill "$sim" 2>/dev/null
+		wait "$sim" 2>/dev/null
+		awk -v b="$baud" -v n="$needed" -v bu="$budget" -v r="$((r1 - r0))" -v dt="$(( (t1 - t0) / 1000000 ))" \
+			'BEGIN { a = r * 1000 / dt; printf "%-8s %10.1f %12.1f %12.1f %9.1f%% %10.1f\n", b, n, bu, a, 100 * a / bu, 1000 / a }'
+		[ "$((r1 - r0))" -gt 0 ] || rc=1
+	done
+	echo "budget/s: what wardgw check computes the line carries at these frame sizes (45 bytes a request and reply,"
+	echo "10 bits a byte, a 3.5-character gap, the turnaround); achieved: requests the simulated slaves received per"
+	echo "second while every unit wanted polling. The rest of each request is the pty, libmodbus and the bus worker."
+	echo "reproduce: BENCH_ONLY=rtu BENCH_RTU_UNITS=$RTU_UNITS BENCH_RTU_BAUDS=\"$RTU_BAUDS\" BENCH_RTU_SECS=$RTU_SECS make bench"
+	return $rc
+}
+
 status=0
 if wants poll; then run_poll || status=1; echo; fi
+if wants rtu; then run_rtu || status=1; echo; fi
 if wants ingest; then run_ingest || status=1; echo; fi
 if wants drain; then run_drain_all || status=1; fi
 exit $status

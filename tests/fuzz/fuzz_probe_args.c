@@ -2,11 +2,13 @@
  * picks the parser (--tcp, --rtu, --units over TCP or RTU, a number, a
  * span); the rest is the string. What a parser accepts must hold up. */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "probe.h"
+#include "wtool.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -52,10 +54,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (u < 0 || u > 255))
 			abort();
 		break;
-	case 4:
+	case 4: {
+		double d;
 		if (probe_parse_number("--address", s, 0, 65535, &v, err, sizeof(err)) == 0 && (v < 0 || v > 65535))
 			abort();
+		/* wardgw write --value: a finite number or on/off/true/false */
+		if (wtool_parse_value(s, &d) == 0 && !isfinite(d))
+			abort();
 		break;
+	}
 	default:
 		/* address and count from the string's first bytes */
 		if (size >= 5) {

@@ -12,8 +12,9 @@
 MQ=$(free_port) CTL=$(free_port)
 SIM_CTL=$CTL
 start_mosquitto "$MQ"
-start_sim --rtu-pty "$T/pty" --cabinets 3 --sdm120 0 --dds238 0 --dead 1 --line 9600:8N1 --freeze \
-	--control "$CTL" --turnaround-ms 2
+# unit 4 an SDM120 that refuses reads across its unused addresses (--holes)
+start_sim --rtu-pty "$T/pty" --cabinets 3 --sdm120 1 --dds238 0 --dead 1 --line 9600:8N1 --freeze \
+	--control "$CTL" --turnaround-ms 2 --holes
 PTY=$(cat "$T/pty")
 [ -c "$PTY" ] || fail "no pty from the simulator ($PTY)"
 mkdir -p "$T/profiles"
@@ -36,7 +37,9 @@ rtu_config() {
     backoff_max_ms = 4000; } ${4:-}"
 	sed -i "s|^profiles_dir = .*|profiles_dir = \"$T/profiles\";|" "$1"
 }
-rtu_config "$T/gw.conf" 9600 1
+rtu_config "$T/gw.conf" 9600 1 ",
+  { name = \"bus-sdm\"; driver = \"modbus-rtu\"; serial = \"$PTY\"; baud = 9600; parity = \"N\"; unit = 4;
+    profile = \"sdm120\"; max_gap = 124; poll_interval_ms = 2000; timeout_ms = 300; }"
 "$WARDGW" check -c "$T/gw.conf" > "$T/check.out" 2>&1 || fail "check: $(cat "$T/check.out")"
 start_gateway "$T/gw.conf"
 wait_until 15 grep -q 'device bus-cab-002: offline: no reply within 300 ms' "$T/gateway.log" \
@@ -67,6 +70,15 @@ for m in lampsInstalled supplyVoltage activeEnergy activePower; do
 	done
 done
 ok "lampsInstalled, supplyVoltage, activeEnergy (u32 CDAB), activePower (f32) of units 1 and 3 as served"
+
+# --- 2b. exception 0x02 for a gapped read: the fallback, on the bus too
+grep -q 'modbus bus-sdm: exception 0x02 for .* input from 0x0000 across unused addresses: reading that range without gaps' \
+	"$T/gateway.log" || fail "no 0x02 fallback on the bus: $(grep bus-sdm "$T/gateway.log")"
+grep -q 'device bus-sdm: \(offline\|degraded\)' "$T/gateway.log" && fail "bus-sdm went bad: $(grep bus-sdm "$T/gateway.log")"
+want=$(sim_ctl get 3 | awk -F= '$1 == "frequency" { print $2 }')
+got=$("$WARDGW" query -c "$T/gw.conf" --device bus-sdm --metric frequency --from -1h | tail -1 | cut -d, -f3)
+awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-6 * b) }' || fail "bus-sdm frequency $got, served $want"
+ok "unit 4 refused a gapped read (0x02): read without gaps from then on, frequency $got as served"
 stop_pid "$GW_PID"
 
 # --- 3. writes over the bus (function 16 and 15), read back

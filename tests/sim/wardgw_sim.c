@@ -21,8 +21,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-enum kind { K_CABINET, K_SDM120, K_DDS238 };
-static const char *const kind_names[] = { "cabinet", "sdm120", "dds238" };
+enum kind { K_CABINET, K_SDM120, K_DDS238, K_SDM630 };
+static const char *const kind_names[] = { "cabinet", "sdm120", "dds238", "sdm630" };
 
 #define MAX_LAMPS 64
 #define STORE_BASE 0x100
@@ -250,6 +250,28 @@ static void image(struct dev *d, double t, uint16_t *h, uint16_t *in)
 		h[14] = (uint16_t)oh;
 		h[15] = (uint16_t)d->switch_count;
 		h[16] = (uint16_t)level_now(d, t);
+		/* per lamp: status word at 0x0040+i (bit 0 lit, bit 1 lampFailure),
+		 * dim level in % at 0x0080+i */
+		int lv = level_now(d, t);
+		for (int i = 0; i < d->nlamps && i < MAX_LAMPS; i++) {
+			int on = lv > 0 && !d->failed_at[i];
+			h[0x40 + i] = (uint16_t)(on | (d->failed_at[i] != 0) << 1);
+			h[0x80 + i] = (uint16_t)(on ? lv : 0);
+		}
+	} else if (d->kind == K_SDM630) {
+		double p = meter_power(d, t);
+		for (int ph = 0; ph < 3; ph++) {
+			double vp = v + ph - 1.0;
+			put_f32(&in[0x00 + 2 * ph], vp);
+			put_f32(&in[0x06 + 2 * ph], p / 3 / (vp * 0.93));
+			put_f32(&in[0x0C + 2 * ph], p / 3);
+		}
+		put_f32(&in[0x34], p);
+		put_f32(&in[0x3E], 0.93);
+		put_f32(&in[0x46], f);
+		put_f32(&in[0x48], d->import_kwh);
+		put_f32(&in[0x4A], 0.0);
+		put_f32(&in[0x156], d->energy_kwh);
 	} else if (d->kind == K_SDM120) {
 		double p = meter_power(d, t);
 		put_f32(&in[0x00], v);
@@ -299,7 +321,7 @@ static int in_map(const struct dev *d, int fc, unsigned a, unsigned n)
 	switch (d->kind) {
 	case K_CABINET:
 		if (fc == 3)
-			return end <= 0x11;
+			return end <= 0x11 || (a >= 0x40 && end <= 0x40 + 2u * MAX_LAMPS);
 		return (fc == 1 || fc == 2) && end <= 1;
 	case K_SDM120:
 		/* --holes: like meters that refuse reads touching addresses
@@ -309,6 +331,8 @@ static int in_map(const struct dev *d, int fc, unsigned a, unsigned n)
 		return fc == 4 && (end <= 0x50 || (a >= 0x156 && end <= 0x158));
 	case K_DDS238:
 		return fc == 3 && end <= 0x16;
+	case K_SDM630:
+		return fc == 4 && (end <= 0x50 || (a >= 0x156 && end <= 0x158));
 	}
 	return 0;
 }
@@ -984,6 +1008,23 @@ static void ctl_get(int fd, struct dev *d)
 		P("powerFactor", h[12] * 0.001);
 		P("operatingHours", (uint32_t)h[13] << 16 | h[14]);
 		P("switchOnCounter", h[15]);
+	} else if (d->kind == K_SDM630) {
+		static const char *const ph[3] = { "L1", "L2", "L3" };
+		char n[40];
+		for (int i = 0; i < 3; i++) {
+			snprintf(n, sizeof(n), "supplyVoltage.%s", ph[i]);
+			P(n, f32_of(&in[0x00 + 2 * i]));
+			snprintf(n, sizeof(n), "supplyCurrent.%s", ph[i]);
+			P(n, f32_of(&in[0x06 + 2 * i]));
+			snprintf(n, sizeof(n), "activePower.%s", ph[i]);
+			P(n, f32_of(&in[0x0C + 2 * i]));
+		}
+		P("activePower", f32_of(&in[0x34]));
+		P("powerFactor", f32_of(&in[0x3E]));
+		P("frequency", f32_of(&in[0x46]));
+		P("importEnergy", f32_of(&in[0x48]));
+		P("exportEnergy", f32_of(&in[0x4A]));
+		P("activeEnergy", f32_of(&in[0x156]));
 	} else if (d->kind == K_SDM120) {
 		P("supplyVoltage", f32_of(&in[0x00]));
 		P("supplyCurrent", f32_of(&in[0x06]));
@@ -1065,6 +1106,18 @@ static void ctl_command(int fd, char *line)
 		d->failed_at[lamp] = !strcmp(cmd, "fail") ? (sim_now() > 0 ? sim_now() : 1) : 0;
 	} else if (!strcmp(cmd, "get")) {
 		ctl_get(fd, d);
+	} else if (!strcmp(cmd, "lamps")) {
+		/* what lighting-cabinet-lamps.conf reads: lampNN.* for 16 lamps */
+		uint16_t h[0x200], in[0x200];
+		if (d->kind != K_CABINET) {
+			ctl_reply(fd, "ERR lamps takes a cabinet\n");
+			return;
+		}
+		image(d, sim_now(), h, in);
+		for (int i = 0; i < 16; i++) {
+			ctl_reply(fd, "lamp%02d.actualLightState=%.17g\n", i + 1, h[0x80 + i] * 0.01);
+			ctl_reply(fd, "lamp%02d.lampFailure=%d\n", i + 1, (h[0x40 + i] >> 1) & 1);
+		}
 	} else if (!strcmp(cmd, "served")) {
 		ctl_reply(fd, "served=%llu\n", (unsigned long long)d->served);
 	} else if (!strcmp(cmd, "reg")) {
@@ -1199,7 +1252,8 @@ static void usage(FILE *f)
 		"  --base-port P        first device port (15020); devices take P, P+1, ...\n"
 		"  --cabinets N         lighting cabinets (10), then\n"
 		"  --sdm120 N           Eastron SDM120-like meters (1), then\n"
-		"  --dds238 N           Hiking DDS238-like meters (1)\n"
+		"  --dds238 N           Hiking DDS238-like meters (1), then\n"
+		"  --sdm630 N           Eastron SDM630-like three-phase meters (0)\n"
 		"  --unit ID            Modbus unit id the devices answer (1; 255 always)\n"
 		"  --delay-ms D         answer every request D ms late (0)\n"
 		"  --dead LIST          device indexes (0-based, comma-separated) that never answer\n"
@@ -1225,7 +1279,7 @@ static void usage(FILE *f)
 		"  --gateway-framing F  mbap (default; unknown unit: exception 0x0B) or rtu (raw\n"
 		"                       RTU frames with CRC, a serial server; unknown unit: silence)\n"
 		"control commands: mute I, unmute I, delay I MS, refuse I, accept I,\n"
-		"  fail I LAMP, repair I LAMP, get I, served I, reg I holding|coil ADDR [N],\n  list, stats\n"
+		"  fail I LAMP, repair I LAMP, get I, lamps I, served I, reg I holding|coil ADDR [N],\n  list, stats\n"
 		"writes (05/06/15/16) go to holding 0x0100..0x017F and coils 0x0100..0x010F of\n"
 		"  every device, a cabinet's relay (coil 0) and override level (holding 0x0010);\n"
 		"  a DDS238 accepts only function 16\n");
@@ -1265,7 +1319,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-	double v, ncab = 10, nsdm = 1, ndds = 1, base_port = 15020, ctl_port = 0, gw_port = 0;
+	double v, ncab = 10, nsdm = 1, ndds = 1, nsdm630 = 0, base_port = 15020, ctl_port = 0, gw_port = 0;
 	const char *dead = NULL, *refuse = NULL, *pidfile = NULL, *rtu_file = NULL;
 	struct rlimit rl;
 	int ctl_fd = -1;
@@ -1305,6 +1359,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(o, "--cabinets")) num(o, a, 0, 60000, &ncab);
 		else if (!strcmp(o, "--sdm120")) num(o, a, 0, 60000, &nsdm);
 		else if (!strcmp(o, "--dds238")) num(o, a, 0, 60000, &ndds);
+		else if (!strcmp(o, "--sdm630")) num(o, a, 0, 60000, &nsdm630);
 		else if (!strcmp(o, "--unit")) { num(o, a, 0, 255, &v); unit_id = (int)v; }
 		else if (!strcmp(o, "--delay-ms")) { num(o, a, 0, 60000, &v); global_delay = (int)v; }
 		else if (!strcmp(o, "--speed")) num(o, a, 0.001, 100000, &speed);
@@ -1346,7 +1401,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	ndevs = (int)(ncab + nsdm + ndds);
+	ndevs = (int)(ncab + nsdm + ndds + nsdm630);
 	if (ndevs == 0 || base_port + ndevs - 1 > 65535) {
 		fprintf(stderr, "wardgw-sim: %d devices from port %.0f do not fit below 65536\n", ndevs, base_port);
 		return 2;
@@ -1374,7 +1429,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < ndevs; i++) {
 		struct dev *d = &devs[i];
 		d->idx = i;
-		d->kind = i < ncab ? K_CABINET : i < ncab + nsdm ? K_SDM120 : K_DDS238;
+		d->kind = i < ncab ? K_CABINET : i < ncab + nsdm ? K_SDM120 : i < ncab + nsdm + ndds ? K_DDS238 : K_SDM630;
 		d->port = (int)base_port + i;
 		d->lfd = -1;
 		d->relay_on = 1;

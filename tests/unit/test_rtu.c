@@ -2,6 +2,7 @@
  * stream, unit and CRC checks) and the modbus-rtu device keys: line
  * settings, checks across the devices of one bus, count stepping unit ids. */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "budget.h"
 #include "config.h"
 #include "driver.h"
 #include "modbus_rtu.h"
@@ -49,6 +51,8 @@ static void test_reply_len(void **state)
 	assert_int_equal(rtu_reply_len(wr, 2, 16), 8);
 	assert_int_equal(rtu_reply_len(wr, 2, 3), -EBADMSG);    /* another function */
 	assert_int_equal(rtu_reply_len(rd, 3, 4), -EBADMSG);
+	const uint8_t huge[] = { 0x01, 0x03, 0xFF };
+	assert_int_equal(rtu_reply_len(huge, 3, 3), -EBADMSG);  /* longer than any frame */
 }
 
 static void test_unwrap(void **state)
@@ -198,6 +202,54 @@ static void test_rtu_errors(void **state)
 	free(errs);
 }
 
+/* The meter profile reads 2 f32 in two requests: 8 + 9 bytes, 10 bits
+ * each at 9600 baud = 17.708 ms, + 3.646 ms gap + 5 ms turnaround. */
+static void test_budget(void **state)
+{
+	struct rtu_conf c = { .baud = 9600, .parity = "N", .data_bits = 8, .stop_bits = 1, .turnaround_ms = 5 };
+	struct gw_config *cfg;
+	struct bus_budget *b;
+	size_t n;
+	int ret;
+
+	assert_true(fabs(budget_read_us(&c, 0, 2) - (17 * 10 * 1e6 / 9600 + 3646 + 5000)) < 0.01);
+	assert_true(fabs(budget_read_us(&c, 1, 16) - (15 * 10 * 1e6 / 9600 + 3646 + 5000)) < 0.01);
+	char *errs = load(HEAD "devices = (\n"
+			  "  { name = \"a\"; driver = \"modbus-rtu\"; serial = \"/dev/ttyS1\"; unit = 1; count = 20;\n"
+			  "    poll_interval_ms = 1000; timeout_ms = 200; profile = \"meter\"; },\n"
+			  "  { name = \"b\"; driver = \"modbus-rtu\"; serial = \"/dev/ttyS2\"; baud = 115200; unit = 1;\n"
+			  "    poll_interval_ms = 1000; timeout_ms = 200; profile = \"meter\"; }\n"
+			  ");\n", &ret, &cfg);
+	assert_int_equal(ret, 0);
+	assert_int_equal(budget_compute(cfg, &b, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(b[0].serial, "/dev/ttyS1");
+	assert_int_equal(b[0].units, 20);
+	assert_true(fabs(b[0].needed_rps - 40.0) < 1e-9);
+	double per = 17 * 10 / 9600.0 + 0.003646 + 0.005;
+	assert_true(fabs(b[0].req_ms - per * 1000) < 1e-6);
+	assert_true(fabs(b[0].possible_rps - 1 / per) < 1e-6);
+	assert_true(fabs(b[0].busy - 40 * per) < 1e-9);      /* 105 %: over */
+	assert_true(b[0].busy > 1.0);
+	assert_true(b[1].busy < 0.1);                       /* 115200 baud: plenty */
+	assert_true(fabs(b[1].gap_ms - 1.75) < 1e-9);
+	free(b);
+
+	char *txt = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&txt, &len);
+	assert_int_equal(budget_report(cfg, f), 1);
+	fclose(f);
+	assert_non_null(strstr(txt, "bus /dev/ttyS1 9600 8N1: 20 units need 40.0 requests/s; the line carries 37.9/s"));
+	assert_non_null(strstr(txt, "warning: bus /dev/ttyS1 9600 8N1 is over its budget: it needs 40.0 requests/s but "
+				    "carries 37.9; polls will fall behind. Poll less often (every interval x 1.05: the "
+				    "shortest 1000 ms would become 1055 ms)"));
+	assert_null(strstr(txt, "warning: bus /dev/ttyS2"));
+	free(txt);
+	config_free(cfg);
+	free(errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_line_timing),
 		cmocka_unit_test_setup_teardown(test_rtu_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rtu_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("rtu", tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* Device health: poll outcomes to states and the offline backoff (see
- * health.h for the definitions of online, degraded and offline). */
+ * devhealth.h for the definitions of online, degraded and offline). */
 #include "devhealth.h"
 
 #include <stdio.h>

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "schedule.h"
 
 struct conf_err {
 	const char *file;
@@ -101,7 +102,7 @@ static const struct opt top_opts[] = {
 
 /* Groups (and lists) allowed at the top level besides top_opts. */
 static const char *const top_groups[] = {
-	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices", NULL,
+	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices", "lighting", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -1306,6 +1307,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		parse_groups(&ctx, s);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
+	if ((s = config_lookup(&lc, "lighting")))
+		lighting_conf_parse(&ctx, s, &cfg->lighting);
 
 	EVP_DigestFinal_ex(ctx.digest, md, &mdlen);
 	for (unsigned i = 0; i < 8 && i < mdlen; i++)
@@ -1342,6 +1345,7 @@ void config_free(struct gw_config *cfg)
 	free_opts(outbox_opts, cfg);
 	free_opts(events_opts, cfg);
 	free_kpis(cfg);
+	lighting_conf_free(cfg->lighting);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
@@ -1361,4 +1365,27 @@ char *config_data_path(const struct gw_config *cfg, const char *p)
 	free(data);
 	free(cdir);
 	return out;
+}
+
+/* --- for modules that parse their own section (schedule.c) --- */
+
+struct conf_origin conf_origin_of(struct conf_ctx *ctx, const struct config_setting_t *s)
+{
+	return origin(ctx, s);
+}
+
+void conf_check_keys(struct conf_ctx *ctx, const struct config_setting_t *group, const char *what,
+		     const char *const *keys)
+{
+	check_unknown(ctx, group, what, NULL, NULL, keys);
+}
+
+int conf_valid_name(const char *s, size_t max)
+{
+	return valid_name(s, max);
+}
+
+struct gw_config *conf_config(struct conf_ctx *ctx)
+{
+	return ctx->cfg;
 }

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
+#include "lighting.h"
 #include "outbox.h"
 #include "rollup.h"
 #include "publisher.h"
@@ -74,6 +75,8 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
 	snprintf(dev->reason, sizeof(dev->reason), "%s", reason ? reason : "");
 	if (gw->kpi)
 		kpi_device_state(gw->kpi, dev->conf->name, dev->changed_ms, device_state_name(st), dev->reason);
+	if (st == DEV_ONLINE)
+		lighting_device_online(gw->lighting, dev);
 }
 
 int gateway_write(struct gateway *gw, struct device *dev, const char *metric, double value,
@@ -400,6 +403,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	rollup_tick(gw->rollup, now);
 	device_events(gw, now);
+	lighting_tick(gw->lighting, now);
 	check_disk(gw, now);
 	if (failing != gw->store_was_failing) {
 		char body[400], esc[200];
@@ -595,6 +599,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
+	if ((ret = lighting_new(&gw->lighting, gw)) < 0)
+		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
 			goto out;
@@ -713,6 +719,7 @@ void gateway_release(struct gateway *gw)
 		store_flush(gw->store);
 		store_clear_hooks(gw->store);
 	}
+	lighting_free(gw->lighting);    /* after the drivers: no write answer can follow */
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

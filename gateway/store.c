@@ -77,6 +77,17 @@ static const char *const migrations[] = {
 	"CREATE INDEX device_log_dev_ts ON device_log (device, ts);"
 	"CREATE TABLE event_log (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
 	"  subject TEXT NOT NULL, body TEXT NOT NULL);",
+
+	/* 3 (lighting): overrides that outlive a restart, the audit of every
+	 * command and schedule write, the ids of commands already seen (replay
+	 * store, pruned past the timestamp window). */
+	"CREATE TABLE light_override (id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL,"
+	"  name TEXT NOT NULL, level REAL NOT NULL, start INTEGER NOT NULL, expires INTEGER NOT NULL,"
+	"  reason TEXT, cmd_id TEXT, created INTEGER NOT NULL);"
+	"CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, source TEXT NOT NULL,"
+	"  cmd_id TEXT, action TEXT, target TEXT, level REAL, verdict TEXT NOT NULL, reason TEXT, body TEXT);"
+	"CREATE INDEX audit_ts ON audit (ts);"
+	"CREATE TABLE cmd_seen (id TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 const char *quality_name(int q)

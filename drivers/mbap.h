@@ -37,6 +37,41 @@ int mbap_frame_len(const uint8_t *buf, size_t len);
 int mbap_parse_read_reply(const uint8_t *frame, size_t len, uint16_t tid, uint8_t unit,
 			  enum reg_table t, uint16_t count, uint16_t *out, uint8_t *exc);
 
+/* PDU level (function code onwards), shared by Modbus TCP and RTU framing. */
+
+#define MB_MAX_PDU 253
+#define MB_MAX_WRITE_REGS 123   /* FC16 */
+#define MB_MAX_WRITE_BITS 1968  /* FC15 */
+
+/**
+ * Build a write PDU into @pdu (MB_MAX_PDU bytes): @fc 5 (one coil, words[0]
+ * 0 or 1), 6 (one register), 15 (@count coils, words 0/1) or 16 (@count
+ * registers). Returns its length, or -EINVAL for a bad fc or count.
+ */
+int mb_write_pdu(uint8_t *pdu, uint8_t fc, uint16_t addr, const uint16_t *words, uint16_t count);
+
+/**
+ * Check a reply PDU to that write: FC05/06 echo address and value, FC15/16
+ * address and count. 0; -EREMOTEIO for an exception (code in *@exc);
+ * -EBADMSG otherwise.
+ */
+int mb_parse_write_pdu(const uint8_t *pdu, size_t len, uint8_t fc, uint16_t addr,
+		       const uint16_t *words, uint16_t count, uint8_t *exc);
+
+/** Read reply PDU (function code onwards) into @out, as mbap_parse_read_reply. */
+int mb_parse_read_pdu(const uint8_t *pdu, size_t len, enum reg_table t, uint16_t count,
+		      uint16_t *out, uint8_t *exc);
+
+/** A whole MBAP write request frame (MBAP_MAX_ADU bytes); length or -EINVAL. */
+int mbap_write_request(uint8_t *buf, uint16_t tid, uint8_t unit, uint8_t fc, uint16_t addr,
+		       const uint16_t *words, uint16_t count);
+
+/** Check a whole MBAP reply frame to a write: 0, -ENOMSG (other transaction),
+ *  -EREMOTEIO (exception in *@exc) or -EBADMSG. */
+int mbap_parse_write_reply(const uint8_t *frame, size_t len, uint16_t tid, uint8_t unit,
+			   uint8_t fc, uint16_t addr, const uint16_t *words, uint16_t count,
+			   uint8_t *exc);
+
 /** Short text for a Modbus exception code ("illegal data address"). */
 const char *mbap_exception_str(uint8_t code);
 

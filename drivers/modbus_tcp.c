@@ -48,6 +48,25 @@ static const struct opt mbtcp_opts[] = {
 
 enum conn_state { C_CLOSED, C_CONNECTING, C_IDLE, C_WAITING };
 
+/* Writes wait in a short queue per device and take the connection between
+ * polls: a poll that comes due during a write starts right after it. */
+#define WRITE_QUEUE_MAX 32
+
+enum wstage { W_PREREAD, W_WRITE, W_READBACK };
+
+struct mbwrite {
+	struct mbwrite *next;
+	size_t reg;                 /* profile register index */
+	double value;               /* engineering units, as asked */
+	uint16_t words[4];          /* the registers (or one coil) to write */
+	uint16_t count;
+	uint8_t fc;                 /* 5, 6, 15 or 16 */
+	int merge_bit;              /* a bit of a holding register: read, set, write */
+	enum wstage stage;
+	gw_write_cb done;
+	void *arg;
+};
+
 struct mbdev {
 	struct device *dev;
 	struct gateway *gw;
@@ -73,6 +92,12 @@ struct mbdev {
 	int fails;
 	int polling, on_time;
 	int resolved;               /* addr holds the device's address */
+	struct mbwrite *wq, *wq_tail;   /* queued writes */
+	size_t nwq;
+	struct mbwrite *wr;         /* the write that has the connection */
+	int poll_deferred;          /* a poll came due during a write */
+	int64_t deferred_due_us;
+	uint16_t rb[4];             /* pre-read / read-back words */
 };
 
 static struct mbdev **mbdevs;
@@ -81,6 +106,11 @@ static size_t nmbdevs;
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static int resolve(struct mbdev *m, char *why, size_t len);
 static void on_tick(evutil_socket_t fd, short what, void *arg);
+static void next_op(struct mbdev *m);
+static void write_done(struct mbdev *m, int err, double readback, const char *reason);
+static void send_write_stage(struct mbdev *m);
+static void handle_write_frame(struct mbdev *m, size_t flen);
+static void start_connect(struct mbdev *m);
 
 static void close_conn(struct mbdev *m)
 {
@@ -130,7 +160,15 @@ static void schedule_next(struct mbdev *m)
 	evtimer_add(m->tick, &tv);
 }
 
+static void finish_poll(struct mbdev *m, int ok, const char *reason);
+
 static void finish(struct mbdev *m, int ok, const char *reason)
+{
+	finish_poll(m, ok, reason);
+	next_op(m);
+}
+
+static void finish_poll(struct mbdev *m, int ok, const char *reason)
 {
 	struct device *dev = m->dev;
 	struct gateway *gw = m->gw;
@@ -173,7 +211,10 @@ static void fail(struct mbdev *m, int close_it, const char *fmt, ...)
 	va_end(ap);
 	if (close_it)
 		close_conn(m);
-	finish(m, 0, why);
+	if (m->wr)
+		write_done(m, -EIO, NAN, why);
+	else
+		finish(m, 0, why);
 }
 
 static void send_read(struct mbdev *m)
@@ -238,6 +279,10 @@ static void handle_frame(struct mbdev *m, size_t flen)
 {
 	const struct plan_read *r = &m->plan.reads[m->cur];
 	uint8_t exc = 0;
+	if (m->wr) {
+		handle_write_frame(m, flen);
+		return;
+	}
 	int ret = mbap_parse_read_reply(m->rbuf, flen, m->tid, (uint8_t)m->c->unit, r->table,
 					r->count, m->words, &exc);
 
@@ -307,6 +352,14 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct mbdev *m = arg;
 
+	if (m->wr) {
+		char why[96];
+		snprintf(why, sizeof(why), "%s within %d ms", m->cs == C_CONNECTING ? "no connection" : "no reply",
+			 m->dev->conf->timeout_ms);
+		close_conn(m);
+		write_done(m, -ETIMEDOUT, NAN, why);
+		return;
+	}
 	if (m->cs == C_CONNECTING)
 		fail(m, 1, "connect timed out after %d ms", m->dev->conf->timeout_ms);
 	else
@@ -329,7 +382,10 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 		event_assign(m->io, m->gw->base, m->fd, EV_READ | EV_PERSIST, on_io, m);
 		event_add(m->io, NULL);
 		m->cs = C_IDLE;
-		send_read(m);
+		if (m->wr)
+			send_write_stage(m);
+		else
+			send_read(m);
 		return;
 	}
 	if (m->cs == C_WAITING) {
@@ -363,36 +419,239 @@ static void start_connect(struct mbdev *m)
 	arm_timeout(m);
 }
 
+/* Start the poll of the slot due at @due_us. */
+static void start_poll(struct mbdev *m, int64_t due_us)
+{
+	struct gateway *gw = m->gw;
+	int64_t late = mono_us() - due_us;
+	int64_t slack = (int64_t)m->dev->conf->poll_interval_ms * 50;   /* 5 % in µs */
+	char why[160];
+
+	m->polling = 1;
+	m->on_time = late <= (slack > ON_TIME_US ? slack : ON_TIME_US);
+	m->cur = 0;
+	m->wall_start_ms = wall_ms();
+	for (size_t i = 0; i < m->plan.nregs; i++)
+		m->values[i] = NAN;
+	gateway_poll_started(gw, m->dev, late);
+	if (m->cs != C_CLOSED)
+		send_read(m);
+	else if (m->resolved || resolve(m, why, sizeof(why)) == 0)
+		start_connect(m);
+	else
+		fail(m, 0, "%s", why);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct mbdev *m = arg;
 	struct gateway *gw = m->gw;
 	int64_t now = mono_us();
-	int64_t late = now - m->due_us;
-	int64_t slack = (int64_t)m->dev->conf->poll_interval_ms * 50;   /* 5 % in µs */
 
 	gw->stats.scheduled++;
-	if (m->polling) {
+	if (m->polling || m->poll_deferred) {
 		gw->stats.skipped_busy++;
 	} else if (m->retry_at_us && now < m->retry_at_us) {
 		gw->stats.skipped_offline++;
+	} else if (m->wr) {
+		m->poll_deferred = 1;   /* right after the write */
+		m->deferred_due_us = m->due_us;
 	} else {
-		m->polling = 1;
-		m->on_time = late <= (slack > ON_TIME_US ? slack : ON_TIME_US);
-		m->cur = 0;
-		m->wall_start_ms = wall_ms();
-		for (size_t i = 0; i < m->plan.nregs; i++)
-			m->values[i] = NAN;
-		gateway_poll_started(gw, m->dev, late);
-		char why[160];
-		if (m->cs != C_CLOSED)
-			send_read(m);
-		else if (m->resolved || resolve(m, why, sizeof(why)) == 0)
-			start_connect(m);
-		else
-			fail(m, 0, "%s", why);
+		start_poll(m, m->due_us);
 	}
 	schedule_next(m);
+}
+
+/* ---------- writes ---------- */
+
+/* The connection is free: a deferred poll first, then the next write. */
+static void next_op(struct mbdev *m)
+{
+	char why[160];
+
+	if (m->polling || m->wr)
+		return;
+	if (m->poll_deferred) {
+		m->poll_deferred = 0;
+		start_poll(m, m->deferred_due_us);
+		return;
+	}
+	if (!m->wq)
+		return;
+	m->wr = m->wq;
+	m->wq = m->wr->next;
+	if (!m->wq)
+		m->wq_tail = NULL;
+	m->nwq--;
+	m->wr->next = NULL;
+	m->wr->stage = m->wr->merge_bit ? W_PREREAD : W_WRITE;
+	if (m->cs != C_CLOSED)
+		send_write_stage(m);
+	else if (m->resolved || resolve(m, why, sizeof(why)) == 0)
+		start_connect(m);
+	else
+		write_done(m, -EHOSTUNREACH, NAN, why);
+}
+
+/* The write in progress has its answer: hand it to the caller (who may
+ * queue another from the callback), then let the connection go on. */
+static void write_done(struct mbdev *m, int err, double readback, const char *reason)
+{
+	struct mbwrite *w = m->wr;
+
+	m->wr = NULL;
+	evtimer_del(m->tmo);
+	if (m->cs == C_WAITING)
+		m->cs = C_IDLE;
+	if (err)
+		log_warn("modbus %s: write %s = %g failed: %s", m->dev->conf->name,
+			 m->dev->conf->profile->regs[w->reg].metric, w->value, reason);
+	else
+		log_info("modbus %s: wrote %s = %g (read back %g)", m->dev->conf->name,
+			 m->dev->conf->profile->regs[w->reg].metric, w->value, readback);
+	w->done(w->arg, err, readback, err ? reason : NULL);
+	free(w);
+	next_op(m);
+}
+
+static void send_adu(struct mbdev *m, const uint8_t *req, size_t len)
+{
+	ssize_t n = send(m->fd, req, len, MSG_NOSIGNAL);
+
+	if (n != (ssize_t)len) {
+		fail(m, 1, "send: %s", n < 0 ? strerror(errno) : "short write");
+		return;
+	}
+	m->gw->stats.requests++;
+	m->cs = C_WAITING;
+	m->rlen = 0;
+	m->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
+	arm_timeout(m);
+}
+
+static void send_write_stage(struct mbdev *m)
+{
+	struct mbwrite *w = m->wr;
+	const struct reg_def *d = &m->dev->conf->profile->regs[w->reg];
+	uint8_t req[MBAP_MAX_ADU];
+	int len;
+
+	m->tid++;
+	if (w->stage == W_WRITE)
+		len = mbap_write_request(req, m->tid, (uint8_t)m->c->unit, w->fc, d->address, w->words, w->count);
+	else
+		len = (int)mbap_read_request(req, m->tid, (uint8_t)m->c->unit, d->table, d->address,
+					     w->stage == W_PREREAD ? 1 : w->count);
+	if (len < 0) {
+		write_done(m, -EINVAL, NAN, "cannot build the request");
+		return;
+	}
+	send_adu(m, req, (size_t)len);
+}
+
+static void handle_write_frame(struct mbdev *m, size_t flen)
+{
+	struct mbwrite *w = m->wr;
+	const struct reg_def *d = &m->dev->conf->profile->regs[w->reg];
+	uint8_t exc = 0;
+	char why[160];
+	int ret;
+
+	if (w->stage == W_WRITE)
+		ret = mbap_parse_write_reply(m->rbuf, flen, m->tid, (uint8_t)m->c->unit, w->fc, d->address,
+					     w->words, w->count, &exc);
+	else
+		ret = mbap_parse_read_reply(m->rbuf, flen, m->tid, (uint8_t)m->c->unit, d->table,
+					    w->stage == W_PREREAD ? 1 : w->count, m->rb, &exc);
+	memmove(m->rbuf, m->rbuf + flen, m->rlen - flen);
+	m->rlen -= flen;
+	if (ret == -ENOMSG)
+		return;
+	const char *what = w->stage == W_WRITE ? "writing" : w->stage == W_PREREAD ? "reading before a bit write" : "reading back";
+	if (ret == -EREMOTEIO) {
+		snprintf(why, sizeof(why), "exception 0x%02x (%s) %s %s 0x%04x (function %u)", exc,
+			 mbap_exception_str(exc), what, reg_table_name(d->table), d->address,
+			 w->stage == W_WRITE ? w->fc : mbap_read_fc(d->table));
+		write_done(m, -EREMOTEIO, NAN, why);
+		return;
+	}
+	if (ret < 0) {
+		snprintf(why, sizeof(why), "malformed reply %s %s 0x%04x", what, reg_table_name(d->table), d->address);
+		close_conn(m);
+		write_done(m, -EBADMSG, NAN, why);
+		return;
+	}
+	switch (w->stage) {
+	case W_PREREAD: {
+		uint16_t mask = (uint16_t)(1u << d->bit);
+		w->words[0] = (uint16_t)((m->rb[0] & ~mask) | (w->words[0] ? mask : 0));
+		w->stage = W_WRITE;
+		send_write_stage(m);
+		return;
+	}
+	case W_WRITE:
+		w->stage = W_READBACK;
+		send_write_stage(m);
+		return;
+	case W_READBACK:
+		break;
+	}
+	double rb = reg_def_value(d, m->rb);
+	int same;
+	if (w->merge_bit)
+		same = ((m->rb[0] ^ w->words[0]) >> d->bit & 1) == 0;
+	else
+		same = !memcmp(m->rb, w->words, w->count * sizeof(*w->words));
+	if (!same) {
+		snprintf(why, sizeof(why), "read back %.10g after writing %.10g", rb, w->value);
+		write_done(m, -EIO, rb, why);
+		return;
+	}
+	write_done(m, 0, rb, NULL);
+}
+
+static int mbtcp_write(struct gateway *gw, struct device *dev, size_t reg, double value,
+		       gw_write_cb done, void *arg)
+{
+	struct mbdev *m = dev->drv;
+	const struct profile *p = dev->conf->profile;
+	const struct reg_def *d;
+	struct mbwrite *w;
+	int ret;
+
+	if (!m || reg >= p->nregs)
+		return -EINVAL;
+	d = &p->regs[reg];
+	if (d->table != TABLE_HOLDING && d->table != TABLE_COIL)
+		return -EACCES;
+	if (m->nwq >= WRITE_QUEUE_MAX)
+		return -EBUSY;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	if ((ret = reg_def_encode(d, value, w->words)) < 0) {
+		free(w);
+		return ret;
+	}
+	w->reg = reg;
+	w->value = value;
+	w->done = done;
+	w->arg = arg;
+	w->count = (uint16_t)reg_type_words(d->type);
+	if (d->table == TABLE_COIL) {
+		w->fc = p->write_function == 16 ? 15 : 5;
+	} else {
+		w->merge_bit = d->type == TYPE_BIT;
+		w->fc = w->count == 1 && p->write_function != 16 ? 6 : 16;
+	}
+	if (m->wq_tail)
+		m->wq_tail->next = w;
+	else
+		m->wq = w;
+	m->wq_tail = w;
+	m->nwq++;
+	next_op(m);
+	return 0;
 }
 
 /* Host names are resolved when first needed and again after a failure;
@@ -426,6 +685,18 @@ static void free_mbdev(struct mbdev *m)
 	if (!m)
 		return;
 	close_conn(m);
+	if (m->wr) {
+		m->wq_tail = m->wq ? m->wq_tail : m->wr;
+		m->wr->next = m->wq;
+		m->wq = m->wr;
+		m->wr = NULL;
+	}
+	while (m->wq) {
+		struct mbwrite *w = m->wq;
+		m->wq = w->next;
+		w->done(w->arg, -ECANCELED, NAN, "the gateway is stopping");
+		free(w);
+	}
 	if (m->io)
 		event_free(m->io);
 	if (m->tmo)
@@ -494,7 +765,8 @@ static int mbtcp_start(struct gateway *gw, struct event_base *base)
 		k++;
 		int64_t d = m->due_us - now;
 		struct timeval tv = { (time_t)(d / 1000000), (suseconds_t)(d % 1000000) };
-		evtimer_add(m->tick, &tv);
+		if (!gw->no_poll)
+			evtimer_add(m->tick, &tv);
 	}
 	log_info("modbus-tcp: %zu devices", nmbdevs);
 	return 0;
@@ -527,4 +799,5 @@ const struct driver_ops modbus_tcp_driver = {
 	.check = mbtcp_check,
 	.start = mbtcp_start,
 	.stop = mbtcp_stop,
+	.write = mbtcp_write,
 };

@@ -121,7 +121,7 @@ static const struct opt device_opts[] = {
 static const char *const reg_keys[] = {
 	"metric", "table", "address", "type", "order", "bit", "scale", "offset", "unit", "counter", "writable", "min", "max", NULL,
 };
-static const char *const profile_keys[] = { "name", "description", "registers", NULL };
+static const char *const profile_keys[] = { "name", "description", "registers", "write_function", NULL };
 
 /* Errors are collected and printed sorted by file and line at the end, so a
  * technician reads them top to bottom like the file. */
@@ -603,6 +603,15 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 		p->name = strdup(str);
 	if (config_setting_lookup_string(ps, "description", &str))
 		p->description = strdup(str);
+	p->write_function = 6;
+	if ((m = config_setting_get_member(ps, "write_function"))) {
+		double wf;
+		if (number_of(m, &wf) < 0 || (wf != 6 && wf != 16))
+			serror(ctx, m, "write_function must be 6 (05/06 for one coil or register, 15/16 for more) "
+			       "or 16 (always 15/16, for devices that accept only those)");
+		else
+			p->write_function = (int)wf;
+	}
 
 	regs = config_setting_get_member(ps, "registers");
 	if (!regs || !(config_setting_is_list(regs) || config_setting_is_array(regs))) {

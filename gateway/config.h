@@ -56,11 +56,23 @@ static inline double reg_def_value(const struct reg_def *d, const uint16_t *word
 	return reg_decode(d->type, &d->order, d->bit, words) * d->scale + d->offset;
 }
 
+/**
+ * The words to write for engineering value @value of register @d: scale and
+ * offset undone, rounded for integer types, then type and order encoded
+ * (reg_encode_checked). A TYPE_BIT of a holding register sets words[0] to
+ * 0 or 1; the caller merges it into the register. 0, -EINVAL or -ERANGE.
+ */
+static inline int reg_def_encode(const struct reg_def *d, double value, uint16_t *words)
+{
+	return reg_encode_checked(d->type, &d->order, (value - d->offset) / d->scale, words);
+}
+
 struct profile {
 	char *name;
 	char *description;
 	struct reg_def *regs;
 	size_t nregs;
+	int write_function;     /* 6: FC05/06 for one coil/register; 16: always FC15/16 */
 	struct conf_origin at;
 };
 

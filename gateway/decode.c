@@ -3,6 +3,7 @@
 #include "decode.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -193,4 +194,39 @@ void reg_encode(enum reg_type t, const struct reg_order *o, double v, uint16_t *
 		return;
 	}
 	scatter(o, raw, words);
+}
+
+int reg_encode_checked(enum reg_type t, const struct reg_order *o, double v, uint16_t *words)
+{
+	double r = round(v), lo, hi;
+
+	if (!isfinite(v))
+		return -EINVAL;
+	switch (t) {
+	case TYPE_BIT:
+		if (v != 0 && v != 1)
+			return -ERANGE;
+		words[0] = (uint16_t)v;
+		return 0;
+	case TYPE_F32:
+		if (fabs(v) > FLT_MAX)
+			return -ERANGE;
+		reg_encode(t, o, v, words);
+		return 0;
+	case TYPE_F64:
+		reg_encode(t, o, v, words);
+		return 0;
+	case TYPE_U16: lo = 0; hi = 65535.0; break;
+	case TYPE_S16: lo = -32768.0; hi = 32767.0; break;
+	case TYPE_U32: lo = 0; hi = 4294967295.0; break;
+	case TYPE_S32: lo = -2147483648.0; hi = 2147483647.0; break;
+	/* the largest doubles below 2^64 and 2^63: nothing above converts */
+	case TYPE_U64: lo = 0; hi = 18446744073709549568.0; break;
+	case TYPE_S64: lo = -9223372036854775808.0; hi = 9223372036854774784.0; break;
+	default: return -EINVAL;
+	}
+	if (r < lo || r > hi)
+		return -ERANGE;
+	reg_encode(t, o, r, words);
+	return 0;
 }

@@ -57,4 +57,12 @@ double reg_decode(enum reg_type t, const struct reg_order *o, unsigned bit,
  *  simulator-free tests and for writes). Rounds integers; saturates to range. */
 void reg_encode(enum reg_type t, const struct reg_order *o, double v, uint16_t *words);
 
+/**
+ * Encode the raw value @v (before scale/offset) for a write: like
+ * reg_encode, but integers are rounded to the nearest and a value the type
+ * cannot hold is refused instead of saturated. TYPE_BIT takes 0 or 1 and
+ * sets words[0] to it. Returns 0, -EINVAL (NaN or infinite) or -ERANGE.
+ */
+int reg_encode_checked(enum reg_type t, const struct reg_order *o, double v, uint16_t *words);
+
 #endif

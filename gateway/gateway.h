@@ -79,6 +79,7 @@ struct gateway {
 	int64_t started_ms;
 	char *pack_buf;
 	size_t pack_size;
+	int no_poll;                /* tools (wardgw write): drivers start without polling */
 };
 
 struct gateway_opts {

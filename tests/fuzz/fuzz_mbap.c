@@ -28,6 +28,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					      out, &exc);
 			free(out);
 		}
+		/* the same frame as the reply to a write of each kind */
+		static const uint8_t wfc[] = { 5, 6, 15, 16 };
+		uint16_t w[MB_MAX_WRITE_REGS];
+		for (unsigned i = 0; i < MB_MAX_WRITE_REGS; i++)
+			w[i] = (uint16_t)((count >> (i % 16)) & 1);
+		for (unsigned i = 0; i < 4; i++) {
+			uint8_t exc;
+			mbap_parse_write_reply(data + off, (size_t)flen, (uint16_t)(data[off] << 8 | data[off + 1]),
+					       data[off + 6], wfc[i], (uint16_t)count, w, (uint16_t)(1 + count % 123), &exc);
+		}
 		off += (size_t)flen;
 	}
 	return 0;

@@ -23,6 +23,9 @@ enum kind { K_CABINET, K_SDM120, K_DDS238 };
 static const char *const kind_names[] = { "cabinet", "sdm120", "dds238" };
 
 #define MAX_LAMPS 64
+#define STORE_BASE 0x100
+#define STORE_REGS 0x80
+#define STORE_COILS 0x10
 #define LAMP_W 100.0
 #define REPAIR_S (6 * 3600)
 #define LOCAL_OFFSET_S (7 * 3600)
@@ -45,6 +48,10 @@ struct dev {
 	double energy_kwh, import_kwh, op_hours, last_t;
 	int switch_count;
 	uint64_t served;
+	/* a plain register store every kind has, for writes (FC05/06/15/16):
+	 * holding 0x0100..0x017F and coils 0x0100..0x010F */
+	uint16_t store[STORE_REGS];
+	uint8_t coils[STORE_COILS];
 };
 
 struct conn {
@@ -71,7 +78,8 @@ static int unit_id = 1, global_delay, frozen, holes;
 static double speed = 1.0, start_t, failure_rate = 0.0005;
 static struct timespec t0;
 static unsigned seed = 1;
-static uint64_t requests, exceptions;
+static uint64_t requests, exceptions, writes;
+#define MAX_WRITE 1968
 
 /* ---------- the simulated world ---------- */
 
@@ -260,6 +268,23 @@ static void image(struct dev *d, double t, uint16_t *h, uint16_t *in)
 		h[0x10] = 900;
 		h[0x11] = clamp16(f * 100.0);
 	}
+	memcpy(h + STORE_BASE, d->store, sizeof(d->store));
+}
+
+static int in_store(unsigned a, unsigned n, unsigned size)
+{
+	return a >= STORE_BASE && a + n <= STORE_BASE + size;
+}
+
+/* Coil or discrete input @a: coil 0 is a cabinet's relay, discrete input 0
+ * its door contact, coils 0x100.. the store. */
+static unsigned bit_at(const struct dev *d, int fc, unsigned a, const uint16_t *h)
+{
+	if (fc == 1 && in_store(a, 1, STORE_COILS))
+		return d->coils[a - STORE_BASE];
+	if (a != 0)
+		return 0;
+	return fc == 1 ? (unsigned)d->relay_on : (unsigned)(h[4] & 1);
 }
 
 /* Readable ranges per device kind and table (fc 1..4). */
@@ -267,6 +292,8 @@ static int in_map(const struct dev *d, int fc, unsigned a, unsigned n)
 {
 	unsigned end = a + n;
 
+	if ((fc == 3 && in_store(a, n, STORE_REGS)) || (fc == 1 && in_store(a, n, STORE_COILS)))
+		return 1;
 	switch (d->kind) {
 	case K_CABINET:
 		if (fc == 3)
@@ -333,10 +360,9 @@ static size_t answer(struct dev *d, const uint8_t *req, size_t len, uint8_t *out
 		image(d, t, h, in);
 		if (bits) {
 			unsigned nb = (n + 7) / 8;
-			/* coil 0 is the relay, discrete input 0 the door contact */
-			unsigned v = fc == 1 ? (unsigned)d->relay_on : (unsigned)(h[4] & 1);
 			memset(out + 9, 0, nb);
-			out[9] = (uint8_t)v;
+			for (unsigned i = 0; i < n; i++)
+				out[9 + i / 8] |= (uint8_t)(bit_at(d, fc, a + i, h) << (i % 8));
 			out[8] = (uint8_t)nb;
 			put16(out + 4, 3 + nb);
 			return 9 + nb;
@@ -348,39 +374,61 @@ static size_t answer(struct dev *d, const uint8_t *req, size_t len, uint8_t *out
 		put16(out + 4, 3 + 2 * n);
 		return 9 + 2 * n;
 	}
-	case 5:
-		if (d->kind != K_CABINET || a != 0)
-			return exception(out, req, 0x02);
-		if (n != 0xFF00 && n != 0)
-			return exception(out, req, 0x03);
-		advance(d, t);
-		d->relay_on = n == 0xFF00;
-		memcpy(out, req, 12);
-		return 12;
-	case 6:
-	case 16: {
-		unsigned v = n;
-		if (fc == 16) {
-			if (n != 1 || len != 15 || req[12] != 2)
-				return exception(out, req, 0x03);   /* one register only */
-			v = get16(req + 13);
+	case 5: case 6: case 15: case 16: {
+		/* a DDS238 takes writes only with function 16, as the real one */
+		if (d->kind == K_DDS238 && fc != 16)
+			return exception(out, req, 0x01);
+		unsigned cnt = 1, vals[MAX_WRITE];
+		if (fc == 15 || fc == 16) {
+			unsigned nb = fc == 15 ? (n + 7) / 8 : 2 * n;
+			cnt = n;
+			if (n == 0 || n > (fc == 15 ? 1968u : 123u) || len < 13 || req[12] != nb || len != 13 + nb)
+				return exception(out, req, 0x03);
+			for (unsigned i = 0; i < n; i++)
+				vals[i] = fc == 15 ? (unsigned)(req[13 + i / 8] >> (i % 8)) & 1 : get16(req + 13 + 2 * i);
+		} else if (fc == 5) {
+			if (n != 0xFF00 && n != 0)
+				return exception(out, req, 0x03);
+			vals[0] = n == 0xFF00;
+		} else {
+			vals[0] = n;
 		}
-		if (d->kind != K_CABINET || a != 0x10)
+		int coil = fc == 5 || fc == 15;
+		/* check every address and value before changing anything */
+		for (unsigned i = 0; i < cnt; i++) {
+			unsigned ad = a + i;
+			if (coil && in_store(ad, 1, STORE_COILS))
+				continue;
+			if (!coil && in_store(ad, 1, STORE_REGS))
+				continue;
+			if (d->kind == K_CABINET && coil && ad == 0)
+				continue;
+			if (d->kind == K_CABINET && !coil && ad == 0x10) {
+				if (vals[i] > 100)
+					return exception(out, req, 0x03);
+				continue;
+			}
 			return exception(out, req, 0x02);
-		if (v > 100)
-			return exception(out, req, 0x03);
-		advance(d, t);
-		d->override_level = (int)v;
-		d->override_until = next_switch(t);
-		memcpy(out, req, 12);
-		if (fc == 16) {
-			put16(out + 4, 6);
-			put16(out + 10, 1);
 		}
+		advance(d, t);
+		for (unsigned i = 0; i < cnt; i++) {
+			unsigned ad = a + i;
+			if (coil && ad == 0)
+				d->relay_on = (int)vals[i];
+			else if (coil)
+				d->coils[ad - STORE_BASE] = (uint8_t)vals[i];
+			else if (ad == 0x10 && !in_store(ad, 1, STORE_REGS)) {
+				d->override_level = (int)vals[i];
+				d->override_until = next_switch(t);
+			} else
+				d->store[ad - STORE_BASE] = (uint16_t)vals[i];
+		}
+		writes++;
+		/* 05/06 echo the request; 15/16 answer address and count */
+		memcpy(out, req, 12);
+		put16(out + 4, 6);
 		return 12;
 	}
-	case 15:
-		return exception(out, req, d->kind == K_CABINET ? 0x03 : 0x02);
 	default:
 		return exception(out, req, 0x01);
 	}
@@ -647,8 +695,8 @@ static void ctl_command(int fd, char *line)
 		return;
 	}
 	if (!strcmp(cmd, "stats")) {
-		ctl_reply(fd, "requests=%llu\nexceptions=%llu\nOK\n", (unsigned long long)requests,
-			  (unsigned long long)exceptions);
+		ctl_reply(fd, "requests=%llu\nexceptions=%llu\nwrites=%llu\nOK\n", (unsigned long long)requests,
+			  (unsigned long long)exceptions, (unsigned long long)writes);
 		return;
 	}
 	if (parse_index(a1, &i) < 0) {
@@ -687,6 +735,22 @@ static void ctl_command(int fd, char *line)
 		d->failed_at[lamp] = !strcmp(cmd, "fail") ? (sim_now() > 0 ? sim_now() : 1) : 0;
 	} else if (!strcmp(cmd, "get")) {
 		ctl_get(fd, d);
+	} else if (!strcmp(cmd, "reg")) {
+		/* reg I holding|coil ADDR [N]: raw words (or bits) as the device holds them */
+		char *a3 = strtok_r(NULL, " \t\r", &save), *a4 = strtok_r(NULL, " \t\r", &save), *end;
+		int holding = a2 && !strcmp(a2, "holding"), coil = a2 && !strcmp(a2, "coil");
+		unsigned long ad = a3 ? strtoul(a3, &end, 0) : 0, cnt = 1;
+		if (!(holding || coil) || !a3 || *end || ad > 0xFFFF ||
+		    (a4 && ((cnt = strtoul(a4, &end, 0)) < 1 || *end || cnt > 125 || ad + cnt > 0x10000))) {
+			ctl_reply(fd, "ERR reg takes a device, holding|coil, an address and a count 1..125\n");
+			return;
+		}
+		uint16_t h[0x200], in[0x200];
+		image(d, sim_now(), h, in);
+		for (unsigned long k = ad; k < ad + cnt; k++) {
+			unsigned v = coil ? bit_at(d, 1, (unsigned)k, h) : k < 0x200 ? h[k] : 0;
+			ctl_reply(fd, "0x%04lx=0x%04x\n", k, v);
+		}
 	} else {
 		ctl_reply(fd, "ERR unknown command '%s'\n", cmd);
 		return;
@@ -817,7 +881,10 @@ static void usage(FILE *f)
 		"  --control PORT       text control port on the bind address\n"
 		"  --pidfile F          write the process id to F\n"
 		"control commands: mute I, unmute I, delay I MS, refuse I, accept I,\n"
-		"  fail I LAMP, repair I LAMP, get I, list, stats\n");
+		"  fail I LAMP, repair I LAMP, get I, reg I holding|coil ADDR [N], list, stats\n"
+		"writes (05/06/15/16) go to holding 0x0100..0x017F and coils 0x0100..0x010F of\n"
+		"  every device, a cabinet's relay (coil 0) and override level (holding 0x0010);\n"
+		"  a DDS238 accepts only function 16\n");
 }
 
 static int num(const char *opt, const char *s, double lo, double hi, double *out)

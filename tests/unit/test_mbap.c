@@ -85,6 +85,41 @@ static void test_exception(void **state)
 	assert_int_equal(mbap_parse_read_reply(f, sizeof(f), 3, 1, TABLE_HOLDING, 2, out, &exc), -EBADMSG);
 }
 
+/* Write requests and their replies, byte by byte (Modbus Application
+ * Protocol v1.1b3, 6.5, 6.6, 6.11, 6.12). */
+static void test_write_requests(void **state)
+{
+	uint8_t b[MBAP_MAX_ADU];
+	uint8_t exc = 0;
+	const uint16_t on[] = { 1 }, val[] = { 0x1234 }, regs[] = { 0x4366, 0x0000 }, bits[] = { 1, 0, 1, 1, 0, 0, 0, 0, 1 };
+
+	assert_int_equal(mbap_write_request(b, 7, 3, 5, 0x0100, on, 1), 12);
+	assert_memory_equal(b, ((const uint8_t[]){ 0, 7, 0, 0, 0, 6, 3, 5, 0x01, 0x00, 0xFF, 0x00 }), 12);
+	assert_int_equal(mbap_parse_write_reply(b, 12, 7, 3, 5, 0x0100, on, 1, &exc), 0);
+	assert_int_equal(mbap_parse_write_reply(b, 12, 8, 3, 5, 0x0100, on, 1, &exc), -ENOMSG);
+	assert_int_equal(mbap_write_request(b, 1, 1, 6, 0x0010, val, 1), 12);
+	assert_memory_equal(b + 7, ((const uint8_t[]){ 6, 0x00, 0x10, 0x12, 0x34 }), 5);
+	assert_int_equal(mbap_parse_write_reply(b, 12, 1, 1, 6, 0x0010, val, 1, &exc), 0);
+	b[11] = 0x35;   /* an echo that differs */
+	assert_int_equal(mbap_parse_write_reply(b, 12, 1, 1, 6, 0x0010, val, 1, &exc), -EBADMSG);
+	assert_int_equal(mbap_write_request(b, 2, 1, 16, 0x0102, regs, 2), 17);
+	assert_memory_equal(b + 4, ((const uint8_t[]){ 0, 11, 1, 16, 0x01, 0x02, 0, 2, 4, 0x43, 0x66, 0, 0 }), 13);
+	const uint8_t r16[] = { 0, 2, 0, 0, 0, 6, 1, 16, 0x01, 0x02, 0, 2 };
+	assert_int_equal(mbap_parse_write_reply(r16, 12, 2, 1, 16, 0x0102, regs, 2, &exc), 0);
+	assert_int_equal(mbap_parse_write_reply(r16, 12, 2, 1, 16, 0x0102, regs, 3, &exc), -EBADMSG);
+	assert_int_equal(mbap_write_request(b, 3, 1, 15, 0x0013, bits, 9), 7 + 6 + 2);
+	assert_memory_equal(b + 7, ((const uint8_t[]){ 15, 0, 0x13, 0, 9, 2, 0x0D, 0x01 }), 8);
+	const uint8_t ex[] = { 0, 3, 0, 0, 0, 3, 1, 0x8F, 0x02 };
+	assert_int_equal(mbap_parse_write_reply(ex, 9, 3, 1, 15, 0x0013, bits, 9, &exc), -EREMOTEIO);
+	assert_int_equal(exc, 0x02);
+	/* bad requests refused, not built */
+	assert_int_equal(mbap_write_request(b, 1, 1, 5, 0, val, 1), -EINVAL);
+	assert_int_equal(mbap_write_request(b, 1, 1, 6, 0, regs, 2), -EINVAL);
+	assert_int_equal(mbap_write_request(b, 1, 1, 16, 0, regs, 0), -EINVAL);
+	assert_int_equal(mbap_write_request(b, 1, 1, 16, 0xFFFF, regs, 2), -EINVAL);
+	assert_int_equal(mbap_write_request(b, 1, 1, 3, 0, regs, 1), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -93,6 +128,7 @@ int main(void)
 		cmocka_unit_test(test_read_reply),
 		cmocka_unit_test(test_bits_reply),
 		cmocka_unit_test(test_exception),
+		cmocka_unit_test(test_write_requests),
 	};
 	return cmocka_run_group_tests_name("mbap", tests, NULL, NULL);
 }

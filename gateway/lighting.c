@@ -437,7 +437,7 @@ int lighting_print_audit(FILE *f, sqlite3 *db, int64_t from_ms, int last)
 		return log_error(-EIO, "audit: %s", sqlite3_errmsg(db));
 	sqlite3_bind_int64(st, 1, from_ms);
 	sqlite3_bind_int(st, 2, last);
-	fprintf(f, "%-25s %-8s %-24s %-14s %-22s %6s  %-9s %s\n", "time", "source", "command id", "action", "target",
+	fprintf(f, "%-19s %-8s %-24s %-14s %-22s %6s  %-9s %s\n", "time (UTC+7)", "source", "command id", "action", "target",
 		"level", "verdict", "reason");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		char t[40], lv[16] = "-";
@@ -445,7 +445,7 @@ int lighting_print_audit(FILE *f, sqlite3 *db, int64_t from_ms, int last)
 		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
 			snprintf(lv, sizeof(lv), "%.0f %%", sqlite3_column_double(st, 6));
 #define COL(i) (sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-")
-		fprintf(f, "%.25s %-8s %-24.64s %-14s %-22.64s %6s  %-9s %s\n", t, COL(2), COL(3), COL(4), COL(5), lv,
+		fprintf(f, "%.19s %-8s %-24.64s %-14s %-22.64s %6s  %-9s %s\n", t, COL(2), COL(3), COL(4), COL(5), lv,
 			COL(7), COL(8));
 #undef COL
 		n++;

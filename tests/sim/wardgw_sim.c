@@ -75,6 +75,9 @@ static struct dev *devs;
 static int ndevs;
 static const char *bind_addr = "127.0.0.1";
 static int unit_id = 1, global_delay, frozen, holes;
+/* --obey: a written dim level holds until the next write (the gateway is
+ * the only programme), instead of until the built-in programme's next switch */
+static int obey;
 static double speed = 1.0, start_t, failure_rate = 0.0005;
 static struct timespec t0;
 static unsigned seed = 1;
@@ -419,7 +422,7 @@ static size_t answer(struct dev *d, const uint8_t *req, size_t len, uint8_t *out
 				d->coils[ad - STORE_BASE] = (uint8_t)vals[i];
 			else if (ad == 0x10 && !in_store(ad, 1, STORE_REGS)) {
 				d->override_level = (int)vals[i];
-				d->override_until = next_switch(t);
+				d->override_until = obey ? INFINITY : next_switch(t);
 			} else
 				d->store[ad - STORE_BASE] = (uint16_t)vals[i];
 		}
@@ -877,6 +880,8 @@ static void usage(FILE *f)
 		"  --seed S             seed for lamp counts and failures (1)\n"
 		"  --freeze             values never change (exact comparisons in tests)\n"
 		"  --holes              SDM120s refuse (0x02) reads touching 0x0020..0x0045\n"
+		"  --obey               a written dim level (holding 0x0010) holds until the next\n"
+		"                       write, not until the built-in programme's next switch\n"
 		"  --failure-rate R     lamp failures per lamp per simulated hour (0.0005)\n"
 		"  --control PORT       text control port on the bind address\n"
 		"  --pidfile F          write the process id to F\n"
@@ -948,6 +953,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(o, "--freeze")) {
 			frozen = 1;
+			continue;
+		}
+		if (!strcmp(o, "--obey")) {
+			obey = 1;
 			continue;
 		}
 		if (!a) {

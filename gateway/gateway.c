@@ -295,6 +295,13 @@ static void on_link(void *arg, int up, int session_present)
 		outbox_link_down(gw->outbox);
 }
 
+static void on_message(void *arg, const char *topic, const void *payload, size_t len)
+{
+	struct gateway *gw = arg;
+
+	lighting_command(gw->lighting, payload, len);
+}
+
 static void on_ack(void *arg, int64_t id, int ok)
 {
 	struct gateway *gw = arg;
@@ -469,7 +476,14 @@ static int start_publisher(struct gateway *gw)
 	o.status_topic = topic;
 	o.online_payload = online;
 	o.offline_payload = offline;
+	/* IOC lighting commands (lighting.c) */
+	char *cmd_topic = NULL;
+	if (c->lighting && asprintf(&cmd_topic, "%s/%s/cmd/lighting", c->topic_prefix, c->gateway_id) >= 0) {
+		o.subscribe_topic = cmd_topic;
+		o.on_message = on_message;
+	}
 	ret = publisher_new(&gw->pub, &o, gw->base, gw->q);
+	free(cmd_topic);
 out:
 	free(topic);
 	free(online);

@@ -9,15 +9,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <openssl/crypto.h>
 
+#include "command.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
+#include "outbox.h"
+#include "senml.h"
 #include "store.h"
 #include "timeparse.h"
 
+struct cmd_run;
+
 struct ldev {
 	struct lighting *l;
+	struct cmd_run *cmd;    /* a command waits for this device's write */
+	size_t cmd_slot;
 	struct device *dev;
 	double written;         /* level last written and read back; NaN: unknown */
 	double pending;         /* level of the write in flight */
@@ -35,7 +44,27 @@ struct lighting {
 	struct sched_override *ov;
 	size_t nov;
 	int64_t pruned_ms;
+	unsigned char key[256];     /* HMAC key for IOC commands */
+	size_t keylen;
+	char *result_topic;
 };
+
+/* A command being carried out: one result per target device. */
+struct cmd_result {
+	const struct ldev *ld;
+	int done, ok;
+	double readback;        /* %, NaN unknown */
+	char reason[160];
+};
+
+struct cmd_run {
+	struct lighting *l;
+	struct lighting_cmd c;
+	size_t n, pending;
+	struct cmd_result *res;
+};
+
+static void cmd_target_done(struct cmd_run *r, size_t slot, int ok, double readback, const char *reason);
 
 static const char *scope_name(enum sched_scope s)
 {
@@ -119,7 +148,11 @@ struct wr {
 	struct ldev *ld;
 	double level;
 	char what[200];
+	struct cmd_run *cmd;    /* the command this write answers, if any */
+	size_t cmd_slot;
 };
+
+static int evaluate(struct lighting *l, struct ldev *ld, int64_t now);
 
 static void on_written(void *arg, int err, double readback, const char *reason)
 {
@@ -130,6 +163,9 @@ static void on_written(void *arg, int err, double readback, const char *reason)
 	int64_t now = wall_ms();
 
 	ld->busy = 0;
+	if (w->cmd)
+		cmd_target_done(w->cmd, w->cmd_slot, err == 0, isnan(readback) ? NAN : readback * 100.0,
+				err == 0 ? NULL : reason && *reason ? reason : strerror(-err));
 	if (err == 0) {
 		ld->written = w->level;
 		ld->force = 0;
@@ -143,6 +179,12 @@ static void on_written(void *arg, int err, double readback, const char *reason)
 		audit_add(db_of(l), now, "schedule", NULL, "dim", ld->dev->conf->name, w->level, "failed", why, NULL);
 	}
 	free(w);
+	/* a command came while this write was in flight: its turn now */
+	if (ld->cmd && evaluate(l, ld, now) <= 0 && ld->cmd) {
+		struct cmd_run *r = ld->cmd;
+		ld->cmd = NULL;
+		cmd_target_done(r, ld->cmd_slot, 0, NAN, "not written (device offline or nothing to write)");
+	}
 }
 
 static void describe_want(const struct sched_want *sw, char *buf, size_t size)
@@ -156,24 +198,37 @@ static void describe_want(const struct sched_want *sw, char *buf, size_t size)
 			 sw->point ? sw->point->spec : "?");
 }
 
-static void evaluate(struct lighting *l, struct ldev *ld, int64_t now)
+/* Write what the schedule wants now if it differs from what was written
+ * (or the device must be brought to it). A command waiting on the device
+ * (ld->cmd) is answered by this write. 1: a write is on its way; 0:
+ * nothing to do; -EBUSY / -EAGAIN: not now (in flight, offline, backing off). */
+static int evaluate(struct lighting *l, struct ldev *ld, int64_t now)
 {
 	struct sched_want sw;
 	struct wr *w;
 	int rc;
 
-	if (ld->busy || ld->dev->state != DEV_ONLINE || now < ld->retry_ms)
-		return;
+	if (ld->busy)
+		return -EBUSY;
+	if (ld->dev->state != DEV_ONLINE || (now < ld->retry_ms && !ld->cmd))
+		return -EAGAIN;
 	if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &sw) < 0 || isnan(sw.level))
-		return;
+		return 0;
 	ld->next_ms = sw.next_ms;
-	if (!ld->force && sw.level == ld->written)
-		return;
+	if (!ld->force && !ld->cmd && sw.level == ld->written)
+		return 0;
 	if (!(w = calloc(1, sizeof(*w))))
-		return;
+		return -ENOMEM;
 	w->ld = ld;
 	w->level = sw.level;
 	describe_want(&sw, w->what, sizeof(w->what));
+	if (ld->cmd) {
+		w->cmd = ld->cmd;
+		w->cmd_slot = ld->cmd_slot;
+		ld->cmd = NULL;
+		size_t m = strlen(w->what);
+		snprintf(w->what + m, sizeof(w->what) - m, " [command %s]", w->cmd->c.id);
+	}
 	ld->busy = 1;
 	ld->pending = sw.level;
 	/* the register is a ratio 0..1 (TALQ dim level 0..100 %) */
@@ -182,6 +237,7 @@ static void evaluate(struct lighting *l, struct ldev *ld, int64_t now)
 		ld->busy = 0;
 		on_written(w, rc, NAN, rc == -ENOTSUP ? "the device's driver cannot write" : NULL);
 	}
+	return 1;
 }
 
 void lighting_tick(struct lighting *l, int64_t now)
@@ -196,6 +252,13 @@ void lighting_tick(struct lighting *l, int64_t now)
 				l->ov[k++] = l->ov[i];
 		l->nov = k;
 		l->pruned_ms = now;
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db_of(l), "DELETE FROM cmd_seen WHERE ts < ?1", -1, &st, NULL) == SQLITE_OK) {
+			/* ids older than the window cannot come back: their ts is refused */
+			sqlite3_bind_int64(st, 1, now - 2000LL * l->cfg->lighting->window_s);
+			sqlite3_step(st);
+			sqlite3_finalize(st);
+		}
 	}
 	for (size_t i = 0; i < l->ndevs; i++)
 		evaluate(l, &l->devs[i], now);
@@ -211,6 +274,36 @@ void lighting_device_online(struct lighting *l, struct device *dev)
 	ld->force = 1;
 	ld->written = NAN;
 	ld->retry_ms = 0;
+}
+
+/* The HMAC key: the file's bytes up to the first line end. Like the MQTT
+ * password file, it must not be readable by group or others. */
+static int load_key(struct lighting *l, const char *path)
+{
+	struct stat st;
+	FILE *f;
+	size_t n;
+
+	if (!path)
+		return 0;
+	if (!(f = fopen(path, "r")))
+		return log_error(-errno, "lighting: cannot read commands.key_file %s: %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+		fclose(f);
+		return log_error(-EPERM, "lighting: commands.key_file %s is readable by group or others; chmod 600 it "
+				 "(owner: the gateway's user)", path);
+	}
+	n = fread(l->key, 1, sizeof(l->key) - 1, f);
+	fclose(f);
+	l->key[n] = 0;
+	l->keylen = strcspn((char *)l->key, "\r\n");
+	if (l->keylen < 16) {
+		OPENSSL_cleanse(l->key, sizeof(l->key));
+		l->keylen = 0;
+		return log_error(-EINVAL, "lighting: commands.key_file %s: the key must be at least 16 characters "
+				 "(e.g. openssl rand -hex 32 > %s)", path, path);
+	}
+	return 0;
 }
 
 int lighting_new(struct lighting **out, struct gateway *gw)
@@ -248,9 +341,15 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 		l->ov = nv;
 		l->ov[l->nov++] = cfg->lighting->overrides[i];
 	}
-	if ((ret = lighting_load_overrides(db_of(l), wall_ms(), &l->ov, &l->nov)) < 0) {
+	if ((ret = lighting_load_overrides(db_of(l), wall_ms(), &l->ov, &l->nov)) < 0 ||
+	    (ret = load_key(l, cfg->lighting->key_file)) < 0) {
 		lighting_free(l);
 		return ret;
+	}
+	if (asprintf(&l->result_topic, "%s/%s/cmd-result/lighting", cfg->topic_prefix, cfg->gateway_id) < 0) {
+		l->result_topic = NULL;
+		lighting_free(l);
+		return -ENOMEM;
 	}
 	log_info("lighting: schedule controls %zu devices; %zu programs, %zu calendar rules, %zu overrides",
 		 l->ndevs, cfg->lighting->nprograms, cfg->lighting->nrules, l->nov);
@@ -262,6 +361,15 @@ void lighting_free(struct lighting *l)
 {
 	if (!l)
 		return;
+	/* commands still waiting for a device: their answers cannot come now */
+	for (size_t i = 0; i < l->ndevs; i++)
+		if (l->devs[i].cmd) {
+			struct cmd_run *r = l->devs[i].cmd;
+			l->devs[i].cmd = NULL;
+			cmd_target_done(r, l->devs[i].cmd_slot, 0, NAN, "gateway stopped");
+		}
+	OPENSSL_cleanse(l->key, sizeof(l->key));
+	free(l->result_topic);
 	free(l->devs);
 	free(l->ov);
 	free(l);
@@ -454,4 +562,294 @@ int lighting_print_audit(FILE *f, sqlite3 *db, int64_t from_ms, int last)
 	if (!n)
 		fprintf(f, "(no audit rows%s)\n", from_ms ? " in that time" : "");
 	return 0;
+}
+
+/* --- commands from the IOC --- */
+
+static void publish_result(struct lighting *l, const char *json)
+{
+	if (l->gw->outbox && outbox_add(l->gw->outbox, LANE_PRIORITY, l->result_topic, json, strlen(json), wall_ms()) < 0)
+		log_err("lighting: cannot queue a command result on %s", l->result_topic);
+}
+
+static void target_str(const struct lighting_cmd *c, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s", c->scope == SCOPE_WARD ? "ward" : c->lamp ? "lamp" : scope_name(c->scope),
+		 c->scope == SCOPE_WARD ? "" : " ", c->target);
+}
+
+/* reject: audit, log, answer; nothing is written */
+static void reject(struct lighting *l, const struct lighting_cmd *c, const char *why, const char *body)
+{
+	char id[80] = "null", esc[300], tgt[80], *json = NULL;
+	int64_t now = wall_ms();
+
+	if (c->id[0])
+		snprintf(id, sizeof(id), "\"%s\"", c->id);
+	target_str(c, tgt, sizeof(tgt));
+	log_warn("lighting: command %s rejected: %s", c->id[0] ? c->id : "(no id)", why);
+	audit_add(db_of(l), now, "ioc", c->id[0] ? c->id : NULL, c->have_action ? cmd_action_name(c->action) : NULL,
+		  c->have_target ? tgt : NULL, c->have_action ? c->level : NAN, "rejected", why, body);
+	if (json_escape(esc, sizeof(esc), why) < 0)
+		snprintf(esc, sizeof(esc), "rejected");
+	if (asprintf(&json, "{\"id\":%s,\"state\":\"rejected\",\"reason\":\"%s\",\"ts\":%lld}", id, esc,
+		     (long long)(now / 1000)) >= 0) {
+		publish_result(l, json);
+		free(json);
+	}
+}
+
+static void cmd_finish(struct cmd_run *r)
+{
+	struct lighting *l = r->l;
+	char *json = NULL;
+	size_t cap = 256 + r->n * 256, off;
+	int all = 1, nok = 0;
+	int64_t now = wall_ms();
+	char tgt[80], summary[200];
+
+	for (size_t i = 0; i < r->n; i++) {
+		all &= r->res[i].ok;
+		nok += r->res[i].ok;
+	}
+	if (!(json = malloc(cap)))
+		goto out;
+	off = (size_t)snprintf(json, cap, "{\"id\":\"%s\",\"state\":\"%s\",\"action\":\"%s\",\"results\":[", r->c.id,
+			       all ? "done" : "failed", cmd_action_name(r->c.action));
+	for (size_t i = 0; i < r->n && off < cap; i++) {
+		const struct cmd_result *x = &r->res[i];
+		char esc[340], rb[32] = "null";
+		if (json_escape(esc, sizeof(esc), x->reason) < 0)
+			esc[0] = 0;
+		if (!isnan(x->readback))
+			snprintf(rb, sizeof(rb), "%.6g", x->readback);
+		off += (size_t)snprintf(json + off, cap - off, "%s{\"device\":\"%s\",\"state\":\"%s\",\"readback\":%s%s%s%s}",
+					i ? "," : "", x->ld->dev->conf->name, x->ok ? "done" : "failed", rb,
+					x->ok ? "" : ",\"reason\":\"", x->ok ? "" : esc, x->ok ? "" : "\"");
+	}
+	if (off < cap)
+		snprintf(json + off, cap - off, "],\"ts\":%lld}", (long long)(now / 1000));
+	publish_result(l, json);
+	target_str(&r->c, tgt, sizeof(tgt));
+	snprintf(summary, sizeof(summary), "%d of %zu devices written and read back", nok, r->n);
+	for (size_t i = 0; i < r->n && !all; i++)
+		if (!r->res[i].ok) {
+			size_t m = strlen(summary);
+			snprintf(summary + m, sizeof(summary) - m, "; %s: %s", r->res[i].ld->dev->conf->name, r->res[i].reason);
+			break;
+		}
+	audit_add(db_of(l), now, "ioc", r->c.id, cmd_action_name(r->c.action), tgt, r->c.level, all ? "done" : "failed",
+		  summary, NULL);
+	log_info("lighting: command %s %s: %s", r->c.id, all ? "done" : "failed", summary);
+out:
+	free(json);
+	free(r->res);
+	free(r);
+}
+
+static void cmd_target_done(struct cmd_run *r, size_t slot, int ok, double readback, const char *reason)
+{
+	struct cmd_result *x = &r->res[slot];
+
+	if (x->done)
+		return;
+	x->done = 1;
+	x->ok = ok;
+	x->readback = readback;
+	snprintf(x->reason, sizeof(x->reason), "%.159s", reason ? reason : "");
+	if (--r->pending == 0)
+		cmd_finish(r);
+}
+
+static int targets_of(struct lighting *l, const struct lighting_cmd *c, struct ldev ***out, size_t *n, char *why,
+		      size_t wlen)
+{
+	const struct gw_config *cfg = l->cfg;
+	struct ldev **v = calloc(l->ndevs + 1, sizeof(*v));
+
+	*n = 0;
+	*out = v;
+	if (!v)
+		return -ENOMEM;
+	if (c->scope == SCOPE_GROUP && !config_group(cfg, c->target)) {
+		snprintf(why, wlen, "unknown target: no group '%s'", c->target);
+		return -ENOENT;
+	}
+	if (c->scope == SCOPE_DEVICE && !config_device(cfg, c->target)) {
+		snprintf(why, wlen, "unknown target: no %s '%s'", c->lamp ? "lamp" : "device", c->target);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < l->ndevs; i++) {
+		const char *name = l->devs[i].dev->conf->name;
+		if (c->scope == SCOPE_WARD || (c->scope == SCOPE_GROUP && sched_in_group(cfg, c->target, name)) ||
+		    (c->scope == SCOPE_DEVICE && !strcmp(c->target, name)))
+			v[(*n)++] = &l->devs[i];
+	}
+	if (!*n) {
+		snprintf(why, wlen, "unknown target: %s%s%s has no device whose profile has a writable %s",
+			 c->scope == SCOPE_WARD ? "the ward" : c->target, "", "", cfg->lighting->metric);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* The replay store: an id is accepted once. 1 when seen before (*@when
+ * its time), 0 when new (and now remembered), negative on a store error. */
+static int seen_before(struct lighting *l, const char *id, int64_t now, int64_t *when)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db_of(l), "SELECT ts FROM cmd_seen WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*when = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (sqlite3_prepare_v2(db_of(l), "INSERT INTO cmd_seen (id, ts) VALUES (?1, ?2)", -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+void lighting_command(struct lighting *l, const void *payload, size_t len)
+{
+	struct lighting_cmd c;
+	char why[300], body[4096];
+	int64_t now = wall_ms(), when = 0;
+	struct ldev **tg = NULL;
+	size_t ntg = 0;
+	struct cmd_run *r = NULL;
+	int rc;
+
+	if (!l)
+		return;
+	/* the raw message, for the audit (bounded, NUL-free) */
+	snprintf(body, sizeof(body), "%.*s", (int)(len < sizeof(body) ? len : sizeof(body) - 1), (const char *)payload);
+	if (!l->keylen) {
+		memset(&c, 0, sizeof(c));
+		lighting_cmd_parse(payload, len, NULL, 0, &c, why, sizeof(why));
+		reject(l, &c, "commands are disabled: lighting.commands.key_file is not set", body);
+		return;
+	}
+	if (lighting_cmd_parse(payload, len, l->key, l->keylen, &c, why, sizeof(why)) < 0) {
+		reject(l, &c, why, body);
+		return;
+	}
+	if (llabs(now - c.ts_ms) > (int64_t)l->cfg->lighting->window_s * 1000) {
+		snprintf(why, sizeof(why), "expired: ts is %lld s %s the gateway's clock (window %d s)",
+			 (long long)(llabs(now - c.ts_ms) / 1000), c.ts_ms < now ? "behind" : "ahead of",
+			 l->cfg->lighting->window_s);
+		reject(l, &c, why, body);
+		return;
+	}
+	if ((rc = seen_before(l, c.id, now, &when)) != 0) {
+		char t[40];
+		time_format(when, t, sizeof(t));
+		if (rc > 0)
+			snprintf(why, sizeof(why), "replayed: id %s was already received at %s", c.id, t);
+		else
+			snprintf(why, sizeof(why), "cannot check the replay store: %s", sqlite3_errmsg(db_of(l)));
+		reject(l, &c, why, body);
+		return;
+	}
+	if (c.expires_ms && c.expires_ms <= now) {
+		reject(l, &c, "out of range: expires is already past", body);
+		return;
+	}
+	if ((rc = targets_of(l, &c, &tg, &ntg, why, sizeof(why))) < 0) {
+		reject(l, &c, rc == -ENOMEM ? "out of memory" : why, body);
+		free(tg);
+		return;
+	}
+
+	/* accepted */
+	char tgt[80], *json = NULL;
+	target_str(&c, tgt, sizeof(tgt));
+	audit_add(db_of(l), now, "ioc", c.id, cmd_action_name(c.action), tgt, c.level, "accepted", c.reason, body);
+	log_info("lighting: command %s accepted: %s %s%s", c.id, cmd_action_name(c.action), tgt,
+		 isnan(c.level) ? "" : "");
+	if (asprintf(&json, "{\"id\":\"%s\",\"state\":\"accepted\",\"devices\":%zu,\"ts\":%lld}", c.id, ntg,
+		     (long long)(now / 1000)) >= 0) {
+		publish_result(l, json);
+		free(json);
+	}
+
+	if (c.action == CMD_CLEAR) {
+		lighting_clear_overrides(l, c.scope, c.scope == SCOPE_WARD ? "" : c.target);
+	} else {
+		struct sched_override o = { 0 };
+		o.scope = c.scope;
+		snprintf(o.name, sizeof(o.name), "%s", c.scope == SCOPE_WARD ? "" : c.target);
+		o.level = c.level;
+		o.start_ms = now;
+		o.expires_ms = c.expires_ms;
+		if (!o.expires_ms) {
+			/* on/off/dim without expires: until the schedule's next switch point */
+			int64_t next = INT64_MAX;
+			for (size_t i = 0; i < ntg; i++) {
+				struct sched_want sw;
+				if (sched_want(l->cfg, tg[i]->dev->conf, now, NULL, 0, &sw) == 0 && sw.next_ms < next)
+					next = sw.next_ms;
+			}
+			o.expires_ms = next == INT64_MAX || next - now > 86400000LL ? now + 86400000LL : next;
+		}
+		snprintf(o.reason, sizeof(o.reason), "command %.40s%s%.40s", c.id, c.reason[0] ? ": " : "", c.reason);
+		if (lighting_add_override(l, &o, c.id) < 0) {
+			audit_add(db_of(l), now, "ioc", c.id, cmd_action_name(c.action), tgt, c.level, "failed",
+				  "cannot store the override", NULL);
+			free(tg);
+			return;
+		}
+	}
+
+	if (!(r = calloc(1, sizeof(*r))) || !(r->res = calloc(ntg, sizeof(*r->res)))) {
+		free(r);
+		free(tg);
+		return;
+	}
+	r->l = l;
+	r->c = c;
+	r->n = r->pending = ntg;
+	for (size_t i = 0; i < ntg; i++) {
+		r->res[i].ld = tg[i];
+		r->res[i].readback = NAN;
+	}
+	/* hold one reference while starting, so a synchronous answer cannot finish it early */
+	r->pending++;
+	for (size_t i = 0; i < ntg; i++) {
+		struct ldev *ld = tg[i];
+		if (ld->cmd) {
+			struct cmd_run *old = ld->cmd;
+			ld->cmd = NULL;
+			cmd_target_done(old, ld->cmd_slot, 0, NAN, "superseded by a later command");
+		}
+		if (ld->dev->state != DEV_ONLINE) {
+			char reason[260];
+			snprintf(reason, sizeof(reason), "device %s%s%.160s; the gateway writes it when it is back",
+				 device_state_name(ld->dev->state), ld->dev->reason[0] ? ": " : "", ld->dev->reason);
+			cmd_target_done(r, i, 0, NAN, reason);
+			continue;
+		}
+		ld->cmd = r;
+		ld->cmd_slot = i;
+		ld->force = 1;
+		rc = evaluate(l, ld, now);
+		if (rc == -EBUSY)
+			continue;       /* answered when the write in flight is done */
+		if (rc <= 0 && ld->cmd == r) {
+			ld->cmd = NULL;
+			cmd_target_done(r, i, 0, NAN, rc == 0 ? "nothing to write: no program and no override applies"
+							  : "not written now");
+		}
+	}
+	free(tg);
+	if (--r->pending == 0)
+		cmd_finish(r);
 }

@@ -27,6 +27,13 @@ void lighting_device_online(struct lighting *l, struct device *dev);
 /** Evaluate now (normally every second). */
 void lighting_tick(struct lighting *l, int64_t now_ms);
 
+/**
+ * An MQTT message on {prefix}/{gateway}/cmd/lighting: authenticate, check,
+ * audit, answer "accepted"/"rejected" on cmd-result/lighting, apply, and
+ * answer "done"/"failed" with per-device results after read-back.
+ */
+void lighting_command(struct lighting *l, const void *payload, size_t len);
+
 /** Store and apply an override; *@id gets its id. 0 or negative errno. */
 int lighting_add_override(struct lighting *l, struct sched_override *o, const char *cmd_id);
 /** End the overrides aimed exactly at (@scope, @name) now; returns how many. */

@@ -404,9 +404,8 @@ int lighting_add_override(struct lighting *l, struct sched_override *o, const ch
 	return 0;
 }
 
-int lighting_clear_overrides(struct lighting *l, enum sched_scope scope, const char *name)
+int lighting_clear_overrides(struct lighting *l, enum sched_scope scope, const char *name, int64_t now)
 {
-	int64_t now = wall_ms();
 	int n = 0;
 
 	for (size_t i = 0; i < l->nov; i++) {
@@ -782,7 +781,7 @@ void lighting_command(struct lighting *l, const void *payload, size_t len)
 	}
 
 	if (c.action == CMD_CLEAR) {
-		lighting_clear_overrides(l, c.scope, c.scope == SCOPE_WARD ? "" : c.target);
+		lighting_clear_overrides(l, c.scope, c.scope == SCOPE_WARD ? "" : c.target, now);
 	} else {
 		struct sched_override o = { 0 };
 		o.scope = c.scope;

@@ -36,8 +36,8 @@ void lighting_command(struct lighting *l, const void *payload, size_t len);
 
 /** Store and apply an override; *@id gets its id. 0 or negative errno. */
 int lighting_add_override(struct lighting *l, struct sched_override *o, const char *cmd_id);
-/** End the overrides aimed exactly at (@scope, @name) now; returns how many. */
-int lighting_clear_overrides(struct lighting *l, enum sched_scope scope, const char *name);
+/** End the overrides aimed exactly at (@scope, @name) at @now_ms; returns how many. */
+int lighting_clear_overrides(struct lighting *l, enum sched_scope scope, const char *name, int64_t now_ms);
 /** The overrides in force or still to come (config and stored). */
 const struct sched_override *lighting_overrides(const struct lighting *l, size_t *n);
 

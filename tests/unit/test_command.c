@@ -135,11 +135,29 @@ static void test_rejections(void **state)
 	expect(-EINVAL, "{\"id\":\"a\",\"ts\":1796155838,\"action\":\"clear_override\",\"level\":3,\"target\":{\"ward\":true}}", 1, "takes no level", "a");
 }
 
+/* The worked example of docs/lighting.md, byte for byte: it must verify. */
+static void test_doc_example(void **state)
+{
+	static const char k[] = "3f9a1c0e5b7d2468ace013579bdf2468";
+	static const char msg[] =
+		"{\"body\":\"{\\\"id\\\":\\\"ioc-20261201-0042\\\",\\\"ts\\\":1796155838,\\\"action\\\":\\\"dim\\\","
+		"\\\"level\\\":50,\\\"target\\\":{\\\"group\\\":\\\"north\\\"},\\\"expires\\\":1796170238,"
+		"\\\"reason\\\":\\\"festival\\\"}\",\"hmac\":\"ff26c82acd7f1577cb577c14655ff17fe540af434f83ab1c71926c9443f4a029\"}";
+	struct lighting_cmd c;
+	char why[300] = "";
+
+	if (lighting_cmd_parse(msg, strlen(msg), (const unsigned char *)k, strlen(k), &c, why, sizeof(why)) != 0)
+		fail_msg("doc example: %s", why);
+	assert_string_equal(c.id, "ioc-20261201-0042");
+	assert_true(c.level == 50);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_rejections),
+		cmocka_unit_test(test_doc_example),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "command.h"
 #include "config.h"
 #include "gateway.h"
+#include "lamp_alarm.h"
 #include "log.h"
 #include "outbox.h"
 #include "senml.h"
@@ -44,6 +45,7 @@ struct lighting {
 	struct sched_override *ov;
 	size_t nov;
 	int64_t pruned_ms;
+	struct lamp_alarms *alarms;
 	unsigned char key[256];     /* HMAC key for IOC commands */
 	size_t keylen;
 	char *result_topic;
@@ -260,8 +262,14 @@ void lighting_tick(struct lighting *l, int64_t now)
 			sqlite3_finalize(st);
 		}
 	}
-	for (size_t i = 0; i < l->ndevs; i++)
-		evaluate(l, &l->devs[i], now);
+	for (size_t i = 0; i < l->ndevs; i++) {
+		struct ldev *ld = &l->devs[i];
+		struct sched_want sw;
+		evaluate(l, ld, now);
+		if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &sw) < 0)
+			sw.level = NAN;
+		lamp_alarms_eval(l->alarms, i, now, sw.level, now < ld->retry_ms);
+	}
 }
 
 void lighting_device_online(struct lighting *l, struct device *dev)
@@ -346,6 +354,15 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 		lighting_free(l);
 		return ret;
 	}
+	struct device **devs = calloc(l->ndevs + 1, sizeof(*devs));
+	for (size_t i = 0; devs && i < l->ndevs; i++)
+		devs[i] = l->devs[i].dev;
+	ret = devs ? lamp_alarms_new(&l->alarms, gw, devs, l->ndevs) : -ENOMEM;
+	free(devs);
+	if (ret < 0) {
+		lighting_free(l);
+		return ret;
+	}
 	if (asprintf(&l->result_topic, "%s/%s/cmd-result/lighting", cfg->topic_prefix, cfg->gateway_id) < 0) {
 		l->result_topic = NULL;
 		lighting_free(l);
@@ -369,6 +386,7 @@ void lighting_free(struct lighting *l)
 			cmd_target_done(r, l->devs[i].cmd_slot, 0, NAN, "gateway stopped");
 		}
 	OPENSSL_cleanse(l->key, sizeof(l->key));
+	lamp_alarms_free(l->alarms);
 	free(l->result_topic);
 	free(l->devs);
 	free(l->ov);

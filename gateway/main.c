@@ -14,6 +14,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "kpi.h"
+#include "lamp_alarm.h"
 #include "lighting.h"
 #include "probe.h"
 #include "rollup.h"
@@ -33,6 +34,7 @@ static void usage(FILE *f)
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
 		"       wardgw schedule -c FILE [--date YYYY-MM-DD]\n"
 		"       wardgw audit -c FILE [--from T] [--last N]\n"
+		"       wardgw alarms -c FILE [--from T]\n"
 		"       wardgw probe --tcp HOST:PORT | --rtu DEV:BAUD:8N1 [--unit N]\n"
 		"                    --table holding|input|coil|discrete --address A --count C [--timeout-ms T]\n"
 		"       wardgw probe -c FILE --device NAME [--timeout-ms T]\n"
@@ -49,6 +51,8 @@ static void usage(FILE *f)
 		"           the window holding time T; W filters by window (15m, 1h, 1d)\n"
 		"  schedule print the lighting schedule of a night (default: tonight): sunset,\n"
 		"           sunrise, each program's switch points and devices, overrides\n"
+		"  alarms   print lamp and cabinet alarms (raised, cleared, duration) and the mean\n"
+		"           time to repair per kind; default: the last 7 days and all still active\n"
 		"  audit    print the audit of lighting commands and schedule writes (last N, 20)\n"
 		"  probe    read registers once and print them decoded as every type and word\n"
 		"           order; with -c, read a configured device's profile once\n"
@@ -398,6 +402,31 @@ out:
 	return ret;
 }
 
+static int cmd_alarms(const struct args *a)
+{
+	struct gw_config *cfg;
+	struct store *st = NULL;
+	char *path = NULL;
+	int64_t from = wall_ms() - 7 * 86400000LL;
+	int ret = 1;
+
+	if (a->from && time_parse(a->from, wall_ms(), &from) < 0) {
+		fprintf(stderr, "wardgw alarms: bad time '%s' (use epoch seconds, now, -2h, or 2026-11-23T18:00)\n", a->from);
+		return 2;
+	}
+	if (config_load(a->config, stderr, &cfg) < 0)
+		return 1;
+	path = config_data_path(cfg, cfg->store_path);
+	if (!path || store_open(&st, path) < 0)
+		goto out;
+	ret = lamp_alarms_print(stdout, store_db(st), from) < 0;
+out:
+	store_close(st);
+	free(path);
+	config_free(cfg);
+	return ret;
+}
+
 /* Each device holds a socket; let the process use all it may. */
 static void raise_nofile(void)
 {
@@ -684,6 +713,8 @@ int main(int argc, char **argv)
 		return cmd_schedule(&a);
 	if (!strcmp(a.cmd, "audit"))
 		return cmd_audit(&a);
+	if (!strcmp(a.cmd, "alarms"))
+		return cmd_alarms(&a);
 	fprintf(stderr, "wardgw: unknown command '%s'\n", a.cmd);
 	usage(stderr);
 	return 2;

@@ -198,7 +198,7 @@ static int parse_at(const char *s, struct sched_point *p)
 /* --- config --- */
 
 static const char *const lighting_keys[] = { "metric", "retry_s", "programs", "special_days", "calendar",
-					     "overrides", "commands", NULL };
+					     "overrides", "commands", "alarms", NULL };
 
 static void lerr(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -650,6 +650,31 @@ void lighting_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 		     lc->programs[0].name);
 	if ((m = config_setting_get_member(s, "overrides")))
 		parse_overrides(ctx, m, lc);
+	lc->voltage_min = 207.0;        /* 230 V - 10 % (IEC 60038) */
+	lc->voltage_max = 253.0;        /* 230 V + 10 % */
+	lc->pf_min = 0.85;
+	if ((m = config_setting_get_member(s, "alarms"))) {
+		static const char *const akeys[] = { "voltage_min", "voltage_max", "power_factor_min", NULL };
+		static const char *const names[] = { "voltage_min", "voltage_max", "power_factor_min" };
+		double *dst[] = { &lc->voltage_min, &lc->voltage_max, &lc->pf_min };
+		static const double lo[] = { 0, 0, 0 }, hi[] = { 1000, 1000, 1 };
+		if (!config_setting_is_group(m)) {
+			lerr(ctx, m, "alarms must be a group: alarms = { voltage_min = 207.0; voltage_max = 253.0; power_factor_min = 0.85; };");
+		} else {
+			conf_check_keys(ctx, m, "lighting.alarms", akeys);
+			for (int i = 0; i < 3; i++) {
+				const config_setting_t *a = config_setting_get_member(m, names[i]);
+				if (!a)
+					continue;
+				if (num_of(a, &v) < 0 || !(v >= lo[i] && v <= hi[i]))
+					lerr(ctx, a, "%s must be a number %g..%g", names[i], lo[i], hi[i]);
+				else
+					*dst[i] = v;
+			}
+			if (lc->voltage_min >= lc->voltage_max)
+				lerr(ctx, m, "voltage_min (%g) must be below voltage_max (%g)", lc->voltage_min, lc->voltage_max);
+		}
+	}
 	if ((m = config_setting_get_member(s, "commands"))) {
 		if (!config_setting_is_group(m)) {
 			lerr(ctx, m, "commands must be a group: commands = { key_file = \"...\"; window_s = 120; };");

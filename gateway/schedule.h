@@ -83,6 +83,9 @@ struct lighting_conf {
 	size_t nrules;
 	struct sched_override *overrides;
 	size_t noverrides;
+	/* alarm thresholds (lighting.alarms) */
+	double voltage_min, voltage_max;    /* V; outside: lampVoltageTooLow/TooHigh */
+	double pf_min;                      /* powerFactorTooLow below this while lamps are lit */
 	/* IOC commands (cmd/lighting) */
 	char *key_file;         /* HMAC key; NULL: commands are refused */
 	int window_s;           /* a command's ts must be within this of now */

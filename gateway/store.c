@@ -88,6 +88,13 @@ static const char *const migrations[] = {
 	"  cmd_id TEXT, action TEXT, target TEXT, level REAL, verdict TEXT NOT NULL, reason TEXT, body TEXT);"
 	"CREATE INDEX audit_ts ON audit (ts);"
 	"CREATE TABLE cmd_seen (id TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;",
+
+	/* 4 (lighting): lamp and cabinet alarms, raised and cleared, for the
+	 * alarm history and the mean time to repair. */
+	"CREATE TABLE alarm (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, alarm TEXT NOT NULL,"
+	"  raised INTEGER NOT NULL, cleared INTEGER, lamps INTEGER NOT NULL DEFAULT 0, detail TEXT);"
+	"CREATE INDEX alarm_open ON alarm (cleared, device);"
+	"CREATE INDEX alarm_kind ON alarm (alarm, cleared);",
 };
 
 const char *quality_name(int q)

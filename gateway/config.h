@@ -76,7 +76,9 @@ struct profile {
 	struct conf_origin at;
 };
 
-enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY };
+enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY,
+	       AGG_SAVINGS,     /* 1 - delta(metric) / delta(denominator), counters (dimming savings) */
+	       AGG_MTTR };      /* mean time to repair of the alarms named by metric, cleared in the window */
 enum kpi_op { OP_NONE, OP_GE, OP_LE };
 
 struct kpi_def {

@@ -129,6 +129,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 		rollup_sample(gw->rollup, dev->rseries + i, ts_ms, values[i]);
 		gw->stats.values++;
 	}
+	lighting_poll_done(gw->lighting, dev, ts_ms);
 	if (!gw->pub)
 		return;
 	/* one pack per poll; profiles longer than 256 registers go in parts */
@@ -594,6 +595,9 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		goto out;
 	if ((ret = init_devices(gw)) < 0)
 		goto out;
+	/* the schedule registers its derived series before the rollups catch up */
+	if ((ret = lighting_new(&gw->lighting, gw)) < 0)
+		goto out;
 	if ((ret = rollup_catch_up(gw->rollup, wall_ms())) < 0)
 		goto out;
 	/* after a crash the last logged states would run on through the time
@@ -612,8 +616,6 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		goto out;
 	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
-		goto out;
-	if ((ret = lighting_new(&gw->lighting, gw)) < 0)
 		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)

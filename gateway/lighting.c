@@ -19,6 +19,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "senml.h"
+#include "rollup.h"
 #include "store.h"
 #include "timeparse.h"
 
@@ -35,6 +36,12 @@ struct ldev {
 	int force;              /* write even if equal (device came back) */
 	int64_t retry_ms;       /* not before this after a failure */
 	int64_t next_ms;        /* the schedule's next change */
+	/* derived series for the KPIs (schedule.c's lighting_derived_name order) */
+	int64_t dseries[4];
+	long drollup[4];
+	int64_t last_poll_ms;
+	double rated_kwh;       /* ratedEnergyScheduled, cumulative since start */
+	int mi[3];              /* lampsInstalled, lampsOn, activeEnergy register indexes (-1: none) */
 };
 
 struct lighting {
@@ -314,6 +321,67 @@ static int load_key(struct lighting *l, const char *path)
 	return 0;
 }
 
+/* The series derived per controlled device (lampsScheduled, ...), in the
+ * store and the rollups like the profile's own, so KPIs can aggregate them. */
+static int derived_series(struct lighting *l)
+{
+	static const char *const m[3] = { "lampsInstalled", "lampsOn", "activeEnergy" };
+	int ret = store_begin(l->gw->store);
+
+	for (size_t i = 0; ret == 0 && i < l->ndevs; i++) {
+		struct ldev *ld = &l->devs[i];
+		const struct profile *p = ld->dev->conf->profile;
+		const char *name, *unit;
+		int counter;
+		for (int k = 0; k < 3; k++) {
+			ld->mi[k] = -1;
+			for (size_t r = 0; r < p->nregs; r++)
+				if (!strcmp(p->regs[r].metric, m[k]))
+					ld->mi[k] = (int)r;
+		}
+		for (size_t k = 0; ret == 0 && (name = lighting_derived_name(k, &unit, &counter)) && k < 4; k++) {
+			ld->drollup[k] = -1;
+			if ((ret = store_series(l->gw->store, ld->dev->conf->name, name, unit, &ld->dseries[k])) < 0)
+				break;
+			if (l->gw->rollup && (ld->drollup[k] = rollup_add_series(l->gw->rollup, ld->dseries[k], counter, 0)) < 0)
+				ret = (int)ld->drollup[k];
+		}
+	}
+	int c = store_commit(l->gw->store);
+	return ret < 0 ? ret : c;
+}
+
+void lighting_poll_done(struct lighting *l, struct device *dev, int64_t ts_ms)
+{
+	struct ldev *ld = l ? ldev_of(l, dev) : NULL;
+	struct sched_want sw;
+	double v[4];
+
+	if (!ld || ld->mi[0] < 0 || ld->mi[1] < 0)
+		return;
+	if (sched_want(l->cfg, dev->conf, ts_ms, l->ov, l->nov, &sw) < 0)
+		return;
+	double inst = dev->last[ld->mi[0]], on = dev->last[ld->mi[1]];
+	int lit_wanted = !isnan(sw.level) && sw.level > 0;
+	if (isnan(inst) || isnan(on))
+		return;
+	/* rated energy of the scheduled lamps since the last poll (a gap of
+	 * more than 3 poll intervals is not counted: the device was away) */
+	if (ld->last_poll_ms && lit_wanted && ts_ms > ld->last_poll_ms &&
+	    ts_ms - ld->last_poll_ms <= 3LL * dev->conf->poll_interval_ms)
+		ld->rated_kwh += inst * l->cfg->lighting->lamp_rated_w * (double)(ts_ms - ld->last_poll_ms) / 3.6e9;
+	ld->last_poll_ms = ts_ms;
+	v[0] = lit_wanted ? inst : 0;
+	v[1] = lit_wanted ? (on < inst ? on : inst) : 0;
+	v[2] = !isnan(sw.level) && sw.level == 0 ? on : 0;
+	v[3] = ld->rated_kwh;
+	for (int k = 0; k < 4; k++) {
+		store_append(l->gw->store, ld->dseries[k], ts_ms, v[k], Q_GOOD);
+		if (ld->drollup[k] >= 0)
+			rollup_sample(l->gw->rollup, (size_t)ld->drollup[k], ts_ms, v[k]);
+	}
+}
+
 int lighting_new(struct lighting **out, struct gateway *gw)
 {
 	struct lighting *l;
@@ -367,6 +435,10 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 		l->result_topic = NULL;
 		lighting_free(l);
 		return -ENOMEM;
+	}
+	if ((ret = derived_series(l)) < 0) {
+		lighting_free(l);
+		return ret;
 	}
 	log_info("lighting: schedule controls %zu devices; %zu programs, %zu calendar rules, %zu overrides",
 		 l->ndevs, cfg->lighting->nprograms, cfg->lighting->nrules, l->nov);

@@ -198,7 +198,7 @@ static int parse_at(const char *s, struct sched_point *p)
 /* --- config --- */
 
 static const char *const lighting_keys[] = { "metric", "retry_s", "programs", "special_days", "calendar",
-					     "overrides", "commands", "alarms", NULL };
+					     "overrides", "commands", "alarms", "lamp_rated_w", NULL };
 
 static void lerr(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -628,6 +628,13 @@ void lighting_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 		else
 			lc->retry_s = (int)v;
 	}
+	lc->lamp_rated_w = 100.0;
+	if ((m = config_setting_get_member(s, "lamp_rated_w"))) {
+		if (num_of(m, &v) < 0 || !(v >= 1 && v <= 10000))
+			lerr(ctx, m, "lamp_rated_w must be 1..10000 W (the rated power of one lamp)");
+		else
+			lc->lamp_rated_w = v;
+	}
 	int writable = 0, found = 0;
 	for (size_t i = 0; i < cfg->nprofiles; i++)
 		for (size_t r = 0; r < cfg->profiles[i].nregs; r++)
@@ -938,4 +945,47 @@ int sched_want(const struct gw_config *cfg, const struct device_conf *dev, int64
 		out->since_ms = best->start_ms;
 	}
 	return 0;
+}
+
+/* The series lighting.c derives from each poll of a controlled device and
+ * the schedule (see docs/lighting.md, "KPIs"). Counters are cumulative. */
+static const struct { const char *name, *unit; int counter; } derived[] = {
+	{ "lampsScheduled", "count", 0 },       /* lamps installed while the schedule wants light, else 0 */
+	{ "lampsLitScheduled", "count", 0 },    /* of those, lit */
+	{ "lampsDayBurning", "count", 0 },      /* lit while the schedule wants them off */
+	{ "ratedEnergyScheduled", "kWh", 1 },   /* lamps x rated W x scheduled time */
+};
+
+int lighting_derived_metric(const char *metric, const char **unit, int *counter)
+{
+	for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++)
+		if (!strcmp(derived[i].name, metric)) {
+			if (unit)
+				*unit = derived[i].unit;
+			if (counter)
+				*counter = derived[i].counter;
+			return 1;
+		}
+	return 0;
+}
+
+int lighting_alarm_known(const char *name)
+{
+	static const char *const alarms[] = {
+		"lampFailure", "lampUnexpectedOn", "lampVoltageTooHigh", "lampVoltageTooLow", "powerFactorTooLow",
+		"relayFailure", "controlGearCommFailure", "cabinetDoorOpen", "supplyLoss", "deviceUnreachable", NULL,
+	};
+	for (const char *const *a = alarms; *a; a++)
+		if (!strcmp(*a, name))
+			return 1;
+	return 0;
+}
+
+const char *lighting_derived_name(size_t i, const char **unit, int *counter)
+{
+	if (i >= sizeof(derived) / sizeof(derived[0]))
+		return NULL;
+	*unit = derived[i].unit;
+	*counter = derived[i].counter;
+	return derived[i].name;
 }

@@ -75,6 +75,7 @@ struct sched_override {
 struct lighting_conf {
 	char *metric;           /* the writable register the schedule writes */
 	int retry_s;            /* a failed write is tried again after this */
+	double lamp_rated_w;    /* rated power of one lamp, W (dimming savings) */
 	struct sched_program *programs;
 	size_t nprograms;
 	struct sched_days *special;
@@ -147,6 +148,14 @@ struct sched_want {
  */
 int sched_want(const struct gw_config *cfg, const struct device_conf *dev, int64_t t_ms,
 	       const struct sched_override *ov, size_t nov, struct sched_want *out);
+
+/** Is @metric a series the schedule derives per controlled device (for
+ *  KPIs)? Its unit and whether it is a counter. */
+int lighting_derived_metric(const char *metric, const char **unit, int *counter);
+/** The @i-th derived series (NULL past the last). */
+const char *lighting_derived_name(size_t i, const char **unit, int *counter);
+/** Is @name an alarm (lamp_alarm.c's TALQ names)? */
+int lighting_alarm_known(const char *name);
 
 /** Does @o apply to @dev? */
 int sched_override_applies(const struct gw_config *cfg, const struct sched_override *o, const char *dev);

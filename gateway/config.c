@@ -1121,7 +1121,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		k->scale = 1.0;
 		if ((str = get_str(ctx, s, "name", 1)) && valid_name(str, 63)) {
 			for (size_t j = 0; j < cfg->nkpis; j++)
-				if (!strcmp(cfg->kpis[j].name, str)) {
+				if (cfg->kpis[j].name && !strcmp(cfg->kpis[j].name, str)) {
 					serror(ctx, s, "duplicate KPI '%s' (first at line %d)", str, cfg->kpis[j].at.line);
 					ok = 0;
 				}

@@ -42,6 +42,7 @@ struct ldev {
 	int64_t last_poll_ms;
 	double rated_kwh;       /* ratedEnergyScheduled, cumulative since start */
 	int mi[3];              /* lampsInstalled, lampsOn, activeEnergy register indexes (-1: none) */
+	double per_unit;        /* % per register unit: 100 for a ratio ("/"), 1 for percent */
 };
 
 struct lighting {
@@ -173,7 +174,7 @@ static void on_written(void *arg, int err, double readback, const char *reason)
 
 	ld->busy = 0;
 	if (w->cmd)
-		cmd_target_done(w->cmd, w->cmd_slot, err == 0, isnan(readback) ? NAN : readback * 100.0,
+		cmd_target_done(w->cmd, w->cmd_slot, err == 0, isnan(readback) ? NAN : readback * ld->per_unit,
 				err == 0 ? NULL : reason && *reason ? reason : strerror(-err));
 	if (err == 0) {
 		ld->written = w->level;
@@ -240,8 +241,8 @@ static int evaluate(struct lighting *l, struct ldev *ld, int64_t now)
 	}
 	ld->busy = 1;
 	ld->pending = sw.level;
-	/* the register is a ratio 0..1 (TALQ dim level 0..100 %) */
-	rc = gateway_write(l->gw, ld->dev, l->cfg->lighting->metric, sw.level / 100.0, on_written, w);
+	/* a register with unit "/" is a ratio 0..1, any other is in percent */
+	rc = gateway_write(l->gw, ld->dev, l->cfg->lighting->metric, sw.level / ld->per_unit, on_written, w);
 	if (rc < 0) {
 		ld->busy = 0;
 		on_written(w, rc, NAN, rc == -ENOTSUP ? "the device's driver cannot write" : NULL);
@@ -407,6 +408,12 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 			ld->dev = &gw->devices[i];
 			ld->written = NAN;
 			ld->force = 1;
+			ld->per_unit = 1;
+			for (size_t r = 0; r < ld->dev->conf->profile->nregs; r++) {
+				const struct reg_def *rd = &ld->dev->conf->profile->regs[r];
+				if (!strcmp(rd->metric, cfg->lighting->metric) && rd->unit && !strcmp(rd->unit, "/"))
+					ld->per_unit = 100;
+			}
 		}
 	for (size_t i = 0; i < cfg->lighting->noverrides; i++) {
 		struct sched_override *nv = realloc(l->ov, (l->nov + 1) * sizeof(*nv));

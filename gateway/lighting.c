@@ -262,11 +262,28 @@ void lighting_tick(struct lighting *l, int64_t now)
 				l->ov[k++] = l->ov[i];
 		l->nov = k;
 		l->pruned_ms = now;
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(db_of(l), "DELETE FROM cmd_seen WHERE ts < ?1", -1, &st, NULL) == SQLITE_OK) {
-			/* ids older than the window cannot come back: their ts is refused */
-			sqlite3_bind_int64(st, 1, now - 2000LL * l->cfg->lighting->window_s);
-			sqlite3_step(st);
+		/* ids older than the window cannot come back: their ts is refused;
+		 * schedule writes are kept as long as minute rollups, commands and
+		 * alarms as long as day rollups */
+		static const char *const sql[] = {
+			"DELETE FROM cmd_seen WHERE ts < ?1",
+			"DELETE FROM audit WHERE source = 'schedule' AND ts < ?1",
+			"DELETE FROM audit WHERE ts < ?1",
+			"DELETE FROM alarm WHERE cleared < ?1",
+		};
+		const int64_t before[] = {
+			now - 2000LL * l->cfg->lighting->window_s,
+			now - 86400000LL * l->cfg->minute_retention_days,
+			now - 86400000LL * l->cfg->day_retention_days,
+			now - 86400000LL * l->cfg->day_retention_days,
+		};
+		for (int q = 0; q < 4; q++) {
+			sqlite3_stmt *st;
+			if (sqlite3_prepare_v2(db_of(l), sql[q], -1, &st, NULL) != SQLITE_OK)
+				continue;
+			sqlite3_bind_int64(st, 1, before[q]);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				log_err("lighting: pruning: %s", sqlite3_errmsg(db_of(l)));
 			sqlite3_finalize(st);
 		}
 	}

@@ -25,6 +25,8 @@
 
 struct cmd_run;
 
+#define NDERIVED 6              /* schedule.c's derived series */
+
 struct ldev {
 	struct lighting *l;
 	struct cmd_run *cmd;    /* a command waits for this device's write */
@@ -37,11 +39,14 @@ struct ldev {
 	int64_t retry_ms;       /* not before this after a failure */
 	int64_t next_ms;        /* the schedule's next change */
 	/* derived series for the KPIs (schedule.c's lighting_derived_name order) */
-	int64_t dseries[4];
-	long drollup[4];
+	int64_t dseries[NDERIVED];
+	long drollup[NDERIVED];
+	int64_t last_append_ms; /* derived samples: at each poll, or each poll interval while away */
+	int64_t last_tick_ms;
 	int64_t last_poll_ms;
+	double installed;       /* lampsInstalled last reported; NaN until then */
 	double rated_kwh;       /* ratedEnergyScheduled, cumulative since start */
-	int mi[3];              /* lampsInstalled, lampsOn, activeEnergy register indexes (-1: none) */
+	int mi[3];              /* lampsInstalled, lampsOn, lampsFailed register indexes (-1: none) */
 	double per_unit;        /* % per register unit: 100 for a ratio ("/"), 1 for percent */
 };
 
@@ -163,6 +168,7 @@ struct wr {
 };
 
 static int evaluate(struct lighting *l, struct ldev *ld, int64_t now);
+static void derived_tick(struct lighting *l, struct ldev *ld, int64_t now, double wanted);
 
 static void on_written(void *arg, int err, double readback, const char *reason)
 {
@@ -294,6 +300,7 @@ void lighting_tick(struct lighting *l, int64_t now)
 		if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &sw) < 0)
 			sw.level = NAN;
 		lamp_alarms_eval(l->alarms, i, now, sw.level, now < ld->retry_ms);
+		derived_tick(l, ld, now, sw.level);
 	}
 }
 
@@ -343,7 +350,7 @@ static int load_key(struct lighting *l, const char *path)
  * store and the rollups like the profile's own, so KPIs can aggregate them. */
 static int derived_series(struct lighting *l)
 {
-	static const char *const m[3] = { "lampsInstalled", "lampsOn", "activeEnergy" };
+	static const char *const m[3] = { "lampsInstalled", "lampsOn", "lampsFailed" };
 	int ret = store_begin(l->gw->store);
 
 	for (size_t i = 0; ret == 0 && i < l->ndevs; i++) {
@@ -357,7 +364,8 @@ static int derived_series(struct lighting *l)
 				if (!strcmp(p->regs[r].metric, m[k]))
 					ld->mi[k] = (int)r;
 		}
-		for (size_t k = 0; ret == 0 && (name = lighting_derived_name(k, &unit, &counter)) && k < 4; k++) {
+		ld->installed = NAN;
+		for (size_t k = 0; ret == 0 && k < NDERIVED && (name = lighting_derived_name(k, &unit, &counter)); k++) {
 			ld->drollup[k] = -1;
 			if ((ret = store_series(l->gw->store, ld->dev->conf->name, name, unit, &ld->dseries[k])) < 0)
 				break;
@@ -369,22 +377,34 @@ static int derived_series(struct lighting *l)
 	return ret < 0 ? ret : c;
 }
 
+static void append_derived(struct lighting *l, struct ldev *ld, int64_t ts_ms, const double *v)
+{
+	for (int k = 0; k < NDERIVED; k++) {
+		store_append(l->gw->store, ld->dseries[k], ts_ms, v[k], Q_GOOD);
+		if (ld->drollup[k] >= 0)
+			rollup_sample(l->gw->rollup, (size_t)ld->drollup[k], ts_ms, v[k]);
+	}
+	ld->last_append_ms = ts_ms;
+}
+
 void lighting_poll_done(struct lighting *l, struct device *dev, int64_t ts_ms)
 {
 	struct ldev *ld = l ? ldev_of(l, dev) : NULL;
 	struct sched_want sw;
-	double v[4];
+	double v[NDERIVED];
 
 	if (!ld || ld->mi[0] < 0 || ld->mi[1] < 0)
 		return;
 	if (sched_want(l->cfg, dev->conf, ts_ms, l->ov, l->nov, &sw) < 0)
 		return;
 	double inst = dev->last[ld->mi[0]], on = dev->last[ld->mi[1]];
+	double failed = ld->mi[2] >= 0 ? dev->last[ld->mi[2]] : 0;
 	int lit_wanted = !isnan(sw.level) && sw.level > 0;
 	if (isnan(inst) || isnan(on))
 		return;
-	/* rated energy of the scheduled lamps since the last poll (a gap of
-	 * more than 3 poll intervals is not counted: the device was away) */
+	ld->installed = inst;
+	/* rated energy between two good polls; a longer gap was counted by
+	 * derived_tick() while the device was away */
 	if (ld->last_poll_ms && lit_wanted && ts_ms > ld->last_poll_ms &&
 	    ts_ms - ld->last_poll_ms <= 3LL * dev->conf->poll_interval_ms)
 		ld->rated_kwh += inst * l->cfg->lighting->lamp_rated_w * (double)(ts_ms - ld->last_poll_ms) / 3.6e9;
@@ -393,11 +413,33 @@ void lighting_poll_done(struct lighting *l, struct device *dev, int64_t ts_ms)
 	v[1] = lit_wanted ? (on < inst ? on : inst) : 0;
 	v[2] = !isnan(sw.level) && sw.level == 0 ? on : 0;
 	v[3] = ld->rated_kwh;
-	for (int k = 0; k < 4; k++) {
-		store_append(l->gw->store, ld->dseries[k], ts_ms, v[k], Q_GOOD);
-		if (ld->drollup[k] >= 0)
-			rollup_sample(l->gw->rollup, (size_t)ld->drollup[k], ts_ms, v[k]);
-	}
+	v[4] = isnan(failed) ? 0 : failed;
+	v[5] = inst;
+	append_derived(l, ld, ts_ms, v);
+}
+
+/* Each second, for a device that does not answer: the rated energy of its
+ * lamps the schedule wants on (its meter catches up when it is back), and
+ * once per poll interval its lamps count as scheduled, not lit and faulty. */
+static void derived_tick(struct lighting *l, struct ldev *ld, int64_t now, double wanted)
+{
+	int64_t dt = ld->last_tick_ms ? now - ld->last_tick_ms : 0;
+	double v[NDERIVED];
+
+	ld->last_tick_ms = now;
+	if (isnan(ld->installed))
+		return;
+	if (ld->dev->state != DEV_ONLINE && !isnan(wanted) && wanted > 0 && dt > 0 && dt <= 10000)
+		ld->rated_kwh += ld->installed * l->cfg->lighting->lamp_rated_w * (double)dt / 3.6e9;
+	if (ld->dev->state == DEV_ONLINE || now - ld->last_append_ms < ld->dev->conf->poll_interval_ms)
+		return;
+	v[0] = !isnan(wanted) && wanted > 0 ? ld->installed : 0;
+	v[1] = 0;
+	v[2] = 0;
+	v[3] = ld->rated_kwh;
+	v[4] = ld->installed;
+	v[5] = ld->installed;
+	append_derived(l, ld, now, v);
 }
 
 int lighting_new(struct lighting **out, struct gateway *gw)

@@ -26,7 +26,7 @@ void lighting_free(struct lighting *l);
 void lighting_device_online(struct lighting *l, struct device *dev);
 /** A good poll of @dev at @ts_ms (values in dev->last): append the derived
  *  series (lampsScheduled, lampsLitScheduled, lampsDayBurning,
- *  ratedEnergyScheduled) to the store and the rollups. */
+ *  ratedEnergyScheduled, lampsFaulty, lampsKnown) to the store and the rollups. */
 void lighting_poll_done(struct lighting *l, struct device *dev, int64_t ts_ms);
 /** Evaluate now (normally every second). */
 void lighting_tick(struct lighting *l, int64_t now_ms);

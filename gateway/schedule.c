@@ -954,6 +954,8 @@ static const struct { const char *name, *unit; int counter; } derived[] = {
 	{ "lampsLitScheduled", "count", 0 },    /* of those, lit */
 	{ "lampsDayBurning", "count", 0 },      /* lit while the schedule wants them off */
 	{ "ratedEnergyScheduled", "kWh", 1 },   /* lamps x rated W x scheduled time */
+	{ "lampsFaulty", "count", 0 },          /* failed, or all of them while the device does not answer */
+	{ "lampsKnown", "count", 0 },           /* lamps installed, the last known count even while away */
 };
 
 int lighting_derived_metric(const char *metric, const char **unit, int *counter)

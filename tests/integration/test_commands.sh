@@ -92,6 +92,35 @@ wait_for 10 '[ -n "$(result ioc-8 done)" ]' || fail "no done for ioc-8: $(tail -
 [ "$(level 0)" = 0x0028 ] && [ "$(level 1)" = 0x0028 ] || fail "clear_override: $(level 0) $(level 1)"
 ok "clear_override: group north back to the program's 40 %"
 
+# 4. a cabinet that does not answer: the command fails for it, with the
+# reason, and is done for the others
+sim_ctl mute 2 > /dev/null
+wait_until 15 grep -q "device cab-003: offline" "$T/gateway.log" || fail "cab-003 not offline"
+send "$(sign "{\"id\":\"ioc-9\",\"ts\":$(date +%s),\"action\":\"on\",\"target\":{\"ward\":true},\"expires\":$(( $(date +%s) + 60 ))}")"
+wait_for 10 '[ -n "$(result ioc-9 failed)" ]' || fail "no failed for ioc-9: $(tail -3 "$T/results.txt")"
+result ioc-9 failed | jq -e '[.results[] | select(.state == "done" and .readback == 100)] | length == 2' > /dev/null \
+	|| fail "ioc-9 results: $(result ioc-9 failed)"
+result ioc-9 failed | jq -e '.results[] | select(.device == "cab-003") | .state == "failed" and (.reason | test("offline"))' \
+	> /dev/null || fail "ioc-9 cab-003: $(result ioc-9 failed)"
+ok "ward on with cab-003 silent: failed, cab-001/002 done at 100 %, cab-003 failed: offline"
+sim_ctl unmute 2 > /dev/null
+wait_for 15 '[ "$(level 2)" = 0x0064 ]' || fail "cab-003 not brought to the override's 100 % when back: $(level 2)"
+ok "cab-003 back: the gateway writes it to the command's level"
+
+# 5. the subscription is renewed after the broker restarts
+stop_pid "$MOSQ_PID"
+start_mosquitto "$MQ"
+wait_for 20 '[ "$(grep -c "mqtt tcp://127.0.0.1:$MQ: connected" "$T/gateway.log")" -ge 2 ]' || fail "no reconnect"
+mosquitto_sub -p "$MQ" -t 'ward/gw-test/cmd-result/lighting' -q 1 >> "$T/results.txt" 2>> "$T/sub.log" &
+PIDS="$PIDS $!"
+wait_until 10 port_busy "$MQ"
+for try in 1 2 3 4 5; do
+	send "$(sign "{\"id\":\"ioc-10-$try\",\"ts\":$(date +%s),\"action\":\"clear_override\",\"target\":{\"ward\":true}}")"
+	wait_for 3 '[ -n "$(result ioc-10-$try done)" ]' && break
+done
+[ -n "$(result "ioc-10-$try" done)" ] || fail "no answer to a command after the broker restarted"
+ok "after a broker restart the gateway takes commands again (subscription renewed)"
+
 "$WARDGW" audit -c "$T/gw.conf" --last 100 > "$T/audit.out" || fail "wardgw audit failed"
 for pat in ' ioc .* ioc-1 .* dim .* group north .* 70 %  accepted' ' ioc .* ioc-1 .* dim .* group north .*70 %  done .*2 of 2 devices' \
 	' ioc .* ioc-1 .* rejected .*replayed' ' ioc .* ioc-2 .* rejected .*expired' ' ioc .* ioc-3 .* rejected .*unauthenticated' \

@@ -17,6 +17,7 @@
 
 #include "driver.h"
 #include "httpparse.h"
+#include "schedule.h"
 
 struct conf_err {
 	const char *file;
@@ -115,7 +116,7 @@ static const struct opt top_opts[] = {
 /* Groups (and lists) allowed at the top level besides top_opts. */
 static const char *const top_groups[] = {
 	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
-	"http", NULL,
+	"http", "lighting", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -968,11 +969,12 @@ static const char *const target_keys[] = { "op", "value", "deadline", "baseline"
 static const char *const agg_names[] = {
 	[AGG_SUM] = "sum", [AGG_MEAN] = "mean", [AGG_MIN] = "min", [AGG_MAX] = "max", [AGG_LAST] = "last",
 	[AGG_DELTA] = "delta", [AGG_RATIO] = "ratio", [AGG_AVAILABILITY] = "availability",
+	[AGG_SAVINGS] = "savings", [AGG_MTTR] = "mttr",
 };
 
 const char *kpi_agg_name(enum kpi_agg a)
 {
-	return a <= AGG_AVAILABILITY ? agg_names[a] : "?";
+	return a <= AGG_MTTR ? agg_names[a] : "?";
 }
 
 /* "15m", "1h", "1d": a window that divides a day (or is one day). */
@@ -1080,6 +1082,10 @@ const struct group_def *config_group(const struct gw_config *cfg, const char *na
 
 static int metric_known(const struct gw_config *cfg, const char *metric, const char **unit)
 {
+	int counter;
+	/* series the schedule derives for each device it controls (lighting.c) */
+	if (cfg->lighting && lighting_derived_metric(metric, unit, &counter))
+		return 1 + counter;
 	for (size_t d = 0; d < cfg->ndevices; d++) {
 		const struct profile *p = cfg->devices[d].profile;
 		for (size_t r = 0; p && r < p->nregs; r++)
@@ -1188,14 +1194,14 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		k->agg = AGG_MEAN;
 		if ((str = get_str(ctx, s, "aggregate", 1))) {
 			int found = 0;
-			for (int a = 0; a <= AGG_AVAILABILITY; a++)
+			for (int a = 0; a <= AGG_MTTR; a++)
 				if (!strcmp(str, agg_names[a])) {
 					k->agg = (enum kpi_agg)a;
 					found = 1;
 				}
 			if (!found) {
 				serror(ctx, config_setting_get_member(s, "aggregate"),
-				       "aggregate must be sum, mean, min, max, last, delta, ratio or availability (got '%s')", str);
+				       "aggregate must be sum, mean, min, max, last, delta, ratio, availability, savings or mttr (got '%s')", str);
 				ok = 0;
 			}
 		} else {
@@ -1217,19 +1223,27 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		if (str) {
 			if (k->agg == AGG_AVAILABILITY)
 				serror(ctx, config_setting_get_member(s, "metric"), "availability counts devices online; it takes no metric");
-			else if (!(kind = metric_known(cfg, str, &unit)))
+			else if (k->agg == AGG_MTTR) {
+				if (!lighting_alarm_known(str))
+					serror(ctx, config_setting_get_member(s, "metric"), "mttr: '%s' is not an alarm "
+					       "(lampFailure, lampUnexpectedOn, cabinetDoorOpen, deviceUnreachable, ...)", str);
+				unit = "s";
+			} else if (!(kind = metric_known(cfg, str, &unit)))
 				serror(ctx, config_setting_get_member(s, "metric"), "no profile of a configured device has a metric '%s'", str);
-			else if (k->agg == AGG_DELTA && kind != 2)
+			else if ((k->agg == AGG_DELTA || k->agg == AGG_SAVINGS) && kind != 2)
 				serror(ctx, config_setting_get_member(s, "metric"),
 				       "aggregate delta needs a counter: mark register '%s' with counter = true in its profile", str);
 			k->metric = strdup(str);
 		}
-		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO);
+		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO || k->agg == AGG_SAVINGS);
 		if (str) {
-			if (k->agg != AGG_RATIO)
-				serror(ctx, config_setting_get_member(s, "denominator"), "denominator applies only to aggregate ratio");
-			else if (!metric_known(cfg, str, NULL))
+			int dk;
+			if (k->agg != AGG_RATIO && k->agg != AGG_SAVINGS)
+				serror(ctx, config_setting_get_member(s, "denominator"), "denominator applies only to aggregates ratio and savings");
+			else if (!(dk = metric_known(cfg, str, NULL)))
 				serror(ctx, config_setting_get_member(s, "denominator"), "no profile of a configured device has a metric '%s'", str);
+			else if (k->agg == AGG_SAVINGS && dk != 2)
+				serror(ctx, config_setting_get_member(s, "denominator"), "savings compares counters: '%s' is not one", str);
 			k->denominator = strdup(str);
 		}
 		if ((str = get_str(ctx, s, "group", 0))) {
@@ -1252,7 +1266,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		}
 		if ((str = get_str(ctx, s, "unit", 0)))
 			k->unit = strdup(str);
-		else if (k->agg == AGG_AVAILABILITY || k->agg == AGG_RATIO)
+		else if (k->agg == AGG_AVAILABILITY || k->agg == AGG_RATIO || k->agg == AGG_SAVINGS)
 			k->unit = strdup("/");
 		else if (unit && k->scale == 1.0)
 			k->unit = strdup(unit);
@@ -1369,6 +1383,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	check_cross(&ctx);
 	if ((s = config_lookup(&lc, "groups")))
 		parse_groups(&ctx, s);
+	if ((s = config_lookup(&lc, "lighting")))
+		lighting_conf_parse(&ctx, s, &cfg->lighting);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
 
@@ -1408,6 +1424,7 @@ void config_free(struct gw_config *cfg)
 	free_opts(events_opts, cfg);
 	free_opts(http_opts, cfg);
 	free_kpis(cfg);
+	lighting_conf_free(cfg->lighting);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
@@ -1427,4 +1444,27 @@ char *config_data_path(const struct gw_config *cfg, const char *p)
 	free(data);
 	free(cdir);
 	return out;
+}
+
+/* --- for modules that parse their own section (schedule.c) --- */
+
+struct conf_origin conf_origin_of(struct conf_ctx *ctx, const struct config_setting_t *s)
+{
+	return origin(ctx, s);
+}
+
+void conf_check_keys(struct conf_ctx *ctx, const struct config_setting_t *group, const char *what,
+		     const char *const *keys)
+{
+	check_unknown(ctx, group, what, NULL, NULL, keys);
+}
+
+int conf_valid_name(const char *s, size_t max)
+{
+	return valid_name(s, max);
+}
+
+struct gw_config *conf_config(struct conf_ctx *ctx)
+{
+	return ctx->cfg;
 }

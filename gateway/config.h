@@ -14,6 +14,7 @@
 
 struct config_setting_t;
 struct driver_ops;
+struct lighting_conf;
 
 enum opt_type { OPT_INT, OPT_DOUBLE, OPT_STRING, OPT_BOOL };
 
@@ -75,7 +76,9 @@ struct profile {
 	struct conf_origin at;
 };
 
-enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY };
+enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY,
+	       AGG_SAVINGS,     /* 1 - delta(metric) / delta(denominator), counters (dimming savings) */
+	       AGG_MTTR };      /* mean time to repair of the alarms named by metric, cleared in the window */
 enum kpi_op { OP_NONE, OP_GE, OP_LE };
 
 struct kpi_def {
@@ -165,6 +168,8 @@ struct gw_config {
 	struct device_conf *devices;
 	size_t ndevices;
 
+	struct lighting_conf *lighting;  /* lighting = { ... } (schedule.h); NULL: none */
+
 	char digest[17];            /* first 16 hex of SHA-256 of all files read */
 	char **files;               /* interned file names */
 	size_t nfiles;
@@ -196,6 +201,15 @@ void config_free(struct gw_config *cfg);
 /** Record an error at a setting's file:line (for drivers' check hooks). */
 void conf_error(struct conf_ctx *ctx, const struct conf_origin *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* For modules that parse a section of their own (schedule.c): where a
+ * setting is, the unknown-key check with "did you mean", the name rule of
+ * topics and rows, and the config being filled. */
+struct conf_origin conf_origin_of(struct conf_ctx *ctx, const struct config_setting_t *s);
+void conf_check_keys(struct conf_ctx *ctx, const struct config_setting_t *group, const char *what,
+		     const char *const *keys);
+int conf_valid_name(const char *s, size_t max);
+struct gw_config *conf_config(struct conf_ctx *ctx);
 
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);

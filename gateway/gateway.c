@@ -21,6 +21,7 @@
 #include "loopq.h"
 #include "kpi.h"
 #include "ops.h"
+#include "lighting.h"
 #include "outbox.h"
 #include "rollup.h"
 #include "publisher.h"
@@ -80,6 +81,8 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
 	snprintf(dev->reason, sizeof(dev->reason), "%s", reason ? reason : "");
 	if (gw->kpi)
 		kpi_device_state(gw->kpi, dev->conf->name, dev->changed_ms, device_state_name(st), dev->reason);
+	if (st == DEV_ONLINE)
+		lighting_device_online(gw->lighting, dev);
 }
 
 int gateway_write(struct gateway *gw, struct device *dev, const char *metric, double value,
@@ -154,6 +157,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 			rollup_sample(gw->rollup, dev->rseries + i, ts_ms, values[i]);
 		gw->stats.values++;
 	}
+	lighting_poll_done(gw->lighting, dev, ts_ms);
 	if (!gw->pub)
 		return;
 	/* one pack per poll; profiles longer than 256 registers go in parts */
@@ -321,6 +325,13 @@ static void on_link(void *arg, int up, int session_present)
 		outbox_link_down(gw->outbox);
 }
 
+static void on_message(void *arg, const char *topic, const void *payload, size_t len)
+{
+	struct gateway *gw = arg;
+
+	lighting_command(gw->lighting, payload, len);
+}
+
 static void on_ack(void *arg, int64_t id, int ok)
 {
 	struct gateway *gw = arg;
@@ -429,6 +440,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	rollup_tick(gw->rollup, now);
 	device_events(gw, now);
+	lighting_tick(gw->lighting, now);
 	check_disk(gw, now);
 	if (failing != gw->store_was_failing) {
 		char body[400], esc[200];
@@ -494,7 +506,14 @@ static int start_publisher(struct gateway *gw)
 	o.status_topic = topic;
 	o.online_payload = online;
 	o.offline_payload = offline;
+	/* IOC lighting commands (lighting.c) */
+	char *cmd_topic = NULL;
+	if (c->lighting && asprintf(&cmd_topic, "%s/%s/cmd/lighting", c->topic_prefix, c->gateway_id) >= 0) {
+		o.subscribe_topic = cmd_topic;
+		o.on_message = on_message;
+	}
 	ret = publisher_new(&gw->pub, &o, gw->base, gw->q);
+	free(cmd_topic);
 out:
 	free(topic);
 	free(online);
@@ -623,6 +642,9 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	if ((ret = kpi_new(&gw->kpi, cfg, gw->store, gw->rollup)) < 0)
 		goto out;
 	if ((ret = init_devices(gw)) < 0)
+		goto out;
+	/* the schedule registers its derived series before the rollups catch up */
+	if ((ret = lighting_new(&gw->lighting, gw)) < 0)
 		goto out;
 	if ((ret = rollup_catch_up(gw->rollup, wall_ms())) < 0)
 		goto out;
@@ -768,6 +790,7 @@ void gateway_release(struct gateway *gw)
 		store_clear_hooks(gw->store);
 	}
 	gateway_ops_release(gw);
+	lighting_free(gw->lighting);    /* after the drivers: no write answer can follow */
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

@@ -19,6 +19,7 @@ struct loopq;
 struct outbox;
 struct publisher;
 struct kpi_engine;
+struct lighting;
 struct rollup;
 struct store;
 
@@ -66,6 +67,7 @@ struct gateway {
 	struct outbox *outbox;
 	struct rollup *rollup;
 	struct kpi_engine *kpi;
+	struct lighting *lighting;  /* the schedule (lighting.h); NULL without lighting = { } */
 	struct device *devices;
 	size_t ndevices;
 	struct event *flush_ev, *prune_ev, *live_ev, *sigint_ev, *sigterm_ev, *stop_ev;

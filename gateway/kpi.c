@@ -178,6 +178,33 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 			out->value = (double)on / (double)total * k->scale;
 		return 0;
 	}
+	if (k->agg == AGG_MTTR) {
+		/* alarms of that kind cleared in the window; a lamp alarm counts
+		 * once per lamp it affected */
+		double wsum = 0, w = 0;
+		if (sqlite3_prepare_v2(db, "SELECT device, raised, cleared, lamps FROM alarm WHERE alarm = ?1"
+				       " AND cleared >= ?2 AND cleared < ?3", -1, &st, NULL) != SQLITE_OK)
+			return -EIO;
+		sqlite3_bind_text(st, 1, k->metric, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, from);
+		sqlite3_bind_int64(st, 3, to);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *device = (const char *)sqlite3_column_text(st, 0);
+			int lamps = sqlite3_column_int(st, 3);
+			if (!device || !in_scope(cfg, k, device))
+				continue;
+			double dur = (double)(sqlite3_column_int64(st, 2) - sqlite3_column_int64(st, 1)) / 1000.0;
+			wsum += dur * (lamps > 0 ? lamps : 1);
+			w += lamps > 0 ? lamps : 1;
+			out->n++;
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return -EIO;
+		if (w > 0)
+			out->value = wsum / w * k->scale;
+		return 0;
+	}
 	if (sqlite3_prepare_v2(db, "SELECT r.series, m.name, d.name, r.count, r.min, r.max, r.sum, r.last, r.delta"
 			       " FROM rollup r JOIN metric m ON m.id = r.series JOIN device d ON d.id = m.device_id"
 			       " WHERE r.tier = ? AND r.start >= ? AND r.start < ? AND m.name IN (?, ?)"
@@ -192,7 +219,7 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 	/* per series: count, sum, last; across series: the aggregate */
 	int64_t cur = -1, n = 0, cnt = 0;
 	double ssum = 0, last = NAN, num = 0, den = 0, total = 0, total_sum = 0, mn = INFINITY, mx = -INFINITY;
-	double delta = 0;
+	double delta = 0, den_delta = 0;
 	int is_den = 0, any = 0;
 	for (;;) {
 		rc = sqlite3_step(st);
@@ -229,8 +256,11 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 		cnt += c;
 		ssum += sqlite3_column_double(st, 6);
 		last = sqlite3_column_double(st, 7);
-		if (is_den)
+		if (is_den) {
+			if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+				den_delta += sqlite3_column_double(st, 8);
 			continue;
+		}
 		n += c;
 		total_sum += sqlite3_column_double(st, 6);
 		if (sqlite3_column_double(st, 4) < mn)
@@ -254,7 +284,9 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 	case AGG_MAX: out->value = mx; break;
 	case AGG_DELTA: out->value = delta; break;
 	case AGG_RATIO: out->value = den > 0 ? num / den : NAN; break;
-	case AGG_AVAILABILITY: break;
+	case AGG_SAVINGS: out->value = den_delta > 0 ? 1.0 - delta / den_delta : NAN; break;
+	case AGG_AVAILABILITY:
+	case AGG_MTTR: break;
 	}
 	out->value *= k->scale;
 	return 0;

@@ -8,12 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "budget.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
 #include "kpi.h"
+#include "lamp_alarm.h"
+#include "lighting.h"
 #include "probe.h"
 #include "rollup.h"
 #include "senml.h"
@@ -32,6 +35,9 @@ static void usage(FILE *f)
 		"       wardgw status -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
+		"       wardgw schedule -c FILE [--date YYYY-MM-DD]\n"
+		"       wardgw audit -c FILE [--from T] [--last N]\n"
+		"       wardgw alarms -c FILE [--from T]\n"
 		"       wardgw probe --tcp HOST:PORT | --rtu DEV:BAUD:8N1 | --rtu-tcp HOST:PORT [--unit N]\n"
 		"                    --table holding|input|coil|discrete --address A --count C [--timeout-ms T]\n"
 		"       wardgw probe -c FILE --device NAME [--timeout-ms T]\n"
@@ -50,6 +56,11 @@ static void usage(FILE *f)
 		"           ISO 8601 (ward time, UTC+7, unless a zone is given)\n"
 		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
 		"           the window holding time T; W filters by window (15m, 1h, 1d)\n"
+		"  schedule print the lighting schedule of a night (default: tonight): sunset,\n"
+		"           sunrise, each program's switch points and devices, overrides\n"
+		"  alarms   print lamp and cabinet alarms (raised, cleared, duration) and the mean\n"
+		"           time to repair per kind; default: the last 7 days and all still active\n"
+		"  audit    print the audit of lighting commands and schedule writes (last N, 20)\n"
 		"  probe    read registers once and print them decoded as every type and word\n"
 		"           order; with -c, read a configured device's profile once\n"
 		"  scan     try each unit id with a 1-register read; list those that answer\n"
@@ -69,6 +80,7 @@ static void usage(FILE *f)
 
 struct args {
 	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats, *kpi, *window, *at;
+	const char *date;
 	int verbose, live, run_secs, last, quiet;
 };
 
@@ -107,6 +119,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "window", required_argument, NULL, 'W' },
 		{ "at", required_argument, NULL, 'A' },
 		{ "last", required_argument, NULL, 'N' },
+		{ "date", required_argument, NULL, 'E' },
 		{ 0 }
 	};
 	int c;
@@ -115,7 +128,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->cmd = "run";
 	a->config = "/etc/wardgw/gateway.conf";
 	a->format = "csv";
-	a->last = 5;
+	a->last = argc > 1 && !strcmp(argv[1], "audit") ? 20 : 5;
 	if (argc > 1 && argv[1][0] != '-') {
 		a->cmd = argv[1];
 		argv++;
@@ -136,6 +149,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'K': a->kpi = optarg; break;
 		case 'W': a->window = optarg; break;
 		case 'A': a->at = optarg; break;
+		case 'E': a->date = optarg; break;
 		case 'N': if (parse_int_arg("--last", optarg, 1, 100000, &a->last)) return -EINVAL; break;
 		case 'S': a->stats = optarg; break;
 		case 'L': if (parse_int_arg("--live", optarg, 1, 3600, &a->live)) return -EINVAL; break;
@@ -348,6 +362,92 @@ static int cmd_kpi(const struct args *a)
 		goto out;
 	}
 	ret = 0;
+out:
+	store_close(st);
+	free(path);
+	config_free(cfg);
+	return ret;
+}
+
+static int cmd_schedule(const struct args *a)
+{
+	struct gw_config *cfg;
+	struct store *st = NULL;
+	struct sched_override *ov = NULL;
+	size_t nov = 0;
+	char *path = NULL;
+	int32_t day = lighting_day(wall_ms());
+
+	if (a->date && parse_ward_date(a->date, &day) < 0) {
+		fprintf(stderr, "wardgw schedule: --date must be a date such as 2026-02-17 (got '%s')\n", a->date);
+		return 2;
+	}
+	if (config_load(a->config, stderr, &cfg) < 0)
+		return 1;
+	if (cfg->lighting) {
+		for (size_t i = 0; i < cfg->lighting->noverrides; i++) {
+			struct sched_override *nv = realloc(ov, (nov + 1) * sizeof(*nv));
+			if (!nv)
+				break;
+			ov = nv;
+			ov[nov++] = cfg->lighting->overrides[i];
+		}
+		/* the overrides IOC commands left, when the database is there */
+		path = config_data_path(cfg, cfg->store_path);
+		if (path && access(path, R_OK) == 0 && store_open(&st, path) == 0)
+			lighting_load_overrides(store_db(st), 0, &ov, &nov);
+	}
+	lighting_print_schedule(stdout, cfg, day, ov, nov);
+	store_close(st);
+	free(ov);
+	free(path);
+	config_free(cfg);
+	return 0;
+}
+
+static int cmd_audit(const struct args *a)
+{
+	struct gw_config *cfg;
+	struct store *st = NULL;
+	char *path = NULL;
+	int64_t from = 0;
+	int ret = 1;
+
+	if (a->from && time_parse(a->from, wall_ms(), &from) < 0) {
+		fprintf(stderr, "wardgw audit: bad time '%s' (use epoch seconds, now, -2h, or 2026-11-23T18:00)\n", a->from);
+		return 2;
+	}
+	if (config_load(a->config, stderr, &cfg) < 0)
+		return 1;
+	path = config_data_path(cfg, cfg->store_path);
+	if (!path || store_open(&st, path) < 0)
+		goto out;
+	ret = lighting_print_audit(stdout, store_db(st), from, a->last) < 0;
+out:
+	store_close(st);
+	free(path);
+	config_free(cfg);
+	return ret;
+}
+
+static int cmd_alarms(const struct args *a)
+{
+	struct gw_config *cfg;
+	struct store *st = NULL;
+	char *path = NULL;
+	int64_t from = wall_ms() - 7 * 86400000LL;
+	int ret = 1;
+
+	if (a->from && time_parse(a->from, wall_ms(), &from) < 0) {
+		fprintf(stderr, "wardgw alarms: bad time '%s' (use epoch seconds, now, -2h, or 2026-11-23T18:00)\n", a->from);
+		return 2;
+	}
+	if (config_load(a->config, stderr, &cfg) < 0)
+		return 1;
+	path = config_data_path(cfg, cfg->store_path);
+	if (!path || store_open(&st, path) < 0)
+		goto out;
+	ret = lamp_alarms_print(stdout, store_db(st), from) < 0;
 out:
 	store_close(st);
 	free(path);
@@ -646,6 +746,12 @@ int main(int argc, char **argv)
 		return cmd_query(&a);
 	if (!strcmp(a.cmd, "kpi"))
 		return cmd_kpi(&a);
+	if (!strcmp(a.cmd, "schedule"))
+		return cmd_schedule(&a);
+	if (!strcmp(a.cmd, "audit"))
+		return cmd_audit(&a);
+	if (!strcmp(a.cmd, "alarms"))
+		return cmd_alarms(&a);
 	fprintf(stderr, "wardgw: unknown command '%s'\n", a.cmd);
 	usage(stderr);
 	return 2;

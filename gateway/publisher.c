@@ -42,6 +42,8 @@ struct publisher {
 	int verify_hostname, clean_session, max_inflight;
 	void (*on_link)(void *arg, int up, int session_present);
 	void (*on_ack)(void *arg, int64_t id, int ok);
+	void (*on_message)(void *arg, const char *topic, const void *payload, size_t len);
+	char *sub_topic;            /* subscribed on every connect; NULL: none */
 	void *cb_arg;
 	int keepalive, qos;
 	int buffer;                 /* messages Paho may hold while disconnected */
@@ -76,10 +78,13 @@ static int start_probe(struct publisher *p);
 struct event_msg {
 	struct publisher *p;
 	int kind;               /* 0 connected, 1 lost, 2 connect failed, 3 acked, 4 not delivered,
-				 * 5 probe done (why: its finding or NULL) */
+				 * 5 probe done (why: its finding or NULL), 6 message arrived
+				 * (why: topic; data, len: payload) */
 	int flag;               /* kind 0: session present; kind 2: worth a TLS probe */
 	int64_t id;             /* kinds 3, 4 */
 	char *why;
+	void *data;
+	size_t len;
 };
 
 static void free_msg(void *arg)
@@ -87,7 +92,32 @@ static void free_msg(void *arg)
 	struct event_msg *m = arg;
 
 	free(m->why);
+	free(m->data);
 	free(m);
+}
+
+static void cb_sub_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct publisher *p = ctx;
+
+	/* Paho's thread: logging is thread-safe */
+	log_err("mqtt %s: subscribing to %s failed: %s", p->uri, p->sub_topic,
+		resp && resp->message ? resp->message : "refused");
+}
+
+/* The subscription is renewed on every connect: a broker that lost the
+ * session (or a clean session) would otherwise forget it. */
+static void subscribe(struct publisher *p)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	if (!p->sub_topic)
+		return;
+	ro.onFailure = cb_sub_failed;
+	ro.context = p;
+	if ((rc = MQTTAsync_subscribe(p->client, p->sub_topic, 1, &ro)) != MQTTASYNC_SUCCESS)
+		log_err("mqtt %s: cannot subscribe to %s: %s", p->uri, p->sub_topic, MQTTAsync_strerror(rc));
 }
 
 static void schedule_retry(struct publisher *p)
@@ -138,6 +168,7 @@ static void on_loop_event(void *arg)
 		p->last_error = NULL;
 		/* the retained status says online again after every connect */
 		publisher_send(p, p->status_topic, p->online, strlen(p->online), 1);
+		subscribe(p);
 		if (p->on_link)
 			p->on_link(p->cb_arg, 1, m->flag);
 		break;
@@ -167,6 +198,10 @@ static void on_loop_event(void *arg)
 			p->probe_fallback = NULL;
 		}
 		connect_failed(p, m->why);
+		break;
+	case 6:
+		if (p->on_message && !p->stopping)
+			p->on_message(p->cb_arg, m->why, m->data, m->len);
 		break;
 	}
 	free_msg(m);
@@ -277,8 +312,32 @@ static void cb_connect_failed(void *ctx, MQTTAsync_failureData *resp)
 	post_full(p, 2, probe, 0, why);
 }
 
+#define MAX_INBOUND (64 * 1024)
+
 static int cb_msgarrvd(void *ctx, char *topic, int len, MQTTAsync_message *msg)
 {
+	struct publisher *p = ctx;
+	struct event_msg *m;
+
+	if (p->on_message && msg->payloadlen >= 0 && msg->payloadlen <= MAX_INBOUND &&
+	    (m = calloc(1, sizeof(*m)))) {
+		m->p = p;
+		m->kind = 6;
+		m->why = len > 0 ? strndup(topic, (size_t)len) : strdup(topic);
+		m->len = (size_t)msg->payloadlen;
+		m->data = malloc(m->len + 1);
+		if (m->why && m->data) {
+			memcpy(m->data, msg->payload, m->len);
+			((char *)m->data)[m->len] = 0;
+			if (loopq_post(p->q, on_loop_event, m, free_msg) < 0)
+				free_msg(m);
+		} else {
+			free_msg(m);
+		}
+	} else if (p->on_message && msg->payloadlen > MAX_INBOUND) {
+		log_warn("mqtt %s: dropped a %d-byte message on %s (over %d bytes)", p->uri, msg->payloadlen,
+			 topic, MAX_INBOUND);
+	}
 	MQTTAsync_freeMessage(&msg);
 	MQTTAsync_free(topic);
 	return 1;
@@ -598,6 +657,8 @@ int publisher_new(struct publisher **out, const struct publisher_opts *o,
 	p->max_inflight = o->max_inflight > 0 ? o->max_inflight : 100;
 	p->on_link = o->on_link;
 	p->on_ack = o->on_ack;
+	p->on_message = o->on_message;
+	p->sub_topic = dup_or_null(o->subscribe_topic);
 	p->cb_arg = o->cb_arg;
 	p->keepalive = o->keepalive;
 	p->buffer = o->buffer;
@@ -660,6 +721,7 @@ void publisher_free(struct publisher *p)
 	free(p->offline);
 	free(p->username);
 	free(p->password);
+	free(p->sub_topic);
 	free(p->last_error);
 	free(p->probe_fallback);
 	pthread_mutex_destroy(&p->tls_lock);

@@ -32,6 +32,11 @@ struct publisher_opts {
 	/* loop thread: tracked message @id acknowledged (ok) or given up */
 	void (*on_ack)(void *arg, int64_t id, int ok);
 	void *cb_arg;
+	/* optional: subscribe to this topic (QoS 1) on every connect and hand
+	 * each message to on_message on the loop thread (payload borrowed for
+	 * the call; messages over 64 KiB are dropped and logged) */
+	const char *subscribe_topic;
+	void (*on_message)(void *arg, const char *topic, const void *payload, size_t len);
 	const char *status_topic;   /* retained; Will = offline */
 	const char *online_payload; /* copied */
 	const char *offline_payload;

@@ -78,6 +78,24 @@ static const char *const migrations[] = {
 	"CREATE INDEX device_log_dev_ts ON device_log (device, ts);"
 	"CREATE TABLE event_log (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
 	"  subject TEXT NOT NULL, body TEXT NOT NULL);",
+
+	/* 3 (lighting): overrides that outlive a restart, the audit of every
+	 * command and schedule write, the ids of commands already seen (replay
+	 * store, pruned past the timestamp window). */
+	"CREATE TABLE light_override (id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL,"
+	"  name TEXT NOT NULL, level REAL NOT NULL, start INTEGER NOT NULL, expires INTEGER NOT NULL,"
+	"  reason TEXT, cmd_id TEXT, created INTEGER NOT NULL);"
+	"CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, source TEXT NOT NULL,"
+	"  cmd_id TEXT, action TEXT, target TEXT, level REAL, verdict TEXT NOT NULL, reason TEXT, body TEXT);"
+	"CREATE INDEX audit_ts ON audit (ts);"
+	"CREATE TABLE cmd_seen (id TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;",
+
+	/* 4 (lighting): lamp and cabinet alarms, raised and cleared, for the
+	 * alarm history and the mean time to repair. */
+	"CREATE TABLE alarm (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, alarm TEXT NOT NULL,"
+	"  raised INTEGER NOT NULL, cleared INTEGER, lamps INTEGER NOT NULL DEFAULT 0, detail TEXT);"
+	"CREATE INDEX alarm_open ON alarm (cleared, device);"
+	"CREATE INDEX alarm_kind ON alarm (alarm, cleared);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,

@@ -12,7 +12,7 @@ struct store;
 enum quality { Q_GOOD = 0, Q_STALE = 1, Q_COMM_ERROR = 2, Q_OUT_OF_RANGE = 3 };
 const char *quality_name(int q);
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 4
 
 /** Open (creating and migrating) the database at @path. 0 or negative errno. */
 int store_open(struct store **out, const char *path);

@@ -28,7 +28,6 @@ static const char *const kind_names[] = { "cabinet", "sdm120", "dds238", "sdm630
 #define STORE_BASE 0x100
 #define STORE_REGS 0x80
 #define STORE_COILS 0x10
-#define LAMP_W 100.0
 #define REPAIR_S (6 * 3600)
 #define LOCAL_OFFSET_S (7 * 3600)
 
@@ -46,6 +45,9 @@ struct dev {
 	int override_level;         /* -1: none */
 	double override_until;
 	int was_lit;
+	/* faults injected through the control port ("set I ..."); -1 / NaN: as simulated */
+	int door, supply_lost, relay_fault, stuck_on;
+	double volt_fixed, pf_fixed;
 	/* integrated counters */
 	double energy_kwh, import_kwh, op_hours, last_t;
 	int switch_count;
@@ -77,6 +79,12 @@ static struct dev *devs;
 static int ndevs;
 static const char *bind_addr = "127.0.0.1";
 static int unit_id = 1, global_delay, frozen, holes;
+/* --obey: a written dim level holds until the next write (the gateway is
+ * the only programme), instead of until the built-in programme's next switch */
+static int obey;
+/* --lamp-watts: rated power per lamp; --steady: no noise (exact figures) */
+static double lamp_w = 100.0;
+static int steady;
 static double speed = 1.0, start_t, failure_rate = 0.0005;
 static struct timespec t0;
 static unsigned seed = 1;
@@ -156,12 +164,13 @@ static int level_now(struct dev *d, double t)
 
 static double cabinet_power(struct dev *d, double t, int *lit_out)
 {
-	int level = level_now(d, t);
+	/* a welded contactor (stuck_on) lights the lamps whatever the level */
+	int level = d->supply_lost ? 0 : d->stuck_on ? 100 : level_now(d, t);
 	int lit = level > 0 ? d->nlamps - failed_count(d) : 0;
-	double noise = 1.0 + 0.02 * sin(t / 97.0 + d->idx);
+	double noise = steady ? 1.0 : 1.0 + 0.02 * sin(t / 97.0 + d->idx);
 
 	*lit_out = lit;
-	return lit * LAMP_W * level / 100.0 * noise;
+	return lit * lamp_w * level / 100.0 * noise;
 }
 
 static double meter_power(const struct dev *d, double t)
@@ -222,7 +231,7 @@ static uint16_t clamp16(double v)
  * 0x200 registers. */
 static void image(struct dev *d, double t, uint16_t *h, uint16_t *in)
 {
-	double v = 228.0 + 4.0 * sin(t / 600.0 + d->idx);
+	double v = steady ? 230.0 : 228.0 + 4.0 * sin(t / 600.0 + d->idx);
 	double f = 50.0 + 0.05 * sin(t / 300.0 + d->idx);
 
 	memset(h, 0, 0x200 * sizeof(*h));
@@ -231,14 +240,19 @@ static void image(struct dev *d, double t, uint16_t *h, uint16_t *in)
 	if (d->kind == K_CABINET) {
 		int lit;
 		double p = cabinet_power(d, t, &lit);
-		double pf = lit ? 0.95 : 0.0;
+		double pf = lit ? (isnan(d->pf_fixed) ? 0.95 : d->pf_fixed) : 0.0;
+		if (!isnan(d->volt_fixed))
+			v = d->volt_fixed;
+		if (d->supply_lost)
+			v = 0;
 		uint32_t e = (uint32_t)(d->energy_kwh * 100.0);
 		uint32_t oh = (uint32_t)d->op_hours;
 		h[0] = (uint16_t)d->nlamps;
 		h[1] = (uint16_t)lit;
 		h[2] = (uint16_t)failed_count(d);
 		h[3] = (uint16_t)(lit ? level_now(d, t) : 0);
-		h[4] = (uint16_t)(d->idx % 17 == 16);   /* one cabinet in 17 has its door open */
+		/* one cabinet in 17 has its door open, unless set */
+		h[4] = (uint16_t)((d->door >= 0 ? d->door : d->idx % 17 == 16) | d->supply_lost << 1 | d->relay_fault << 2);
 		h[5] = (uint16_t)(int16_t)lround((30.0 + 4.0 * sin(t / 5000.0 + d->idx)) * 10.0);
 		h[6] = clamp16(v * 10.0);
 		h[7] = clamp16(pf > 0 ? p / (v * pf) * 100.0 : 0);
@@ -445,7 +459,7 @@ static size_t answer(struct dev *d, const uint8_t *req, size_t len, uint8_t *out
 				d->coils[ad - STORE_BASE] = (uint8_t)vals[i];
 			else if (ad == 0x10 && !in_store(ad, 1, STORE_REGS)) {
 				d->override_level = (int)vals[i];
-				d->override_until = next_switch(t);
+				d->override_until = obey ? INFINITY : next_switch(t);
 			} else
 				d->store[ad - STORE_BASE] = (uint16_t)vals[i];
 		}
@@ -1120,6 +1134,35 @@ static void ctl_command(int fd, char *line)
 		}
 	} else if (!strcmp(cmd, "served")) {
 		ctl_reply(fd, "served=%llu\n", (unsigned long long)d->served);
+	} else if (!strcmp(cmd, "set")) {
+		/* set I door|supply_lost|relay_fault|stuck_on 0|1|auto, set I voltage|pf X|auto */
+		char *a3 = strtok_r(NULL, " \t\r", &save), *end = NULL;
+		double x = a3 && strcmp(a3, "auto") ? strtod(a3, &end) : NAN;
+		int bad = !a2 || !a3 || (end && (*end || end == a3)) || d->kind != K_CABINET;
+		int flag = isnan(x) ? -1 : (int)x;
+		if (!bad && !strcmp(a2, "voltage") && (isnan(x) || (x >= 0 && x <= 6553)))
+			d->volt_fixed = x;
+		else if (!bad && !strcmp(a2, "pf") && (isnan(x) || (x >= 0 && x <= 1)))
+			d->pf_fixed = x;
+		else if (!bad && (flag == -1 || flag == 0 || flag == 1) && (x == flag || isnan(x))) {
+			advance(d, sim_now());
+			if (!strcmp(a2, "door"))
+				d->door = flag;
+			else if (!strcmp(a2, "supply_lost"))
+				d->supply_lost = flag > 0;
+			else if (!strcmp(a2, "relay_fault"))
+				d->relay_fault = flag > 0;
+			else if (!strcmp(a2, "stuck_on"))
+				d->stuck_on = flag > 0;
+			else
+				bad = 1;
+		} else
+			bad = 1;
+		if (bad) {
+			ctl_reply(fd, "ERR set takes a cabinet and door|supply_lost|relay_fault|stuck_on 0|1|auto, "
+				  "or voltage V|auto, pf X|auto\n");
+			return;
+		}
 	} else if (!strcmp(cmd, "reg")) {
 		/* reg I holding|coil ADDR [N]: raw words (or bits) as the device holds them */
 		char *a3 = strtok_r(NULL, " \t\r", &save), *a4 = strtok_r(NULL, " \t\r", &save), *end;
@@ -1263,6 +1306,10 @@ static void usage(FILE *f)
 		"  --seed S             seed for lamp counts and failures (1)\n"
 		"  --freeze             values never change (exact comparisons in tests)\n"
 		"  --holes              SDM120s refuse (0x02) reads touching 0x0020..0x0045\n"
+		"  --lamp-watts W       rated power per lamp (100 W)\n"
+		"  --steady             no noise: 230.0 V, power factor 0.95, power = lamps x W x level\n"
+		"  --obey               a written dim level (holding 0x0010) holds until the next\n"
+		"                       write, not until the built-in programme's next switch\n"
 		"  --failure-rate R     lamp failures per lamp per simulated hour (0.0005)\n"
 		"  --control PORT       text control port on the bind address\n"
 		"  --pidfile F          write the process id to F\n"
@@ -1279,7 +1326,9 @@ static void usage(FILE *f)
 		"  --gateway-framing F  mbap (default; unknown unit: exception 0x0B) or rtu (raw\n"
 		"                       RTU frames with CRC, a serial server; unknown unit: silence)\n"
 		"control commands: mute I, unmute I, delay I MS, refuse I, accept I,\n"
-		"  fail I LAMP, repair I LAMP, get I, lamps I, served I, reg I holding|coil ADDR [N],\n  list, stats\n"
+		"  fail I LAMP, repair I LAMP, set I door|supply_lost|relay_fault|stuck_on 0|1|auto,\n"
+		"  set I voltage V|auto, set I pf X|auto, get I, lamps I, served I,\n"
+		"  reg I holding|coil ADDR [N], list, stats\n"
 		"writes (05/06/15/16) go to holding 0x0100..0x017F and coils 0x0100..0x010F of\n"
 		"  every device, a cabinet's relay (coil 0) and override level (holding 0x0010);\n"
 		"  a DDS238 accepts only function 16\n");
@@ -1348,6 +1397,14 @@ int main(int argc, char **argv)
 			frozen = 1;
 			continue;
 		}
+		if (!strcmp(o, "--obey")) {
+			obey = 1;
+			continue;
+		}
+		if (!strcmp(o, "--steady")) {
+			steady = 1;
+			continue;
+		}
 		if (!a) {
 			fprintf(stderr, "wardgw-sim: unknown option or missing value: %s\n", o);
 			usage(stderr);
@@ -1366,6 +1423,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(o, "--start")) num(o, a, 0, 4e9, &start_t);
 		else if (!strcmp(o, "--seed")) { num(o, a, 0, 4294967295.0, &v); seed = (unsigned)v; }
 		else if (!strcmp(o, "--failure-rate")) num(o, a, 0, 1, &failure_rate);
+		else if (!strcmp(o, "--lamp-watts")) num(o, a, 1, 10000, &lamp_w);
 		else if (!strcmp(o, "--control")) num(o, a, 1, 65535, &ctl_port);
 		else if (!strcmp(o, "--dead")) dead = a;
 		else if (!strcmp(o, "--refuse")) refuse = a;
@@ -1434,6 +1492,8 @@ int main(int argc, char **argv)
 		d->lfd = -1;
 		d->relay_on = 1;
 		d->override_level = -1;
+		d->door = -1;
+		d->volt_fixed = d->pf_fixed = NAN;
 		d->nlamps = 20 + (int)(hash01((unsigned)i, 7, 0) * 41);
 		/* counters start somewhere plausible, different per device */
 		d->energy_kwh = 1000.0 + hash01((unsigned)i, 11, 0) * 50000.0;

@@ -200,11 +200,11 @@ static void test_shipped_profiles(void **state)
 	assert_int_equal(p.reads[1].start, 0x156);
 	check_cover(&p, sdm->regs, sdm->nregs);
 	plan_release(&p);
-	/* the cabinet's sixteen registers in one request */
+	/* the cabinet's seventeen registers (with targetLightCommand) in one request */
 	const struct profile *cab = config_profile(cfg, "lighting-cabinet");
 	assert_int_equal(plan_build(&p, cab->regs, cab->nregs, 0, 125), 0);
 	assert_int_equal(p.nreads, 1);
-	assert_int_equal(p.reads[0].count, 16);
+	assert_int_equal(p.reads[0].count, 17);
 	plan_release(&p);
 	config_free(cfg);
 }

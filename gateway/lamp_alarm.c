@@ -323,3 +323,13 @@ int lamp_alarms_print(FILE *f, sqlite3 *db, int64_t from_ms)
 	sqlite3_finalize(st);
 	return 0;
 }
+
+void lamp_alarms_devices_moved(struct lamp_alarms *la, struct device *(*moved)(void *arg, const struct device *old),
+			       void *arg)
+{
+	for (size_t i = 0; la && i < la->n; i++) {
+		struct device *d = moved(arg, la->d[i].dev);
+		if (d)
+			la->d[i].dev = d;
+	}
+}

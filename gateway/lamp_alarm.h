@@ -44,4 +44,8 @@ void lamp_alarms_eval(struct lamp_alarms *la, size_t i, int64_t now_ms, double w
 /** Print the alarms raised since @from_ms and the mean time to repair per kind. */
 int lamp_alarms_print(FILE *f, struct sqlite3 *db, int64_t from_ms);
 
+/** A reload moves gw->devices: follow them (see lighting_devices_moved()). */
+void lamp_alarms_devices_moved(struct lamp_alarms *la, struct device *(*moved)(void *arg, const struct device *old),
+			       void *arg);
+
 #endif

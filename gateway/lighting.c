@@ -1008,3 +1008,19 @@ void lighting_command(struct lighting *l, const void *payload, size_t len)
 	if (--r->pending == 0)
 		cmd_finish(r);
 }
+
+/* A reload (gateway/ops.c) moves the devices into a new table; the ones
+ * the schedule controls are kept as they are (ops refuses a reload that
+ * adds, removes or changes one of them), so each has a new address. */
+void lighting_devices_moved(struct lighting *l, struct device *(*moved)(void *arg, const struct device *old),
+			    void *arg)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->ndevs; i++) {
+		struct device *d = moved(arg, l->devs[i].dev);
+		if (d)
+			l->devs[i].dev = d;
+	}
+	lamp_alarms_devices_moved(l->alarms, moved, arg);
+}

@@ -51,6 +51,12 @@ int audit_add(struct sqlite3 *db, int64_t ts_ms, const char *source, const char 
 /** Overrides stored in @db that have not expired at @now_ms, appended to *@v. */
 int lighting_load_overrides(struct sqlite3 *db, int64_t now_ms, struct sched_override **v, size_t *n);
 
+/** A reload moves gw->devices: @moved maps each old device (not to be
+ *  dereferenced) to its new place (a reload never adds, removes or changes a
+ *  device the schedule controls). Loop thread. */
+void lighting_devices_moved(struct lighting *l, struct device *(*moved)(void *arg, const struct device *old),
+			    void *arg);
+
 #endif
 
 /* --- the technician's views (wardgw schedule, wardgw audit) --- */

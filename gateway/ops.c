@@ -16,7 +16,9 @@
 #include "health.h"
 #include "httpd.h"
 #include "kpi.h"
+#include "lighting.h"
 #include "log.h"
+#include "schedule.h"
 #include "sdnotify.h"
 #include "store.h"
 
@@ -164,6 +166,29 @@ static int device_equal(const struct device_conf *a, const struct device_conf *b
 	return 1;
 }
 
+/* Where a kept device went in a reload (for modules that point at devices). */
+struct device_map {
+	const struct device *old;
+	size_t nold;
+	struct device *now;
+	const long *keep;
+	size_t nnow;
+};
+
+static struct device *device_moved(void *arg, const struct device *old)
+{
+	const struct device_map *m = arg;
+	long i;
+
+	if (old < m->old || old >= m->old + m->nold)
+		return NULL;
+	i = (long)(old - m->old);
+	for (size_t j = 0; j < m->nnow; j++)
+		if (m->keep[j] == i)
+			return &m->now[j];
+	return NULL;
+}
+
 static int per_device(const struct driver_ops *d)
 {
 	return d->start_device && d->stop_device && d->move_device;
@@ -181,6 +206,33 @@ static const char *restart_only(const struct gw_config *o, const struct gw_confi
 		return "gateway.data_dir";
 	if (!str_eq(o->store_path, n->store_path))
 		return "store.path";
+	return NULL;
+}
+
+/* The lighting schedule keeps per-device state made at start-up (register
+ * indexes, derived series, pending writes): the devices it controls must
+ * stay as they are. Writes the device's name (or the section) into @why
+ * and returns it when a reload would add, remove or change one. */
+static const char *lighting_fixed(const struct gw_config *o, const struct gw_config *n, char *why, size_t len)
+{
+	if (!o->lighting && !n->lighting)
+		return NULL;
+	if (!o->lighting != !n->lighting) {
+		snprintf(why, len, "the lighting section");
+		return why;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		const struct gw_config *a = pass ? n : o, *b = pass ? o : n;
+		for (size_t i = 0; i < a->ndevices; i++) {
+			const struct device_conf *d = &a->devices[i], *e = config_device(b, d->name);
+			if (!sched_controls(a, d))
+				continue;
+			if (!e || !sched_controls(b, e) || !device_equal(d, e)) {
+				snprintf(why, len, "device %s, which the lighting schedule controls,", d->name);
+				return why;
+			}
+		}
+	}
 	return NULL;
 }
 
@@ -314,6 +366,8 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 		nd[j].index = j;
 		(*kept)++;
 	}
+	struct device_map map = { od, on, nd, keep, nn };
+	lighting_devices_moved(gw->lighting, device_moved, &map);
 	gw->devices = nd;
 	gw->ndevices = nn;
 	free(od);
@@ -359,7 +413,8 @@ int gateway_reload(struct gateway *gw)
 		reload_refused(gw, errs);
 		goto refused;
 	}
-	if ((fixed = restart_only(gw->cfg, ncfg))) {
+	char lwhy[160];
+	if ((fixed = restart_only(gw->cfg, ncfg)) || (fixed = lighting_fixed(gw->cfg, ncfg, lwhy, sizeof(lwhy)))) {
 		char line[300];
 		snprintf(line, sizeof(line), "%s: %s cannot change while running; restart the gateway "
 			 "(systemctl restart wardgw)", ncfg->path, fixed);

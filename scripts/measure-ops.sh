@@ -40,6 +40,7 @@ sleep 5
 page() { curl -s -D "$T/h.txt" -o "$T/page.html" "http://127.0.0.1:$HP/$1"; tr -d '\r' < "$T/h.txt" | sed -n 's/^Server-Timing: render;dur=//p'; }
 r1=$(for _ in 1 2 3 4 5; do page "?device=cab-001&metric=activePower"; done | sort -n | sed -n 3p)
 b1=$(stat -c %s "$T/page.html")
+pts1=$(grep -o '[0-9]* points of [0-9]* min' "$T/page.html")
 r2=$(for _ in 1 2 3 4 5; do page "?device=cab-002&metric=activePower"; done | sort -n | sed -n 3p)
 # the same day without rollups (raw samples only: an imported or fresh store)
 sqlite3 "$T/data/wardgw.db" "DELETE FROM rollup WHERE series = (SELECT m.id FROM metric m JOIN device d ON d.id = m.device_id
@@ -53,7 +54,7 @@ wait_until 10 grep -q 'reload: config .* applied' "$T/gateway.log" || fail "relo
 rl=$(sed -n 's/.*applied in \([0-9.]*\) ms.*/\1/p' "$T/gateway.log" | tail -1)
 lag=$(sed -n 's/^wardgw_loop_lag_max_seconds //p' "$T/metrics.txt")
 echo "ops figures, 54 devices at 1 s:"
-echo "  page render (server, median of 5), chart over a day (1,440 minute rollups + raw): $r1 ms; page $b1 bytes"
+echo "  page render (server, median of 5), chart over a day (1,440 minute rollups + raw): $r1 ms; page $b1 bytes; $pts1"
 echo "  page render, chart over a few minutes of samples:                 $r2 ms"
 echo "  page render, chart over 86400 raw samples without rollups:        $r3 ms"
 echo "  /metrics: $(stat -c %s "$T/metrics.txt") bytes, $(grep -vc '^#' "$T/metrics.txt") samples, $(( (m1 - m0) / 1000000 )) ms with curl"

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "coverage.h"
 
 struct conf_err {
 	const char *file;
@@ -101,7 +102,8 @@ static const struct opt top_opts[] = {
 
 /* Groups (and lists) allowed at the top level besides top_opts. */
 static const char *const top_groups[] = {
-	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices", NULL,
+	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
+	"coverage", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -899,17 +901,18 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 static const char *const group_keys[] = { "name", "devices", NULL };
 static const char *const kpi_keys[] = {
 	"name", "domain", "metric", "denominator", "unit", "window", "aggregate", "group", "device",
-	"target", "scale", NULL,
+	"target", "scale", "technology", "operator", "figure", NULL,
 };
 static const char *const target_keys[] = { "op", "value", "deadline", "baseline", "start", NULL };
 static const char *const agg_names[] = {
 	[AGG_SUM] = "sum", [AGG_MEAN] = "mean", [AGG_MIN] = "min", [AGG_MAX] = "max", [AGG_LAST] = "last",
 	[AGG_DELTA] = "delta", [AGG_RATIO] = "ratio", [AGG_AVAILABILITY] = "availability",
+	[AGG_COVERAGE] = "coverage",
 };
 
 const char *kpi_agg_name(enum kpi_agg a)
 {
-	return a <= AGG_AVAILABILITY ? agg_names[a] : "?";
+	return a <= AGG_COVERAGE ? agg_names[a] : "?";
 }
 
 /* "15m", "1h", "1d": a window that divides a day (or is one day). */
@@ -1125,14 +1128,14 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		k->agg = AGG_MEAN;
 		if ((str = get_str(ctx, s, "aggregate", 1))) {
 			int found = 0;
-			for (int a = 0; a <= AGG_AVAILABILITY; a++)
+			for (int a = 0; a <= AGG_COVERAGE; a++)
 				if (!strcmp(str, agg_names[a])) {
 					k->agg = (enum kpi_agg)a;
 					found = 1;
 				}
 			if (!found) {
 				serror(ctx, config_setting_get_member(s, "aggregate"),
-				       "aggregate must be sum, mean, min, max, last, delta, ratio or availability (got '%s')", str);
+				       "aggregate must be sum, mean, min, max, last, delta, ratio, availability or coverage (got '%s')", str);
 				ok = 0;
 			}
 		} else {
@@ -1150,9 +1153,13 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		} else {
 			ok = 0;
 		}
-		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY);
+		if (k->agg == AGG_COVERAGE)
+			coverage_kpi_parse(ctx, s, k, cfg->coverage);
+		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY && k->agg != AGG_COVERAGE);
 		if (str) {
-			if (k->agg == AGG_AVAILABILITY)
+			if (k->agg == AGG_COVERAGE)
+				serror(ctx, config_setting_get_member(s, "metric"), "coverage KPIs take a technology and a figure, not a metric");
+			else if (k->agg == AGG_AVAILABILITY)
 				serror(ctx, config_setting_get_member(s, "metric"), "availability counts devices online; it takes no metric");
 			else if (!(kind = metric_known(cfg, str, &unit)))
 				serror(ctx, config_setting_get_member(s, "metric"), "no profile of a configured device has a metric '%s'", str);
@@ -1189,7 +1196,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		}
 		if ((str = get_str(ctx, s, "unit", 0)))
 			k->unit = strdup(str);
-		else if (k->agg == AGG_AVAILABILITY || k->agg == AGG_RATIO)
+		else if (k->agg == AGG_AVAILABILITY || k->agg == AGG_RATIO || k->agg == AGG_COVERAGE)
 			k->unit = strdup("/");
 		else if (unit && k->scale == 1.0)
 			k->unit = strdup(unit);
@@ -1212,6 +1219,7 @@ static void free_kpis(struct gw_config *cfg)
 		free(k->window_str);
 		free(k->group);
 		free(k->device);
+		free(k->coverage_op);
 	}
 	free(cfg->kpis);
 	for (size_t i = 0; cfg->groups && i < cfg->ngroups; i++) {
@@ -1304,6 +1312,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	check_cross(&ctx);
 	if ((s = config_lookup(&lc, "groups")))
 		parse_groups(&ctx, s);
+	if ((s = config_lookup(&lc, "coverage")))
+		coverage_conf_parse(&ctx, s, &cfg->coverage);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
 
@@ -1342,6 +1352,7 @@ void config_free(struct gw_config *cfg)
 	free_opts(outbox_opts, cfg);
 	free_opts(events_opts, cfg);
 	free_kpis(cfg);
+	coverage_conf_free(cfg->coverage);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
@@ -1361,4 +1372,33 @@ char *config_data_path(const struct gw_config *cfg, const char *p)
 	free(data);
 	free(cdir);
 	return out;
+}
+
+void conf_apply_section(struct conf_ctx *ctx, const config_setting_t *group, const char *what,
+			const struct opt *opts, const char *const *extra, void *dst)
+{
+	set_defaults(opts, dst);
+	if (!group)
+		return;
+	if (!config_setting_is_group(group)) {
+		serror(ctx, group, "%s must be a group: %s = { ... };", what, what);
+		return;
+	}
+	apply_opts(ctx, group, what, opts, dst, 1);
+	check_unknown(ctx, group, what, opts, NULL, extra);
+}
+
+void conf_free_section(const struct opt *opts, void *dst)
+{
+	free_opts(opts, dst);
+}
+
+struct conf_origin conf_origin_of(struct conf_ctx *ctx, const config_setting_t *s)
+{
+	return origin(ctx, s);
+}
+
+const char *conf_path(const struct conf_ctx *ctx)
+{
+	return ctx->cfg->path;
 }

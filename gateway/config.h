@@ -14,6 +14,7 @@
 
 struct config_setting_t;
 struct driver_ops;
+struct coverage_conf;
 
 enum opt_type { OPT_INT, OPT_DOUBLE, OPT_STRING, OPT_BOOL };
 
@@ -63,7 +64,8 @@ struct profile {
 	struct conf_origin at;
 };
 
-enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY };
+enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY,
+	       AGG_COVERAGE };
 enum kpi_op { OP_NONE, OP_GE, OP_LE };
 
 struct kpi_def {
@@ -81,6 +83,10 @@ struct kpi_def {
 	int has_baseline;
 	int64_t start_ms, deadline_ms;  /* 0 when not set */
 	double scale;           /* value multiplier (e.g. 0.001 for W -> kW) */
+	/* aggregate coverage: a figure of the coverage engine (coverage.h) */
+	int technology;         /* enum rat */
+	char *coverage_op;      /* operator, "any" by default */
+	int figure;             /* enum coverage_figure */
 	struct conf_origin at;
 };
 
@@ -153,6 +159,8 @@ struct gw_config {
 	struct device_conf *devices;
 	size_t ndevices;
 
+	struct coverage_conf *coverage; /* coverage { ... }; NULL when absent */
+
 	char digest[17];            /* first 16 hex of SHA-256 of all files read */
 	char **files;               /* interned file names */
 	size_t nfiles;
@@ -173,6 +181,18 @@ void config_free(struct gw_config *cfg);
 /** Record an error at a setting's file:line (for drivers' check hooks). */
 void conf_error(struct conf_ctx *ctx, const struct conf_origin *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* For modules that parse a section of their own (coverage.c, ...). */
+/** Set @opts' defaults in @dst, apply @group's keys, and report unknown keys
+ *  (besides @opts, the names in @extra, which the caller parses itself). */
+void conf_apply_section(struct conf_ctx *ctx, const struct config_setting_t *group, const char *what,
+			const struct opt *opts, const char *const *extra, void *dst);
+/** Free the strings @opts put into @dst. */
+void conf_free_section(const struct opt *opts, void *dst);
+/** Where @s is (file and line). */
+struct conf_origin conf_origin_of(struct conf_ctx *ctx, const struct config_setting_t *s);
+/** The path of the config file being parsed (for paths relative to it). */
+const char *conf_path(const struct conf_ctx *ctx);
 
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "driver.h"
+#include "coverage_pub.h"
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
@@ -595,6 +596,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
+	if (cfg->coverage && (ret = coverage_pub_new(&gw->coverage, gw)) < 0)
+		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
 			goto out;
@@ -713,6 +716,7 @@ void gateway_release(struct gateway *gw)
 		store_flush(gw->store);
 		store_clear_hooks(gw->store);
 	}
+	coverage_pub_free(gw->coverage);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

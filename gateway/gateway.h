@@ -77,6 +77,7 @@ struct gateway {
 	int64_t started_ms;
 	char *pack_buf;
 	size_t pack_size;
+	struct coverage_pub *coverage;  /* dead-spot map publisher (coverage { }) */
 };
 
 struct gateway_opts {

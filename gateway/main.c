@@ -18,6 +18,7 @@
 #include "senml.h"
 #include "store.h"
 #include <sqlite3.h>
+#include "coverage_cli.h"
 #include "timeparse.h"
 #include "version.h"
 
@@ -33,6 +34,8 @@ static void usage(FILE *f)
 		"       wardgw probe -c FILE --device NAME [--timeout-ms T]\n"
 		"       wardgw scan --tcp HOST:PORT | --rtu DEV:BAUD:8N1 [--units 1-247] [--table T]\n"
 		"                   [--address A] [--timeout-ms T] [-v]\n"
+		"       wardgw import-survey -c FILE SURVEY.csv...\n"
+		"       wardgw coverage -c FILE [--geojson OUT] [--at T]\n"
 		"       wardgw --version | --help\n"
 		"\n"
 		"  run      poll the configured devices, store and publish (the default)\n"
@@ -44,6 +47,9 @@ static void usage(FILE *f)
 		"  probe    read registers once and print them decoded as every type and word\n"
 		"           order; with -c, read a configured device's profile once\n"
 		"  scan     try each unit id with a 1-register read; list those that answer\n"
+		"  import-survey  load drive-test CSV rows (time,lat,lon,technology,operator,\n"
+		"           rsrp,rsrq,sinr); bad rows are reported by line and skipped\n"
+		"  coverage print the ward's 4G/5G coverage and dead spots (GeoJSON to OUT)\n"
 		"\n"
 		"  -c, --config FILE   configuration (default /etc/wardgw/gateway.conf)\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
@@ -549,6 +555,10 @@ int main(int argc, char **argv)
 		return cmd_probe(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "scan"))
 		return cmd_scan(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "import-survey"))
+		return coverage_cmd_import(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "coverage"))
+		return coverage_cmd_coverage(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
 	if (a.verbose == 1)

@@ -1,0 +1,107 @@
+/* Periodic dead-spot map for the IOC (see coverage_pub.h). A map computed
+ * while the link is down is kept (only the newest) and sent when the link
+ * is back; the next interval replaces it anyway. */
+#include "coverage_pub.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "coverage.h"
+#include "gateway.h"
+#include "log.h"
+#include "publisher.h"
+#include "store.h"
+
+struct coverage_pub {
+	struct gateway *gw;
+	struct event *ev;
+	char *topic;
+	char *pending;              /* computed, not yet handed to the link */
+	int64_t next_ms;            /* next computation */
+	int failing;                /* the last computation failed: logged once */
+};
+
+static void compute(struct coverage_pub *p, int64_t now)
+{
+	const struct coverage_conf *c = p->gw->cfg->coverage;
+	struct coverage_report *r;
+	char *gj;
+
+	p->next_ms = now + (int64_t)c->publish_interval_s * 1000;
+	if (coverage_compute(store_db(p->gw->store), c, now, &r) < 0) {
+		if (!p->failing)
+			log_warn("coverage: cannot compute the ward's coverage; retrying every %d s",
+				 c->publish_interval_s);
+		p->failing = 1;
+		return;
+	}
+	if (p->failing)
+		log_info("coverage: computed again");
+	p->failing = 0;
+	gj = coverage_geojson(r);
+	if (gj) {
+		size_t nd = 0;
+		for (size_t i = 0; i < coverage_ngroups(r); i++)
+			nd += coverage_group_at(r, i)->nclusters;
+		log_debug("coverage: %zu dead spots, %zu bytes of GeoJSON", nd, strlen(gj));
+		free(p->pending);
+		p->pending = gj;
+	}
+	coverage_report_free(r);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct coverage_pub *p = arg;
+	int64_t now = wall_ms();
+
+	if (now >= p->next_ms)
+		compute(p, now);
+	if (p->pending && p->gw->pub && publisher_connected(p->gw->pub) &&
+	    publisher_send(p->gw->pub, p->topic, p->pending, strlen(p->pending), 1) == 0) {
+		free(p->pending);
+		p->pending = NULL;
+	}
+}
+
+int coverage_pub_new(struct coverage_pub **out, struct gateway *gw)
+{
+	struct coverage_pub *p = calloc(1, sizeof(*p));
+	struct timeval tv = { 1, 0 };
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	p->gw = gw;
+	if (asprintf(&p->topic, "%s/%s/coverage/deadspots", gw->cfg->topic_prefix, gw->cfg->gateway_id) < 0) {
+		free(p);
+		return -ENOMEM;
+	}
+	if (coverage_db_init(store_db(gw->store)) < 0) {
+		coverage_pub_free(p);
+		return -EIO;
+	}
+	p->next_ms = wall_ms() + 1000;
+	p->ev = event_new(gw->base, -1, EV_PERSIST, on_timer, p);
+	if (!p->ev || event_add(p->ev, &tv) < 0) {
+		coverage_pub_free(p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+void coverage_pub_free(struct coverage_pub *p)
+{
+	if (!p)
+		return;
+	if (p->ev)
+		event_free(p->ev);
+	free(p->pending);
+	free(p->topic);
+	free(p);
+}

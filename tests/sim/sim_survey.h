@@ -1,0 +1,8 @@
+/* Simulator: survey file generator with a known dead zone. */
+#ifndef WARDGW_SIM_SURVEY_H
+#define WARDGW_SIM_SURVEY_H
+
+/** wardgw-sim survey --out FILE [--boundary FILE] ...; argv[0] is "survey". Exit status. */
+int sim_survey_main(int argc, char **argv);
+
+#endif

@@ -23,7 +23,29 @@ struct coverage_pub {
 	char *pending;              /* computed, not yet handed to the link */
 	int64_t next_ms;            /* next computation */
 	int failing;                /* the last computation failed: logged once */
+	char live[320];             /* the last figures, for --live */
 };
+
+static void summarise(struct coverage_pub *p, const struct coverage_report *r)
+{
+	size_t off = 0, nd = 0;
+
+	off += (size_t)snprintf(p->live, sizeof(p->live), "coverage (%d cells)", coverage_ward_cells(r));
+	for (size_t i = 0; i < coverage_ngroups(r); i++)
+		nd += coverage_group_at(r, i)->nclusters;
+	for (int t = RAT_NR; t >= RAT_LTE && off < sizeof(p->live); t--) {
+		const struct coverage_group *g = coverage_find(r, (enum rat)t, "any");
+		if (!g)
+			continue;
+		off += (size_t)snprintf(p->live + off, sizeof(p->live) - off,
+					"  %s %.1f %% of measured cells >= %g dBm, %.1f %% of the ward measured, %.1f %% of samples",
+					t == RAT_NR ? "5G" : "4G", coverage_area_pct(g), g->threshold,
+					coverage_measured_pct(r, g), coverage_samples_pct(g));
+	}
+	if (off < sizeof(p->live))
+		snprintf(p->live + off, sizeof(p->live) - off, "%s  dead spots %zu",
+			 coverage_ngroups(r) ? "" : "  no samples yet", nd);
+}
 
 static void compute(struct coverage_pub *p, int64_t now)
 {
@@ -42,6 +64,7 @@ static void compute(struct coverage_pub *p, int64_t now)
 	if (p->failing)
 		log_info("coverage: computed again");
 	p->failing = 0;
+	summarise(p, r);
 	gj = coverage_geojson(r);
 	if (gj) {
 		size_t nd = 0;
@@ -104,4 +127,9 @@ void coverage_pub_free(struct coverage_pub *p)
 	free(p->pending);
 	free(p->topic);
 	free(p);
+}
+
+const char *coverage_pub_live(const struct coverage_pub *p)
+{
+	return p && p->live[0] ? p->live : NULL;
 }

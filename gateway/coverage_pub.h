@@ -12,5 +12,7 @@ struct coverage_pub;
 /** Start the timer (first map 1 s after start). 0 or negative errno. */
 int coverage_pub_new(struct coverage_pub **out, struct gateway *gw);
 void coverage_pub_free(struct coverage_pub *p);
+/** The last figures as one line for `--live`, or NULL before the first. */
+const char *coverage_pub_live(const struct coverage_pub *p);
 
 #endif

@@ -218,6 +218,8 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	       power / 1000.0, energy, (unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed,
 	       gw->stats.scheduled ? 100.0 * (double)gw->stats.on_time / (double)gw->stats.scheduled : 0.0,
 	       ps.connected ? "up" : "down", (unsigned long long)ps.sent);
+	if (coverage_pub_live(gw->coverage))
+		printf("%s  %s\n", t, coverage_pub_live(gw->coverage));
 	fflush(stdout);
 }
 

@@ -345,3 +345,22 @@ int cesq_parse(const char *line, struct cesq_result *r)
 	}
 	return 0;
 }
+
+int qgpsloc_parse(const char *line, double *lat, double *lon)
+{
+	char buf[AT_LINE_MAX], *f[MAXF];
+	double la, lo, fix;
+	int nf;
+
+	if (!starts(line, "+QGPSLOC:"))
+		return -EINVAL;
+	nf = split(line + 9, buf, f);
+	if (nf < 6)
+		return -EINVAL;
+	if (fnum(f[1], -90, 90, &la) < 0 || fnum(f[2], -180, 180, &lo) < 0 || fnum(f[5], 2, 3, &fix) < 0 ||
+	    isnan(la) || isnan(lo) || isnan(fix))
+		return -EINVAL;
+	*lat = la;
+	*lon = lo;
+	return 0;
+}

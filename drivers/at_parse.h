@@ -67,4 +67,8 @@ struct cesq_result {
  *  0 or -EINVAL (wrong field count, a value outside its 3GPP TS 27.007 range). */
 int cesq_parse(const char *line, struct cesq_result *r);
 
+/** Parse Quectel "+QGPSLOC: <utc>,<lat>,<lon>,<hdop>,<alt>,<fix>,..." as
+ *  answered to AT+QGPSLOC=2 (degrees). 0 with a 2D/3D fix, -EINVAL otherwise. */
+int qgpsloc_parse(const char *line, double *lat, double *lon);
+
 #endif

@@ -5,6 +5,7 @@
 
 const struct driver_ops *const drivers[] = {
 	&modbus_tcp_driver,
+	&modem_driver,
 	NULL,
 };
 

@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < f.nresp; i++) {
 		qeng_parse_line(f.resp[i], &q);
 		cesq_parse(f.resp[i], &c);
+		qgpsloc_parse(f.resp[i], &c.rsrp, &c.rsrq);
 	}
 	return 0;
 }

@@ -32,7 +32,7 @@ static double rnd(void)
 	return (double)(rng >> 11) / 9007199254740992.0;
 }
 
-static int dead(int ix, int iy)
+int sim_survey_dead(int ix, int iy)
 {
 	return (ix >= 2 && ix <= 4 && iy >= 2 && iy <= 3) || (ix == 5 && iy == 4);
 }
@@ -118,7 +118,7 @@ int sim_survey_main(int argc, char **argv)
 				const char *tech = k < 5 ? "NR" : "LTE";
 				if (k == 5)
 					rsrp = -95 + 15 * rnd();
-				else if (dead(ix, iy))
+				else if (sim_survey_dead(ix, iy))
 					rsrp = -125 + 9 * rnd();
 				else if (iy == 0 && k == 0)
 					rsrp = -115;

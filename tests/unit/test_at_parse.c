@@ -192,6 +192,18 @@ static void test_cesq(void **state)
 		assert_int_equal(cesq_parse(bad[i], &c), -EINVAL);
 }
 
+static void test_qgpsloc(void **state)
+{
+	double lat = 0, lon = 0;
+
+	assert_int_equal(qgpsloc_parse("+QGPSLOC: 061951.000,11.83540,106.99034,0.7,62.2,3,0.00,0.0,0.0,011226,09", &lat, &lon), 0);
+	assert_true(lat == 11.8354 && lon == 106.99034);
+	assert_int_equal(qgpsloc_parse("+QGPSLOC: 061951.000,11.83540,106.99034,0.7,62.2,1,0.00,0.0,0.0,011226,09", &lat, &lon), -EINVAL);
+	assert_int_equal(qgpsloc_parse("+QGPSLOC: 061951.000,91.0,106.99034,0.7,62.2,2", &lat, &lon), -EINVAL);
+	assert_int_equal(qgpsloc_parse("+QGPSLOC: 061951.000,1153.3,N", &lat, &lon), -EINVAL);
+	assert_int_equal(qgpsloc_parse("+CME ERROR: 516", &lat, &lon), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_qeng_nr),
 		cmocka_unit_test(test_qeng_garbage),
 		cmocka_unit_test(test_cesq),
+		cmocka_unit_test(test_qgpsloc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

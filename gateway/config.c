@@ -907,12 +907,12 @@ static const char *const target_keys[] = { "op", "value", "deadline", "baseline"
 static const char *const agg_names[] = {
 	[AGG_SUM] = "sum", [AGG_MEAN] = "mean", [AGG_MIN] = "min", [AGG_MAX] = "max", [AGG_LAST] = "last",
 	[AGG_DELTA] = "delta", [AGG_RATIO] = "ratio", [AGG_AVAILABILITY] = "availability",
-	[AGG_COVERAGE] = "coverage",
+	[AGG_COVERAGE] = "coverage", [AGG_DELTA_RATIO] = "delta_ratio",
 };
 
 const char *kpi_agg_name(enum kpi_agg a)
 {
-	return a <= AGG_COVERAGE ? agg_names[a] : "?";
+	return a <= AGG_DELTA_RATIO ? agg_names[a] : "?";
 }
 
 /* "15m", "1h", "1d": a window that divides a day (or is one day). */
@@ -1128,14 +1128,14 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		k->agg = AGG_MEAN;
 		if ((str = get_str(ctx, s, "aggregate", 1))) {
 			int found = 0;
-			for (int a = 0; a <= AGG_COVERAGE; a++)
+			for (int a = 0; a <= AGG_DELTA_RATIO; a++)
 				if (!strcmp(str, agg_names[a])) {
 					k->agg = (enum kpi_agg)a;
 					found = 1;
 				}
 			if (!found) {
 				serror(ctx, config_setting_get_member(s, "aggregate"),
-				       "aggregate must be sum, mean, min, max, last, delta, ratio, availability or coverage (got '%s')", str);
+				       "aggregate must be sum, mean, min, max, last, delta, ratio, delta_ratio, availability or coverage (got '%s')", str);
 				ok = 0;
 			}
 		} else {
@@ -1163,17 +1163,20 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 				serror(ctx, config_setting_get_member(s, "metric"), "availability counts devices online; it takes no metric");
 			else if (!(kind = metric_known(cfg, str, &unit)))
 				serror(ctx, config_setting_get_member(s, "metric"), "no profile of a configured device has a metric '%s'", str);
-			else if (k->agg == AGG_DELTA && kind != 2)
+			else if ((k->agg == AGG_DELTA || k->agg == AGG_DELTA_RATIO) && kind != 2)
 				serror(ctx, config_setting_get_member(s, "metric"),
 				       "aggregate delta needs a counter: mark register '%s' with counter = true in its profile", str);
 			k->metric = strdup(str);
 		}
-		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO);
+		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO || k->agg == AGG_DELTA_RATIO);
 		if (str) {
-			if (k->agg != AGG_RATIO)
-				serror(ctx, config_setting_get_member(s, "denominator"), "denominator applies only to aggregate ratio");
-			else if (!metric_known(cfg, str, NULL))
+			if (k->agg != AGG_RATIO && k->agg != AGG_DELTA_RATIO)
+				serror(ctx, config_setting_get_member(s, "denominator"), "denominator applies only to aggregate ratio and delta_ratio");
+			else if (!(kind = metric_known(cfg, str, NULL)))
 				serror(ctx, config_setting_get_member(s, "denominator"), "no profile of a configured device has a metric '%s'", str);
+			else if (k->agg == AGG_DELTA_RATIO && kind != 2)
+				serror(ctx, config_setting_get_member(s, "denominator"),
+				       "aggregate delta_ratio needs counters: mark register '%s' with counter = true in its profile", str);
 			k->denominator = strdup(str);
 		}
 		if ((str = get_str(ctx, s, "group", 0))) {

@@ -65,7 +65,7 @@ struct profile {
 };
 
 enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY,
-	       AGG_COVERAGE };
+	       AGG_COVERAGE, AGG_DELTA_RATIO };
 enum kpi_op { OP_NONE, OP_GE, OP_LE };
 
 struct kpi_def {

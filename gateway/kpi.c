@@ -194,7 +194,7 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 	/* per series: count, sum, last; across series: the aggregate */
 	int64_t cur = -1, n = 0, cnt = 0;
 	double ssum = 0, last = NAN, num = 0, den = 0, total = 0, total_sum = 0, mn = INFINITY, mx = -INFINITY;
-	double delta = 0;
+	double delta = 0, den_delta = 0;
 	int is_den = 0, any = 0;
 	for (;;) {
 		rc = sqlite3_step(st);
@@ -231,8 +231,11 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 		cnt += c;
 		ssum += sqlite3_column_double(st, 6);
 		last = sqlite3_column_double(st, 7);
-		if (is_den)
+		if (is_den) {
+			if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+				den_delta += sqlite3_column_double(st, 8);
 			continue;
+		}
 		n += c;
 		total_sum += sqlite3_column_double(st, 6);
 		if (sqlite3_column_double(st, 4) < mn)
@@ -256,6 +259,7 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 	case AGG_MAX: out->value = mx; break;
 	case AGG_DELTA: out->value = delta; break;
 	case AGG_RATIO: out->value = den > 0 ? num / den : NAN; break;
+	case AGG_DELTA_RATIO: out->value = den_delta > 0 ? delta / den_delta : NAN; break;
 	case AGG_AVAILABILITY: case AGG_COVERAGE: break;
 	}
 	out->value *= k->scale;

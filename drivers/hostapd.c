@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "gateway.h"
+#include "hostapd.h"
 #include "hostapd_parse.h"
 #include "log.h"
 #include "loopq.h"
@@ -527,7 +528,7 @@ static void on_result(void *arg)
 		gateway_set_state(r->a->gw, dev, DEV_OFFLINE, r->reason);
 	} else {
 		put(r->a, vals, r);
-		gateway_poll_done(r->a->gw, dev, r->ts_ms, vals, 1, 1, NULL);
+		gateway_poll_done(r->a->gw, dev, r->ts_ms, vals, 1, 0, NULL);  /* on-time is a Modbus slot figure */
 		gateway_set_state(r->a->gw, dev, DEV_ONLINE, NULL);
 	}
 	free(r);
@@ -689,8 +690,12 @@ static void hostapd_stop(struct gateway *gw)
 
 static void hostapd_check(struct conf_ctx *ctx, const struct device_conf *dev)
 {
-	const struct hostapd_conf *c = dev->drv;
+	struct hostapd_conf *c = dev->drv;
 	const char *n = dev->name ? dev->name : "?";
+
+	/* relative paths are relative to the config file, like data_dir */
+	conf_resolve_path(ctx, &c->ctrl_path);
+	conf_resolve_path(ctx, &c->local_dir);
 
 	if (c->ctrl_path && (!c->ctrl_path[0] || strlen(c->ctrl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
 		conf_error(ctx, &dev->at, "device %s: ctrl_path must be 1..%zu bytes", n,
@@ -710,3 +715,43 @@ const struct driver_ops hostapd_driver = {
 	.start = hostapd_start,
 	.stop = hostapd_stop,
 };
+
+static double last_of(const struct device *d, const char *metric)
+{
+	const struct profile *p = d->conf->profile;
+
+	for (size_t i = 0; i < p->nregs; i++)
+		if (!strcmp(p->regs[i].metric, metric))
+			return d->last ? d->last[i] : NAN;
+	return NAN;
+}
+
+int hostapd_live(struct gateway *gw, char *buf, size_t n)
+{
+	int aps = 0, up = 0;
+	double clients = 0, unique = 0, sig = 0, util = 0;
+	int nsig = 0, nutil = 0;
+
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		double v;
+		if (d->conf->driver != &hostapd_driver)
+			continue;
+		aps++;
+		if (d->state != DEV_ONLINE)
+			continue;
+		up += last_of(d, "apUp") == 1;
+		if (isfinite(v = last_of(d, "clients")))
+			clients += v;
+		if (isfinite(v = last_of(d, "uniqueClientsToday")))
+			unique += v;
+		if (isfinite(v = last_of(d, "signalMean")))
+			sig += v, nsig++;
+		if (isfinite(v = last_of(d, "chanUtil")))
+			util += v, nutil++;
+	}
+	if (!aps)
+		return 0;
+	return snprintf(buf, n, "wifi hotspots up %d/%d  clients %.0f  unique today %.0f  mean signal %.1f dBm  channel use %.0f %%",
+			up, aps, clients, unique, nsig ? sig / nsig : NAN, nutil ? 100 * util / nutil : NAN);
+}

@@ -322,7 +322,7 @@ static void on_result(void *arg)
 	put_value(m, vals, M_NR_RSRP, nrsrp);
 	put_value(m, vals, M_NR_RSRQ, nrsrq);
 	put_value(m, vals, M_NR_SINR, nsinr);
-	gateway_poll_done(m->gw, dev, r->ts_ms, vals, 1, 1, NULL);
+	gateway_poll_done(m->gw, dev, r->ts_ms, vals, 1, 0, NULL);  /* on-time is a Modbus slot figure */
 	gateway_set_state(m->gw, dev, DEV_ONLINE, NULL);
 	/* a modem searching or on limited service has no usable serving cell */
 	if (reg) {
@@ -491,7 +491,9 @@ static void modem_stop(struct gateway *gw)
 
 static void modem_check(struct conf_ctx *ctx, const struct device_conf *dev)
 {
-	const struct modem_conf *c = dev->drv;
+	struct modem_conf *c = dev->drv;
+
+	conf_resolve_path(ctx, &c->port);   /* relative to the config file */
 
 	if (!baud_flag(c->baud))
 		conf_error(ctx, &dev->at, "device %s: baud must be 9600, 19200, 38400, 57600, 115200, 230400, 460800 or 921600 (got %d)",

@@ -1405,3 +1405,18 @@ const char *conf_path(const struct conf_ctx *ctx)
 {
 	return ctx->cfg->path;
 }
+
+void conf_resolve_path(struct conf_ctx *ctx, char **path)
+{
+	char *dir, *abs;
+
+	if (!*path || (*path)[0] == '/' || !(*path)[0])
+		return;
+	dir = dir_of(ctx->cfg->path);
+	abs = dir ? join_path(dir, *path) : NULL;
+	free(dir);
+	if (abs) {
+		free(*path);
+		*path = abs;
+	}
+}

@@ -193,6 +193,8 @@ void conf_free_section(const struct opt *opts, void *dst);
 struct conf_origin conf_origin_of(struct conf_ctx *ctx, const struct config_setting_t *s);
 /** The path of the config file being parsed (for paths relative to it). */
 const char *conf_path(const struct conf_ctx *ctx);
+/** Make *@path (malloc'd) absolute against the config file's directory. */
+void conf_resolve_path(struct conf_ctx *ctx, char **path);
 
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);

@@ -12,9 +12,11 @@
 #include "config.h"
 #include "coverage.h"
 #include "gateway.h"
+#include "kpi.h"
 #include "log.h"
 #include "publisher.h"
 #include "store.h"
+#include "timeparse.h"
 
 struct coverage_pub {
 	struct gateway *gw;
@@ -23,7 +25,7 @@ struct coverage_pub {
 	char *pending;              /* computed, not yet handed to the link */
 	int64_t next_ms;            /* next computation */
 	int failing;                /* the last computation failed: logged once */
-	char live[320];             /* the last figures, for --live */
+	char live[512];             /* the last figures, for --live */
 };
 
 static void summarise(struct coverage_pub *p, const struct coverage_report *r)
@@ -41,6 +43,22 @@ static void summarise(struct coverage_pub *p, const struct coverage_report *r)
 					"  %s %.1f %% of measured cells >= %g dBm, %.1f %% of the ward measured, %.1f %% of samples",
 					t == RAT_NR ? "5G" : "4G", coverage_area_pct(g), g->threshold,
 					coverage_measured_pct(r, g), coverage_samples_pct(g));
+		/* the ward plan's target for this figure, if one is configured */
+		const struct gw_config *cfg = p->gw->cfg;
+		for (size_t k = 0; k < cfg->nkpis && off < sizeof(p->live); k++) {
+			const struct kpi_def *d = &cfg->kpis[k];
+			if (d->agg != AGG_COVERAGE || d->technology != t || d->figure != COV_AREA || d->op == OP_NONE ||
+			    strcmp(d->coverage_op ? d->coverage_op : "any", "any"))
+				continue;
+			char dl[40] = "";
+			if (d->deadline_ms)
+				time_format(d->deadline_ms, dl, sizeof(dl));
+			off += (size_t)snprintf(p->live + off, sizeof(p->live) - off, " (target %s %.0f %%%s%.10s: %s)",
+						d->op == OP_GE ? ">=" : "<=", d->target * 100 / d->scale,
+						d->deadline_ms ? " by " : "", dl,
+						kpi_status(d, coverage_area_pct(g) / 100 * d->scale, wall_ms()));
+			break;
+		}
 	}
 	if (off < sizeof(p->live))
 		snprintf(p->live + off, sizeof(p->live) - off, "%s  dead spots %zu",

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "driver.h"
 #include "coverage_pub.h"
+#include "hostapd.h"
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
@@ -218,6 +219,9 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	       power / 1000.0, energy, (unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed,
 	       gw->stats.scheduled ? 100.0 * (double)gw->stats.on_time / (double)gw->stats.scheduled : 0.0,
 	       ps.connected ? "up" : "down", (unsigned long long)ps.sent);
+	char wl[256];
+	if (hostapd_live(gw, wl, sizeof(wl)) > 0)
+		printf("%s  %s\n", t, wl);
 	if (coverage_pub_live(gw->coverage))
 		printf("%s  %s\n", t, coverage_pub_live(gw->coverage));
 	fflush(stdout);

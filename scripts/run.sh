@@ -50,6 +50,15 @@ for _ in $(seq 100); do
 done
 grep -q ready "$RUN/sim.log" || { echo "run: simulator did not start:" >&2; cat "$RUN/sim.log" >&2; exit 1; }
 
+# Four public Wi-Fi hotspots (hostapd control sockets) with clients coming
+# and going all the time, and a modem on a pty driving through the ward.
+mkdir -p "$RUN/hostapd"
+"$ROOT/build/wardgw-sim" hostapd --dir "$RUN/hostapd" --aps 4 --clients 40 --step-ms 700 --churn-secs 1000000 \
+	> "$RUN/hostapd.log" 2>&1 &
+pids="$pids $!"
+"$ROOT/build/wardgw-sim" modem --link "$RUN/ttyMODEM" --speed 10 > "$RUN/modem.log" 2>&1 &
+pids="$pids $!"
+
 # A drive test over the simulated ward (a known 5G dead zone), imported once.
 "$ROOT/build/wardgw-sim" survey --out "$RUN/survey.csv" --time $(( now - 3600 )) 2> "$RUN/survey.log"
 "$ROOT/build/wardgw" import-survey -c "$ROOT/config/gateway.conf" "$RUN/survey.csv" 2>> "$RUN/survey.log" | sed 's/^/run: survey /'

@@ -17,6 +17,7 @@
 
 #include "driver.h"
 #include "coverage.h"
+#include "ingest.h"
 
 struct conf_err {
 	const char *file;
@@ -103,7 +104,7 @@ static const struct opt top_opts[] = {
 /* Groups (and lists) allowed at the top level besides top_opts. */
 static const char *const top_groups[] = {
 	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
-	"coverage", NULL,
+	"coverage", "ingest", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -1317,6 +1318,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		parse_groups(&ctx, s);
 	if ((s = config_lookup(&lc, "coverage")))
 		coverage_conf_parse(&ctx, s, &cfg->coverage);
+	if ((s = config_lookup(&lc, "ingest")))
+		ingest_conf_parse(&ctx, s, &cfg->ingest);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
 
@@ -1356,6 +1359,7 @@ void config_free(struct gw_config *cfg)
 	free_opts(events_opts, cfg);
 	free_kpis(cfg);
 	coverage_conf_free(cfg->coverage);
+	ingest_conf_free(cfg->ingest);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);

@@ -15,6 +15,7 @@
 struct config_setting_t;
 struct driver_ops;
 struct coverage_conf;
+struct ingest_conf;
 
 enum opt_type { OPT_INT, OPT_DOUBLE, OPT_STRING, OPT_BOOL };
 
@@ -160,6 +161,7 @@ struct gw_config {
 	size_t ndevices;
 
 	struct coverage_conf *coverage; /* coverage { ... }; NULL when absent */
+	struct ingest_conf *ingest;     /* ingest { ... }; NULL when absent */
 
 	char digest[17];            /* first 16 hex of SHA-256 of all files read */
 	char **files;               /* interned file names */

@@ -7,6 +7,7 @@ const struct driver_ops *const drivers[] = {
 	&modbus_tcp_driver,
 	&modem_driver,
 	&hostapd_driver,
+	&push_driver,
 	NULL,
 };
 

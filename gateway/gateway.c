@@ -18,6 +18,7 @@
 #include "driver.h"
 #include "coverage_pub.h"
 #include "hostapd.h"
+#include "ingest.h"
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
@@ -604,6 +605,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		goto out;
 	if (cfg->coverage && (ret = coverage_pub_new(&gw->coverage, gw)) < 0)
 		goto out;
+	if (cfg->ingest && (ret = ingest_new(&gw->ingest, gw)) < 0)
+		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
 			goto out;
@@ -722,6 +725,7 @@ void gateway_release(struct gateway *gw)
 		store_flush(gw->store);
 		store_clear_hooks(gw->store);
 	}
+	ingest_free(gw->ingest);
 	coverage_pub_free(gw->coverage);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);

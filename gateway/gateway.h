@@ -78,6 +78,7 @@ struct gateway {
 	char *pack_buf;
 	size_t pack_size;
 	struct coverage_pub *coverage;  /* dead-spot map publisher (coverage { }) */
+	struct ingest *ingest;          /* HTTP push ingest (ingest { }) */
 };
 
 struct gateway_opts {

@@ -21,26 +21,23 @@
 #include <errno.h>
 #include <math.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "client_hash.h"
 #include "config.h"
 #include "gateway.h"
 #include "hostapd.h"
 #include "hostapd_parse.h"
 #include "log.h"
 #include "loopq.h"
-#include "timeparse.h"
 
 struct hostapd_conf {
 	char *ctrl_path;            /* /var/run/hostapd/wlan0 */
@@ -61,144 +58,8 @@ static const char *const metric_names[H_N] = {
 	"sessionSeconds", "uniqueClientsToday",
 };
 
-#define HLEN 16                 /* bytes of HMAC kept: plenty against collisions in a ward */
-
-/* A set of keyed hashes with a value each (open addressing, grows). */
-struct hset {
-	unsigned char (*k)[HLEN];
-	int64_t *v1, *v2;
-	unsigned char *used;
-	size_t cap, n;
-};
-
-static void hset_wipe(struct hset *s)
-{
-	if (s->k)
-		OPENSSL_cleanse(s->k, s->cap * HLEN);
-	free(s->k);
-	free(s->v1);
-	free(s->v2);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
-
-static size_t hslot(const struct hset *s, const unsigned char *h)
-{
-	size_t i;
-
-	memcpy(&i, h, sizeof(i));
-	i %= s->cap;
-	while (s->used[i] && memcmp(s->k[i], h, HLEN))
-		i = (i + 1) % s->cap;
-	return i;
-}
-
-/* The slot of @h, inserted (values 0) when absent; NULL on ENOMEM. *@isnew tells. */
-static int64_t *hset_get(struct hset *s, const unsigned char *h, int *isnew, int64_t **v2)
-{
-	size_t i;
-
-	if ((s->n + 1) * 2 > s->cap) {
-		struct hset ns = { 0 };
-		ns.cap = s->cap ? s->cap * 2 : 64;
-		ns.k = calloc(ns.cap, HLEN);
-		ns.v1 = calloc(ns.cap, sizeof(int64_t));
-		ns.v2 = calloc(ns.cap, sizeof(int64_t));
-		ns.used = calloc(ns.cap, 1);
-		if (!ns.k || !ns.v1 || !ns.v2 || !ns.used) {
-			hset_wipe(&ns);
-			return NULL;
-		}
-		for (size_t j = 0; j < s->cap; j++)
-			if (s->used[j]) {
-				size_t t = hslot(&ns, s->k[j]);
-				memcpy(ns.k[t], s->k[j], HLEN);
-				ns.v1[t] = s->v1[j];
-				ns.v2[t] = s->v2[j];
-				ns.used[t] = 1;
-				ns.n++;
-			}
-		hset_wipe(s);
-		*s = ns;
-	}
-	i = hslot(s, h);
-	*isnew = !s->used[i];
-	if (*isnew) {
-		memcpy(s->k[i], h, HLEN);
-		s->v1[i] = s->v2[i] = 0;
-		s->used[i] = 1;
-		s->n++;
-	}
-	if (v2)
-		*v2 = &s->v2[i];
-	return &s->v1[i];
-}
-
-static void hset_del(struct hset *s, const unsigned char *h)
-{
-	size_t i, j;
-
-	if (!s->cap)
-		return;
-	i = hslot(s, h);
-	if (!s->used[i])
-		return;
-	/* backward-shift deletion keeps probe chains whole */
-	s->used[i] = 0;
-	OPENSSL_cleanse(s->k[i], HLEN);
-	s->n--;
-	for (j = (i + 1) % s->cap; s->used[j]; j = (j + 1) % s->cap) {
-		unsigned char k[HLEN];
-		int64_t a = s->v1[j], b = s->v2[j];
-		memcpy(k, s->k[j], HLEN);
-		s->used[j] = 0;
-		s->n--;
-		size_t t = hslot(s, k);
-		memcpy(s->k[t], k, HLEN);
-		s->v1[t] = a;
-		s->v2[t] = b;
-		s->used[t] = 1;
-		s->n++;
-		OPENSSL_cleanse(k, sizeof(k));
-	}
-}
-
 /* Shared by all APs of the gateway: the day key and the process key. */
-static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned char day_key[32], proc_key[32];
-static int64_t day_start = -1;      /* ward day the day key belongs to */
-static int have_proc_key;
-
-static int64_t ward_day(int64_t ms)
-{
-	int64_t l = ms + WARD_UTC_OFFSET_MS;
-	return (l - ((l % 86400000) + 86400000) % 86400000) - WARD_UTC_OFFSET_MS;
-}
-
-static int fill_random(unsigned char *b, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = getrandom(b + got, n - got, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static void mac_hash(const unsigned char *key, const uint8_t mac[6], unsigned char out[HLEN])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-
-	HMAC(EVP_sha256(), key, 32, mac, 6, md, &len);
-	memcpy(out, md, HLEN);
-	OPENSSL_cleanse(md, sizeof(md));
-}
+static struct client_keys keys = CLIENT_KEYS_INIT;
 
 struct ap;
 
@@ -233,41 +94,28 @@ struct ap {
 static struct ap **aps;
 static size_t naps;
 
-/* The day key for @now; rotates (old key and every AP's day set wiped) at ward midnight. */
+/* The day key for @now; at ward midnight the old key is wiped (by
+ * client_keys_rotate) and so is every AP's set of the day that closed. */
 static void day_rotate(struct ap *a, int64_t now)
 {
-	int64_t d = ward_day(now);
+	int64_t d = ward_day_of(now);
 
-	pthread_mutex_lock(&key_mu);
-	if (d != day_start) {
-		OPENSSL_cleanse(day_key, sizeof(day_key));
-		if (fill_random(day_key, sizeof(day_key)) < 0)
-			log_err("hostapd: getrandom failed; unique clients of this day are not counted");
-		day_start = d;
-	}
-	if (!have_proc_key) {
-		fill_random(proc_key, sizeof(proc_key));
-		have_proc_key = 1;
-	}
-	pthread_mutex_unlock(&key_mu);
+	if (client_keys_rotate(&keys, now) < 0)
+		log_err("hostapd: getrandom failed; unique clients of this day are not counted");
 	if (a->day_of != d) {
 		hset_wipe(&a->day);
 		a->day_of = d;
 	}
 }
 
-static void hash_day(const uint8_t mac[6], unsigned char out[HLEN])
+static void hash_day(const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
 {
-	pthread_mutex_lock(&key_mu);
-	mac_hash(day_key, mac, out);
-	pthread_mutex_unlock(&key_mu);
+	client_hash_day(&keys, mac, out);
 }
 
-static void hash_proc(const uint8_t mac[6], unsigned char out[HLEN])
+static void hash_proc(const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
 {
-	pthread_mutex_lock(&key_mu);
-	mac_hash(proc_key, mac, out);
-	pthread_mutex_unlock(&key_mu);
+	client_hash_proc(&keys, mac, out);
 }
 
 static int64_t mono_ms(void)
@@ -397,7 +245,7 @@ fail:
 static void handle_event(struct ap *a, const char *buf, size_t n)
 {
 	struct hostapd_event ev;
-	unsigned char h[HLEN];
+	unsigned char h[CLIENT_HLEN];
 	int isnew;
 	int64_t *start, *bytes;
 
@@ -451,7 +299,7 @@ static int poll_ap(struct ap *a, struct ap_result *r)
 	r->v[H_CHAN] = st.chan_util_avg >= 0 ? st.chan_util_avg / 255.0 : NAN;
 	snprintf(cmd, sizeof(cmd), "STA-FIRST");
 	for (int i = 0; i < a->c->max_stations; i++) {
-		unsigned char h[HLEN];
+		unsigned char h[CLIENT_HLEN];
 		int isnew, rc;
 		int64_t *start, *last;
 
@@ -679,12 +527,7 @@ static void hostapd_stop(struct gateway *gw)
 	free(aps);
 	aps = NULL;
 	naps = 0;
-	pthread_mutex_lock(&key_mu);
-	OPENSSL_cleanse(day_key, sizeof(day_key));
-	OPENSSL_cleanse(proc_key, sizeof(proc_key));
-	day_start = -1;
-	have_proc_key = 0;
-	pthread_mutex_unlock(&key_mu);
+	client_keys_wipe(&keys);
 	(void)gw;
 }
 

@@ -18,6 +18,8 @@
 #include "driver.h"
 #include "httpparse.h"
 #include "schedule.h"
+#include "coverage.h"
+#include "ingest.h"
 
 struct conf_err {
 	const char *file;
@@ -116,7 +118,7 @@ static const struct opt top_opts[] = {
 /* Groups (and lists) allowed at the top level besides top_opts. */
 static const char *const top_groups[] = {
 	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
-	"http", "lighting", NULL,
+	"http", "lighting", "coverage", "ingest", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -963,18 +965,19 @@ static void check_http(struct conf_ctx *ctx, config_t *lc)
 static const char *const group_keys[] = { "name", "devices", NULL };
 static const char *const kpi_keys[] = {
 	"name", "domain", "metric", "denominator", "unit", "window", "aggregate", "group", "device",
-	"target", "scale", NULL,
+	"target", "scale", "technology", "operator", "figure", NULL,
 };
 static const char *const target_keys[] = { "op", "value", "deadline", "baseline", "start", NULL };
 static const char *const agg_names[] = {
 	[AGG_SUM] = "sum", [AGG_MEAN] = "mean", [AGG_MIN] = "min", [AGG_MAX] = "max", [AGG_LAST] = "last",
 	[AGG_DELTA] = "delta", [AGG_RATIO] = "ratio", [AGG_AVAILABILITY] = "availability",
 	[AGG_SAVINGS] = "savings", [AGG_MTTR] = "mttr",
+	[AGG_COVERAGE] = "coverage", [AGG_DELTA_RATIO] = "delta_ratio",
 };
 
 const char *kpi_agg_name(enum kpi_agg a)
 {
-	return a <= AGG_MTTR ? agg_names[a] : "?";
+	return a <= AGG_DELTA_RATIO ? agg_names[a] : "?";
 }
 
 /* "15m", "1h", "1d": a window that divides a day (or is one day). */
@@ -1194,14 +1197,14 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		k->agg = AGG_MEAN;
 		if ((str = get_str(ctx, s, "aggregate", 1))) {
 			int found = 0;
-			for (int a = 0; a <= AGG_MTTR; a++)
+			for (int a = 0; a <= AGG_DELTA_RATIO; a++)
 				if (!strcmp(str, agg_names[a])) {
 					k->agg = (enum kpi_agg)a;
 					found = 1;
 				}
 			if (!found) {
 				serror(ctx, config_setting_get_member(s, "aggregate"),
-				       "aggregate must be sum, mean, min, max, last, delta, ratio, availability, savings or mttr (got '%s')", str);
+				       "aggregate must be sum, mean, min, max, last, delta, ratio, delta_ratio, availability, savings, mttr or coverage (got '%s')", str);
 				ok = 0;
 			}
 		} else {
@@ -1219,9 +1222,13 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		} else {
 			ok = 0;
 		}
-		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY);
+		if (k->agg == AGG_COVERAGE)
+			coverage_kpi_parse(ctx, s, k, cfg->coverage);
+		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY && k->agg != AGG_COVERAGE);
 		if (str) {
-			if (k->agg == AGG_AVAILABILITY)
+			if (k->agg == AGG_COVERAGE)
+				serror(ctx, config_setting_get_member(s, "metric"), "coverage KPIs take a technology and a figure, not a metric");
+			else if (k->agg == AGG_AVAILABILITY)
 				serror(ctx, config_setting_get_member(s, "metric"), "availability counts devices online; it takes no metric");
 			else if (k->agg == AGG_MTTR) {
 				if (!lighting_alarm_known(str))
@@ -1230,20 +1237,23 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 				unit = "s";
 			} else if (!(kind = metric_known(cfg, str, &unit)))
 				serror(ctx, config_setting_get_member(s, "metric"), "no profile of a configured device has a metric '%s'", str);
-			else if ((k->agg == AGG_DELTA || k->agg == AGG_SAVINGS) && kind != 2)
+			else if ((k->agg == AGG_DELTA || k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO) && kind != 2)
 				serror(ctx, config_setting_get_member(s, "metric"),
 				       "aggregate delta needs a counter: mark register '%s' with counter = true in its profile", str);
 			k->metric = strdup(str);
 		}
-		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO || k->agg == AGG_SAVINGS);
+		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO || k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO);
 		if (str) {
 			int dk;
-			if (k->agg != AGG_RATIO && k->agg != AGG_SAVINGS)
-				serror(ctx, config_setting_get_member(s, "denominator"), "denominator applies only to aggregates ratio and savings");
+			if (k->agg != AGG_RATIO && k->agg != AGG_SAVINGS && k->agg != AGG_DELTA_RATIO)
+				serror(ctx, config_setting_get_member(s, "denominator"),
+				       "denominator applies only to aggregates ratio, delta_ratio and savings");
 			else if (!(dk = metric_known(cfg, str, NULL)))
 				serror(ctx, config_setting_get_member(s, "denominator"), "no profile of a configured device has a metric '%s'", str);
-			else if (k->agg == AGG_SAVINGS && dk != 2)
-				serror(ctx, config_setting_get_member(s, "denominator"), "savings compares counters: '%s' is not one", str);
+			else if ((k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO) && dk != 2)
+				serror(ctx, config_setting_get_member(s, "denominator"),
+				       "aggregate %s needs counters: mark register '%s' with counter = true in its profile",
+				       k->agg == AGG_SAVINGS ? "savings" : "delta_ratio", str);
 			k->denominator = strdup(str);
 		}
 		if ((str = get_str(ctx, s, "group", 0))) {
@@ -1266,7 +1276,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		}
 		if ((str = get_str(ctx, s, "unit", 0)))
 			k->unit = strdup(str);
-		else if (k->agg == AGG_AVAILABILITY || k->agg == AGG_RATIO || k->agg == AGG_SAVINGS)
+		else if (k->agg == AGG_AVAILABILITY || k->agg == AGG_RATIO || k->agg == AGG_SAVINGS || k->agg == AGG_COVERAGE)
 			k->unit = strdup("/");
 		else if (unit && k->scale == 1.0)
 			k->unit = strdup(unit);
@@ -1289,6 +1299,7 @@ static void free_kpis(struct gw_config *cfg)
 		free(k->window_str);
 		free(k->group);
 		free(k->device);
+		free(k->coverage_op);
 	}
 	free(cfg->kpis);
 	for (size_t i = 0; cfg->groups && i < cfg->ngroups; i++) {
@@ -1385,6 +1396,10 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		parse_groups(&ctx, s);
 	if ((s = config_lookup(&lc, "lighting")))
 		lighting_conf_parse(&ctx, s, &cfg->lighting);
+	if ((s = config_lookup(&lc, "coverage")))
+		coverage_conf_parse(&ctx, s, &cfg->coverage);
+	if ((s = config_lookup(&lc, "ingest")))
+		ingest_conf_parse(&ctx, s, &cfg->ingest);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
 
@@ -1425,6 +1440,8 @@ void config_free(struct gw_config *cfg)
 	free_opts(http_opts, cfg);
 	free_kpis(cfg);
 	lighting_conf_free(cfg->lighting);
+	coverage_conf_free(cfg->coverage);
+	ingest_conf_free(cfg->ingest);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
@@ -1446,9 +1463,28 @@ char *config_data_path(const struct gw_config *cfg, const char *p)
 	return out;
 }
 
-/* --- for modules that parse their own section (schedule.c) --- */
+/* --- for modules that parse their own section (schedule.c, coverage.c, ingest.c) --- */
 
-struct conf_origin conf_origin_of(struct conf_ctx *ctx, const struct config_setting_t *s)
+void conf_apply_section(struct conf_ctx *ctx, const config_setting_t *group, const char *what,
+			const struct opt *opts, const char *const *extra, void *dst)
+{
+	set_defaults(opts, dst);
+	if (!group)
+		return;
+	if (!config_setting_is_group(group)) {
+		serror(ctx, group, "%s must be a group: %s = { ... };", what, what);
+		return;
+	}
+	apply_opts(ctx, group, what, opts, dst, 1);
+	check_unknown(ctx, group, what, opts, NULL, extra);
+}
+
+void conf_free_section(const struct opt *opts, void *dst)
+{
+	free_opts(opts, dst);
+}
+
+struct conf_origin conf_origin_of(struct conf_ctx *ctx, const config_setting_t *s)
 {
 	return origin(ctx, s);
 }
@@ -1467,4 +1503,24 @@ int conf_valid_name(const char *s, size_t max)
 struct gw_config *conf_config(struct conf_ctx *ctx)
 {
 	return ctx->cfg;
+}
+
+const char *conf_path(const struct conf_ctx *ctx)
+{
+	return ctx->cfg->path;
+}
+
+void conf_resolve_path(struct conf_ctx *ctx, char **path)
+{
+	char *dir, *abs;
+
+	if (!*path || (*path)[0] == '/' || !(*path)[0])
+		return;
+	dir = dir_of(ctx->cfg->path);
+	abs = dir ? join_path(dir, *path) : NULL;
+	free(dir);
+	if (abs) {
+		free(*path);
+		*path = abs;
+	}
 }

@@ -15,6 +15,8 @@
 struct config_setting_t;
 struct driver_ops;
 struct lighting_conf;
+struct coverage_conf;
+struct ingest_conf;
 
 enum opt_type { OPT_INT, OPT_DOUBLE, OPT_STRING, OPT_BOOL };
 
@@ -78,7 +80,8 @@ struct profile {
 
 enum kpi_agg { AGG_SUM, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_DELTA, AGG_RATIO, AGG_AVAILABILITY,
 	       AGG_SAVINGS,     /* 1 - delta(metric) / delta(denominator), counters (dimming savings) */
-	       AGG_MTTR };      /* mean time to repair of the alarms named by metric, cleared in the window */
+	       AGG_MTTR,        /* mean time to repair of the alarms named by metric, cleared in the window */
+	       AGG_COVERAGE, AGG_DELTA_RATIO };
 enum kpi_op { OP_NONE, OP_GE, OP_LE };
 
 struct kpi_def {
@@ -96,6 +99,10 @@ struct kpi_def {
 	int has_baseline;
 	int64_t start_ms, deadline_ms;  /* 0 when not set */
 	double scale;           /* value multiplier (e.g. 0.001 for W -> kW) */
+	/* aggregate coverage: a figure of the coverage engine (coverage.h) */
+	int technology;         /* enum rat */
+	char *coverage_op;      /* operator, "any" by default */
+	int figure;             /* enum coverage_figure */
 	struct conf_origin at;
 };
 
@@ -169,6 +176,8 @@ struct gw_config {
 	size_t ndevices;
 
 	struct lighting_conf *lighting;  /* lighting = { ... } (schedule.h); NULL: none */
+	struct coverage_conf *coverage; /* coverage { ... }; NULL when absent */
+	struct ingest_conf *ingest;     /* ingest { ... }; NULL when absent */
 
 	char digest[17];            /* first 16 hex of SHA-256 of all files read */
 	char **files;               /* interned file names */
@@ -210,6 +219,17 @@ void conf_check_keys(struct conf_ctx *ctx, const struct config_setting_t *group,
 		     const char *const *keys);
 int conf_valid_name(const char *s, size_t max);
 struct gw_config *conf_config(struct conf_ctx *ctx);
+/* For modules that parse a section of their own (coverage.c, ...). */
+/** Set @opts' defaults in @dst, apply @group's keys, and report unknown keys
+ *  (besides @opts, the names in @extra, which the caller parses itself). */
+void conf_apply_section(struct conf_ctx *ctx, const struct config_setting_t *group, const char *what,
+			const struct opt *opts, const char *const *extra, void *dst);
+/** Free the strings @opts put into @dst. */
+void conf_free_section(const struct opt *opts, void *dst);
+/** The path of the config file being parsed (for paths relative to it). */
+const char *conf_path(const struct conf_ctx *ctx);
+/** Make *@path (malloc'd) absolute against the config file's directory. */
+void conf_resolve_path(struct conf_ctx *ctx, char **path);
 
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);

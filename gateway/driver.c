@@ -6,6 +6,9 @@
 const struct driver_ops *const drivers[] = {
 	&modbus_tcp_driver,
 	&modbus_rtu_driver,
+	&modem_driver,
+	&hostapd_driver,
+	&push_driver,
 	NULL,
 };
 

@@ -62,6 +62,9 @@ struct driver_ops {
 
 extern const struct driver_ops modbus_tcp_driver;
 extern const struct driver_ops modbus_rtu_driver;
+extern const struct driver_ops modem_driver;
+extern const struct driver_ops hostapd_driver;
+extern const struct driver_ops push_driver;
 
 /** Find a driver by name; NULL if there is none. */
 const struct driver_ops *driver_find(const char *name);

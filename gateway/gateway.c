@@ -17,6 +17,9 @@
 #include "config.h"
 #include "driver.h"
 #include "health.h"
+#include "coverage_pub.h"
+#include "hostapd.h"
+#include "ingest.h"
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
@@ -249,6 +252,11 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	       power / 1000.0, energy, (unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed,
 	       gw->stats.scheduled ? 100.0 * (double)gw->stats.on_time / (double)gw->stats.scheduled : 0.0,
 	       ps.connected ? "up" : "down", (unsigned long long)ps.sent);
+	char wl[256];
+	if (hostapd_live(gw, wl, sizeof(wl)) > 0)
+		printf("%s  %s\n", t, wl);
+	if (coverage_pub_live(gw->coverage))
+		printf("%s  %s\n", t, coverage_pub_live(gw->coverage));
 	fflush(stdout);
 }
 
@@ -665,6 +673,10 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
+	if (cfg->coverage && (ret = coverage_pub_new(&gw->coverage, gw)) < 0)
+		goto out;
+	if (cfg->ingest && (ret = ingest_new(&gw->ingest, gw)) < 0)
+		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
 			goto out;
@@ -791,6 +803,8 @@ void gateway_release(struct gateway *gw)
 	}
 	gateway_ops_release(gw);
 	lighting_free(gw->lighting);    /* after the drivers: no write answer can follow */
+	ingest_free(gw->ingest);
+	coverage_pub_free(gw->coverage);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

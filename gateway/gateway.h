@@ -92,6 +92,8 @@ struct gateway {
 	struct gw_config **retired;  /* configs replaced by reloads, freed at release */
 	size_t nretired;
 	int no_poll;                /* tools (wardgw write): drivers start without polling */
+	struct coverage_pub *coverage;  /* dead-spot map publisher (coverage { }) */
+	struct ingest *ingest;          /* HTTP push ingest (ingest { }) */
 };
 
 struct gateway_opts {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "coverage.h"
 #include "log.h"
 #include "outbox.h"
 #include "rollup.h"
@@ -162,6 +163,8 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 
 	out->value = NAN;
 	out->n = 0;
+	if (k->agg == AGG_COVERAGE)
+		return coverage_kpi(db, cfg->coverage, k, to, out);
 	if (k->agg == AGG_AVAILABILITY) {
 		int64_t on = 0, total = 0;
 		for (size_t i = 0; i < cfg->ndevices; i++) {
@@ -285,7 +288,9 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 	case AGG_DELTA: out->value = delta; break;
 	case AGG_RATIO: out->value = den > 0 ? num / den : NAN; break;
 	case AGG_SAVINGS: out->value = den_delta > 0 ? 1.0 - delta / den_delta : NAN; break;
+	case AGG_DELTA_RATIO: out->value = den_delta > 0 ? delta / den_delta : NAN; break;
 	case AGG_AVAILABILITY:
+	case AGG_COVERAGE:
 	case AGG_MTTR: break;
 	}
 	out->value *= k->scale;

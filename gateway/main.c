@@ -23,6 +23,7 @@
 #include "status.h"
 #include "store.h"
 #include <sqlite3.h>
+#include "coverage_cli.h"
 #include "timeparse.h"
 #include "version.h"
 #include "wtool.h"
@@ -45,6 +46,8 @@ static void usage(FILE *f)
 		"                   [--table T]\n"
 		"                   [--address A] [--timeout-ms T] [-v]\n"
 		"       wardgw write -c FILE --device NAME --metric M --value V [-v]\n"
+		"       wardgw import-survey -c FILE SURVEY.csv...\n"
+		"       wardgw coverage -c FILE [--geojson OUT] [--at T]\n"
 		"       wardgw --version | --help\n"
 		"\n"
 		"  run      poll the configured devices, store and publish (the default)\n"
@@ -66,6 +69,9 @@ static void usage(FILE *f)
 		"  scan     try each unit id with a 1-register read; list those that answer\n"
 		"  write    write a writable metric of a configured device (engineering units;\n"
 		"           on/off for a bit), read it back and print what the device holds\n"
+		"  import-survey  load drive-test CSV rows (time,lat,lon,technology,operator,\n"
+		"           rsrp,rsrq,sinr); bad rows are reported by line and skipped\n"
+		"  coverage print the ward's 4G/5G coverage and dead spots (GeoJSON to OUT)\n"
 		"\n"
 		"  -c, --config FILE   configuration (default /etc/wardgw/gateway.conf)\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
@@ -733,6 +739,10 @@ int main(int argc, char **argv)
 		return cmd_scan(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "write"))
 		return cmd_write(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "import-survey"))
+		return coverage_cmd_import(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "coverage"))
+		return coverage_cmd_coverage(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
 	log_adjust_level(a.verbose - a.quiet);   /* for the tools; run applies the config's level */

@@ -50,9 +50,23 @@ for _ in $(seq 100); do
 done
 grep -q ready "$RUN/sim.log" || { echo "run: simulator did not start:" >&2; cat "$RUN/sim.log" >&2; exit 1; }
 
+# Four public Wi-Fi hotspots (hostapd control sockets) with clients coming
+# and going all the time, and a modem on a pty driving through the ward.
+mkdir -p "$RUN/hostapd"
+"$ROOT/build/wardgw-sim" hostapd --dir "$RUN/hostapd" --aps 4 --clients 40 --step-ms 700 --churn-secs 1000000 \
+	> "$RUN/hostapd.log" 2>&1 &
+pids="$pids $!"
+"$ROOT/build/wardgw-sim" modem --link "$RUN/ttyMODEM" --speed 10 > "$RUN/modem.log" 2>&1 &
+pids="$pids $!"
+
+# A drive test over the simulated ward (a known 5G dead zone), imported once.
+"$ROOT/build/wardgw-sim" survey --out "$RUN/survey.csv" --time $(( now - 3600 )) 2> "$RUN/survey.log"
+"$ROOT/build/wardgw" import-survey -c "$ROOT/config/gateway.conf" "$RUN/survey.csv" 2>> "$RUN/survey.log" | sed 's/^/run: survey /'
+
 echo "run: mosquitto on 127.0.0.1:$MQTT_PORT, simulated ward on 127.0.0.1:$BASE_PORT-$((BASE_PORT + 53)) (clock x$SPEED)"
 echo "run: watch the IOC feed with: mosquitto_sub -p $MQTT_PORT -v -t 'ward/#'"
 echo "run: break a device with:     build/wardgw-sim --ctl $CTL_PORT mute 3"
+echo "run: coverage and dead spots: build/wardgw coverage -c config/gateway.conf --geojson run/deadspots.geojson"
 echo "run: query the history with:  build/wardgw query -c config/gateway.conf --device cabinet-001 --metric activePower"
 "$ROOT/build/wardgw" run -c "$ROOT/config/gateway.conf" --live 5 2> >(tee "$RUN/gateway.log" >&2) &
 gw=$!

@@ -2,6 +2,9 @@
  * One process serves many Modbus TCP devices on consecutive loopback ports
  * (lighting cabinets, SDM120-like and DDS238-like meters) on one libevent
  * loop, with a text control port to break and mend devices. */
+#include "sim_hostapd.h"
+#include "sim_modem.h"
+#include "sim_survey.h"
 #include <errno.h>
 #include <event2/event.h>
 #include <math.h>
@@ -1373,6 +1376,12 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	int ctl_fd = -1;
 
+	if (argc > 1 && !strcmp(argv[1], "survey"))
+		return sim_survey_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "modem"))
+		return sim_modem_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "hostapd"))
+		return sim_hostapd_main(argc - 1, argv + 1);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	start_t = (double)time(NULL);
 	for (int i = 1; i < argc; i++) {

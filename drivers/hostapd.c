@@ -1,0 +1,600 @@
+/* hostapd driver ("hostapd"): one worker thread per access point talks to
+ * hostapd's control interface, a UNIX datagram socket per AP (ctrl_path),
+ * from a socket of its own bound under local_dir: STATUS and the station
+ * list (STA-FIRST / STA-NEXT) every poll, and a second, ATTACHed socket for
+ * AP-STA-CONNECTED / AP-STA-DISCONNECTED between polls. hostapd restarting
+ * (the socket gone or refusing) is noticed by the next request, and the
+ * worker reconnects and attaches again with a capped backoff.
+ *
+ * Privacy (Decree 13/2023/ND-CP): a MAC address lives only in the worker's
+ * stack while one reply is parsed. What is kept is a keyed hash:
+ *  - unique clients of the ward day: HMAC-SHA256(day key, MAC), the day key
+ *    32 random bytes made at ward midnight (or start), kept only in memory,
+ *    wiped (OPENSSL_cleanse) with the day's set when the day closes;
+ *  - open sessions and byte counters: HMAC-SHA256(process key, MAC), a key
+ *    made at start and never written anywhere; entries go when the station
+ *    leaves.
+ * Only counts and aggregates leave the worker; nothing per client is
+ * stored, logged or published. */
+#include "driver.h"
+
+#include <errno.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client_hash.h"
+#include "config.h"
+#include "gateway.h"
+#include "hostapd.h"
+#include "hostapd_parse.h"
+#include "log.h"
+#include "loopq.h"
+
+struct hostapd_conf {
+	char *ctrl_path;            /* /var/run/hostapd/wlan0 */
+	char *local_dir;            /* where our own sockets are bound */
+	int max_stations;
+};
+
+static const struct opt hostapd_opts[] = {
+	{ "ctrl_path", OPT_STRING, offsetof(struct hostapd_conf, ctrl_path), 0, 0, 0, NULL, 1 },
+	{ "local_dir", OPT_STRING, offsetof(struct hostapd_conf, local_dir), 0, 0, 0, "/tmp", 0 },
+	{ "max_stations", OPT_INT, offsetof(struct hostapd_conf, max_stations), 1, 100000, 2048, NULL, 0 },
+	{ 0 }
+};
+
+enum { H_UP, H_CLIENTS, H_SIGNAL, H_CHAN, H_TRAFFIC, H_SESSIONS, H_ENDED, H_SECONDS, H_UNIQUE, H_N };
+static const char *const metric_names[H_N] = {
+	"apUp", "clients", "signalMean", "chanUtil", "trafficBytes", "sessions", "sessionsEnded",
+	"sessionSeconds", "uniqueClientsToday",
+};
+
+/* Shared by all APs of the gateway: the day key and the process key. */
+static struct client_keys keys = CLIENT_KEYS_INIT;
+
+struct ap;
+
+struct ap_result {
+	struct ap *a;               /* valid only while dev->drv is set */
+	struct device *dev;
+	int64_t ts_ms;
+	int reachable;
+	char reason[160];
+	double v[H_N];
+};
+
+struct ap {
+	struct gateway *gw;
+	struct device *dev;
+	const struct hostapd_conf *c;
+	pthread_t thread;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	int ctrl, evfd;             /* sockets, -1 when not connected */
+	char ctrl_local[108], ev_local[108];
+	/* worker-only state */
+	struct hset day;            /* HMAC(day key): unique clients today */
+	int64_t day_of;             /* the ward day of @day */
+	struct hset sess;           /* HMAC(process key): session start (v1), last rx+tx (v2) */
+	int64_t traffic, sessions, ended, seconds;
+	int map[64];
+};
+
+static struct ap **aps;
+static size_t naps;
+
+/* The day key for @now; at ward midnight the old key is wiped (by
+ * client_keys_rotate) and so is every AP's set of the day that closed. */
+static void day_rotate(struct ap *a, int64_t now)
+{
+	int64_t d = ward_day_of(now);
+
+	if (client_keys_rotate(&keys, now) < 0)
+		log_err("hostapd: getrandom failed; unique clients of this day are not counted");
+	if (a->day_of != d) {
+		hset_wipe(&a->day);
+		a->day_of = d;
+	}
+}
+
+static void hash_day(const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
+{
+	client_hash_day(&keys, mac, out);
+}
+
+static void hash_proc(const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
+{
+	client_hash_proc(&keys, mac, out);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void disconnect(struct ap *a)
+{
+	if (a->ctrl >= 0) {
+		close(a->ctrl);
+		unlink(a->ctrl_local);
+	}
+	if (a->evfd >= 0) {
+		close(a->evfd);
+		unlink(a->ev_local);
+	}
+	a->ctrl = a->evfd = -1;
+}
+
+static int open_one(struct ap *a, char *local, size_t lsz, const char *tag, char *why, size_t wsz)
+{
+	struct sockaddr_un me = { .sun_family = AF_UNIX }, peer = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	static unsigned counter;
+
+	if (fd < 0) {
+		snprintf(why, wsz, "socket: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(local, lsz, "%s/wardgw-%d-%s-%s-%u", a->c->local_dir, (int)getpid(), a->dev->conf->name, tag,
+		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+	if (strlen(local) >= sizeof(me.sun_path) || strlen(a->c->ctrl_path) >= sizeof(peer.sun_path)) {
+		snprintf(why, wsz, "socket path too long (at most %zu bytes)", sizeof(me.sun_path) - 1);
+		close(fd);
+		return -1;
+	}
+	strcpy(me.sun_path, local);
+	strcpy(peer.sun_path, a->c->ctrl_path);
+	unlink(local);
+	if (bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
+		snprintf(why, wsz, "bind %s: %s", local, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&peer, sizeof(peer)) < 0) {
+		snprintf(why, wsz, "connect %s: %s", a->c->ctrl_path, strerror(errno));
+		close(fd);
+		unlink(local);
+		return -1;
+	}
+	return fd;
+}
+
+static void handle_event(struct ap *a, const char *buf, size_t n);
+
+/* Send @cmd on @fd and wait for its reply (events arriving meanwhile on the
+ * event socket are handled, replies starting with '<' on @fd are events).
+ * Returns the reply length, or -1 with @why set (timeout, hostapd gone). */
+static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t bsz, char *why, size_t wsz)
+{
+	int64_t deadline = mono_ms() + a->dev->conf->timeout_ms;
+
+	if (send(fd, cmd, strlen(cmd), 0) < 0) {
+		snprintf(why, wsz, "%s: %s", cmd, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (left <= 0) {
+			snprintf(why, wsz, "%s: no reply within %d ms", cmd, a->dev->conf->timeout_ms);
+			return -1;
+		}
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		n = recv(fd, buf, bsz - 1, 0);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			snprintf(why, wsz, "%s: %s", cmd, strerror(errno));
+			return -1;
+		}
+		buf[n] = 0;
+		if (n > 0 && buf[0] == '<') {
+			handle_event(a, buf, (size_t)n);
+			continue;
+		}
+		return n;
+	}
+}
+
+static int connect_ap(struct ap *a, char *why, size_t wsz)
+{
+	char buf[64];
+
+	if ((a->ctrl = open_one(a, a->ctrl_local, sizeof(a->ctrl_local), "c", why, wsz)) < 0)
+		goto fail;
+	if ((a->evfd = open_one(a, a->ev_local, sizeof(a->ev_local), "e", why, wsz)) < 0)
+		goto fail;
+	ssize_t n = request(a, a->evfd, "ATTACH", buf, sizeof(buf), why, wsz);
+	if (n < 0)
+		goto fail;
+	if (n < 2 || strncmp(buf, "OK", 2)) {
+		snprintf(why, wsz, "ATTACH refused");
+		goto fail;
+	}
+	return 0;
+fail:
+	disconnect(a);
+	return -1;
+}
+
+static void handle_event(struct ap *a, const char *buf, size_t n)
+{
+	struct hostapd_event ev;
+	unsigned char h[CLIENT_HLEN];
+	int isnew;
+	int64_t *start, *bytes;
+
+	if (hostapd_parse_event(buf, n, &ev) < 0)
+		return;                 /* other events; never logged (they carry MACs) */
+	if (ev.kind == HEV_CONNECTED) {
+		hash_proc(ev.mac, h);
+		start = hset_get(&a->sess, h, &isnew, &bytes);
+		if (start) {
+			/* a station re-associating without a disconnect keeps its session */
+			if (isnew || !*start) {
+				*start = wall_now();
+				a->sessions++;
+			}
+		}
+		hash_day(ev.mac, h);
+		hset_get(&a->day, h, &isnew, NULL);
+	} else if (ev.kind == HEV_DISCONNECTED) {
+		hash_proc(ev.mac, h);
+		start = a->sess.cap ? hset_get(&a->sess, h, &isnew, NULL) : NULL;
+		if (start && !isnew && *start) {
+			int64_t d = wall_now() - *start;
+			a->ended++;
+			a->seconds += d > 0 ? (d + 500) / 1000 : 0;
+		}
+		hset_del(&a->sess, h);
+	}
+	OPENSSL_cleanse(&ev, sizeof(ev));
+	OPENSSL_cleanse(h, sizeof(h));
+}
+
+/* STATUS and the station list; fills r. -1 when hostapd did not answer. */
+static int poll_ap(struct ap *a, struct ap_result *r)
+{
+	char buf[8192], cmd[40];
+	struct hostapd_status st;
+	struct hostapd_sta sta;
+	ssize_t n;
+	int count = 0, nsig = 0;
+	double sig = 0;
+
+	day_rotate(a, r->ts_ms);
+	if ((n = request(a, a->ctrl, "STATUS", buf, sizeof(buf), r->reason, sizeof(r->reason))) < 0)
+		return -1;
+	if (hostapd_parse_status(buf, (size_t)n, &st) < 0) {
+		snprintf(r->reason, sizeof(r->reason), "STATUS: unreadable reply (%zd bytes)", n);
+		return -1;
+	}
+	r->reachable = 1;
+	r->v[H_UP] = st.enabled;
+	r->v[H_CHAN] = st.chan_util_avg >= 0 ? st.chan_util_avg / 255.0 : NAN;
+	snprintf(cmd, sizeof(cmd), "STA-FIRST");
+	for (int i = 0; i < a->c->max_stations; i++) {
+		unsigned char h[CLIENT_HLEN];
+		int isnew, rc;
+		int64_t *start, *last;
+
+		if ((n = request(a, a->ctrl, cmd, buf, sizeof(buf), r->reason, sizeof(r->reason))) < 0)
+			return -1;
+		rc = hostapd_parse_sta(buf, (size_t)n, &sta);
+		OPENSSL_cleanse(buf, (size_t)n);
+		if (rc == -ENOENT)
+			break;
+		if (rc < 0) {
+			snprintf(r->reason, sizeof(r->reason), "STA-NEXT: unreadable reply (%zd bytes)", n);
+			return -1;
+		}
+		snprintf(cmd, sizeof(cmd), "STA-NEXT %02x:%02x:%02x:%02x:%02x:%02x", sta.mac[0], sta.mac[1], sta.mac[2],
+			 sta.mac[3], sta.mac[4], sta.mac[5]);
+		if (!(sta.flags & STA_ASSOC))
+			continue;
+		count++;
+		if (sta.has_signal) {
+			sig += sta.signal;
+			nsig++;
+		}
+		/* bytes: what each station moved since the last poll */
+		hash_proc(sta.mac, h);
+		start = hset_get(&a->sess, h, &isnew, &last);
+		if (start) {
+			int64_t b = (sta.rx_bytes > 0 ? sta.rx_bytes : 0) + (sta.tx_bytes > 0 ? sta.tx_bytes : 0);
+			if (isnew) {
+				/* associated before we attached: its session started
+				 * connected_time ago; its bytes so far were not ours to see */
+				*start = sta.connected_time >= 0 ? r->ts_ms - sta.connected_time * 1000 : r->ts_ms;
+				a->sessions++;
+			} else {
+				a->traffic += b >= *last ? b - *last : b;
+			}
+			*last = b;
+		}
+		hash_day(sta.mac, h);
+		hset_get(&a->day, h, &isnew, NULL);
+		OPENSSL_cleanse(h, sizeof(h));
+	}
+	OPENSSL_cleanse(&sta, sizeof(sta));
+	OPENSSL_cleanse(cmd, sizeof(cmd));
+	r->v[H_CLIENTS] = count;
+	r->v[H_SIGNAL] = nsig ? sig / nsig : NAN;
+	r->v[H_TRAFFIC] = (double)a->traffic;
+	r->v[H_SESSIONS] = (double)a->sessions;
+	r->v[H_ENDED] = (double)a->ended;
+	r->v[H_SECONDS] = (double)a->seconds;
+	r->v[H_UNIQUE] = (double)a->day.n;
+	return 0;
+}
+
+static void put(struct ap *a, double *vals, const struct ap_result *r)
+{
+	for (size_t i = 0; i < a->dev->conf->profile->nregs && i < 64; i++)
+		vals[i] = a->map[i] >= 0 ? r->v[a->map[i]] : NAN;
+}
+
+static void on_result(void *arg)
+{
+	struct ap_result *r = arg;
+	struct device *dev = r->dev;
+	double vals[64];
+
+	if (!dev->drv) {
+		free(r);
+		return;
+	}
+	gateway_poll_started(r->a->gw, dev, 0);
+	if (!r->reachable) {
+		/* hostapd gone: the AP is down, and the device offline */
+		gateway_poll_done(r->a->gw, dev, r->ts_ms, NULL, 0, 0, r->reason);
+		gateway_set_state(r->a->gw, dev, DEV_OFFLINE, r->reason);
+	} else {
+		put(r->a, vals, r);
+		gateway_poll_done(r->a->gw, dev, r->ts_ms, vals, 1, 0, NULL);  /* on-time is a Modbus slot figure */
+		gateway_set_state(r->a->gw, dev, DEV_ONLINE, NULL);
+	}
+	free(r);
+}
+
+static int nap_events(struct ap *a, int64_t ms)
+{
+	int64_t until = mono_ms() + ms;
+
+	for (;;) {
+		int64_t left = until - mono_ms();
+		pthread_mutex_lock(&a->mu);
+		int stop = a->stop;
+		pthread_mutex_unlock(&a->mu);
+		if (stop)
+			return 1;
+		if (left <= 0)
+			return 0;
+		if (a->evfd < 0) {
+			/* nothing to listen to: just wait (stop is seen within 200 ms) */
+			usleep((useconds_t)(left > 200 ? 200 : left) * 1000);
+			continue;
+		}
+		struct pollfd p = { a->evfd, POLLIN, 0 };
+		if (poll(&p, 1, (int)(left > 200 ? 200 : left)) > 0) {
+			char buf[512];
+			ssize_t n = recv(a->evfd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+			if (n > 0)
+				handle_event(a, buf, (size_t)n);
+			OPENSSL_cleanse(buf, sizeof(buf));
+		}
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct ap *a = arg;
+	const struct device_conf *dc = a->dev->conf;
+	int64_t backoff = 500;
+	int said = 0;
+
+	for (;;) {
+		struct ap_result *r = calloc(1, sizeof(*r));
+		int64_t t0 = mono_ms(), wait = dc->poll_interval_ms;
+
+		if (!r) {
+			if (nap_events(a, 1000))
+				break;
+			continue;
+		}
+		r->a = a;
+		r->dev = a->dev;
+		r->ts_ms = wall_now();
+		for (int i = 0; i < H_N; i++)
+			r->v[i] = NAN;
+		if (a->ctrl < 0 && connect_ap(a, r->reason, sizeof(r->reason)) < 0) {
+			if (!said)
+				loopq_post(a->gw->q, on_result, r, free);
+			else
+				free(r);
+			said = 1;
+			wait = backoff;
+			backoff = backoff * 2 > dc->backoff_max_ms ? dc->backoff_max_ms : backoff * 2;
+		} else if (poll_ap(a, r) < 0) {
+			/* hostapd restarted or went away: reconnect next time */
+			disconnect(a);
+			if (!said)
+				loopq_post(a->gw->q, on_result, r, free);
+			else
+				free(r);
+			said = 1;
+			wait = 0;
+		} else {
+			said = 0;
+			backoff = 500;
+			if (loopq_post(a->gw->q, on_result, r, free) < 0)
+				free(r);
+			wait = dc->poll_interval_ms - (mono_ms() - t0);
+		}
+		if (nap_events(a, wait > 0 ? wait : 0))
+			break;
+	}
+	disconnect(a);
+	return NULL;
+}
+
+static int hostapd_start(struct gateway *gw, struct event_base *base)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < gw->ndevices; i++)
+		n += gw->devices[i].conf->driver == &hostapd_driver;
+	if (!n)
+		return 0;
+	aps = calloc(n, sizeof(*aps));
+	if (!aps)
+		return -ENOMEM;
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		struct device *dev = &gw->devices[i];
+		const struct profile *p = dev->conf->profile;
+		struct ap *a;
+
+		if (dev->conf->driver != &hostapd_driver)
+			continue;
+		if (!(a = calloc(1, sizeof(*a))))
+			return -ENOMEM;
+		aps[naps++] = a;
+		a->gw = gw;
+		a->dev = dev;
+		a->c = dev->conf->drv;
+		a->ctrl = a->evfd = -1;
+		a->day_of = -1;
+		pthread_mutex_init(&a->mu, NULL);
+		pthread_cond_init(&a->cv, NULL);
+		for (size_t r = 0; r < 64; r++) {
+			a->map[r] = -1;
+			for (int k = 0; r < p->nregs && k < H_N; k++)
+				if (!strcmp(p->regs[r].metric, metric_names[k]))
+					a->map[r] = k;
+		}
+		dev->drv = a;
+		if (pthread_create(&a->thread, NULL, worker, a) != 0)
+			return log_error(-EAGAIN, "hostapd %s: cannot start its thread", dev->conf->name);
+		a->started = 1;
+	}
+	log_info("hostapd: %zu access points", naps);
+	return 0;
+}
+
+static void hostapd_stop(struct gateway *gw)
+{
+	for (size_t i = 0; i < naps; i++) {
+		pthread_mutex_lock(&aps[i]->mu);
+		aps[i]->stop = 1;
+		pthread_mutex_unlock(&aps[i]->mu);
+	}
+	for (size_t i = 0; i < naps; i++) {
+		struct ap *a = aps[i];
+		if (a->started)
+			pthread_join(a->thread, NULL);
+		a->dev->drv = NULL;
+		hset_wipe(&a->day);
+		hset_wipe(&a->sess);
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cv);
+		free(a);
+	}
+	free(aps);
+	aps = NULL;
+	naps = 0;
+	client_keys_wipe(&keys);
+	(void)gw;
+}
+
+static void hostapd_check(struct conf_ctx *ctx, const struct device_conf *dev)
+{
+	struct hostapd_conf *c = dev->drv;
+	const char *n = dev->name ? dev->name : "?";
+
+	/* relative paths are relative to the config file, like data_dir */
+	conf_resolve_path(ctx, &c->ctrl_path);
+	conf_resolve_path(ctx, &c->local_dir);
+
+	if (c->ctrl_path && (!c->ctrl_path[0] || strlen(c->ctrl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
+		conf_error(ctx, &dev->at, "device %s: ctrl_path must be 1..%zu bytes", n,
+			   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	if (c->local_dir && strlen(c->local_dir) > 40)
+		conf_error(ctx, &dev->at, "device %s: local_dir must be at most 40 bytes (UNIX socket paths are short)", n);
+	if (dev->timeout_ms * 4 >= dev->poll_interval_ms)
+		conf_error(ctx, &dev->at, "device %s: poll_interval_ms (%d) must exceed 4 x timeout_ms (%d)", n,
+			   dev->poll_interval_ms, dev->timeout_ms);
+}
+
+const struct driver_ops hostapd_driver = {
+	.name = "hostapd",
+	.opts = hostapd_opts,
+	.conf_size = sizeof(struct hostapd_conf),
+	.check = hostapd_check,
+	.start = hostapd_start,
+	.stop = hostapd_stop,
+};
+
+static double last_of(const struct device *d, const char *metric)
+{
+	const struct profile *p = d->conf->profile;
+
+	for (size_t i = 0; i < p->nregs; i++)
+		if (!strcmp(p->regs[i].metric, metric))
+			return d->last ? d->last[i] : NAN;
+	return NAN;
+}
+
+int hostapd_live(struct gateway *gw, char *buf, size_t n)
+{
+	int aps = 0, up = 0;
+	double clients = 0, unique = 0, sig = 0, util = 0;
+	int nsig = 0, nutil = 0;
+
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		double v;
+		if (d->conf->driver != &hostapd_driver)
+			continue;
+		aps++;
+		if (d->state != DEV_ONLINE)
+			continue;
+		up += last_of(d, "apUp") == 1;
+		if (isfinite(v = last_of(d, "clients")))
+			clients += v;
+		if (isfinite(v = last_of(d, "uniqueClientsToday")))
+			unique += v;
+		if (isfinite(v = last_of(d, "signalMean")))
+			sig += v, nsig++;
+		if (isfinite(v = last_of(d, "chanUtil")))
+			util += v, nutil++;
+	}
+	if (!aps)
+		return 0;
+	return snprintf(buf, n, "wifi hotspots up %d/%d  clients %.0f  unique today %.0f  mean signal %.1f dBm  channel use %.0f %%",
+			up, aps, clients, unique, nsig ? sig / nsig : NAN, nutil ? 100 * util / nutil : NAN);
+}

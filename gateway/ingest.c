@@ -1,0 +1,600 @@
+/* HTTP push ingest (see ingest.h). Requests are handled on the loop thread
+ * by evhttp: the body is parsed and validated whole before anything is
+ * applied; the batch id and the coverage samples commit in one SQLite
+ * transaction, and only then do the device values go to the store (the
+ * same path as a poll). */
+#include "ingest.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <libconfig.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "driver.h"
+#include "gateway.h"
+#include "log.h"
+#include "store.h"
+#include "survey.h"
+
+/* --- config --- */
+
+#define OFF(f) offsetof(struct ingest_conf, f)
+static const struct opt ingest_opts[] = {
+	{ "listen", OPT_STRING, OFF(listen), 0, 0, 0, "127.0.0.1:8089", 0 },
+	{ "token_file", OPT_STRING, OFF(token_file), 0, 0, 0, NULL, 1 },
+	{ "max_body_bytes", OPT_INT, OFF(max_body_bytes), 256, 16777216, 262144, NULL, 0 },
+	{ "max_readings", OPT_INT, OFF(max_readings), 1, 100000, 1000, NULL, 0 },
+	{ "rate_per_min", OPT_INT, OFF(rate_per_min), 1, 100000, 60, NULL, 0 },
+	{ "burst", OPT_INT, OFF(burst), 1, 100000, 10, NULL, 0 },
+	{ 0 }
+};
+
+static int load_tokens(struct ingest_conf *c, char *why, size_t wsz)
+{
+	FILE *f = fopen(c->token_file, "r");
+	struct stat st;
+	char line[512];
+	int lineno = 0;
+
+	if (!f) {
+		snprintf(why, wsz, "token_file %s: %s", c->token_file, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+		snprintf(why, wsz, "token_file %s is readable by group or others (mode %03o): chmod 600 it",
+			 c->token_file, (unsigned)(st.st_mode & 0777));
+		fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char name[64], secret[256], extra[2];
+		struct ingest_token *nt;
+		int n;
+
+		lineno++;
+		if (line[strspn(line, " \t\r\n")] == 0 || line[strspn(line, " \t")] == '#')
+			continue;
+		n = sscanf(line, "%63s %255s %1s", name, secret, extra);
+		if (n != 2 || !survey_valid_operator(name) || strlen(secret) < 16) {
+			snprintf(why, wsz, "%s:%d: want 'NAME TOKEN' (a name of letters, digits, -, _ or . and a token of 16 or more characters)",
+				 c->token_file, lineno);
+			fclose(f);
+			return -1;
+		}
+		nt = realloc(c->tokens, (c->ntokens + 1) * sizeof(*nt));
+		if (!nt)
+			break;
+		c->tokens = nt;
+		nt[c->ntokens].name = strdup(name);
+		nt[c->ntokens].secret = strdup(secret);
+		c->ntokens++;
+		OPENSSL_cleanse(secret, sizeof(secret));
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	if (!c->ntokens) {
+		snprintf(why, wsz, "token_file %s holds no token", c->token_file);
+		return -1;
+	}
+	return 0;
+}
+
+void ingest_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct ingest_conf **out)
+{
+	struct ingest_conf *c = calloc(1, sizeof(*c));
+	struct conf_origin at = conf_origin_of(ctx, s);
+	char why[300], *colon, *end;
+	long port;
+
+	*out = c;
+	if (!c)
+		return;
+	conf_apply_section(ctx, s, "ingest", ingest_opts, NULL, c);
+	if (!config_setting_is_group(s))
+		return;
+	colon = c->listen ? strrchr(c->listen, ':') : NULL;
+	port = colon ? strtol(colon + 1, &end, 10) : -1;
+	if (!colon || colon == c->listen || *end || port < 1 || port > 65535) {
+		conf_error(ctx, &at, "ingest: listen must be HOST:PORT, e.g. \"127.0.0.1:8089\" (got '%s')",
+			   c->listen ? c->listen : "");
+	} else {
+		c->host = strndup(c->listen, (size_t)(colon - c->listen));
+		c->port = (int)port;
+	}
+	if (c->token_file) {
+		config_setting_t *tf = config_setting_get_member(s, "token_file");
+		struct conf_origin to = conf_origin_of(ctx, tf);
+		conf_resolve_path(ctx, &c->token_file);
+		if (load_tokens(c, why, sizeof(why)) < 0)
+			conf_error(ctx, &to, "%s", why);
+	}
+}
+
+void ingest_conf_free(struct ingest_conf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->ntokens; i++) {
+		free(c->tokens[i].name);
+		if (c->tokens[i].secret) {
+			OPENSSL_cleanse(c->tokens[i].secret, strlen(c->tokens[i].secret));
+			free(c->tokens[i].secret);
+		}
+	}
+	free(c->tokens);
+	free(c->host);
+	conf_free_section(ingest_opts, c);
+	free(c);
+}
+
+/* --- parsing and validation --- */
+
+static void err(json_t *errors, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void err(json_t *errors, const char *field, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (json_array_size(errors) < 100)
+		json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "message", msg));
+}
+
+static int valid_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '_' || c == '.' || c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+/* A required (or optional: NaN when absent or null) number in [lo, hi]. */
+static int num(json_t *o, const char *key, const char *field, double lo, double hi, int optional, double *out,
+	       json_t *errors)
+{
+	json_t *v = json_object_get(o, key);
+	char f[96];
+
+	snprintf(f, sizeof(f), "%s.%s", field, key);
+	*out = NAN;
+	if (!v || json_is_null(v)) {
+		if (optional)
+			return 0;
+		err(errors, f, "is required");
+		return -1;
+	}
+	if (!json_is_number(v)) {
+		err(errors, f, "must be a number");
+		return -1;
+	}
+	*out = json_number_value(v);
+	if (!isfinite(*out) || *out < lo || *out > hi) {
+		err(errors, f, "must be %.15g..%.15g (got %.15g)", lo, hi, *out);
+		return -1;
+	}
+	return 0;
+}
+
+static void unknown_keys(json_t *o, const char *field, const char *const *known, json_t *errors)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v) {
+		int ok = 0;
+		for (const char *const *q = known; *q && !ok; q++)
+			ok = !strcmp(k, *q);
+		if (!ok) {
+			char f[160];
+			snprintf(f, sizeof(f), "%s%s%.60s", field, *field ? "." : "", k);
+			err(errors, f, "unknown field");
+		}
+	}
+}
+
+static int parse_reading(json_t *o, const char *field, const struct gw_config *cfg, int64_t now_ms,
+			 struct ingest_reading *r, json_t *errors)
+{
+	static const char *const dev_keys[] = { "type", "device", "ts", "values", NULL };
+	static const char *const cov_keys[] = { "type", "ts", "lat", "lon", "technology", "operator", "rsrp", "rsrq", "sinr", NULL };
+	const char *type;
+	double ts;
+	size_t before = json_array_size(errors);
+	char f[96];
+
+	if (!json_is_object(o)) {
+		err(errors, field, "must be an object");
+		return -1;
+	}
+	type = json_string_value(json_object_get(o, "type"));
+	snprintf(f, sizeof(f), "%s.type", field);
+	if (!type || (strcmp(type, "device") && strcmp(type, "coverage"))) {
+		err(errors, f, "must be \"device\" or \"coverage\"");
+		return -1;
+	}
+	r->coverage = !strcmp(type, "coverage");
+	unknown_keys(o, field, r->coverage ? cov_keys : dev_keys, errors);
+	/* a week back (a controller catching up) to five minutes ahead (clock skew) */
+	if (num(o, "ts", field, (double)(now_ms / 1000 - 7 * 86400), (double)(now_ms / 1000 + 300), 0, &ts, errors) == 0)
+		r->ts_ms = (int64_t)llround(ts * 1000);
+	if (!r->coverage) {
+		json_t *vals = json_object_get(o, "values"), *v;
+		const char *name = json_string_value(json_object_get(o, "device")), *k;
+		snprintf(f, sizeof(f), "%s.device", field);
+		r->dev = name ? config_device(cfg, name) : NULL;
+		if (!r->dev || r->dev->driver != &push_driver) {
+			err(errors, f, name ? "no device '%.60s' with driver \"push\" in the config" : "is required (a string)", name);
+			return -1;
+		}
+		for (int i = 0; i < INGEST_MAX_VALUES; i++)
+			r->values[i] = NAN;
+		snprintf(f, sizeof(f), "%s.values", field);
+		if (!json_is_object(vals) || !json_object_size(vals)) {
+			err(errors, f, "must be an object of metric: number, e.g. {\"clients\": 12}");
+			return -1;
+		}
+		json_object_foreach(vals, k, v) {
+			const struct profile *p = r->dev->profile;
+			size_t i;
+			char vf[160];
+			snprintf(vf, sizeof(vf), "%s.values.%.60s", field, k);
+			for (i = 0; i < p->nregs && strcmp(p->regs[i].metric, k); i++)
+				;
+			if (i == p->nregs || i >= INGEST_MAX_VALUES) {
+				err(errors, vf, "profile %s has no metric '%.60s'", p->name, k);
+				continue;
+			}
+			if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+				err(errors, vf, "must be a number");
+				continue;
+			}
+			r->values[i] = json_number_value(v);
+			const struct reg_def *d = &p->regs[i];
+			if ((!isnan(d->min) && r->values[i] < d->min) || (!isnan(d->max) && r->values[i] > d->max))
+				err(errors, vf, "must be %g..%g (got %g)", d->min, d->max, r->values[i]);
+		}
+	} else {
+		struct coverage_sample *s = &r->cov;
+		const char *tech = json_string_value(json_object_get(o, "technology"));
+		const char *op = json_string_value(json_object_get(o, "operator"));
+		memset(s, 0, sizeof(*s));
+		num(o, "lat", field, -90, 90, 0, &s->lat, errors);
+		num(o, "lon", field, -180, 180, 0, &s->lon, errors);
+		snprintf(f, sizeof(f), "%s.technology", field);
+		if (!tech || (s->tech = rat_parse(tech)) == RAT_NONE)
+			err(errors, f, "must be \"LTE\" (4G) or \"NR\" (5G)");
+		snprintf(f, sizeof(f), "%s.operator", field);
+		if (!op || !survey_valid_operator(op))
+			err(errors, f, "must be 1..31 letters, digits, ' ', '-', '_' or '.'");
+		else
+			snprintf(r->op, sizeof(r->op), "%s", op);
+		/* 3GPP TS 27.007 reporting ranges */
+		num(o, "rsrp", field, s->tech == RAT_NR ? -157 : -141, s->tech == RAT_NR ? -31 : -44, 0, &s->rsrp, errors);
+		num(o, "rsrq", field, -43.5, 20, 1, &s->rsrq, errors);
+		num(o, "sinr", field, -23.5, 40, 1, &s->sinr, errors);
+		s->ts_ms = r->ts_ms;
+	}
+	return json_array_size(errors) > before ? -1 : 0;
+}
+
+int ingest_parse(const char *body, size_t len, const struct gw_config *cfg, int64_t now_ms,
+		 struct ingest_batch *b, json_t *errors)
+{
+	static const char *const top_keys[] = { "batch_id", "readings", NULL };
+	const struct ingest_conf *ic = cfg->ingest;
+	json_error_t je;
+	json_t *root, *rd;
+	const char *id;
+	size_t n;
+	int ret = -EINVAL;
+
+	memset(b, 0, sizeof(*b));
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		err(errors, "", "not JSON: %s at line %d column %d", je.text, je.line, je.column);
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		err(errors, "", "must be an object {\"batch_id\": ..., \"readings\": [...]}");
+		goto out;
+	}
+	unknown_keys(root, "", top_keys, errors);
+	id = json_string_value(json_object_get(root, "batch_id"));
+	if (!id || !valid_id(id))
+		err(errors, "batch_id", "is required: 1..64 letters, digits, '-', '_', '.' or ':' (an id per batch, reused when the batch is resent)");
+	else
+		snprintf(b->id, sizeof(b->id), "%s", id);
+	rd = json_object_get(root, "readings");
+	n = json_array_size(rd);
+	if (!json_is_array(rd) || !n || n > (size_t)(ic ? ic->max_readings : 1000)) {
+		err(errors, "readings", "must be a list of 1..%d readings", ic ? ic->max_readings : 1000);
+		goto out;
+	}
+	if (!(b->r = calloc(n, sizeof(*b->r)))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		char f[32];
+		snprintf(f, sizeof(f), "readings[%zu]", i);
+		parse_reading(json_array_get(rd, i), f, cfg, now_ms, &b->r[i], errors);
+		b->r[i].cov.op = b->r[i].op;
+	}
+	ret = json_array_size(errors) ? -EINVAL : 0;
+out:
+	json_decref(root);
+	if (ret < 0)
+		ingest_batch_release(b);
+	return ret;
+}
+
+void ingest_batch_release(struct ingest_batch *b)
+{
+	free(b->r);
+	b->r = NULL;
+	b->n = 0;
+}
+
+/* --- the server --- */
+
+struct bucket {
+	double tokens;
+	int64_t at_ms;
+};
+
+struct ingest {
+	struct gateway *gw;
+	struct evhttp *http;
+	struct bucket *buckets;     /* per token */
+	uint64_t accepted, duplicates, rejected;
+};
+
+static void reply_json(struct evhttp_request *req, int code, const char *reason, json_t *body)
+{
+	struct evbuffer *out = evbuffer_new();
+	char *s = json_dumps(body, JSON_COMPACT);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	if (out && s)
+		evbuffer_add_printf(out, "%s\n", s);
+	evhttp_send_reply(req, code, reason, out);
+	if (out)
+		evbuffer_free(out);
+	free(s);
+	json_decref(body);
+}
+
+static void reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
+{
+	reply_json(req, code, reason, json_pack("{s:s,s:[{s:s,s:s}]}", "error", reason, "errors", "field", "",
+						"message", msg));
+}
+
+/* The token of @req, by constant-time comparison; -1 when none matches. */
+static int authorise(struct ingest *in, struct evhttp_request *req)
+{
+	const struct ingest_conf *c = in->gw->cfg->ingest;
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	size_t n;
+	int found = -1;
+
+	if (!h || strncasecmp(h, "Bearer ", 7))
+		return -1;
+	h += 7;
+	n = strlen(h);
+	for (size_t i = 0; i < c->ntokens; i++) {
+		size_t sl = strlen(c->tokens[i].secret);
+		if (sl == n && CRYPTO_memcmp(h, c->tokens[i].secret, n) == 0)
+			found = (int)i;
+	}
+	return found;
+}
+
+static int take_token(struct ingest *in, int t, int64_t now, double *retry_s)
+{
+	const struct ingest_conf *c = in->gw->cfg->ingest;
+	struct bucket *b = &in->buckets[t];
+	double rate = c->rate_per_min / 60000.0;
+
+	if (!b->at_ms) {
+		b->tokens = c->burst;
+		b->at_ms = now;
+	}
+	b->tokens += (double)(now - b->at_ms) * rate;
+	if (b->tokens > c->burst)
+		b->tokens = c->burst;
+	b->at_ms = now;
+	if (b->tokens < 1) {
+		*retry_s = ceil((1 - b->tokens) / rate / 1000);
+		return -1;
+	}
+	b->tokens -= 1;
+	return 0;
+}
+
+/* Apply a validated batch: the batch id and the coverage samples in one
+ * transaction, then the device values. 1 applied, 0 seen before, <0 error. */
+static int apply(struct ingest *in, const char *token, const struct ingest_batch *b, size_t *ncov)
+{
+	sqlite3 *db = store_db(in->gw->store);
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	*ncov = 0;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return log_error(-EIO, "ingest: begin: %s", sqlite3_errmsg(db));
+	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO ingest_batch(source, batch_id, received, readings)"
+			       " VALUES (?1, ?2, ?3, ?4)", -1, &q, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(q, 1, token, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, b->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, wall_ms());
+	sqlite3_bind_int64(q, 4, (int64_t)b->n);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_changes(db) == 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return 0;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		if (b->r[i].coverage) {
+			if ((rc = coverage_insert(db, &b->r[i].cov, token)) < 0)
+				goto fail;
+			*ncov += (size_t)rc;
+		}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct ingest_reading *r = &b->r[i];
+		struct device *dev;
+		if (r->coverage)
+			continue;
+		for (size_t k = 0; k < in->gw->ndevices; k++) {
+			dev = &in->gw->devices[k];
+			if (dev->conf != r->dev)
+				continue;
+			gateway_poll_started(in->gw, dev, 0);
+			gateway_poll_done(in->gw, dev, r->ts_ms, r->values, 1, 0, NULL);
+			gateway_set_state(in->gw, dev, DEV_ONLINE, NULL);
+		}
+	}
+	return 1;
+fail:
+	log_err("ingest: batch %s from %s not applied: %s", b->id, token, sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -EIO;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct ingest *in = arg;
+	const struct ingest_conf *c = in->gw->cfg->ingest;
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	struct ingest_batch b;
+	json_t *errors;
+	double retry;
+	size_t len, ncov;
+	int t, rc;
+	char ra[16];
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+		reply_error(req, 405, "Method Not Allowed", "use POST");
+		return;
+	}
+	if ((t = authorise(in, req)) < 0) {
+		in->rejected++;
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"wardgw\"");
+		reply_error(req, 401, "Unauthorized", "missing or unknown bearer token (Authorization: Bearer ...)");
+		return;
+	}
+	if (take_token(in, t, wall_ms(), &retry) < 0) {
+		in->rejected++;
+		snprintf(ra, sizeof(ra), "%.0f", retry);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+		reply_error(req, 429, "Too Many Requests", "rate limit for this token reached; see Retry-After");
+		return;
+	}
+	len = evbuffer_get_length(body);
+	if (len > (size_t)c->max_body_bytes) {
+		in->rejected++;
+		reply_error(req, 413, "Payload Too Large", "body larger than ingest.max_body_bytes");
+		return;
+	}
+	errors = json_array();
+	rc = ingest_parse(len ? (const char *)evbuffer_pullup(body, -1) : "", len, in->gw->cfg, wall_ms(), &b, errors);
+	if (rc < 0) {
+		in->rejected++;
+		reply_json(req, 400, "Bad Request", json_pack("{s:s,s:o}", "error", "validation", "errors", errors));
+		return;
+	}
+	json_decref(errors);
+	rc = apply(in, c->tokens[t].name, &b, &ncov);
+	if (rc < 0) {
+		reply_error(req, 503, "Service Unavailable", "the store refused the batch; nothing was applied, send it again");
+	} else if (rc == 0) {
+		in->duplicates++;
+		reply_json(req, 200, "OK", json_pack("{s:s,s:s}", "status", "duplicate", "batch_id", b.id));
+	} else {
+		in->accepted++;
+		log_debug("ingest: batch %s from %s: %zu readings", b.id, c->tokens[t].name, b.n);
+		reply_json(req, 200, "OK", json_pack("{s:s,s:s,s:I,s:I}", "status", "accepted", "batch_id", b.id,
+						     "readings", (json_int_t)b.n, "coverage_samples", (json_int_t)ncov));
+	}
+	ingest_batch_release(&b);
+}
+
+int ingest_new(struct ingest **out, struct gateway *gw)
+{
+	const struct ingest_conf *c = gw->cfg->ingest;
+	struct ingest *in = calloc(1, sizeof(*in));
+	char *err = NULL;
+
+	*out = NULL;
+	if (!in)
+		return -ENOMEM;
+	in->gw = gw;
+	in->buckets = calloc(c->ntokens, sizeof(*in->buckets));
+	if (!in->buckets || coverage_db_init(store_db(gw->store)) < 0 ||
+	    sqlite3_exec(store_db(gw->store), "CREATE TABLE IF NOT EXISTS ingest_batch(source TEXT NOT NULL,"
+			 " batch_id TEXT NOT NULL, received INTEGER NOT NULL, readings INTEGER NOT NULL,"
+			 " PRIMARY KEY(source, batch_id))", NULL, NULL, &err) != SQLITE_OK) {
+		log_err("ingest: cannot prepare its tables: %s", err ? err : "out of memory");
+		sqlite3_free(err);
+		ingest_free(in);
+		return -EIO;
+	}
+	in->http = evhttp_new(gw->base);
+	if (!in->http) {
+		ingest_free(in);
+		return -ENOMEM;
+	}
+	/* one byte over the limit is enough to know; evhttp answers 413 itself */
+	evhttp_set_max_body_size(in->http, c->max_body_bytes);
+	evhttp_set_max_headers_size(in->http, 8192);
+	evhttp_set_timeout(in->http, 10);
+	evhttp_set_allowed_methods(in->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
+	evhttp_set_cb(in->http, "/v1/readings", on_request, in);
+	if (evhttp_bind_socket(in->http, c->host, (ev_uint16_t)c->port) < 0) {
+		int e = errno;
+		ingest_free(in);
+		return log_error(-EADDRINUSE, "ingest: cannot listen on %s: %s", c->listen, strerror(e));
+	}
+	log_info("ingest: listening on http://%s/v1/readings, %zu tokens", c->listen, c->ntokens);
+	*out = in;
+	return 0;
+}
+
+void ingest_free(struct ingest *in)
+{
+	if (!in)
+		return;
+	if (in->http)
+		evhttp_free(in->http);
+	free(in->buckets);
+	free(in);
+}

@@ -1025,6 +1025,7 @@ static void ctl_get(int fd, struct dev *d)
 		P("powerFactor", h[12] * 0.001);
 		P("operatingHours", (uint32_t)h[13] << 16 | h[14]);
 		P("switchOnCounter", h[15]);
+		P("targetLightCommand", h[0x10] * 0.01);
 	} else if (d->kind == K_SDM630) {
 		static const char *const ph[3] = { "L1", "L2", "L3" };
 		char n[40];

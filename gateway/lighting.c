@@ -48,6 +48,12 @@ struct ldev {
 	double rated_kwh;       /* ratedEnergyScheduled, cumulative since start */
 	int mi[3];              /* lampsInstalled, lampsOn, lampsFailed register indexes (-1: none) */
 	double per_unit;        /* % per register unit: 100 for a ratio ("/"), 1 for percent */
+	/* the schedule's answer, good from want_at until want.next_ms while
+	 * the overrides are unchanged (want_gen): a tick costs nothing between
+	 * switch points, whatever the size of the calendar and the groups */
+	struct sched_want want;
+	int64_t want_at;
+	unsigned want_gen;      /* 0: not computed */
 };
 
 struct lighting {
@@ -57,6 +63,8 @@ struct lighting {
 	size_t ndevs;
 	struct sched_override *ov;
 	size_t nov;
+	unsigned ov_gen;            /* bumped whenever ov changes (cached answers go) */
+	struct ldev **by_index;     /* device index -> its ldev, or NULL */
 	int64_t pruned_ms;
 	struct lamp_alarms *alarms;
 	unsigned char key[256];     /* HMAC key for IOC commands */
@@ -153,10 +161,19 @@ static struct sqlite3 *db_of(struct lighting *l)
 
 static struct ldev *ldev_of(struct lighting *l, const struct device *dev)
 {
-	for (size_t i = 0; i < l->ndevs; i++)
-		if (l->devs[i].dev == dev)
-			return &l->devs[i];
-	return NULL;
+	return dev->index < l->gw->ndevices ? l->by_index[dev->index] : NULL;
+}
+
+/* What the schedule wants for @ld at @now (cached, see struct ldev). */
+static const struct sched_want *want_of(struct lighting *l, struct ldev *ld, int64_t now)
+{
+	if (ld->want_gen != l->ov_gen || now < ld->want_at || now >= ld->want.next_ms) {
+		if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &ld->want) < 0)
+			ld->want.level = NAN;
+		ld->want_at = now;
+		ld->want_gen = l->ov_gen;
+	}
+	return &ld->want;
 }
 
 struct wr {
@@ -228,7 +245,8 @@ static int evaluate(struct lighting *l, struct ldev *ld, int64_t now)
 		return -EBUSY;
 	if (ld->dev->state != DEV_ONLINE || (now < ld->retry_ms && !ld->cmd))
 		return -EAGAIN;
-	if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &sw) < 0 || isnan(sw.level))
+	sw = *want_of(l, ld, now);
+	if (isnan(sw.level))
 		return 0;
 	ld->next_ms = sw.next_ms;
 	if (!ld->force && !ld->cmd && sw.level == ld->written)
@@ -266,6 +284,8 @@ void lighting_tick(struct lighting *l, int64_t now)
 		for (size_t i = 0; i < l->nov; i++)
 			if (l->ov[i].expires_ms > now - 60000)
 				l->ov[k++] = l->ov[i];
+		if (k != l->nov)
+			l->ov_gen++;
 		l->nov = k;
 		l->pruned_ms = now;
 		/* ids older than the window cannot come back: their ts is refused;
@@ -295,12 +315,10 @@ void lighting_tick(struct lighting *l, int64_t now)
 	}
 	for (size_t i = 0; i < l->ndevs; i++) {
 		struct ldev *ld = &l->devs[i];
-		struct sched_want sw;
 		evaluate(l, ld, now);
-		if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &sw) < 0)
-			sw.level = NAN;
-		lamp_alarms_eval(l->alarms, i, now, sw.level, now < ld->retry_ms);
-		derived_tick(l, ld, now, sw.level);
+		double wanted = want_of(l, ld, now)->level;
+		lamp_alarms_eval(l->alarms, i, now, wanted, now < ld->retry_ms);
+		derived_tick(l, ld, now, wanted);
 	}
 }
 
@@ -390,13 +408,11 @@ static void append_derived(struct lighting *l, struct ldev *ld, int64_t ts_ms, c
 void lighting_poll_done(struct lighting *l, struct device *dev, int64_t ts_ms)
 {
 	struct ldev *ld = l ? ldev_of(l, dev) : NULL;
-	struct sched_want sw;
 	double v[NDERIVED];
 
 	if (!ld || ld->mi[0] < 0 || ld->mi[1] < 0)
 		return;
-	if (sched_want(l->cfg, dev->conf, ts_ms, l->ov, l->nov, &sw) < 0)
-		return;
+	const struct sched_want sw = *want_of(l, ld, ts_ms);
 	double inst = dev->last[ld->mi[0]], on = dev->last[ld->mi[1]];
 	double failed = ld->mi[2] >= 0 ? dev->last[ld->mi[2]] : 0;
 	int lit_wanted = !isnan(sw.level) && sw.level > 0;
@@ -456,7 +472,11 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 	l->gw = gw;
 	l->cfg = cfg;
 	l->devs = calloc(gw->ndevices + 1, sizeof(*l->devs));
-	if (!l->devs) {
+	l->by_index = calloc(gw->ndevices + 1, sizeof(*l->by_index));
+	l->ov_gen = 1;
+	if (!l->devs || !l->by_index) {
+		free(l->devs);
+		free(l->by_index);
 		free(l);
 		return -ENOMEM;
 	}
@@ -465,6 +485,7 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 			struct ldev *ld = &l->devs[l->ndevs++];
 			ld->l = l;
 			ld->dev = &gw->devices[i];
+			l->by_index[i] = ld;
 			ld->written = NAN;
 			ld->force = 1;
 			ld->per_unit = 1;
@@ -525,6 +546,7 @@ void lighting_free(struct lighting *l)
 		}
 	OPENSSL_cleanse(l->key, sizeof(l->key));
 	lamp_alarms_free(l->alarms);
+	free(l->by_index);
 	free(l->result_topic);
 	free(l->devs);
 	free(l->ov);
@@ -557,6 +579,7 @@ int lighting_add_override(struct lighting *l, struct sched_override *o, const ch
 		return -ENOMEM;
 	l->ov = nv;
 	l->ov[l->nov++] = *o;
+	l->ov_gen++;
 	return 0;
 }
 
@@ -570,6 +593,7 @@ int lighting_clear_overrides(struct lighting *l, enum sched_scope scope, const c
 			continue;
 		o->expires_ms = now;
 		n++;
+		l->ov_gen++;
 		if (o->id > 0) {
 			sqlite3_stmt *st;
 			if (sqlite3_prepare_v2(db_of(l), "UPDATE light_override SET expires = ?1 WHERE id = ?2", -1, &st,

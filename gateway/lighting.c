@@ -67,6 +67,9 @@ struct lighting {
 	struct ldev **by_index;     /* device index -> its ldev, or NULL */
 	int64_t pruned_ms;
 	struct lamp_alarms *alarms;
+	double reject_tokens;       /* answers to rejected commands: a bucket of 30, 1 per second */
+	int64_t reject_refill_ms;
+	uint64_t reject_unanswered;
 	unsigned char key[256];     /* HMAC key for IOC commands */
 	size_t keylen;
 	char *result_topic;
@@ -474,6 +477,8 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 	l->devs = calloc(gw->ndevices + 1, sizeof(*l->devs));
 	l->by_index = calloc(gw->ndevices + 1, sizeof(*l->by_index));
 	l->ov_gen = 1;
+	l->reject_tokens = 30;
+	l->reject_refill_ms = wall_ms();
 	if (!l->devs || !l->by_index) {
 		free(l->devs);
 		free(l->by_index);
@@ -766,9 +771,23 @@ static void reject(struct lighting *l, const struct lighting_cmd *c, const char 
 	if (c->id[0])
 		snprintf(id, sizeof(id), "\"%s\"", c->id);
 	target_str(c, tgt, sizeof(tgt));
-	log_warn("lighting: command %s rejected: %s", c->id[0] ? c->id : "(no id)", why);
 	audit_add(db_of(l), now, "ioc", c->id[0] ? c->id : NULL, c->have_action ? cmd_action_name(c->action) : NULL,
 		  c->have_target ? tgt : NULL, c->have_action ? c->level : NAN, "rejected", why, body);
+	/* a flood of bad messages must not fill the log nor the outbox's
+	 * priority lane (never dropped): answers and log lines are
+	 * rate-limited, the audit keeps every one */
+	l->reject_tokens += (double)(now - l->reject_refill_ms) / 1000.0;
+	if (l->reject_tokens > 30)
+		l->reject_tokens = 30;
+	l->reject_refill_ms = now;
+	if (l->reject_tokens < 1) {
+		if (l->reject_unanswered++ % 100 == 0)
+			log_warn("lighting: more than 30 rejected commands in a burst; answering at most one per second "
+				 "(%llu unanswered so far, all in the audit)", (unsigned long long)l->reject_unanswered);
+		return;
+	}
+	l->reject_tokens -= 1;
+	log_warn("lighting: command %s rejected: %s", c->id[0] ? c->id : "(no id)", why);
 	if (json_escape(esc, sizeof(esc), why) < 0)
 		snprintf(esc, sizeof(esc), "rejected");
 	if (asprintf(&json, "{\"id\":%s,\"state\":\"rejected\",\"reason\":\"%s\",\"ts\":%lld}", id, esc,

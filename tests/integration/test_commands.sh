@@ -140,3 +140,11 @@ for pat in ' ioc .* ioc-1 .* dim .* group north .* 70 %  accepted' ' ioc .* ioc-
 	grep -q -- "$pat" "$T/audit.out" || fail "audit lacks /$pat/: $(cat "$T/audit.out")"
 done
 ok "wardgw audit shows the accepted, done and every rejected command"
+
+# a flood of 60 bad messages: all in the audit, answers rate-limited
+seq 60 | sed 's/^/junk-/' | mosquitto_pub -p "$MQ" -q 1 -t 'ward/gw-test/cmd/lighting' -l
+wait_for 15 '[ "$("$WARDGW" audit -c "$T/gw.conf" --last 1000 | grep -c "near .junk")" = 60 ]' \
+	|| fail "flood: $("$WARDGW" audit -c "$T/gw.conf" --last 1000 | grep -c "near .junk") of 60 in the audit"
+answered=$(grep -c "near 'junk" "$T/results.txt")
+[ "$answered" -ge 1 ] && [ "$answered" -lt 50 ] || fail "flood: $answered of 60 answered"
+ok "a flood of 60 malformed messages: all 60 audited, $answered answered (rate-limited)"

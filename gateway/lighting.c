@@ -933,10 +933,14 @@ void lighting_command(struct lighting *l, const void *payload, size_t len)
 	if (!l->keylen) {
 		memset(&c, 0, sizeof(c));
 		lighting_cmd_parse(payload, len, NULL, 0, &c, why, sizeof(why));
+		body[256] = 0;
 		reject(l, &c, "commands are disabled: lighting.commands.key_file is not set", body);
 		return;
 	}
-	if (lighting_cmd_parse(payload, len, l->key, l->keylen, &c, why, sizeof(why)) < 0) {
+	if ((rc = lighting_cmd_parse(payload, len, l->key, l->keylen, &c, why, sizeof(why))) < 0) {
+		/* of what nobody signed, keep only the start: a flood must not fill the disk */
+		if (rc == -EACCES || !c.id[0])
+			body[256] = 0;
 		reject(l, &c, why, body);
 		return;
 	}

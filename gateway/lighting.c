@@ -64,7 +64,8 @@ struct lighting {
 	struct sched_override *ov;
 	size_t nov;
 	unsigned ov_gen;            /* bumped whenever ov changes (cached answers go) */
-	struct ldev **by_index;     /* device index -> its ldev, or NULL */
+	struct ldev **by_index;     /* device index -> its ldev, or NULL (a cache, see ldev_of) */
+	size_t nby_index;
 	int64_t pruned_ms;
 	struct lamp_alarms *alarms;
 	double reject_tokens;       /* answers to rejected commands: a bucket of 30, 1 per second */
@@ -162,9 +163,29 @@ static struct sqlite3 *db_of(struct lighting *l)
 	return store_db(l->gw->store);
 }
 
+/* A device's ldev by its index; the table is a cache: after a reload
+ * moved the devices (new addresses, maybe new indexes) a miss falls back to
+ * a search and repairs the entry. */
 static struct ldev *ldev_of(struct lighting *l, const struct device *dev)
 {
-	return dev->index < l->gw->ndevices ? l->by_index[dev->index] : NULL;
+	struct ldev *ld = dev->index < l->nby_index ? l->by_index[dev->index] : NULL;
+
+	if (ld && ld->dev == dev)
+		return ld;
+	ld = NULL;
+	for (size_t i = 0; i < l->ndevs && !ld; i++)
+		if (l->devs[i].dev == dev)
+			ld = &l->devs[i];
+	if (dev->index >= l->nby_index) {
+		struct ldev **nv = realloc(l->by_index, (dev->index + 1) * sizeof(*nv));
+		if (!nv)
+			return ld;
+		memset(nv + l->nby_index, 0, (dev->index + 1 - l->nby_index) * sizeof(*nv));
+		l->by_index = nv;
+		l->nby_index = dev->index + 1;
+	}
+	l->by_index[dev->index] = ld;
+	return ld;
 }
 
 /* What the schedule wants for @ld at @now (cached, see struct ldev). */
@@ -476,6 +497,7 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 	l->cfg = cfg;
 	l->devs = calloc(gw->ndevices + 1, sizeof(*l->devs));
 	l->by_index = calloc(gw->ndevices + 1, sizeof(*l->by_index));
+	l->nby_index = gw->ndevices;
 	l->ov_gen = 1;
 	l->reject_tokens = 30;
 	l->reject_refill_ms = wall_ms();
@@ -1054,4 +1076,10 @@ void lighting_command(struct lighting *l, const void *payload, size_t len)
 	free(tg);
 	if (--r->pending == 0)
 		cmd_finish(r);
+}
+
+void lighting_forget_cache(struct lighting *l)
+{
+	if (l)
+		l->ov_gen++;
 }

@@ -48,6 +48,12 @@ struct ldev {
 	double rated_kwh;       /* ratedEnergyScheduled, cumulative since start */
 	int mi[3];              /* lampsInstalled, lampsOn, lampsFailed register indexes (-1: none) */
 	double per_unit;        /* % per register unit: 100 for a ratio ("/"), 1 for percent */
+	/* the schedule's answer, good from want_at until want.next_ms while
+	 * the overrides are unchanged (want_gen): a tick costs nothing between
+	 * switch points, whatever the size of the calendar and the groups */
+	struct sched_want want;
+	int64_t want_at;
+	unsigned want_gen;      /* 0: not computed */
 };
 
 struct lighting {
@@ -57,8 +63,14 @@ struct lighting {
 	size_t ndevs;
 	struct sched_override *ov;
 	size_t nov;
+	unsigned ov_gen;            /* bumped whenever ov changes (cached answers go) */
+	struct ldev **by_index;     /* device index -> its ldev, or NULL (a cache, see ldev_of) */
+	size_t nby_index;
 	int64_t pruned_ms;
 	struct lamp_alarms *alarms;
+	double reject_tokens;       /* answers to rejected commands: a bucket of 30, 1 per second */
+	int64_t reject_refill_ms;
+	uint64_t reject_unanswered;
 	unsigned char key[256];     /* HMAC key for IOC commands */
 	size_t keylen;
 	char *result_topic;
@@ -151,12 +163,41 @@ static struct sqlite3 *db_of(struct lighting *l)
 	return store_db(l->gw->store);
 }
 
+/* A device's ldev by its index; the table is a cache: after a reload
+ * moved the devices (new addresses, maybe new indexes) a miss falls back to
+ * a search and repairs the entry. */
 static struct ldev *ldev_of(struct lighting *l, const struct device *dev)
 {
-	for (size_t i = 0; i < l->ndevs; i++)
+	struct ldev *ld = dev->index < l->nby_index ? l->by_index[dev->index] : NULL;
+
+	if (ld && ld->dev == dev)
+		return ld;
+	ld = NULL;
+	for (size_t i = 0; i < l->ndevs && !ld; i++)
 		if (l->devs[i].dev == dev)
-			return &l->devs[i];
-	return NULL;
+			ld = &l->devs[i];
+	if (dev->index >= l->nby_index) {
+		struct ldev **nv = realloc(l->by_index, (dev->index + 1) * sizeof(*nv));
+		if (!nv)
+			return ld;
+		memset(nv + l->nby_index, 0, (dev->index + 1 - l->nby_index) * sizeof(*nv));
+		l->by_index = nv;
+		l->nby_index = dev->index + 1;
+	}
+	l->by_index[dev->index] = ld;
+	return ld;
+}
+
+/* What the schedule wants for @ld at @now (cached, see struct ldev). */
+static const struct sched_want *want_of(struct lighting *l, struct ldev *ld, int64_t now)
+{
+	if (ld->want_gen != l->ov_gen || now < ld->want_at || now >= ld->want.next_ms) {
+		if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &ld->want) < 0)
+			ld->want.level = NAN;
+		ld->want_at = now;
+		ld->want_gen = l->ov_gen;
+	}
+	return &ld->want;
 }
 
 struct wr {
@@ -228,7 +269,8 @@ static int evaluate(struct lighting *l, struct ldev *ld, int64_t now)
 		return -EBUSY;
 	if (ld->dev->state != DEV_ONLINE || (now < ld->retry_ms && !ld->cmd))
 		return -EAGAIN;
-	if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &sw) < 0 || isnan(sw.level))
+	sw = *want_of(l, ld, now);
+	if (isnan(sw.level))
 		return 0;
 	ld->next_ms = sw.next_ms;
 	if (!ld->force && !ld->cmd && sw.level == ld->written)
@@ -266,6 +308,8 @@ void lighting_tick(struct lighting *l, int64_t now)
 		for (size_t i = 0; i < l->nov; i++)
 			if (l->ov[i].expires_ms > now - 60000)
 				l->ov[k++] = l->ov[i];
+		if (k != l->nov)
+			l->ov_gen++;
 		l->nov = k;
 		l->pruned_ms = now;
 		/* ids older than the window cannot come back: their ts is refused;
@@ -295,12 +339,10 @@ void lighting_tick(struct lighting *l, int64_t now)
 	}
 	for (size_t i = 0; i < l->ndevs; i++) {
 		struct ldev *ld = &l->devs[i];
-		struct sched_want sw;
 		evaluate(l, ld, now);
-		if (sched_want(l->cfg, ld->dev->conf, now, l->ov, l->nov, &sw) < 0)
-			sw.level = NAN;
-		lamp_alarms_eval(l->alarms, i, now, sw.level, now < ld->retry_ms);
-		derived_tick(l, ld, now, sw.level);
+		double wanted = want_of(l, ld, now)->level;
+		lamp_alarms_eval(l->alarms, i, now, wanted, now < ld->retry_ms);
+		derived_tick(l, ld, now, wanted);
 	}
 }
 
@@ -390,13 +432,11 @@ static void append_derived(struct lighting *l, struct ldev *ld, int64_t ts_ms, c
 void lighting_poll_done(struct lighting *l, struct device *dev, int64_t ts_ms)
 {
 	struct ldev *ld = l ? ldev_of(l, dev) : NULL;
-	struct sched_want sw;
 	double v[NDERIVED];
 
 	if (!ld || ld->mi[0] < 0 || ld->mi[1] < 0)
 		return;
-	if (sched_want(l->cfg, dev->conf, ts_ms, l->ov, l->nov, &sw) < 0)
-		return;
+	const struct sched_want sw = *want_of(l, ld, ts_ms);
 	double inst = dev->last[ld->mi[0]], on = dev->last[ld->mi[1]];
 	double failed = ld->mi[2] >= 0 ? dev->last[ld->mi[2]] : 0;
 	int lit_wanted = !isnan(sw.level) && sw.level > 0;
@@ -456,7 +496,14 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 	l->gw = gw;
 	l->cfg = cfg;
 	l->devs = calloc(gw->ndevices + 1, sizeof(*l->devs));
-	if (!l->devs) {
+	l->by_index = calloc(gw->ndevices + 1, sizeof(*l->by_index));
+	l->nby_index = gw->ndevices;
+	l->ov_gen = 1;
+	l->reject_tokens = 30;
+	l->reject_refill_ms = wall_ms();
+	if (!l->devs || !l->by_index) {
+		free(l->devs);
+		free(l->by_index);
 		free(l);
 		return -ENOMEM;
 	}
@@ -465,6 +512,7 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 			struct ldev *ld = &l->devs[l->ndevs++];
 			ld->l = l;
 			ld->dev = &gw->devices[i];
+			l->by_index[i] = ld;
 			ld->written = NAN;
 			ld->force = 1;
 			ld->per_unit = 1;
@@ -525,6 +573,7 @@ void lighting_free(struct lighting *l)
 		}
 	OPENSSL_cleanse(l->key, sizeof(l->key));
 	lamp_alarms_free(l->alarms);
+	free(l->by_index);
 	free(l->result_topic);
 	free(l->devs);
 	free(l->ov);
@@ -557,6 +606,7 @@ int lighting_add_override(struct lighting *l, struct sched_override *o, const ch
 		return -ENOMEM;
 	l->ov = nv;
 	l->ov[l->nov++] = *o;
+	l->ov_gen++;
 	return 0;
 }
 
@@ -570,6 +620,7 @@ int lighting_clear_overrides(struct lighting *l, enum sched_scope scope, const c
 			continue;
 		o->expires_ms = now;
 		n++;
+		l->ov_gen++;
 		if (o->id > 0) {
 			sqlite3_stmt *st;
 			if (sqlite3_prepare_v2(db_of(l), "UPDATE light_override SET expires = ?1 WHERE id = ?2", -1, &st,
@@ -742,9 +793,23 @@ static void reject(struct lighting *l, const struct lighting_cmd *c, const char 
 	if (c->id[0])
 		snprintf(id, sizeof(id), "\"%s\"", c->id);
 	target_str(c, tgt, sizeof(tgt));
-	log_warn("lighting: command %s rejected: %s", c->id[0] ? c->id : "(no id)", why);
 	audit_add(db_of(l), now, "ioc", c->id[0] ? c->id : NULL, c->have_action ? cmd_action_name(c->action) : NULL,
 		  c->have_target ? tgt : NULL, c->have_action ? c->level : NAN, "rejected", why, body);
+	/* a flood of bad messages must not fill the log nor the outbox's
+	 * priority lane (never dropped): answers and log lines are
+	 * rate-limited, the audit keeps every one */
+	l->reject_tokens += (double)(now - l->reject_refill_ms) / 1000.0;
+	if (l->reject_tokens > 30)
+		l->reject_tokens = 30;
+	l->reject_refill_ms = now;
+	if (l->reject_tokens < 1) {
+		if (l->reject_unanswered++ % 100 == 0)
+			log_warn("lighting: more than 30 rejected commands in a burst; answering at most one per second "
+				 "(%llu unanswered so far, all in the audit)", (unsigned long long)l->reject_unanswered);
+		return;
+	}
+	l->reject_tokens -= 1;
+	log_warn("lighting: command %s rejected: %s", c->id[0] ? c->id : "(no id)", why);
 	if (json_escape(esc, sizeof(esc), why) < 0)
 		snprintf(esc, sizeof(esc), "rejected");
 	if (asprintf(&json, "{\"id\":%s,\"state\":\"rejected\",\"reason\":\"%s\",\"ts\":%lld}", id, esc,
@@ -890,10 +955,14 @@ void lighting_command(struct lighting *l, const void *payload, size_t len)
 	if (!l->keylen) {
 		memset(&c, 0, sizeof(c));
 		lighting_cmd_parse(payload, len, NULL, 0, &c, why, sizeof(why));
+		body[256] = 0;
 		reject(l, &c, "commands are disabled: lighting.commands.key_file is not set", body);
 		return;
 	}
-	if (lighting_cmd_parse(payload, len, l->key, l->keylen, &c, why, sizeof(why)) < 0) {
+	if ((rc = lighting_cmd_parse(payload, len, l->key, l->keylen, &c, why, sizeof(why))) < 0) {
+		/* of what nobody signed, keep only the start: a flood must not fill the disk */
+		if (rc == -EACCES || !c.id[0])
+			body[256] = 0;
 		reject(l, &c, why, body);
 		return;
 	}
@@ -1023,4 +1092,11 @@ void lighting_devices_moved(struct lighting *l, struct device *(*moved)(void *ar
 			l->devs[i].dev = d;
 	}
 	lamp_alarms_devices_moved(l->alarms, moved, arg);
+	lighting_forget_cache(l);
+}
+
+void lighting_forget_cache(struct lighting *l)
+{
+	if (l)
+		l->ov_gen++;
 }

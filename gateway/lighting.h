@@ -28,6 +28,10 @@ void lighting_device_online(struct lighting *l, struct device *dev);
  *  series (lampsScheduled, lampsLitScheduled, lampsDayBurning,
  *  ratedEnergyScheduled, lampsFaulty, lampsKnown) to the store and the rollups. */
 void lighting_poll_done(struct lighting *l, struct device *dev, int64_t ts_ms);
+/** Drop every device's cached schedule answer (it points into the config
+ *  and the override list): call after anything replaces either, e.g. a
+ *  reload. The device lookup by index repairs itself. */
+void lighting_forget_cache(struct lighting *l);
 /** Evaluate now (normally every second). */
 void lighting_tick(struct lighting *l, int64_t now_ms);
 

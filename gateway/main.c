@@ -185,6 +185,14 @@ static int cmd_check(const struct args *a)
 	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
 	/* serial buses: can they carry the configured polls? (warnings only) */
 	budget_report(cfg, stdout);
+	if (cfg->lighting) {
+		size_t ctl = 0;
+		for (size_t i = 0; i < cfg->ndevices; i++)
+			ctl += sched_controls(cfg, &cfg->devices[i]);
+		printf("%s: lighting: %zu programs, %zu calendar rules, %zu overrides, %zu devices switched; "
+		       "IOC commands %s\n", a->config, cfg->lighting->nprograms, cfg->lighting->nrules,
+		       cfg->lighting->noverrides, ctl, cfg->lighting->key_file ? "on" : "off (no commands.key_file)");
+	}
 	config_free(cfg);
 	return 0;
 }

@@ -61,6 +61,18 @@ result ioc-1 done | jq -e '.results | length == 2 and all(.state == "done" and .
 [ "$(level 2)" = 0x0028 ] || fail "cab-003 (not in north) changed: $(level 2)"
 ok "signed dim: cab-001, cab-002 at 70 % (simulator), done with read-back 70 for both; cab-003 untouched"
 
+# the override survives a restart of the gateway: listed by wardgw schedule,
+# and written again to both cabinets when they connect
+stop_pid "$GW_PID"
+kill -0 "$SIM_PID" || fail "the simulator is gone"
+"$WARDGW" schedule -c "$T/gw.conf" > "$T/schedule.out" || fail "wardgw schedule"
+grep -q "stored group  north .* 70 %" "$T/schedule.out" || fail "stored override not listed: $(cat "$T/schedule.out")"
+start_gateway "$T/gw.conf"
+wait_until 10 grep -q "mqtt tcp://127.0.0.1:$MQ: connected" "$T/gateway.log" || fail "gateway not connected after restart"
+ovw() { "$WARDGW" audit -c "$T/gw.conf" --last 100 | grep -c 'cab-00[12] .* 70 %  done .*command ioc-1'; }
+wait_for 10 '[ "$(ovw)" -ge 4 ]' || fail "override not applied again after the restart: $(ovw) writes (simulator $(kill -0 "$SIM_PID" && echo alive || echo gone))"
+ok "the command's override survives a gateway restart (wardgw schedule lists it; written again on connect)"
+
 # 2. everything below is rejected and writes nothing
 w0=$(writes)
 reject() { # ID MESSAGE 'reason'
@@ -128,3 +140,11 @@ for pat in ' ioc .* ioc-1 .* dim .* group north .* 70 %  accepted' ' ioc .* ioc-
 	grep -q -- "$pat" "$T/audit.out" || fail "audit lacks /$pat/: $(cat "$T/audit.out")"
 done
 ok "wardgw audit shows the accepted, done and every rejected command"
+
+# a flood of 60 bad messages: all in the audit, answers rate-limited
+seq 60 | sed 's/^/junk-/' | mosquitto_pub -p "$MQ" -q 1 -t 'ward/gw-test/cmd/lighting' -l
+wait_for 15 '[ "$("$WARDGW" audit -c "$T/gw.conf" --last 1000 | grep -c "near .junk")" = 60 ]' \
+	|| fail "flood: $("$WARDGW" audit -c "$T/gw.conf" --last 1000 | grep -c "near .junk") of 60 in the audit"
+answered=$(grep -c "near 'junk" "$T/results.txt")
+[ "$answered" -ge 1 ] && [ "$answered" -lt 50 ] || fail "flood: $answered of 60 answered"
+ok "a flood of 60 malformed messages: all 60 audited, $answered answered (rate-limited)"

@@ -261,6 +261,42 @@ static void test_config_overrides_and_days(void **state)
 	config_free(cfg);
 }
 
+/* Tromsø at midsummer: no sunset, so the astronomical points are dropped
+ * and the fixed ones still run; in the dark season no sunrise either. */
+static void test_polar(void **state)
+{
+	char path[256], *buf = NULL;
+	size_t len = 0;
+	FILE *errs = open_memstream(&buf, &len);
+	struct gw_config *cfg = NULL;
+	struct sched_time pts[8];
+	const char *text =
+		"gateway = { id = \"t\"; lat = 69.6492; lon = 18.9553; };\n"
+		"profiles_dir = \"profiles\";\n"
+		"devices = ( { name = \"c1\"; profile = \"cab\"; host = \"127.0.0.1\"; } );\n"
+		"lighting = {\n"
+		"  programs = ( { name = \"n\"; points = ( { at = \"sunset\"; level = 100; }, { at = \"23:00\"; level = 30; },\n"
+		"                 { at = \"sunrise\"; level = 0; } ); } );\n"
+		"  calendar = ( { program = \"n\"; } );\n"
+		"};\n";
+
+	write_file("polar.conf", text);
+	snprintf(path, sizeof(path), "%s/polar.conf", dir);
+	assert_int_equal(config_load(path, errs, &cfg), 0);
+	fclose(errs);
+	free(buf);
+	const struct sched_program *p = sched_program_for(cfg, "c1", civil_day(2026, 6, 21), NULL);
+	assert_non_null(p);
+	assert_int_equal(sched_points(cfg, p, civil_day(2026, 6, 21), pts, 8), 1);
+	assert_true(pts[0].level == 30);
+	/* late September: all three, in time order; in ward time (UTC+7)
+	 * Tromsø's sunset (16:43 UTC) comes after 23:00, so it sorts second */
+	assert_int_equal(sched_points(cfg, p, civil_day(2026, 9, 23), pts, 8), 3);
+	assert_true(pts[0].t_ms < pts[1].t_ms && pts[1].t_ms < pts[2].t_ms);
+	assert_true(pts[0].level == 30 && pts[1].level == 100 && pts[2].level == 0);
+	config_free(cfg);
+}
+
 static void expect_error(const char *lighting, const char *needle)
 {
 	int ret;
@@ -307,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_config_overrides_and_days),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_polar),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

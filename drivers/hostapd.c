@@ -189,7 +189,12 @@ static void handle_event(struct ap *a, const char *buf, size_t n);
 static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t bsz, char *why, size_t wsz)
 {
 	int64_t deadline = mono_ms() + a->dev->conf->timeout_ms;
+	ssize_t late;
 
+	/* a reply that came after its request timed out is not this one's */
+	while ((late = recv(fd, buf, bsz - 1, MSG_DONTWAIT)) > 0)
+		if (buf[0] == '<')
+			handle_event(a, buf, (size_t)late);
 	if (send(fd, cmd, strlen(cmd), 0) < 0) {
 		snprintf(why, wsz, "%s: %s", cmd, strerror(errno));
 		return -1;

@@ -64,8 +64,9 @@ static struct client_keys keys = CLIENT_KEYS_INIT;
 struct ap;
 
 struct ap_result {
-	struct ap *a;               /* valid only while dev->drv is set */
+	struct ap *a;               /* valid only while @epoch is current */
 	struct device *dev;
+	unsigned epoch;
 	int64_t ts_ms;
 	int reachable;
 	char reason[160];
@@ -89,10 +90,38 @@ struct ap {
 	struct hset sess;           /* HMAC(process key): session start (v1), last rx+tx (v2) */
 	int64_t traffic, sessions, ended, seconds;
 	int map[64];
+	unsigned epoch;             /* the driver's epoch when started */
 };
 
 static struct ap **aps;
 static size_t naps;
+
+/* What an AP has counted, parked by stop() and taken back by start() under
+ * the same device name, so that a reload (stop + start) does not restart
+ * the day's figures. Wiped at exit, like the keys. */
+struct parked {
+	char name[64];
+	struct hset day, sess;
+	int64_t day_of, traffic, sessions, ended, seconds;
+};
+static struct parked *parked;
+static size_t nparked;
+static int atexit_done;
+
+static void wipe_at_exit(void)
+{
+	for (size_t i = 0; i < nparked; i++) {
+		hset_wipe(&parked[i].day);
+		hset_wipe(&parked[i].sess);
+	}
+	free(parked);
+	parked = NULL;
+	nparked = 0;
+	client_keys_wipe(&keys);
+}
+/* Bumped by every stop: a result queued before it is dropped unread (its AP
+ * is freed, its device may have moved in a reload). Loop thread. */
+static unsigned epoch;
 
 /* The day key for @now; at ward midnight the old key is wiped (by
  * client_keys_rotate) and so is every AP's set of the day that closed. */
@@ -189,7 +218,12 @@ static void handle_event(struct ap *a, const char *buf, size_t n);
 static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t bsz, char *why, size_t wsz)
 {
 	int64_t deadline = mono_ms() + a->dev->conf->timeout_ms;
+	ssize_t late;
 
+	/* a reply that came after its request timed out is not this one's */
+	while ((late = recv(fd, buf, bsz - 1, MSG_DONTWAIT)) > 0)
+		if (buf[0] == '<')
+			handle_event(a, buf, (size_t)late);
 	if (send(fd, cmd, strlen(cmd), 0) < 0) {
 		snprintf(why, wsz, "%s: %s", cmd, strerror(errno));
 		return -1;
@@ -362,13 +396,14 @@ static void put(struct ap *a, double *vals, const struct ap_result *r)
 static void on_result(void *arg)
 {
 	struct ap_result *r = arg;
-	struct device *dev = r->dev;
+	struct device *dev;
 	double vals[64];
 
-	if (!dev->drv) {
+	if (r->epoch != epoch) {
 		free(r);
 		return;
 	}
+	dev = r->dev;
 	gateway_poll_started(r->a->gw, dev, 0);
 	if (!r->reachable) {
 		/* hostapd gone: the AP is down, and the device offline */
@@ -429,6 +464,7 @@ static void *worker(void *arg)
 		}
 		r->a = a;
 		r->dev = a->dev;
+		r->epoch = a->epoch;
 		r->ts_ms = wall_now();
 		for (int i = 0; i < H_N; i++)
 			r->v[i] = NAN;
@@ -489,6 +525,19 @@ static int hostapd_start(struct gateway *gw, struct event_base *base)
 		a->c = dev->conf->drv;
 		a->ctrl = a->evfd = -1;
 		a->day_of = -1;
+		a->epoch = epoch;
+		for (size_t k = 0; k < nparked; k++)
+			if (!strcmp(parked[k].name, dev->conf->name)) {
+				a->day = parked[k].day;
+				a->sess = parked[k].sess;
+				a->day_of = parked[k].day_of;
+				a->traffic = parked[k].traffic;
+				a->sessions = parked[k].sessions;
+				a->ended = parked[k].ended;
+				a->seconds = parked[k].seconds;
+				parked[k] = parked[--nparked];
+				break;
+			}
 		pthread_mutex_init(&a->mu, NULL);
 		pthread_cond_init(&a->cv, NULL);
 		for (size_t r = 0; r < 64; r++) {
@@ -502,12 +551,21 @@ static int hostapd_start(struct gateway *gw, struct event_base *base)
 			return log_error(-EAGAIN, "hostapd %s: cannot start its thread", dev->conf->name);
 		a->started = 1;
 	}
+	/* APs that left the config: what they counted goes */
+	for (size_t k = 0; k < nparked; k++) {
+		hset_wipe(&parked[k].day);
+		hset_wipe(&parked[k].sess);
+	}
+	nparked = 0;
+	if (!atexit_done)
+		atexit_done = atexit(wipe_at_exit) == 0;
 	log_info("hostapd: %zu access points", naps);
 	return 0;
 }
 
 static void hostapd_stop(struct gateway *gw)
 {
+	epoch++;
 	for (size_t i = 0; i < naps; i++) {
 		pthread_mutex_lock(&aps[i]->mu);
 		aps[i]->stop = 1;
@@ -518,8 +576,23 @@ static void hostapd_stop(struct gateway *gw)
 		if (a->started)
 			pthread_join(a->thread, NULL);
 		a->dev->drv = NULL;
-		hset_wipe(&a->day);
-		hset_wipe(&a->sess);
+		struct parked *np = realloc(parked, (nparked + 1) * sizeof(*np));
+		if (np) {
+			parked = np;
+			memset(&np[nparked], 0, sizeof(*np));
+			snprintf(np[nparked].name, sizeof(np->name), "%s", a->dev->conf->name);
+			np[nparked].day = a->day;
+			np[nparked].sess = a->sess;
+			np[nparked].day_of = a->day_of;
+			np[nparked].traffic = a->traffic;
+			np[nparked].sessions = a->sessions;
+			np[nparked].ended = a->ended;
+			np[nparked].seconds = a->seconds;
+			nparked++;
+		} else {
+			hset_wipe(&a->day);
+			hset_wipe(&a->sess);
+		}
 		pthread_mutex_destroy(&a->mu);
 		pthread_cond_destroy(&a->cv);
 		free(a);
@@ -527,7 +600,8 @@ static void hostapd_stop(struct gateway *gw)
 	free(aps);
 	aps = NULL;
 	naps = 0;
-	client_keys_wipe(&keys);
+	/* the keys stay: a reload starts the driver again within the same day;
+	 * they are wiped at the day's end and at exit */
 	(void)gw;
 }
 

@@ -57,8 +57,9 @@ struct modem;
 
 /* One poll's outcome, handed from the worker to the loop. */
 struct modem_result {
-	struct modem *m;            /* valid only while dev->drv is set */
+	struct modem *m;            /* valid only while @epoch is current */
 	struct device *dev;
+	unsigned epoch;
 	int64_t ts_ms;
 	int ok;                     /* 0: @reason says why */
 	int gone;                   /* the port itself failed (closed, unplugged) */
@@ -81,11 +82,15 @@ struct modem {
 	int stop;
 	int fd;                     /* worker only */
 	int fails;                  /* loop only: failed polls in a row */
+	unsigned epoch;             /* the driver's epoch when started */
 	int map[64];                /* profile register -> M_*, -1 unused */
 };
 
 static struct modem **modems;
 static size_t nmodems;
+/* Bumped by every stop: a result queued before it is dropped unread, since
+ * its modem is freed and its device may have moved (a reload). Loop thread. */
+static unsigned epoch;
 
 static speed_t baud_flag(int b)
 {
@@ -288,14 +293,15 @@ static double pick(double a, double b)
 static void on_result(void *arg)
 {
 	struct modem_result *r = arg;
-	struct device *dev = r->dev;
+	struct device *dev;
 	struct modem *m;
 	double vals[64];
 
-	if (!dev->drv) {            /* stopped meanwhile: the modem is gone */
+	if (r->epoch != epoch) {    /* stopped meanwhile: modem and device may be gone */
 		free(r);
 		return;
 	}
+	dev = r->dev;
 	m = r->m;
 	gateway_poll_started(m->gw, dev, 0);
 	if (!r->ok) {
@@ -386,6 +392,7 @@ static void *worker(void *arg)
 		}
 		r->m = m;
 		r->dev = m->dev;
+		r->epoch = m->epoch;
 		r->ts_ms = wall_now_ms();
 		if (m->fd < 0 && open_port(m, r->reason, sizeof(r->reason)) < 0) {
 			r->gone = 1;
@@ -447,6 +454,7 @@ static int modem_start(struct gateway *gw, struct event_base *base)
 		m->dev = dev;
 		m->c = dev->conf->drv;
 		m->fd = -1;
+		m->epoch = epoch;
 		pthread_mutex_init(&m->mu, NULL);
 		pthread_cond_init(&m->cv, NULL);
 		for (size_t r = 0; r < 64; r++) {
@@ -466,6 +474,7 @@ static int modem_start(struct gateway *gw, struct event_base *base)
 
 static void modem_stop(struct gateway *gw)
 {
+	epoch++;
 	for (size_t i = 0; i < nmodems; i++) {
 		struct modem *m = modems[i];
 		pthread_mutex_lock(&m->mu);

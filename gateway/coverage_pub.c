@@ -100,6 +100,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct coverage_pub *p = arg;
 	int64_t now = wall_ms();
 
+	if (!p->gw->cfg->coverage)      /* a reload took the section away */
+		return;
 	if (now >= p->next_ms)
 		compute(p, now);
 	if (p->pending && p->gw->pub && publisher_connected(p->gw->pub) &&

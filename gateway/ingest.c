@@ -367,6 +367,7 @@ struct ingest {
 	struct gateway *gw;
 	struct evhttp *http;
 	struct bucket *buckets;     /* per token */
+	size_t nbuckets;
 	uint64_t accepted, duplicates, rejected;
 };
 
@@ -501,6 +502,21 @@ static void on_request(struct evhttp_request *req, void *arg)
 	int t, rc;
 	char ra[16];
 
+	if (!c) {                       /* a reload took the section away */
+		reply_error(req, 503, "Service Unavailable", "ingest is not configured (restart the gateway to close it)");
+		return;
+	}
+	if (c->ntokens != in->nbuckets) {
+		/* a reload changed the tokens: their rate limits start afresh */
+		struct bucket *nb = calloc(c->ntokens, sizeof(*nb));
+		if (!nb) {
+			reply_error(req, 503, "Service Unavailable", "out of memory");
+			return;
+		}
+		free(in->buckets);
+		in->buckets = nb;
+		in->nbuckets = c->ntokens;
+	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
 		reply_error(req, 405, "Method Not Allowed", "use POST");
@@ -559,6 +575,7 @@ int ingest_new(struct ingest **out, struct gateway *gw)
 		return -ENOMEM;
 	in->gw = gw;
 	in->buckets = calloc(c->ntokens, sizeof(*in->buckets));
+	in->nbuckets = c->ntokens;
 	if (!in->buckets || coverage_db_init(store_db(gw->store)) < 0 ||
 	    sqlite3_exec(store_db(gw->store), "CREATE TABLE IF NOT EXISTS ingest_batch(source TEXT NOT NULL,"
 			 " batch_id TEXT NOT NULL, received INTEGER NOT NULL, readings INTEGER NOT NULL,"

@@ -15,6 +15,7 @@
 #include "gateway.h"
 #include "health.h"
 #include "httpd.h"
+#include "ingest.h"
 #include "kpi.h"
 #include "lighting.h"
 #include "log.h"
@@ -259,6 +260,10 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 		strcat(what, " outbox");
 	if (o->store_max_db_mb != n->store_max_db_mb || o->batch_ms != n->batch_ms)
 		strcat(what, " store.max_db_mb/batch_ms");
+	if (!o->ingest != !n->ingest ||
+	    (o->ingest && (!str_eq(o->ingest->listen, n->ingest->listen) ||
+			   o->ingest->max_body_bytes != n->ingest->max_body_bytes)))
+		strcat(what, " ingest.listen/max_body_bytes");
 	if (kpis)
 		strcat(what, " kpis");
 	if (groups)

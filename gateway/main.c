@@ -419,24 +419,29 @@ static int cmd_schedule(const struct args *a)
 	return 0;
 }
 
-static int cmd_audit(const struct args *a)
+/* wardgw audit and wardgw alarms: read the store (never writing it, so
+ * beside the running gateway) and print with @print from time --from (or
+ * @from_default). */
+static int print_from_store(const struct args *a, const char *cmd, int64_t from_default,
+			    int (*print)(sqlite3 *db, int64_t from, const struct args *a))
 {
 	struct gw_config *cfg;
 	struct store *st = NULL;
 	char *path = NULL;
-	int64_t from = 0;
+	int64_t from = from_default;
 	int ret = 1;
 
 	if (a->from && time_parse(a->from, wall_ms(), &from) < 0) {
-		fprintf(stderr, "wardgw audit: bad time '%s' (use epoch seconds, now, -2h, or 2026-11-23T18:00)\n", a->from);
+		fprintf(stderr, "wardgw %s: bad time '%s' (use epoch seconds, now, -2h, or 2026-11-23T18:00)\n",
+			cmd, a->from);
 		return 2;
 	}
 	if (config_load(a->config, stderr, &cfg) < 0)
 		return 1;
 	path = config_data_path(cfg, cfg->store_path);
-	if (!path || store_open(&st, path) < 0)
+	if (!path || store_open_ro(&st, path) < 0)
 		goto out;
-	ret = lighting_print_audit(stdout, store_db(st), from, a->last) < 0;
+	ret = print(store_db(st), from, a) < 0;
 out:
 	store_close(st);
 	free(path);
@@ -444,29 +449,24 @@ out:
 	return ret;
 }
 
+static int print_audit(sqlite3 *db, int64_t from, const struct args *a)
+{
+	return lighting_print_audit(stdout, db, from, a->last);
+}
+
+static int print_alarms(sqlite3 *db, int64_t from, const struct args *a)
+{
+	return lamp_alarms_print(stdout, db, from);
+}
+
+static int cmd_audit(const struct args *a)
+{
+	return print_from_store(a, "audit", 0, print_audit);
+}
+
 static int cmd_alarms(const struct args *a)
 {
-	struct gw_config *cfg;
-	struct store *st = NULL;
-	char *path = NULL;
-	int64_t from = wall_ms() - 7 * 86400000LL;
-	int ret = 1;
-
-	if (a->from && time_parse(a->from, wall_ms(), &from) < 0) {
-		fprintf(stderr, "wardgw alarms: bad time '%s' (use epoch seconds, now, -2h, or 2026-11-23T18:00)\n", a->from);
-		return 2;
-	}
-	if (config_load(a->config, stderr, &cfg) < 0)
-		return 1;
-	path = config_data_path(cfg, cfg->store_path);
-	if (!path || store_open(&st, path) < 0)
-		goto out;
-	ret = lamp_alarms_print(stdout, store_db(st), from) < 0;
-out:
-	store_close(st);
-	free(path);
-	config_free(cfg);
-	return ret;
+	return print_from_store(a, "alarms", wall_ms() - 7 * 86400000LL, print_alarms);
 }
 
 /* Each device holds a socket; let the process use all it may. */

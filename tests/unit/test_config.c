@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit_files.h"
+
 #include "config.h"
 #include "driver.h"
 
@@ -29,35 +31,20 @@ static const char good_profile[] =
 
 static void write_file(const char *name, const char *text)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	ut_write(dir, name, text, 0644);
 }
 
 static int setup(void **state)
 {
-	char p[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/wardgw-unit.XXXXXX");
-	if (!mkdtemp(dir))
+	if (ut_mkdir(dir, sizeof(dir), "wardgw-unit") < 0)
 		return -1;
-	snprintf(p, sizeof(p), "%s/profiles", dir);
-	mkdir(p, 0700);
 	write_file("profiles/meter.conf", good_profile);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return ut_rmdir(dir);
 }
 
 /* Load gateway.conf (written from @text) and return the error text. */

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "unit_files.h"
 #include <sqlite3.h>
 
 #include "config.h"
@@ -29,35 +31,20 @@ static char dir[64];
 
 static void write_file(const char *name, const char *text)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	ut_write(dir, name, text, 0644);
 }
 
 static int setup(void **state)
 {
-	char p[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/wardgw-unit.XXXXXX");
-	if (!mkdtemp(dir))
+	if (ut_mkdir(dir, sizeof(dir), "wardgw-unit") < 0)
 		return -1;
-	snprintf(p, sizeof(p), "%s/profiles", dir);
-	mkdir(p, 0700);
 	write_file("profiles/m.conf", "profile = { name = \"m\"; registers = ( { metric = \"x\"; table = \"input\"; address = 0; type = \"u16\"; } ); };\n");
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return ut_rmdir(dir);
 }
 
 /* A 4 x 3-cell ward of 100 m cells around (LAT0, LON0). */

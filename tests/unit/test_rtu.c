@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "unit_files.h"
+
 #include "budget.h"
 #include "config.h"
 #include "driver.h"
@@ -92,14 +94,7 @@ static char dir[64];
 
 static void write_file(const char *name, const char *text)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	ut_write(dir, name, text, 0644);
 }
 
 static char *load(const char *text, int *ret, struct gw_config **cfg_out)
@@ -122,13 +117,8 @@ static char *load(const char *text, int *ret, struct gw_config **cfg_out)
 
 static int setup(void **state)
 {
-	char p[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/wardgw-unit.XXXXXX");
-	if (!mkdtemp(dir))
+	if (ut_mkdir(dir, sizeof(dir), "wardgw-unit") < 0)
 		return -1;
-	snprintf(p, sizeof(p), "%s/profiles", dir);
-	mkdir(p, 0700);
 	write_file("profiles/meter.conf",
 		   "profile = { name = \"meter\"; registers = (\n"
 		   "  { metric = \"v\"; table = \"input\"; address = 0; type = \"f32\"; },\n"
@@ -139,10 +129,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return ut_rmdir(dir);
 }
 
 #define HEAD "gateway = { id = \"gw\"; lat = 11.8; lon = 106.9; };\n"

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit_files.h"
+
 #include "config.h"
 #include "schedule.h"
 #include "sun.h"
@@ -43,25 +45,13 @@ static const char head[] =
 
 static void write_file(const char *name, const char *text)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	ut_write(dir, name, text, 0644);
 }
 
 static int setup(void **state)
 {
-	char p[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/wardgw-sched.XXXXXX");
-	if (!mkdtemp(dir))
+	if (ut_mkdir(dir, sizeof(dir), "wardgw-sched") < 0)
 		return -1;
-	snprintf(p, sizeof(p), "%s/profiles", dir);
-	mkdir(p, 0700);
 	write_file("profiles/cab.conf", profile);
 	write_file("profiles/meter.conf", meter);
 	return 0;
@@ -69,10 +59,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return ut_rmdir(dir);
 }
 
 /* Load head + @lighting; return the error text (caller frees). */

@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit_files.h"
+
 #include "config.h"
 #include "ingest.h"
 
@@ -19,15 +21,7 @@ static char dir[64];
 
 static void write_file(const char *name, const char *text, int mode)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, (mode_t)mode);
+	ut_write(dir, name, text, (mode_t)mode);
 }
 
 static int setup(void **state)
@@ -45,10 +39,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return ut_rmdir(dir);
 }
 
 /* Load a config whose 4th line on is @rest; the errors, "" when valid. */

@@ -505,8 +505,11 @@ static int hostapd_start(struct gateway *gw, struct event_base *base)
 
 	for (size_t i = 0; i < gw->ndevices; i++)
 		n += gw->devices[i].conf->driver == &hostapd_driver;
-	if (!n)
+	if (!n) {
+		/* a reload removed every AP: what they counted goes now */
+		wipe_at_exit();
 		return 0;
+	}
 	aps = calloc(n, sizeof(*aps));
 	if (!aps)
 		return -ENOMEM;
@@ -622,6 +625,10 @@ static void hostapd_check(struct conf_ctx *ctx, const struct device_conf *dev)
 	if (dev->timeout_ms * 4 >= dev->poll_interval_ms)
 		conf_error(ctx, &dev->at, "device %s: poll_interval_ms (%d) must exceed 4 x timeout_ms (%d)", n,
 			   dev->poll_interval_ms, dev->timeout_ms);
+	/* the readings of one poll are put into 64 values */
+	if (dev->profile && dev->profile->nregs > 64)
+		conf_error(ctx, &dev->at, "device %s: profile %s has %zu metrics; a hostapd device takes at most 64", n,
+			   dev->profile->name, dev->profile->nregs);
 }
 
 const struct driver_ops hostapd_driver = {

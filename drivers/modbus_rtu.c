@@ -635,6 +635,10 @@ static void free_rtudev(struct rtudev *d)
 
 static void rtu_stop(struct gateway *gw)
 {
+	/* first: a write cancelled below may be answered by writing again
+	 * (the lighting schedule does); rtu_write() then refuses it */
+	for (size_t i = 0; i < nrdevs; i++)
+		rdevs[i]->dev->drv = NULL;
 	for (size_t i = 0; i < nbuses; i++)
 		free_bus(buses[i]);
 	free(buses);
@@ -644,10 +648,8 @@ static void rtu_stop(struct gateway *gw)
 	if (rq)
 		loopq_free(rq);
 	rq = NULL;
-	for (size_t i = 0; i < nrdevs; i++) {
-		rdevs[i]->dev->drv = NULL;
+	for (size_t i = 0; i < nrdevs; i++)
 		free_rtudev(rdevs[i]);
-	}
 	free(rdevs);
 	rdevs = NULL;
 	nrdevs = 0;

@@ -1012,6 +1012,7 @@ static void mbtcp_stop_device(struct gateway *gw, struct device *dev)
 	for (size_t i = 0; i < nmbdevs; i++) {
 		if (mbdevs[i] != dev->drv)
 			continue;
+		dev->drv = NULL;    /* a cancelled write's answer may write again: refused */
 		leave_link(mbdevs[i]);
 		free_mbdev(mbdevs[i]);
 		mbdevs[i] = mbdevs[--nmbdevs];

@@ -550,12 +550,22 @@ int gateway_device_init(struct gateway *gw, struct device *d, const struct devic
 	if (!d->series || !d->last || !d->lastq || !d->topic || !d->bn)
 		return -ENOMEM;
 	for (size_t k = 0; k < p->nregs && !ret; k++) {
+		d->last[k] = NAN;
+		ret = store_series(gw->store, conf->name, p->regs[k].metric, p->regs[k].unit, &d->series[k]);
+	}
+	if (ret < 0)
+		return ret;
+	/* a device a reload restarts keeps its rollup slots: its open minutes
+	 * and its counters' last values go on, and no slot is left behind
+	 * (a changed profile has other series, so it gets new ones) */
+	long run = rollup_find_run(gw->rollup, d->series, p->nregs);
+	if (run >= 0) {
+		d->rseries = (size_t)run;
+		return 0;
+	}
+	for (size_t k = 0; k < p->nregs && !ret; k++) {
 		const struct reg_def *r = &p->regs[k];
 		long idx;
-		d->last[k] = NAN;
-		ret = store_series(gw->store, conf->name, r->metric, r->unit, &d->series[k]);
-		if (ret < 0)
-			break;
 		/* an unsigned counter wraps at 2^bits (times its scale) */
 		double wrap = r->type == TYPE_U16 ? 65536.0 : r->type == TYPE_U32 ? 4294967296.0 :
 			      r->type == TYPE_U64 ? 18446744073709551616.0 : 0;

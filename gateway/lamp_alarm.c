@@ -329,7 +329,8 @@ void lamp_alarms_devices_moved(struct lamp_alarms *la, struct device *(*moved)(v
 {
 	for (size_t i = 0; la && i < la->n; i++) {
 		struct device *d = moved(arg, la->d[i].dev);
-		if (d)
-			la->d[i].dev = d;
+		if (!d)     /* ops.c keeps every scheduled device, by name */
+			BUG("a reload lost a device the lighting schedule controls");
+		la->d[i].dev = d;
 	}
 }

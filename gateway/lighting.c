@@ -1088,8 +1088,9 @@ void lighting_devices_moved(struct lighting *l, struct device *(*moved)(void *ar
 		return;
 	for (size_t i = 0; i < l->ndevs; i++) {
 		struct device *d = moved(arg, l->devs[i].dev);
-		if (d)
-			l->devs[i].dev = d;
+		if (!d)     /* ops.c keeps every scheduled device, by name */
+			BUG("a reload lost a device the lighting schedule controls");
+		l->devs[i].dev = d;
 	}
 	lamp_alarms_devices_moved(l->alarms, moved, arg);
 	lighting_forget_cache(l);

@@ -408,7 +408,7 @@ static int cmd_schedule(const struct args *a)
 		}
 		/* the overrides IOC commands left, when the database is there */
 		path = config_data_path(cfg, cfg->store_path);
-		if (path && access(path, R_OK) == 0 && store_open(&st, path) == 0)
+		if (path && access(path, R_OK) == 0 && store_open_ro(&st, path) == 0)
 			lighting_load_overrides(store_db(st), 0, &ov, &nov);
 	}
 	lighting_print_schedule(stdout, cfg, day, ov, nov);

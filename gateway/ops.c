@@ -167,25 +167,26 @@ static int device_equal(const struct device_conf *a, const struct device_conf *b
 	return 1;
 }
 
-/* Where a kept device went in a reload (for modules that point at devices). */
+/* Where a device went in a reload, for modules that point at devices (the
+ * lighting schedule): the device of the same name in the new table, kept
+ * running or restarted with an equal config (lighting_fixed() refuses a
+ * reload that would change a scheduled one). Called before the old table
+ * is freed. */
 struct device_map {
 	const struct device *old;
 	size_t nold;
 	struct device *now;
-	const long *keep;
 	size_t nnow;
 };
 
 static struct device *device_moved(void *arg, const struct device *old)
 {
 	const struct device_map *m = arg;
-	long i;
 
 	if (old < m->old || old >= m->old + m->nold)
 		return NULL;
-	i = (long)(old - m->old);
 	for (size_t j = 0; j < m->nnow; j++)
-		if (m->keep[j] == i)
+		if (!strcmp(m->now[j].conf->name, old->conf->name))
 			return &m->now[j];
 	return NULL;
 }
@@ -371,7 +372,7 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 		nd[j].index = j;
 		(*kept)++;
 	}
-	struct device_map map = { od, on, nd, keep, nn };
+	struct device_map map = { od, on, nd, nn };
 	lighting_devices_moved(gw->lighting, device_moved, &map);
 	gw->devices = nd;
 	gw->ndevices = nn;

@@ -268,6 +268,22 @@ long rollup_add_series(struct rollup *r, int64_t series_id, int counter, double 
 	return (long)r->n++;
 }
 
+long rollup_find_run(const struct rollup *r, const int64_t *ids, size_t n)
+{
+	if (!r || !n)
+		return -1;
+	for (size_t i = 0; i + n <= r->n; i++) {
+		size_t k = 0;
+		if (r->s[i].id != ids[0])
+			continue;
+		while (k < n && r->s[i + k].id == ids[k])
+			k++;
+		if (k == n)
+			return (long)i;
+	}
+	return -1;
+}
+
 int rollup_catch_up(struct rollup *r, int64_t now_ms)
 {
 	sqlite3_stmt *prev = NULL, *rows = NULL;

@@ -34,6 +34,12 @@ int rollup_new(struct rollup **out, struct store *st, int64_t grace_ms);
 void rollup_free(struct rollup *r);
 /** Register a series (start-up); returns its index for rollup_sample(). */
 long rollup_add_series(struct rollup *r, int64_t series_id, int counter, double wrap);
+/**
+ * The index of a run of @n series already registered with these ids, in
+ * this order (a device restarted by a reload: its open minutes and its
+ * counters' last values go on), or -1 when there is none. Loop thread.
+ */
+long rollup_find_run(const struct rollup *r, const int64_t *ids, size_t n);
 /** Rebuild open minutes and counters' last values from raw samples. */
 int rollup_catch_up(struct rollup *r, int64_t now_ms);
 void rollup_sample(struct rollup *r, size_t idx, int64_t ts_ms, double v);

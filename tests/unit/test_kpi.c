@@ -173,6 +173,13 @@ static void test_rollups_and_aggregates(void **state)
 	ie1 = rollup_add_series(r, e1, 1, 100.0);
 	ie2 = rollup_add_series(r, e2, 1, 0);
 	ip1 = rollup_add_series(r, p1, 0, 0);
+	/* a device restarted by a reload finds its slots again; other runs do not */
+	int64_t run[3] = { e1, e2, p1 }, tail[2] = { e2, p1 }, swapped[2] = { p1, e2 }, unknown[1] = { p1 + 100 };
+	assert_int_equal(rollup_find_run(r, run, 3), ie1);
+	assert_int_equal(rollup_find_run(r, tail, 2), ie2);
+	assert_int_equal(rollup_find_run(r, swapped, 2), -1);
+	assert_int_equal(rollup_find_run(r, unknown, 1), -1);
+	assert_int_equal(rollup_find_run(r, run, 0), -1);
 	/* device a: 10, 11 (+1), 99.5 (+88.5), wrap to 0.5 (+1.0) ; b: 5, 6, reset to 1 (+1, +1) */
 	double ea[] = { 10, 11, 99.5, 0.5 }, eb[] = { 5, 6, 1, 2 };
 	for (int i = 0; i < 4; i++) {

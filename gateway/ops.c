@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <math.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,7 +348,13 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 	for (size_t j = 0; j < nn && !ret; j++)
 		if (keep[j] < 0)
 			ret = gateway_device_init(gw, &nd[j], &ncfg->devices[j], j);
-	store_commit(gw->store);
+	int committed = store_commit(gw->store);
+	if (ret >= 0 && committed < 0) {
+		/* the new series rows are not stored: nothing may use them; a
+		 * transaction left open would fail every later flush */
+		sqlite3_exec(store_db(gw->store), "ROLLBACK", NULL, NULL, NULL);
+		ret = committed;
+	}
 	if (ret < 0)
 		goto fail;
 

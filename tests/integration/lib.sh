@@ -7,6 +7,7 @@ B=${B:-build}
 WARDGW="$ROOT/$B/wardgw"
 SIM="$ROOT/$B/wardgw-sim"
 T=$(mktemp -d "${TMPDIR:-/tmp}/wardgw-test.XXXXXX")
+: > "$T/.ports"
 PIDS=""
 
 cleanup() {
@@ -47,10 +48,16 @@ free_port() {
 	for _ in $(seq 200); do
 		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo - n)))
 		busy=0
+		# not a range this test was already given (its server may not
+		# listen yet: mosquitto's port inside the simulator's range)
+		while read -r a b; do
+			[ $((p + n - 1)) -lt "$a" ] || [ "$p" -gt "$b" ] || { busy=1; break; }
+		done < "$T/.ports"
+		[ $busy = 1 ] && continue
 		for i in $(seq 0 $((n - 1))); do
 			if port_busy $((p + i)); then busy=1; break; fi
 		done
-		[ $busy = 0 ] && { echo $p; return 0; }
+		[ $busy = 0 ] && { echo "$p $((p + n - 1))" >> "$T/.ports"; echo $p; return 0; }
 	done
 	return 1
 }

@@ -237,6 +237,16 @@ static int print_row(void *arg, int64_t ts, double v, int q)
 	return 0;
 }
 
+/* The commands that read the store beside the running gateway (query,
+ * kpi, audit, alarms): its path from the config, opened read-only. On
+ * failure (logged) *@st is NULL; *@path is the caller's to free either way. */
+static int open_reader(const struct gw_config *cfg, struct store **st, char **path)
+{
+	*st = NULL;
+	*path = config_data_path(cfg, cfg->store_path);
+	return *path ? store_open_ro(st, *path) : -ENOMEM;
+}
+
 static int cmd_query(const struct args *a)
 {
 	struct gw_config *cfg;
@@ -262,8 +272,7 @@ static int cmd_query(const struct args *a)
 	o.json = !strcmp(a->format, "json");
 	if (config_load(a->config, stderr, &cfg) < 0)
 		return 1;
-	path = config_data_path(cfg, cfg->store_path);
-	if (!path || store_open_ro(&st, path) < 0)
+	if (open_reader(cfg, &st, &path) < 0)
 		goto out;
 	const char *unit = store_series_unit(st, a->device, a->metric);
 	char ubuf[32];
@@ -326,8 +335,7 @@ static int cmd_kpi(const struct args *a)
 	}
 	if (config_load(a->config, stderr, &cfg) < 0)
 		return 1;
-	path = config_data_path(cfg, cfg->store_path);
-	if (!path || store_open_ro(&st, path) < 0)
+	if (open_reader(cfg, &st, &path) < 0)
 		goto out;
 	if (!cfg->nkpis)
 		fprintf(stderr, "wardgw kpi: %s defines no kpis\n", a->config);
@@ -438,8 +446,7 @@ static int print_from_store(const struct args *a, const char *cmd, int64_t from_
 	}
 	if (config_load(a->config, stderr, &cfg) < 0)
 		return 1;
-	path = config_data_path(cfg, cfg->store_path);
-	if (!path || store_open_ro(&st, path) < 0)
+	if (open_reader(cfg, &st, &path) < 0)
 		goto out;
 	ret = print(store_db(st), from, a) < 0;
 out:

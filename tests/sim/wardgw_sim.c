@@ -563,10 +563,10 @@ static void on_conn(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void on_accept(evutil_socket_t lfd, short what, void *arg)
+/* Take every waiting connection on @lfd, each read by @cb, for device @d
+ * (NULL: the gateway port, whose frames name their unit). */
+static void accept_all(evutil_socket_t lfd, struct dev *d, event_callback_fn cb)
 {
-	struct dev *d = arg;
-
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		int one = 1;
@@ -580,9 +580,14 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		c->d = d;
-		c->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_conn, c);
+		c->ev = event_new(base, fd, EV_READ | EV_PERSIST, cb, c);
 		event_add(c->ev, NULL);
 	}
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	accept_all(lfd, arg, on_conn);
 }
 
 static int listen_on(int port, int *out)
@@ -938,21 +943,7 @@ static void on_gw_conn(evutil_socket_t fd, short what, void *arg)
 
 static void on_gw_accept(evutil_socket_t lfd, short what, void *arg)
 {
-	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int one = 1;
-		if (fd < 0)
-			return;
-		struct conn *c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			return;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->fd = fd;
-		c->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_gw_conn, c);
-		event_add(c->ev, NULL);
-	}
+	accept_all(lfd, NULL, on_gw_conn);
 }
 
 /* ---------- control port ---------- */

@@ -129,6 +129,9 @@ static const struct opt device_opts[] = {
 	{ "timeout_ms", OPT_INT, OFF(struct device_conf, timeout_ms), 10, 60000, 500, NULL, 0 },
 	{ "backoff_max_ms", OPT_INT, OFF(struct device_conf, backoff_max_ms), 100, 3600000, 30000, NULL, 0 },
 	{ "count", OPT_INT, OFF(struct device_conf, count), 1, 100000, 1, NULL, 0 },
+	{ "lamp_type", OPT_STRING, OFF(struct device_conf, lamp_type), 0, 0, 0, NULL, 0 },
+	{ "settle_s", OPT_INT, OFF(struct device_conf, settle_s), 0, 7200, -1, NULL, 0 },
+	{ "restrike_s", OPT_INT, OFF(struct device_conf, restrike_s), 0, 7200, -1, NULL, 0 },
 	{ 0 }
 };
 
@@ -137,7 +140,25 @@ static const struct opt device_opts[] = {
 static const char *const reg_keys[] = {
 	"metric", "table", "address", "type", "order", "bit", "scale", "offset", "unit", "counter", "writable", "min", "max", NULL,
 };
-static const char *const profile_keys[] = { "name", "description", "registers", "write_function", NULL };
+static const char *const profile_keys[] = {
+	"name", "description", "registers", "write_function", "lamp_type", "settle_s", "restrike_s", NULL,
+};
+
+static int lamp_type_ok(const char *t)
+{
+	return !strcmp(t, "led") || !strcmp(t, "hid");
+}
+
+void device_settle(const struct device_conf *d, int *settle_s, int *restrike_s)
+{
+	const struct profile *p = d->profile;
+	const char *type = d->lamp_type ? d->lamp_type : p && p->lamp_type ? p->lamp_type : "led";
+	int hid = !strcmp(type, "hid");
+
+	*settle_s = d->settle_s >= 0 ? d->settle_s : p && p->settle_s >= 0 ? p->settle_s : hid ? SETTLE_HID_S : SETTLE_LED_S;
+	*restrike_s = d->restrike_s >= 0 ? d->restrike_s : p && p->restrike_s >= 0 ? p->restrike_s
+		      : hid ? RESTRIKE_HID_S : *settle_s;
+}
 
 /* Errors are collected and printed sorted by file and line at the end, so a
  * technician reads them top to bottom like the file. */
@@ -580,6 +601,7 @@ static void free_profile(struct profile *p)
 	free(p->regs);
 	free(p->name);
 	free(p->description);
+	free(p->lamp_type);
 }
 
 static void parse_profile_file(struct conf_ctx *ctx, const char *path)
@@ -627,6 +649,26 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 			       "or 16 (always 15/16, for devices that accept only those)");
 		else
 			p->write_function = (int)wf;
+	}
+	p->settle_s = p->restrike_s = -1;
+	if ((m = config_setting_get_member(ps, "lamp_type"))) {
+		if (config_setting_type(m) != CONFIG_TYPE_STRING || !lamp_type_ok(config_setting_get_string(m)))
+			serror(ctx, m, "lamp_type must be \"led\" or \"hid\" (sodium, metal halide)%s%s%s",
+			       config_setting_type(m) == CONFIG_TYPE_STRING ? " (got '" : "",
+			       config_setting_type(m) == CONFIG_TYPE_STRING ? config_setting_get_string(m) : "",
+			       config_setting_type(m) == CONFIG_TYPE_STRING ? "')" : "");
+		else
+			p->lamp_type = strdup(config_setting_get_string(m));
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *key = k ? "restrike_s" : "settle_s";
+		double v;
+		if (!(m = config_setting_get_member(ps, key)))
+			continue;
+		if (number_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 0 || v > 7200)
+			serror(ctx, m, "%s must be a whole number of seconds 0..7200", key);
+		else
+			*(k ? &p->restrike_s : &p->settle_s) = (int)v;
 	}
 
 	regs = config_setting_get_member(ps, "registers");
@@ -813,6 +855,10 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 			apply_opts(ctx, defs, "device_defaults", dev.driver->opts, dev.drv, 0);
 		apply_opts(ctx, s, what, dev.driver->opts, dev.drv, 1);
 		check_unknown(ctx, s, "device", device_opts, dev.driver->opts, NULL);
+		if (dev.lamp_type && !lamp_type_ok(dev.lamp_type))
+			serror(ctx, config_setting_get_member(s, "lamp_type") ? config_setting_get_member(s, "lamp_type")
+			       : defs ? config_setting_get_member(defs, "lamp_type") : s,
+			       "lamp_type must be \"led\" or \"hid\" (sodium, metal halide) (got '%s')", dev.lamp_type);
 		if (dev.name && !valid_name(dev.name, 56))
 			serror(ctx, config_setting_get_member(s, "name"),
 			       "device name '%s' must be 1..56 letters, digits, '-', '_' or '.'", dev.name);

@@ -75,6 +75,10 @@ struct profile {
 	struct reg_def *regs;
 	size_t nregs;
 	int write_function;     /* 6: FC05/06 for one coil/register; 16: always FC15/16 */
+	/* lamps behind the device: how long they take to settle after a switch
+	 * (lamp_alarm.c); NULL / -1: the defaults of the lamp type */
+	char *lamp_type;        /* "led" or "hid" */
+	int settle_s, restrike_s;
 	struct conf_origin at;
 };
 
@@ -122,6 +126,8 @@ struct device_conf {
 	int timeout_ms;
 	int backoff_max_ms;
 	int count;              /* expanded at parse time; 1 afterwards */
+	char *lamp_type;        /* overrides the profile's; NULL: the profile's */
+	int settle_s, restrike_s;       /* -1: the profile's or the lamp type's */
 	const struct driver_ops *driver;
 	const struct profile *profile;
 	void *drv;              /* the driver's own keys, conf_size bytes */
@@ -194,6 +200,18 @@ struct gw_config {
 	int http_chart_hours;
 	struct conf_origin http_at; /* where http { } is, for errors at run time */
 };
+
+/* Lamp settle times (s) by lamp type; see docs/lighting.md. */
+#define SETTLE_LED_S    30      /* LED drivers fade in (DALI fade times up to 90 s, most under 10 s) */
+#define SETTLE_HID_S    300     /* sodium and metal-halide lamps warm up for 3-5 minutes */
+#define RESTRIKE_HID_S  900     /* and need up to 15 minutes to restrike after a supply dip */
+
+/**
+ * How long @d's lamps take to settle after a switch or level change
+ * (*@settle_s) and after the supply returns (*@restrike_s): the device's
+ * keys, else its profile's, else the defaults of its lamp type.
+ */
+void device_settle(const struct device_conf *d, int *settle_s, int *restrike_s);
 
 /* Error collection while parsing; opaque outside config.c. */
 struct conf_ctx;

@@ -49,6 +49,12 @@ struct adev {
 	struct device *dev;
 	int idx[M_COUNT];       /* profile register index, -1 if absent */
 	struct alarm_state a[AL_COUNT];
+	/* settle time: lamp failure and day burner wait until values read
+	 * after settle_until_ms (a switch, a level change, a supply return) */
+	int64_t settle_ms, restrike_ms;
+	int64_t settle_until_ms;
+	const char *settle_why;     /* what started it, for the log; NULL: settled */
+	int supply_was_lost;        /* supply loss last seen (-1 unknown) */
 };
 
 struct lamp_alarms {
@@ -76,7 +82,12 @@ int lamp_alarms_new(struct lamp_alarms **out, struct gateway *gw, struct device 
 	la->n = ndev;
 	for (size_t i = 0; i < ndev; i++) {
 		const struct profile *p = devs[i]->conf->profile;
+		int settle_s, restrike_s;
 		la->d[i].dev = devs[i];
+		device_settle(devs[i]->conf, &settle_s, &restrike_s);
+		la->d[i].settle_ms = settle_s * 1000LL;
+		la->d[i].restrike_ms = restrike_s * 1000LL;
+		la->d[i].supply_was_lost = -1;
 		for (int m = 0; m < M_COUNT; m++) {
 			la->d[i].idx[m] = -1;
 			for (size_t r = 0; p && r < p->nregs; r++)
@@ -221,7 +232,31 @@ static int flag(double v)
 	return isnan(v) ? -1 : v != 0;
 }
 
-void lamp_alarms_eval(struct lamp_alarms *la, size_t i, int64_t now, double wanted, int write_failed)
+/* Lamps switched or re-powered at @now wait @ms before they are judged:
+ * only values read after now + ms count. */
+static void settle(struct adev *d, int64_t now, int64_t ms, const char *why)
+{
+	if (now + ms > d->settle_until_ms)
+		d->settle_until_ms = now + ms;
+	if (ms > 0)
+		log_debug("alarm %s: %s: lamp failure and day burner wait %lld s for the lamps to settle",
+			  d->dev->conf->name, why, (long long)(ms / 1000));
+	d->settle_why = why;
+	/* a condition seen before the switch says nothing about the lamps
+	 * after it: its hold starts again once they have settled */
+	for (int a = AL_LAMP_FAILURE; a <= AL_DAY_BURNER; a++)
+		if (!d->a[a].active)
+			d->a[a].cond = 0;
+}
+
+void lamp_alarms_switched(struct lamp_alarms *la, size_t i, int64_t now, int changed)
+{
+	if (la && i < la->n)
+		settle(&la->d[i], now, changed ? la->d[i].settle_ms : 0, changed ? "switched" : "level confirmed");
+}
+
+void lamp_alarms_eval(struct lamp_alarms *la, size_t i, int64_t now, double wanted, int write_failed,
+		      int64_t polled_ms, int switching)
 {
 	const struct lighting_conf *lc = la->gw->cfg->lighting;
 	struct adev *d;
@@ -241,10 +276,27 @@ void lamp_alarms_eval(struct lamp_alarms *la, size_t i, int64_t now, double want
 	double volt = val(d, M_VOLTAGE), pf = val(d, M_PF);
 	int supply = flag(val(d, M_SUPPLY));
 
+	/* the supply came back: lamps start again (HID lamps must cool down
+	 * and restrike, up to 15 minutes) */
+	if (supply == 0 && d->supply_was_lost == 1)
+		settle(d, now, d->restrike_ms, "supply returned");
+	if (supply >= 0)
+		d->supply_was_lost = supply;
+	/* lamp failure and day burner only on values read after the lamps had
+	 * their time since the last switch (and never while a switch waits) */
+	if (switching && !d->settle_why)
+		settle(d, now, 0, "switching");
+	int settled = !switching && polled_ms > d->settle_until_ms;
+	if (settled && d->settle_why) {
+		log_info("alarm %s: lamps settled (%s); lamp failure and day burner judged again", d->dev->conf->name,
+			 d->settle_why);
+		d->settle_why = NULL;
+	}
+
 	/* should be lit, gives no light: lamps the controller reports failed,
 	 * or fewer lit than installed while the schedule wants light */
 	int dark = -1;
-	if (!isnan(failed) || (!isnan(inst) && !isnan(on))) {
+	if (settled && (!isnan(failed) || (!isnan(inst) && !isnan(on)))) {
 		double n = isnan(failed) ? 0 : failed;
 		if (!isnan(wanted) && wanted > 0 && !isnan(inst) && !isnan(on) && inst - on > n && supply != 1)
 			n = inst - on;
@@ -254,7 +306,7 @@ void lamp_alarms_eval(struct lamp_alarms *la, size_t i, int64_t now, double want
 		step(la, d, AL_LAMP_FAILURE, dark > 0, dark, det, now);
 	}
 	/* day burner: lit while the schedule wants them off */
-	if (!isnan(on) && !isnan(wanted)) {
+	if (settled && !isnan(on) && !isnan(wanted)) {
 		int burning = wanted == 0 && on > 0 ? (int)on : 0;
 		snprintf(det, sizeof(det), "%d lamps lit while the schedule wants them off", burning);
 		step(la, d, AL_DAY_BURNER, burning > 0, burning, det, now);

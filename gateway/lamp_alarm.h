@@ -37,9 +37,22 @@ void lamp_alarms_free(struct lamp_alarms *la);
 
 /**
  * Evaluate device @i at @now_ms: @wanted is the schedule's level (NaN:
- * none), @write_failed whether the last write was not confirmed.
+ * none), @write_failed whether the last write was not confirmed,
+ * @polled_ms when the device's last values were read, @switching whether
+ * the level the schedule wants is not yet written (a write in flight or
+ * waiting). Lamp failure and day burner are judged only on values read
+ * after the lamps had their settle time (lamp_alarms_switched()).
  */
-void lamp_alarms_eval(struct lamp_alarms *la, size_t i, int64_t now_ms, double wanted, int write_failed);
+void lamp_alarms_eval(struct lamp_alarms *la, size_t i, int64_t now_ms, double wanted, int write_failed,
+		      int64_t polled_ms, int switching);
+
+/**
+ * A level was written to device @i and read back at @now_ms: if it
+ * @changed the level, its lamps get their settle time (device_settle())
+ * before lamp failure and day burner are judged again; if not, values
+ * read after @now_ms count.
+ */
+void lamp_alarms_switched(struct lamp_alarms *la, size_t i, int64_t now_ms, int changed);
 
 /** Print the alarms raised since @from_ms and the mean time to repair per kind. */
 int lamp_alarms_print(FILE *f, struct sqlite3 *db, int64_t from_ms);

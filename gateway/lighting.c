@@ -203,6 +203,7 @@ static const struct sched_want *want_of(struct lighting *l, struct ldev *ld, int
 struct wr {
 	struct ldev *ld;
 	double level;
+	double before;          /* the device's level before the write (%), NaN: unknown */
 	char what[200];
 	struct cmd_run *cmd;    /* the command this write answers, if any */
 	size_t cmd_slot;
@@ -224,6 +225,9 @@ static void on_written(void *arg, int err, double readback, const char *reason)
 		cmd_target_done(w->cmd, w->cmd_slot, err == 0, isnan(readback) ? NAN : readback * ld->per_unit,
 				err == 0 ? NULL : reason && *reason ? reason : strerror(-err));
 	if (err == 0) {
+		/* the lamps now change (or were confirmed where they are): lamp
+		 * failure and day burner wait for them to settle */
+		lamp_alarms_switched(l->alarms, (size_t)(ld - l->devs), now, !(w->before == w->level));
 		ld->written = w->level;
 		ld->force = 0;
 		log_info("lighting %s: %s: %.0f %% written and read back", ld->dev->conf->name, w->what, w->level);
@@ -255,6 +259,18 @@ static void describe_want(const struct sched_want *sw, char *buf, size_t size)
 			 sw->point ? sw->point->spec : "?");
 }
 
+/* The level the device reported at its last poll (%), else the level last
+ * written, else NaN. */
+static double polled_level(const struct lighting *l, const struct ldev *ld)
+{
+	const struct profile *p = ld->dev->conf->profile;
+
+	for (size_t r = 0; p && ld->dev->last && r < p->nregs; r++)
+		if (!strcmp(p->regs[r].metric, l->cfg->lighting->metric) && !isnan(ld->dev->last[r]))
+			return ld->dev->last[r] * ld->per_unit;
+	return ld->written;
+}
+
 /* Write what the schedule wants now if it differs from what was written
  * (or the device must be brought to it). A command waiting on the device
  * (ld->cmd) is answered by this write. 1: a write is on its way; 0:
@@ -279,6 +295,7 @@ static int evaluate(struct lighting *l, struct ldev *ld, int64_t now)
 		return -ENOMEM;
 	w->ld = ld;
 	w->level = sw.level;
+	w->before = polled_level(l, ld);
 	describe_want(&sw, w->what, sizeof(w->what));
 	if (ld->cmd) {
 		w->cmd = ld->cmd;
@@ -341,7 +358,8 @@ void lighting_tick(struct lighting *l, int64_t now)
 		struct ldev *ld = &l->devs[i];
 		evaluate(l, ld, now);
 		double wanted = want_of(l, ld, now)->level;
-		lamp_alarms_eval(l->alarms, i, now, wanted, now < ld->retry_ms);
+		int switching = ld->busy || (!isnan(wanted) && !(wanted == ld->written));
+		lamp_alarms_eval(l->alarms, i, now, wanted, now < ld->retry_ms, ld->last_poll_ms, switching);
 		derived_tick(l, ld, now, wanted);
 	}
 }

@@ -12,7 +12,7 @@ SIM_CTL=$CTL
 start_mosquitto "$MQ"
 start_sim --base-port "$BASE" --cabinets 2 --sdm120 0 --dds238 0 --obey --steady --failure-rate 0 --control "$CTL"
 write_config "$T/gw.conf" "$MQ" \
-	"{ name = \"cab\"; count = 2; profile = \"lighting-cabinet\"; host = \"127.0.0.1\"; port = $BASE; }" "
+	"{ name = \"cab\"; count = 2; profile = \"lighting-cabinet\"; host = \"127.0.0.1\"; port = $BASE; settle_s = 1; }" "
 events = { hold_s = 1; };
 lighting = {
   programs = ( { name = \"on\"; points = ( { at = \"12:00\"; level = 100; } ); },
@@ -29,9 +29,19 @@ wait_for 10 '[ "$(level 0)" = 0x0064 ] && [ "$(level 1)" = 0x0000 ]' || fail "sc
 wait_until 10 grep -q "mqtt tcp://127.0.0.1:$MQ: connected" "$T/gateway.log" || fail "gateway not connected"
 alarm() { grep "\"subject\":\"$1\",\"alarm\":\"$2\",\"state\":\"$3\"" "$T/alarms.txt" | tail -1; }
 sleep_poll() { wait_for "$1" "[ -n \"\$(alarm $2 $3 $4)\" ]"; }
+served() { sim_ctl served "$1" | sed -n 's/^served=//p'; }
+# polls_pass N I: cabinet I has answered N more polls since now (the gateway
+# got past the point a negative check looks at)
+polls_pass() { local s0; s0=$(served "$2"); wait_for 15 "[ \$(served $2) -ge $((s0 + $1)) ]"; }
 
-# no alarm on a healthy ward
+# no alarm on a healthy ward: both cabinets were switched to their level,
+# their lamps settled and were judged for more than hold_s
+for c in cab-001 cab-002; do
+	wait_until 15 grep -q "alarm $c: lamps settled" "$T/gateway.log" || fail "$c: no 'lamps settled' after the switch"
+done
+polls_pass 3 0 || fail "cab-001 not polled"
 [ ! -s "$T/alarms.txt" ] || fail "alarms on a healthy ward: $(cat "$T/alarms.txt")"
+ok "no alarm on a healthy ward after the switch-on (lamps settled, then judged)"
 
 # 1. a lamp fails while scheduled on, and is repaired
 sim_ctl fail 0 3 > /dev/null
@@ -73,7 +83,7 @@ ok "deviceUnreachable raised while cab-002 did not answer, cleared when it did"
 # hysteresis: one lamp failing for less than hold_s raises nothing
 n0=$(grep -c lampFailure "$T/alarms.txt")
 sim_ctl fail 0 5 > /dev/null; sim_ctl repair 0 5 > /dev/null
-sleep 2.5   # (a negative check: give the gateway 2 polls to wrongly raise it)
+polls_pass 3 0 || fail "cab-001 not polled"   # (2 polls past hold_s to wrongly raise it)
 [ "$(grep -c lampFailure "$T/alarms.txt")" = "$n0" ] || fail "a failure shorter than hold_s raised an alarm"
 ok "hysteresis: a failure repaired within hold_s raises nothing"
 

@@ -51,6 +51,10 @@ struct dev {
 	/* faults injected through the control port ("set I ..."); -1 / NaN: as simulated */
 	int door, supply_lost, relay_fault, stuck_on;
 	double volt_fixed, pf_fixed;
+	/* lamps take switch_delay s to follow a switch or level change (HID
+	 * warm-up, LED fade): until then they show sw_from */
+	double switch_delay, sw_at;
+	int sw_target, sw_from;
 	/* integrated counters */
 	double energy_kwh, import_kwh, op_hours, last_t;
 	int switch_count;
@@ -87,6 +91,7 @@ static int unit_id = 1, global_delay, frozen, holes;
 static int obey;
 /* --lamp-watts: rated power per lamp; --steady: no noise (exact figures) */
 static double lamp_w = 100.0;
+static double switch_delay;     /* --switch-delay */
 static int steady;
 static double speed = 1.0, start_t, failure_rate = 0.0005;
 static struct timespec t0;
@@ -165,10 +170,27 @@ static int level_now(struct dev *d, double t)
 	return d->relay_on ? schedule_level(t) : 0;
 }
 
+/* The level the lamps give: what the cabinet drives them at, reached
+ * switch_delay s after it changed. A welded contactor (stuck_on) lights
+ * them whatever the level; no supply, no light. */
+static int lamp_level(struct dev *d, double t)
+{
+	int want = d->supply_lost ? 0 : d->stuck_on ? 100 : level_now(d, t);
+
+	if (d->sw_target < 0) {                 /* first look: as if always so */
+		d->sw_target = d->sw_from = want;
+		d->sw_at = -INFINITY;
+	} else if (want != d->sw_target) {
+		d->sw_from = t - d->sw_at >= d->switch_delay ? d->sw_target : d->sw_from;
+		d->sw_target = want;
+		d->sw_at = t;
+	}
+	return t - d->sw_at >= d->switch_delay ? d->sw_target : d->sw_from;
+}
+
 static double cabinet_power(struct dev *d, double t, int *lit_out)
 {
-	/* a welded contactor (stuck_on) lights the lamps whatever the level */
-	int level = d->supply_lost ? 0 : d->stuck_on ? 100 : level_now(d, t);
+	int level = lamp_level(d, t);
 	int lit = level > 0 ? d->nlamps - failed_count(d) : 0;
 	double noise = steady ? 1.0 : 1.0 + 0.02 * sin(t / 97.0 + d->idx);
 
@@ -253,7 +275,7 @@ static void image(struct dev *d, double t, uint16_t *h, uint16_t *in)
 		h[0] = (uint16_t)d->nlamps;
 		h[1] = (uint16_t)lit;
 		h[2] = (uint16_t)failed_count(d);
-		h[3] = (uint16_t)(lit ? level_now(d, t) : 0);
+		h[3] = (uint16_t)(lit ? lamp_level(d, t) : 0);
 		/* one cabinet in 17 has its door open, unless set */
 		h[4] = (uint16_t)((d->door >= 0 ? d->door : d->idx % 17 == 16) | d->supply_lost << 1 | d->relay_fault << 2);
 		h[5] = (uint16_t)(int16_t)lround((30.0 + 4.0 * sin(t / 5000.0 + d->idx)) * 10.0);
@@ -269,7 +291,7 @@ static void image(struct dev *d, double t, uint16_t *h, uint16_t *in)
 		h[16] = (uint16_t)level_now(d, t);
 		/* per lamp: status word at 0x0040+i (bit 0 lit, bit 1 lampFailure),
 		 * dim level in % at 0x0080+i */
-		int lv = level_now(d, t);
+		int lv = lamp_level(d, t);
 		for (int i = 0; i < d->nlamps && i < MAX_LAMPS; i++) {
 			int on = lv > 0 && !d->failed_at[i];
 			h[0x40 + i] = (uint16_t)(on | (d->failed_at[i] != 0) << 1);
@@ -1137,6 +1159,14 @@ static void ctl_command(int fd, char *line)
 		int flag = isnan(x) ? -1 : (int)x;
 		if (!bad && !strcmp(a2, "voltage") && (isnan(x) || (x >= 0 && x <= 6553)))
 			d->volt_fixed = x;
+		else if (!bad && !strcmp(a2, "switch_delay") && x >= 0 && x <= 7200) {
+			/* a switch already done stays done under the new delay */
+			if (sim_now() - d->sw_at >= d->switch_delay || lamp_level(d, sim_now()) == d->sw_target) {
+				d->sw_from = d->sw_target;
+				d->sw_at = -INFINITY;
+			}
+			d->switch_delay = x;
+		}
 		else if (!bad && !strcmp(a2, "pf") && (isnan(x) || (x >= 0 && x <= 1)))
 			d->pf_fixed = x;
 		else if (!bad && (flag == -1 || flag == 0 || flag == 1) && (x == flag || isnan(x))) {
@@ -1155,7 +1185,7 @@ static void ctl_command(int fd, char *line)
 			bad = 1;
 		if (bad) {
 			ctl_reply(fd, "ERR set takes a cabinet and door|supply_lost|relay_fault|stuck_on 0|1|auto, "
-				  "or voltage V|auto, pf X|auto\n");
+				  "or voltage V|auto, pf X|auto, switch_delay S\n");
 			return;
 		}
 	} else if (!strcmp(cmd, "reg")) {
@@ -1302,6 +1332,8 @@ static void usage(FILE *f)
 		"  --freeze             values never change (exact comparisons in tests)\n"
 		"  --holes              SDM120s refuse (0x02) reads touching 0x0020..0x0045\n"
 		"  --lamp-watts W       rated power per lamp (100 W)\n"
+		"  --switch-delay S     cabinets' lamps follow a switch or level change S seconds\n"
+		"                       late (warm-up, fade; 0)\n"
 		"  --steady             no noise: 230.0 V, power factor 0.95, power = lamps x W x level\n"
 		"  --obey               a written dim level (holding 0x0010) holds until the next\n"
 		"                       write, not until the built-in programme's next switch\n"
@@ -1322,8 +1354,8 @@ static void usage(FILE *f)
 		"                       RTU frames with CRC, a serial server; unknown unit: silence)\n"
 		"control commands: mute I, unmute I, delay I MS, refuse I, accept I,\n"
 		"  fail I LAMP, repair I LAMP, set I door|supply_lost|relay_fault|stuck_on 0|1|auto,\n"
-		"  set I voltage V|auto, set I pf X|auto, get I, lamps I, served I,\n"
-		"  reg I holding|coil ADDR [N], list, stats\n"
+		"  set I voltage V|auto, set I pf X|auto, set I switch_delay S, get I, lamps I,\n"
+		"  served I, reg I holding|coil ADDR [N], list, stats\n"
 		"writes (05/06/15/16) go to holding 0x0100..0x017F and coils 0x0100..0x010F of\n"
 		"  every device, a cabinet's relay (coil 0) and override level (holding 0x0010);\n"
 		"  a DDS238 accepts only function 16\n");
@@ -1425,6 +1457,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(o, "--seed")) { num(o, a, 0, 4294967295.0, &v); seed = (unsigned)v; }
 		else if (!strcmp(o, "--failure-rate")) num(o, a, 0, 1, &failure_rate);
 		else if (!strcmp(o, "--lamp-watts")) num(o, a, 1, 10000, &lamp_w);
+		else if (!strcmp(o, "--switch-delay")) num(o, a, 0, 7200, &switch_delay);
 		else if (!strcmp(o, "--control")) num(o, a, 1, 65535, &ctl_port);
 		else if (!strcmp(o, "--dead")) dead = a;
 		else if (!strcmp(o, "--refuse")) refuse = a;
@@ -1495,6 +1528,8 @@ int main(int argc, char **argv)
 		d->override_level = -1;
 		d->door = -1;
 		d->volt_fixed = d->pf_fixed = NAN;
+		d->switch_delay = switch_delay;
+		d->sw_target = -1;
 		d->nlamps = 20 + (int)(hash01((unsigned)i, 7, 0) * 41);
 		/* counters start somewhere plausible, different per device */
 		d->energy_kwh = 1000.0 + hash01((unsigned)i, 11, 0) * 50000.0;

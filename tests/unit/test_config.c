@@ -205,6 +205,57 @@ static void test_profile_missing_and_duplicates(void **state)
 	free(errs);
 }
 
+/* Lamp settle times: the lamp type's defaults, a profile's, a device's. */
+static void test_lamp_settle(void **state)
+{
+	int ret, settle, restrike;
+	struct gw_config *cfg;
+	char *errs;
+
+	write_file("profiles/hid.conf", "profile = { name = \"hid\"; lamp_type = \"hid\";\n"
+		   "  registers = ( { metric = \"lampsOn\"; table = \"holding\"; address = 1; type = \"u16\"; } ); };\n");
+	errs = load(HEAD
+		    "devices = (\n"
+		    "  { name = \"led\"; host = \"h\"; profile = \"meter\"; },\n"
+		    "  { name = \"sodium\"; host = \"h\"; profile = \"hid\"; },\n"
+		    "  { name = \"quick\"; host = \"h\"; profile = \"hid\"; settle_s = 120; },\n"
+		    "  { name = \"fade\"; host = \"h\"; profile = \"meter\"; settle_s = 5; restrike_s = 60; }\n"
+		    ");\n", &ret, &cfg);
+	assert_int_equal(ret, 0);
+	device_settle(config_device(cfg, "led"), &settle, &restrike);
+	assert_int_equal(settle, SETTLE_LED_S);
+	assert_int_equal(restrike, SETTLE_LED_S);
+	device_settle(config_device(cfg, "sodium"), &settle, &restrike);
+	assert_int_equal(settle, SETTLE_HID_S);
+	assert_int_equal(restrike, RESTRIKE_HID_S);
+	device_settle(config_device(cfg, "quick"), &settle, &restrike);
+	assert_int_equal(settle, 120);
+	assert_int_equal(restrike, RESTRIKE_HID_S);
+	device_settle(config_device(cfg, "fade"), &settle, &restrike);
+	assert_int_equal(settle, 5);
+	assert_int_equal(restrike, 60);
+	config_free(cfg);
+	free(errs);
+
+	errs = load(HEAD
+		    "devices = (\n"
+		    "  { name = \"a\"; host = \"h\"; profile = \"meter\"; lamp_type = \"sodium\"; },\n"
+		    "  { name = \"b\"; host = \"h\"; profile = \"meter\"; settle_s = -1; }\n"
+		    ");\n", &ret, NULL);
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 3, "lamp_type must be \"led\" or \"hid\" (sodium, metal halide) (got 'sodium')");
+	expect(errs, "gateway.conf", 4, "settle_s must be 0..7200 (got -1)");
+	free(errs);
+	write_file("profiles/hid.conf", "profile = { name = \"hid\"; lamp_type = \"hps\"; settle_s = 1.5;\n"
+		   "  registers = ( { metric = \"lampsOn\"; table = \"holding\"; address = 1; type = \"u16\"; } ); };\n");
+	errs = load(HEAD DEV, &ret, NULL);
+	unlink(strcat(strcpy((char[256]){ 0 }, dir), "/profiles/hid.conf"));
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "profiles/hid.conf", 1, "lamp_type must be \"led\" or \"hid\" (sodium, metal halide) (got 'hps')");
+	expect(errs, "profiles/hid.conf", 1, "settle_s must be a whole number of seconds 0..7200");
+	free(errs);
+}
+
 static void test_duplicate_profile(void **state)
 {
 	int ret;
@@ -319,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_profile_missing_and_duplicates),
 		cmocka_unit_test(test_duplicate_profile),
+		cmocka_unit_test(test_lamp_settle),
 		cmocka_unit_test(test_register_errors),
 		cmocka_unit_test(test_cross_field_and_all_sorted),
 		cmocka_unit_test(test_missing_file),

@@ -64,8 +64,21 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@./scripts/run.sh
 
-unit: $(UNIT_BINS)
+# Inputs that once failed a fuzz target (tests/fuzz/regressions/<target>/)
+# are replayed with the ordinary compiler by tests/fuzz/replay.c, as unit
+# tests: under check-asan a UBSan or ASan report fails them.
+REGR_TARGETS := $(notdir $(wildcard tests/fuzz/regressions/fuzz_*))
+REGR_BINS := $(REGR_TARGETS:%=$(B)/tests/replay-%)
+
+$(B)/tests/replay-%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay.o $(B)/libwardgw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+unit: $(UNIT_BINS) $(REGR_BINS)
 	@./tests/run-unit.sh $(UNIT_BINS)
+	@set -e; for t in $(REGR_TARGETS); do \
+	  LSAN_OPTIONS=suppressions=$$PWD/tests/fuzz/lsan.supp UBSAN_OPTIONS=halt_on_error=1 \
+	    $(B)/tests/replay-$$t tests/fuzz/regressions/$$t/*; done
 
 integration: all
 	@B=$(B) ./tests/run-integration.sh

@@ -254,6 +254,7 @@ int lighting_cmd_parse(const void *payload, size_t len, const unsigned char *key
 		ret = say(-EACCES, why, wlen, "unauthenticated: hmac does not match the body (wrong key, or the body changed)");
 		goto id_only;
 	}
+	c->authentic = 1;
 	ret = parse_body(json_string_value(body), json_string_length(body), c, why, wlen);
 	goto out;
 id_only: {

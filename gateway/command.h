@@ -31,6 +31,7 @@ struct lighting_cmd {
 	int64_t expires_ms;     /* 0: not given */
 	char reason[96];
 	int have_action, have_target;   /* how far a rejected command was read */
+	int authentic;          /* the HMAC matched: whatever follows, it came from the key's holder */
 };
 
 const char *cmd_action_name(enum cmd_action a);

@@ -501,9 +501,11 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 
 	r->type = reg_table_is_bits(r->table) ? TYPE_BIT : TYPE_U16;
 	if ((m = config_setting_get_member(s, "type"))) {
-		if (config_setting_type(m) != CONFIG_TYPE_STRING ||
-		    reg_type_parse(config_setting_get_string(m), &r->type) < 0)
-			serror(ctx, m, "type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit");
+		if (config_setting_type(m) != CONFIG_TYPE_STRING)
+			serror(ctx, m, "type must be a string, one of u16 s16 u32 s32 u64 s64 f32 f64 bit");
+		else if (reg_type_parse(config_setting_get_string(m), &r->type) < 0)
+			serror(ctx, m, "type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit (got '%.64s')",
+			       config_setting_get_string(m));
 		else if (table_ok && reg_table_is_bits(r->table) && r->type != TYPE_BIT)
 			serror(ctx, m, "a %s register is a single bit: type must be \"bit\" (got '%s')",
 			       reg_table_name(r->table), reg_type_name(r->type));
@@ -749,8 +751,10 @@ static void load_profiles(struct conf_ctx *ctx, const config_setting_t *where)
 		names[n++] = join_path(dir, e->d_name);
 	}
 	closedir(d);
-	/* sorted, so errors and the digest do not depend on directory order */
-	qsort(names, n, sizeof(*names), cmp_str);
+	/* sorted, so errors and the digest do not depend on directory order
+	 * (no qsort of a NULL array: a folder without profiles is valid) */
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++)
 		if (names[i])
 			parse_profile_file(ctx, names[i]);
@@ -841,8 +845,13 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 		dev.driver = dev.driver_name ? driver_find(dev.driver_name) : NULL;
 		if (!dev.driver) {
 			config_setting_t *m = config_setting_get_member(s, "driver");
-			serror(ctx, m ? m : s, "unknown driver '%s' (known: modbus-tcp, modbus-rtu)",
-			       dev.driver_name ? dev.driver_name : "");
+			char known[160];
+			size_t kl = 0;
+			known[0] = 0;
+			for (const struct driver_ops *const *k = drivers; *k && kl < sizeof(known); k++)
+				kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "", (*k)->name);
+			serror(ctx, m ? m : s, "unknown driver '%.64s' (known: %s)",
+			       dev.driver_name ? dev.driver_name : "", known);
 			check_unknown(ctx, s, "device", device_opts, NULL, NULL);
 			free_device(&dev);
 			continue;
@@ -1430,9 +1439,14 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 			serror(&ctx, s, "device_defaults cannot set 'name' or 'count'");
 	}
 	s = config_lookup(&lc, "devices");
-	if (!s)
+	/* a gateway that only takes pushes (ingest) or keeps coverage needs no
+	 * device to poll; with neither, it would do nothing */
+	if (!s && !config_lookup(&lc, "coverage") && !config_lookup(&lc, "ingest"))
 		conf_error(&ctx, &(struct conf_origin){ cfg->files[0], 0 },
-			   "no 'devices' list: nothing to poll (add devices = ( { name = ...; } );)");
+			   "no 'devices' list, no 'coverage' and no 'ingest': nothing to do "
+			   "(add devices = ( { name = ...; } );)");
+	else if (!s)
+		;
 	else if (!config_setting_is_list(s))
 		serror(&ctx, s, "devices must be a list: devices = ( { ... }, { ... } );");
 	else
@@ -1506,6 +1520,24 @@ char *config_data_path(const struct gw_config *cfg, const char *p)
 
 	free(data);
 	free(cdir);
+	return out;
+}
+
+char *config_store_path_lenient(const char *path)
+{
+	struct gw_config c = { 0 };
+	config_t lc;
+	const char *v;
+	char *out = NULL;
+
+	config_init(&lc);
+	if (!config_read_file(&lc, path))
+		goto out;
+	c.path = (char *)path;
+	c.data_dir = config_lookup_string(&lc, "gateway.data_dir", &v) && v[0] ? (char *)v : "/var/lib/wardgw";
+	out = config_data_path(&c, config_lookup_string(&lc, "store.path", &v) && v[0] ? v : "wardgw.db");
+out:
+	config_destroy(&lc);
 	return out;
 }
 

@@ -261,5 +261,12 @@ const char *kpi_agg_name(enum kpi_agg a);
 /** Resolve @p against the config's data_dir (absolute paths pass through).
  *  Returns a malloc'd string. */
 char *config_data_path(const struct gw_config *cfg, const char *p);
+/**
+ * The database path that @path names (gateway.data_dir, store.path, their
+ * defaults), read leniently: only a syntax error or an unreadable file stops
+ * it, so the history stays readable while the rest of the file is being
+ * fixed (wardgw query, kpi, audit). malloc'd, or NULL.
+ */
+char *config_store_path_lenient(const char *path);
 
 #endif

@@ -667,10 +667,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	if ((ret = rollup_catch_up(gw->rollup, wall_ms())) < 0)
 		goto out;
 	/* after a crash the last logged states would run on through the time
-	 * the gateway was not there: end them where the data ends */
-	for (size_t i = 0; i < gw->ndevices; i++)
-		kpi_device_state(gw->kpi, gw->devices[i].conf->name, rollup_done(gw->rollup, TIER_MINUTE),
-				 "unknown", "gateway restarted");
+	 * the gateway was not there: end them at its last sign of life */
+	kpi_gateway_start(gw->kpi, gw->started_ms);
 	ret = outbox_new(&gw->outbox, gw->store, &(struct outbox_opts){
 		.window = cfg->mqtt_max_inflight,
 		.backfill_per_s = cfg->outbox_backfill_per_s,
@@ -804,6 +802,8 @@ void gateway_release(struct gateway *gw)
 	/* a clean stop ends every device's state: its time off is not downtime */
 	for (size_t i = 0; gw->kpi && i < gw->ndevices; i++)
 		kpi_device_state(gw->kpi, gw->devices[i].conf->name, wall_ms(), "unknown", "gateway stopped");
+	if (gw->kpi)
+		kpi_gateway_stop(gw->kpi, wall_ms());
 	drain_inflight(gw);
 	write_stats(gw);
 	/* last flush with every module still there, then detach them */

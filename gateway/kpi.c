@@ -22,6 +22,7 @@
 
 struct kstate {
 	const struct kpi_def *d;
+	int saved;                  /* kpi.<name>.done is in the store */
 	int64_t done, tx_done;
 	int64_t seq, tx_seq;
 	char status[12], tx_status[12];
@@ -51,8 +52,15 @@ struct kpi_engine {
 	struct pend_event *evs;
 	size_t nevs, cap_evs;
 	int64_t event_seq, tx_event_seq;
+	int64_t alive_ms, tx_alive_ms;  /* last sign of life written (meta gateway_alive) */
 	sqlite3_stmt *ins_val, *ins_log, *ins_event;
 };
+
+/* The last sign of life is rewritten at most this often while committing,
+ * and an idle gateway commits for it at least this often: after a crash the
+ * gateway's downtime is known to within about a second (five when idle). */
+#define ALIVE_EVERY_MS 1000
+#define ALIVE_IDLE_MS 5000
 
 static int64_t now_ms(void)
 {
@@ -118,9 +126,11 @@ static int in_scope(const struct gw_config *cfg, const struct kpi_def *k, const 
 static int online_ms(sqlite3 *db, const char *device, int64_t from, int64_t to, int64_t *out, int64_t *known)
 {
 	sqlite3_stmt *st;
-	const char *sql = "SELECT ts, state FROM (SELECT ts, state FROM device_log WHERE device = ?1 AND ts < ?2"
-			  " ORDER BY ts DESC LIMIT 1) UNION ALL SELECT ts, state FROM device_log"
-			  " WHERE device = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY 1";
+	/* rows of one time in the order they were written: a restart's marker
+	 * can share its time with the last row of the run before */
+	const char *sql = "SELECT ts, state, r FROM (SELECT ts, state, rowid r FROM device_log WHERE device = ?1"
+			  " AND ts < ?2 ORDER BY ts DESC, rowid DESC LIMIT 1) UNION ALL SELECT ts, state, rowid"
+			  " FROM device_log WHERE device = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY 1, 3";
 	int64_t t = from, sum = 0, kn = 0;
 	int on = 0, off = 0, rc;
 
@@ -155,6 +165,24 @@ static int online_ms(sqlite3 *db, const char *device, int64_t from, int64_t to, 
 	return 0;
 }
 
+int64_t kpi_covered_ms(sqlite3 *db, int64_t from, int64_t to)
+{
+	sqlite3_stmt *st;
+	int64_t on = 0, known = 0;
+	int any = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM device_log WHERE device = ?1 AND ts < ?2 LIMIT 1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, KPI_GATEWAY_LOG, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, to);
+	any = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (!any || online_ms(db, KPI_GATEWAY_LOG, from, to, &on, &known) < 0)
+		return -1;
+	return on;
+}
+
 int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *k, int tier,
 		int64_t from, int64_t to, struct kpi_result *out)
 {
@@ -163,6 +191,7 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 
 	out->value = NAN;
 	out->n = 0;
+	out->covered_ms = kpi_covered_ms(db, from, to);
 	if (k->agg == AGG_COVERAGE)
 		return coverage_kpi(db, cfg->coverage, k, to, out);
 	if (k->agg == AGG_AVAILABILITY) {
@@ -346,6 +375,10 @@ static char *kpi_pack(const struct gw_config *cfg, const struct kpi_def *k, int6
 	add_rec(a, k->name, "/start", "s", (double)from / 1000.0, NULL);
 	add_rec(a, k->name, "/end", "s", (double)to / 1000.0, NULL);
 	add_rec(a, k->name, "/n", "count", (double)res->n, NULL);
+	/* how much of the window the gateway saw: a window it was partly
+	 * off for is still computed, from what it stored */
+	if (res->covered_ms >= 0)
+		add_rec(a, k->name, "/covered", "s", (double)res->covered_ms / 1000.0, NULL);
 	if (k->op != OP_NONE) {
 		add_rec(a, k->name, "/target", k->unit, k->target, NULL);
 		add_rec(a, k->name, "/op", NULL, 0, k->op == OP_GE ? ">=" : "<=");
@@ -443,7 +476,12 @@ static int ke_dirty(void *arg)
 {
 	struct kpi_engine *e = arg;
 
-	return e->nlogs || e->nevs;
+	if (e->nlogs || e->nevs || now_ms() - e->alive_ms >= ALIVE_IDLE_MS)
+		return 1;
+	for (size_t i = 0; i < e->nk; i++)
+		if (!e->k[i].saved)
+			return 1;
+	return 0;
 }
 
 static int ke_in_tx(void *arg)
@@ -474,7 +512,9 @@ static int ke_in_tx(void *arg)
 		for (int n = 0; n < 500 && s->tx_done + w <= wm; n++, s->tx_done += w)
 			if (close_window(e, s, s->tx_done, s->tx_done + w) < 0)
 				return -EIO;
-		if (s->tx_done != start) {
+		/* the first window's start too: a window open when the gateway
+		 * stops is computed when it comes back, whenever that is */
+		if (s->tx_done != start || !s->saved) {
 			char key[96];
 			snprintf(key, sizeof(key), "kpi.%s.done", s->d->name);
 			if (store_meta_put(e->st, key, s->tx_done) < 0)
@@ -483,6 +523,12 @@ static int ke_in_tx(void *arg)
 	}
 	if (e->tx_event_seq != e->event_seq && store_meta_put(e->st, "event_seq", e->tx_event_seq) < 0)
 		return -EIO;
+	int64_t now = now_ms();
+	if (now - e->alive_ms >= ALIVE_EVERY_MS) {
+		if (store_meta_put(e->st, "gateway_alive", now) < 0)
+			return -EIO;
+		e->tx_alive_ms = now;
+	}
 	return 0;
 }
 
@@ -507,11 +553,13 @@ static void ke_committed(void *arg)
 	struct kpi_engine *e = arg;
 
 	for (size_t i = 0; i < e->nk; i++) {
+		e->k[i].saved = 1;
 		e->k[i].done = e->k[i].tx_done;
 		e->k[i].seq = e->k[i].tx_seq;
 		memcpy(e->k[i].status, e->k[i].tx_status, sizeof(e->k[i].status));
 	}
 	e->event_seq = e->tx_event_seq;
+	e->alive_ms = e->tx_alive_ms;
 	clear_pending(e);
 }
 
@@ -525,6 +573,7 @@ static void ke_rolled_back(void *arg)
 		memcpy(e->k[i].tx_status, e->k[i].status, sizeof(e->k[i].status));
 	}
 	e->tx_event_seq = e->event_seq;
+	e->tx_alive_ms = e->alive_ms;
 }
 
 void kpi_device_state(struct kpi_engine *e, const char *device, int64_t ts_ms, const char *state,
@@ -547,6 +596,49 @@ void kpi_device_state(struct kpi_engine *e, const char *device, int64_t ts_ms, c
 	l->ts = ts_ms;
 	if (l->device && l->state && l->reason)
 		e->nlogs++;
+}
+
+void kpi_gateway_start(struct kpi_engine *e, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int64_t mark = INT64_MIN;
+	int clean = 0;
+
+	/* how the previous run ended: its last gateway row */
+	if (sqlite3_prepare_v2(e->db, "SELECT state FROM device_log WHERE device = ?1 ORDER BY ts DESC, rowid DESC"
+			       " LIMIT 1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, KPI_GATEWAY_LOG, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			clean = sqlite3_column_text(st, 0) && !strcmp((const char *)sqlite3_column_text(st, 0), "unknown");
+		sqlite3_finalize(st);
+	}
+	if (!clean) {
+		/* rows of the dead process are all at or before its last commit,
+		 * or at most a second after its last written sign of life */
+		mark = store_meta_get(e->st, "gateway_alive", INT64_MIN);
+		if (sqlite3_prepare_v2(e->db, "SELECT max(ts) FROM device_log", -1, &st, NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+			    sqlite3_column_int64(st, 0) > mark)
+				mark = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
+		if (mark > now_ms)      /* a clock that went back */
+			mark = now_ms;
+	}
+	if (mark != INT64_MIN) {
+		for (size_t i = 0; i < e->cfg->ndevices; i++)
+			kpi_device_state(e, e->cfg->devices[i].name, mark, "unknown", "gateway restarted");
+		kpi_device_state(e, KPI_GATEWAY_LOG, mark, "unknown", "gateway stopped without a trace (crash or power cut)");
+		log_info("kpi: the previous run ended without a stop; its last sign of life was %.1f s ago",
+			 (double)(now_ms - mark) / 1000.0);
+	}
+	kpi_device_state(e, KPI_GATEWAY_LOG, now_ms, "online", "gateway started");
+	e->alive_ms = e->tx_alive_ms = 0;
+}
+
+void kpi_gateway_stop(struct kpi_engine *e, int64_t now_ms)
+{
+	kpi_device_state(e, KPI_GATEWAY_LOG, now_ms, "unknown", "gateway stopped");
 }
 
 void kpi_event(struct kpi_engine *e, const char *kind, const char *subject, const char *body)
@@ -614,8 +706,12 @@ int kpi_new(struct kpi_engine **out, const struct gw_config *cfg, struct store *
 		sqlite3_stmt *q;
 		s->d = &cfg->kpis[i];
 		snprintf(key, sizeof(key), "kpi.%s.done", s->d->name);
-		/* a new KPI starts with the window that is open now */
-		s->done = store_meta_get(e->st, key, ward_window_start(now, s->d->window_ms));
+		/* a new KPI starts with the window that is open now, and says so
+		 * at the first commit */
+		s->done = store_meta_get(e->st, key, INT64_MIN);
+		s->saved = s->done != INT64_MIN;
+		if (!s->saved)
+			s->done = ward_window_start(now, s->d->window_ms);
 		if (sqlite3_prepare_v2(e->db, "SELECT seq, status FROM kpi_value WHERE kpi = ? ORDER BY seq DESC LIMIT 1",
 				       -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_text(q, 1, s->d->name, -1, SQLITE_STATIC);

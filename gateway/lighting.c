@@ -18,6 +18,7 @@
 #include "lamp_alarm.h"
 #include "log.h"
 #include "outbox.h"
+#include "rejects.h"
 #include "senml.h"
 #include "rollup.h"
 #include "store.h"
@@ -71,6 +72,7 @@ struct lighting {
 	double reject_tokens;       /* answers to rejected commands: a bucket of 30, 1 per second */
 	int64_t reject_refill_ms;
 	uint64_t reject_unanswered;
+	struct rejects *rejects;    /* the bounded audit of unauthenticated messages */
 	unsigned char key[256];     /* HMAC key for IOC commands */
 	size_t keylen;
 	char *result_topic;
@@ -319,6 +321,7 @@ void lighting_tick(struct lighting *l, int64_t now)
 {
 	if (!l)
 		return;
+	rejects_tick(l->rejects, now);
 	/* forget overrides long gone */
 	if (now - l->pruned_ms > 60000) {
 		size_t k = 0;
@@ -519,7 +522,8 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 	l->ov_gen = 1;
 	l->reject_tokens = 30;
 	l->reject_refill_ms = wall_ms();
-	if (!l->devs || !l->by_index) {
+	if (!l->devs || !l->by_index || rejects_new(&l->rejects, store_db(gw->store)) < 0) {
+		rejects_free(l->rejects);
 		free(l->devs);
 		free(l->by_index);
 		free(l);
@@ -590,6 +594,7 @@ void lighting_free(struct lighting *l)
 			cmd_target_done(r, l->devs[i].cmd_slot, 0, NAN, "gateway stopped");
 		}
 	OPENSSL_cleanse(l->key, sizeof(l->key));
+	rejects_free(l->rejects);
 	lamp_alarms_free(l->alarms);
 	free(l->by_index);
 	free(l->result_topic);
@@ -802,8 +807,12 @@ static void target_str(const struct lighting_cmd *c, char *buf, size_t size)
 		 c->scope == SCOPE_WARD ? "" : " ", c->target);
 }
 
-/* reject: audit, log, answer; nothing is written */
-static void reject(struct lighting *l, const struct lighting_cmd *c, const char *why, const char *body)
+/* reject: audit, log, answer; nothing is written. What passed the HMAC
+ * check is audited in full; what did not is junk as far as anyone knows,
+ * from the MQTT topic rather than the IOC, and its audit is bounded
+ * (rejects.h) so that a flood cannot fill the disk. */
+static void reject(struct lighting *l, const struct lighting_cmd *c, const char *why, const char *body,
+		   size_t blen)
 {
 	char id[80] = "null", esc[300], tgt[80], *json = NULL;
 	int64_t now = wall_ms();
@@ -811,8 +820,11 @@ static void reject(struct lighting *l, const struct lighting_cmd *c, const char 
 	if (c->id[0])
 		snprintf(id, sizeof(id), "\"%s\"", c->id);
 	target_str(c, tgt, sizeof(tgt));
-	audit_add(db_of(l), now, "ioc", c->id[0] ? c->id : NULL, c->have_action ? cmd_action_name(c->action) : NULL,
-		  c->have_target ? tgt : NULL, c->have_action ? c->level : NAN, "rejected", why, body);
+	if (c->authentic)
+		audit_add(db_of(l), now, "ioc", c->id[0] ? c->id : NULL, c->have_action ? cmd_action_name(c->action) : NULL,
+			  c->have_target ? tgt : NULL, c->have_action ? c->level : NAN, "rejected", why, body);
+	else
+		rejects_add(l->rejects, now, REJECTS_SOURCE_MQTT, c->id, why, body, blen);
 	/* a flood of bad messages must not fill the log nor the outbox's
 	 * priority lane (never dropped): answers and log lines are
 	 * rate-limited, the audit keeps every one */
@@ -968,27 +980,31 @@ void lighting_command(struct lighting *l, const void *payload, size_t len)
 
 	if (!l)
 		return;
+	if (!payload) {
+		/* too big to be read (publisher.h): no id, no signature checked */
+		memset(&c, 0, sizeof(c));
+		snprintf(why, sizeof(why), "too large: %zu bytes (at most 65536); not read", len);
+		reject(l, &c, why, NULL, 0);
+		return;
+	}
 	/* the raw message, for the audit (bounded, NUL-free) */
 	snprintf(body, sizeof(body), "%.*s", (int)(len < sizeof(body) ? len : sizeof(body) - 1), (const char *)payload);
 	if (!l->keylen) {
 		memset(&c, 0, sizeof(c));
 		lighting_cmd_parse(payload, len, NULL, 0, &c, why, sizeof(why));
-		body[256] = 0;
-		reject(l, &c, "commands are disabled: lighting.commands.key_file is not set", body);
+		c.authentic = 0;
+		reject(l, &c, "commands are disabled: lighting.commands.key_file is not set", body, strlen(body));
 		return;
 	}
 	if ((rc = lighting_cmd_parse(payload, len, l->key, l->keylen, &c, why, sizeof(why))) < 0) {
-		/* of what nobody signed, keep only the start: a flood must not fill the disk */
-		if (rc == -EACCES || !c.id[0])
-			body[256] = 0;
-		reject(l, &c, why, body);
+		reject(l, &c, why, body, strlen(body));
 		return;
 	}
 	if (llabs(now - c.ts_ms) > (int64_t)l->cfg->lighting->window_s * 1000) {
 		snprintf(why, sizeof(why), "expired: ts is %lld s %s the gateway's clock (window %d s)",
 			 (long long)(llabs(now - c.ts_ms) / 1000), c.ts_ms < now ? "behind" : "ahead of",
 			 l->cfg->lighting->window_s);
-		reject(l, &c, why, body);
+		reject(l, &c, why, body, strlen(body));
 		return;
 	}
 	if ((rc = seen_before(l, c.id, now, &when)) != 0) {
@@ -998,15 +1014,15 @@ void lighting_command(struct lighting *l, const void *payload, size_t len)
 			snprintf(why, sizeof(why), "replayed: id %s was already received at %s", c.id, t);
 		else
 			snprintf(why, sizeof(why), "cannot check the replay store: %s", sqlite3_errmsg(db_of(l)));
-		reject(l, &c, why, body);
+		reject(l, &c, why, body, strlen(body));
 		return;
 	}
 	if (c.expires_ms && c.expires_ms <= now) {
-		reject(l, &c, "out of range: expires is already past", body);
+		reject(l, &c, "out of range: expires is already past", body, strlen(body));
 		return;
 	}
 	if ((rc = targets_of(l, &c, &tg, &ntg, why, sizeof(why))) < 0) {
-		reject(l, &c, rc == -ENOMEM ? "out of memory" : why, body);
+		reject(l, &c, rc == -ENOMEM ? "out of memory" : why, body, strlen(body));
 		free(tg);
 		return;
 	}

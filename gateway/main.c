@@ -247,9 +247,39 @@ static int open_reader(const struct gw_config *cfg, struct store **st, char **pa
 	return *path ? store_open_ro(st, *path) : -ENOMEM;
 }
 
+/* The same for the commands that need nothing of the config but where the
+ * database is (query, audit, alarms): a config with errors elsewhere (being
+ * edited, a device not reachable by its profile...) must not hide the
+ * history. The errors are printed; *@cfg is NULL then. */
+static int open_history(const char *config, const char *cmd, struct gw_config **cfg, struct store **st,
+			char **path)
+{
+	FILE *errs;
+	char *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	*st = NULL;
+	*path = NULL;
+	if (!(errs = open_memstream(&buf, &len)))
+		return -ENOMEM;
+	ret = config_load(config, errs, cfg);
+	fclose(errs);
+	if (ret == 0) {
+		free(buf);
+		return open_reader(*cfg, st, path);
+	}
+	fputs(buf ? buf : "", stderr);
+	free(buf);
+	if (ret != -EINVAL || !(*path = config_store_path_lenient(config)))
+		return ret;
+	fprintf(stderr, "wardgw %s: %s has errors (above); reading the history in %s anyway\n", cmd, config, *path);
+	return store_open_ro(st, *path);
+}
+
 static int cmd_query(const struct args *a)
 {
-	struct gw_config *cfg;
+	struct gw_config *cfg = NULL;
 	struct store *st = NULL;
 	char *path = NULL;
 	int64_t now = wall_ms(), from = now - 86400000LL, to = now + 60000;
@@ -270,9 +300,7 @@ static int cmd_query(const struct args *a)
 		return 2;
 	}
 	o.json = !strcmp(a->format, "json");
-	if (config_load(a->config, stderr, &cfg) < 0)
-		return 1;
-	if (open_reader(cfg, &st, &path) < 0)
+	if (open_history(a->config, "query", &cfg, &st, &path) < 0)
 		goto out;
 	const char *unit = store_series_unit(st, a->device, a->metric);
 	char ubuf[32];
@@ -301,9 +329,9 @@ out:
 }
 
 static void print_kpi_line(const struct kpi_def *k, int64_t from, int64_t to, double v, int64_t n,
-			   const char *status, long long seq)
+			   int64_t covered_ms, const char *status, long long seq)
 {
-	char a[40], b[40], val[48], tgt[48] = "-";
+	char a[40], b[40], val[48], tgt[48] = "-", cov[32] = "", sq[32] = "";
 
 	time_format(from, a, sizeof(a));
 	time_format(to, b, sizeof(b));
@@ -313,8 +341,16 @@ static void print_kpi_line(const struct kpi_def *k, int64_t from, int64_t to, do
 		snprintf(val, sizeof(val), "no data");
 	if (k->op != OP_NONE)
 		snprintf(tgt, sizeof(tgt), "%s %.6g", k->op == OP_GE ? ">=" : "<=", k->target);
-	printf("%-28s %.16s .. %.16s  %-18s target %-12s %-9s n=%-7lld %s%lld\n", k->name, a, b + 11, val, tgt,
-	       status, (long long)n, seq >= 0 ? "seq=" : "", seq >= 0 ? seq : 0LL);
+	/* the seconds of the window the gateway ran: a window it was partly
+	 * off for is computed from what it stored */
+	if (covered_ms >= 0)
+		snprintf(cov, sizeof(cov), " covered=%llds", (long long)((covered_ms + 500) / 1000));
+	if (seq >= 0)
+		snprintf(sq, sizeof(sq), " seq=%lld", seq);
+	/* 2026-12-03T14:05:00 .. 14:06:00+07:00; the end's date when it differs */
+	a[19] = b[19] = 0;
+	printf("%-28s %s .. %s+07:00  %-18s target %-12s %-10s n=%lld%s%s\n", k->name, a,
+	       strncmp(a, b, 10) ? b : b + 11, val, tgt, status, (long long)n, cov, sq);
 }
 
 static int cmd_kpi(const struct args *a)
@@ -365,8 +401,9 @@ static int cmd_kpi(const struct args *a)
 		while (sqlite3_step(q) == SQLITE_ROW) {
 			double v = sqlite3_column_type(q, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 2);
 			print_kpi_line(k, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), v,
-				       sqlite3_column_int64(q, 3), (const char *)sqlite3_column_text(q, 4),
-				       sqlite3_column_int64(q, 5));
+				       sqlite3_column_int64(q, 3),
+				       kpi_covered_ms(store_db(st), sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1)),
+				       (const char *)sqlite3_column_text(q, 4), sqlite3_column_int64(q, 5));
 			found = sqlite3_column_int64(q, 0) == from;
 		}
 		sqlite3_finalize(q);
@@ -377,7 +414,7 @@ static int cmd_kpi(const struct args *a)
 			fprintf(stderr, "wardgw kpi: %s: cannot compute: %s\n", k->name, sqlite3_errmsg(store_db(st)));
 			goto out;
 		}
-		print_kpi_line(k, from, to, res.value, res.n, to > now ? "open" : "not closed", -1);
+		print_kpi_line(k, from, to, res.value, res.n, res.covered_ms, to > now ? "open" : "not closed", -1);
 	}
 	if (a->kpi && !shown) {
 		fprintf(stderr, "wardgw kpi: no KPI named '%s' in %s\n", a->kpi, a->config);
@@ -433,7 +470,7 @@ static int cmd_schedule(const struct args *a)
 static int print_from_store(const struct args *a, const char *cmd, int64_t from_default,
 			    int (*print)(sqlite3 *db, int64_t from, const struct args *a))
 {
-	struct gw_config *cfg;
+	struct gw_config *cfg = NULL;
 	struct store *st = NULL;
 	char *path = NULL;
 	int64_t from = from_default;
@@ -444,9 +481,7 @@ static int print_from_store(const struct args *a, const char *cmd, int64_t from_
 			cmd, a->from);
 		return 2;
 	}
-	if (config_load(a->config, stderr, &cfg) < 0)
-		return 1;
-	if (open_reader(cfg, &st, &path) < 0)
+	if (open_history(a->config, cmd, &cfg, &st, &path) < 0)
 		goto out;
 	ret = print(store_db(st), from, a) < 0;
 out:

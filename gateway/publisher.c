@@ -334,9 +334,15 @@ static int cb_msgarrvd(void *ctx, char *topic, int len, MQTTAsync_message *msg)
 		} else {
 			free_msg(m);
 		}
-	} else if (p->on_message && msg->payloadlen > MAX_INBOUND) {
-		log_warn("mqtt %s: dropped a %d-byte message on %s (over %d bytes)", p->uri, msg->payloadlen,
-			 topic, MAX_INBOUND);
+	} else if (p->on_message && msg->payloadlen > MAX_INBOUND && (m = calloc(1, sizeof(*m)))) {
+		/* not kept, but the receiver hears of it (NULL payload, its
+		 * size): a command is audited even when it is too big to read */
+		m->p = p;
+		m->kind = 6;
+		m->why = len > 0 ? strndup(topic, (size_t)len) : strdup(topic);
+		m->len = (size_t)msg->payloadlen;
+		if (!m->why || loopq_post(p->q, on_loop_event, m, free_msg) < 0)
+			free_msg(m);
 	}
 	MQTTAsync_freeMessage(&msg);
 	MQTTAsync_free(topic);

@@ -34,7 +34,8 @@ struct publisher_opts {
 	void *cb_arg;
 	/* optional: subscribe to this topic (QoS 1) on every connect and hand
 	 * each message to on_message on the loop thread (payload borrowed for
-	 * the call; messages over 64 KiB are dropped and logged) */
+	 * the call; a message over 64 KiB is not read: @payload is NULL and
+	 * @len its size, for the receiver's audit) */
 	const char *subscribe_topic;
 	void (*on_message)(void *arg, const char *topic, const void *payload, size_t len);
 	const char *status_topic;   /* retained; Will = offline */

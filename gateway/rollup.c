@@ -48,6 +48,7 @@ struct rollup {
 	size_t nrecs, cap_recs;
 	int64_t cut;                /* minutes before this are closed */
 	int64_t done[NTIERS], tx_done[NTIERS];
+	int saved;              /* the done marks are in the store (a new one: after the first commit) */
 	sqlite3_stmt *ins, *derive, *prune;
 	uint64_t late;
 };
@@ -175,7 +176,7 @@ static int ru_dirty(void *arg)
 {
 	struct rollup *r = arg;
 
-	return r->nrecs || r->cut > r->done[TIER_MINUTE];
+	return r->nrecs || r->cut > r->done[TIER_MINUTE] || !r->saved;
 }
 
 /* Tier @tier's windows that are complete in the tier below, at most @max. */
@@ -229,7 +230,7 @@ static int ru_in_tx(void *arg)
 	if (derive(r, TIER_HOUR, 24) < 0 || derive(r, TIER_DAY, 2) < 0)
 		return -EIO;
 	for (int t = 0; t < NTIERS; t++)
-		if (r->tx_done[t] != r->done[t] && store_meta_put(r->st, done_key[t], r->tx_done[t]) < 0)
+		if ((r->tx_done[t] != r->done[t] || !r->saved) && store_meta_put(r->st, done_key[t], r->tx_done[t]) < 0)
 			return -EIO;
 	return 0;
 }
@@ -239,6 +240,7 @@ static void ru_committed(void *arg)
 	struct rollup *r = arg;
 
 	memcpy(r->done, r->tx_done, sizeof(r->done));
+	r->saved = 1;
 	r->nrecs = 0;
 }
 
@@ -372,7 +374,10 @@ int rollup_new(struct rollup **out, struct store *st, int64_t grace_ms)
 		return ret;
 	}
 	now = wall_clock_ms();
-	/* a new database starts its windows now; an old one where it stopped */
+	/* a new database starts its windows now, and says so at the first
+	 * commit (a gateway stopped before its first minute closed finds that
+	 * minute again); an old one where it stopped */
+	r->saved = store_meta_get(r->st, done_key[0], INT64_MIN) != INT64_MIN;
 	r->done[TIER_MINUTE] = store_meta_get(r->st, done_key[0], floor_div(now, 60000) * 60000);
 	r->done[TIER_HOUR] = store_meta_get(r->st, done_key[1], floor_div(r->done[0], 3600000) * 3600000);
 	r->done[TIER_DAY] = store_meta_get(r->st, done_key[2], ward_window_start(r->done[1], 86400000));

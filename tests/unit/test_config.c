@@ -290,7 +290,7 @@ static void test_register_errors(void **state)
 	errs = load(HEAD DEV, &ret, NULL);
 	unlink(strcat(strcpy((char[256]){ 0 }, dir), "/profiles/bad.conf"));
 	assert_int_equal(ret, -EINVAL);
-	expect(errs, "profiles/bad.conf", 4, "type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit");
+	expect(errs, "profiles/bad.conf", 4, "type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit (got 'float')");
 	expect(errs, "profiles/bad.conf", 5, "order 'CDAB' does not fit a u16; use one of AB BA");
 	expect(errs, "profiles/bad.conf", 6, "address must be 0..65534 for a u32 (got 65535)");
 	expect(errs, "profiles/bad.conf", 7, "bit applies only to type \"bit\"");
@@ -339,6 +339,55 @@ static void test_missing_file(void **state)
 	free(buf);
 }
 
+
+/* Issue 15 item 16: a gateway that only keeps coverage or takes pushes needs
+ * no Modbus device; with nothing at all it is still refused. */
+static void test_no_devices(void **state)
+{
+	int ret;
+	struct gw_config *cfg;
+	char *errs = load(HEAD "coverage = { boundary = ( [106.0, 11.0], [106.01, 11.0], [106.01, 11.01] ); };\n",
+			  &ret, &cfg);
+
+	assert_string_equal(errs, "");
+	assert_int_equal(ret, 0);
+	assert_int_equal(cfg->ndevices, 0);
+	config_free(cfg);
+	free(errs);
+	errs = load(HEAD, &ret, NULL);
+	assert_int_equal(ret, -EINVAL);
+	assert_non_null(strstr(errs, "no 'devices' list, no 'coverage' and no 'ingest': nothing to do"));
+	free(errs);
+}
+
+/* Issue 15 item 16: the unknown-driver error lists every driver there is. */
+static void test_unknown_driver_lists_all(void **state)
+{
+	int ret;
+	char *errs = load(HEAD "devices = ( { name = \"d\";\n driver = \"modbus-udp\"; host = \"h\"; profile = \"meter\"; } );\n",
+			  &ret, NULL);
+
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 3, "unknown driver 'modbus-udp' (known: modbus-tcp, modbus-rtu, modem, hostapd, push)");
+	free(errs);
+}
+
+/* Issue 15 item 16 (fuzz finding ubsan-qsort-null-no-profiles): a profiles
+ * folder without any *.conf is no error of its own, and no qsort(NULL). */
+static void test_empty_profiles_dir(void **state)
+{
+	int ret;
+	char sub[128];
+	char *errs;
+
+	snprintf(sub, sizeof(sub), "%s/empty", dir);
+	mkdir(sub, 0755);
+	errs = load(HEAD "profiles_dir = \"empty\";\n" DEV, &ret, NULL);
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 3, "device d: no profile named 'meter' in");
+	free(errs);
+}
+
 static void test_shipped_configs(void **state)
 {
 	const char *files[] = { "config/gateway.conf", "config/example-field.conf" };
@@ -375,6 +424,9 @@ int main(void)
 		cmocka_unit_test(test_cross_field_and_all_sorted),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_shipped_configs),
+		cmocka_unit_test(test_no_devices),
+		cmocka_unit_test(test_unknown_driver_lists_all),
+		cmocka_unit_test(test_empty_profiles_dir),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

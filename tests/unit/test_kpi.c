@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -221,6 +222,162 @@ static void test_rollups_and_aggregates(void **state)
 	store_close(st);
 }
 
+
+static int64_t meta_of(struct store *st, const char *key)
+{
+	return store_meta_get(st, key, INT64_MIN);
+}
+
+static void query_row(struct store *st, const char *sql, int64_t *a, int64_t *b)
+{
+	sqlite3_stmt *q;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	*a = sqlite3_column_int64(q, 0);
+	if (b)
+		*b = sqlite3_column_int64(q, 1);
+	sqlite3_finalize(q);
+}
+
+/* Issue 15 item 1: a gateway started a few seconds after a window boundary
+ * and killed a few seconds before the next one computes that window when it
+ * comes back, with the next sequence number, its samples (n) and the seconds
+ * it ran (covered). Before, neither the KPI's nor the rollups' progress was
+ * stored until a window closed, and the window was skipped. */
+static void test_window_open_at_stop(void **state)
+{
+	struct store *st;
+	struct rollup *r;
+	struct kpi_engine *e;
+	struct device_conf devs[1] = { { .name = "a" } };
+	struct kpi_def kd = { .name = "p", .domain = "lighting", .metric = "activePower", .agg = AGG_SUM,
+			      .window_ms = 60000, .scale = 1 };
+	struct gw_config cfg = { .devices = devs, .ndevices = 1, .kpis = &kd, .nkpis = 1,
+				 .topic_prefix = "ward", .gateway_id = "gw" };
+	int64_t w, id, seq, n, v;
+	long slot;
+	char sql[256];
+
+	assert_int_equal(store_open(&st, path), 0);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	w = ((int64_t)ts.tv_sec * 1000 / 60000) * 60000;    /* the window open now */
+	/* an older window of this KPI, published with seq 7 */
+	snprintf(sql, sizeof(sql), "INSERT INTO kpi_value VALUES ('p', %lld, %lld, 7, 1.0, 1, NULL, NULL, 'none')",
+		 (long long)(w - 120000), (long long)(w - 60000));
+	exec_sql(st, sql);
+
+	/* run 1: from w + 2 s to w + 50 s, one sample a second */
+	assert_int_equal(rollup_new(&r, st, 1000), 0);
+	assert_int_equal(kpi_new(&e, &cfg, st, r), 0);
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_series(st, "a", "activePower", "W", &id), 0);
+	assert_int_equal(store_commit(st), 0);
+	slot = rollup_add_series(r, id, 0, 0);
+	kpi_gateway_start(e, w + 2000);
+	for (int i = 2; i <= 50; i++) {
+		assert_int_equal(store_append(st, id, w + i * 1000, 100.0, 0), 0);
+		rollup_sample(r, (size_t)slot, w + i * 1000, 100.0);
+	}
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(meta_of(st, "kpi.p.done"), w);
+	assert_int_equal(meta_of(st, "rollup_minute_done"), w);
+	/* SIGKILL: nothing more is written; its last commit was at w + 50 s */
+	store_clear_hooks(st);
+	kpi_free(e);
+	rollup_free(r);
+	snprintf(sql, sizeof(sql), "UPDATE meta SET value = %lld WHERE key = 'gateway_alive'", (long long)(w + 50000));
+	exec_sql(st, sql);
+	store_close(st);
+
+	/* run 2, after the boundary: the minute is rebuilt from the samples */
+	assert_int_equal(store_open(&st, path), 0);
+	assert_int_equal(rollup_new(&r, st, 1000), 0);
+	assert_int_equal(store_series(st, "a", "activePower", "W", &id), 0);
+	slot = rollup_add_series(r, id, 0, 0);
+	assert_int_equal(rollup_catch_up(r, w + 70000), 0);
+	assert_int_equal(kpi_new(&e, &cfg, st, r), 0);
+	kpi_gateway_start(e, w + 70000);
+	rollup_tick(r, w + 62000);
+	assert_int_equal(store_flush(st), 0);
+	snprintf(sql, sizeof(sql), "SELECT seq, n FROM kpi_value WHERE kpi = 'p' AND start = %lld AND end = %lld",
+		 (long long)w, (long long)(w + 60000));
+	query_row(st, sql, &seq, &n);
+	assert_int_equal(seq, 8);
+	assert_int_equal(n, 49);
+	snprintf(sql, sizeof(sql), "SELECT value FROM kpi_value WHERE kpi = 'p' AND start = %lld", (long long)w);
+	query_row(st, sql, &v, NULL);
+	assert_int_equal(v, 100);
+	/* the gateway ran from w + 2 s to its last sign of life at w + 50 s */
+	assert_int_equal(kpi_covered_ms(store_db(st), w, w + 60000), 48000);
+	store_clear_hooks(st);
+	kpi_free(e);
+	rollup_free(r);
+	store_close(st);
+}
+
+/* Issue 15 item 2: after a SIGKILL late in a minute, the restart ends every
+ * device's state at the dead run's last sign of life, after the rows it
+ * wrote later that minute, not at the minute's start: the time the gateway
+ * was not there is neither online nor offline. A clean stop adds nothing. */
+static void test_availability_after_crash(void **state)
+{
+	struct store *st;
+	struct rollup *r;
+	struct kpi_engine *e;
+	struct device_conf devs[2] = { { .name = "a" }, { .name = "b" } };
+	struct kpi_def av = { .name = "av", .agg = AGG_AVAILABILITY, .scale = 1, .window_ms = 60000,
+			      .domain = "lighting" };
+	struct gw_config cfg = { .devices = devs, .ndevices = 2, .kpis = &av, .nkpis = 1,
+				 .topic_prefix = "ward", .gateway_id = "gw" };
+	struct kpi_result res;
+	int64_t t0 = T("2026-11-23T10:00:00+07:00"), cnt;
+	char sql[768];
+
+	assert_int_equal(store_open(&st, path), 0);
+	/* the dead run: started at t0, a online all along, b offline 20..40 s,
+	 * its last commit at t0 + 57 s */
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO device_log VALUES ('@gateway', %lld, 'online', 'gateway started'),"
+		 " ('a', %lld, 'online', ''), ('b', %lld, 'online', ''), ('b', %lld, 'offline', 'timeout'),"
+		 " ('b', %lld, 'online', '');"
+		 "INSERT INTO meta VALUES ('gateway_alive', %lld);",
+		 (long long)t0, (long long)(t0 + 1000), (long long)(t0 + 1000), (long long)(t0 + 20000),
+		 (long long)(t0 + 40000), (long long)(t0 + 57000));
+	exec_sql(st, sql);
+	assert_int_equal(rollup_new(&r, st, 1000), 0);
+	assert_int_equal(kpi_new(&e, &cfg, st, r), 0);
+	kpi_gateway_start(e, t0 + 70000);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(kpi_compute(store_db(st), &cfg, &av, TIER_MINUTE, t0, t0 + 60000, &res), 0);
+	/* a: 56 of 56 s, b: 36 of 56 s */
+	assert_true(fabs(res.value - 92.0 / 112.0) < 1e-9);
+	assert_int_equal(res.n, 2);
+	assert_int_equal(res.covered_ms, 57000);
+	/* the next minute: the gateway ran its last 50 s, no device was known */
+	assert_int_equal(kpi_compute(store_db(st), &cfg, &av, TIER_MINUTE, t0 + 60000, t0 + 120000, &res), 0);
+	assert_true(isnan(res.value));
+	assert_int_equal(res.n, 0);
+	assert_int_equal(res.covered_ms, 50000);
+
+	/* a clean stop, then a start: no marker for the devices */
+	kpi_gateway_stop(e, t0 + 200000);
+	assert_int_equal(store_flush(st), 0);
+	store_clear_hooks(st);
+	kpi_free(e);
+	assert_int_equal(kpi_new(&e, &cfg, st, r), 0);
+	kpi_gateway_start(e, t0 + 260000);
+	assert_int_equal(store_flush(st), 0);
+	query_row(st, "SELECT count(*) FROM device_log WHERE reason = 'gateway restarted'", &cnt, NULL);
+	assert_int_equal(cnt, 2);       /* the crash's two, no more */
+	assert_int_equal(kpi_covered_ms(store_db(st), t0 + 180000, t0 + 240000), 20000);
+	store_clear_hooks(st);
+	kpi_free(e);
+	rollup_free(r);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +387,8 @@ int main(void)
 		cmocka_unit_test(test_status),
 		cmocka_unit_test_setup_teardown(test_availability_with_gaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollups_and_aggregates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_open_at_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_availability_after_crash, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,8 @@ struct gw_config {
 	char *mqtt_client_id;
 	char *mqtt_username;
 	char *mqtt_password_file;
+	int mqtt_allow_plaintext;   /* password_file over tcp:// accepted on purpose */
+	struct conf_origin mqtt_password_at;
 	char *topic_prefix;
 	int mqtt_qos;
 	int mqtt_keepalive;
@@ -230,6 +232,12 @@ void conf_free_section(const struct opt *opts, void *dst);
 const char *conf_path(const struct conf_ctx *ctx);
 /** Make *@path (malloc'd) absolute against the config file's directory. */
 void conf_resolve_path(struct conf_ctx *ctx, char **path);
+
+/** Whether mqtt.uri is a plain-text scheme (tcp://, mqtt://). */
+int config_plaintext_uri(const struct gw_config *cfg);
+/** The warning for a password sent in clear text on purpose
+ *  (allow_plaintext_password), written into @buf; NULL when there is none. */
+const char *config_plaintext_warning(const struct gw_config *cfg, char *buf, size_t len);
 
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);

@@ -532,6 +532,7 @@ static void schedule_next(struct rtudev *d)
 		d->gw->stats.scheduled++;
 		d->gw->stats.skipped_busy++;
 	}
+	d->dev->due_us = d->due_us;
 	int64_t left = d->due_us - now;
 	if (left < 0)
 		left = 0;
@@ -731,7 +732,12 @@ static int rtu_start(struct gateway *gw, struct event_base *base)
 			if (d->bus != buses[bi])
 				continue;
 			int64_t interval = (int64_t)d->dev->conf->poll_interval_ms * 1000;
-			d->due_us = now + interval * (int64_t)k++ / (int64_t)buses[bi]->ndevs;
+			/* a reload restarts the whole driver: each device keeps
+			 * the slots it had */
+			int64_t resume = gateway_resume_due(d->dev, now, interval);
+			d->due_us = resume ? resume : now + interval * (int64_t)k / (int64_t)buses[bi]->ndevs;
+			d->dev->due_us = d->due_us;
+			k++;
 			int64_t left = d->due_us - now;
 			struct timeval tv = { (time_t)(left / 1000000), (suseconds_t)(left % 1000000) };
 			if (!gw->no_poll)

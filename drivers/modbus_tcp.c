@@ -78,7 +78,7 @@ struct mbdev;
 /* One TCP connection, shared by the devices at its host:port. */
 struct mblink {
 	struct gateway *gw;
-	const char *host;
+	char *host;                 /* a copy: the device that made the link may go in a reload */
 	int port;
 	int rtu;                    /* RTU framing */
 	struct sockaddr_storage addr;
@@ -228,6 +228,7 @@ static void schedule_next(struct mbdev *m)
 		m->gw->stats.scheduled++;
 		m->gw->stats.skipped_busy++;
 	}
+	m->dev->due_us = m->due_us;
 	int64_t d = m->due_us - now;
 	if (d < 0)
 		d = 0;
@@ -838,6 +839,7 @@ static void free_link(struct mblink *L)
 		event_free(L->io);
 	if (L->tmo)
 		event_free(L->tmo);
+	free(L->host);
 	free(L);
 }
 
@@ -856,7 +858,8 @@ static struct mblink *link_for(struct gateway *gw, struct event_base *base, cons
 		return NULL;
 	links[nlinks++] = L;
 	L->gw = gw;
-	L->host = c->host;
+	if (!(L->host = strdup(c->host)))
+		return NULL;
 	L->port = c->port;
 	L->rtu = !strcmp(c->framing, "rtu");
 	L->fd = -1;
@@ -907,7 +910,7 @@ static int start_one(struct gateway *gw, struct event_base *base, struct device 
 		return -ENOMEM;
 	if (m->L->ndevs == 1 && (!m->c->host[0] || resolve(m->L, (char[160]){ 0 }, 160) < 0))
 		log_warn("modbus %s: cannot resolve %s yet; will retry", dev->conf->name, m->c->host);
-	m->due_us = mono_us() + first_us;
+	m->due_us = dev->due_us = mono_us() + first_us;
 	struct timeval tv = { (time_t)(first_us / 1000000), (suseconds_t)(first_us % 1000000) };
 	if (!gw->no_poll)
 		evtimer_add(m->tick, &tv);
@@ -965,7 +968,14 @@ static void mbtcp_stop(struct gateway *gw)
 /* Reload: one device at a time. */
 static int mbtcp_start_device(struct gateway *gw, struct device *dev)
 {
-	/* first poll soon, but not all added devices in the same instant */
+	int64_t now = mono_us();
+	int64_t resume = gateway_resume_due(dev, now, (int64_t)dev->conf->poll_interval_ms * 1000);
+
+	/* restarted by a reload: on its old slots (a reload that restarts
+	 * every device must not poll them all at once); added: first poll
+	 * soon, but not all added devices in the same instant */
+	if (resume)
+		return start_one(gw, gw->base, dev, resume - now);
 	return start_one(gw, gw->base, dev, 50000 + (int64_t)(dev->index % 20) * 10000);
 }
 

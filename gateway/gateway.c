@@ -531,6 +531,20 @@ out:
 	return ret;
 }
 
+int64_t gateway_resume_due(const struct device *dev, int64_t now_us, int64_t interval_us)
+{
+	int64_t t = dev->due_us;
+
+	if (t <= 0 || interval_us <= 0)
+		return 0;
+	if (t < now_us)
+		t += (now_us - t + interval_us - 1) / interval_us * interval_us;
+	/* an interval made shorter: never later than one new interval */
+	if (t > now_us + interval_us)
+		t = now_us + (t - now_us) % interval_us;
+	return t;
+}
+
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index)
 {
 	struct gw_config *c = gw->cfg;

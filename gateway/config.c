@@ -109,6 +109,10 @@ static const struct opt http_opts[] = {
 	{ "user", OPT_STRING, OFF(struct gw_config, http_user), 0, 0, 0, NULL, 0 },
 	{ "password_file", OPT_STRING, OFF(struct gw_config, http_password_file), 0, 0, 0, NULL, 0 },
 	{ "chart_hours", OPT_INT, OFF(struct gw_config, http_chart_hours), 1, 168, 24, NULL, 0 },
+	/* connections open at once (all, one address) and a whole request's time */
+	{ "max_connections", OPT_INT, OFF(struct gw_config, http_max_conns), 1, 10000, 64, NULL, 0 },
+	{ "max_connections_per_address", OPT_INT, OFF(struct gw_config, http_max_per_peer), 1, 10000, 16, NULL, 0 },
+	{ "request_timeout_s", OPT_INT, OFF(struct gw_config, http_request_timeout_s), 1, 3600, 10, NULL, 0 },
 	{ 0 }
 };
 

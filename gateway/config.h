@@ -194,6 +194,7 @@ struct gw_config {
 	char *http_user;            /* basic auth user (password in http_password_file) */
 	char *http_password_file;
 	int http_chart_hours;
+	int http_max_conns, http_max_per_peer, http_request_timeout_s;
 	struct conf_origin http_at; /* where http { } is, for errors at run time */
 };
 

@@ -16,6 +16,9 @@
 #include "config.h"
 #include "gateway.h"
 #include "health.h"
+#include "httpd.h"
+#include "httpguard.h"
+#include "ingest.h"
 #include "outbox.h"
 #include "publisher.h"
 #include "store.h"
@@ -198,6 +201,7 @@ char *status_metrics(struct gateway *gw)
 	      (double)hs.lag_max_us / 1e6);
 	COUNTER("wardgw_reloads_total", "Config reloads tried (SIGHUP).", hs.reloads);
 	COUNTER("wardgw_reload_failures_total", "Config reloads refused (invalid config).", hs.reload_failures);
+	httpguard_metrics(f, httpd_guard(gw->httpd), ingest_guard(gw->ingest));
 	for (size_t i = 0; i < gw->ndevices; i++)
 		count_state(c, &nc, device_state_name(gw->devices[i].state));
 	fprintf(f, "# HELP wardgw_devices Configured devices by state.\n# TYPE wardgw_devices gauge\n");

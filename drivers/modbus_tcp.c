@@ -52,7 +52,11 @@ static const struct opt mbtcp_opts[] = {
 	{ 0 }
 };
 
-enum conn_state { C_CLOSED, C_CONNECTING, C_IDLE, C_WAITING };
+/* C_QUIET: RTU framing on a shared link after a timeout: nothing is sent
+ * until the line has been silent for timeout_ms, what comes meanwhile is
+ * dropped (RTU has no transaction id: a late reply would otherwise be
+ * taken for the answer to the next device's request). */
+enum conn_state { C_CLOSED, C_CONNECTING, C_IDLE, C_WAITING, C_QUIET };
 
 /* Writes wait in a short queue per device and take the connection between
  * polls: a poll that comes due during a write starts right after it. */
@@ -93,6 +97,10 @@ struct mblink {
 	size_t rlen;
 	int64_t deadline_us;
 	int crc_errors;             /* RTU: bad frames seen for the request in flight */
+	unsigned max_adu;           /* the longest reply the request in flight can have */
+	char note[120];             /* the first thing wrong seen for it ("" none) */
+	int64_t quiet_us, quiet_until_us, quiet_max_us;   /* C_QUIET: length, silent until, give up at */
+	void (*pending)(struct mbdev *);        /* the owner's send, held while quiet */
 	struct mbdev *owner;        /* the device whose request has the link */
 	struct mbdev *waitq, *waitq_tail;
 	int giving;
@@ -151,6 +159,49 @@ static void close_conn(struct mblink *L)
 		evtimer_del(L->tmo);
 	L->cs = C_CLOSED;
 	L->rlen = 0;
+}
+
+static void go(struct mbdev *m, void (*send_it)(struct mbdev *));
+
+/* The quiet period is over (or the connection was closed): the owner's
+ * held request goes out. */
+static void quiet_over(struct mblink *L)
+{
+	void (*send_it)(struct mbdev *) = L->pending;
+
+	if (L->cs == C_QUIET)
+		L->cs = C_IDLE;
+	L->pending = NULL;
+	if (send_it && L->owner)
+		go(L->owner, send_it);
+}
+
+/* A frame dropped while waiting for the reply in flight: counted, and the
+ * first one's story kept for the reason if no valid reply comes. */
+static void discard(struct mblink *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void discard(struct mblink *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	L->gw->stats.frames_discarded++;
+	if (L->note[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(L->note, sizeof(L->note), fmt, ap);
+	va_end(ap);
+}
+
+/* The longest reply to the request PDU @pdu (an ADU, MBAP or RTU). */
+static unsigned reply_max(const uint8_t *pdu, int rtu)
+{
+	unsigned count = (unsigned)pdu[3] << 8 | pdu[4], body;
+
+	switch (pdu[0]) {
+	case 1: case 2: body = 2 + (count + 7) / 8; break;
+	case 3: case 4: body = 2 + 2 * count; break;
+	default: body = 5; break;       /* writes: the echo */
+	}
+	return rtu ? 1 + body + 2 : 7 + body;
 }
 
 /* ---------- the link's line of devices ---------- */
@@ -242,7 +293,8 @@ static void finish(struct mbdev *m, int ok, const char *reason)
 	struct mblink *L = m->L;
 
 	m->polling = 0;
-	evtimer_del(L->tmo);
+	if (L->cs != C_QUIET)       /* the quiet period keeps its timer */
+		evtimer_del(L->tmo);
 	if (L->cs == C_WAITING)
 		L->cs = C_IDLE;
 	gateway_poll_done(m->gw, m->dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
@@ -294,6 +346,8 @@ static void send_pdu(struct mbdev *m, const uint8_t *pdu, size_t pdulen)
 	}
 	L->expect_fc = pdu[0];
 	L->crc_errors = 0;
+	L->note[0] = 0;
+	L->max_adu = reply_max(pdu, L->rtu);
 	n = send(L->fd, adu, (size_t)len, MSG_NOSIGNAL);
 	if (n != (ssize_t)len) {
 		fail(m, 1, "send: %s", n < 0 ? strerror(errno) : "short write");
@@ -413,6 +467,7 @@ static void handle_frame(struct mblink *L, size_t flen)
 			/* noise, or a serial side at another baud rate or
 			 * parity; what follows may still be our reply */
 			L->crc_errors++;
+			L->gw->stats.frames_discarded++;
 			L->rlen = 0;
 			return;
 		}
@@ -421,8 +476,15 @@ static void handle_frame(struct mblink *L, size_t flen)
 		pdu = frame + 7;
 		pdulen = flen - 7;
 	}
-	if (ret == -ENOMSG)
-		return;     /* a late answer to a request we gave up on: wait for ours */
+	if (ret == -ENOMSG) {
+		/* a late answer to a request we gave up on: wait for ours */
+		if (L->rtu)
+			discard(L, "dropped a reply from unit %u", frame[0]);
+		else
+			discard(L, "dropped a reply with transaction id %u (sent %u)",
+				((unsigned)frame[0] << 8) | frame[1], L->tid);
+		return;
+	}
 	if (ret < 0) {
 		fail(m, 1, "malformed reply (unit %u, not %d)", frame[L->rtu ? 0 : 6], m->c->unit);
 		return;
@@ -455,11 +517,21 @@ static void on_readable(struct mblink *L)
 			if (flen < 0 && L->rtu) {
 				/* not the start of our reply: drop it, keep waiting */
 				L->crc_errors++;
+				L->gw->stats.frames_discarded++;
 				L->rlen = 0;
 				break;
 			}
 			if (flen < 0) {
+				L->gw->stats.frames_discarded++;
 				fail(L->owner, 1, "malformed MBAP header");
+				return;
+			}
+			if (!L->rtu && (unsigned)flen > L->max_adu) {
+				/* no reply to this request is that long: the stream
+				 * cannot be trusted any more */
+				L->gw->stats.frames_discarded++;
+				fail(L->owner, 1, "malformed reply: MBAP length field %d, a reply to this request has at "
+				     "most %u", flen - 6, L->max_adu - 6);
 				return;
 			}
 			if (flen == 0 || L->rlen < (size_t)flen)
@@ -479,21 +551,53 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct mblink *L = arg;
 	struct mbdev *m = L->owner;
-	int to = m->dev->conf->timeout_ms;
+	int to;
 	char why[160];
+
+	if (L->cs == C_QUIET) {
+		int64_t now = mono_us();
+		if (now >= L->quiet_until_us) {
+			quiet_over(L);
+		} else {
+			L->deadline_us = L->quiet_until_us;
+			arm_timeout(L);
+		}
+		return;
+	}
+	to = m->dev->conf->timeout_ms;
 
 	if (L->cs == C_CONNECTING)
 		snprintf(why, sizeof(why), "connect timed out after %d ms", to);
 	else if (L->crc_errors)
 		snprintf(why, sizeof(why), "CRC error in the reply (%d bad frame%s within %d ms): wrong baud rate or "
 			 "parity on the serial side, or noise on the line", L->crc_errors, L->crc_errors > 1 ? "s" : "", to);
-	else
+	else if (L->note[0])
+		snprintf(why, sizeof(why), "no valid reply within %d ms: %s", to, L->note);
+	else if (L->rlen && L->cs == C_WAITING) {
+		int flen = L->rtu ? rtu_reply_len(L->rbuf, L->rlen, L->expect_fc) : mbap_frame_len(L->rbuf, L->rlen);
+		/* before its header is whole, the length a reply to this request has */
+		snprintf(why, sizeof(why), "no whole reply within %d ms: %zu of %u bytes came", to, L->rlen,
+			 flen > 0 ? (unsigned)flen : L->max_adu);
+		L->gw->stats.frames_discarded++;
+	} else
 		snprintf(why, sizeof(why), "no reply within %d ms", to);
 	/* alone on its connection the device may be confused: start afresh;
-	 * a shared one stays up for the others (late replies are dropped) */
-	if (L->cs == C_CONNECTING || L->ndevs == 1)
+	 * a shared one stays up for the others: with MBAP late replies are
+	 * told by their transaction id; with RTU framing the link waits for
+	 * silence first, dropping what comes */
+	if (L->cs == C_CONNECTING || L->ndevs == 1) {
 		close_conn(L);
-	else {
+	} else if (L->rtu) {
+		int64_t now = mono_us();
+		L->cs = C_QUIET;
+		L->rlen = 0;
+		L->pending = NULL;
+		L->quiet_us = (int64_t)to * 1000;
+		L->quiet_until_us = now + L->quiet_us;
+		L->quiet_max_us = now + 4 * L->quiet_us;
+		L->deadline_us = L->quiet_until_us;
+		arm_timeout(L);
+	} else {
 		evtimer_del(L->tmo);
 		L->cs = C_IDLE;
 	}
@@ -528,6 +632,22 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 	}
 	if (L->cs == C_WAITING) {
 		on_readable(L);
+		return;
+	}
+	if (L->cs == C_QUIET) {
+		/* a late reply, or noise: dropped, and the silence starts again;
+		 * a line that never goes quiet gets a new connection */
+		uint8_t junk[256];
+		ssize_t n = recv(L->fd, junk, sizeof(junk), 0);
+		int64_t now = mono_us();
+		if (n > 0) {
+			L->gw->stats.frames_discarded++;
+			L->quiet_until_us = now + L->quiet_us;
+		}
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (n > 0 && now >= L->quiet_max_us)) {
+			close_conn(L);
+			quiet_over(L);
+		}
 		return;
 	}
 	/* data while idle: a late reply after a timeout, dropped; EOF: the
@@ -567,7 +687,9 @@ static void go(struct mbdev *m, void (*send_it)(struct mbdev *))
 	struct mblink *L = m->L;
 	char why[160];
 
-	if (L->cs != C_CLOSED)
+	if (L->cs == C_QUIET)
+		L->pending = send_it;   /* after the silence */
+	else if (L->cs != C_CLOSED)
 		send_it(m);
 	else if (L->resolved || resolve(L, why, sizeof(why)) == 0)
 		start_connect(m);
@@ -650,7 +772,8 @@ static void write_done(struct mbdev *m, int err, double readback, const char *re
 	struct mblink *L = m->L;
 
 	m->wr = NULL;
-	evtimer_del(L->tmo);
+	if (L->cs != C_QUIET)
+		evtimer_del(L->tmo);
 	if (L->cs == C_WAITING)
 		L->cs = C_IDLE;
 	if (err)
@@ -1001,8 +1124,10 @@ static void leave_link(struct mbdev *m)
 		}
 		m->queued = 0;
 	}
-	if (L->owner == m)
+	if (L->owner == m) {
 		close_conn(L);
+		L->pending = NULL;
+	}
 	L->ndevs--;
 	if (!L->ndevs) {
 		for (size_t i = 0; i < nlinks; i++)

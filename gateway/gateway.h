@@ -59,6 +59,7 @@ struct gw_stats {
 	uint64_t values;
 	uint64_t store_errors;
 	uint64_t lateness_max_us;
+	uint64_t frames_discarded;  /* Modbus frames dropped: wrong id, bad CRC, malformed, incomplete */
 };
 
 struct gateway {

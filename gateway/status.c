@@ -171,6 +171,9 @@ char *status_metrics(struct gateway *gw)
 	COUNTER("wardgw_polls_skipped_total", "Poll slots skipped (busy or offline backoff).",
 		gw->stats.skipped_busy + gw->stats.skipped_offline);
 	COUNTER("wardgw_values_total", "Values stored.", gw->stats.values);
+	COUNTER("wardgw_modbus_frames_discarded_total",
+		"Modbus frames dropped (wrong transaction id or unit, bad CRC, malformed, incomplete).",
+		gw->stats.frames_discarded);
 	fprintf(f, "# HELP wardgw_poll_duration_seconds Time from a poll's start to its answer.\n"
 		"# TYPE wardgw_poll_duration_seconds histogram\n");
 	for (int i = 0; i < HEALTH_NBUCKETS; i++) {

@@ -47,7 +47,8 @@ struct hostapd_conf {
 
 static const struct opt hostapd_opts[] = {
 	{ "ctrl_path", OPT_STRING, offsetof(struct hostapd_conf, ctrl_path), 0, 0, 0, NULL, 1 },
-	{ "local_dir", OPT_STRING, offsetof(struct hostapd_conf, local_dir), 0, 0, 0, "/tmp", 0 },
+	/* default: the unit's RuntimeDirectory ($RUNTIME_DIRECTORY), else /tmp */
+	{ "local_dir", OPT_STRING, offsetof(struct hostapd_conf, local_dir), 0, 0, 0, NULL, 0 },
 	{ "max_stations", OPT_INT, offsetof(struct hostapd_conf, max_stations), 1, 100000, 2048, NULL, 0 },
 	{ 0 }
 };
@@ -631,6 +632,14 @@ static void hostapd_check(struct conf_ctx *ctx, const struct device_conf *dev)
 	/* relative paths are relative to the config file, like data_dir */
 	conf_resolve_path(ctx, &c->ctrl_path);
 	conf_resolve_path(ctx, &c->local_dir);
+	if (!c->local_dir) {
+		/* under systemd (RuntimeDirectory=wardgw): /run/wardgw, which
+		 * hostapd reaches; the unit's /tmp is private (PrivateTmp), so a
+		 * socket there cannot get hostapd's answers */
+		const char *rd = getenv("RUNTIME_DIRECTORY");
+		size_t l = rd ? strcspn(rd, ":") : 0;
+		c->local_dir = l ? strndup(rd, l) : strdup("/tmp");
+	}
 
 	if (c->ctrl_path && (!c->ctrl_path[0] || strlen(c->ctrl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
 		conf_error(ctx, &dev->at, "device %s: ctrl_path must be 1..%zu bytes", n,

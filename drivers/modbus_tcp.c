@@ -7,7 +7,9 @@
  * a dead or slow device costs nothing but its own timer (and, on a shared
  * link, its own timeout). */
 #include <errno.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <math.h>
 #include <stdarg.h>
 #include <netdb.h>
@@ -88,6 +90,8 @@ struct mblink {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int resolved;
+	struct dnsq *dnsq;          /* a name being resolved (evdns), or NULL */
+	void (*dns_send)(struct mbdev *);       /* the owner's send, once resolved */
 	evutil_socket_t fd;
 	enum conn_state cs;
 	struct event *io, *tmo;     /* io is persistent while connected */
@@ -140,7 +144,8 @@ static struct mblink **links;
 static size_t nlinks;
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
-static int resolve(struct mblink *L, char *why, size_t len);
+static int resolve_numeric(struct mblink *L);
+static void start_resolve(struct mbdev *m, void (*send_it)(struct mbdev *));
 static void on_tick(evutil_socket_t fd, short what, void *arg);
 static void next_op(struct mbdev *m);
 static void write_done(struct mbdev *m, int err, double readback, const char *reason);
@@ -685,16 +690,17 @@ static void start_connect(struct mbdev *m)
 static void go(struct mbdev *m, void (*send_it)(struct mbdev *))
 {
 	struct mblink *L = m->L;
-	char why[160];
 
 	if (L->cs == C_QUIET)
 		L->pending = send_it;   /* after the silence */
 	else if (L->cs != C_CLOSED)
 		send_it(m);
-	else if (L->resolved || resolve(L, why, sizeof(why)) == 0)
+	else if (L->resolved)
 		start_connect(m);
+	else if (L->dnsq)
+		L->dns_send = send_it;  /* the name is being resolved */
 	else
-		fail(m, 0, "%s", why);
+		start_resolve(m, send_it);
 }
 
 /* Start the poll of the slot due at @due_us; @m has the link. */
@@ -904,21 +910,28 @@ static int mbtcp_write(struct gateway *gw, struct device *dev, size_t reg, doubl
 	return 0;
 }
 
-/* Host names are resolved when first needed and again after a failure;
- * a name that does not resolve makes that device offline, not the gateway
- * fail. (getaddrinfo blocks, but only for a device whose address is not
- * known yet, at most once per backoff interval.) */
-static int resolve(struct mblink *L, char *why, size_t len)
+/* Host names are resolved when first needed, on the loop through
+ * libevent's evdns (getaddrinfo would block the loop for as long as a DNS
+ * server takes not to answer), and again after a failure; a name that
+ * does not resolve makes that device offline, not the gateway fail.
+ * Numeric addresses need no resolver. */
+struct dnsq {
+	struct mblink *L;           /* NULL: the link went (the answer is dropped) */
+	struct evdns_getaddrinfo_request *req;
+	int in_call, done;
+};
+
+static struct evdns_base *dns;
+
+static int resolve_numeric(struct mblink *L)
 {
 	struct addrinfo hints = { 0 }, *res = NULL;
 	char port[8];
-	int rc;
 
 	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%d", L->port);
-	rc = getaddrinfo(L->host, port, &hints, &res);
-	if (rc || !res || res->ai_addrlen > sizeof(L->addr)) {
-		snprintf(why, len, "cannot resolve %s: %s", L->host, rc ? gai_strerror(rc) : "no address");
+	if (getaddrinfo(L->host, port, &hints, &res) || !res || res->ai_addrlen > sizeof(L->addr)) {
 		if (res)
 			freeaddrinfo(res);
 		return -EHOSTUNREACH;
@@ -928,6 +941,77 @@ static int resolve(struct mblink *L, char *why, size_t len)
 	L->resolved = 1;
 	freeaddrinfo(res);
 	return 0;
+}
+
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct dnsq *q = arg;
+	struct mblink *L = q->L;
+	void (*send_it)(struct mbdev *);
+	char why[160] = "";
+
+	q->done = 1;
+	if (L) {
+		send_it = L->dns_send;
+		L->dns_send = NULL;
+		L->dnsq = NULL;
+		if (result == 0 && res && res->ai_addrlen <= sizeof(L->addr)) {
+			memcpy(&L->addr, res->ai_addr, res->ai_addrlen);
+			L->addrlen = (socklen_t)res->ai_addrlen;
+			L->resolved = 1;
+		} else {
+			snprintf(why, sizeof(why), "cannot resolve %s: %s", L->host,
+				 result ? evutil_gai_strerror(result) : "no address");
+		}
+	}
+	if (res)
+		evutil_freeaddrinfo(res);
+	if (!q->in_call)
+		free(q);
+	if (!L || !L->owner || !send_it)
+		return;
+	if (L->resolved)
+		go(L->owner, send_it);
+	else
+		fail(L->owner, 0, "%s", why);
+}
+
+static void start_resolve(struct mbdev *m, void (*send_it)(struct mbdev *))
+{
+	struct mblink *L = m->L;
+	struct evutil_addrinfo hints = { 0 };
+	struct evdns_getaddrinfo_request *r;
+	struct dnsq *q;
+	char port[8];
+
+	if (resolve_numeric(L) == 0) {
+		start_connect(m);
+		return;
+	}
+	if (!dns && (dns = evdns_base_new(L->gw->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) != NULL) {
+		/* a poll waits for the name: not for long */
+		evdns_base_set_option(dns, "timeout:", "2");
+		evdns_base_set_option(dns, "attempts:", "2");
+	}
+	if (!dns || !(q = calloc(1, sizeof(*q)))) {
+		fail(m, 0, "cannot resolve %s: no resolver (/etc/resolv.conf)", L->host);
+		return;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", L->port);
+	q->L = L;
+	L->dnsq = q;
+	L->dns_send = send_it;
+	q->in_call = 1;
+	/* may answer at once (a name in /etc/hosts, an error): then the
+	 * callback has run and q is ours to free */
+	r = evdns_getaddrinfo(dns, L->host, port, &hints, on_resolved, q);
+	q->in_call = 0;
+	if (q->done)
+		free(q);
+	else
+		q->req = r;
 }
 
 static void free_mbdev(struct mbdev *m)
@@ -957,6 +1041,14 @@ static void free_mbdev(struct mbdev *m)
 
 static void free_link(struct mblink *L)
 {
+	if (L->dnsq) {
+		/* its answer is dropped; cancelling calls back with EAI_CANCEL */
+		struct dnsq *q = L->dnsq;
+		L->dnsq = NULL;
+		q->L = NULL;
+		if (q->req)
+			evdns_getaddrinfo_cancel(q->req);
+	}
 	close_conn(L);
 	if (L->io)
 		event_free(L->io);
@@ -1031,8 +1123,9 @@ static int start_one(struct gateway *gw, struct event_base *base, struct device 
 	m->tick = evtimer_new(base, on_tick, m);
 	if (!m->words || !m->values || !m->tick)
 		return -ENOMEM;
-	if (m->L->ndevs == 1 && (!m->c->host[0] || resolve(m->L, (char[160]){ 0 }, 160) < 0))
-		log_warn("modbus %s: cannot resolve %s yet; will retry", dev->conf->name, m->c->host);
+	/* a numeric address now; a name at the first poll, on the loop */
+	if (m->L->ndevs == 1 && !m->L->resolved && resolve_numeric(m->L) < 0 && !m->c->host[0])
+		log_warn("modbus %s: host is empty; will retry", dev->conf->name);
 	m->due_us = dev->due_us = mono_us() + first_us;
 	struct timeval tv = { (time_t)(first_us / 1000000), (suseconds_t)(first_us % 1000000) };
 	if (!gw->no_poll)
@@ -1083,6 +1176,9 @@ static void mbtcp_stop(struct gateway *gw)
 	free(links);
 	links = NULL;
 	nlinks = 0;
+	if (dns)
+		evdns_base_free(dns, 0);
+	dns = NULL;
 	free(mbdevs);
 	mbdevs = NULL;
 	nmbdevs = 0;

@@ -636,6 +636,17 @@ static int init_devices(struct gateway *gw)
 	return store_commit(gw->store);
 }
 
+/* libevent's own messages (accept errors when no callback is set, evdns
+ * giving up on a nameserver) go through the log module and its limiter,
+ * not to stderr raw. */
+static void on_libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warn("libevent: %s", msg);
+	else if (severity == EVENT_LOG_MSG)
+		log_info("libevent: %s", msg);
+}
+
 int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway_opts *o)
 {
 	char *path = NULL, *dir = NULL;
@@ -643,6 +654,7 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	struct timeval tv;
 
 	memset(gw, 0, sizeof(*gw));
+	event_set_log_callback(on_libevent_log);
 	gw->cfg = cfg;
 	gw->live_secs = o ? o->live_secs : 0;
 	gw->stats_path = o ? o->stats_path : NULL;

@@ -286,14 +286,6 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 	}
 }
 
-/* libevent's own warnings (it logs accept errors itself when no callback
- * is set) go through the log module and its limiter, not to stderr raw. */
-static void on_libevent_log(int severity, const char *msg)
-{
-	if (severity >= EVENT_LOG_WARN)
-		log_warn("libevent: %s", msg);
-}
-
 int httpguard_new(struct httpguard **out, struct event_base *base, struct evhttp *http,
 		  const struct httpguard_opts *o)
 {
@@ -320,7 +312,6 @@ int httpguard_new(struct httpguard **out, struct event_base *base, struct evhttp
 		return -ENOMEM;
 	}
 	guards[slot] = g;
-	event_set_log_callback(on_libevent_log);
 	evhttp_set_bevcb(http, make_bev, g);
 	*out = g;
 	return 0;

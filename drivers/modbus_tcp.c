@@ -947,7 +947,7 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 {
 	struct dnsq *q = arg;
 	struct mblink *L = q->L;
-	void (*send_it)(struct mbdev *);
+	void (*send_it)(struct mbdev *) = NULL;
 	char why[160] = "";
 
 	q->done = 1;

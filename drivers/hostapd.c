@@ -47,7 +47,8 @@ struct hostapd_conf {
 
 static const struct opt hostapd_opts[] = {
 	{ "ctrl_path", OPT_STRING, offsetof(struct hostapd_conf, ctrl_path), 0, 0, 0, NULL, 1 },
-	{ "local_dir", OPT_STRING, offsetof(struct hostapd_conf, local_dir), 0, 0, 0, "/tmp", 0 },
+	/* default: the unit's RuntimeDirectory ($RUNTIME_DIRECTORY), else /tmp */
+	{ "local_dir", OPT_STRING, offsetof(struct hostapd_conf, local_dir), 0, 0, 0, NULL, 0 },
 	{ "max_stations", OPT_INT, offsetof(struct hostapd_conf, max_stations), 1, 100000, 2048, NULL, 0 },
 	{ 0 }
 };
@@ -214,8 +215,10 @@ static void handle_event(struct ap *a, const char *buf, size_t n);
 
 /* Send @cmd on @fd and wait for its reply (events arriving meanwhile on the
  * event socket are handled, replies starting with '<' on @fd are events).
- * Returns the reply length, or -1 with @why set (timeout, hostapd gone). */
-static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t bsz, char *why, size_t wsz)
+ * Returns the reply length, or -1 with @why set (timeout, hostapd gone),
+ * naming the request by @what (a STA-NEXT carries a MAC: never in @why). */
+static ssize_t request_as(struct ap *a, int fd, const char *cmd, const char *what, char *buf, size_t bsz,
+			  char *why, size_t wsz)
 {
 	int64_t deadline = mono_ms() + a->dev->conf->timeout_ms;
 	ssize_t late;
@@ -225,7 +228,7 @@ static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t 
 		if (buf[0] == '<')
 			handle_event(a, buf, (size_t)late);
 	if (send(fd, cmd, strlen(cmd), 0) < 0) {
-		snprintf(why, wsz, "%s: %s", cmd, strerror(errno));
+		snprintf(why, wsz, "%s: %s", what, strerror(errno));
 		return -1;
 	}
 	for (;;) {
@@ -234,7 +237,7 @@ static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t 
 		ssize_t n;
 
 		if (left <= 0) {
-			snprintf(why, wsz, "%s: no reply within %d ms", cmd, a->dev->conf->timeout_ms);
+			snprintf(why, wsz, "%s: no reply within %d ms", what, a->dev->conf->timeout_ms);
 			return -1;
 		}
 		if (poll(&p, 1, (int)left) <= 0)
@@ -243,7 +246,7 @@ static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t 
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			snprintf(why, wsz, "%s: %s", cmd, strerror(errno));
+			snprintf(why, wsz, "%s: %s", what, strerror(errno));
 			return -1;
 		}
 		buf[n] = 0;
@@ -253,6 +256,11 @@ static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t 
 		}
 		return n;
 	}
+}
+
+static ssize_t request(struct ap *a, int fd, const char *cmd, char *buf, size_t bsz, char *why, size_t wsz)
+{
+	return request_as(a, fd, cmd, cmd, buf, bsz, why, wsz);
 }
 
 static int connect_ap(struct ap *a, char *why, size_t wsz)
@@ -328,7 +336,6 @@ static int poll_ap(struct ap *a, struct ap_result *r)
 		snprintf(r->reason, sizeof(r->reason), "STATUS: unreadable reply (%zd bytes)", n);
 		return -1;
 	}
-	r->reachable = 1;
 	r->v[H_UP] = st.enabled;
 	r->v[H_CHAN] = st.chan_util_avg >= 0 ? st.chan_util_avg / 255.0 : NAN;
 	snprintf(cmd, sizeof(cmd), "STA-FIRST");
@@ -337,14 +344,20 @@ static int poll_ap(struct ap *a, struct ap_result *r)
 		int isnew, rc;
 		int64_t *start, *last;
 
-		if ((n = request(a, a->ctrl, cmd, buf, sizeof(buf), r->reason, sizeof(r->reason))) < 0)
+		char what[48];
+		snprintf(what, sizeof(what), "%s (station %d)", i ? "STA-NEXT" : "STA-FIRST", i + 1);
+		if ((n = request_as(a, a->ctrl, cmd, what, buf, sizeof(buf), r->reason, sizeof(r->reason))) < 0) {
+			/* a walk cut short is no poll: hostapd hangs or went away */
+			OPENSSL_cleanse(cmd, sizeof(cmd));
 			return -1;
+		}
 		rc = hostapd_parse_sta(buf, (size_t)n, &sta);
 		OPENSSL_cleanse(buf, (size_t)n);
 		if (rc == -ENOENT)
 			break;
 		if (rc < 0) {
-			snprintf(r->reason, sizeof(r->reason), "STA-NEXT: unreadable reply (%zd bytes)", n);
+			snprintf(r->reason, sizeof(r->reason), "%s: unreadable reply (%zd bytes)", what, n);
+			OPENSSL_cleanse(cmd, sizeof(cmd));
 			return -1;
 		}
 		snprintf(cmd, sizeof(cmd), "STA-NEXT %02x:%02x:%02x:%02x:%02x:%02x", sta.mac[0], sta.mac[1], sta.mac[2],
@@ -384,6 +397,9 @@ static int poll_ap(struct ap *a, struct ap_result *r)
 	r->v[H_ENDED] = (double)a->ended;
 	r->v[H_SECONDS] = (double)a->seconds;
 	r->v[H_UNIQUE] = (double)a->day.n;
+	/* reachable only once the whole walk answered: a timeout anywhere in
+	 * it fails the poll with its reason */
+	r->reachable = 1;
 	return 0;
 }
 
@@ -616,6 +632,14 @@ static void hostapd_check(struct conf_ctx *ctx, const struct device_conf *dev)
 	/* relative paths are relative to the config file, like data_dir */
 	conf_resolve_path(ctx, &c->ctrl_path);
 	conf_resolve_path(ctx, &c->local_dir);
+	if (!c->local_dir) {
+		/* under systemd (RuntimeDirectory=wardgw): /run/wardgw, which
+		 * hostapd reaches; the unit's /tmp is private (PrivateTmp), so a
+		 * socket there cannot get hostapd's answers */
+		const char *rd = getenv("RUNTIME_DIRECTORY");
+		size_t l = rd ? strcspn(rd, ":") : 0;
+		c->local_dir = l ? strndup(rd, l) : strdup("/tmp");
+	}
 
 	if (c->ctrl_path && (!c->ctrl_path[0] || strlen(c->ctrl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
 		conf_error(ctx, &dev->at, "device %s: ctrl_path must be 1..%zu bytes", n,

@@ -92,7 +92,14 @@ struct rtudev {
 	int64_t due_us;
 	struct dev_health health;
 	int polling;                /* a poll job is queued or running */
+	int orphaned;               /* its job ran on when the driver stopped: the worker frees it */
 	size_t nwrites;             /* write jobs queued or running */
+	/* what the worker reads, copied from the config at start: a bus
+	 * stopped with a job in flight finishes it after the config and the
+	 * device are gone (see rtu_stop) */
+	int unit, timeout_ms, max_gap, max_regs;
+	struct reg_def *regs;       /* a shallow copy: the worker uses no strings */
+	size_t nregs;
 	/* worker-owned while a poll job runs; read by the loop after it */
 	struct plan plan;
 	unsigned char *no_gap;
@@ -127,7 +134,8 @@ struct job {
 
 struct rtu_bus {
 	char *path;
-	const struct rtu_conf *c;   /* the first device's: the line settings */
+	const struct rtu_conf *c;   /* &line */
+	struct rtu_conf line;       /* the first device's line settings, a copy */
 	char name[300];             /* "/dev/ttyUSB0 9600 8N1" */
 	pthread_t th;
 	int started;
@@ -135,6 +143,9 @@ struct rtu_bus {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	int stop;
+	struct job *cur;            /* the job the worker runs (under mu) */
+	struct rtudev *orphan;      /* its device, handed to the worker by rtu_stop */
+	int detached;               /* rtu_stop went on: the worker frees the bus */
 	/* worker only */
 	modbus_t *ctx;
 	int64_t next_open_us;
@@ -162,13 +173,67 @@ static void sleep_us(long us)
 		;
 }
 
+/* Ports whose stopped bus's worker still finishes a job (stop_bus): a new
+ * bus on the same port waits for it on its own worker, so two contexts
+ * never share the line (as root TIOCEXCL would not keep the second out). */
+#define MAX_DRAINING 16
+static pthread_mutex_t drain_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t drain_cv = PTHREAD_COND_INITIALIZER;
+static const struct rtu_bus *draining[MAX_DRAINING];
+
+static int port_draining(const struct rtu_bus *self, const char *path)
+{
+	for (int i = 0; i < MAX_DRAINING; i++)
+		if (draining[i] && draining[i] != self && !strcmp(draining[i]->line.serial, path))
+			return 1;
+	return 0;
+}
+
+/* On @self's worker: wait (at most @max_ms) until no other, stopped bus
+ * holds @path. */
+static void wait_port(const struct rtu_bus *self, const char *path, int max_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += max_ms / 1000;
+	until.tv_nsec += (long)(max_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&drain_mu);
+	while (port_draining(self, path) && pthread_cond_timedwait(&drain_cv, &drain_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&drain_mu);
+}
+
+static void set_draining(const struct rtu_bus *b, int on)
+{
+	pthread_mutex_lock(&drain_mu);
+	for (int i = 0; i < MAX_DRAINING; i++) {
+		if (on && !draining[i]) {
+			draining[i] = b;
+			break;
+		}
+		if (!on && draining[i] == b)
+			draining[i] = NULL;
+	}
+	pthread_cond_broadcast(&drain_cv);
+	pthread_mutex_unlock(&drain_mu);
+}
+
 static int bus_open(struct rtu_bus *b, char *why, size_t len)
 {
 	const struct rtu_conf *c = b->c;
-	int64_t now = mono_us();
+	int64_t now;
 
 	if (b->ctx)
 		return 0;
+	/* a reload during a job: the old worker ends it first (at most a
+	 * read's timeout and its retries) */
+	wait_port(b, c->serial, 10000);
+	now = mono_us();
 	if (now < b->next_open_us) {
 		snprintf(why, len, "%s", b->open_err);
 		return -EIO;
@@ -239,13 +304,13 @@ static void describe(struct rtu_bus *b, int e, int timeout_ms, char *buf, size_t
 
 static void set_unit(struct rtu_bus *b, const struct rtudev *d)
 {
-	int to = d->dev->conf->timeout_ms;
+	int to = d->timeout_ms;
 	/* between two bytes of one reply: a few characters, at least 20 ms */
 	long byte_us = (long)(10.0 * rtu_char_bits(b->c) * 1e6 / b->c->baud);
 
 	if (byte_us < 20000)
 		byte_us = 20000;
-	modbus_set_slave(b->ctx, d->c->unit);
+	modbus_set_slave(b->ctx, d->unit);
 	modbus_set_response_timeout(b->ctx, (uint32_t)(to / 1000), (uint32_t)(to % 1000) * 1000);
 	modbus_set_byte_timeout(b->ctx, (uint32_t)(byte_us / 1000000), (uint32_t)(byte_us % 1000000));
 }
@@ -290,7 +355,8 @@ static int do_read(struct rtu_bus *b, enum reg_table t, int addr, int n, uint16_
 static void run_poll(struct rtu_bus *b, struct job *j)
 {
 	struct rtudev *d = j->d;
-	const struct profile *p = d->dev->conf->profile;
+	/* the copies in d only: the config may be gone (rtu_stop) */
+	const struct { const struct reg_def *regs; size_t nregs; } pc = { d->regs, d->nregs }, *p = &pc;
 	int reads_ok = 0, reads_failed = 0;
 	char partial[224] = "";
 
@@ -326,7 +392,7 @@ static void run_poll(struct rtu_bus *b, struct job *j)
 			enum reg_table t = r->table;
 			for (size_t k = 0; k < r->nregs; k++)
 				d->no_gap[d->plan.order[r->first + k]] = 1;
-			if (plan_build_ex(&np, p->regs, p->nregs, (unsigned)d->c->max_gap, (unsigned)d->c->max_regs,
+			if (plan_build_ex(&np, p->regs, p->nregs, (unsigned)d->max_gap, (unsigned)d->max_regs,
 					  d->no_gap) < 0) {
 				snprintf(j->reason, sizeof(j->reason), "out of memory");
 				return;
@@ -341,7 +407,7 @@ static void run_poll(struct rtu_bus *b, struct job *j)
 			continue;
 		}
 		char why[192];
-		describe(b, e, d->dev->conf->timeout_ms, why, sizeof(why));
+		describe(b, e, d->timeout_ms, why, sizeof(why));
 		if (e >= EMBXILFUN && e <= EMBXGTAR && !(e == EMBXGPATH || e == EMBXGTAR)) {
 			/* it answers, only not this read */
 			reads_failed++;
@@ -365,7 +431,7 @@ static void run_poll(struct rtu_bus *b, struct job *j)
 
 static void run_write(struct rtu_bus *b, struct job *j)
 {
-	const struct reg_def *d = &j->d->dev->conf->profile->regs[j->reg];
+	const struct reg_def *d = &j->d->regs[j->reg];
 	uint16_t rb[4] = { 0 };
 	uint8_t bits[1];
 	const char *what = "writing";
@@ -421,7 +487,7 @@ static void run_write(struct rtu_bus *b, struct job *j)
 	return;
 fail:
 	e = errno;
-	describe(b, e, j->d->dev->conf->timeout_ms, why, sizeof(why));
+	describe(b, e, j->d->timeout_ms, why, sizeof(why));
 	snprintf(j->reason, sizeof(j->reason), "%s %s %s 0x%04x (function %u)", why, what,
 		 reg_table_name(d->table), d->address,
 		 !strcmp(what, "writing") ? j->fc : mbap_read_fc(strcmp(what, "reading back") ? TABLE_HOLDING : d->table));
@@ -430,6 +496,8 @@ fail:
 
 static void job_done(void *arg);
 static void job_free(void *arg);
+static void free_rtudev(struct rtudev *d);
+static void release_bus(struct rtu_bus *b);
 
 static void *bus_main(void *arg)
 {
@@ -445,20 +513,38 @@ static void *bus_main(void *arg)
 		b->head = j->next;
 		if (!b->head)
 			b->tail = NULL;
+		b->cur = j;
 		pthread_mutex_unlock(&b->mu);
 		if (j->kind == JOB_POLL)
 			run_poll(b, j);
 		else
 			run_write(b, j);
+		pthread_mutex_lock(&b->mu);
+		b->cur = NULL;
+		if (b->stop) {
+			/* stopped meanwhile: the loop has gone on (a write was
+			 * answered then); the result is dropped */
+			free(j);
+			break;
+		}
+		/* under mu: rtu_stop, which frees rq, waits for this */
 		if (loopq_post(rq, job_done, j, job_free) < 0)
 			job_free(j);
-		pthread_mutex_lock(&b->mu);
 	}
+	struct rtudev *orphan = b->orphan;
+	int detached = b->detached;
 	pthread_mutex_unlock(&b->mu);
 	if (b->ctx) {
 		modbus_close(b->ctx);
 		modbus_free(b->ctx);
 		b->ctx = NULL;
+	}
+	if (detached) {
+		/* rtu_stop did not wait for the job in flight: what it used is
+		 * ours to free; the port is free for the next bus */
+		set_draining(b, 0);
+		free_rtudev(orphan);
+		release_bus(b);
 	}
 	return NULL;
 }
@@ -532,6 +618,7 @@ static void schedule_next(struct rtudev *d)
 		d->gw->stats.scheduled++;
 		d->gw->stats.skipped_busy++;
 	}
+	d->dev->due_us = d->due_us;
 	int64_t left = d->due_us - now;
 	if (left < 0)
 		left = 0;
@@ -603,15 +690,9 @@ static int rtu_write(struct gateway *gw, struct device *dev, size_t reg, double 
 	return 0;
 }
 
-static void free_bus(struct rtu_bus *b)
+/* What a bus holds, its thread gone (joined, or exiting by itself). */
+static void release_bus(struct rtu_bus *b)
 {
-	if (b->started) {
-		pthread_mutex_lock(&b->mu);
-		b->stop = 1;
-		pthread_cond_signal(&b->cv);
-		pthread_mutex_unlock(&b->mu);
-		pthread_join(b->th, NULL);
-	}
 	while (b->head) {
 		struct job *j = b->head;
 		b->head = j->next;
@@ -619,17 +700,71 @@ static void free_bus(struct rtu_bus *b)
 	}
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cv);
+	free(b->line.serial);
+	free(b->line.parity);
 	free(b);
+}
+
+/* Stop @b without waiting on the loop for a job in flight (a read that
+ * times out takes timeout_ms, a poll several): its worker finishes it on
+ * copies of what it needs and frees the bus itself. Queued jobs are
+ * dropped (a write gets -ECANCELED); a write in flight is answered now. */
+static void stop_bus(struct rtu_bus *b)
+{
+	struct job *queued, *cur;
+	gw_write_cb wdone = NULL;
+	void *warg = NULL;
+	int busy;
+
+	if (!b->started) {
+		release_bus(b);
+		return;
+	}
+	pthread_mutex_lock(&b->mu);
+	b->stop = 1;
+	queued = b->head;
+	b->head = b->tail = NULL;
+	cur = b->cur;
+	busy = cur != NULL;
+	if (busy) {
+		b->orphan = cur->d;
+		cur->d->orphaned = 1;
+		b->detached = 1;
+		if (cur->kind == JOB_WRITE) {
+			wdone = cur->done;
+			warg = cur->arg;
+			cur->done = NULL;
+		}
+	}
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	while (queued) {
+		struct job *j = queued;
+		queued = j->next;
+		job_free(j);
+	}
+	if (wdone)
+		wdone(warg, -ECANCELED, NAN, "the gateway is stopping");
+	if (busy) {
+		set_draining(b, 1);
+		pthread_detach(b->th);
+		return;
+	}
+	pthread_join(b->th, NULL);  /* it was waiting for work: at once */
+	release_bus(b);
 }
 
 static void free_rtudev(struct rtudev *d)
 {
+	if (!d)
+		return;
 	if (d->tick)
 		event_free(d->tick);
 	plan_release(&d->plan);
 	free(d->no_gap);
 	free(d->words);
 	free(d->values);
+	free(d->regs);
 	free(d);
 }
 
@@ -639,8 +774,14 @@ static void rtu_stop(struct gateway *gw)
 	 * (the lighting schedule does); rtu_write() then refuses it */
 	for (size_t i = 0; i < nrdevs; i++)
 		rdevs[i]->dev->drv = NULL;
+	/* the loop's part of every device first (its timer) */
+	for (size_t i = 0; i < nrdevs; i++) {
+		if (rdevs[i]->tick)
+			event_free(rdevs[i]->tick);
+		rdevs[i]->tick = NULL;
+	}
 	for (size_t i = 0; i < nbuses; i++)
-		free_bus(buses[i]);
+		stop_bus(buses[i]);
 	free(buses);
 	buses = NULL;
 	nbuses = 0;
@@ -649,7 +790,8 @@ static void rtu_stop(struct gateway *gw)
 		loopq_free(rq);
 	rq = NULL;
 	for (size_t i = 0; i < nrdevs; i++)
-		free_rtudev(rdevs[i]);
+		if (!rdevs[i]->orphaned)    /* else its bus's worker frees it */
+			free_rtudev(rdevs[i]);
 	free(rdevs);
 	rdevs = NULL;
 	nrdevs = 0;
@@ -669,7 +811,12 @@ static struct rtu_bus *bus_for(const struct rtu_conf *c)
 	if (!(b = calloc(1, sizeof(*b))))
 		return NULL;
 	buses[nbuses++] = b;
-	b->c = c;
+	b->line = *c;
+	b->line.serial = strdup(c->serial);
+	b->line.parity = strdup(c->parity ? c->parity : "N");
+	b->c = &b->line;
+	if (!b->line.serial || !b->line.parity)
+		return NULL;
 	b->gap_us = rtu_frame_gap_us(c);
 	snprintf(b->name, sizeof(b->name), "%s %d %d%s%d", c->serial, c->baud, c->data_bits, c->parity, c->stop_bits);
 	pthread_mutex_init(&b->mu, NULL);
@@ -705,6 +852,14 @@ static int rtu_start(struct gateway *gw, struct event_base *base)
 		d->gw = gw;
 		d->c = dev->conf->drv;
 		dev->drv = d;
+		d->unit = d->c->unit;
+		d->timeout_ms = dev->conf->timeout_ms;
+		d->max_gap = d->c->max_gap;
+		d->max_regs = d->c->max_regs;
+		d->nregs = p->nregs;
+		if (!(d->regs = malloc((p->nregs ? p->nregs : 1) * sizeof(*d->regs))))
+			return -ENOMEM;
+		memcpy(d->regs, p->regs, p->nregs * sizeof(*d->regs));
 		if (!(d->bus = bus_for(d->c)))
 			return -ENOMEM;
 		d->bus->ndevs++;
@@ -731,7 +886,12 @@ static int rtu_start(struct gateway *gw, struct event_base *base)
 			if (d->bus != buses[bi])
 				continue;
 			int64_t interval = (int64_t)d->dev->conf->poll_interval_ms * 1000;
-			d->due_us = now + interval * (int64_t)k++ / (int64_t)buses[bi]->ndevs;
+			/* a reload restarts the whole driver: each device keeps
+			 * the slots it had */
+			int64_t resume = gateway_resume_due(d->dev, now, interval);
+			d->due_us = resume ? resume : now + interval * (int64_t)k / (int64_t)buses[bi]->ndevs;
+			d->dev->due_us = d->due_us;
+			k++;
 			int64_t left = d->due_us - now;
 			struct timeval tv = { (time_t)(left / 1000000), (suseconds_t)(left % 1000000) };
 			if (!gw->no_poll)

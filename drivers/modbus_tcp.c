@@ -7,7 +7,9 @@
  * a dead or slow device costs nothing but its own timer (and, on a shared
  * link, its own timeout). */
 #include <errno.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <math.h>
 #include <stdarg.h>
 #include <netdb.h>
@@ -52,7 +54,11 @@ static const struct opt mbtcp_opts[] = {
 	{ 0 }
 };
 
-enum conn_state { C_CLOSED, C_CONNECTING, C_IDLE, C_WAITING };
+/* C_QUIET: RTU framing on a shared link after a timeout: nothing is sent
+ * until the line has been silent for timeout_ms, what comes meanwhile is
+ * dropped (RTU has no transaction id: a late reply would otherwise be
+ * taken for the answer to the next device's request). */
+enum conn_state { C_CLOSED, C_CONNECTING, C_IDLE, C_WAITING, C_QUIET };
 
 /* Writes wait in a short queue per device and take the connection between
  * polls: a poll that comes due during a write starts right after it. */
@@ -78,12 +84,14 @@ struct mbdev;
 /* One TCP connection, shared by the devices at its host:port. */
 struct mblink {
 	struct gateway *gw;
-	const char *host;
+	char *host;                 /* a copy: the device that made the link may go in a reload */
 	int port;
 	int rtu;                    /* RTU framing */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int resolved;
+	struct dnsq *dnsq;          /* a name being resolved (evdns), or NULL */
+	void (*dns_send)(struct mbdev *);       /* the owner's send, once resolved */
 	evutil_socket_t fd;
 	enum conn_state cs;
 	struct event *io, *tmo;     /* io is persistent while connected */
@@ -93,6 +101,10 @@ struct mblink {
 	size_t rlen;
 	int64_t deadline_us;
 	int crc_errors;             /* RTU: bad frames seen for the request in flight */
+	unsigned max_adu;           /* the longest reply the request in flight can have */
+	char note[120];             /* the first thing wrong seen for it ("" none) */
+	int64_t quiet_us, quiet_until_us, quiet_max_us;   /* C_QUIET: length, silent until, give up at */
+	void (*pending)(struct mbdev *);        /* the owner's send, held while quiet */
 	struct mbdev *owner;        /* the device whose request has the link */
 	struct mbdev *waitq, *waitq_tail;
 	int giving;
@@ -132,7 +144,8 @@ static struct mblink **links;
 static size_t nlinks;
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
-static int resolve(struct mblink *L, char *why, size_t len);
+static int resolve_numeric(struct mblink *L);
+static void start_resolve(struct mbdev *m, void (*send_it)(struct mbdev *));
 static void on_tick(evutil_socket_t fd, short what, void *arg);
 static void next_op(struct mbdev *m);
 static void write_done(struct mbdev *m, int err, double readback, const char *reason);
@@ -151,6 +164,49 @@ static void close_conn(struct mblink *L)
 		evtimer_del(L->tmo);
 	L->cs = C_CLOSED;
 	L->rlen = 0;
+}
+
+static void go(struct mbdev *m, void (*send_it)(struct mbdev *));
+
+/* The quiet period is over (or the connection was closed): the owner's
+ * held request goes out. */
+static void quiet_over(struct mblink *L)
+{
+	void (*send_it)(struct mbdev *) = L->pending;
+
+	if (L->cs == C_QUIET)
+		L->cs = C_IDLE;
+	L->pending = NULL;
+	if (send_it && L->owner)
+		go(L->owner, send_it);
+}
+
+/* A frame dropped while waiting for the reply in flight: counted, and the
+ * first one's story kept for the reason if no valid reply comes. */
+static void discard(struct mblink *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void discard(struct mblink *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	L->gw->stats.frames_discarded++;
+	if (L->note[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(L->note, sizeof(L->note), fmt, ap);
+	va_end(ap);
+}
+
+/* The longest reply to the request PDU @pdu (an ADU, MBAP or RTU). */
+static unsigned reply_max(const uint8_t *pdu, int rtu)
+{
+	unsigned count = (unsigned)pdu[3] << 8 | pdu[4], body;
+
+	switch (pdu[0]) {
+	case 1: case 2: body = 2 + (count + 7) / 8; break;
+	case 3: case 4: body = 2 + 2 * count; break;
+	default: body = 5; break;       /* writes: the echo */
+	}
+	return rtu ? 1 + body + 2 : 7 + body;
 }
 
 /* ---------- the link's line of devices ---------- */
@@ -228,6 +284,7 @@ static void schedule_next(struct mbdev *m)
 		m->gw->stats.scheduled++;
 		m->gw->stats.skipped_busy++;
 	}
+	m->dev->due_us = m->due_us;
 	int64_t d = m->due_us - now;
 	if (d < 0)
 		d = 0;
@@ -241,7 +298,8 @@ static void finish(struct mbdev *m, int ok, const char *reason)
 	struct mblink *L = m->L;
 
 	m->polling = 0;
-	evtimer_del(L->tmo);
+	if (L->cs != C_QUIET)       /* the quiet period keeps its timer */
+		evtimer_del(L->tmo);
 	if (L->cs == C_WAITING)
 		L->cs = C_IDLE;
 	gateway_poll_done(m->gw, m->dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
@@ -293,6 +351,8 @@ static void send_pdu(struct mbdev *m, const uint8_t *pdu, size_t pdulen)
 	}
 	L->expect_fc = pdu[0];
 	L->crc_errors = 0;
+	L->note[0] = 0;
+	L->max_adu = reply_max(pdu, L->rtu);
 	n = send(L->fd, adu, (size_t)len, MSG_NOSIGNAL);
 	if (n != (ssize_t)len) {
 		fail(m, 1, "send: %s", n < 0 ? strerror(errno) : "short write");
@@ -412,6 +472,7 @@ static void handle_frame(struct mblink *L, size_t flen)
 			/* noise, or a serial side at another baud rate or
 			 * parity; what follows may still be our reply */
 			L->crc_errors++;
+			L->gw->stats.frames_discarded++;
 			L->rlen = 0;
 			return;
 		}
@@ -420,8 +481,15 @@ static void handle_frame(struct mblink *L, size_t flen)
 		pdu = frame + 7;
 		pdulen = flen - 7;
 	}
-	if (ret == -ENOMSG)
-		return;     /* a late answer to a request we gave up on: wait for ours */
+	if (ret == -ENOMSG) {
+		/* a late answer to a request we gave up on: wait for ours */
+		if (L->rtu)
+			discard(L, "dropped a reply from unit %u", frame[0]);
+		else
+			discard(L, "dropped a reply with transaction id %u (sent %u)",
+				((unsigned)frame[0] << 8) | frame[1], L->tid);
+		return;
+	}
 	if (ret < 0) {
 		fail(m, 1, "malformed reply (unit %u, not %d)", frame[L->rtu ? 0 : 6], m->c->unit);
 		return;
@@ -454,11 +522,21 @@ static void on_readable(struct mblink *L)
 			if (flen < 0 && L->rtu) {
 				/* not the start of our reply: drop it, keep waiting */
 				L->crc_errors++;
+				L->gw->stats.frames_discarded++;
 				L->rlen = 0;
 				break;
 			}
 			if (flen < 0) {
+				L->gw->stats.frames_discarded++;
 				fail(L->owner, 1, "malformed MBAP header");
+				return;
+			}
+			if (!L->rtu && (unsigned)flen > L->max_adu) {
+				/* no reply to this request is that long: the stream
+				 * cannot be trusted any more */
+				L->gw->stats.frames_discarded++;
+				fail(L->owner, 1, "malformed reply: MBAP length field %d, a reply to this request has at "
+				     "most %u", flen - 6, L->max_adu - 6);
 				return;
 			}
 			if (flen == 0 || L->rlen < (size_t)flen)
@@ -478,21 +556,53 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct mblink *L = arg;
 	struct mbdev *m = L->owner;
-	int to = m->dev->conf->timeout_ms;
+	int to;
 	char why[160];
+
+	if (L->cs == C_QUIET) {
+		int64_t now = mono_us();
+		if (now >= L->quiet_until_us) {
+			quiet_over(L);
+		} else {
+			L->deadline_us = L->quiet_until_us;
+			arm_timeout(L);
+		}
+		return;
+	}
+	to = m->dev->conf->timeout_ms;
 
 	if (L->cs == C_CONNECTING)
 		snprintf(why, sizeof(why), "connect timed out after %d ms", to);
 	else if (L->crc_errors)
 		snprintf(why, sizeof(why), "CRC error in the reply (%d bad frame%s within %d ms): wrong baud rate or "
 			 "parity on the serial side, or noise on the line", L->crc_errors, L->crc_errors > 1 ? "s" : "", to);
-	else
+	else if (L->note[0])
+		snprintf(why, sizeof(why), "no valid reply within %d ms: %s", to, L->note);
+	else if (L->rlen && L->cs == C_WAITING) {
+		int flen = L->rtu ? rtu_reply_len(L->rbuf, L->rlen, L->expect_fc) : mbap_frame_len(L->rbuf, L->rlen);
+		/* before its header is whole, the length a reply to this request has */
+		snprintf(why, sizeof(why), "no whole reply within %d ms: %zu of %u bytes came", to, L->rlen,
+			 flen > 0 ? (unsigned)flen : L->max_adu);
+		L->gw->stats.frames_discarded++;
+	} else
 		snprintf(why, sizeof(why), "no reply within %d ms", to);
 	/* alone on its connection the device may be confused: start afresh;
-	 * a shared one stays up for the others (late replies are dropped) */
-	if (L->cs == C_CONNECTING || L->ndevs == 1)
+	 * a shared one stays up for the others: with MBAP late replies are
+	 * told by their transaction id; with RTU framing the link waits for
+	 * silence first, dropping what comes */
+	if (L->cs == C_CONNECTING || L->ndevs == 1) {
 		close_conn(L);
-	else {
+	} else if (L->rtu) {
+		int64_t now = mono_us();
+		L->cs = C_QUIET;
+		L->rlen = 0;
+		L->pending = NULL;
+		L->quiet_us = (int64_t)to * 1000;
+		L->quiet_until_us = now + L->quiet_us;
+		L->quiet_max_us = now + 4 * L->quiet_us;
+		L->deadline_us = L->quiet_until_us;
+		arm_timeout(L);
+	} else {
 		evtimer_del(L->tmo);
 		L->cs = C_IDLE;
 	}
@@ -527,6 +637,22 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 	}
 	if (L->cs == C_WAITING) {
 		on_readable(L);
+		return;
+	}
+	if (L->cs == C_QUIET) {
+		/* a late reply, or noise: dropped, and the silence starts again;
+		 * a line that never goes quiet gets a new connection */
+		uint8_t junk[256];
+		ssize_t n = recv(L->fd, junk, sizeof(junk), 0);
+		int64_t now = mono_us();
+		if (n > 0) {
+			L->gw->stats.frames_discarded++;
+			L->quiet_until_us = now + L->quiet_us;
+		}
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (n > 0 && now >= L->quiet_max_us)) {
+			close_conn(L);
+			quiet_over(L);
+		}
 		return;
 	}
 	/* data while idle: a late reply after a timeout, dropped; EOF: the
@@ -564,14 +690,17 @@ static void start_connect(struct mbdev *m)
 static void go(struct mbdev *m, void (*send_it)(struct mbdev *))
 {
 	struct mblink *L = m->L;
-	char why[160];
 
-	if (L->cs != C_CLOSED)
+	if (L->cs == C_QUIET)
+		L->pending = send_it;   /* after the silence */
+	else if (L->cs != C_CLOSED)
 		send_it(m);
-	else if (L->resolved || resolve(L, why, sizeof(why)) == 0)
+	else if (L->resolved)
 		start_connect(m);
+	else if (L->dnsq)
+		L->dns_send = send_it;  /* the name is being resolved */
 	else
-		fail(m, 0, "%s", why);
+		start_resolve(m, send_it);
 }
 
 /* Start the poll of the slot due at @due_us; @m has the link. */
@@ -649,7 +778,8 @@ static void write_done(struct mbdev *m, int err, double readback, const char *re
 	struct mblink *L = m->L;
 
 	m->wr = NULL;
-	evtimer_del(L->tmo);
+	if (L->cs != C_QUIET)
+		evtimer_del(L->tmo);
 	if (L->cs == C_WAITING)
 		L->cs = C_IDLE;
 	if (err)
@@ -780,21 +910,28 @@ static int mbtcp_write(struct gateway *gw, struct device *dev, size_t reg, doubl
 	return 0;
 }
 
-/* Host names are resolved when first needed and again after a failure;
- * a name that does not resolve makes that device offline, not the gateway
- * fail. (getaddrinfo blocks, but only for a device whose address is not
- * known yet, at most once per backoff interval.) */
-static int resolve(struct mblink *L, char *why, size_t len)
+/* Host names are resolved when first needed, on the loop through
+ * libevent's evdns (getaddrinfo would block the loop for as long as a DNS
+ * server takes not to answer), and again after a failure; a name that
+ * does not resolve makes that device offline, not the gateway fail.
+ * Numeric addresses need no resolver. */
+struct dnsq {
+	struct mblink *L;           /* NULL: the link went (the answer is dropped) */
+	struct evdns_getaddrinfo_request *req;
+	int in_call, done;
+};
+
+static struct evdns_base *dns;
+
+static int resolve_numeric(struct mblink *L)
 {
 	struct addrinfo hints = { 0 }, *res = NULL;
 	char port[8];
-	int rc;
 
 	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%d", L->port);
-	rc = getaddrinfo(L->host, port, &hints, &res);
-	if (rc || !res || res->ai_addrlen > sizeof(L->addr)) {
-		snprintf(why, len, "cannot resolve %s: %s", L->host, rc ? gai_strerror(rc) : "no address");
+	if (getaddrinfo(L->host, port, &hints, &res) || !res || res->ai_addrlen > sizeof(L->addr)) {
 		if (res)
 			freeaddrinfo(res);
 		return -EHOSTUNREACH;
@@ -804,6 +941,77 @@ static int resolve(struct mblink *L, char *why, size_t len)
 	L->resolved = 1;
 	freeaddrinfo(res);
 	return 0;
+}
+
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct dnsq *q = arg;
+	struct mblink *L = q->L;
+	void (*send_it)(struct mbdev *) = NULL;
+	char why[160] = "";
+
+	q->done = 1;
+	if (L) {
+		send_it = L->dns_send;
+		L->dns_send = NULL;
+		L->dnsq = NULL;
+		if (result == 0 && res && res->ai_addrlen <= sizeof(L->addr)) {
+			memcpy(&L->addr, res->ai_addr, res->ai_addrlen);
+			L->addrlen = (socklen_t)res->ai_addrlen;
+			L->resolved = 1;
+		} else {
+			snprintf(why, sizeof(why), "cannot resolve %s: %s", L->host,
+				 result ? evutil_gai_strerror(result) : "no address");
+		}
+	}
+	if (res)
+		evutil_freeaddrinfo(res);
+	if (!q->in_call)
+		free(q);
+	if (!L || !L->owner || !send_it)
+		return;
+	if (L->resolved)
+		go(L->owner, send_it);
+	else
+		fail(L->owner, 0, "%s", why);
+}
+
+static void start_resolve(struct mbdev *m, void (*send_it)(struct mbdev *))
+{
+	struct mblink *L = m->L;
+	struct evutil_addrinfo hints = { 0 };
+	struct evdns_getaddrinfo_request *r;
+	struct dnsq *q;
+	char port[8];
+
+	if (resolve_numeric(L) == 0) {
+		start_connect(m);
+		return;
+	}
+	if (!dns && (dns = evdns_base_new(L->gw->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) != NULL) {
+		/* a poll waits for the name: not for long */
+		evdns_base_set_option(dns, "timeout:", "2");
+		evdns_base_set_option(dns, "attempts:", "2");
+	}
+	if (!dns || !(q = calloc(1, sizeof(*q)))) {
+		fail(m, 0, "cannot resolve %s: no resolver (/etc/resolv.conf)", L->host);
+		return;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", L->port);
+	q->L = L;
+	L->dnsq = q;
+	L->dns_send = send_it;
+	q->in_call = 1;
+	/* may answer at once (a name in /etc/hosts, an error): then the
+	 * callback has run and q is ours to free */
+	r = evdns_getaddrinfo(dns, L->host, port, &hints, on_resolved, q);
+	q->in_call = 0;
+	if (q->done)
+		free(q);
+	else
+		q->req = r;
 }
 
 static void free_mbdev(struct mbdev *m)
@@ -833,11 +1041,20 @@ static void free_mbdev(struct mbdev *m)
 
 static void free_link(struct mblink *L)
 {
+	if (L->dnsq) {
+		/* its answer is dropped; cancelling calls back with EAI_CANCEL */
+		struct dnsq *q = L->dnsq;
+		L->dnsq = NULL;
+		q->L = NULL;
+		if (q->req)
+			evdns_getaddrinfo_cancel(q->req);
+	}
 	close_conn(L);
 	if (L->io)
 		event_free(L->io);
 	if (L->tmo)
 		event_free(L->tmo);
+	free(L->host);
 	free(L);
 }
 
@@ -856,7 +1073,8 @@ static struct mblink *link_for(struct gateway *gw, struct event_base *base, cons
 		return NULL;
 	links[nlinks++] = L;
 	L->gw = gw;
-	L->host = c->host;
+	if (!(L->host = strdup(c->host)))
+		return NULL;
 	L->port = c->port;
 	L->rtu = !strcmp(c->framing, "rtu");
 	L->fd = -1;
@@ -905,9 +1123,10 @@ static int start_one(struct gateway *gw, struct event_base *base, struct device 
 	m->tick = evtimer_new(base, on_tick, m);
 	if (!m->words || !m->values || !m->tick)
 		return -ENOMEM;
-	if (m->L->ndevs == 1 && (!m->c->host[0] || resolve(m->L, (char[160]){ 0 }, 160) < 0))
-		log_warn("modbus %s: cannot resolve %s yet; will retry", dev->conf->name, m->c->host);
-	m->due_us = mono_us() + first_us;
+	/* a numeric address now; a name at the first poll, on the loop */
+	if (m->L->ndevs == 1 && !m->L->resolved && resolve_numeric(m->L) < 0 && !m->c->host[0])
+		log_warn("modbus %s: host is empty; will retry", dev->conf->name);
+	m->due_us = dev->due_us = mono_us() + first_us;
 	struct timeval tv = { (time_t)(first_us / 1000000), (suseconds_t)(first_us % 1000000) };
 	if (!gw->no_poll)
 		evtimer_add(m->tick, &tv);
@@ -957,6 +1176,9 @@ static void mbtcp_stop(struct gateway *gw)
 	free(links);
 	links = NULL;
 	nlinks = 0;
+	if (dns)
+		evdns_base_free(dns, 0);
+	dns = NULL;
 	free(mbdevs);
 	mbdevs = NULL;
 	nmbdevs = 0;
@@ -965,7 +1187,14 @@ static void mbtcp_stop(struct gateway *gw)
 /* Reload: one device at a time. */
 static int mbtcp_start_device(struct gateway *gw, struct device *dev)
 {
-	/* first poll soon, but not all added devices in the same instant */
+	int64_t now = mono_us();
+	int64_t resume = gateway_resume_due(dev, now, (int64_t)dev->conf->poll_interval_ms * 1000);
+
+	/* restarted by a reload: on its old slots (a reload that restarts
+	 * every device must not poll them all at once); added: first poll
+	 * soon, but not all added devices in the same instant */
+	if (resume)
+		return start_one(gw, gw->base, dev, resume - now);
 	return start_one(gw, gw->base, dev, 50000 + (int64_t)(dev->index % 20) * 10000);
 }
 
@@ -991,8 +1220,10 @@ static void leave_link(struct mbdev *m)
 		}
 		m->queued = 0;
 	}
-	if (L->owner == m)
+	if (L->owner == m) {
 		close_conn(L);
+		L->pending = NULL;
+	}
 	L->ndevs--;
 	if (!L->ndevs) {
 		for (size_t i = 0; i < nlinks; i++)

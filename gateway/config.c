@@ -74,6 +74,8 @@ static const struct opt mqtt_opts[] = {
 	{ "client_id", OPT_STRING, OFF(struct gw_config, mqtt_client_id), 0, 0, 0, NULL, 0 },
 	{ "username", OPT_STRING, OFF(struct gw_config, mqtt_username), 0, 0, 0, NULL, 0 },
 	{ "password_file", OPT_STRING, OFF(struct gw_config, mqtt_password_file), 0, 0, 0, NULL, 0 },
+	/* a password over tcp:// crosses the network in clear text: only when said so */
+	{ "allow_plaintext_password", OPT_BOOL, OFF(struct gw_config, mqtt_allow_plaintext), 0, 1, 0, NULL, 0 },
 	{ "topic_prefix", OPT_STRING, OFF(struct gw_config, topic_prefix), 0, 0, 0, "ward", 0 },
 	{ "qos", OPT_INT, OFF(struct gw_config, mqtt_qos), 0, 1, 1, NULL, 0 },
 	{ "keepalive", OPT_INT, OFF(struct gw_config, mqtt_keepalive), 5, 3600, 30, NULL, 0 },
@@ -107,6 +109,10 @@ static const struct opt http_opts[] = {
 	{ "user", OPT_STRING, OFF(struct gw_config, http_user), 0, 0, 0, NULL, 0 },
 	{ "password_file", OPT_STRING, OFF(struct gw_config, http_password_file), 0, 0, 0, NULL, 0 },
 	{ "chart_hours", OPT_INT, OFF(struct gw_config, http_chart_hours), 1, 168, 24, NULL, 0 },
+	/* connections open at once (all, one address) and a whole request's time */
+	{ "max_connections", OPT_INT, OFF(struct gw_config, http_max_conns), 1, 10000, 64, NULL, 0 },
+	{ "max_connections_per_address", OPT_INT, OFF(struct gw_config, http_max_per_peer), 1, 10000, 16, NULL, 0 },
+	{ "request_timeout_s", OPT_INT, OFF(struct gw_config, http_request_timeout_s), 1, 3600, 10, NULL, 0 },
 	{ 0 }
 };
 
@@ -956,6 +962,23 @@ static void check_cross(struct conf_ctx *ctx)
 			(*d)->check_all(ctx, cfg);
 }
 
+int config_plaintext_uri(const struct gw_config *cfg)
+{
+	const char *u = cfg->mqtt_uri ? cfg->mqtt_uri : "tcp://";
+
+	return !strncmp(u, "tcp://", 6) || !strncmp(u, "mqtt://", 7);
+}
+
+const char *config_plaintext_warning(const struct gw_config *cfg, char *buf, size_t len)
+{
+	if (!cfg->mqtt_password_file || !config_plaintext_uri(cfg))
+		return NULL;
+	snprintf(buf, len, "%s:%d: warning: mqtt password sent in clear text over %s "
+		 "(allow_plaintext_password = true)", cfg->mqtt_password_at.file ? cfg->mqtt_password_at.file : cfg->path,
+		 cfg->mqtt_password_at.line, cfg->mqtt_uri ? cfg->mqtt_uri : "tcp://");
+	return buf;
+}
+
 static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 {
 	struct gw_config *cfg = ctx->cfg;
@@ -978,6 +1001,15 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 	    strncmp(cfg->mqtt_uri, "mqtt://", 7) && strncmp(cfg->mqtt_uri, "mqtts://", 8))
 		serror(ctx, config_setting_get_member(m, "uri"),
 		       "mqtt uri '%s' must start with tcp://, ssl://, mqtt:// or mqtts://", cfg->mqtt_uri);
+	if (cfg->mqtt_password_file && config_plaintext_uri(cfg)) {
+		config_setting_t *pf = config_setting_get_member(m, "password_file");
+		cfg->mqtt_password_at = origin(ctx, pf ? pf : m);
+		if (!cfg->mqtt_allow_plaintext)
+			serror(ctx, pf ? pf : m, "mqtt: password_file over %.*s sends the password in clear text: use "
+			       "ssl:// (or mqtts://) with ca_file, or set allow_plaintext_password = true if the link "
+			       "to the broker is trusted", (int)(strstr(cfg->mqtt_uri, "://") - cfg->mqtt_uri + 3),
+			       cfg->mqtt_uri);
+	}
 	if (cfg->log_level && strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warn") &&
 	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
 		serror(ctx, config_lookup(lc, "log.level"), "log level must be error, warn, info or debug (got '%s')",

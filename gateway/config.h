@@ -150,6 +150,8 @@ struct gw_config {
 	char *mqtt_client_id;
 	char *mqtt_username;
 	char *mqtt_password_file;
+	int mqtt_allow_plaintext;   /* password_file over tcp:// accepted on purpose */
+	struct conf_origin mqtt_password_at;
 	char *topic_prefix;
 	int mqtt_qos;
 	int mqtt_keepalive;
@@ -198,6 +200,7 @@ struct gw_config {
 	char *http_user;            /* basic auth user (password in http_password_file) */
 	char *http_password_file;
 	int http_chart_hours;
+	int http_max_conns, http_max_per_peer, http_request_timeout_s;
 	struct conf_origin http_at; /* where http { } is, for errors at run time */
 };
 
@@ -248,6 +251,12 @@ void conf_free_section(const struct opt *opts, void *dst);
 const char *conf_path(const struct conf_ctx *ctx);
 /** Make *@path (malloc'd) absolute against the config file's directory. */
 void conf_resolve_path(struct conf_ctx *ctx, char **path);
+
+/** Whether mqtt.uri is a plain-text scheme (tcp://, mqtt://). */
+int config_plaintext_uri(const struct gw_config *cfg);
+/** The warning for a password sent in clear text on purpose
+ *  (allow_plaintext_password), written into @buf; NULL when there is none. */
+const char *config_plaintext_warning(const struct gw_config *cfg, char *buf, size_t len);
 
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);

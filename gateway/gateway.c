@@ -246,12 +246,22 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 		publisher_get_stats(gw->pub, &ps);
 	localtime_r(&now, &tm);
 	strftime(t, sizeof(t), "%H:%M:%S", &tm);
+	size_t offline = 0;
+	for (size_t i = 0; i < gw->ndevices; i++)
+		offline += gw->devices[i].state == DEV_OFFLINE;
+	/* on time: of the polls that ran and answered, those that started on
+	 * their slot; the slots of offline devices (backing off) are no
+	 * timing fault and are shown apart */
 	printf("%s  devices online %zu/%zu  lamps on %.0f/%.0f  failed %.0f (%.1f %%)  "
-	       "power %.2f kW  energy %.1f kWh  polls ok %llu failed %llu on-time %.1f %%  mqtt %s sent %llu\n",
+	       "power %.2f kW  energy %.1f kWh  polls ok %llu failed %llu on-time %.1f %% (%llu/%llu)  "
+	       "offline %zu devices (%llu slots skipped)  mqtt %s sent %llu\n",
 	       t, online, gw->ndevices, on, installed, failed, installed > 0 ? 100.0 * failed / installed : 0.0,
 	       power / 1000.0, energy, (unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed,
-	       gw->stats.scheduled ? 100.0 * (double)gw->stats.on_time / (double)gw->stats.scheduled : 0.0,
-	       ps.connected ? "up" : "down", (unsigned long long)ps.sent);
+	       gw->stats.ok + gw->stats.skipped_busy ?
+	       100.0 * (double)gw->stats.on_time / (double)(gw->stats.ok + gw->stats.skipped_busy) : 0.0,
+	       (unsigned long long)gw->stats.on_time, (unsigned long long)(gw->stats.ok + gw->stats.skipped_busy),
+	       offline, (unsigned long long)gw->stats.skipped_offline, ps.connected ? "up" : "down",
+	       (unsigned long long)ps.sent);
 	char wl[256];
 	if (hostapd_live(gw, wl, sizeof(wl)) > 0)
 		printf("%s  %s\n", t, wl);
@@ -531,6 +541,20 @@ out:
 	return ret;
 }
 
+int64_t gateway_resume_due(const struct device *dev, int64_t now_us, int64_t interval_us)
+{
+	int64_t t = dev->due_us;
+
+	if (t <= 0 || interval_us <= 0)
+		return 0;
+	if (t < now_us)
+		t += (now_us - t + interval_us - 1) / interval_us * interval_us;
+	/* an interval made shorter: never later than one new interval */
+	if (t > now_us + interval_us)
+		t = now_us + (t - now_us) % interval_us;
+	return t;
+}
+
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index)
 {
 	struct gw_config *c = gw->cfg;
@@ -612,6 +636,17 @@ static int init_devices(struct gateway *gw)
 	return store_commit(gw->store);
 }
 
+/* libevent's own messages (accept errors when no callback is set, evdns
+ * giving up on a nameserver) go through the log module and its limiter,
+ * not to stderr raw. */
+static void on_libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warn("libevent: %s", msg);
+	else if (severity == EVENT_LOG_MSG)
+		log_info("libevent: %s", msg);
+}
+
 int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway_opts *o)
 {
 	char *path = NULL, *dir = NULL;
@@ -619,6 +654,7 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	struct timeval tv;
 
 	memset(gw, 0, sizeof(*gw));
+	event_set_log_callback(on_libevent_log);
 	gw->cfg = cfg;
 	gw->live_secs = o ? o->live_secs : 0;
 	gw->stats_path = o ? o->stats_path : NULL;

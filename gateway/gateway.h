@@ -44,6 +44,9 @@ struct device {
 	char *bn;                   /* SenML base name */
 	void *drv;                  /* the driver's per-device state */
 	int64_t poll_started_us;    /* mono time of the poll in progress (latency) */
+	int64_t due_us;             /* mono time of its next poll slot, kept by the
+				     * driver (0: none); a restart by a reload
+				     * keeps the phase (gateway_resume_due) */
 };
 
 struct gw_stats {
@@ -56,6 +59,7 @@ struct gw_stats {
 	uint64_t values;
 	uint64_t store_errors;
 	uint64_t lateness_max_us;
+	uint64_t frames_discarded;  /* Modbus frames dropped: wrong id, bad CRC, malformed, incomplete */
 };
 
 struct gateway {
@@ -112,6 +116,10 @@ void gateway_release(struct gateway *gw);
 /** Set up @d for @conf (store series, rollup slots, topic); loop thread.
  *  0 or negative errno (then gateway_device_release() it). */
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index);
+/** For a driver starting @dev again after a reload: the first slot at or
+ *  after @now_us on the phase the device had (dev->due_us, carried over by
+ *  the reload), with @interval_us; 0 when it had none. Loop thread. */
+int64_t gateway_resume_due(const struct device *dev, int64_t now_us, int64_t interval_us);
 /** Free what gateway_device_init() allocated. */
 void gateway_device_release(struct device *d);
 

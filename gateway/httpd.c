@@ -18,6 +18,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "health.h"
+#include "httpguard.h"
 #include "httpparse.h"
 #include "kpi.h"
 #include "log.h"
@@ -38,6 +39,7 @@
 struct httpd {
 	struct gateway *gw;
 	struct evhttp *http;
+	struct httpguard *guard;    /* connection limits */
 	char host[64], listen[80];
 	int port;
 	char *token;
@@ -615,6 +617,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	int via_query;
 
 	h->requests++;
+	httpguard_request(h->guard, req);
 	if (!path || !*path)
 		path = "/";
 	if (query && strlen(query) > MAX_QUERY) {
@@ -627,6 +630,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	if (!authorized(h, req, query, &via_query)) {
 		h->refused++;
+		httpguard_auth_failed(h->guard, req);
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 				  h->user ? "Basic realm=\"wardgw\", charset=\"UTF-8\"" : "Bearer realm=\"wardgw\"");
 		reply_text(req, 401, "Unauthorized", "authorization required");
@@ -678,6 +682,11 @@ int httpd_prepare(struct httpd **out, struct gateway *gw, const struct gw_config
 	evhttp_set_max_body_size(h->http, 1024);
 	evhttp_set_timeout(h->http, 10);
 	evhttp_set_gencb(h->http, on_request, h);
+	/* the page has no body to protect: no check before one */
+	struct httpguard_opts go = { "http", (unsigned)c->http_max_conns, (unsigned)c->http_max_per_peer,
+				     c->http_request_timeout_s, NULL, NULL };
+	if ((ret = httpguard_new(&h->guard, gw->base, h->http, &go)) < 0)
+		goto fail;
 	*out = h;
 	return 0;
 fail:
@@ -687,8 +696,10 @@ fail:
 
 int httpd_listen(struct httpd *h)
 {
-	if (!evhttp_bind_socket_with_handle(h->http, h->host, (ev_uint16_t)h->port))
-		return log_error(-EADDRINUSE, "http: cannot listen on %s: %s", h->listen, strerror(errno));
+	int ret = httpguard_bind(h->guard, h->host, h->port);
+
+	if (ret < 0)
+		return log_error(-EADDRINUSE, "http: cannot listen on %s: %s", h->listen, strerror(-ret));
 	log_info("http: status page on http://%s/%s", h->listen,
 		 h->token ? " (token required)" : h->user ? " (basic auth)" : "");
 	return 0;
@@ -720,12 +731,18 @@ int httpd_new(struct httpd **out, struct gateway *gw)
 	return 0;
 }
 
+const struct httpguard *httpd_guard(const struct httpd *h)
+{
+	return h ? h->guard : NULL;
+}
+
 void httpd_free(struct httpd *h)
 {
 	if (!h)
 		return;
 	if (h->http)
 		evhttp_free(h->http);
+	httpguard_free(h->guard);      /* after the server: it drops the connections' last references */
 	free(h->token);
 	free(h->user);
 	free(h->pass);

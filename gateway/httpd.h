@@ -9,6 +9,7 @@
 struct gateway;
 struct gw_config;
 struct httpd;
+struct httpguard;
 
 /** Listen on gw->cfg->http_listen. 0 or negative errno (logged). */
 int httpd_new(struct httpd **out, struct gateway *gw);
@@ -20,5 +21,7 @@ int httpd_listen(struct httpd *h);
 /** Whether @c's http.listen is the address @h serves on. */
 int httpd_same_address(const struct httpd *h, const struct gw_config *c);
 void httpd_free(struct httpd *h);
+/** Its connection limits' counters (httpguard.h); NULL for NULL. */
+const struct httpguard *httpd_guard(const struct httpd *h);
 
 #endif

@@ -216,3 +216,66 @@ int http_secret_equal(const char *a, const char *b)
 		d |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
 	return d == 0;
 }
+
+/* Whether the header line @l (@n bytes) is "@name:"; then its value, with
+ * the blanks around it trimmed, in @v / @vn. */
+static int header_is(const char *l, size_t n, const char *name, const char **v, size_t *vn)
+{
+	size_t k = strlen(name);
+
+	if (n <= k || l[k] != ':' || strncasecmp(l, name, k))
+		return 0;
+	l += k + 1;
+	n -= k + 1;
+	while (n && (*l == ' ' || *l == '\t')) {
+		l++;
+		n--;
+	}
+	while (n && (l[n - 1] == ' ' || l[n - 1] == '\t' || l[n - 1] == '\r'))
+		n--;
+	*v = l;
+	*vn = n;
+	return 1;
+}
+
+int http_head_scan(const char *head, size_t len, char *auth, size_t alen, int *has_body)
+{
+	const char *p = head, *end = head + len, *v;
+	size_t vn;
+	int first = 1;
+
+	if (alen)
+		auth[0] = 0;
+	*has_body = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n;
+
+		if (!nl)
+			return -EINVAL;
+		n = (size_t)(nl - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (!n)
+			return 0;       /* the blank line: the head is whole */
+		if (!first) {
+			if (header_is(p, n, "Authorization", &v, &vn)) {
+				if (alen && vn < alen && !memchr(v, 0, vn)) {
+					memcpy(auth, v, vn);
+					auth[vn] = 0;
+				} else if (alen) {
+					auth[0] = 0;
+				}
+			} else if (header_is(p, n, "Content-Length", &v, &vn)) {
+				/* anything but a plain 0 may carry a body */
+				if (vn != 1 || v[0] != '0')
+					*has_body = 1;
+			} else if (header_is(p, n, "Transfer-Encoding", &v, &vn)) {
+				*has_body = 1;
+			}
+		}
+		first = 0;
+		p = nl + 1;
+	}
+	return -EINVAL;
+}

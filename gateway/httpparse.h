@@ -30,6 +30,16 @@ int http_bearer(const char *header, char *tok, size_t tlen);
 int http_parse_listen(const char *s, char *host, size_t hostlen, int *port, int *loopback,
 		      const char **why);
 
+/**
+ * Scan a request head (@len bytes, not NUL-terminated: the request line and
+ * the header lines up to and including the blank line) for what must be
+ * known before a body is read: the Authorization value into @auth
+ * (NUL-terminated; "" when absent or longer than @alen - 1) and whether a
+ * body is announced (a Content-Length other than 0, or a
+ * Transfer-Encoding). 0, or -EINVAL when the blank line is missing.
+ */
+int http_head_scan(const char *head, size_t len, char *auth, size_t alen, int *has_body);
+
 /** Constant-time comparison of two NUL-terminated secrets: 1 equal. */
 int http_secret_equal(const char *a, const char *b);
 

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "store.h"
 #include "survey.h"
+#include "httpguard.h"
 
 /* --- config --- */
 
@@ -37,6 +38,10 @@ static const struct opt ingest_opts[] = {
 	{ "max_readings", OPT_INT, OFF(max_readings), 1, 100000, 1000, NULL, 0 },
 	{ "rate_per_min", OPT_INT, OFF(rate_per_min), 1, 100000, 60, NULL, 0 },
 	{ "burst", OPT_INT, OFF(burst), 1, 100000, 10, NULL, 0 },
+	/* connections open at once (all, one address) and a whole request's time */
+	{ "max_connections", OPT_INT, OFF(max_conns), 1, 100000, 256, NULL, 0 },
+	{ "max_connections_per_address", OPT_INT, OFF(max_per_peer), 1, 100000, 64, NULL, 0 },
+	{ "request_timeout_s", OPT_INT, OFF(request_timeout_s), 1, 3600, 10, NULL, 0 },
 	{ 0 }
 };
 
@@ -366,6 +371,7 @@ struct bucket {
 struct ingest {
 	struct gateway *gw;
 	struct evhttp *http;
+	struct httpguard *guard;
 	struct bucket *buckets;     /* per token */
 	size_t nbuckets;
 	uint64_t accepted, duplicates, rejected;
@@ -392,15 +398,15 @@ static void reply_error(struct evhttp_request *req, int code, const char *reason
 						"message", msg));
 }
 
-/* The token of @req, by constant-time comparison; -1 when none matches. */
-static int authorise(struct ingest *in, struct evhttp_request *req)
+/* The token of an Authorization value, by constant-time comparison; -1
+ * when none matches. */
+static int token_of(struct ingest *in, const char *h)
 {
 	const struct ingest_conf *c = in->gw->cfg->ingest;
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
 	size_t n;
 	int found = -1;
 
-	if (!h || strncasecmp(h, "Bearer ", 7))
+	if (!c || !h || strncasecmp(h, "Bearer ", 7))
 		return -1;
 	h += 7;
 	n = strlen(h);
@@ -410,6 +416,19 @@ static int authorise(struct ingest *in, struct evhttp_request *req)
 			found = (int)i;
 	}
 	return found;
+}
+
+static int authorise(struct ingest *in, struct evhttp_request *req)
+{
+	return token_of(in, evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"));
+}
+
+/* The guard's check on the headers, before a body is read. */
+static int early_auth(void *arg, const char *authorization)
+{
+	struct ingest *in = arg;
+
+	return in->gw->cfg->ingest && token_of(in, authorization) >= 0;
 }
 
 static int take_token(struct ingest *in, int t, int64_t now, double *retry_s)
@@ -502,6 +521,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	int t, rc;
 	char ra[16];
 
+	httpguard_request(in->guard, req);
+
 	if (!c) {                       /* a reload took the section away */
 		reply_error(req, 503, "Service Unavailable", "ingest is not configured (restart the gateway to close it)");
 		return;
@@ -524,6 +545,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	if ((t = authorise(in, req)) < 0) {
 		in->rejected++;
+		httpguard_auth_failed(in->guard, req);
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"wardgw\"");
 		reply_error(req, 401, "Unauthorized", "missing or unknown bearer token (Authorization: Bearer ...)");
 		return;
@@ -596,14 +618,22 @@ int ingest_new(struct ingest **out, struct gateway *gw)
 	evhttp_set_timeout(in->http, 10);
 	evhttp_set_allowed_methods(in->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
 	evhttp_set_cb(in->http, "/v1/readings", on_request, in);
-	if (evhttp_bind_socket(in->http, c->host, (ev_uint16_t)c->port) < 0) {
-		int e = errno;
+	struct httpguard_opts go = { "ingest", (unsigned)c->max_conns, (unsigned)c->max_per_peer,
+				     c->request_timeout_s, early_auth, in };
+	int ret = httpguard_new(&in->guard, gw->base, in->http, &go);
+	if (ret < 0 || (ret = httpguard_bind(in->guard, c->host, c->port)) < 0) {
 		ingest_free(in);
-		return log_error(-EADDRINUSE, "ingest: cannot listen on %s: %s", c->listen, strerror(e));
+		return log_error(ret == -ENOMEM ? ret : -EADDRINUSE, "ingest: cannot listen on %s: %s", c->listen,
+				 strerror(-ret));
 	}
 	log_info("ingest: listening on http://%s/v1/readings, %zu tokens", c->listen, c->ntokens);
 	*out = in;
 	return 0;
+}
+
+const struct httpguard *ingest_guard(const struct ingest *in)
+{
+	return in ? in->guard : NULL;
 }
 
 void ingest_free(struct ingest *in)
@@ -612,6 +642,7 @@ void ingest_free(struct ingest *in)
 		return;
 	if (in->http)
 		evhttp_free(in->http);
+	httpguard_free(in->guard);     /* after the server: it drops the connections' last references */
 	free(in->buckets);
 	free(in);
 }

@@ -18,6 +18,7 @@ struct gateway;
 struct gw_config;
 struct device_conf;
 struct ingest;
+struct httpguard;
 typedef struct json_t json_t;
 
 struct ingest_token {
@@ -35,6 +36,7 @@ struct ingest_conf {
 	int max_readings;
 	int rate_per_min;           /* batches per token */
 	int burst;
+	int max_conns, max_per_peer, request_timeout_s;
 	struct ingest_token *tokens;
 	size_t ntokens;
 };
@@ -71,5 +73,7 @@ void ingest_batch_release(struct ingest_batch *b);
 /** Listen on cfg->ingest (loop thread). 0 or negative errno (logged). */
 int ingest_new(struct ingest **out, struct gateway *gw);
 void ingest_free(struct ingest *in);
+/** Its connection limits' counters (httpguard.h); NULL for NULL. */
+const struct httpguard *ingest_guard(const struct ingest *in);
 
 #endif

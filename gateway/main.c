@@ -183,6 +183,9 @@ static int cmd_check(const struct args *a)
 		nregs += cfg->devices[i].profile->nregs;
 	printf("%s: ok: gateway %s, %zu profiles, %zu devices, %zu metrics, config %s\n", a->config,
 	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
+	char warn[512];
+	if (config_plaintext_warning(cfg, warn, sizeof(warn)))
+		printf("%s\n", warn);
 	/* serial buses: can they carry the configured polls? (warnings only) */
 	budget_report(cfg, stdout);
 	if (cfg->lighting) {
@@ -536,6 +539,9 @@ static int cmd_run(const struct args *a)
 	/* the config's level, moved one step per -v (more) or -q (less) */
 	log_set_cli_delta(a->verbose - a->quiet);
 	log_configure(cfg->log_level, cfg->log_target, cfg->log_repeat_burst, cfg->log_repeat_interval_s);
+	char warn[512];
+	if (config_plaintext_warning(cfg, warn, sizeof(warn)))
+		log_warn("%s", warn);
 	raise_nofile();
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cfg->ndevices + 64)
 		log_warn("gateway: open-files limit %llu is below %zu devices + 64; raise LimitNOFILE",

@@ -318,18 +318,20 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 	struct device *od = gw->devices, *nd = calloc(nn ? nn : 1, sizeof(*nd));
 	/* keep[j]: the old device that new device j continues, or -1 */
 	long *keep = calloc(nn ? nn : 1, sizeof(*keep));
+	/* was[j]: the old device of new device j's name, restarted, or -1 */
+	long *was = calloc(nn ? nn : 1, sizeof(*was));
 	char *old_kept = calloc(on ? on : 1, 1);
 	int ret = 0;
 	int64_t now = wall_ms();
 
 	*added = *removed = *changed = *kept = 0;
-	if (!nd || !keep || !old_kept) {
+	if (!nd || !keep || !was || !old_kept) {
 		ret = -ENOMEM;
 		goto fail;
 	}
 	for (size_t j = 0; j < nn; j++) {
 		const struct device_conf *c = &ncfg->devices[j];
-		keep[j] = -1;
+		keep[j] = was[j] = -1;
 		for (size_t i = 0; i < on; i++) {
 			if (strcmp(od[i].conf->name, c->name))
 				continue;
@@ -337,6 +339,7 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 				keep[j] = (long)i;
 				old_kept[i] = 1;
 			} else {
+				was[j] = (long)i;
 				(*changed)++;
 			}
 			break;
@@ -346,8 +349,8 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 	if ((ret = store_begin(gw->store)) < 0)
 		goto fail;
 	for (size_t j = 0; j < nn && !ret; j++)
-		if (keep[j] < 0)
-			ret = gateway_device_init(gw, &nd[j], &ncfg->devices[j], j);
+		if (keep[j] < 0 && (ret = gateway_device_init(gw, &nd[j], &ncfg->devices[j], j)) == 0 && was[j] >= 0)
+			nd[j].due_us = od[was[j]].due_us;   /* restarted: same slots as before */
 	int committed = store_commit(gw->store);
 	if (ret >= 0 && committed < 0) {
 		/* the new series rows are not stored: nothing may use them; a
@@ -406,6 +409,7 @@ fail:
 	free(nd);
 out:
 	free(keep);
+	free(was);
 	free(old_kept);
 	return ret;
 }
@@ -435,9 +439,11 @@ int gateway_reload(struct gateway *gw)
 		ret = -EINVAL;
 		goto refused;
 	}
-	/* the old config stays alive: the KPI engine and the kept drivers'
-	 * plans point into it */
-	nr = realloc(gw->retired, (gw->nretired + 1) * sizeof(*nr));
+	/* the start-up config stays alive: the KPI engine, the lighting
+	 * schedule and the publisher point into it (their sections wait for a
+	 * restart); a config that a reload brought in is freed when the next
+	 * one replaces it (the running devices point into the new one) */
+	nr = gw->nretired ? gw->retired : realloc(gw->retired, (gw->nretired + 1) * sizeof(*nr));
 	if (!nr) {
 		ret = log_error(-ENOMEM, "reload: out of memory; the running configuration stays");
 		goto refused;
@@ -448,7 +454,10 @@ int gateway_reload(struct gateway *gw)
 		goto refused;
 	}
 	note_deferred(gw->cfg, ncfg);
-	gw->retired[gw->nretired++] = gw->cfg;
+	if (!gw->nretired)
+		gw->retired[gw->nretired++] = gw->cfg;
+	else
+		config_free(gw->cfg);
 	gw->cfg = ncfg;
 	ncfg = NULL;
 	log_configure(gw->cfg->log_level, gw->cfg->log_target, gw->cfg->log_repeat_burst,

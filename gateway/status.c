@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,9 @@
 #include "config.h"
 #include "gateway.h"
 #include "health.h"
+#include "httpd.h"
+#include "httpguard.h"
+#include "ingest.h"
 #include "outbox.h"
 #include "publisher.h"
 #include "store.h"
@@ -168,6 +172,9 @@ char *status_metrics(struct gateway *gw)
 	COUNTER("wardgw_polls_skipped_total", "Poll slots skipped (busy or offline backoff).",
 		gw->stats.skipped_busy + gw->stats.skipped_offline);
 	COUNTER("wardgw_values_total", "Values stored.", gw->stats.values);
+	COUNTER("wardgw_modbus_frames_discarded_total",
+		"Modbus frames dropped (wrong transaction id or unit, bad CRC, malformed, incomplete).",
+		gw->stats.frames_discarded);
 	fprintf(f, "# HELP wardgw_poll_duration_seconds Time from a poll's start to its answer.\n"
 		"# TYPE wardgw_poll_duration_seconds histogram\n");
 	for (int i = 0; i < HEALTH_NBUCKETS; i++) {
@@ -198,6 +205,7 @@ char *status_metrics(struct gateway *gw)
 	      (double)hs.lag_max_us / 1e6);
 	COUNTER("wardgw_reloads_total", "Config reloads tried (SIGHUP).", hs.reloads);
 	COUNTER("wardgw_reload_failures_total", "Config reloads refused (invalid config).", hs.reload_failures);
+	httpguard_metrics(f, httpd_guard(gw->httpd), ingest_guard(gw->ingest));
 	for (size_t i = 0; i < gw->ndevices; i++)
 		count_state(c, &nc, device_state_name(gw->devices[i].state));
 	fprintf(f, "# HELP wardgw_devices Configured devices by state.\n# TYPE wardgw_devices gauge\n");
@@ -251,6 +259,24 @@ static void age(char *buf, size_t n, long long then_ms, long long now_ms)
 		snprintf(buf, n, "%lldd ago", s / 86400);
 }
 
+/* Whether @pid is a wardgw process (not a process that got its number
+ * after the gateway stopped). */
+static int is_wardgw(int pid)
+{
+	char p[64], comm[32] = "";
+	FILE *f;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(p, sizeof(p), "/proc/%d/comm", pid);
+	if (!(f = fopen(p, "r")))
+		return 0;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	return !strncmp(comm, "wardgw", 6);
+}
+
 int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 {
 	json_error_t je;
@@ -275,10 +301,25 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 		js(root, "version"), pid, js(root, "config"));
 	time_format(ji(root, "started"), b, sizeof(b));
 	fprintf(out, "  snapshot  %s (%llds old), started %s\n", a, (now - ts) / 1000, b);
-	if (now - ts > (long long)stale_s * 1000 || (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)) {
+	int gone = pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+	if (now - ts > (long long)stale_s * 1000 && !gone && is_wardgw(pid)) {
+		/* alive, but the snapshot is not rewritten: a full or read-only
+		 * data disk, not a stopped gateway */
+		struct statvfs vs;
+		char dir[512], fr[64] = "";
+		snprintf(dir, sizeof(dir), "%s", path);
+		if (strrchr(dir, '/'))
+			*strrchr(dir, '/') = 0;
+		if (statvfs(dir, &vs) == 0)
+			snprintf(fr, sizeof(fr), "; %llu kB free there",
+				 (unsigned long long)vs.f_bavail * vs.f_frsize / 1024);
 		age(a, sizeof(a), ts, now);
-		fprintf(out, "  NOT RUNNING: the last snapshot is from %s%s\n", a,
-			pid > 0 && kill(pid, 0) < 0 && errno == ESRCH ? " and its process is gone" : "");
+		fprintf(out, "  RUNNING (pid %d), but it cannot write its snapshot: the last is from %s "
+			"(disk full or read-only? %s%s); the figures below are from then\n", pid, a, path, fr);
+		ret = 1;
+	} else if (now - ts > (long long)stale_s * 1000 || gone) {
+		age(a, sizeof(a), ts, now);
+		fprintf(out, "  NOT RUNNING: the last snapshot is from %s%s\n", a, gone ? " and its process is gone" : "");
 		ret = 3;
 	}
 	v = json_object_get(root, "link");

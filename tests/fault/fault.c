@@ -6,6 +6,10 @@
  *   EROFS   the file system went read-only: every write fails
  *   (empty or missing) no fault
  *
+ * stdio streams (the status snapshot) fail at fclose() when they hold
+ * unwritten output, as their write would (glibc writes them through its
+ * own internal write, which no LD_PRELOAD reaches).
+ *
  * The real SQLite and the real gateway run; only the kernel's answer is
  * changed. Built by tests/integration/test_disk.sh with the system cc. */
 #define _GNU_SOURCE
@@ -14,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -151,4 +156,19 @@ int ftruncate(int fd, off_t len)
 		return -1;
 	}
 	return real_ftruncate(fd, len);
+}
+
+int fclose(FILE *f)
+{
+	REAL(fclose);
+	size_t pending = f ? __fpending(f) : 0;
+	int e = pending && fileno(f) > 2 ? fault_for(fileno(f), -1, pending, 1) : 0;
+
+	if (e) {
+		__fpurge(f);
+		real_fclose(f);
+		errno = e;
+		return EOF;
+	}
+	return real_fclose(f);
 }

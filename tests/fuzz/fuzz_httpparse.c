@@ -1,5 +1,6 @@
 /* libFuzzer target: the status page's parsers of client input (query
- * string, Authorization header) and of the http.listen config value. */
+ * string, Authorization header, the request head scanned before a body is
+ * read) and of the http.listen config value. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (http_parse_listen(s, host, sizeof(host), &port, &lb, &why) == 0 && (port < 1 || port > 65535))
 		abort();
 	http_secret_equal(s, "secret");
+	/* the raw bytes, not the NUL-terminated copy: a head may hold NULs */
+	int body;
+	char auth[40];
+	if (http_head_scan((const char *)data, size, auth, sizeof(auth), &body) == 0 &&
+	    strlen(auth) >= sizeof(auth))
+		abort();
 	free(s);
 	return 0;
 }

@@ -5,7 +5,8 @@
  * --churn-secs, sending AP-STA-CONNECTED / AP-STA-DISCONNECTED to attached
  * sockets; then the set stays still, and --stats FILE holds the true
  * figures (sessions, ended, unique clients, associated now, bytes) for the
- * tests to compare with. MACs are never printed. */
+ * tests to compare with. MACs are never printed. While --hang-file FILE
+ * exists, STA-NEXT gets no answer (a hostapd that hangs mid-walk). */
 #include "sim_hostapd.h"
 
 #include <errno.h>
@@ -121,7 +122,7 @@ static void write_stats(const char *path, struct sim_ap *ap, int naps, int nclie
 
 int sim_hostapd_main(int argc, char **argv)
 {
-	const char *dir = NULL, *stats = NULL;
+	const char *dir = NULL, *stats = NULL, *hang = NULL;
 	int naps = 2, nclients = 12, step_ms = 200;
 	double churn = 10;
 	static struct sim_ap ap[MAXAP];
@@ -133,6 +134,7 @@ int sim_hostapd_main(int argc, char **argv)
 		int okn = v && end && !*end;
 		if (!strcmp(o, "--dir") && v) dir = argv[++i];
 		else if (!strcmp(o, "--stats") && v) stats = argv[++i];
+		else if (!strcmp(o, "--hang-file") && v) hang = argv[++i];
 		else if (!strcmp(o, "--aps") && okn && n >= 1 && n <= MAXAP) { naps = (int)n; i++; }
 		else if (!strcmp(o, "--clients") && okn && n >= 1 && n <= MAXCL) { nclients = (int)n; i++; }
 		else if (!strcmp(o, "--step-ms") && okn && n >= 10 && n <= 60000) { step_ms = (int)n; i++; }
@@ -140,7 +142,7 @@ int sim_hostapd_main(int argc, char **argv)
 		else if (!strcmp(o, "--seed") && okn && n > 0) { rng = (uint64_t)n * 2654435761ULL; i++; }
 		else {
 			fprintf(stderr, "usage: wardgw-sim hostapd --dir DIR [--aps 2] [--clients 12] [--step-ms 200]\n"
-					"         [--churn-secs 10] [--stats FILE] [--seed N]\n");
+					"         [--churn-secs 10] [--stats FILE] [--seed N] [--hang-file FILE]\n");
 			return 2;
 		}
 	}
@@ -237,6 +239,8 @@ int sim_hostapd_main(int argc, char **argv)
 					 "ieee80211n=1\nbeacon_int=100\nchan_util_avg=%d\nbss[0]=wlan%d\nbssid[0]=02:00:00:00:00:%02x\n"
 					 "ssid[0]=Ward-Free-%d\nnum_sta[0]=%d\n", ap[k].disabled ? "DISABLED" : "ENABLED", k,
 					 51 * (k + 1) % 256, k, k, k, nsta);
+			} else if (!strncmp(req, "STA-NEXT ", 9) && hang && access(hang, F_OK) == 0) {
+				continue;       /* hung: no answer at all */
 			} else if (!strcmp(req, "STA-FIRST") || !strncmp(req, "STA-NEXT ", 9)) {
 				int from_i = 0;
 				if (req[4] == 'N') {

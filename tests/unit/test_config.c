@@ -388,6 +388,39 @@ static void test_empty_profiles_dir(void **state)
 	free(errs);
 }
 
+/* A password over tcp:// is refused unless the config says it is meant;
+ * then it loads with a warning at the password_file line. */
+static void test_plaintext_password(void **state)
+{
+	int ret;
+	struct gw_config *cfg;
+	char buf[512];
+	char *errs;
+
+	write_file("mqtt.pw", "secret\n");
+	errs = load(HEAD "mqtt = { uri = \"tcp://10.0.0.9:1883\"; username = \"gw\";\n"
+		    "  password_file = \"mqtt.pw\"; };\n" DEV, &ret, NULL);
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 3, "mqtt: password_file over tcp:// sends the password in clear text");
+	free(errs);
+
+	errs = load(HEAD "mqtt = { uri = \"ssl://10.0.0.9:8883\"; username = \"gw\";\n"
+		    "  password_file = \"mqtt.pw\"; };\n" DEV, &ret, &cfg);
+	assert_int_equal(ret, 0);
+	assert_null(config_plaintext_warning(cfg, buf, sizeof(buf)));
+	config_free(cfg);
+	free(errs);
+
+	errs = load(HEAD "mqtt = { uri = \"mqtt://10.0.0.9\"; username = \"gw\";\n"
+		    "  password_file = \"mqtt.pw\"; allow_plaintext_password = true; };\n" DEV, &ret, &cfg);
+	assert_int_equal(ret, 0);
+	assert_string_equal(errs, "");
+	assert_non_null(config_plaintext_warning(cfg, buf, sizeof(buf)));
+	assert_non_null(strstr(buf, "gateway.conf:3: warning: mqtt password sent in clear text over mqtt://10.0.0.9"));
+	config_free(cfg);
+	free(errs);
+}
+
 static void test_shipped_configs(void **state)
 {
 	const char *files[] = { "config/gateway.conf", "config/example-field.conf" };
@@ -427,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_no_devices),
 		cmocka_unit_test(test_unknown_driver_lists_all),
 		cmocka_unit_test(test_empty_profiles_dir),
+		cmocka_unit_test(test_plaintext_password),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

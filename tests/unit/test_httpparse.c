@@ -56,6 +56,34 @@ static void test_auth(void **state)
 	assert_int_equal(http_secret_equal("abcd", "abc"), 0);
 }
 
+/* The head scanned before a body is read: the Authorization value, and
+ * whether a body comes; a head without its blank line is not whole. */
+static void test_head_scan(void **state)
+{
+	char auth[32];
+	int body;
+	static const char h1[] = "POST /v1/readings HTTP/1.1\r\nHost: x\r\nauthorization:  Bearer abc \r\n"
+				 "Content-Length: 100000\r\n\r\n{\"body\"";
+	static const char h2[] = "GET / HTTP/1.1\nContent-Length: 0\n\n";
+	static const char h3[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer "
+				 "0123456789012345678901234567890123456789\r\n\r\n";
+	static const char h4[] = "POST / HTTP/1.1\r\nAuthorization: Bearer abc\r\nContent-Length: 5\r\n";
+	static const char h5[] = "Authorization: Bearer in-the-request-line\r\nX: y\r\n\r\n";
+
+	assert_int_equal(http_head_scan(h1, sizeof(h1) - 1, auth, sizeof(auth), &body), 0);
+	assert_string_equal(auth, "Bearer abc");
+	assert_int_equal(body, 1);
+	assert_int_equal(http_head_scan(h2, sizeof(h2) - 1, auth, sizeof(auth), &body), 0);
+	assert_string_equal(auth, "");
+	assert_int_equal(body, 0);
+	assert_int_equal(http_head_scan(h3, sizeof(h3) - 1, auth, sizeof(auth), &body), 0);
+	assert_string_equal(auth, "");          /* too long for the buffer: none */
+	assert_int_equal(body, 1);
+	assert_int_equal(http_head_scan(h4, sizeof(h4) - 1, auth, sizeof(auth), &body), -EINVAL);
+	assert_int_equal(http_head_scan(h5, sizeof(h5) - 1, auth, sizeof(auth), &body), 0);
+	assert_string_equal(auth, "");          /* the first line is the request line */
+}
+
 static void test_listen(void **state)
 {
 	char h[64];
@@ -90,6 +118,7 @@ int main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_head_scan),
 	};
 	return cmocka_run_group_tests_name("httpparse", tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@ static const char *const src_keys[ENV_NSRC] = { "pm25", "pm10", "o3", "co", "so2
 /* the metric a source reads when only a device is named */
 static const char *const src_default_metric[ENV_NSRC] = { "pm25", "pm10", "o3", "co", "so2", "no2", "waterDepth" };
 
-static const char *const kpi_keys[ENV_NKPI] = { "aqi_hour", "aqi_day", "good_days_share", "flood_hours_day" };
+static const char *const kpi_keys[ENV_NKPI + 1] = { "aqi_hour", "aqi_day", "good_days_share", "flood_hours_day", NULL };
 static const char *const kpi_units[ENV_NKPI] = { NULL, NULL, "/", "h" };
 
 static const struct opt env_opts[] = {
@@ -921,10 +921,14 @@ static void en_committed(void *arg)
 		free(e->pend[i].stream);
 		free(e->pend[i].pack);
 	}
-	memmove(e->pend, e->pend + e->tx_npend, (e->npend - e->tx_npend) * sizeof(*e->pend));
-	e->npend -= e->tx_npend;
-	memmove(e->ph, e->ph + e->tx_nph, (e->nph - e->tx_nph) * sizeof(*e->ph));
-	e->nph -= e->tx_nph;
+	if (e->tx_npend) {
+		memmove(e->pend, e->pend + e->tx_npend, (e->npend - e->tx_npend) * sizeof(*e->pend));
+		e->npend -= e->tx_npend;
+	}
+	if (e->tx_nph) {
+		memmove(e->ph, e->ph + e->tx_nph, (e->nph - e->tx_nph) * sizeof(*e->ph));
+		e->nph -= e->tx_nph;
+	}
 	e->tx_npend = e->tx_nph = 0;
 	e->prune_before = 0;
 }

@@ -229,6 +229,39 @@ void environment_conf_free(struct environment_conf *c)
 	free(c);
 }
 
+static int str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+int environment_conf_equal(const struct environment_conf *a, const struct environment_conf *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->hour_s != b->hour_s || a->hour_min_coverage != b->hour_min_coverage ||
+	    a->day_min_hours != b->day_min_hours || a->eight_hour_min != b->eight_hour_min ||
+	    a->share_days != b->share_days || a->nsites != b->nsites)
+		return 0;
+	for (int k = 0; k < ENV_NKPI; k++)
+		if (a->kpi[k].op != b->kpi[k].op || a->kpi[k].target != b->kpi[k].target ||
+		    a->kpi[k].deadline_ms != b->kpi[k].deadline_ms || a->kpi[k].start_ms != b->kpi[k].start_ms ||
+		    a->kpi[k].has_baseline != b->kpi[k].has_baseline || a->kpi[k].baseline != b->kpi[k].baseline)
+			return 0;
+	for (size_t i = 0; i < a->nsites; i++) {
+		const struct env_site *x = &a->sites[i], *y = &b->sites[i];
+		if (!str_same(x->name, y->name) || x->flood.nlevels != y->flood.nlevels ||
+		    x->flood.hysteresis != y->flood.hysteresis)
+			return 0;
+		for (int l = 0; l < x->flood.nlevels; l++)
+			if (x->flood.levels[l] != y->flood.levels[l])
+				return 0;
+		for (int k = 0; k < ENV_NSRC; k++)
+			if (!str_same(x->src[k].device, y->src[k].device) || !str_same(x->src[k].metric, y->src[k].metric))
+				return 0;
+	}
+	return 1;
+}
+
 /* ---------- run time ---------- */
 
 #define RING 48             /* hourly means kept: 24 + 7 for a day's 8-hour means, and then some */

@@ -55,6 +55,8 @@ struct environment_conf {
 /** Parse environment = { ... } (config.c calls it; errors go to @ctx). */
 void environment_conf_parse(struct conf_ctx *ctx, const struct config_setting_t *s, struct environment_conf **out);
 void environment_conf_free(struct environment_conf *c);
+/** Whether @a and @b (either may be NULL) configure the same sites, sources, levels and targets. */
+int environment_conf_equal(const struct environment_conf *a, const struct environment_conf *b);
 
 /** Start on @gw (its store, outbox and kpi engine exist). 0 or negative errno. */
 int environment_new(struct environment **out, struct gateway *gw);

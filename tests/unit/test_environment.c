@@ -161,11 +161,36 @@ static void test_errors(void **state)
 	free(errs);
 }
 
+/* A reload compares sections: what changed waits for a restart (ops.c). */
+static void test_equal(void **state)
+{
+	struct gw_config *a, *b, *c;
+	int ret;
+	const char *base = "environment = { sites = ( { name = \"m\"; pm25 = \"aq-1\"; },\n"
+			   "  { name = \"u\"; water_depth = \"wl-1\"; flood_levels = [ 10.0, 20.0 ]; } ); };";
+
+	free(load(base, &ret, &a));
+	assert_int_equal(ret, 0);
+	free(load(base, &ret, &b));
+	assert_int_equal(ret, 0);
+	free(load("environment = { sites = ( { name = \"m\"; pm25 = \"aq-1\"; },\n"
+		  "  { name = \"u\"; water_depth = \"wl-1\"; flood_levels = [ 10.0, 25.0 ]; } ); };", &ret, &c));
+	assert_int_equal(ret, 0);
+	assert_true(environment_conf_equal(a->environment, b->environment));
+	assert_false(environment_conf_equal(a->environment, c->environment));
+	assert_false(environment_conf_equal(a->environment, NULL));
+	assert_true(environment_conf_equal(NULL, NULL));
+	config_free(a);
+	config_free(b);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_equal),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

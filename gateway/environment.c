@@ -297,10 +297,11 @@ struct site_rt {
 	struct stream s_hour, s_day, s_flood;
 };
 
+/* What one device feeds: 16 bytes for the many devices that feed nothing. */
 struct devmatch {
 	const struct device_conf *conf;   /* the device these matches are for (reloads replace it) */
-	size_t n;
-	struct { int site, k; size_t reg; } m[ENV_NSRC * 4];
+	unsigned n;
+	struct src_match { int site, k; size_t reg; } *m;   /* NULL when n is 0 */
 };
 
 struct pend {
@@ -812,14 +813,20 @@ static const struct devmatch *match(struct environment *e, const struct device *
 		return m;
 	m->conf = dev->conf;
 	m->n = 0;
+	free(m->m);
+	m->m = NULL;
 	for (size_t i = 0; i < e->nsites; i++)
 		for (int k = 0; k < ENV_NSRC; k++) {
 			const struct env_source *src = &e->sites[i].c->src[k];
 			const struct profile *p = dev->conf->profile;
 			if (!src->device || strcmp(src->device, dev->conf->name) || !p)
 				continue;
-			for (size_t r = 0; r < p->nregs && m->n < sizeof(m->m) / sizeof(m->m[0]); r++)
+			for (size_t r = 0; r < p->nregs; r++)
 				if (!strcmp(p->regs[r].metric, src->metric)) {
+					struct src_match *nm = realloc(m->m, (m->n + 1) * sizeof(*nm));
+					if (!nm)
+						return m;   /* what matched so far */
+					m->m = nm;
 					m->m[m->n].site = (int)i;
 					m->m[m->n].k = k;
 					m->m[m->n].reg = r;
@@ -840,13 +847,14 @@ void environment_poll_done(struct environment *e, const struct device *dev, int6
 {
 	const struct devmatch *m;
 	int64_t slot;
+	unsigned i;
 
 	if (!e || !(m = match(e, dev)) || !m->n)
 		return;
 	slot = slot_of(e, ts_ms);
 	if (slot > e->slot)
 		advance(e, slot);
-	for (size_t i = 0; i < m->n; i++) {
+	for (i = 0; i < m->n; i++) {
 		struct site_rt *s = &e->sites[m->m[i].site];
 		int k = m->m[i].k;
 		double v = dev->last[m->m[i].reg];
@@ -1185,6 +1193,9 @@ int environment_new(struct environment **out, struct gateway *gw)
 		s->last.dominant = s->day.dominant = -1;
 		s->day_peak = NAN;
 		flood_init(&s->fl);
+		for (int k = 0; k < AQI_NPOLL; k++)
+			for (int j = 0; j < RING; j++)
+				s->ring_slot[k][j] = INT64_MIN;     /* no hour */
 		for (int k = 0; k < AQI_NPOLL; k++) {
 			s->has_air |= s->c->src[k].device != NULL;
 			s->need[k] = 1;
@@ -1248,6 +1259,8 @@ void environment_free(struct environment *e)
 	}
 	free(e->pend);
 	free(e->ph);
+	for (size_t i = 0; i < e->ndm; i++)
+		free(e->dm[i].m);
 	free(e->dm);
 	free(e->sites);
 	free(e->topic);

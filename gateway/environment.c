@@ -262,6 +262,41 @@ int environment_conf_equal(const struct environment_conf *a, const struct enviro
 	return 1;
 }
 
+void environment_conf_report(const struct gw_config *cfg, const char *path, FILE *out)
+{
+	const struct environment_conf *c = cfg->environment;
+	size_t air = 0, water = 0;
+	int first = 1;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nsites; i++) {
+		int a = 0;
+		for (int k = 0; k < AQI_NPOLL; k++)
+			a |= c->sites[i].src[k].device != NULL;
+		air += a;
+		water += c->sites[i].src[ENV_WATER].device != NULL;
+	}
+	fprintf(out, "%s: environment: %zu sites (%zu air quality, %zu flood), AQI hour %d s%s; targets:", path,
+		c->nsites, air, water, c->hour_s, c->hour_s == 3600 ? "" : " (not 3600: for demonstrations, not VN_AQI)");
+	for (int k = 0; k < ENV_NKPI; k++)
+		if (c->kpi[k].op != OP_NONE) {
+			fprintf(out, "%s %s", first ? "" : ",", kpi_keys[k]);
+			first = 0;
+		}
+	fprintf(out, "%s\n", first ? " none" : "");
+	/* a register map no manual stands behind: say which readings rest on one */
+	for (size_t i = 0; i < c->nsites; i++)
+		for (int k = 0; k < ENV_NSRC; k++) {
+			const struct device_conf *d = c->sites[i].src[k].device ?
+				config_device(cfg, c->sites[i].src[k].device) : NULL;
+			if (d && d->profile && !strncmp(d->profile->name, "generic-", 8))
+				fprintf(out, "%s: environment: site %s reads %s from %s through the generic profile %s: "
+					"check it with `wardgw probe -c %s --device %s`\n", path, c->sites[i].name, src_keys[k],
+					d->name, d->profile->name, path, d->name);
+		}
+}
+
 /* ---------- run time ---------- */
 
 #define RING 48             /* hourly means kept: 24 + 7 for a day's 8-hour means, and then some */

@@ -10,6 +10,7 @@
 #define WARDGW_ENVIRONMENT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "aqi.h"
 #include "config.h"
@@ -55,6 +56,12 @@ struct environment_conf {
 /** Parse environment = { ... } (config.c calls it; errors go to @ctx). */
 void environment_conf_parse(struct conf_ctx *ctx, const struct config_setting_t *s, struct environment_conf **out);
 void environment_conf_free(struct environment_conf *c);
+/**
+ * `wardgw check`'s line about the section: sites, the AQI hour (with a note
+ * when it is not 3600 s), targets, and the sources read through a generic
+ * profile (register maps no manual stands behind). Nothing without one.
+ */
+void environment_conf_report(const struct gw_config *cfg, const char *path, FILE *out);
 /** Whether @a and @b (either may be NULL) configure the same sites, sources, levels and targets. */
 int environment_conf_equal(const struct environment_conf *a, const struct environment_conf *b);
 

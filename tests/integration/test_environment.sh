@@ -36,6 +36,9 @@ environment = {
   targets = { aqi_hour = { op = \"<=\"; value = 100.0; }; good_days_share = { op = \">=\"; value = 0.5; }; };
 };"
 "$WARDGW" check -c "$T/gw.conf" > "$T/check.out" 2>&1 || fail "check: $(cat "$T/check.out")"
+grep -q 'environment: 2 sites (1 air quality, 1 flood), AQI hour 1 s (not 3600: for demonstrations, not VN_AQI); targets: aqi_hour, good_days_share$' "$T/check.out" \
+	&& grep -q 'site flood reads water_depth from wl through the generic profile generic-water-level' "$T/check.out" \
+	|| fail "check's environment lines: $(cat "$T/check.out")"
 
 # --- the profiles read what the simulator serves
 near() { awk -v a="$1" -v b="$2" -v e="${3:-1e-9}" 'BEGIN { d = a - b; exit !(d <= e && d >= -e) }'; }

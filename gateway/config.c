@@ -19,6 +19,7 @@
 #include "httpparse.h"
 #include "schedule.h"
 #include "coverage.h"
+#include "environment.h"
 #include "ingest.h"
 
 struct conf_err {
@@ -124,7 +125,7 @@ static const struct opt top_opts[] = {
 /* Groups (and lists) allowed at the top level besides top_opts. */
 static const char *const top_groups[] = {
 	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
-	"http", "lighting", "coverage", "ingest", NULL,
+	"http", "lighting", "coverage", "ingest", "environment", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -1238,6 +1239,11 @@ static void parse_target(struct conf_ctx *ctx, const config_setting_t *t, struct
 		serror(ctx, t, "target: start must be before the deadline");
 }
 
+void conf_parse_target(struct conf_ctx *ctx, const config_setting_t *t, struct kpi_def *k)
+{
+	parse_target(ctx, t, k);
+}
+
 static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 {
 	struct gw_config *cfg = ctx->cfg;
@@ -1492,6 +1498,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		coverage_conf_parse(&ctx, s, &cfg->coverage);
 	if ((s = config_lookup(&lc, "ingest")))
 		ingest_conf_parse(&ctx, s, &cfg->ingest);
+	if ((s = config_lookup(&lc, "environment")))
+		environment_conf_parse(&ctx, s, &cfg->environment);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
 
@@ -1534,6 +1542,7 @@ void config_free(struct gw_config *cfg)
 	lighting_conf_free(cfg->lighting);
 	coverage_conf_free(cfg->coverage);
 	ingest_conf_free(cfg->ingest);
+	environment_conf_free(cfg->environment);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);

@@ -17,6 +17,7 @@ struct driver_ops;
 struct lighting_conf;
 struct coverage_conf;
 struct ingest_conf;
+struct environment_conf;
 
 enum opt_type { OPT_INT, OPT_DOUBLE, OPT_STRING, OPT_BOOL };
 
@@ -186,6 +187,7 @@ struct gw_config {
 	struct lighting_conf *lighting;  /* lighting = { ... } (schedule.h); NULL: none */
 	struct coverage_conf *coverage; /* coverage { ... }; NULL when absent */
 	struct ingest_conf *ingest;     /* ingest { ... }; NULL when absent */
+	struct environment_conf *environment; /* environment { ... } (environment.h); NULL when absent */
 
 	char digest[17];            /* first 16 hex of SHA-256 of all files read */
 	char **files;               /* interned file names */
@@ -247,6 +249,8 @@ void conf_apply_section(struct conf_ctx *ctx, const struct config_setting_t *gro
 			const struct opt *opts, const char *const *extra, void *dst);
 /** Free the strings @opts put into @dst. */
 void conf_free_section(const struct opt *opts, void *dst);
+/** Parse a KPI target group { op; value; deadline; baseline; start; } into @k (op, target, dates). */
+void conf_parse_target(struct conf_ctx *ctx, const struct config_setting_t *t, struct kpi_def *k);
 /** The path of the config file being parsed (for paths relative to it). */
 const char *conf_path(const struct conf_ctx *ctx);
 /** Make *@path (malloc'd) absolute against the config file's directory. */

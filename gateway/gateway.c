@@ -18,6 +18,7 @@
 #include "driver.h"
 #include "health.h"
 #include "coverage_pub.h"
+#include "environment.h"
 #include "hostapd.h"
 #include "ingest.h"
 #include "log.h"
@@ -161,6 +162,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 		gw->stats.values++;
 	}
 	lighting_poll_done(gw->lighting, dev, ts_ms);
+	environment_poll_done(gw->env, dev, ts_ms);
 	if (!gw->pub)
 		return;
 	/* one pack per poll; profiles longer than 256 registers go in parts */
@@ -267,6 +269,8 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 		printf("%s  %s\n", t, wl);
 	if (coverage_pub_live(gw->coverage))
 		printf("%s  %s\n", t, coverage_pub_live(gw->coverage));
+	if (environment_live(gw->env))
+		printf("%s  %s\n", t, environment_live(gw->env));
 	fflush(stdout);
 }
 
@@ -721,6 +725,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		goto out;
 	if (cfg->ingest && (ret = ingest_new(&gw->ingest, gw)) < 0)
 		goto out;
+	if (cfg->environment && (ret = environment_new(&gw->env, gw)) < 0)
+		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
 			goto out;
@@ -850,6 +856,7 @@ void gateway_release(struct gateway *gw)
 	gateway_ops_release(gw);
 	lighting_free(gw->lighting);    /* after the drivers: no write answer can follow */
 	ingest_free(gw->ingest);
+	environment_free(gw->env);
 	coverage_pub_free(gw->coverage);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);

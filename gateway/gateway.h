@@ -98,6 +98,7 @@ struct gateway {
 	int no_poll;                /* tools (wardgw write): drivers start without polling */
 	struct coverage_pub *coverage;  /* dead-spot map publisher (coverage { }) */
 	struct ingest *ingest;          /* HTTP push ingest (ingest { }) */
+	struct environment *env;        /* air quality and flood watch (environment { }) */
 };
 
 struct gateway_opts {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "environment.h"
 #include "config.h"
 #include "gateway.h"
 #include "health.h"
@@ -562,6 +563,7 @@ static void serve_page(struct httpd *h, struct evhttp_request *req, const char *
 	page_header(h, b, now);
 	page_devices(h, b, now);
 	page_kpis(h, b, now);
+	environment_html(h->gw->env, b);
 	page_chart(h, b, query, token_in_query, now);
 	page_events(h, b);
 	evbuffer_add_printf(b, "</body></html>\n");

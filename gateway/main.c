@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "environment.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
@@ -196,6 +197,7 @@ static int cmd_check(const struct args *a)
 		       "IOC commands %s\n", a->config, cfg->lighting->nprograms, cfg->lighting->nrules,
 		       cfg->lighting->noverrides, ctl, cfg->lighting->key_file ? "on" : "off (no commands.key_file)");
 	}
+	environment_conf_report(cfg, a->config, stdout);
 	config_free(cfg);
 	return 0;
 }

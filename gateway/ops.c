@@ -16,6 +16,7 @@
 #include "gateway.h"
 #include "health.h"
 #include "httpd.h"
+#include "environment.h"
 #include "ingest.h"
 #include "kpi.h"
 #include "lighting.h"
@@ -268,6 +269,8 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 		strcat(what, " ingest.listen/max_body_bytes");
 	if (kpis)
 		strcat(what, " kpis");
+	if (!environment_conf_equal(o->environment, n->environment))
+		strcat(what, " environment");
 	if (groups)
 		strcat(what, " groups");
 	if (what[0])

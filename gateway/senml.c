@@ -11,7 +11,8 @@
 /* Secondary units (RFC 8798) we may emit; the rest of our units (V, A, W,
  * Hz, Cel, count, /, %RH, dBm ...) are primary SenML units or RFC 8428's. */
 static const char *const secondary[] = {
-	"kWh", "Wh", "h", "min", "ms", "kW", "mA", "mV", "kV", "kVA", "kvar", "dBm", "KiB", NULL,
+	"kWh", "Wh", "h", "min", "ms", "kW", "mA", "mV", "kV", "kVA", "kvar", "dBm", "KiB",
+	"ug/m3", "cm", "mm", "ppm", NULL,
 };
 
 int senml_secondary_unit(const char *unit)

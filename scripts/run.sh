@@ -40,7 +40,10 @@ pids="$pids $!"
 # lamps switch on within 5 seconds and a night passes in 12 minutes.
 now=$(date +%s)
 start=$(( (now + 7*3600) / 86400 * 86400 - 7*3600 + 17*3600 + 55*60 ))
+# Then six environment sensors (two PM, temperature/humidity, noise, two
+# water levels) whose pollution episode and flood rise repeat every 6 minutes.
 "$ROOT/build/wardgw-sim" --base-port $BASE_PORT --cabinets 50 --sdm120 2 --dds238 2 \
+	--pm 2 --th 1 --noise 1 --water 2 --env-period 360 \
 	--speed "$SPEED" --start "$start" --control $CTL_PORT > "$RUN/sim.log" 2>&1 &
 pids="$pids $!"
 
@@ -63,9 +66,10 @@ pids="$pids $!"
 "$ROOT/build/wardgw-sim" survey --out "$RUN/survey.csv" --time $(( now - 3600 )) 2> "$RUN/survey.log"
 "$ROOT/build/wardgw" import-survey -c "$ROOT/config/gateway.conf" "$RUN/survey.csv" 2>> "$RUN/survey.log" | sed 's/^/run: survey /'
 
-echo "run: mosquitto on 127.0.0.1:$MQTT_PORT, simulated ward on 127.0.0.1:$BASE_PORT-$((BASE_PORT + 53)) (clock x$SPEED)"
+echo "run: mosquitto on 127.0.0.1:$MQTT_PORT, simulated ward on 127.0.0.1:$BASE_PORT-$((BASE_PORT + 59)) (clock x$SPEED)"
 echo "run: watch the IOC feed with: mosquitto_sub -p $MQTT_PORT -v -t 'ward/#'"
 echo "run: break a device with:     build/wardgw-sim --ctl $CTL_PORT mute 3"
+echo "run: air and floods (AQI hour = 10 s here): mosquitto_sub -p $MQTT_PORT -v -t 'ward/+/kpi/environment' -t 'ward/+/event/#'"
 echo "run: coverage and dead spots: build/wardgw coverage -c config/gateway.conf --geojson run/deadspots.geojson"
 echo "run: query the history with:  build/wardgw query -c config/gateway.conf --device cabinet-001 --metric activePower"
 "$ROOT/build/wardgw" run -c "$ROOT/config/gateway.conf" --live 5 2> >(tee "$RUN/gateway.log" >&2) &

@@ -24,8 +24,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-enum kind { K_CABINET, K_SDM120, K_DDS238, K_SDM630 };
-static const char *const kind_names[] = { "cabinet", "sdm120", "dds238", "sdm630" };
+enum kind { K_CABINET, K_SDM120, K_DDS238, K_SDM630, K_PM, K_TH, K_NOISE, K_WATER };
+static const char *const kind_names[] = { "cabinet", "sdm120", "dds238", "sdm630", "pm", "th", "noise", "water" };
 
 #define MAX_LAMPS 64
 #define STORE_BASE 0x100
@@ -59,6 +59,10 @@ struct dev {
 	double energy_kwh, import_kwh, op_hours, last_t;
 	int switch_count;
 	uint64_t served;
+	/* environment sensors: their ordinal among their kind, and a value
+	 * fixed through the control port ("env I V"; NaN: the episode) */
+	int ord;
+	double env_fixed;
 	/* a plain register store every kind has, for writes (FC05/06/15/16):
 	 * holding 0x0100..0x017F and coils 0x0100..0x010F */
 	uint16_t store[STORE_REGS];
@@ -100,6 +104,52 @@ static uint64_t requests, exceptions, writes;
 #define MAX_WRITE 1968
 
 /* ---------- the simulated world ---------- */
+
+/* --env-period: seconds of real time per pollution episode and flood rise */
+static double env_period = 600;
+
+/* Real seconds since start: the environment sensors follow their own
+ * episode whatever the lighting clock's speed (0 with --freeze). */
+static double env_elapsed(void)
+{
+	struct timespec t;
+
+	if (frozen)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+/* Piecewise linear through (x, y) points, x ascending in [0, 1]. */
+static double ramp(double x, const double (*pt)[2], int n)
+{
+	for (int i = 1; i < n; i++)
+		if (x <= pt[i][0])
+			return pt[i - 1][1] + (pt[i][1] - pt[i - 1][1]) * (x - pt[i - 1][0]) / (pt[i][0] - pt[i - 1][0]);
+	return pt[n - 1][1];
+}
+
+/* PM2.5 in µg/m³ of PM sensor @ord: a clean baseline, an episode rising
+ * over 40 % of the period to a peak (Rất xấu at the first sensor, lower at
+ * the others) and falling back over 30 %. */
+static double env_pm25(int ord, double el)
+{
+	const double peak = 210.0 - 60.0 * (ord % 3);
+	const double pt[][2] = { { 0, 12 }, { 0.1, 12 }, { 0.5, peak }, { 0.8, 12 }, { 1, 12 } };
+	double x = fmod(el / env_period + 0.1 * ord, 1.0);
+
+	return ramp(x, pt, 5) * (1.0 + 0.03 * sin(el / 7.0 + ord));
+}
+
+/* Water over the road in cm at water sensor @ord: dry, a rain-driven rise
+ * to 40 cm and the water draining away. */
+static double env_depth(int ord, double el)
+{
+	static const double pt[][2] = { { 0, 0 }, { 0.3, 0 }, { 0.55, 40 }, { 0.85, 0 }, { 1, 0 } };
+	double x = fmod(el / env_period + 0.5 + 0.2 * ord, 1.0);
+
+	return ramp(x, pt, 5);
+}
 
 static double sim_now(void)
 {
@@ -332,6 +382,28 @@ static void image(struct dev *d, double t, uint16_t *h, uint16_t *in)
 		h[0x11] = clamp16(f * 100.0);
 	}
 	memcpy(h + STORE_BASE, d->store, sizeof(d->store));
+	double el = env_elapsed(), fx = d->env_fixed;
+	if (d->kind == K_PM) {
+		/* Siemens QSA2700: holding registers 257, 258 (PM2.5, PM10 in
+		 * µg/m³, 0..500) and 260 (status, 0 normal), numbered from 1 */
+		double pm25 = isnan(fx) ? env_pm25(d->ord, el) : fx;
+		h[0x100] = clamp16(pm25 > 500 ? 500 : pm25);
+		h[0x101] = clamp16(pm25 * 1.5 + 5 > 500 ? 500 : pm25 * 1.5 + 5);
+		h[0x103] = 0;
+	} else if (d->kind == K_TH) {
+		/* Renke RS-WS-N01: humidity 0x0000, temperature 0x0001, x10 */
+		double temp = isnan(fx) ? 28.0 + 4.0 * sin(el / 300.0 + d->ord) : fx;
+		h[0] = clamp16((75.0 - 10.0 * sin(el / 300.0 + d->ord)) * 10.0);
+		h[1] = (uint16_t)(int16_t)lround(temp * 10.0);
+	} else if (d->kind == K_NOISE) {
+		double db = isnan(fx) ? 58.0 + 8.0 * sin(el / 90.0 + d->ord) : fx;
+		h[0] = clamp16(db * 10.0);
+	} else if (d->kind == K_WATER) {
+		/* a 0..100 cm level transmitter on a 4-20 mA to Modbus converter
+		 * that reports the loop current in µA */
+		double cm = isnan(fx) ? env_depth(d->ord, el) : fx;
+		h[0] = clamp16(4000.0 + cm / 100.0 * 16000.0);
+	}
 }
 
 static int in_store(unsigned a, unsigned n, unsigned size)
@@ -372,6 +444,13 @@ static int in_map(const struct dev *d, int fc, unsigned a, unsigned n)
 		return fc == 3 && end <= 0x16;
 	case K_SDM630:
 		return fc == 4 && (end <= 0x50 || (a >= 0x156 && end <= 0x158));
+	case K_PM:
+		return fc == 3 && a >= 0x100 && end <= 0x104;
+	case K_TH:
+		return fc == 3 && end <= 2;
+	case K_NOISE:
+	case K_WATER:
+		return fc == 3 && end <= 1;
 	}
 	return 0;
 }
@@ -1064,6 +1143,17 @@ static void ctl_get(int fd, struct dev *d)
 		P("frequency", f32_of(&in[0x46]));
 		P("importEnergy", f32_of(&in[0x48]));
 		P("activeEnergy", f32_of(&in[0x156]));
+	} else if (d->kind == K_PM) {
+		P("pm25", h[0x100]);
+		P("pm10", h[0x101]);
+		P("sensorStatus", h[0x103]);
+	} else if (d->kind == K_TH) {
+		P("relativeHumidity", h[0] * 0.1);
+		P("temperature", (int16_t)h[1] * 0.1);
+	} else if (d->kind == K_NOISE) {
+		P("noise", h[0] * 0.1);
+	} else if (d->kind == K_WATER) {
+		P("waterDepth", h[0] * 0.00625 - 25.0);
 	} else {
 		P("activeEnergy", ((uint32_t)h[0] << 16 | h[1]) * 0.01);
 		P("supplyVoltage", h[0x0C] * 0.1);
@@ -1135,6 +1225,15 @@ static void ctl_command(int fd, char *line)
 		}
 		advance(d, sim_now());
 		d->failed_at[lamp] = !strcmp(cmd, "fail") ? (sim_now() > 0 ? sim_now() : 1) : 0;
+	} else if (!strcmp(cmd, "env")) {
+		/* fix the sensor's main value (PM2.5 µg/m³, °C, dB, cm), or "off" */
+		char *end;
+		double v = a2 ? strtod(a2, &end) : NAN;
+		if (d->kind < K_PM || !a2 || (strcmp(a2, "off") && (*end || !isfinite(v) || v < -50 || v > 5000))) {
+			ctl_reply(fd, "ERR env takes an environment sensor and a value -50..5000 or off\n");
+			return;
+		}
+		d->env_fixed = strcmp(a2, "off") ? v : NAN;
 	} else if (!strcmp(cmd, "get")) {
 		ctl_get(fd, d);
 	} else if (!strcmp(cmd, "lamps")) {
@@ -1321,7 +1420,12 @@ static void usage(FILE *f)
 		"  --cabinets N         lighting cabinets (10), then\n"
 		"  --sdm120 N           Eastron SDM120-like meters (1), then\n"
 		"  --dds238 N           Hiking DDS238-like meters (1), then\n"
-		"  --sdm630 N           Eastron SDM630-like three-phase meters (0)\n"
+		"  --sdm630 N           Eastron SDM630-like three-phase meters (0), then\n"
+		"  --pm N               Siemens QSA2700-like PM2.5/PM10 sensors (0), then\n"
+		"  --th N               Renke RS-WS-N01-like temperature/humidity sensors (0), then\n"
+		"  --noise N            generic RS485 noise sensors, dB x10 (0), then\n"
+		"  --water N            water-level transmitters behind a 4-20 mA converter, uA (0)\n"
+		"  --env-period S       real seconds per pollution episode and flood rise (600)\n"
 		"  --unit ID            Modbus unit id the devices answer (1; 255 always)\n"
 		"  --delay-ms D         answer every request D ms late (0)\n"
 		"  --dead LIST          device indexes (0-based, comma-separated) that never answer\n"
@@ -1396,6 +1500,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 int main(int argc, char **argv)
 {
 	double v, ncab = 10, nsdm = 1, ndds = 1, nsdm630 = 0, base_port = 15020, ctl_port = 0, gw_port = 0;
+	double npm = 0, nth = 0, nnoise = 0, nwater = 0;
 	const char *dead = NULL, *refuse = NULL, *pidfile = NULL, *rtu_file = NULL;
 	struct rlimit rl;
 	int ctl_fd = -1;
@@ -1450,6 +1555,11 @@ int main(int argc, char **argv)
 		else if (!strcmp(o, "--sdm120")) num(o, a, 0, 60000, &nsdm);
 		else if (!strcmp(o, "--dds238")) num(o, a, 0, 60000, &ndds);
 		else if (!strcmp(o, "--sdm630")) num(o, a, 0, 60000, &nsdm630);
+		else if (!strcmp(o, "--pm")) num(o, a, 0, 1000, &npm);
+		else if (!strcmp(o, "--th")) num(o, a, 0, 1000, &nth);
+		else if (!strcmp(o, "--noise")) num(o, a, 0, 1000, &nnoise);
+		else if (!strcmp(o, "--water")) num(o, a, 0, 1000, &nwater);
+		else if (!strcmp(o, "--env-period")) num(o, a, 1, 86400 * 7, &env_period);
 		else if (!strcmp(o, "--unit")) { num(o, a, 0, 255, &v); unit_id = (int)v; }
 		else if (!strcmp(o, "--delay-ms")) { num(o, a, 0, 60000, &v); global_delay = (int)v; }
 		else if (!strcmp(o, "--speed")) num(o, a, 0.001, 100000, &speed);
@@ -1493,7 +1603,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	ndevs = (int)(ncab + nsdm + ndds + nsdm630);
+	ndevs = (int)(ncab + nsdm + ndds + nsdm630 + npm + nth + nnoise + nwater);
 	if (ndevs == 0 || base_port + ndevs - 1 > 65535) {
 		fprintf(stderr, "wardgw-sim: %d devices from port %.0f do not fit below 65536\n", ndevs, base_port);
 		return 2;
@@ -1522,6 +1632,16 @@ int main(int argc, char **argv)
 		struct dev *d = &devs[i];
 		d->idx = i;
 		d->kind = i < ncab ? K_CABINET : i < ncab + nsdm ? K_SDM120 : i < ncab + nsdm + ndds ? K_DDS238 : K_SDM630;
+		/* then the environment sensors, in option order */
+		{
+			double k0 = ncab + nsdm + ndds + nsdm630, n[4] = { npm, nth, nnoise, nwater };
+			for (int k = 0; k < 4 && i >= k0; k0 += n[k], k++)
+				if (i < k0 + n[k]) {
+					d->kind = (enum kind)(K_PM + k);
+					d->ord = i - (int)k0;
+				}
+		}
+		d->env_fixed = NAN;
 		d->port = (int)base_port + i;
 		d->lfd = -1;
 		d->relay_on = 1;

@@ -587,6 +587,10 @@ static void start_connect(struct publisher *p)
 	p->tls_err[0] = 0;
 	p->tls_err_data = 0;
 	pthread_mutex_unlock(&p->tls_lock);
+	/* 3.1.1 only: what every broker we meet speaks (nats-server refuses
+	 * anything else), and Paho's default would retry a refused connect as
+	 * 3.1, hiding "not authorised" behind "unacceptable protocol version" */
+	co.MQTTVersion = MQTTVERSION_3_1_1;
 	co.keepAliveInterval = p->keepalive;
 	co.cleansession = p->clean_session;
 	co.maxInflight = p->max_inflight;

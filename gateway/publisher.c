@@ -286,6 +286,16 @@ static int tls_file_unreadable(const struct publisher *p, char *why, size_t len)
 	return 0;
 }
 
+/* MQTT 3.1.1's CONNACK refusals (§3.2.2.3), which Paho reports only as
+ * "CONNACK return code" and a number */
+static const char *connack_reason(int code)
+{
+	static const char *const r[] = { NULL, "unacceptable protocol version (the broker wants another MQTT version)",
+		"client id refused", "server unavailable",
+		"bad user name or password", "not authorised (wrong user name or password, or this user may not connect)" };
+	return code >= 1 && code <= 5 ? r[code] : NULL;
+}
+
 static void cb_connect_failed(void *ctx, MQTTAsync_failureData *resp)
 {
 	struct publisher *p = ctx;
@@ -299,6 +309,8 @@ static void cb_connect_failed(void *ctx, MQTTAsync_failureData *resp)
 		snprintf(why, sizeof(why), "%s", p->tls_err);
 		/* OpenSSL does not say why it refused the certificate */
 		probe = strstr(p->tls_err, "certificate verify failed") != NULL;
+	} else if (resp && resp->message && strstr(resp->message, "CONNACK") && connack_reason(resp->code)) {
+		snprintf(why, sizeof(why), "refused by the broker: %s (CONNACK %d)", connack_reason(resp->code), resp->code);
 	} else {
 		snprintf(why, sizeof(why), "%s (code %d)",
 			 resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : -1),

@@ -110,6 +110,14 @@ start() {
 	for i in $(seq 1 "$nodes"); do
 		p=$((base + 10 * (i - 1)))
 		mkdir -p "$dir/n$i/js"
+		# one node: standalone JetStream (a cluster block of one waits for
+		# routes forever and refuses MQTT clients)
+		cluster=""
+		[ "$nodes" -gt 1 ] && cluster="cluster {
+  name: \"province\"
+  listen: \"127.0.0.1:$((p + 1))\"
+  routes: [$(echo $routes | sed 's/ /, /g')]
+}"
 		cat > "$dir/n$i/nats.conf" <<EOC
 # node $i of the province cluster in $dir (scripts/province-cluster.sh)
 server_name: "n$i"
@@ -120,11 +128,7 @@ jetstream {
   max_memory_store: 64MB
   max_file_store: 2GB
 }
-cluster {
-  name: "province"
-  listen: "127.0.0.1:$((p + 1))"
-  routes: [$(echo $routes | sed 's/ /, /g')]
-}
+$cluster
 mqtt {
   listen: "127.0.0.1:$((p + 2))"
   # QoS 1 messages not acknowledged by a subscriber are sent again after
@@ -178,6 +182,7 @@ EOC
 			healthy $((p + 3)) && busy $((p + 2)) || ok=0
 		done
 		leader=$(meta_leader $((base + 3)))
+		[ "$nodes" = 1 ] && leader="n1 (standalone)"
 		[ $ok = 1 ] && [ -n "$leader" ] && break
 		[ $SECONDS -lt $end ] || die "the cluster in $dir is not ready after 60 s (see $dir/n*/nats.log)"
 		sleep 0.2

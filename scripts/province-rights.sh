@@ -9,20 +9,23 @@
 #   commander  publishes to           PREFIX/+/cmd/... (optional)
 #
 # Usage: province-rights.sh [--prefix P] [--reader NAME SECRET]
-#                           [--commander NAME SECRET] [--plain] GATEWAYS [OUT]
+#                           [--commander NAME SECRET] [--cost N] [--plain]
+#                           GATEWAYS [OUT]
 #
 # GATEWAYS: one gateway a line, "ID SECRET"; '#' starts a comment. SECRET is a
 # file whose first line is the password when such a file exists (relative
 # paths: to GATEWAYS' directory), otherwise the password itself. IDs are
 # 1..64 of A-Z a-z 0-9 '-' '_' (no '.': nats-server 2.9 refuses a '.' in an
 # MQTT topic), each once. Passwords are at least 12 characters and are
-# written bcrypt-hashed (mkpasswd, Debian's whois package) unless --plain.
+# written bcrypt-hashed (mkpasswd, Debian's whois package) with cost N
+# (4..12, default 10: ~80 ms of the broker's CPU per MQTT connect, measured;
+# docs/province.md, "Sizing") unless --plain.
 # OUT (default stdout) is written mode 0600; include it from each node's
 # config and reload the nodes (nats-server --signal reload=PID) after a
 # change. Exit status 0, or 1 with the file:line of the first error.
 set -eu
 
-prefix=province reader="" reader_secret="" cmdr="" cmdr_secret="" plain=0
+prefix=province reader="" reader_secret="" cmdr="" cmdr_secret="" plain=0 cost=10
 
 die() { echo "province-rights: $*" >&2; exit 1; }
 
@@ -32,13 +35,15 @@ while [ $# -gt 0 ]; do
 	--reader) [ $# -ge 3 ] || die "--reader needs NAME SECRET"; reader=$2; reader_secret=$3; shift 3 ;;
 	--commander) [ $# -ge 3 ] || die "--commander needs NAME SECRET"; cmdr=$2; cmdr_secret=$3; shift 3 ;;
 	--plain) plain=1; shift ;;
-	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--cost) [ $# -ge 2 ] || die "--cost needs a value"; cost=$2; shift 2 ;;
+	-h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) break ;;
 	esac
 done
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: province-rights.sh [--prefix P] [--reader NAME SECRET] [--commander NAME SECRET] [--plain] GATEWAYS [OUT]"
+[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: province-rights.sh [--prefix P] [--reader NAME SECRET] [--commander NAME SECRET] [--cost N] [--plain] GATEWAYS [OUT]"
+case $cost in 4|5|6|7|8|9|10|11|12) ;; *) die "--cost must be 4..12 (got '$cost')" ;; esac
 gwfile=$1 out=${2:-}
 [ -r "$gwfile" ] || die "$gwfile: cannot read the list of gateways"
 gwdir=$(cd "$(dirname "$gwfile")" && pwd)
@@ -79,7 +84,7 @@ hashed() {
 	fi
 	command -v mkpasswd >/dev/null 2>&1 ||
 		die "mkpasswd not found (apt-get install whois), or pass --plain to write passwords in clear"
-	printf '%s' "$1" | mkpasswd -m bcrypt -R 10 -s
+	printf '%s' "$1" | mkpasswd -m bcrypt -R "$cost" -s
 }
 
 body=$(mktemp)

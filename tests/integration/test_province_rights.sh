@@ -75,7 +75,11 @@ for creds in "gw-a wrong-password-0000" "gw-a gw-b-secret-0123456" "nobody $APW"
 	fi
 	grep -q "not authori[sz]ed" "$T/badcred.out" || fail "no 'not authorised' for $1: $(cat "$T/badcred.out")"
 done
-ok "(d) wrong password, gw-b's password for gw-a, an unknown user: connection refused (not authorised)"
+if mpub -p "$M1" -t province/gw-a/probe -m x > "$T/badcred.out" 2>&1; then
+	fail "a client without credentials could publish"
+fi
+grep -q "not authori[sz]ed" "$T/badcred.out" || fail "no 'not authorised' without credentials: $(cat "$T/badcred.out")"
+ok "(d) wrong password, gw-b's password for gw-a, an unknown user, no credentials: connection refused (not authorised)"
 
 # the gateway, on node 1, with a lighting schedule and signed commands
 BASE_DEV=$(free_port 2) SIM_CTL=$(free_port)

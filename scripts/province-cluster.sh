@@ -78,6 +78,12 @@ meta_leader() {
 		sed -n 's/.*"leader": *"\([^"]*\)".*/\1/p' | head -n 1
 }
 
+# a start that fails half-way leaves no node running
+fail_start() {
+	stop > /dev/null 2>&1 || true
+	die "$*; the nodes that had started were stopped"
+}
+
 start() {
 	command -v nats-server >/dev/null 2>&1 || die "nats-server not found (apt-get install nats-server, or scripts/install-deps.sh)"
 	command -v curl >/dev/null 2>&1 || die "curl not found"
@@ -145,10 +151,7 @@ EOC
 		fi
 		nats-server -t -c "$dir/n$i/nats.conf" >/dev/null 2>"$dir/n$i/check.err" ||
 			die "node $i: config refused: $(cat "$dir/n$i/check.err")"
-		rm -f "$dir/n$i/check.err"
-		# setsid: the nodes outlive this script and a ^C in its terminal
-		setsid nats-server -c "$dir/n$i/nats.conf" -P "$dir/n$i/nats.pid" -l "$dir/n$i/nats.log" \
-			</dev/null >/dev/null 2>&1 &
+		rm -f "$dir/n$i/check.err" "$dir/n$i/nats.pid"
 	done
 	{
 		echo "# written by scripts/province-cluster.sh start"
@@ -171,20 +174,25 @@ EOC
 			echo "COMMANDER_PASSWORD_FILE=$dir/commander.password"
 		fi
 	} > "$dir/cluster.env"
+	for i in $(seq 1 "$nodes"); do
+		# setsid: the nodes outlive this script and a ^C in its terminal
+		setsid nats-server -c "$dir/n$i/nats.conf" -P "$dir/n$i/nats.pid" -l "$dir/n$i/nats.log" \
+			</dev/null >/dev/null 2>&1 &
+	done
 	local end=$((SECONDS + 60)) ok leader
 	while :; do
 		ok=1
 		for i in $(seq 1 "$nodes"); do
 			p=$((base + 10 * (i - 1)))
 			if ! pid_of "$i" >/dev/null && [ $SECONDS -gt $((end - 55)) ]; then
-				die "node $i did not start; $dir/n$i/nats.log says: $(tail -n 3 "$dir/n$i/nats.log" 2>/dev/null)"
+				fail_start "node $i did not start; $dir/n$i/nats.log says: $(tail -n 3 "$dir/n$i/nats.log" 2>/dev/null)"
 			fi
 			healthy $((p + 3)) && busy $((p + 2)) || ok=0
 		done
 		leader=$(meta_leader $((base + 3)))
 		[ "$nodes" = 1 ] && leader="n1 (standalone)"
 		[ $ok = 1 ] && [ -n "$leader" ] && break
-		[ $SECONDS -lt $end ] || die "the cluster in $dir is not ready after 60 s (see $dir/n*/nats.log)"
+		[ $SECONDS -lt $end ] || fail_start "the cluster in $dir is not ready after 60 s (see $dir/n*/nats.log)"
 		sleep 0.2
 	done
 	echo "province-cluster: $nodes nodes up in $dir, JetStream meta leader $leader; MQTT on$(. "$dir/cluster.env"; for q in $MQTT_PORTS; do printf ' 127.0.0.1:%s' "$q"; done)"

@@ -599,9 +599,9 @@ static void start_connect(struct publisher *p)
 	p->tls_err[0] = 0;
 	p->tls_err_data = 0;
 	pthread_mutex_unlock(&p->tls_lock);
-	/* 3.1.1 only: what every broker we meet speaks (nats-server refuses
-	 * anything else), and Paho's default would retry a refused connect as
-	 * 3.1, hiding "not authorised" behind "unacceptable protocol version" */
+	/* 3.1.1 only: what every broker we meet speaks. Paho's default falls
+	 * back to 3.1 when 3.1.1 fails, which nats-server drops; asking for
+	 * 3.1.1 alone keeps the broker's own refusal as the reported reason */
 	co.MQTTVersion = MQTTVERSION_3_1_1;
 	co.keepAliveInterval = p->keepalive;
 	co.cleansession = p->clean_session;

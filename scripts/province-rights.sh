@@ -7,16 +7,20 @@
 #              subscribes only to     PREFIX/G/cmd/...
 #   reader     subscribes to          PREFIX/#       and publishes nothing
 #   commander  publishes to           PREFIX/+/cmd/... (optional)
+#   G-ioc      the ward IOC of G: reads PREFIX/G/#, publishes PREFIX/G/cmd/...
+#              (optional, when the list gives it a password)
 #
 # Usage: province-rights.sh [--prefix P] [--reader NAME SECRET]
 #                           [--commander NAME SECRET] [--cost N] [--plain]
 #                           GATEWAYS [OUT]
 #
-# GATEWAYS: one gateway a line, "ID SECRET"; '#' starts a comment. SECRET is a
-# file whose first line is the password when such a file exists (relative
-# paths: to GATEWAYS' directory), otherwise the password itself. IDs are
-# 1..64 of A-Z a-z 0-9 '-' '_' (no '.': nats-server 2.9 refuses a '.' in an
-# MQTT topic), each once. Passwords are at least 12 characters and are
+# GATEWAYS: one gateway a line, "ID SECRET [IOC_SECRET]"; '#' starts a
+# comment. IOC_SECRET, when given, makes the user ID-ioc for the ward's own
+# IOC. A SECRET is a file whose first line is the password when such a file
+# exists (relative paths: to GATEWAYS' directory), otherwise the password
+# itself. IDs are 1..64 of A-Z a-z 0-9 '-' '_' (no '.': nats-server 2.9
+# refuses a '.' in an MQTT topic), each user once. Passwords are at least
+# 12 characters and are
 # written bcrypt-hashed (mkpasswd, Debian's whois package) with cost N
 # (4..12, default 10: ~80 ms of the broker's CPU per MQTT connect, measured;
 # docs/province.md, "Sizing") unless --plain.
@@ -36,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--commander) [ $# -ge 3 ] || die "--commander needs NAME SECRET"; cmdr=$2; cmdr_secret=$3; shift 3 ;;
 	--plain) plain=1; shift ;;
 	--cost) [ $# -ge 2 ] || die "--cost needs a value"; cost=$2; shift 2 ;;
-	-h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) break ;;
@@ -103,11 +107,13 @@ while IFS= read -r line || [ -n "$line" ]; do
 	set +f
 	[ $# -eq 0 ] && continue
 	where="$gwfile:$lineno"
-	[ $# -eq 2 ] || die "$where: expected 'ID SECRET' (got $# fields)"
+	[ $# -eq 2 ] || [ $# -eq 3 ] || die "$where: expected 'ID SECRET [IOC_SECRET]' (got $# fields)"
 	valid_id "$1" || die "$where: gateway id '$1' must be 1..64 of A-Z a-z 0-9 '-' '_'"
-	case $seen in *" $1 "*) die "$where: gateway id '$1' is listed twice" ;; esac
-	[ "$1" != "$reader" ] && [ "$1" != "$cmdr" ] || die "$where: gateway id '$1' is also the reader or commander"
-	seen="$seen$1 "
+	for u in "$1" ${3:+"$1-ioc"}; do
+		case $seen in *" $u "*) die "$where: user '$u' is listed twice" ;; esac
+		[ "$u" != "$reader" ] && [ "$u" != "$cmdr" ] || die "$where: user '$u' is also the reader or commander"
+		seen="$seen$u "
+	done
 	pw=$(secret_of "$where" "$2")
 	h=$(hashed "$pw")
 	cat >> "$body" <<EOU
@@ -117,6 +123,16 @@ while IFS= read -r line || [ -n "$line" ]; do
         subscribe: { allow: ["$subj.$1.cmd.>", "\$MQTT.sub.>"] }
       } }
 EOU
+	if [ $# -eq 3 ]; then
+		h=$(hashed "$(secret_of "$where" "$3")")
+		cat >> "$body" <<EOU
+    { user: "$1-ioc", password: "$h",
+      permissions: {
+        publish:   { allow: ["$subj.$1.cmd.>"] }
+        subscribe: { allow: ["$subj.$1", "$subj.$1.>", "\$MQTT.sub.>"] }
+      } }
+EOU
+	fi
 	n=$((n + 1))
 done < "$gwfile"
 [ $n -gt 0 ] || die "$gwfile: no gateways listed"

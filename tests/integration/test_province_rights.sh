@@ -10,6 +10,7 @@
 #      or on its own command topic) never reaches the reader: nats PUBACKs and
 #      drops it, so the reader first waits for a marker published after it;
 #  (c) gw-a cannot subscribe to gw-b's command topic, nor to everything;
+#      gw-b's ward IOC user reads gw-b's topics only;
 #  (d) wrong credentials are refused, to the clients and to the gateway;
 #  (e) a command signed with the shared key but for gw-b, published on gw-a's
 #      topic by the IOC user, is refused by gw-a ("wrong gateway").
@@ -33,15 +34,18 @@ rights_refuses() { # 'LIST' 'message'
 	grep -qF -- "$2" "$T/rights.out" || fail "province-rights.sh on '$1': $(cat "$T/rights.out")"
 }
 rights_refuses 'gw-a password-0123456\ngw.b password-0123456\n' "bad-gateways:2: gateway id 'gw.b' must be"
-rights_refuses 'gw-a password-0123456\ngw-a password-6543210\n' "bad-gateways:2: gateway id 'gw-a' is listed twice"
+rights_refuses 'gw-a password-0123456\ngw-a password-6543210\n' "bad-gateways:2: user 'gw-a' is listed twice"
+rights_refuses 'gw-a password-0123456 password-ioc-0000\ngw-a-ioc password-6543210\n' "bad-gateways:2: user 'gw-a-ioc' is listed twice"
 rights_refuses '# none\n\ngw-a short\n' "bad-gateways:3: password must be at least 12 characters"
-rights_refuses 'gw-a\n' "bad-gateways:1: expected 'ID SECRET'"
+rights_refuses 'gw-a\n' "bad-gateways:1: expected 'ID SECRET [IOC_SECRET]'"
 rights_refuses '# nothing\n' "no gateways listed"
 ok "province-rights.sh refuses a '.' in an id, a duplicate, a short password, a missing field, an empty list (file:line)"
 
 # two gateways: gw-a's password in a file (as its wardgw reads it), gw-b's inline
 (umask 077; openssl rand -hex 16 > "$T/gw-a.password")
-printf '# id   password (file or text)\ngw-a  %s\ngw-b  gw-b-secret-0123456\n' "$T/gw-a.password" > "$T/gateways"
+# gw-b's ward IOC has a user of its own (gw-b-ioc)
+printf '# id   password (file or text)  [ward IOC password]\ngw-a  %s\ngw-b  gw-b-secret-0123456  gw-b-ioc-secret-0123\n' \
+	"$T/gw-a.password" > "$T/gateways"
 "$ROOT/scripts/province-cluster.sh" start "$PD" --nodes 3 --base-port "$BASE" --gateways "$T/gateways" \
 	> "$T/cluster.out" 2>&1 || fail "cluster did not start: $(cat "$T/cluster.out")"
 for i in 1 2 3; do
@@ -140,6 +144,15 @@ done
 msub -p "$M3" -u gw-a -P "$APW" -i probe-a -t province/gw-a/cmd/lighting -E > "$T/sub-own.out" 2>&1 ||
 	fail "gw-a cannot subscribe to its own command topic: $(cat "$T/sub-own.out")"
 ok "(c) gw-a: gw-b's command topic, province/#, province/gw-b/#, \$MQTT/sub/# refused (SUBACK 0x80); its own command topic granted"
+# gw-b's ward IOC reads its own ward only
+for topic in 'province/gw-a/#' 'province/#' 'province/+/status'; do
+	msub -p "$M1" -u gw-b-ioc -P gw-b-ioc-secret-0123 -i probe-b-ioc -t "$topic" -E > "$T/sub-denied.out" 2>&1
+	grep -q "All subscription requests were denied" "$T/sub-denied.out" ||
+		fail "gw-b-ioc could subscribe to $topic: $(cat "$T/sub-denied.out")"
+done
+msub -p "$M1" -u gw-b-ioc -P gw-b-ioc-secret-0123 -i ward-ioc-b -c -t 'province/gw-b/#' -E > "$T/sub-own.out" 2>&1 ||
+	fail "gw-b-ioc cannot subscribe to its ward: $(cat "$T/sub-own.out")"
+ok "(c) gw-b's ward IOC: province/gw-b/# granted; province/gw-a/#, province/#, province/+/status refused"
 
 # (e) the IOC user sends gw-a a command signed with the shared key but for
 # gw-b, then one for gw-a
@@ -186,6 +199,12 @@ ok "(b) publishes with gw-a's credentials under gw-b's prefix, on its own comman
 mpub -p "$M1" -u gw-b -P gw-b-secret-0123456 -t province/gw-b/test/marker -m marker-b2 || fail "publish marker-b2"
 wait_until 10 got '^province/gw-b/test/marker marker-b2$' || fail "the live reader missed marker-b2"
 ok "live delivery across nodes: gw-b on node 1 -> reader on node 2"
+# its session was made in (c); since then gw-b published marker-b2 and
+# gw-a a stream of telemetry: it gets marker-b2 (-C 1: the first message)
+msub -p "$M3" -u gw-b-ioc -P gw-b-ioc-secret-0123 -i ward-ioc-b -c -t 'province/gw-b/#' -v -C 1 -W 10 > "$T/ward-ioc.txt" 2>&1 ||
+	fail "gw-b's ward IOC did not get its ward's message: $(cat "$T/ward-ioc.txt")"
+[ "$(cat "$T/ward-ioc.txt")" = "province/gw-b/test/marker marker-b2" ] || fail "gw-b's ward IOC got: $(cat "$T/ward-ioc.txt")"
+ok "gw-b's ward IOC, back on another node, got marker-b2 sent while it was away (persistent session)"
 "$ROOT/scripts/province-cluster.sh" stop "$PD" > "$T/stop.out" 2>&1 || fail "stop failed"
 for i in 1 2 3; do
 	[ -e "/proc/$(cat "$PD/n$i/nats.pid")" ] && fail "node $i still runs after stop"

@@ -92,7 +92,7 @@ start() {
 	for i in $(seq 1 "$nodes"); do
 		if pid_of "$i" >/dev/null; then die "node $i of $dir is already running (stop it first)"; fi
 	done
-	local i p routes="" auth="" reader_pw commander_pw
+	local i p q routes="" auth="" cluster=""
 	for i in $(seq 1 "$nodes"); do
 		p=$((base + 10 * (i - 1)))
 		for q in $p $((p + 1)) $((p + 2)) $((p + 3)); do

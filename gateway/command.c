@@ -99,7 +99,7 @@ static int parse_target(const json_t *t, struct lighting_cmd *c, char *why, size
 
 static int parse_body(const char *body, size_t blen, struct lighting_cmd *c, char *why, size_t wlen)
 {
-	static const char *const keys[] = { "id", "ts", "action", "level", "target", "expires", "reason", NULL };
+	static const char *const keys[] = { "id", "gateway", "ts", "action", "level", "target", "expires", "reason", NULL };
 	json_error_t jerr;
 	json_t *root = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &jerr), *v;
 	const char *key, *s;
@@ -127,6 +127,19 @@ static int parse_body(const char *body, size_t blen, struct lighting_cmd *c, cha
 			goto out;
 		}
 	}
+	/* required, so that a command signed for one ward cannot be replayed
+	 * on another that shares its key: there is no default to fall back on */
+	v = json_object_get(root, "gateway");
+	if (!v) {
+		ret = say(-EINVAL, why, wlen, "malformed: no gateway: a command must name the gateway it is for "
+			  "(\"gateway\": \"<gateway.id>\")");
+		goto out;
+	}
+	if (!json_is_string(v) || !plain_name(json_string_value(v), 64)) {
+		ret = say(-EINVAL, why, wlen, "malformed: gateway must be a gateway id of 1..64 letters, digits, '-', '_', '.'");
+		goto out;
+	}
+	snprintf(c->gateway, sizeof(c->gateway), "%s", json_string_value(v));
 	if ((c->ts_ms = secs_of(json_object_get(root, "ts"))) < 0) {
 		ret = say(-EINVAL, why, wlen, "malformed: ts must be the time of the command in seconds since the epoch");
 		goto out;

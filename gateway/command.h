@@ -7,8 +7,13 @@
  *   {"body": "<the command, JSON text, as a string>", "hmac": "<64 hex>"}
  * hmac = HMAC-SHA256(key, the body's bytes exactly as signed), lowercase or
  * uppercase hex. The body:
- *   {"id": "ioc-000123", "ts": 1796155838, "action": "dim", "level": 50,
- *    "target": {"group": "north"}, "expires": 1796170238, "reason": "..."}
+ *   {"id": "ioc-000123", "gateway": "phuoc-long", "ts": 1796155838,
+ *    "action": "dim", "level": 50, "target": {"group": "north"},
+ *    "expires": 1796170238, "reason": "..."}
+ * "gateway" is required: it names the gateway (gateway.id) the command is
+ * for, inside the signature, so a command captured on one ward's topic is
+ * refused by every other ward even when two wards share a key. The parser
+ * only reads it; lighting.c compares it with its own id.
  */
 #ifndef WARDGW_COMMAND_H
 #define WARDGW_COMMAND_H
@@ -22,6 +27,7 @@ enum cmd_action { CMD_ON, CMD_OFF, CMD_DIM, CMD_OVERRIDE, CMD_CLEAR };
 
 struct lighting_cmd {
 	char id[65];            /* filled as soon as it is readable, even when rejected later */
+	char gateway[65];       /* the gateway the command is for */
 	int64_t ts_ms;
 	enum cmd_action action;
 	double level;           /* 0..100 %; on = 100, off = 0 unless given */

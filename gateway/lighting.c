@@ -1000,6 +1000,14 @@ void lighting_command(struct lighting *l, const void *payload, size_t len)
 		reject(l, &c, why, body, strlen(body));
 		return;
 	}
+	/* before the replay store: a command meant for another gateway must
+	 * not use up its id here */
+	if (strcmp(c.gateway, l->cfg->gateway_id)) {
+		snprintf(why, sizeof(why), "wrong gateway: the command is for gateway '%s', this is '%s'", c.gateway,
+			 l->cfg->gateway_id);
+		reject(l, &c, why, body, strlen(body));
+		return;
+	}
 	if (llabs(now - c.ts_ms) > (int64_t)l->cfg->lighting->window_s * 1000) {
 		snprintf(why, sizeof(why), "expired: ts is %lld s %s the gateway's clock (window %d s)",
 			 (long long)(llabs(now - c.ts_ms) / 1000), c.ts_ms < now ? "behind" : "ahead of",

@@ -286,6 +286,16 @@ static int tls_file_unreadable(const struct publisher *p, char *why, size_t len)
 	return 0;
 }
 
+/* MQTT 3.1.1's CONNACK refusals (§3.2.2.3), which Paho reports only as
+ * "CONNACK return code" and a number */
+static const char *connack_reason(int code)
+{
+	static const char *const r[] = { NULL, "unacceptable protocol version (the broker wants another MQTT version)",
+		"client id refused", "server unavailable",
+		"bad user name or password", "not authorised (wrong user name or password, or this user may not connect)" };
+	return code >= 1 && code <= 5 ? r[code] : NULL;
+}
+
 static void cb_connect_failed(void *ctx, MQTTAsync_failureData *resp)
 {
 	struct publisher *p = ctx;
@@ -299,6 +309,8 @@ static void cb_connect_failed(void *ctx, MQTTAsync_failureData *resp)
 		snprintf(why, sizeof(why), "%s", p->tls_err);
 		/* OpenSSL does not say why it refused the certificate */
 		probe = strstr(p->tls_err, "certificate verify failed") != NULL;
+	} else if (resp && resp->message && strstr(resp->message, "CONNACK") && connack_reason(resp->code)) {
+		snprintf(why, sizeof(why), "refused by the broker: %s (CONNACK %d)", connack_reason(resp->code), resp->code);
 	} else {
 		snprintf(why, sizeof(why), "%s (code %d)",
 			 resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : -1),
@@ -593,6 +605,10 @@ static void start_connect(struct publisher *p)
 	p->tls_err[0] = 0;
 	p->tls_err_data = 0;
 	pthread_mutex_unlock(&p->tls_lock);
+	/* 3.1.1 only: what every broker we meet speaks. Paho's default falls
+	 * back to 3.1 when 3.1.1 fails, which nats-server drops; asking for
+	 * 3.1.1 alone keeps the broker's own refusal as the reported reason */
+	co.MQTTVersion = MQTTVERSION_3_1_1;
 	co.keepAliveInterval = p->keepalive;
 	co.cleansession = p->clean_session;
 	co.maxInflight = p->max_inflight;

@@ -7,7 +7,8 @@ set -eu
 
 pkgs="build-essential pkg-config libevent-dev libmodbus-dev libpaho-mqtt-dev
 libsqlite3-dev sqlite3 jq libconfig-dev libjansson-dev libssl-dev libcmocka-dev
-mosquitto mosquitto-clients openssl chromium curl socat ${WARDGW_DEPS_EXTRA:-}"
+mosquitto mosquitto-clients openssl chromium curl socat nats-server whois
+${WARDGW_DEPS_EXTRA:-}"
 
 missing=""
 for p in $pkgs; do
@@ -34,5 +35,9 @@ if ! $sudo apt-get install -y -q --no-install-recommends $missing >/dev/null; th
 	$sudo apt-get update -q >/dev/null
 	$sudo apt-get install -y -q --no-install-recommends $missing >/dev/null
 fi
-# Debian starts mosquitto as a system service on install; the tests and
-# `make run` start their own brokers on free ports and do not need it.
+# Debian starts mosquitto (and nats-server, on 4222) as system services on
+# install; the tests and `make run` start their own brokers on free ports
+# and do not need them. nats-server is the province's clustered broker
+# (scripts/province-cluster.sh, docs/province.md); whois brings mkpasswd,
+# with which scripts/province-rights.sh bcrypt-hashes the gateways'
+# passwords.

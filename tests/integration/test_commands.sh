@@ -2,8 +2,9 @@
 # IOC lighting commands over MQTT, signed in the shell with openssl: a
 # signed dim for a group is written and verified by read-back (the
 # simulator's register and the cmd-result message); a replayed, expired,
-# unsigned, wrongly signed, malformed, out-of-range or unknown-target
-# command is rejected with its reason and writes nothing; wardgw audit shows
+# unsigned, wrongly signed, malformed, out-of-range, unknown-target command,
+# or one for another gateway or naming none, is rejected with its reason and
+# writes nothing; wardgw audit shows
 # them all; a key file readable by others stops the gateway from starting.
 . "$(dirname "$0")/lib.sh"
 
@@ -50,7 +51,7 @@ result() { grep "\"id\":\"$1\"" "$T/results.txt" | grep "\"state\":\"$2\"" | tai
 now=$(date +%s)
 
 # 1. a signed dim of group north to 70 % for a minute
-DIM="{\"id\":\"ioc-1\",\"ts\":$now,\"action\":\"dim\",\"level\":70,\"target\":{\"group\":\"north\"},\"expires\":$((now + 60)),\"reason\":\"test\"}"
+DIM="{\"id\":\"ioc-1\",\"gateway\":\"gw-test\",\"ts\":$now,\"action\":\"dim\",\"level\":70,\"target\":{\"group\":\"north\"},\"expires\":$((now + 60)),\"reason\":\"test\"}"
 MSG=$(sign "$DIM")
 send "$MSG"
 wait_for 10 '[ -n "$(result ioc-1 done)" ]' || fail "no done for ioc-1: $(cat "$T/results.txt")"
@@ -82,24 +83,32 @@ reject() { # ID MESSAGE 'reason'
 	ok "$1 rejected: $3"
 }
 reject replay "$MSG" "replayed: id ioc-1 was already received"
-reject expired "$(sign "{\"id\":\"ioc-2\",\"ts\":$((now - 600)),\"action\":\"off\",\"target\":{\"ward\":true}}")" "expired: ts is"
-reject unsigned "$(jq -cn --arg b "{\"id\":\"ioc-3\",\"ts\":$now,\"action\":\"off\",\"target\":{\"ward\":true}}" '{body: $b}')" \
+reject expired "$(sign "{\"id\":\"ioc-2\",\"gateway\":\"gw-test\",\"ts\":$((now - 600)),\"action\":\"off\",\"target\":{\"ward\":true}}")" "expired: ts is"
+reject unsigned "$(jq -cn --arg b "{\"id\":\"ioc-3\",\"gateway\":\"gw-test\",\"ts\":$now,\"action\":\"off\",\"target\":{\"ward\":true}}" '{body: $b}')" \
 	"unauthenticated: no hmac"
-reject wrong-key "$(sign "{\"id\":\"ioc-4\",\"ts\":$now,\"action\":\"off\",\"target\":{\"ward\":true}}" "not-the-key-0123456789")" \
+reject wrong-key "$(sign "{\"id\":\"ioc-4\",\"gateway\":\"gw-test\",\"ts\":$now,\"action\":\"off\",\"target\":{\"ward\":true}}" "not-the-key-0123456789")" \
 	"unauthenticated: hmac does not match"
 reject tampered "$(echo "$MSG" | sed 's/\\"level\\":70/\\"level\\":100/')" "unauthenticated: hmac does not match"
 reject malformed 'this is not json' "malformed: not JSON"
-reject bad-body "$(sign '{"id":"ioc-5","ts":"soon","action":"off","target":{"ward":true}}')" "malformed: ts must be"
-reject out-of-range "$(sign "{\"id\":\"ioc-6\",\"ts\":$now,\"action\":\"dim\",\"level\":150,\"target\":{\"ward\":true}}")" \
+reject bad-body "$(sign '{"id":"ioc-5","gateway":"gw-test","ts":"soon","action":"off","target":{"ward":true}}')" "malformed: ts must be"
+reject out-of-range "$(sign "{\"id\":\"ioc-6\",\"gateway\":\"gw-test\",\"ts\":$now,\"action\":\"dim\",\"level\":150,\"target\":{\"ward\":true}}")" \
 	"out of range: level 150 must be 0..100"
-reject unknown-target "$(sign "{\"id\":\"ioc-7\",\"ts\":$now,\"action\":\"on\",\"target\":{\"group\":\"nowhere\"}}")" \
+reject unknown-target "$(sign "{\"id\":\"ioc-7\",\"gateway\":\"gw-test\",\"ts\":$now,\"action\":\"on\",\"target\":{\"group\":\"nowhere\"}}")" \
 	"unknown target: no group"
+# a command signed with this ward's key but for another gateway (captured on
+# its topic, or meant for a ward sharing the key), and one naming none
+reject other-gateway "$(sign "{\"id\":\"ioc-11\",\"gateway\":\"gw-other\",\"ts\":$now,\"action\":\"off\",\"target\":{\"ward\":true}}")" \
+	"wrong gateway: the command is for gateway"
+grep -F '"id":"ioc-11","state":"rejected"' "$T/results.txt" | grep -qF "gateway 'gw-other', this is 'gw-test'" ||
+	fail "ioc-11: the reason does not name both gateways: $(grep -F ioc-11 "$T/results.txt")"
+reject no-gateway "$(sign "{\"id\":\"ioc-12\",\"ts\":$now,\"action\":\"off\",\"target\":{\"ward\":true}}")" \
+	"malformed: no gateway: a command must name the gateway it is for"
 [ "$(writes)" = "$w0" ] || fail "rejected commands wrote to devices: writes $w0 -> $(writes)"
 [ "$(level 0)" = 0x0046 ] && [ "$(level 2)" = 0x0028 ] || fail "levels changed: $(level 0) $(level 2)"
 ok "no rejected command wrote anything (simulator write counter unchanged)"
 
 # 3. clear_override: back to the program's 40 %
-send "$(sign "{\"id\":\"ioc-8\",\"ts\":$(date +%s),\"action\":\"clear_override\",\"target\":{\"group\":\"north\"}}")"
+send "$(sign "{\"id\":\"ioc-8\",\"gateway\":\"gw-test\",\"ts\":$(date +%s),\"action\":\"clear_override\",\"target\":{\"group\":\"north\"}}")"
 wait_for 10 '[ -n "$(result ioc-8 done)" ]' || fail "no done for ioc-8: $(tail -3 "$T/results.txt")"
 [ "$(level 0)" = 0x0028 ] && [ "$(level 1)" = 0x0028 ] || fail "clear_override: $(level 0) $(level 1)"
 ok "clear_override: group north back to the program's 40 %"
@@ -108,7 +117,7 @@ ok "clear_override: group north back to the program's 40 %"
 # reason, and is done for the others
 sim_ctl mute 2 > /dev/null
 wait_until 15 grep -q "device cab-003: offline" "$T/gateway.log" || fail "cab-003 not offline"
-send "$(sign "{\"id\":\"ioc-9\",\"ts\":$(date +%s),\"action\":\"on\",\"target\":{\"ward\":true},\"expires\":$(( $(date +%s) + 60 ))}")"
+send "$(sign "{\"id\":\"ioc-9\",\"gateway\":\"gw-test\",\"ts\":$(date +%s),\"action\":\"on\",\"target\":{\"ward\":true},\"expires\":$(( $(date +%s) + 60 ))}")"
 wait_for 10 '[ -n "$(result ioc-9 failed)" ]' || fail "no failed for ioc-9: $(tail -3 "$T/results.txt")"
 result ioc-9 failed | jq -e '[.results[] | select(.state == "done" and .readback == 100)] | length == 2' > /dev/null \
 	|| fail "ioc-9 results: $(result ioc-9 failed)"
@@ -127,7 +136,7 @@ mosquitto_sub -p "$MQ" -t 'ward/gw-test/cmd-result/lighting' -q 1 >> "$T/results
 PIDS="$PIDS $!"
 wait_until 10 port_busy "$MQ"
 for try in 1 2 3 4 5; do
-	send "$(sign "{\"id\":\"ioc-10-$try\",\"ts\":$(date +%s),\"action\":\"clear_override\",\"target\":{\"ward\":true}}")"
+	send "$(sign "{\"id\":\"ioc-10-$try\",\"gateway\":\"gw-test\",\"ts\":$(date +%s),\"action\":\"clear_override\",\"target\":{\"ward\":true}}")"
 	wait_for 3 '[ -n "$(result ioc-10-$try done)" ]' && break
 done
 [ -n "$(result "ioc-10-$try" done)" ] || fail "no answer to a command after the broker restarted"
@@ -136,10 +145,16 @@ ok "after a broker restart the gateway takes commands again (subscription renewe
 "$WARDGW" audit -c "$T/gw.conf" --last 100 > "$T/audit.out" || fail "wardgw audit failed"
 for pat in ' ioc .* ioc-1 .* dim .* group north .* 70 %  accepted' ' ioc .* ioc-1 .* dim .* group north .*70 %  done .*2 of 2 devices' \
 	' ioc .* ioc-1 .* rejected .*replayed' ' ioc .* ioc-2 .* rejected .*expired' ' mqtt .* ioc-3 .* rejected .*unauthenticated' \
-	' mqtt .* - .* rejected .*malformed: not JSON' ' ioc .* ioc-7 .* rejected .*unknown target' ' ioc .* ioc-8 .* clear_override .* done'; do
+	' mqtt .* - .* rejected .*malformed: not JSON' ' ioc .* ioc-7 .* rejected .*unknown target' ' ioc .* ioc-8 .* clear_override .* done' \
+	' ioc .* ioc-11 .* off .* ward .* rejected .*wrong gateway' ' ioc .* ioc-12 .* rejected .*no gateway'; do
 	grep -q -- "$pat" "$T/audit.out" || fail "audit lacks /$pat/: $(cat "$T/audit.out")"
 done
 ok "wardgw audit shows the accepted, done and every rejected command"
+
+# the command refused as another gateway's did not use up its id here
+send "$(sign "{\"id\":\"ioc-11\",\"gateway\":\"gw-test\",\"ts\":$(date +%s),\"action\":\"clear_override\",\"target\":{\"ward\":true}}")"
+wait_for 10 '[ -n "$(result ioc-11 done)" ]' || fail "ioc-11 for this gateway not done: $(tail -3 "$T/results.txt")"
+ok "id ioc-11, refused for gateway gw-other, is still accepted once for gw-test (not in the replay store)"
 
 # a flood of 60 bad messages: every one audited (the first ten of a minute
 # one by one, the rest counted in one row), answers rate-limited (a burst

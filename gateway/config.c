@@ -20,6 +20,7 @@
 #include "schedule.h"
 #include "coverage.h"
 #include "ingest.h"
+#include "map.h"
 
 struct conf_err {
 	const char *file;
@@ -129,6 +130,8 @@ static const struct opt device_opts[] = {
 	{ "timeout_ms", OPT_INT, OFF(struct device_conf, timeout_ms), 10, 60000, 500, NULL, 0 },
 	{ "backoff_max_ms", OPT_INT, OFF(struct device_conf, backoff_max_ms), 100, 3600000, 30000, NULL, 0 },
 	{ "count", OPT_INT, OFF(struct device_conf, count), 1, 100000, 1, NULL, 0 },
+	{ "lat", OPT_DOUBLE, OFF(struct device_conf, lat), -90, 90, NAN, NULL, 0 },
+	{ "lon", OPT_DOUBLE, OFF(struct device_conf, lon), -180, 180, NAN, NULL, 0 },
 	{ 0 }
 };
 
@@ -1402,6 +1405,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		ingest_conf_parse(&ctx, s, &cfg->ingest);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
+	map_check_positions(&ctx, cfg);
 
 	EVP_DigestFinal_ex(ctx.digest, md, &mdlen);
 	for (unsigned i = 0; i < 8 && i < mdlen; i++)

@@ -122,6 +122,7 @@ struct device_conf {
 	int timeout_ms;
 	int backoff_max_ms;
 	int count;              /* expanded at parse time; 1 afterwards */
+	double lat, lon;        /* WGS84 position for the map; NaN when not given */
 	const struct driver_ops *driver;
 	const struct profile *profile;
 	void *drv;              /* the driver's own keys, conf_size bytes */

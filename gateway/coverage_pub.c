@@ -23,6 +23,7 @@ struct coverage_pub {
 	struct event *ev;
 	char *topic;
 	char *pending;              /* computed, not yet handed to the link */
+	char *last;                 /* the last map computed, for the status page */
 	int64_t next_ms;            /* next computation */
 	int failing;                /* the last computation failed: logged once */
 	char live[512];             /* the last figures, for --live */
@@ -91,6 +92,8 @@ static void compute(struct coverage_pub *p, int64_t now)
 		log_debug("coverage: %zu dead spots, %zu bytes of GeoJSON", nd, strlen(gj));
 		free(p->pending);
 		p->pending = gj;
+		free(p->last);
+		p->last = strdup(gj);
 	}
 	coverage_report_free(r);
 }
@@ -145,6 +148,7 @@ void coverage_pub_free(struct coverage_pub *p)
 	if (p->ev)
 		event_free(p->ev);
 	free(p->pending);
+	free(p->last);
 	free(p->topic);
 	free(p);
 }
@@ -152,4 +156,9 @@ void coverage_pub_free(struct coverage_pub *p)
 const char *coverage_pub_live(const struct coverage_pub *p)
 {
 	return p && p->live[0] ? p->live : NULL;
+}
+
+const char *coverage_pub_geojson(const struct coverage_pub *p)
+{
+	return p ? p->last : NULL;
 }

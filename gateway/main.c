@@ -13,6 +13,7 @@
 #include "budget.h"
 #include "config.h"
 #include "gateway.h"
+#include "i18n.h"
 #include "log.h"
 #include "kpi.h"
 #include "lamp_alarm.h"
@@ -748,6 +749,7 @@ int main(int argc, char **argv)
 {
 	struct args a;
 
+	i18n_init();
 	if (argc > 1 && !strcmp(argv[1], "probe"))
 		return cmd_probe(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "scan"))

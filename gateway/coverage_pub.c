@@ -2,6 +2,7 @@
  * while the link is down is kept (only the newest) and sent when the link
  * is back; the next interval replaces it anyway. */
 #include "coverage_pub.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -29,11 +30,23 @@ struct coverage_pub {
 	char live[512];             /* the last figures, for --live */
 };
 
+/* A KPI status for people (the published status keeps its English name). */
+static const char *status_words(const char *st)
+{
+	if (!strcmp(st, "ok"))
+		return _("on target");
+	if (!strcmp(st, "behind"))
+		return _("behind");
+	if (!strcmp(st, "red_flag"))
+		return _("RED FLAG");
+	return st;
+}
+
 static void summarise(struct coverage_pub *p, const struct coverage_report *r)
 {
 	size_t off = 0, nd = 0;
 
-	off += (size_t)snprintf(p->live, sizeof(p->live), "coverage (%d cells)", coverage_ward_cells(r));
+	off += (size_t)snprintf(p->live, sizeof(p->live), _("coverage (%d cells)"), coverage_ward_cells(r));
 	for (size_t i = 0; i < coverage_ngroups(r); i++)
 		nd += coverage_group_at(r, i)->nclusters;
 	for (int t = RAT_NR; t >= RAT_LTE && off < sizeof(p->live); t--) {
@@ -41,7 +54,7 @@ static void summarise(struct coverage_pub *p, const struct coverage_report *r)
 		if (!g)
 			continue;
 		off += (size_t)snprintf(p->live + off, sizeof(p->live) - off,
-					"  %s %.1f %% of measured cells >= %g dBm, %.1f %% of the ward measured, %.1f %% of samples",
+					_("  %s %.1f %% of measured cells >= %g dBm, %.1f %% of the ward measured, %.1f %% of samples"),
 					t == RAT_NR ? "5G" : "4G", coverage_area_pct(g), g->threshold,
 					coverage_measured_pct(r, g), coverage_samples_pct(g));
 		/* the ward plan's target for this figure, if one is configured */
@@ -54,16 +67,16 @@ static void summarise(struct coverage_pub *p, const struct coverage_report *r)
 			char dl[40] = "";
 			if (d->deadline_ms)
 				time_format(d->deadline_ms, dl, sizeof(dl));
-			off += (size_t)snprintf(p->live + off, sizeof(p->live) - off, " (target %s %.0f %%%s%.10s: %s)",
+			off += (size_t)snprintf(p->live + off, sizeof(p->live) - off, _(" (target %s %.0f %%%s%.10s: %s)"),
 						d->op == OP_GE ? ">=" : "<=", d->target * 100 / d->scale,
-						d->deadline_ms ? " by " : "", dl,
-						kpi_status(d, coverage_area_pct(g) / 100 * d->scale, wall_ms()));
+						d->deadline_ms ? _(" by ") : "", dl,
+						status_words(kpi_status(d, coverage_area_pct(g) / 100 * d->scale, wall_ms())));
 			break;
 		}
 	}
 	if (off < sizeof(p->live))
-		snprintf(p->live + off, sizeof(p->live) - off, "%s  dead spots %zu",
-			 coverage_ngroups(r) ? "" : "  no samples yet", nd);
+		snprintf(p->live + off, sizeof(p->live) - off, _("%s  dead spots %zu"),
+			 coverage_ngroups(r) ? "" : _("  no samples yet"), nd);
 }
 
 static void compute(struct coverage_pub *p, int64_t now)

@@ -2,6 +2,7 @@
  * loop, the store and the publisher, and turns each finished poll into
  * stored samples and a SenML pack for the IOC. */
 #include "gateway.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -246,12 +247,12 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 		publisher_get_stats(gw->pub, &ps);
 	localtime_r(&now, &tm);
 	strftime(t, sizeof(t), "%H:%M:%S", &tm);
-	printf("%s  devices online %zu/%zu  lamps on %.0f/%.0f  failed %.0f (%.1f %%)  "
-	       "power %.2f kW  energy %.1f kWh  polls ok %llu failed %llu on-time %.1f %%  mqtt %s sent %llu\n",
+	printf(_("%s  devices online %zu/%zu  lamps on %.0f/%.0f  failed %.0f (%.1f %%)  "
+		 "power %.2f kW  energy %.1f kWh  polls ok %llu failed %llu on-time %.1f %%  mqtt %s sent %llu\n"),
 	       t, online, gw->ndevices, on, installed, failed, installed > 0 ? 100.0 * failed / installed : 0.0,
 	       power / 1000.0, energy, (unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed,
 	       gw->stats.scheduled ? 100.0 * (double)gw->stats.on_time / (double)gw->stats.scheduled : 0.0,
-	       ps.connected ? "up" : "down", (unsigned long long)ps.sent);
+	       ps.connected ? _("up") : _("down"), (unsigned long long)ps.sent);
 	char wl[256];
 	if (hostapd_live(gw, wl, sizeof(wl)) > 0)
 		printf("%s  %s\n", t, wl);

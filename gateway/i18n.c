@@ -62,16 +62,20 @@ void i18n_init(void)
 	char exe[PATH_MAX], local[PATH_MAX + 16];
 	const char *cur;
 
-	if (!setlocale(LC_ALL, "")) {
-		/* not generated: keep the characters UTF-8 and the language */
-		setlocale(LC_ALL, "C.UTF-8");
+	/* messages and characters only: numbers, in MQTT payloads, SenML,
+	 * JSON and the config, keep the C locale's decimal point */
+	if (!setlocale(LC_CTYPE, ""))
+		setlocale(LC_CTYPE, "C.UTF-8");
+	if (!setlocale(LC_MESSAGES, "")) {
+		/* not generated: the language is still the environment's */
+		setlocale(LC_MESSAGES, "C.UTF-8");
 		language_from_env();
 	}
 	/* gettext ignores LANGUAGE in the "C" locale; C.UTF-8 is C for
 	 * everything else and lets the page choose a language per request */
 	cur = setlocale(LC_MESSAGES, NULL);
 	if (is_c_locale(cur))
-		setlocale(LC_ALL, "C.UTF-8");
+		setlocale(LC_MESSAGES, "C.UTF-8");
 	if (!dir || !*dir) {
 		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 		dir = WARDGW_LOCALEDIR;
@@ -87,6 +91,9 @@ void i18n_init(void)
 		}
 	}
 	bindtextdomain("wardgw", dir);
+	/* the C library's own messages (strerror) stay English: they reach
+	 * logs and the device reasons in MQTT events, which are interfaces */
+	bindtextdomain("libc", "/nonexistent");
 	bind_textdomain_codeset("wardgw", "UTF-8");
 	textdomain("wardgw");
 }

@@ -19,7 +19,8 @@
 #endif
 
 /**
- * Set the locale from the environment and bind the text domain: to
+ * Set LC_MESSAGES and LC_CTYPE from the environment (never LC_NUMERIC:
+ * payloads and the config keep "1.5") and bind the text domain: to
  * $WARDGW_LOCALEDIR, else to "locale" beside the executable when it holds
  * a catalogue (a build tree), else WARDGW_LOCALEDIR. When the locale named
  * by the environment is not generated (vi_VN.UTF-8 on a bare system), the

@@ -72,13 +72,13 @@ void map_check_positions(struct conf_ctx *ctx, const struct gw_config *cfg)
 	for (size_t i = 0; i < cfg->ndevices; i++) {
 		const struct device_conf *d = &cfg->devices[i];
 		if (isfinite(d->lat) != isfinite(d->lon)) {
-			conf_error(ctx, &d->at, "device %s: give both lat and lon, or neither", d->name);
+			conf_error(ctx, &d->at, _("device %s: give both lat and lon, or neither"), d->name);
 			continue;
 		}
 		if (has_pos(d) && cov && cov->ring && cov->nring >= 4 &&
 		    !map_point_in_ring(cov->ring, cov->nring, d->lon, d->lat))
-			conf_error(ctx, &d->at, "device %s: lat %.6f, lon %.6f is outside the ward's boundary "
-				   "(coverage.boundary); is it swapped?", d->name, d->lat, d->lon);
+			conf_error(ctx, &d->at, _("device %s: lat %.6f, lon %.6f is outside the ward's boundary "
+						  "(coverage.boundary); is it swapped?"), d->name, d->lat, d->lon);
 	}
 }
 

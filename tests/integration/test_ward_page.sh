@@ -5,7 +5,9 @@
 # dead spots of an imported drive test), the device table filtered by
 # state and group without JavaScript, a device page with a chart per
 # metric, /map.geojson, and the page in Vietnamese (Accept-Language or
-# ?lang=vi).
+# ?lang=vi). The gateway runs under LANG=vi_VN.UTF-8 (generated or not):
+# its --live line and `wardgw status` speak Vietnamese, and a browser
+# asking for English gets English.
 . "$(dirname "$0")/lib.sh"
 
 command -v chromium > /dev/null || fail "chromium is not installed (scripts/install-deps.sh installs it)"
@@ -49,7 +51,7 @@ grep -q "device cab-002: give both lat and lon" "$T/half.txt" || fail "lat witho
 ok "positions: outside the boundary and lat without lon are refused at file:line"
 
 "$WARDGW" import-survey -c "$T/gw.conf" "$T/survey.csv" > "$T/import.out" 2> "$T/import.log" || fail "survey import failed"
-start_gateway "$T/gw.conf"
+LANG=vi_VN.UTF-8 start_gateway "$T/gw.conf" --live 1
 wait_until 20 port_busy "$HP" || fail "no status page on port $HP"
 URL="http://127.0.0.1:$HP"
 
@@ -72,12 +74,13 @@ NDEAD=$(jq '[.features[] | select(.properties.kind == "deadspot")] | length' "$T
 ok "/map.geojson: boundary, 4 cabinets as [lon, lat] points with their state, $NDEAD dead spots"
 
 CHROME="chromium --headless --no-sandbox --disable-gpu --user-data-dir=$T/chrome --hide-scrollbars"
+# English unless asked otherwise: a browser set to English, whatever the gateway's language
 dom() { # $1 url, $2 output, extra chromium flags after
-	timeout 90 $CHROME --virtual-time-budget=3000 "${@:3}" --dump-dom "$1" > "$2" 2>> "$T/chrome.log" ||
+	timeout 90 $CHROME --accept-lang=en-US,en --virtual-time-budget=3000 "${@:3}" --dump-dom "$1" > "$2" 2>> "$T/chrome.log" ||
 		fail "chromium --dump-dom $1 failed: $(tail -3 "$T/chrome.log")"
 }
 shot() { # $1 url, $2 png, extra flags after
-	timeout 90 $CHROME --window-size=1000,2400 "${@:3}" --screenshot="$2" "$1" >> "$T/chrome.log" 2>&1 ||
+	timeout 90 $CHROME --accept-lang=en-US,en --window-size=1000,2400 "${@:3}" --screenshot="$2" "$1" >> "$T/chrome.log" 2>&1 ||
 		fail "chromium --screenshot failed: $(tail -3 "$T/chrome.log")"
 	[ "$(head -c 8 "$2" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "$2 is not a PNG"
 	[ "$(stat -c %s "$2")" -gt 20000 ] || fail "$2 is suspiciously small"
@@ -122,7 +125,7 @@ dom "$URL/?group=north&state=online" "$T/north.html"
 rows=$(grep -o '<table id="devices">.*</table>' "$T/north.html" | grep -o 'name=[a-z0-9-]*">' | tr '\n' ' ')
 [ "$rows" = 'name=cab-001"> ' ] || fail "group=north&state=online lists: $rows"
 grep -q '<option selected="">north</option>\|<option selected>north</option>' "$T/north.html" || fail "the group filter is not kept in the form"
-curl -s "$URL/?state=%3Cb%3E&group=nowhere" > "$T/bad.html"
+curl -s -H 'Accept-Language: en' "$URL/?state=%3Cb%3E&group=nowhere" > "$T/bad.html"
 grep -q 'unknown filter ignored' "$T/bad.html" || fail "a bad filter is not reported"
 grep -q '&lt;b&gt;\|<b>x' "$T/bad.html" && fail "a filter value reached the page"
 ok "filters: state=offline lists ghost, group=north&state=online lists cab-001, a bad filter is ignored and said"
@@ -135,10 +138,34 @@ ncharts=$(grep -o '<svg id="chart-[0-9]*" class="chart"' "$T/device.html" | wc -
 grep -q '<polyline' "$T/device.html" || fail "no line in the device charts"
 grep -q '<table id="values">' "$T/device.html" || fail "no values table on the device page"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/device?name=nobody")
-[ "$code" = 200 ] && curl -s "$URL/device?name=nobody" | grep -q 'No device has this name' || fail "an unknown device: HTTP $code"
+[ "$code" = 200 ] && curl -s -H 'Accept-Language: en' "$URL/device?name=nobody" | grep -q 'No device has this name' || fail "an unknown device: HTTP $code"
 ok "device page: $ncharts charts (one per metric) with lines, values table"
 shot "$URL/device?name=cab-001" "$T/device-page.png"
 
 # the page's own figures, for the record
 render=$(curl -s -D - -o "$T/page.html" "$URL/" | tr -d '\r' | sed -n 's/^Server-Timing: render;dur=//p')
 ok "ward page: $(stat -c %s "$T/page.html") bytes, rendered in $render ms (5 devices)"
+
+# --- Vietnamese: the page by Accept-Language, ?lang=vi, the --live line, wardgw status
+dom "$URL/" "$T/ward-vi.html" --accept-lang=vi-VN,vi
+grep -q '<html lang="vi">' "$T/ward-vi.html" || fail "Accept-Language: vi did not give a Vietnamese page"
+for w in 'CỜ ĐỎ' 'Chỉ tiêu KPI của phường' 'Cần người xử lý' 'mất kết nối' 'tủ điều khiển chiếu sáng' 'vùng lõm sóng' 'Bản đồ' 'Điện năng hôm nay'; do
+	grep -q "$w" "$T/ward-vi.html" || fail "the Vietnamese page lacks '$w'"
+done
+grep -q '<p class="flag red_flag">⚑ CỜ ĐỎ: lighting.online đang là ' "$T/ward-vi.html" || fail "no red flag in Vietnamese words"
+grep -q 'activePower\|lighting.online' "$T/ward-vi.html" || fail "metric and KPI names must stay English"
+[ "$(pos 'id="kpis"' "$T/ward-vi.html")" -lt "$(pos 'id="devices"' "$T/ward-vi.html")" ] || fail "vi: the KPI block is not before the device table"
+curl -s -H 'Accept-Language: en-GB,en;q=0.9,vi;q=0.5' "$URL/" | grep -q '<html lang="en">' || fail "Accept-Language en before vi did not give English"
+curl -s -H 'Accept-Language: en' "$URL/?lang=vi" | grep -q '<html lang="vi">' || fail "?lang=vi did not win over Accept-Language"
+curl -s -D "$T/vi.h" -o /dev/null -H 'Accept-Language: vi-VN,vi;q=0.9' "$URL/"
+grep -qi '^Content-Language: vi' "$T/vi.h" || fail "no Content-Language: vi header"
+# no Accept-Language at all: the gateway's own language (LANG=vi_VN.UTF-8)
+curl -s "$URL/" | grep -q '<html lang="vi">' || fail "without Accept-Language the page is not in the gateway's language"
+ok "Vietnamese page: red flag 'CỜ ĐỎ', diacritics present, by Accept-Language, ?lang=vi and the gateway's LANG; English when asked"
+shot "$URL/" "$T/ward-page-vi.png" --accept-lang=vi-VN,vi
+grep -q 'thiết bị trực tuyến [0-9]*/5' "$T/gateway.log" || fail "the --live line is not in Vietnamese: $(grep -m1 'devices online\|trực tuyến' "$T/gateway.log")"
+LANG=vi_VN.UTF-8 "$WARDGW" status -c "$T/gw.conf" > "$T/status-vi.txt" 2>&1
+grep -q '^thiết bị:' "$T/status-vi.txt" && grep -q 'ghost .* mất kết nối' "$T/status-vi.txt" ||
+	fail "wardgw status in Vietnamese: $(cat "$T/status-vi.txt")"
+LANG=C.UTF-8 "$WARDGW" status -c "$T/gw.conf" | grep -q '^devices:' || fail "wardgw status is not English under C.UTF-8"
+ok "the --live line and wardgw status speak Vietnamese under LANG=vi_VN.UTF-8, English under C.UTF-8"

@@ -40,7 +40,7 @@ MO_FILES  := $(PO_FILES:po/%.po=$(B)/locale/%/LC_MESSAGES/wardgw.mo)
 XGETTEXT  := xgettext --language=C --from-code=UTF-8 --keyword=_ --keyword=N_ --keyword=ngettext:1,2 \
              --add-comments=TRANSLATORS --package-name=wardgw --msgid-bugs-address=none --no-location
 
-.PHONY: all deps run test unit integration check-asan fuzz bench clean install uninstall pot po-check
+.PHONY: all deps run test unit integration check-asan fuzz bench clean install uninstall pot po-check mo deb
 .SECONDARY:
 all: $(B)/wardgw $(if $(SIM_SRCS),$(B)/wardgw-sim) $(MO_FILES)
 
@@ -51,6 +51,8 @@ $(B)/obj/%.o: %.c
 $(B)/locale/%/LC_MESSAGES/wardgw.mo: po/%.po
 	@mkdir -p $(dir $@)
 	msgfmt --check -o $@ $<
+
+mo: $(MO_FILES)
 
 # po/wardgw.pot from the sources, merged into each catalogue (then translate).
 pot:
@@ -149,6 +151,21 @@ install: $(B)/wardgw $(MO_FILES)
 	  d=$(DESTDIR)$(SYSCONFDIR)/wardgw/profiles/$$(basename $$p); \
 	  if [ -e $$d ]; then echo "  keeping $$d"; else install -m 0644 $$p $$d; fi; \
 	done
+
+# The Debian package, with the standard tooling (debian/, dpkg-buildpackage),
+# built from a copy of this tree in $(B)/deb; then lintian (errors fail).
+VERSION := $(shell sed -n 's/^\#define WARDGW_VERSION "\(.*\)"/\1/p' gateway/version.h)
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+deb:
+	@WARDGW_DEPS_EXTRA="debhelper lintian fakeroot" ./scripts/install-deps.sh
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+	  { echo "debian/changelog is at $$v, gateway/version.h at $(VERSION): add a changelog entry" >&2; exit 1; }
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/wardgw-$(VERSION)
+	tar --exclude='./build*' --exclude=./run --exclude=./.git -cf - . | tar -x -C $(B)/deb/wardgw-$(VERSION)
+	cd $(B)/deb/wardgw-$(VERSION) && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
+	cp $(B)/deb/wardgw_$(VERSION)_$(DEB_ARCH).deb $(B)/
+	lintian --fail-on error --suppress-tags initial-upload-closes-no-bugs $(B)/wardgw_$(VERSION)_$(DEB_ARCH).deb
+	@echo "  DEB $(B)/wardgw_$(VERSION)_$(DEB_ARCH).deb"
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/wardgw $(DESTDIR)$(MANDIR)/man8/wardgw.8 \

@@ -36,6 +36,7 @@
 #define MAX_PROBLEMS 50         /* offline/degraded devices listed in "needs a person" */
 #define MAX_ALARMS 30
 #define MAX_EVENTS 12
+#define KPI_REFRESH_MS 5000     /* KPI windows recomputed at most this often while devices change state */
 
 /* The ward's charts and energy: per hour, 48 h back (yesterday whole). */
 enum { WC_POWER, WC_ENERGY, WC_FAILED, WC_CLIENTS, WC_N };
@@ -47,14 +48,15 @@ struct kpi_row;
 /* What changes only when an hour or a minute closes, or a device changes
  * state, is computed once for all the requests in between: the hourly
  * ward figures (keyed by the hour rollups' progress) and the KPI windows
- * (keyed by the minute rollups' progress and the devices' state changes). */
+ * (keyed by the minute rollups' progress and the devices' state changes,
+ * at most every KPI_REFRESH_MS while states keep changing). */
 struct page_cache {
 	const void *cfg, *devices;
 	int64_t hour_done;
 	int64_t hour_base;                  /* start of hourly[.][0] */
 	double hourly[WC_N][HOURS_KEPT];
 	unsigned char have[WC_N][HOURS_KEPT];
-	int64_t minute_done, state_sig;
+	int64_t minute_done, state_sig, computed_ms;
 	const void *kpi_cfg;
 	struct kpi_row *rows;
 	size_t nrows;
@@ -173,6 +175,8 @@ static const char css[] =
 	".charts{display:flex;flex-wrap:wrap;gap:.5em}.charts figure{flex:1 1 20em;margin:0}"
 	"figcaption{font-size:.9em}"
 	"svg{width:100%;height:auto;background:#fafafa;border:1px solid #ddd}#ward-map{max-width:36em;display:block}"
+	"#ward-map .dev{stroke:#000;fill:#e90}#ward-map rect.dev{width:10px;height:10px}"
+	"#ward-map .dev.online{fill:#2a2}#ward-map .dev.offline{fill:#c00}"
 	"select,button{font-size:1em;margin:.2em 0}";
 
 static void head(struct page *p, const char *title)
@@ -284,8 +288,10 @@ static struct kpi_row *kpi_rows(struct page *p, size_t *n)
 	struct kpi_row *rows;
 
 	*n = 0;
-	if (c->rows && c->kpi_cfg == kc && c->minute_done == mdone && c->state_sig == sig &&
-	    p->now - c->minute_done < 120000)
+	/* a big ward always has a device changing state somewhere: those
+	 * changes reach the KPI windows within KPI_REFRESH_MS */
+	if (c->rows && c->kpi_cfg == kc && c->minute_done == mdone &&
+	    (c->state_sig == sig || p->now - c->computed_ms < KPI_REFRESH_MS) && p->now >= c->computed_ms)
 		goto copy;
 	free(c->rows);
 	c->nrows = 0;
@@ -322,6 +328,7 @@ static struct kpi_row *kpi_rows(struct page *p, size_t *n)
 	c->kpi_cfg = kc;
 	c->minute_done = mdone;
 	c->state_sig = sig;
+	c->computed_ms = p->now;
 copy:
 	if (!(rows = malloc((c->nrows ? c->nrows : 1) * sizeof(*rows))))
 		return NULL;
@@ -673,17 +680,17 @@ static void svg_chart(struct evbuffer *b, const char *id, const double *xs, cons
 			evbuffer_add_printf(b, "\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#246\"/>", xs[n - 1],
 					    Y(mean[n - 1]));
 		}
-		evbuffer_add_printf(b, "<text x=\"4\" y=\"20\" font-size=\"11\">%.6g</text>"
-				    "<text x=\"4\" y=\"%d\" font-size=\"11\">%.6g</text>", ymax, CHART_H - 12, ymin);
+		evbuffer_add_printf(b, "<text x=\"4\" y=\"20\" font-size=\"16\">%.6g</text>"
+				    "<text x=\"4\" y=\"%d\" font-size=\"16\">%.6g</text>", ymax, CHART_H - 12, ymin);
 	} else {
 		evbuffer_add_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"14\" text-anchor=\"middle\">", CHART_W / 2,
 				    CHART_H / 2);
 		esc(b, _("no data yet"));
 		evbuffer_add_printf(b, "</text>");
 	}
-	evbuffer_add_printf(b, "<text x=\"2\" y=\"%d\" font-size=\"11\">", CHART_H + 14);
+	evbuffer_add_printf(b, "<text x=\"2\" y=\"%d\" font-size=\"16\">", CHART_H + 14);
 	esc(b, left);
-	evbuffer_add_printf(b, "</text><text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">", CHART_W - 2,
+	evbuffer_add_printf(b, "</text><text x=\"%d\" y=\"%d\" font-size=\"16\" text-anchor=\"end\">", CHART_W - 2,
 			    CHART_H + 14);
 	esc(b, right);
 	evbuffer_add_printf(b, "</text></svg>");

@@ -472,7 +472,8 @@ static int cmp_slot(const void *a, const void *b)
 
 /* The hourly ward figures over the last 48 closed hours: per hour, the sum
  * over devices of each hour's mean (or delta, for energy), from one range
- * of the hour rollups, matched to the ward metrics' series in memory. */
+ * of the hour rollups, matched to the ward metrics' series in memory. The
+ * first page reads 48 hours; later ones only the hours closed since. */
 static void load_hourly(struct page *p)
 {
 	struct gateway *gw = p->gw;
@@ -482,12 +483,28 @@ static void load_hourly(struct page *p)
 	size_t nss = 0, cap = 0;
 	sqlite3_stmt *q;
 
+	int64_t from, base = done - done % 3600000 - (int64_t)HOURS_KEPT * 3600000;
+
 	done -= done % 3600000;
 	if (c->cfg == gw->cfg && c->devices == gw->devices && c->hour_done == done)
 		return;
-	memset(c->hourly, 0, sizeof(c->hourly));
-	memset(c->have, 0, sizeof(c->have));
-	c->hour_base = done - (int64_t)HOURS_KEPT * 3600000;
+	if (c->cfg == gw->cfg && c->devices == gw->devices && c->hour_done >= 0 && done > c->hour_done &&
+	    done - c->hour_done < (int64_t)HOURS_KEPT * 3600000) {
+		/* the hours that closed since: shift, and read only those */
+		int shift = (int)((done - c->hour_done) / 3600000);
+		for (int w = 0; w < WC_N; w++) {
+			memmove(c->hourly[w], c->hourly[w] + shift, (HOURS_KEPT - shift) * sizeof(c->hourly[w][0]));
+			memmove(c->have[w], c->have[w] + shift, (HOURS_KEPT - shift) * sizeof(c->have[w][0]));
+			memset(c->hourly[w] + HOURS_KEPT - shift, 0, shift * sizeof(c->hourly[w][0]));
+			memset(c->have[w] + HOURS_KEPT - shift, 0, shift * sizeof(c->have[w][0]));
+		}
+		from = c->hour_done;
+	} else {
+		memset(c->hourly, 0, sizeof(c->hourly));
+		memset(c->have, 0, sizeof(c->have));
+		from = base;
+	}
+	c->hour_base = base;
 	c->hour_done = done;
 	c->cfg = gw->cfg;
 	c->devices = gw->devices;
@@ -512,7 +529,7 @@ static void load_hourly(struct page *p)
 	if (sqlite3_prepare_v2(store_db(gw->store), "SELECT start, series, sum / count, delta FROM rollup"
 			       " WHERE tier = 1 AND start >= ?1 AND start < ?2 AND count > 0", -1, &q, NULL) != SQLITE_OK)
 		goto out;
-	sqlite3_bind_int64(q, 1, c->hour_base);
+	sqlite3_bind_int64(q, 1, from);
 	sqlite3_bind_int64(q, 2, done);
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		struct series_slot key = { .series = sqlite3_column_int64(q, 1) }, *hit;

@@ -1074,7 +1074,7 @@ static void device_chart(struct page *p, const struct device *dev, size_t reg, i
 	double amin[CHART_BUCKETS], amax[CHART_BUCKETS], asum[CHART_BUCKETS];
 	int64_t acnt[CHART_BUCKETS] = { 0 };
 	sqlite3_stmt *q;
-	char id[48], left[16];
+	char id[48], left[24];
 	int n = 0;
 
 	if (roll_end > p->now)

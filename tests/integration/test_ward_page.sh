@@ -169,3 +169,9 @@ grep -q '^thiết bị:' "$T/status-vi.txt" && grep -q 'ghost .* mất kết n�
 	fail "wardgw status in Vietnamese: $(cat "$T/status-vi.txt")"
 LANG=C.UTF-8 "$WARDGW" status -c "$T/gw.conf" | grep -q '^devices:' || fail "wardgw status is not English under C.UTF-8"
 ok "the --live line and wardgw status speak Vietnamese under LANG=vi_VN.UTF-8, English under C.UTF-8"
+
+# a clean stop after the pages, the map and both languages (under ASan: no error, no leak)
+stop_pid "$GW_PID"
+wait "$GW_PID"; rc=$?
+[ "$rc" = 0 ] || fail "gateway exited $rc: $(grep -m3 'ERROR\|Sanitizer\|leak' "$T/gateway.log")"
+ok "clean stop (exit 0)"

@@ -287,7 +287,8 @@ void map_section(struct gateway *gw, struct evbuffer *b, const char *lang, const
 				 "(red 5G, orange 4G)."), ncab, nap, nother, spots ? json_array_size(spots) : 0);
 	if (placed < gw->ndevices) {
 		evbuffer_add_printf(b, " ");
-		evbuffer_add_printf(b, _("%zu devices have no position."), gw->ndevices - placed);
+		evbuffer_add_printf(b, ngettext("%zu device has no position.", "%zu devices have no position.", gw->ndevices - placed),
+				    gw->ndevices - placed);
 	}
 	evbuffer_add_printf(b, "</p></section>");
 	json_decref(spots);

@@ -599,7 +599,8 @@ static void tiles(struct page *p, const struct kpi_row *rows, size_t nrows)
 	evbuffer_add_printf(p->b, "<div class=\"tiles\" id=\"tiles\">");
 	evbuffer_add_printf(p->b, "<div class=\"tile\">%s<br><b>%zu / %zu</b><br><span class=\"small\">",
 			    _("Devices online"), online, gw->ndevices);
-	evbuffer_add_printf(p->b, _("%zu need a person"), gw->ndevices - online);
+	evbuffer_add_printf(p->b, ngettext("%zu needs a person", "%zu need a person", gw->ndevices - online),
+			    gw->ndevices - online);
 	evbuffer_add_printf(p->b, "</span></div>");
 	installed = sum_last(gw, "lampsInstalled", &n, NULL);
 	if (n) {
@@ -838,7 +839,8 @@ static void alarms(struct page *p, const char *device)
 			esc(p->b, (const char *)sqlite3_column_text(q, 1));
 			evbuffer_add_printf(p->b, "</td><td>%s</td><td class=\"small\">", a);
 			if (sqlite3_column_int(q, 3) > 0) {
-				evbuffer_add_printf(p->b, _("%d lamps"), sqlite3_column_int(q, 3));
+				evbuffer_add_printf(p->b, ngettext("%d lamp", "%d lamps", sqlite3_column_int(q, 3)),
+						    sqlite3_column_int(q, 3));
 				evbuffer_add_printf(p->b, " ");
 			}
 			esc(p->b, (const char *)sqlite3_column_text(q, 4));

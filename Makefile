@@ -24,6 +24,8 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench-%)
 
 # Installation (make install [PREFIX=/usr/local] [DESTDIR=...]).
 PREFIX     ?= /usr/local
+LOCALEDIR  ?= $(PREFIX)/share/locale
+CFLAGS     += -DWARDGW_LOCALEDIR='"$(LOCALEDIR)"'
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
@@ -31,13 +33,41 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 SYSCONFDIR ?= /etc
 STATEDIR   ?= /var/lib/wardgw
 
-.PHONY: all deps run test unit integration check-asan fuzz bench clean install uninstall
+# Translations (GNU gettext): po/LANG.po -> $(B)/locale/LANG/LC_MESSAGES/wardgw.mo,
+# which the binary finds beside itself (build tree) or under $(LOCALEDIR).
+PO_FILES  := $(wildcard po/*.po)
+MO_FILES  := $(PO_FILES:po/%.po=$(B)/locale/%/LC_MESSAGES/wardgw.mo)
+XGETTEXT  := xgettext --language=C --from-code=UTF-8 --keyword=_ --keyword=N_ --keyword=ngettext:1,2 \
+             --add-comments=TRANSLATORS --package-name=wardgw --msgid-bugs-address=none --no-location
+
+.PHONY: all deps run test unit integration check-asan fuzz bench clean install uninstall pot po-check mo deb
 .SECONDARY:
-all: $(B)/wardgw $(if $(SIM_SRCS),$(B)/wardgw-sim)
+all: $(B)/wardgw $(if $(SIM_SRCS),$(B)/wardgw-sim) $(MO_FILES)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/locale/%/LC_MESSAGES/wardgw.mo: po/%.po
+	@mkdir -p $(dir $@)
+	msgfmt --check -o $@ $<
+
+mo: $(MO_FILES)
+
+# po/wardgw.pot from the sources, merged into each catalogue (then translate).
+pot:
+	$(XGETTEXT) -o po/wardgw.pot $(sort $(wildcard gateway/*.c drivers/*.c))
+	@for p in $(PO_FILES); do msgmerge -q --update --backup=none --no-location $$p po/wardgw.pot; done
+
+# Every catalogue complete for the current sources: no untranslated or fuzzy
+# message, and none missing from the template.
+po-check:
+	@$(XGETTEXT) -o $(B)/wardgw.pot $(sort $(wildcard gateway/*.c drivers/*.c))
+	@set -e; for p in $(PO_FILES); do \
+	  msgmerge -q --no-location -o $(B)/merged.po $$p $(B)/wardgw.pot; \
+	  s=$$(LC_ALL=C msgfmt --check --statistics -o /dev/null $(B)/merged.po 2>&1); echo "  $$p: $$s"; \
+	  case "$$s" in *untranslated*|*fuzzy*) echo "$$p is incomplete: make pot, then translate" >&2; exit 1;; esac; \
+	done
 
 $(B)/libwardgw.a: $(CORE_OBJS)
 	@rm -f $@
@@ -114,12 +144,14 @@ bench: deps
 # The binary, wardgw(8), the unit and the user; the example config and the
 # profiles into $(SYSCONFDIR)/wardgw without overwriting what is there (a
 # field office's edits survive an upgrade); the data directory.
-install: $(B)/wardgw
+install: $(B)/wardgw $(MO_FILES)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/wardgw/profiles
 	install -d -m 0750 $(DESTDIR)$(STATEDIR)
 	install -m 0755 $(B)/wardgw $(DESTDIR)$(BINDIR)/wardgw
 	install -m 0644 docs/wardgw.8 $(DESTDIR)$(MANDIR)/man8/wardgw.8
+	@for m in $(MO_FILES); do l=$$(basename $$(dirname $$(dirname $$m))); \
+	  install -D -m 0644 $$m $(DESTDIR)$(LOCALEDIR)/$$l/LC_MESSAGES/wardgw.mo; done
 	sed -e 's|/usr/local/bin/wardgw|$(BINDIR)/wardgw|g' -e 's|/etc/wardgw/|$(SYSCONFDIR)/wardgw/|g' \
 	  -e 's|/var/lib/wardgw|$(STATEDIR)|g' config/systemd/wardgw.service > $(DESTDIR)$(UNITDIR)/wardgw.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/wardgw.service
@@ -132,6 +164,21 @@ install: $(B)/wardgw
 	  d=$(DESTDIR)$(SYSCONFDIR)/wardgw/profiles/$$(basename $$p); \
 	  if [ -e $$d ]; then echo "  keeping $$d"; else install -m 0644 $$p $$d; fi; \
 	done
+
+# The Debian package, with the standard tooling (debian/, dpkg-buildpackage),
+# built from a copy of this tree in $(B)/deb; then lintian (errors fail).
+VERSION := $(shell sed -n 's/^\#define WARDGW_VERSION "\(.*\)"/\1/p' gateway/version.h)
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+deb:
+	@WARDGW_DEPS_EXTRA="debhelper lintian fakeroot" ./scripts/install-deps.sh
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+	  { echo "debian/changelog is at $$v, gateway/version.h at $(VERSION): add a changelog entry" >&2; exit 1; }
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/wardgw-$(VERSION)
+	tar --exclude='./build*' --exclude=./run --exclude=./.git -cf - . | tar -x -C $(B)/deb/wardgw-$(VERSION)
+	cd $(B)/deb/wardgw-$(VERSION) && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
+	cp $(B)/deb/wardgw_$(VERSION)_$(DEB_ARCH).deb $(B)/
+	lintian --fail-on error --suppress-tags initial-upload-closes-no-bugs $(B)/wardgw_$(VERSION)_$(DEB_ARCH).deb
+	@echo "  DEB $(B)/wardgw_$(VERSION)_$(DEB_ARCH).deb"
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/wardgw $(DESTDIR)$(MANDIR)/man8/wardgw.8 \

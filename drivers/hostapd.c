@@ -17,6 +17,7 @@
  * Only counts and aggregates leave the worker; nothing per client is
  * stored, logged or published. */
 #include "driver.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <math.h>
@@ -642,16 +643,16 @@ static void hostapd_check(struct conf_ctx *ctx, const struct device_conf *dev)
 	}
 
 	if (c->ctrl_path && (!c->ctrl_path[0] || strlen(c->ctrl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
-		conf_error(ctx, &dev->at, "device %s: ctrl_path must be 1..%zu bytes", n,
+		conf_error(ctx, &dev->at, _("device %s: ctrl_path must be 1..%zu bytes"), n,
 			   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	if (c->local_dir && strlen(c->local_dir) > 40)
-		conf_error(ctx, &dev->at, "device %s: local_dir must be at most 40 bytes (UNIX socket paths are short)", n);
+		conf_error(ctx, &dev->at, _("device %s: local_dir must be at most 40 bytes (UNIX socket paths are short)"), n);
 	if (dev->timeout_ms * 4 >= dev->poll_interval_ms)
-		conf_error(ctx, &dev->at, "device %s: poll_interval_ms (%d) must exceed 4 x timeout_ms (%d)", n,
+		conf_error(ctx, &dev->at, _("device %s: poll_interval_ms (%d) must exceed 4 x timeout_ms (%d)"), n,
 			   dev->poll_interval_ms, dev->timeout_ms);
 	/* the readings of one poll are put into 64 values */
 	if (dev->profile && dev->profile->nregs > 64)
-		conf_error(ctx, &dev->at, "device %s: profile %s has %zu metrics; a hostapd device takes at most 64", n,
+		conf_error(ctx, &dev->at, _("device %s: profile %s has %zu metrics; a hostapd device takes at most 64"), n,
 			   dev->profile->name, dev->profile->nregs);
 }
 
@@ -700,6 +701,6 @@ int hostapd_live(struct gateway *gw, char *buf, size_t n)
 	}
 	if (!aps)
 		return 0;
-	return snprintf(buf, n, "wifi hotspots up %d/%d  clients %.0f  unique today %.0f  mean signal %.1f dBm  channel use %.0f %%",
+	return snprintf(buf, n, _("wifi hotspots up %d/%d  clients %.0f  unique today %.0f  mean signal %.1f dBm  channel use %.0f %%"),
 			up, aps, clients, unique, nsig ? sig / nsig : NAN, nutil ? 100 * util / nutil : NAN);
 }

@@ -6,6 +6,7 @@
  * A unit that does not answer costs the others its timeout and nothing
  * more: the port is never closed or reset for it. */
 #include "modbus_rtu.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -919,16 +920,16 @@ static void rtu_check(struct conf_ctx *ctx, const struct device_conf *dev)
 	int std = 0;
 
 	if (c->serial && c->serial[0] != '/')
-		conf_error(ctx, &dev->at, "device %s: serial '%s' must be a device path such as /dev/ttyUSB0", nm,
+		conf_error(ctx, &dev->at, _("device %s: serial '%s' must be a device path such as /dev/ttyUSB0"), nm,
 			   c->serial);
 	if (c->parity && (strlen(c->parity) != 1 || !strchr("NEO", c->parity[0])))
-		conf_error(ctx, &dev->at, "device %s: parity must be \"N\" (none), \"E\" (even) or \"O\" (odd), got \"%s\"",
+		conf_error(ctx, &dev->at, _("device %s: parity must be \"N\" (none), \"E\" (even) or \"O\" (odd), got \"%s\""),
 			   nm, c->parity);
 	for (const int *b = std_bauds; *b; b++)
 		std |= *b == c->baud;
 	if (!std)
-		conf_error(ctx, &dev->at, "device %s: baud %d is not a standard rate (1200 2400 4800 9600 19200 38400 "
-			   "57600 115200 ...)", nm, c->baud);
+		conf_error(ctx, &dev->at, _("device %s: baud %d is not a standard rate (1200 2400 4800 9600 19200 38400 "
+			   "57600 115200 ...)"), nm, c->baud);
 }
 
 /* Devices on one serial path share the line: one set of line settings.
@@ -951,8 +952,8 @@ static void rtu_check_all(struct conf_ctx *ctx, const struct gw_config *cfg)
 				break;
 			if (ca->baud != cb->baud || strcmp(ca->parity, cb->parity) || ca->data_bits != cb->data_bits ||
 			    ca->stop_bits != cb->stop_bits || ca->rs485 != cb->rs485 || ca->frame_gap_ms != cb->frame_gap_ms)
-				conf_error(ctx, &a->at, "device %s: %s is set to %d %d%s%d%s here but %d %d%s%d%s for %s (line %d); "
-					   "devices on one bus share its line settings", a->name, ca->serial, ca->baud,
+				conf_error(ctx, &a->at, _("device %s: %s is set to %d %d%s%d%s here but %d %d%s%d%s for %s (line %d); "
+					   "devices on one bus share its line settings"), a->name, ca->serial, ca->baud,
 					   ca->data_bits, ca->parity, ca->stop_bits, ca->rs485 ? " rs485" : "", cb->baud,
 					   cb->data_bits, cb->parity, cb->stop_bits, cb->rs485 ? " rs485" : "", b->name,
 					   b->at.line);

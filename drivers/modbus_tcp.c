@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "i18n.h"
 #include "driver.h"
 #include "gateway.h"
 #include "devhealth.h"
@@ -1267,12 +1268,12 @@ static void mbtcp_check(struct conf_ctx *ctx, const struct device_conf *dev)
 	const struct mbtcp_conf *c = dev->drv;
 
 	if (c->host && !*c->host)
-		conf_error(ctx, &dev->at, "device %s: host is empty", dev->name ? dev->name : "?");
+		conf_error(ctx, &dev->at, _("device %s: host is empty"), dev->name ? dev->name : "?");
 	if (c->framing && strcmp(c->framing, "mbap") && strcmp(c->framing, "rtu"))
-		conf_error(ctx, &dev->at, "device %s: framing must be \"mbap\" (Modbus TCP) or \"rtu\" (RTU frames "
-			   "over TCP, for serial servers and DTUs), got \"%s\"", dev->name ? dev->name : "?", c->framing);
+		conf_error(ctx, &dev->at, _("device %s: framing must be \"mbap\" (Modbus TCP) or \"rtu\" (RTU frames "
+			   "over TCP, for serial servers and DTUs), got \"%s\""), dev->name ? dev->name : "?", c->framing);
 	if (c->framing && !strcmp(c->framing, "rtu") && (c->unit < 1 || c->unit > 247))
-		conf_error(ctx, &dev->at, "device %s: unit %d cannot be addressed on a serial line (1..247)",
+		conf_error(ctx, &dev->at, _("device %s: unit %d cannot be addressed on a serial line (1..247)"),
 			   dev->name ? dev->name : "?", c->unit);
 }
 
@@ -1293,8 +1294,8 @@ static void mbtcp_check_all(struct conf_ctx *ctx, const struct gw_config *cfg)
 				continue;
 			/* against the first device there only: one error per device */
 			if (strcmp(ca->framing, cb->framing))
-				conf_error(ctx, &a->at, "device %s: framing \"%s\" on %s:%d, but %s (line %d) there uses \"%s\"; "
-					   "devices at one host:port share its connection", a->name, ca->framing, ca->host,
+				conf_error(ctx, &a->at, _("device %s: framing \"%s\" on %s:%d, but %s (line %d) there uses \"%s\"; "
+					   "devices at one host:port share its connection"), a->name, ca->framing, ca->host,
 					   ca->port, b->name, b->at.line, cb->framing);
 			break;
 		}

@@ -8,6 +8,7 @@
  * that disappears (USB unplugged, the pty closed) is reopened with a capped
  * backoff. */
 #include "driver.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -505,18 +506,18 @@ static void modem_check(struct conf_ctx *ctx, const struct device_conf *dev)
 	conf_resolve_path(ctx, &c->port);   /* relative to the config file */
 
 	if (!baud_flag(c->baud))
-		conf_error(ctx, &dev->at, "device %s: baud must be 9600, 19200, 38400, 57600, 115200, 230400, 460800 or 921600 (got %d)",
+		conf_error(ctx, &dev->at, _("device %s: baud must be 9600, 19200, 38400, 57600, 115200, 230400, 460800 or 921600 (got %d)"),
 			   dev->name ? dev->name : "?", c->baud);
 	if (isfinite(c->lat) != isfinite(c->lon))
-		conf_error(ctx, &dev->at, "device %s: give both lat and lon, or neither (the gateway's)", dev->name ? dev->name : "?");
+		conf_error(ctx, &dev->at, _("device %s: give both lat and lon, or neither (the gateway's)"), dev->name ? dev->name : "?");
 	if (c->operator_name && !survey_valid_operator(c->operator_name))
-		conf_error(ctx, &dev->at, "device %s: operator must be 1..31 letters, digits, ' ', '-', '_' or '.'",
+		conf_error(ctx, &dev->at, _("device %s: operator must be 1..31 letters, digits, ' ', '-', '_' or '.'"),
 			   dev->name ? dev->name : "?");
 	if (dev->timeout_ms * 3 >= dev->poll_interval_ms)
-		conf_error(ctx, &dev->at, "device %s: a poll is up to three AT commands of timeout_ms each: poll_interval_ms (%d) must exceed 3 x timeout_ms (%d)",
+		conf_error(ctx, &dev->at, _("device %s: a poll is up to three AT commands of timeout_ms each: poll_interval_ms (%d) must exceed 3 x timeout_ms (%d)"),
 			   dev->name ? dev->name : "?", dev->poll_interval_ms, dev->timeout_ms);
 	if (dev->profile && dev->profile->nregs > 64)
-		conf_error(ctx, &dev->at, "device %s: a modem profile has at most 64 metrics", dev->name ? dev->name : "?");
+		conf_error(ctx, &dev->at, _("device %s: a modem profile has at most 64 metrics"), dev->name ? dev->name : "?");
 }
 
 const struct driver_ops modem_driver = {

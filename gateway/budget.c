@@ -3,6 +3,7 @@
  * bit, 8 data bits, parity or not, 1 or 2 stop bits; 3.5 characters of
  * silence between frames). */
 #include "budget.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <math.h>
@@ -112,27 +113,29 @@ int budget_report(const struct gw_config *cfg, FILE *out)
 	int warnings = 0;
 
 	if (budget_compute(cfg, &b, &n) < 0) {
-		fprintf(out, "bus budget: out of memory\n");
+		fprintf(out, "%s\n", _("bus budget: out of memory"));
 		return 1;
 	}
 	for (size_t k = 0; k < n; k++) {
 		const struct rtu_conf *c = b[k].line;
 		char line[320];
 		snprintf(line, sizeof(line), "%s %d %d%s%d", c->serial, c->baud, c->data_bits, c->parity, c->stop_bits);
-		fprintf(out, "bus %s: %zu unit%s need %.1f requests/s; the line carries %.1f/s at these frame sizes "
-			"(%.1f ms each: %.1f on the wire, %.2f gap, %.0f turnaround), %.0f %% busy\n", line, b[k].units,
-			b[k].units == 1 ? "" : "s", b[k].needed_rps, b[k].possible_rps, b[k].req_ms, b[k].wire_ms,
+		fprintf(out, ngettext("bus %s: %zu unit needs %.1f requests/s; the line carries %.1f/s at these frame sizes "
+				      "(%.1f ms each: %.1f on the wire, %.2f gap, %.0f turnaround), %.0f %% busy\n",
+				      "bus %s: %zu units need %.1f requests/s; the line carries %.1f/s at these frame sizes "
+				      "(%.1f ms each: %.1f on the wire, %.2f gap, %.0f turnaround), %.0f %% busy\n", b[k].units),
+			line, b[k].units, b[k].needed_rps, b[k].possible_rps, b[k].req_ms, b[k].wire_ms,
 			b[k].gap_ms, b[k].turnaround_ms, b[k].busy * 100.0);
 		if (b[k].busy > 1.0) {
 			warnings++;
-			fprintf(out, "warning: bus %s is over its budget: it needs %.1f requests/s but carries %.1f; "
-				"polls will fall behind. Poll less often (every interval x %.2f: the shortest %.0f ms "
-				"would become %.0f ms), raise the baud rate, or split the units over two buses\n", line,
+			fprintf(out, _("warning: bus %s is over its budget: it needs %.1f requests/s but carries %.1f; "
+				       "polls will fall behind. Poll less often (every interval x %.2f: the shortest %.0f ms "
+				       "would become %.0f ms), raise the baud rate, or split the units over two buses\n"), line,
 				b[k].needed_rps, b[k].possible_rps, b[k].busy, b[k].min_interval_ms / b[k].busy,
 				ceil(b[k].min_interval_ms));
 		} else if (b[k].busy > 0.8) {
-			fprintf(out, "note: bus %s is %.0f %% busy; a dead unit's timeouts come on top and may make polls "
-				"late\n", line, b[k].busy * 100.0);
+			fprintf(out, _("note: bus %s is %.0f %% busy; a dead unit's timeouts come on top and may make polls "
+				       "late\n"), line, b[k].busy * 100.0);
 		}
 	}
 	free(b);

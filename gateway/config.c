@@ -2,6 +2,7 @@
  * tables, every error at FILE:LINE, and cross-field checks at the end. A
  * reload parses into a new struct; the caller swaps it in only when whole. */
 #include "config.h"
+#include "i18n.h"
 
 #include "timeparse.h"
 
@@ -21,6 +22,7 @@
 #include "coverage.h"
 #include "environment.h"
 #include "ingest.h"
+#include "map.h"
 
 struct conf_err {
 	const char *file;
@@ -139,6 +141,8 @@ static const struct opt device_opts[] = {
 	{ "lamp_type", OPT_STRING, OFF(struct device_conf, lamp_type), 0, 0, 0, NULL, 0 },
 	{ "settle_s", OPT_INT, OFF(struct device_conf, settle_s), 0, 7200, -1, NULL, 0 },
 	{ "restrike_s", OPT_INT, OFF(struct device_conf, restrike_s), 0, 7200, -1, NULL, 0 },
+	{ "lat", OPT_DOUBLE, OFF(struct device_conf, lat), -90, 90, NAN, NULL, 0 },
+	{ "lon", OPT_DOUBLE, OFF(struct device_conf, lon), -180, 180, NAN, NULL, 0 },
 	{ 0 }
 };
 
@@ -322,9 +326,9 @@ static void check_unknown(struct conf_ctx *ctx, const config_setting_t *group, c
 		if (known)
 			continue;
 		if (best)
-			serror(ctx, m, "unknown key '%s' in %s (did you mean '%s'?)", key, what, best);
+			serror(ctx, m, _("unknown key '%s' in %s (did you mean '%s'?)"), key, what, best);
 		else
-			serror(ctx, m, "unknown key '%s' in %s", key, what);
+			serror(ctx, m, _("unknown key '%s' in %s"), key, what);
 	}
 }
 
@@ -371,16 +375,16 @@ static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, cons
 		if (!s) {
 			if (check_required && o->required) {
 				if (group)
-					serror(ctx, group, "%s: missing required key '%s'", what, o->name);
+					serror(ctx, group, _("%s: missing required key '%s'"), what, o->name);
 				else
-					conf_error(ctx, NULL, "missing required section '%s' with key '%s'", what, o->name);
+					conf_error(ctx, NULL, _("missing required section '%s' with key '%s'"), what, o->name);
 			}
 			continue;
 		}
 		switch (o->type) {
 		case OPT_STRING:
 			if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-				serror(ctx, s, "%s must be a string in double quotes", o->name);
+				serror(ctx, s, _("%s must be a string in double quotes"), o->name);
 				break;
 			}
 			free(*(char **)p);
@@ -388,7 +392,7 @@ static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, cons
 			break;
 		case OPT_BOOL:
 			if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-				serror(ctx, s, "%s must be true or false", o->name);
+				serror(ctx, s, _("%s must be true or false"), o->name);
 				break;
 			}
 			*(int *)p = config_setting_get_bool(s);
@@ -396,11 +400,11 @@ static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, cons
 		case OPT_INT:
 		case OPT_DOUBLE:
 			if (number_of(s, &v) < 0) {
-				serror(ctx, s, "%s must be a number", o->name);
+				serror(ctx, s, _("%s must be a number"), o->name);
 				break;
 			}
 			if (o->type == OPT_INT && config_setting_type(s) == CONFIG_TYPE_FLOAT) {
-				serror(ctx, s, "%s must be a whole number (got %g)", o->name, v);
+				serror(ctx, s, _("%s must be a whole number (got %g)"), o->name, v);
 				break;
 			}
 			if (!isfinite(v) || v < o->min || v > o->max) {
@@ -408,7 +412,7 @@ static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, cons
 				fmt_num(lo, sizeof(lo), o->min);
 				fmt_num(hi, sizeof(hi), o->max);
 				fmt_num(got, sizeof(got), v);
-				serror(ctx, s, "%s must be %s..%s (got %s)", o->name, lo, hi, got);
+				serror(ctx, s, _("%s must be %s..%s (got %s)"), o->name, lo, hi, got);
 				break;
 			}
 			if (o->type == OPT_INT)
@@ -464,7 +468,7 @@ static int read_file_digest(struct conf_ctx *ctx, config_t *lc, const char *path
 			intern_file(ctx, config_error_file(lc) ? config_error_file(lc) : path),
 			config_error_line(lc)
 		};
-		conf_error(ctx, &o, "syntax error: %s", config_error_text(lc));
+		conf_error(ctx, &o, _("syntax error: %s"), config_error_text(lc));
 		return -EINVAL;
 	}
 	return 0;
@@ -482,48 +486,48 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	r->min = NAN;
 	r->max = NAN;
 	if (!config_setting_is_group(s)) {
-		serror(ctx, s, "a register must be a group { metric = ...; }");
+		serror(ctx, s, _("a register must be a group { metric = ...; }"));
 		return;
 	}
 	check_unknown(ctx, s, "register", NULL, NULL, reg_keys);
 
 	if (!config_setting_lookup_string(s, "metric", &str))
-		serror(ctx, s, "register: missing required key 'metric' (a string)");
+		serror(ctx, s, _("register: missing required key 'metric' (a string)"));
 	else if (!valid_name(str, 63))
 		serror(ctx, config_setting_get_member(s, "metric"),
-		       "metric '%s' must be 1..63 letters, digits, '-', '_' or '.'", str);
+		       _("metric '%s' must be 1..63 letters, digits, '-', '_' or '.'"), str);
 	else
 		r->metric = strdup(str);
 
 	int table_ok = 0;
 	r->table = TABLE_HOLDING;
 	if (!config_setting_lookup_string(s, "table", &str))
-		serror(ctx, s, "register %s: missing required key 'table' (coil, discrete, holding or input)",
+		serror(ctx, s, _("register %s: missing required key 'table' (coil, discrete, holding or input)"),
 		       r->metric ? r->metric : "?");
 	else if (reg_table_parse(str, &r->table) < 0)
 		serror(ctx, config_setting_get_member(s, "table"),
-		       "table must be coil, discrete, holding or input (got '%s')", str);
+		       _("table must be coil, discrete, holding or input (got '%s')"), str);
 	else
 		table_ok = 1;
 
 	r->type = reg_table_is_bits(r->table) ? TYPE_BIT : TYPE_U16;
 	if ((m = config_setting_get_member(s, "type"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING)
-			serror(ctx, m, "type must be a string, one of u16 s16 u32 s32 u64 s64 f32 f64 bit");
+			serror(ctx, m, _("type must be a string, one of u16 s16 u32 s32 u64 s64 f32 f64 bit"));
 		else if (reg_type_parse(config_setting_get_string(m), &r->type) < 0)
-			serror(ctx, m, "type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit (got '%.64s')",
+			serror(ctx, m, _("type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit (got '%.64s')"),
 			       config_setting_get_string(m));
 		else if (table_ok && reg_table_is_bits(r->table) && r->type != TYPE_BIT)
-			serror(ctx, m, "a %s register is a single bit: type must be \"bit\" (got '%s')",
+			serror(ctx, m, _("a %s register is a single bit: type must be \"bit\" (got '%s')"),
 			       reg_table_name(r->table), reg_type_name(r->type));
 	}
 
 	if (!(m = config_setting_get_member(s, "address")))
-		serror(ctx, s, "register %s: missing required key 'address'", r->metric ? r->metric : "?");
+		serror(ctx, s, _("register %s: missing required key 'address'"), r->metric ? r->metric : "?");
 	else if (number_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT)
-		serror(ctx, m, "address must be a whole number (e.g. 0x0156)");
+		serror(ctx, m, _("address must be a whole number (e.g. 0x0156)"));
 	else if (v < 0 || v + reg_type_words(r->type) - 1 > 65535)
-		serror(ctx, m, "address must be 0..%u for a %s (got %.0f)",
+		serror(ctx, m, _("address must be 0..%u for a %s (got %.0f)"),
 		       65536 - reg_type_words(r->type), reg_type_name(r->type), v);
 	else
 		r->address = (uint16_t)v;
@@ -531,51 +535,51 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	str = NULL;
 	if ((m = config_setting_get_member(s, "order"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING)
-			serror(ctx, m, "order must be a string such as \"ABCD\"");
+			serror(ctx, m, _("order must be a string such as \"ABCD\""));
 		else
 			str = config_setting_get_string(m);
 		if (str && (r->type == TYPE_BIT || reg_table_is_bits(r->table)))
-			serror(ctx, m, "order does not apply to a bit");
+			serror(ctx, m, _("order does not apply to a bit"));
 	}
 	if (reg_order_parse(str, r->type, &r->order) < 0)
-		serror(ctx, m, "order '%s' does not fit a %s; use one of %s", str,
+		serror(ctx, m, _("order '%s' does not fit a %s; use one of %s"), str,
 		       reg_type_name(r->type), reg_order_choices(r->type));
 
 	if ((m = config_setting_get_member(s, "bit"))) {
 		if (r->type != TYPE_BIT || reg_table_is_bits(r->table))
-			serror(ctx, m, "bit applies only to type \"bit\" on a holding or input register");
+			serror(ctx, m, _("bit applies only to type \"bit\" on a holding or input register"));
 		else if (number_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 0 || v > 15)
-			serror(ctx, m, "bit must be 0..15");
+			serror(ctx, m, _("bit must be 0..15"));
 		else
 			r->bit = (unsigned)v;
 	} else if (r->type == TYPE_BIT && !reg_table_is_bits(r->table)) {
-		serror(ctx, s, "register %s: type \"bit\" needs 'bit' (0..15)", r->metric ? r->metric : "?");
+		serror(ctx, s, _("register %s: type \"bit\" needs 'bit' (0..15)"), r->metric ? r->metric : "?");
 	}
 
 	if ((m = config_setting_get_member(s, "scale"))) {
 		if (number_of(m, &v) < 0 || !isfinite(v) || v == 0)
-			serror(ctx, m, "scale must be a non-zero number");
+			serror(ctx, m, _("scale must be a non-zero number"));
 		else
 			r->scale = v;
 	}
 	if ((m = config_setting_get_member(s, "offset"))) {
 		if (number_of(m, &v) < 0 || !isfinite(v))
-			serror(ctx, m, "offset must be a number");
+			serror(ctx, m, _("offset must be a number"));
 		else
 			r->offset = v;
 	}
 	if ((m = config_setting_get_member(s, "counter"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_BOOL)
-			serror(ctx, m, "counter must be true or false");
+			serror(ctx, m, _("counter must be true or false"));
 		else
 			r->counter = config_setting_get_bool(m);
 	}
 	if ((m = config_setting_get_member(s, "writable"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_BOOL)
-			serror(ctx, m, "writable must be true or false");
+			serror(ctx, m, _("writable must be true or false"));
 		else if ((r->writable = config_setting_get_bool(m)) && table_ok &&
 			 (r->table == TABLE_INPUT || r->table == TABLE_DISCRETE))
-			serror(ctx, m, "a %s register is read-only in Modbus: writable needs a holding register or a coil",
+			serror(ctx, m, _("a %s register is read-only in Modbus: writable needs a holding register or a coil"),
 			       reg_table_name(r->table));
 	}
 	static const char *const bound_keys[2] = { "min", "max" };
@@ -584,18 +588,18 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 		if (!(m = config_setting_get_member(s, bound_keys[i])))
 			continue;
 		if (number_of(m, &v) < 0 || !isfinite(v))
-			serror(ctx, m, "%s must be a number (in the register's units, after scale)", bound_keys[i]);
+			serror(ctx, m, _("%s must be a number (in the register's units, after scale)"), bound_keys[i]);
 		else
 			*bounds[i] = v;
 	}
 	if (r->min > r->max)
-		serror(ctx, config_setting_get_member(s, "max"), "max (%g) is below min (%g)", r->max, r->min);
+		serror(ctx, config_setting_get_member(s, "max"), _("max (%g) is below min (%g)"), r->max, r->min);
 	if ((m = config_setting_get_member(s, "unit"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING)
-			serror(ctx, m, "unit must be a string (a SenML unit such as \"V\" or \"kWh\")");
+			serror(ctx, m, _("unit must be a string (a SenML unit such as \"V\" or \"kWh\")"));
 		else if (strlen(config_setting_get_string(m)) > 15 ||
 			 strpbrk(config_setting_get_string(m), "\"\\"))
-			serror(ctx, m, "unit must be at most 15 characters, no quotes or backslashes");
+			serror(ctx, m, _("unit must be at most 15 characters, no quotes or backslashes"));
 		else
 			r->unit = strdup(config_setting_get_string(m));
 	}
@@ -626,7 +630,7 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 	ps = config_lookup(&lc, "profile");
 	if (!ps || !config_setting_is_group(ps)) {
 		struct conf_origin o = { intern_file(ctx, path), 1 };
-		conf_error(ctx, &o, "a profile file must contain 'profile = { name = ...; registers = (...); };'");
+		conf_error(ctx, &o, _("a profile file must contain 'profile = { name = ...; registers = (...); };'"));
 		goto out;
 	}
 	check_unknown(ctx, config_root_setting(&lc), "profile file", NULL, NULL,
@@ -642,10 +646,10 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 	p->at = origin(ctx, ps);
 
 	if (!config_setting_lookup_string(ps, "name", &str))
-		serror(ctx, ps, "profile: missing required key 'name' (a string)");
+		serror(ctx, ps, _("profile: missing required key 'name' (a string)"));
 	else if (!valid_name(str, 63))
 		serror(ctx, config_setting_get_member(ps, "name"),
-		       "profile name '%s' must be 1..63 letters, digits, '-', '_' or '.'", str);
+		       _("profile name '%s' must be 1..63 letters, digits, '-', '_' or '.'"), str);
 	else
 		p->name = strdup(str);
 	if (config_setting_lookup_string(ps, "description", &str))
@@ -654,8 +658,8 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 	if ((m = config_setting_get_member(ps, "write_function"))) {
 		double wf;
 		if (number_of(m, &wf) < 0 || (wf != 6 && wf != 16))
-			serror(ctx, m, "write_function must be 6 (05/06 for one coil or register, 15/16 for more) "
-			       "or 16 (always 15/16, for devices that accept only those)");
+			serror(ctx, m, _("write_function must be 6 (05/06 for one coil or register, 15/16 for more) "
+			       "or 16 (always 15/16, for devices that accept only those)"));
 		else
 			p->write_function = (int)wf;
 	}
@@ -682,13 +686,13 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 
 	regs = config_setting_get_member(ps, "registers");
 	if (!regs || !(config_setting_is_list(regs) || config_setting_is_array(regs))) {
-		serror(ctx, regs ? regs : ps, "profile %s: 'registers' must be a list ( {...}, {...} )",
+		serror(ctx, regs ? regs : ps, _("profile %s: 'registers' must be a list ( {...}, {...} )"),
 		       p->name ? p->name : "?");
 		goto out;
 	}
 	int n = config_setting_length(regs);
 	if (n == 0)
-		serror(ctx, regs, "profile %s has no registers", p->name ? p->name : "?");
+		serror(ctx, regs, _("profile %s has no registers"), p->name ? p->name : "?");
 	p->regs = calloc((size_t)n + 1, sizeof(*p->regs));
 	if (!p->regs)
 		goto out;
@@ -698,7 +702,7 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 		struct reg_def *r = &p->regs[p->nregs++];
 		for (size_t j = 0; r->metric && j + 1 < p->nregs; j++)
 			if (p->regs[j].metric && !strcmp(p->regs[j].metric, r->metric))
-				conf_error(ctx, &r->at, "metric '%s' appears twice in profile %s (first at line %d)",
+				conf_error(ctx, &r->at, _("metric '%s' appears twice in profile %s (first at line %d)"),
 					   r->metric, p->name ? p->name : "?", p->regs[j].at.line);
 	}
 out:
@@ -744,7 +748,7 @@ static void load_profiles(struct conf_ctx *ctx, const config_setting_t *where)
 
 	if (!d) {
 		struct conf_origin o = where ? origin(ctx, where) : (struct conf_origin){ cfg->files[0], 0 };
-		conf_error(ctx, &o, "profiles_dir '%s': %s", dir ? dir : cfg->profiles_dir, strerror(errno));
+		conf_error(ctx, &o, _("profiles_dir '%s': %s"), dir ? dir : cfg->profiles_dir, strerror(errno));
 		goto out;
 	}
 	while ((e = readdir(d))) {
@@ -770,7 +774,7 @@ static void load_profiles(struct conf_ctx *ctx, const config_setting_t *where)
 		for (size_t j = 0; j < i; j++)
 			if (cfg->profiles[i].name && cfg->profiles[j].name &&
 			    !strcmp(cfg->profiles[i].name, cfg->profiles[j].name))
-				conf_error(ctx, &cfg->profiles[i].at, "profile '%s' is defined twice (also at %s:%d)",
+				conf_error(ctx, &cfg->profiles[i].at, _("profile '%s' is defined twice (also at %s:%d)"),
 					   cfg->profiles[i].name, cfg->profiles[j].at.file, cfg->profiles[j].at.line);
 out:
 	for (size_t i = 0; i < n; i++)
@@ -839,7 +843,7 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 		struct device_conf dev;
 
 		if (!config_setting_is_group(s)) {
-			serror(ctx, s, "each device must be a group { name = ...; }");
+			serror(ctx, s, _("each device must be a group { name = ...; }"));
 			continue;
 		}
 		const char *nm = NULL;
@@ -857,7 +861,7 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 			known[0] = 0;
 			for (const struct driver_ops *const *k = drivers; *k && kl < sizeof(known); k++)
 				kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "", (*k)->name);
-			serror(ctx, m ? m : s, "unknown driver '%.64s' (known: %s)",
+			serror(ctx, m ? m : s, _("unknown driver '%.64s' (known: %s)"),
 			       dev.driver_name ? dev.driver_name : "", known);
 			check_unknown(ctx, s, "device", device_opts, NULL, NULL);
 			free_device(&dev);
@@ -874,10 +878,10 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 		if (dev.lamp_type && !lamp_type_ok(dev.lamp_type))
 			serror(ctx, config_setting_get_member(s, "lamp_type") ? config_setting_get_member(s, "lamp_type")
 			       : defs ? config_setting_get_member(defs, "lamp_type") : s,
-			       "lamp_type must be \"led\" or \"hid\" (sodium, metal halide) (got '%s')", dev.lamp_type);
+			       _("lamp_type must be \"led\" or \"hid\" (sodium, metal halide) (got '%s')"), dev.lamp_type);
 		if (dev.name && !valid_name(dev.name, 56))
 			serror(ctx, config_setting_get_member(s, "name"),
-			       "device name '%s' must be 1..56 letters, digits, '-', '_' or '.'", dev.name);
+			       _("device name '%s' must be 1..56 letters, digits, '-', '_' or '.'"), dev.name);
 		if (dev.profile_name && !(dev.profile = config_profile(cfg, dev.profile_name))) {
 			const char *best = NULL;
 			unsigned bd = 4;
@@ -886,12 +890,12 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 					bd = edit_distance(dev.profile_name, cfg->profiles[k].name),
 					best = cfg->profiles[k].name;
 			serror(ctx, config_setting_get_member(s, "profile"),
-			       "device %s: no profile named '%s' in %s%s%s%s", dev.name ? dev.name : "?",
+			       _("device %s: no profile named '%s' in %s%s%s%s"), dev.name ? dev.name : "?",
 			       dev.profile_name, cfg->profiles_dir, best ? " (did you mean '" : "",
 			       best ? best : "", best ? "'?)" : "");
 		}
 		if (dev.timeout_ms >= dev.poll_interval_ms)
-			serror(ctx, s, "device %s: timeout_ms (%d) must be less than poll_interval_ms (%d)",
+			serror(ctx, s, _("device %s: timeout_ms (%d) must be less than poll_interval_ms (%d)"),
 			       dev.name ? dev.name : "?", dev.timeout_ms, dev.poll_interval_ms);
 
 		/* "count = N" expands into N devices named NAME-001.. (wider
@@ -924,7 +928,7 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 						if (o->type == OPT_INT && !strcmp(o->name, step)) {
 							int *port = (int *)((char *)d->drv + o->offset);
 							if (*port + k > (step[0] == 'p' ? 65535 : (int)o->max)) {
-								serror(ctx, s, "device %s: count %d runs the %s past %d",
+								serror(ctx, s, _("device %s: count %d runs the %s past %d"),
 								       dev.name ? dev.name : "?", count, step,
 								       step[0] == 'p' ? 65535 : (int)o->max);
 								k = count;
@@ -950,14 +954,14 @@ static void check_cross(struct conf_ctx *ctx)
 		for (size_t j = 0; j < i && a->name; j++) {
 			const struct device_conf *b = &cfg->devices[j];
 			if (b->name && !strcmp(a->name, b->name)) {
-				conf_error(ctx, &a->at, "device name '%s' is used twice (also at line %d)",
+				conf_error(ctx, &a->at, _("device name '%s' is used twice (also at line %d)"),
 					   a->name, b->at.line);
 				break;
 			}
 		}
 	}
 	if (cfg->ndevices > 20000)
-		conf_error(ctx, NULL, "%zu devices configured; at most 20000 are supported", cfg->ndevices);
+		conf_error(ctx, NULL, _("%zu devices configured; at most 20000 are supported"), cfg->ndevices);
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((*d)->check_all)
 			(*d)->check_all(ctx, cfg);
@@ -988,7 +992,7 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 
 	if (cfg->gateway_id && !valid_name(cfg->gateway_id, 64))
 		serror(ctx, config_setting_get_member(g, "id"),
-		       "gateway id '%s' must be 1..64 letters, digits, '-', '_' or '.' (it is an MQTT topic level)",
+		       _("gateway id '%s' must be 1..64 letters, digits, '-', '_' or '.' (it is an MQTT topic level)"),
 		       cfg->gateway_id);
 	if (cfg->topic_prefix) {
 		const char *p = cfg->topic_prefix;
@@ -996,27 +1000,27 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 		if (l == 0 || l > 128 || strpbrk(p, "+#") || p[0] == '/' || p[l - 1] == '/')
 			serror(ctx, m && config_setting_get_member(m, "topic_prefix") ?
 			       config_setting_get_member(m, "topic_prefix") : config_root_setting(lc),
-			       "topic_prefix '%s' must be 1..128 characters without '+', '#' or a leading/trailing '/'", p);
+			       _("topic_prefix '%s' must be 1..128 characters without '+', '#' or a leading/trailing '/'"), p);
 	}
 	if (cfg->mqtt_uri && strncmp(cfg->mqtt_uri, "tcp://", 6) && strncmp(cfg->mqtt_uri, "ssl://", 6) &&
 	    strncmp(cfg->mqtt_uri, "mqtt://", 7) && strncmp(cfg->mqtt_uri, "mqtts://", 8))
 		serror(ctx, config_setting_get_member(m, "uri"),
-		       "mqtt uri '%s' must start with tcp://, ssl://, mqtt:// or mqtts://", cfg->mqtt_uri);
+		       _("mqtt uri '%s' must start with tcp://, ssl://, mqtt:// or mqtts://"), cfg->mqtt_uri);
 	if (cfg->mqtt_password_file && config_plaintext_uri(cfg)) {
 		config_setting_t *pf = config_setting_get_member(m, "password_file");
 		cfg->mqtt_password_at = origin(ctx, pf ? pf : m);
 		if (!cfg->mqtt_allow_plaintext)
-			serror(ctx, pf ? pf : m, "mqtt: password_file over %.*s sends the password in clear text: use "
+			serror(ctx, pf ? pf : m, _("mqtt: password_file over %.*s sends the password in clear text: use "
 			       "ssl:// (or mqtts://) with ca_file, or set allow_plaintext_password = true if the link "
-			       "to the broker is trusted", (int)(strstr(cfg->mqtt_uri, "://") - cfg->mqtt_uri + 3),
+			       "to the broker is trusted"), (int)(strstr(cfg->mqtt_uri, "://") - cfg->mqtt_uri + 3),
 			       cfg->mqtt_uri);
 	}
 	if (cfg->log_level && strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warn") &&
 	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
-		serror(ctx, config_lookup(lc, "log.level"), "log level must be error, warn, info or debug (got '%s')",
+		serror(ctx, config_lookup(lc, "log.level"), _("log level must be error, warn, info or debug (got '%s')"),
 		       cfg->log_level);
 	if (cfg->log_target && strcmp(cfg->log_target, "stderr") && strcmp(cfg->log_target, "syslog"))
-		serror(ctx, config_lookup(lc, "log.target"), "log target must be stderr or syslog (got '%s')",
+		serror(ctx, config_lookup(lc, "log.target"), _("log target must be stderr or syslog (got '%s')"),
 		       cfg->log_target);
 }
 
@@ -1038,14 +1042,14 @@ static void check_http(struct conf_ctx *ctx, config_t *lc)
 	cfg->http_at = origin(ctx, h);
 	m = config_setting_get_member(h, "listen");
 	if (cfg->http_listen && http_parse_listen(cfg->http_listen, host, sizeof(host), &port, &loopback, &why) < 0)
-		serror(ctx, m ? m : h, "%s (got '%s')", why, cfg->http_listen);
+		serror(ctx, m ? m : h, _("%s (got '%s')"), why, cfg->http_listen);
 	if (!!cfg->http_user != !!cfg->http_password_file)
-		serror(ctx, h, "http: user and password_file go together (basic auth)");
+		serror(ctx, h, _("http: user and password_file go together (basic auth)"));
 	if (!loopback && !cfg->http_token_file && !(cfg->http_user && cfg->http_password_file))
-		serror(ctx, m ? m : h, "http listens on %s, which is not loopback: set token_file, or user and "
-		       "password_file, so that only technicians see the page", cfg->http_listen);
+		serror(ctx, m ? m : h, _("http listens on %s, which is not loopback: set token_file, or user and "
+		       "password_file, so that only technicians see the page"), cfg->http_listen);
 	if (cfg->http_user && (strlen(cfg->http_user) > 63 || strchr(cfg->http_user, ':')))
-		serror(ctx, config_setting_get_member(h, "user"), "http user must be 1..63 characters without ':'");
+		serror(ctx, config_setting_get_member(h, "user"), _("http user must be 1..63 characters without ':'"));
 }
 
 /* --- groups and KPIs --- */
@@ -1099,11 +1103,11 @@ static const char *get_str(struct conf_ctx *ctx, const config_setting_t *s, cons
 
 	if (!m) {
 		if (required)
-			serror(ctx, s, "missing required key '%s'", key);
+			serror(ctx, s, _("missing required key '%s'"), key);
 		return NULL;
 	}
 	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
-		serror(ctx, m, "%s must be a string in double quotes", key);
+		serror(ctx, m, _("%s must be a string in double quotes"), key);
 		return NULL;
 	}
 	return config_setting_get_string(m);
@@ -1115,7 +1119,7 @@ static void parse_groups(struct conf_ctx *ctx, const config_setting_t *list)
 	int n = config_setting_length(list);
 
 	if (!config_setting_is_list(list)) {
-		serror(ctx, list, "groups must be a list: groups = ( { name = \"...\"; devices = [ ... ]; } );");
+		serror(ctx, list, _("groups must be a list: groups = ( { name = \"...\"; devices = [ ... ]; } );"));
 		return;
 	}
 	cfg->groups = calloc((size_t)n + 1, sizeof(*cfg->groups));
@@ -1126,7 +1130,7 @@ static void parse_groups(struct conf_ctx *ctx, const config_setting_t *list)
 		config_setting_t *devs;
 
 		if (!config_setting_is_group(g)) {
-			serror(ctx, g, "a group must be { name = \"...\"; devices = [ ... ]; }");
+			serror(ctx, g, _("a group must be { name = \"...\"; devices = [ ... ]; }"));
 			continue;
 		}
 		check_unknown(ctx, g, "group", NULL, NULL, group_keys);
@@ -1134,15 +1138,15 @@ static void parse_groups(struct conf_ctx *ctx, const config_setting_t *list)
 		if (!(name = get_str(ctx, g, "name", 1)))
 			continue;
 		if (!valid_name(name, 63)) {
-			serror(ctx, config_setting_get_member(g, "name"), "group name '%s' must be 1..63 letters, digits, '-', '_' or '.'", name);
+			serror(ctx, config_setting_get_member(g, "name"), _("group name '%s' must be 1..63 letters, digits, '-', '_' or '.'"), name);
 			continue;
 		}
 		for (size_t k = 0; k < cfg->ngroups; k++)
 			if (!strcmp(cfg->groups[k].name, name))
-				serror(ctx, g, "duplicate group '%s' (first at line %d)", name, cfg->groups[k].at.line);
+				serror(ctx, g, _("duplicate group '%s' (first at line %d)"), name, cfg->groups[k].at.line);
 		devs = config_setting_get_member(g, "devices");
 		if (!devs || !config_setting_is_array(devs)) {
-			serror(ctx, devs ? devs : g, "group %s: devices must be an array of device names: [ \"cab-001\", ... ]", name);
+			serror(ctx, devs ? devs : g, _("group %s: devices must be an array of device names: [ \"cab-001\", ... ]"), name);
 			continue;
 		}
 		gd->name = strdup(name);
@@ -1150,11 +1154,11 @@ static void parse_groups(struct conf_ctx *ctx, const config_setting_t *list)
 		for (int k = 0; gd->devices && k < config_setting_length(devs); k++) {
 			const char *d = config_setting_get_string_elem(devs, k);
 			if (!d) {
-				serror(ctx, devs, "group %s: devices must be strings", name);
+				serror(ctx, devs, _("group %s: devices must be strings"), name);
 				break;
 			}
 			if (!config_device(cfg, d)) {
-				serror(ctx, devs, "group %s: no device named '%s'", name, d);
+				serror(ctx, devs, _("group %s: no device named '%s'"), name, d);
 				continue;
 			}
 			gd->devices[gd->ndevices++] = strdup(d);
@@ -1201,7 +1205,7 @@ static void parse_target(struct conf_ctx *ctx, const config_setting_t *t, struct
 	double v;
 
 	if (!config_setting_is_group(t)) {
-		serror(ctx, t, "target must be a group: target = { op = \">=\"; value = 0.95; };");
+		serror(ctx, t, _("target must be a group: target = { op = \">=\"; value = 0.95; };"));
 		return;
 	}
 	check_unknown(ctx, t, "target", NULL, NULL, target_keys);
@@ -1211,32 +1215,32 @@ static void parse_target(struct conf_ctx *ctx, const config_setting_t *t, struct
 		else if (!strcmp(op, "<="))
 			k->op = OP_LE;
 		else
-			serror(ctx, config_setting_get_member(t, "op"), "target op must be \">=\" or \"<=\" (got '%s')", op);
+			serror(ctx, config_setting_get_member(t, "op"), _("target op must be \">=\" or \"<=\" (got '%s')"), op);
 	}
 	if (!(m = config_setting_get_member(t, "value")))
-		serror(ctx, t, "target: missing required key 'value'");
+		serror(ctx, t, _("target: missing required key 'value'"));
 	else if (number_of(m, &v) < 0 || !isfinite(v))
-		serror(ctx, m, "target value must be a number");
+		serror(ctx, m, _("target value must be a number"));
 	else
 		k->target = v;
 	if ((str = get_str(ctx, t, "deadline", 0)) && parse_date(str, &k->deadline_ms) < 0)
-		serror(ctx, config_setting_get_member(t, "deadline"), "deadline must be a date such as \"2026-12-31\" (got '%s')", str);
+		serror(ctx, config_setting_get_member(t, "deadline"), _("deadline must be a date such as \"2026-12-31\" (got '%s')"), str);
 	if ((str = get_str(ctx, t, "start", 0)) && parse_date(str, &k->start_ms) < 0)
-		serror(ctx, config_setting_get_member(t, "start"), "start must be a date such as \"2026-01-01\" (got '%s')", str);
+		serror(ctx, config_setting_get_member(t, "start"), _("start must be a date such as \"2026-01-01\" (got '%s')"), str);
 	if ((m = config_setting_get_member(t, "baseline"))) {
 		if (number_of(m, &v) < 0 || !isfinite(v))
-			serror(ctx, m, "baseline must be a number");
+			serror(ctx, m, _("baseline must be a number"));
 		else {
 			k->baseline = v;
 			k->has_baseline = 1;
 		}
 	}
 	if (k->has_baseline != (k->start_ms != 0))
-		serror(ctx, t, "target: baseline and start go together (the path to the target starts at baseline on start)");
+		serror(ctx, t, _("target: baseline and start go together (the path to the target starts at baseline on start)"));
 	if (k->has_baseline && !k->deadline_ms)
-		serror(ctx, t, "target: a baseline needs a deadline (the path ends at the target on the deadline)");
+		serror(ctx, t, _("target: a baseline needs a deadline (the path ends at the target on the deadline)"));
 	if (k->start_ms && k->deadline_ms && k->start_ms >= k->deadline_ms)
-		serror(ctx, t, "target: start must be before the deadline");
+		serror(ctx, t, _("target: start must be before the deadline"));
 }
 
 void conf_parse_target(struct conf_ctx *ctx, const config_setting_t *t, struct kpi_def *k)
@@ -1250,7 +1254,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 	int n = config_setting_length(list);
 
 	if (!config_setting_is_list(list)) {
-		serror(ctx, list, "kpis must be a list: kpis = ( { name = \"...\"; ... } );");
+		serror(ctx, list, _("kpis must be a list: kpis = ( { name = \"...\"; ... } );"));
 		return;
 	}
 	cfg->kpis = calloc((size_t)n + 1, sizeof(*cfg->kpis));
@@ -1262,7 +1266,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		int ok = 1, kind;
 
 		if (!config_setting_is_group(s)) {
-			serror(ctx, s, "a KPI must be a group { name = \"...\"; ... }");
+			serror(ctx, s, _("a KPI must be a group { name = \"...\"; ... }"));
 			continue;
 		}
 		check_unknown(ctx, s, "kpi", NULL, NULL, kpi_keys);
@@ -1272,18 +1276,18 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		if ((str = get_str(ctx, s, "name", 1)) && valid_name(str, 63)) {
 			for (size_t j = 0; j < cfg->nkpis; j++)
 				if (cfg->kpis[j].name && !strcmp(cfg->kpis[j].name, str)) {
-					serror(ctx, s, "duplicate KPI '%s' (first at line %d)", str, cfg->kpis[j].at.line);
+					serror(ctx, s, _("duplicate KPI '%s' (first at line %d)"), str, cfg->kpis[j].at.line);
 					ok = 0;
 				}
 			k->name = strdup(str);
 		} else {
 			if (str)
-				serror(ctx, config_setting_get_member(s, "name"), "KPI name '%s' must be 1..63 letters, digits, '-', '_' or '.'", str);
+				serror(ctx, config_setting_get_member(s, "name"), _("KPI name '%s' must be 1..63 letters, digits, '-', '_' or '.'"), str);
 			ok = 0;
 		}
 		str = get_str(ctx, s, "domain", 0);
 		if (str && !valid_name(str, 32)) {
-			serror(ctx, config_setting_get_member(s, "domain"), "domain '%s' must be 1..32 letters, digits, '-', '_' or '.' (it is a topic level)", str);
+			serror(ctx, config_setting_get_member(s, "domain"), _("domain '%s' must be 1..32 letters, digits, '-', '_' or '.' (it is a topic level)"), str);
 			ok = 0;
 		}
 		k->domain = strdup(str ? str : "lighting");
@@ -1297,7 +1301,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 				}
 			if (!found) {
 				serror(ctx, config_setting_get_member(s, "aggregate"),
-				       "aggregate must be sum, mean, min, max, last, delta, ratio, delta_ratio, availability, savings, mttr or coverage (got '%s')", str);
+				       _("aggregate must be sum, mean, min, max, last, delta, ratio, delta_ratio, availability, savings, mttr or coverage (got '%s')"), str);
 				ok = 0;
 			}
 		} else {
@@ -1307,8 +1311,8 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 			int rc = kpi_window_parse(str, &k->window_ms);
 			if (rc < 0) {
 				serror(ctx, config_setting_get_member(s, "window"), rc == -ERANGE ?
-				       "window '%s' must divide a day evenly (15m, 30m, 1h, 2h, 1d ...)" :
-				       "window must be a number of minutes, hours or days such as \"15m\", \"1h\", \"1d\" (got '%s')", str);
+				       _("window '%s' must divide a day evenly (15m, 30m, 1h, 2h, 1d ...)") :
+				       _("window must be a number of minutes, hours or days such as \"15m\", \"1h\", \"1d\" (got '%s')"), str);
 				ok = 0;
 			}
 			k->window_str = strdup(str);
@@ -1320,19 +1324,19 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY && k->agg != AGG_COVERAGE);
 		if (str) {
 			if (k->agg == AGG_COVERAGE)
-				serror(ctx, config_setting_get_member(s, "metric"), "coverage KPIs take a technology and a figure, not a metric");
+				serror(ctx, config_setting_get_member(s, "metric"), _("coverage KPIs take a technology and a figure, not a metric"));
 			else if (k->agg == AGG_AVAILABILITY)
-				serror(ctx, config_setting_get_member(s, "metric"), "availability counts devices online; it takes no metric");
+				serror(ctx, config_setting_get_member(s, "metric"), _("availability counts devices online; it takes no metric"));
 			else if (k->agg == AGG_MTTR) {
 				if (!lighting_alarm_known(str))
-					serror(ctx, config_setting_get_member(s, "metric"), "mttr: '%s' is not an alarm "
-					       "(lampFailure, lampUnexpectedOn, cabinetDoorOpen, deviceUnreachable, ...)", str);
+					serror(ctx, config_setting_get_member(s, "metric"), _("mttr: '%s' is not an alarm "
+					       "(lampFailure, lampUnexpectedOn, cabinetDoorOpen, deviceUnreachable, ...)"), str);
 				unit = "s";
 			} else if (!(kind = metric_known(cfg, str, &unit)))
-				serror(ctx, config_setting_get_member(s, "metric"), "no profile of a configured device has a metric '%s'", str);
+				serror(ctx, config_setting_get_member(s, "metric"), _("no profile of a configured device has a metric '%s'"), str);
 			else if ((k->agg == AGG_DELTA || k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO) && kind != 2)
 				serror(ctx, config_setting_get_member(s, "metric"),
-				       "aggregate delta needs a counter: mark register '%s' with counter = true in its profile", str);
+				       _("aggregate delta needs a counter: mark register '%s' with counter = true in its profile"), str);
 			k->metric = strdup(str);
 		}
 		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO || k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO);
@@ -1340,30 +1344,30 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 			int dk;
 			if (k->agg != AGG_RATIO && k->agg != AGG_SAVINGS && k->agg != AGG_DELTA_RATIO)
 				serror(ctx, config_setting_get_member(s, "denominator"),
-				       "denominator applies only to aggregates ratio, delta_ratio and savings");
+				       _("denominator applies only to aggregates ratio, delta_ratio and savings"));
 			else if (!(dk = metric_known(cfg, str, NULL)))
-				serror(ctx, config_setting_get_member(s, "denominator"), "no profile of a configured device has a metric '%s'", str);
+				serror(ctx, config_setting_get_member(s, "denominator"), _("no profile of a configured device has a metric '%s'"), str);
 			else if ((k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO) && dk != 2)
 				serror(ctx, config_setting_get_member(s, "denominator"),
-				       "aggregate %s needs counters: mark register '%s' with counter = true in its profile",
+				       _("aggregate %s needs counters: mark register '%s' with counter = true in its profile"),
 				       k->agg == AGG_SAVINGS ? "savings" : "delta_ratio", str);
 			k->denominator = strdup(str);
 		}
 		if ((str = get_str(ctx, s, "group", 0))) {
 			if (!config_group(cfg, str))
-				serror(ctx, config_setting_get_member(s, "group"), "no group named '%s' (groups = ( ... ) defines them)", str);
+				serror(ctx, config_setting_get_member(s, "group"), _("no group named '%s' (groups = ( ... ) defines them)"), str);
 			k->group = strdup(str);
 		}
 		if ((str = get_str(ctx, s, "device", 0))) {
 			if (!config_device(cfg, str))
-				serror(ctx, config_setting_get_member(s, "device"), "no device named '%s'", str);
+				serror(ctx, config_setting_get_member(s, "device"), _("no device named '%s'"), str);
 			if (k->group)
-				serror(ctx, config_setting_get_member(s, "device"), "a KPI has one scope: a group or a device, not both");
+				serror(ctx, config_setting_get_member(s, "device"), _("a KPI has one scope: a group or a device, not both"));
 			k->device = strdup(str);
 		}
 		if ((m = config_setting_get_member(s, "scale"))) {
 			if (number_of(m, &v) < 0 || !isfinite(v) || v == 0)
-				serror(ctx, m, "scale must be a non-zero number");
+				serror(ctx, m, _("scale must be a non-zero number"));
 			else
 				k->scale = v;
 		}
@@ -1411,7 +1415,7 @@ static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const 
 
 	set_defaults(opts, dst);
 	if (s && !config_setting_is_group(s)) {
-		serror(ctx, s, "%s must be a group: %s = { ... };", name, name);
+		serror(ctx, s, _("%s must be a group: %s = { ... };"), name, name);
 		return;
 	}
 	if (!s && !required)
@@ -1474,19 +1478,19 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		const struct driver_ops *dd = defaults.driver_name ? driver_find(defaults.driver_name) : NULL;
 		check_unknown(&ctx, s, "device_defaults", device_opts, dd ? dd->opts : NULL, NULL);
 		if (config_setting_get_member(s, "name") || config_setting_get_member(s, "count"))
-			serror(&ctx, s, "device_defaults cannot set 'name' or 'count'");
+			serror(&ctx, s, _("device_defaults cannot set 'name' or 'count'"));
 	}
 	s = config_lookup(&lc, "devices");
 	/* a gateway that only takes pushes (ingest) or keeps coverage needs no
 	 * device to poll; with neither, it would do nothing */
 	if (!s && !config_lookup(&lc, "coverage") && !config_lookup(&lc, "ingest"))
 		conf_error(&ctx, &(struct conf_origin){ cfg->files[0], 0 },
-			   "no 'devices' list, no 'coverage' and no 'ingest': nothing to do "
-			   "(add devices = ( { name = ...; } );)");
+			   _("no 'devices' list, no 'coverage' and no 'ingest': nothing to do "
+			   "(add devices = ( { name = ...; } );)"));
 	else if (!s)
 		;
 	else if (!config_setting_is_list(s))
-		serror(&ctx, s, "devices must be a list: devices = ( { ... }, { ... } );");
+		serror(&ctx, s, _("devices must be a list: devices = ( { ... }, { ... } );"));
 	else
 		parse_devices(&ctx, s, &defaults, config_lookup(&lc, "device_defaults"));
 	check_cross(&ctx);
@@ -1502,6 +1506,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		environment_conf_parse(&ctx, s, &cfg->environment);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
+	map_check_positions(&ctx, cfg);
 
 	EVP_DigestFinal_ex(ctx.digest, md, &mdlen);
 	for (unsigned i = 0; i < 8 && i < mdlen; i++)
@@ -1591,7 +1596,7 @@ void conf_apply_section(struct conf_ctx *ctx, const config_setting_t *group, con
 	if (!group)
 		return;
 	if (!config_setting_is_group(group)) {
-		serror(ctx, group, "%s must be a group: %s = { ... };", what, what);
+		serror(ctx, group, _("%s must be a group: %s = { ... };"), what, what);
 		return;
 	}
 	apply_opts(ctx, group, what, opts, dst, 1);

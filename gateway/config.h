@@ -129,6 +129,7 @@ struct device_conf {
 	int count;              /* expanded at parse time; 1 afterwards */
 	char *lamp_type;        /* overrides the profile's; NULL: the profile's */
 	int settle_s, restrike_s;       /* -1: the profile's or the lamp type's */
+	double lat, lon;        /* WGS84 position for the map; NaN when not given */
 	const struct driver_ops *driver;
 	const struct profile *profile;
 	void *drv;              /* the driver's own keys, conf_size bytes */

@@ -4,6 +4,7 @@
  * around the centre of the ward's bounding box: at ward scale (a few km)
  * its distortion is far below one cell. */
 #include "coverage.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -160,7 +161,7 @@ void coverage_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 
 	*out = c;
 	if (!c) {
-		conf_error(ctx, &at, "coverage: out of memory");
+		conf_error(ctx, &at, _("coverage: out of memory"));
 		return;
 	}
 	c->at = at;
@@ -168,23 +169,23 @@ void coverage_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 	if (!config_setting_is_group(s))
 		return;
 	if (c->adjacency != 4 && c->adjacency != 8)
-		conf_error(ctx, &at, "coverage: adjacency must be 4 (edges) or 8 (edges and corners) (got %d)",
+		conf_error(ctx, &at, _("coverage: adjacency must be 4 (edges) or 8 (edges and corners) (got %d)"),
 			   c->adjacency);
 	b = config_setting_get_member(s, "boundary");
 	if (b && c->boundary_file) {
 		struct conf_origin bo = conf_origin_of(ctx, b);
-		conf_error(ctx, &bo, "coverage: give boundary or boundary_file, not both");
+		conf_error(ctx, &bo, _("coverage: give boundary or boundary_file, not both"));
 		return;
 	}
 	if (b) {
 		struct conf_origin bo = conf_origin_of(ctx, b);
 		int m = config_setting_length(b);
 		if (!config_setting_is_list(b) && !config_setting_is_array(b)) {
-			conf_error(ctx, &bo, "boundary must be a list of [lon, lat] pairs: boundary = ( [106.70, 10.80], [106.71, 10.80], ... );");
+			conf_error(ctx, &bo, _("boundary must be a list of [lon, lat] pairs: boundary = ( [106.70, 10.80], [106.71, 10.80], ... );"));
 			return;
 		}
 		if (m > MAX_RING) {
-			conf_error(ctx, &bo, "boundary has %d positions (at most %d)", m, MAX_RING);
+			conf_error(ctx, &bo, _("boundary has %d positions (at most %d)"), m, MAX_RING);
 			return;
 		}
 		c->ring = calloc((size_t)m + 1, 2 * sizeof(double));
@@ -195,7 +196,7 @@ void coverage_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 			if (!config_setting_is_array(p) || config_setting_length(p) != 2 ||
 			    !(x = config_setting_get_elem(p, 0)) || !(y = config_setting_get_elem(p, 1)) ||
 			    config_setting_type(x) != CONFIG_TYPE_FLOAT || config_setting_type(y) != CONFIG_TYPE_FLOAT) {
-				conf_error(ctx, &po, "boundary position %d must be [lon, lat] in decimal degrees, e.g. [106.7012, 10.8021]", i + 1);
+				conf_error(ctx, &po, _("boundary position %d must be [lon, lat] in decimal degrees, e.g. [106.7012, 10.8021]"), i + 1);
 				return;
 			}
 			c->ring[2 * i] = config_setting_get_float(x);
@@ -203,7 +204,7 @@ void coverage_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 		}
 		c->nring = (size_t)m;
 		if ((err = ring_check(&c->ring, &c->nring)))
-			conf_error(ctx, &bo, "boundary: %s", err);
+			conf_error(ctx, &bo, _("boundary: %s"), err);
 	} else if (c->boundary_file) {
 		config_setting_t *f = config_setting_get_member(s, "boundary_file");
 		struct conf_origin fo = conf_origin_of(ctx, f);
@@ -214,9 +215,9 @@ void coverage_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 		c->boundary_file = path;
 		if ((err = load_geojson_ring(path, &c->ring, &c->nring, msg, sizeof(msg))) ||
 		    (err = ring_check(&c->ring, &c->nring)))
-			conf_error(ctx, &fo, "boundary_file %s", err == msg ? msg : err);
+			conf_error(ctx, &fo, _("boundary_file %s"), err == msg ? msg : err);
 	} else {
-		conf_error(ctx, &at, "coverage: the ward boundary is required: boundary = ( [lon, lat], ... ); or boundary_file = \"ward.geojson\";");
+		conf_error(ctx, &at, _("coverage: the ward boundary is required: boundary = ( [lon, lat], ... ); or boundary_file = \"ward.geojson\";"));
 	}
 	if (c->population_file) {
 		char *path = rel_to(conf_path(ctx), c->population_file);
@@ -1073,7 +1074,7 @@ void coverage_kpi_parse(struct conf_ctx *ctx, const config_setting_t *s, struct 
 	const char *v;
 
 	if (!cov)
-		conf_error(ctx, &at, "aggregate coverage needs a coverage { ... } section (the ward boundary)");
+		conf_error(ctx, &at, _("aggregate coverage needs a coverage { ... } section (the ward boundary)"));
 	if (!config_setting_get_member(s, "domain")) {
 		free(k->domain);
 		k->domain = strdup("coverage");
@@ -1081,17 +1082,17 @@ void coverage_kpi_parse(struct conf_ctx *ctx, const config_setting_t *s, struct 
 	m = config_setting_get_member(s, "technology");
 	v = m ? config_setting_get_string(m) : NULL;
 	if (!m) {
-		conf_error(ctx, &at, "aggregate coverage: missing required key 'technology' (\"LTE\" or \"NR\")");
+		conf_error(ctx, &at, _("aggregate coverage: missing required key 'technology' (\"LTE\" or \"NR\")"));
 	} else {
 		struct conf_origin mo = conf_origin_of(ctx, m);
 		if (!v || (k->technology = (int)rat_parse(v)) == RAT_NONE)
-			conf_error(ctx, &mo, "technology must be \"LTE\" (4G) or \"NR\" (5G) (got '%s')", v ? v : "not a string");
+			conf_error(ctx, &mo, _("technology must be \"LTE\" (4G) or \"NR\" (5G) (got '%s')"), v ? v : "not a string");
 	}
 	m = config_setting_get_member(s, "operator");
 	v = m ? config_setting_get_string(m) : "any";
 	if (!v || (strcmp(v, "any") && !survey_valid_operator(v))) {
 		struct conf_origin mo = conf_origin_of(ctx, m);
-		conf_error(ctx, &mo, "operator must be \"any\" or an operator name as in the samples (1..31 letters, digits, ' ', '-', '_', '.')");
+		conf_error(ctx, &mo, _("operator must be \"any\" or an operator name as in the samples (1..31 letters, digits, ' ', '-', '_', '.')"));
 	} else {
 		k->coverage_op = strdup(v);
 	}
@@ -1106,9 +1107,9 @@ void coverage_kpi_parse(struct conf_ctx *ctx, const config_setting_t *s, struct 
 				found = 1;
 			}
 		if (!found)
-			conf_error(ctx, &mo, "figure must be area, measured, samples or population (got '%s')", v ? v : "not a string");
+			conf_error(ctx, &mo, _("figure must be area, measured, samples or population (got '%s')"), v ? v : "not a string");
 		else if (k->figure == COV_POPULATION && cov && !cov->population_file)
-			conf_error(ctx, &mo, "figure population needs coverage.population_file");
+			conf_error(ctx, &mo, _("figure population needs coverage.population_file"));
 	}
 }
 

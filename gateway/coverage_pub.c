@@ -2,6 +2,7 @@
  * while the link is down is kept (only the newest) and sent when the link
  * is back; the next interval replaces it anyway. */
 #include "coverage_pub.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -23,16 +24,29 @@ struct coverage_pub {
 	struct event *ev;
 	char *topic;
 	char *pending;              /* computed, not yet handed to the link */
+	char *last;                 /* the last map computed, for the status page */
 	int64_t next_ms;            /* next computation */
 	int failing;                /* the last computation failed: logged once */
 	char live[512];             /* the last figures, for --live */
 };
 
+/* A KPI status for people (the published status keeps its English name). */
+static const char *status_words(const char *st)
+{
+	if (!strcmp(st, "ok"))
+		return _("on target");
+	if (!strcmp(st, "behind"))
+		return _("behind");
+	if (!strcmp(st, "red_flag"))
+		return _("RED FLAG");
+	return st;
+}
+
 static void summarise(struct coverage_pub *p, const struct coverage_report *r)
 {
 	size_t off = 0, nd = 0;
 
-	off += (size_t)snprintf(p->live, sizeof(p->live), "coverage (%d cells)", coverage_ward_cells(r));
+	off += (size_t)snprintf(p->live, sizeof(p->live), _("coverage (%d cells)"), coverage_ward_cells(r));
 	for (size_t i = 0; i < coverage_ngroups(r); i++)
 		nd += coverage_group_at(r, i)->nclusters;
 	for (int t = RAT_NR; t >= RAT_LTE && off < sizeof(p->live); t--) {
@@ -40,7 +54,7 @@ static void summarise(struct coverage_pub *p, const struct coverage_report *r)
 		if (!g)
 			continue;
 		off += (size_t)snprintf(p->live + off, sizeof(p->live) - off,
-					"  %s %.1f %% of measured cells >= %g dBm, %.1f %% of the ward measured, %.1f %% of samples",
+					_("  %s %.1f %% of measured cells >= %g dBm, %.1f %% of the ward measured, %.1f %% of samples"),
 					t == RAT_NR ? "5G" : "4G", coverage_area_pct(g), g->threshold,
 					coverage_measured_pct(r, g), coverage_samples_pct(g));
 		/* the ward plan's target for this figure, if one is configured */
@@ -53,16 +67,16 @@ static void summarise(struct coverage_pub *p, const struct coverage_report *r)
 			char dl[40] = "";
 			if (d->deadline_ms)
 				time_format(d->deadline_ms, dl, sizeof(dl));
-			off += (size_t)snprintf(p->live + off, sizeof(p->live) - off, " (target %s %.0f %%%s%.10s: %s)",
+			off += (size_t)snprintf(p->live + off, sizeof(p->live) - off, _(" (target %s %.0f %%%s%.10s: %s)"),
 						d->op == OP_GE ? ">=" : "<=", d->target * 100 / d->scale,
-						d->deadline_ms ? " by " : "", dl,
-						kpi_status(d, coverage_area_pct(g) / 100 * d->scale, wall_ms()));
+						d->deadline_ms ? _(" by ") : "", dl,
+						status_words(kpi_status(d, coverage_area_pct(g) / 100 * d->scale, wall_ms())));
 			break;
 		}
 	}
 	if (off < sizeof(p->live))
-		snprintf(p->live + off, sizeof(p->live) - off, "%s  dead spots %zu",
-			 coverage_ngroups(r) ? "" : "  no samples yet", nd);
+		snprintf(p->live + off, sizeof(p->live) - off, _("%s  dead spots %zu"),
+			 coverage_ngroups(r) ? "" : _("  no samples yet"), nd);
 }
 
 static void compute(struct coverage_pub *p, int64_t now)
@@ -91,6 +105,8 @@ static void compute(struct coverage_pub *p, int64_t now)
 		log_debug("coverage: %zu dead spots, %zu bytes of GeoJSON", nd, strlen(gj));
 		free(p->pending);
 		p->pending = gj;
+		free(p->last);
+		p->last = strdup(gj);
 	}
 	coverage_report_free(r);
 }
@@ -145,6 +161,7 @@ void coverage_pub_free(struct coverage_pub *p)
 	if (p->ev)
 		event_free(p->ev);
 	free(p->pending);
+	free(p->last);
 	free(p->topic);
 	free(p);
 }
@@ -152,4 +169,9 @@ void coverage_pub_free(struct coverage_pub *p)
 const char *coverage_pub_live(const struct coverage_pub *p)
 {
 	return p && p->live[0] ? p->live : NULL;
+}
+
+const char *coverage_pub_geojson(const struct coverage_pub *p)
+{
+	return p ? p->last : NULL;
 }

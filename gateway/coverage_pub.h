@@ -14,5 +14,8 @@ int coverage_pub_new(struct coverage_pub **out, struct gateway *gw);
 void coverage_pub_free(struct coverage_pub *p);
 /** The last figures as one line for `--live`, or NULL before the first. */
 const char *coverage_pub_live(const struct coverage_pub *p);
+/** The last dead-spot map (GeoJSON text, as published), or NULL before the
+ *  first; valid until the next computation. */
+const char *coverage_pub_geojson(const struct coverage_pub *p);
 
 #endif

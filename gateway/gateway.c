@@ -2,6 +2,7 @@
  * loop, the store and the publisher, and turns each finished poll into
  * stored samples and a SenML pack for the IOC. */
 #include "gateway.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -254,15 +255,15 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	/* on time: of the polls that ran and answered, those that started on
 	 * their slot; the slots of offline devices (backing off) are no
 	 * timing fault and are shown apart */
-	printf("%s  devices online %zu/%zu  lamps on %.0f/%.0f  failed %.0f (%.1f %%)  "
-	       "power %.2f kW  energy %.1f kWh  polls ok %llu failed %llu on-time %.1f %% (%llu/%llu)  "
-	       "offline %zu devices (%llu slots skipped)  mqtt %s sent %llu\n",
+	printf(_("%s  devices online %zu/%zu  lamps on %.0f/%.0f  failed %.0f (%.1f %%)  "
+		 "power %.2f kW  energy %.1f kWh  polls ok %llu failed %llu on-time %.1f %% (%llu/%llu)  "
+		 "offline %zu devices (%llu slots skipped)  mqtt %s sent %llu\n"),
 	       t, online, gw->ndevices, on, installed, failed, installed > 0 ? 100.0 * failed / installed : 0.0,
 	       power / 1000.0, energy, (unsigned long long)gw->stats.ok, (unsigned long long)gw->stats.failed,
 	       gw->stats.ok + gw->stats.skipped_busy ?
 	       100.0 * (double)gw->stats.on_time / (double)(gw->stats.ok + gw->stats.skipped_busy) : 0.0,
 	       (unsigned long long)gw->stats.on_time, (unsigned long long)(gw->stats.ok + gw->stats.skipped_busy),
-	       offline, (unsigned long long)gw->stats.skipped_offline, ps.connected ? "up" : "down",
+	       offline, (unsigned long long)gw->stats.skipped_offline, ps.connected ? _("up") : _("down"),
 	       (unsigned long long)ps.sent);
 	char wl[256];
 	if (hostapd_live(gw, wl, sizeof(wl)) > 0)

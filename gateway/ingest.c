@@ -4,6 +4,7 @@
  * transaction, and only then do the device values go to the store (the
  * same path as a poll). */
 #include "ingest.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -111,7 +112,7 @@ void ingest_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct i
 	colon = c->listen ? strrchr(c->listen, ':') : NULL;
 	port = colon ? strtol(colon + 1, &end, 10) : -1;
 	if (!colon || colon == c->listen || *end || port < 1 || port > 65535) {
-		conf_error(ctx, &at, "ingest: listen must be HOST:PORT, e.g. \"127.0.0.1:8089\" (got '%s')",
+		conf_error(ctx, &at, _("ingest: listen must be HOST:PORT, e.g. \"127.0.0.1:8089\" (got '%s')"),
 			   c->listen ? c->listen : "");
 	} else {
 		c->host = strndup(c->listen, (size_t)(colon - c->listen));

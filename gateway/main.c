@@ -14,6 +14,7 @@
 #include "environment.h"
 #include "config.h"
 #include "gateway.h"
+#include "i18n.h"
 #include "log.h"
 #include "kpi.h"
 #include "lamp_alarm.h"
@@ -177,12 +178,12 @@ static int cmd_check(const struct args *a)
 	size_t nregs = 0;
 
 	if (config_load(a->config, stderr, &cfg) < 0) {
-		fprintf(stderr, "%s: configuration is not valid\n", a->config);
+		fprintf(stderr, _("%s: configuration is not valid\n"), a->config);
 		return 1;
 	}
 	for (size_t i = 0; i < cfg->ndevices; i++)
 		nregs += cfg->devices[i].profile->nregs;
-	printf("%s: ok: gateway %s, %zu profiles, %zu devices, %zu metrics, config %s\n", a->config,
+	printf(_("%s: ok: gateway %s, %zu profiles, %zu devices, %zu metrics, config %s\n"), a->config,
 	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
 	char warn[512];
 	if (config_plaintext_warning(cfg, warn, sizeof(warn)))
@@ -193,9 +194,9 @@ static int cmd_check(const struct args *a)
 		size_t ctl = 0;
 		for (size_t i = 0; i < cfg->ndevices; i++)
 			ctl += sched_controls(cfg, &cfg->devices[i]);
-		printf("%s: lighting: %zu programs, %zu calendar rules, %zu overrides, %zu devices switched; "
-		       "IOC commands %s\n", a->config, cfg->lighting->nprograms, cfg->lighting->nrules,
-		       cfg->lighting->noverrides, ctl, cfg->lighting->key_file ? "on" : "off (no commands.key_file)");
+		printf(_("%s: lighting: %zu programs, %zu calendar rules, %zu overrides, %zu devices switched; "
+			 "IOC commands %s\n"), a->config, cfg->lighting->nprograms, cfg->lighting->nrules,
+		       cfg->lighting->noverrides, ctl, cfg->lighting->key_file ? _("on") : _("off (no commands.key_file)"));
 	}
 	environment_conf_report(cfg, a->config, stdout);
 	config_free(cfg);
@@ -791,6 +792,7 @@ int main(int argc, char **argv)
 {
 	struct args a;
 
+	i18n_init();
 	if (argc > 1 && !strcmp(argv[1], "probe"))
 		return cmd_probe(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "scan"))

@@ -2,6 +2,7 @@
  * Generic over devices: each device's state is whatever
  * device_state_name() calls it, and each driver is a source. */
 #include "status.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -243,20 +244,34 @@ static long long ji(json_t *o, const char *key)
 	return (long long)json_integer_value(json_object_get(o, key));
 }
 
+/* States and link words for people (the snapshot keeps the English names). */
+static const char *state_words(const char *s)
+{
+	static const char *const words[][2] = {
+		{ "online", N_("online") }, { "offline", N_("offline") }, { "degraded", N_("degraded") },
+		{ "unknown", N_("unknown") }, { "up", N_("up") }, { "down", N_("down") }, { "ok", N_("ok") },
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(s, words[i][0]))
+			return _(words[i][1]);
+	return s;
+}
+
 static void age(char *buf, size_t n, long long then_ms, long long now_ms)
 {
 	long long s = (now_ms - then_ms) / 1000;
 
 	if (then_ms <= 0)
-		snprintf(buf, n, "never");
+		snprintf(buf, n, "%s", _("never"));
 	else if (s < 120)
-		snprintf(buf, n, "%llds ago", s);
+		snprintf(buf, n, _("%llds ago"), s);
 	else if (s < 7200)
-		snprintf(buf, n, "%lldm ago", s / 60);
+		snprintf(buf, n, _("%lldm ago"), s / 60);
 	else if (s < 172800)
-		snprintf(buf, n, "%lldh ago", s / 3600);
+		snprintf(buf, n, _("%lldh ago"), s / 3600);
 	else
-		snprintf(buf, n, "%lldd ago", s / 86400);
+		snprintf(buf, n, _("%lldd ago"), s / 86400);
 }
 
 /* Whether @pid is a wardgw process (not a process that got its number
@@ -288,7 +303,7 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 
 	if (!root) {
 		if (errno == ENOENT || strstr(je.text, "unable to open")) {
-			fprintf(err, "wardgw status: %s; is the gateway running?\n", je.text);
+			fprintf(err, _("wardgw status: %s; is the gateway running?\n"), je.text);
 			return 3;
 		}
 		fprintf(err, "wardgw status: %s:%d: %s\n", path, je.line, je.text);
@@ -297,10 +312,10 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	ts = ji(root, "ts");
 	pid = (int)ji(root, "pid");
 	time_format(ts, a, sizeof(a));
-	fprintf(out, "gateway %s (%s), wardgw %s, pid %d, config %s\n", js(root, "gateway"), js(root, "ward"),
+	fprintf(out, _("gateway %s (%s), wardgw %s, pid %d, config %s\n"), js(root, "gateway"), js(root, "ward"),
 		js(root, "version"), pid, js(root, "config"));
 	time_format(ji(root, "started"), b, sizeof(b));
-	fprintf(out, "  snapshot  %s (%llds old), started %s\n", a, (now - ts) / 1000, b);
+	fprintf(out, _("  snapshot  %s (%llds old), started %s\n"), a, (now - ts) / 1000, b);
 	int gone = pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
 	if (now - ts > (long long)stale_s * 1000 && !gone && is_wardgw(pid)) {
 		/* alive, but the snapshot is not rewritten: a full or read-only
@@ -311,53 +326,53 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 		if (strrchr(dir, '/'))
 			*strrchr(dir, '/') = 0;
 		if (statvfs(dir, &vs) == 0)
-			snprintf(fr, sizeof(fr), "; %llu kB free there",
+			snprintf(fr, sizeof(fr), _("; %llu kB free there"),
 				 (unsigned long long)vs.f_bavail * vs.f_frsize / 1024);
 		age(a, sizeof(a), ts, now);
-		fprintf(out, "  RUNNING (pid %d), but it cannot write its snapshot: the last is from %s "
-			"(disk full or read-only? %s%s); the figures below are from then\n", pid, a, path, fr);
+		fprintf(out, _("  RUNNING (pid %d), but it cannot write its snapshot: the last is from %s "
+			"(disk full or read-only? %s%s); the figures below are from then\n"), pid, a, path, fr);
 		ret = 1;
 	} else if (now - ts > (long long)stale_s * 1000 || gone) {
 		age(a, sizeof(a), ts, now);
-		fprintf(out, "  NOT RUNNING: the last snapshot is from %s%s\n", a, gone ? " and its process is gone" : "");
+		fprintf(out, _("  NOT RUNNING: the last snapshot is from %s%s\n"), a, gone ? _(" and its process is gone") : "");
 		ret = 3;
 	}
 	v = json_object_get(root, "link");
-	fprintf(out, "  link      %s (%s), %lld sent, %lld connects\n", js(v, "state"), js(v, "uri"),
+	fprintf(out, _("  link      %s (%s), %lld sent, %lld connects\n"), state_words(js(v, "state")), js(v, "uri"),
 		ji(v, "sent"), ji(v, "connects"));
 	if (strcmp(js(v, "state"), "up") && !ret)
 		ret = 1;
 	v = json_object_get(root, "outbox");
 	age(a, sizeof(a), ji(v, "oldest"), ts);
-	fprintf(out, "  outbox    %lld messages (%lld bytes), %lld in flight, oldest %s, %lld dropped\n",
+	fprintf(out, _("  outbox    %lld messages (%lld bytes), %lld in flight, oldest %s, %lld dropped\n"),
 		ji(v, "messages"), ji(v, "bytes"), ji(v, "inflight"), ji(v, "messages") ? a : "-",
 		ji(v, "dropped"));
 	v = json_object_get(root, "store");
-	fprintf(out, "  store     %s%s%s, %lld buffered, %lld samples dropped\n",
-		json_is_true(json_object_get(v, "ok")) ? "ok" : "FAILING", *js(v, "error") ? ": " : "",
+	fprintf(out, _("  store     %s%s%s, %lld buffered, %lld samples dropped\n"),
+		json_is_true(json_object_get(v, "ok")) ? _("ok") : _("FAILING"), *js(v, "error") ? ": " : "",
 		js(v, "error"), ji(v, "pending"), ji(v, "samples_dropped"));
 	if (!json_is_true(json_object_get(v, "ok")) && !ret)
 		ret = 1;
 	v = json_object_get(root, "loop");
-	fprintf(out, "  loop      lag %.1f ms (worst %.1f ms), %lld reloads (%lld refused)\n",
+	fprintf(out, _("  loop      lag %.1f ms (worst %.1f ms), %lld reloads (%lld refused)\n"),
 		json_number_value(json_object_get(v, "lag_ms")), json_number_value(json_object_get(v, "lag_max_ms")),
 		ji(v, "reloads"), ji(v, "reload_failures"));
-	fprintf(out, "sources:\n");
+	fprintf(out, "%s\n", _("sources:"));
 	json_array_foreach(json_object_get(root, "sources"), i, v) {
 		const char *k;
 		json_t *n;
-		fprintf(out, "  %-12s %-9s %lld devices:", js(v, "driver"), js(v, "state"), ji(v, "devices"));
+		fprintf(out, _("  %-12s %-9s %lld devices:"), js(v, "driver"), state_words(js(v, "state")), ji(v, "devices"));
 		json_object_foreach(json_object_get(v, "states"), k, n)
-			fprintf(out, " %lld %s", (long long)json_integer_value(n), k);
+			fprintf(out, " %lld %s", (long long)json_integer_value(n), state_words(k));
 		fputc('\n', out);
 	}
-	fprintf(out, "devices:\n  %-24s %-12s %-10s %-12s %-12s %s\n", "NAME", "DRIVER", "STATE", "SINCE",
-		"LAST READING", "LAST ERROR");
+	fprintf(out, "%s\n  %-24s %-12s %-10s %-12s %-12s %s\n", _("devices:"), _("NAME"), _("DRIVER"), _("STATE"),
+		_("SINCE"), _("LAST READING"), _("LAST ERROR"));
 	json_array_foreach(json_object_get(root, "devices"), i, v) {
 		/* ages as of the snapshot, when they were true */
 		age(a, sizeof(a), ji(v, "since"), ts);
 		age(b, sizeof(b), ji(v, "last_ok"), ts);
-		fprintf(out, "  %-24s %-12s %-10s %-12s %-12s %s\n", js(v, "name"), js(v, "driver"), js(v, "state"),
+		fprintf(out, "  %-24s %-12s %-10s %-12s %-12s %s\n", js(v, "name"), js(v, "driver"), state_words(js(v, "state")),
 			ji(v, "since") ? a : "-", b, *js(v, "reason") ? js(v, "reason") : "-");
 		if (strcmp(js(v, "state"), "online") && !ret)
 			ret = 1;

@@ -70,27 +70,31 @@ wait_for 20 '[ "$(sample_count "$T/gw.conf" cab-001 activePower)" -ge 3 ]' || fa
 
 # the page in a real browser, phone-sized
 CHROME="chromium --headless --no-sandbox --disable-gpu --user-data-dir=$T/chrome --hide-scrollbars"
-PAGE="$URL/?device=cab-001&metric=activePower&token=$TOKEN"
+PAGE="$URL/?token=$TOKEN"
 t0=$(date +%s%N)
 timeout 90 $CHROME --virtual-time-budget=5000 --dump-dom "$PAGE" > "$T/dom.html" 2> "$T/chrome.log" ||
 	fail "chromium --dump-dom failed: $(tail -3 "$T/chrome.log")"
 t1=$(date +%s%N)
 for d in cab-001 cab-002 sdm ghost; do
-	grep -q "<td>$d<br>" "$T/dom.html" || fail "the page does not list $d"
+	grep -q "<td><a href=\"/device?name=$d&amp;token=$TOKEN\">$d</a></td>" "$T/dom.html" ||
+		fail "the page does not list $d (with the token in its link)"
 done
-grep -q '<svg id="chart"' "$T/dom.html" || fail "no SVG chart in the page"
-grep -q '<polyline' "$T/dom.html" || fail "the chart has no line"
-grep -q 'class="offline">offline' "$T/dom.html" || fail "ghost is not shown offline"
-pg=$(grep -bo '<td>ghost<br>' "$T/dom.html" | cut -d: -f1) pc=$(grep -bo '<td>cab-001<br>' "$T/dom.html" | cut -d: -f1)
-[ "$pg" -lt "$pc" ] || fail "the offline device is not listed first"
+grep -q 'class="offline">offline (no connection)' "$T/dom.html" || fail "ghost is not shown offline"
+pg=$(grep -bo '>ghost</a>' "$T/dom.html" | head -1 | cut -d: -f1) pc=$(grep -bo '>cab-001</a>' "$T/dom.html" | head -1 | cut -d: -f1)
+[ "$pg" -lt "$pc" ] || fail "the offline device is not listed first (under 'needs a person')"
 grep -q '<table id="kpis">' "$T/dom.html" || fail "no KPI table"
 # the availability KPI's open window: below its 0.99 target with ghost offline
-grep -Eq '<td>0\.[0-9]+ /<br><span class="small [a-z_]*">(behind|red_flag)</span>' "$T/dom.html" ||
+grep -Eq '<td>[0-9.]+ % <span class="small (behind|red_flag)">' "$T/dom.html" ||
 	fail "the KPI's open window is not shown below target: $(grep -o '<table id="kpis">.*' "$T/dom.html" | cut -c1-400)"
+# a device's page, reached with the token
+timeout 90 $CHROME --virtual-time-budget=5000 --dump-dom "$URL/device?name=cab-001&token=$TOKEN" > "$T/dev.html" 2>> "$T/chrome.log" ||
+	fail "chromium --dump-dom (device page) failed: $(tail -3 "$T/chrome.log")"
+grep -q '<svg id="chart-[0-9]*" class="chart"' "$T/dev.html" || fail "no SVG chart on the device page"
+grep -q '<polyline' "$T/dev.html" || fail "the device page's charts have no line"
 grep -q '<script' "$T/dom.html" && fail "markup from the config reached the page unescaped"
 grep -q 'Ward &lt;b&gt;7&lt;/b&gt; &amp; "co" &lt;script&gt;x&lt;/script&gt;' "$T/dom.html" ||
 	fail "the ward name is not shown escaped: $(grep -o 'Ward[^·]*' "$T/dom.html" | head -1)"
-ok "chromium renders the page: 4 devices, ghost offline and listed first, KPI open window below target, SVG chart with a line ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
+ok "chromium renders the page: 4 devices, ghost offline and listed first, KPI open window below target; the device page has SVG charts with lines ($(( (t1 - t0) / 1000000 )) ms incl. browser start)"
 timeout 90 $CHROME --window-size=412,1600 --screenshot="$T/status-page.png" "$PAGE" >> "$T/chrome.log" 2>&1 ||
 	fail "chromium --screenshot failed: $(tail -3 "$T/chrome.log")"
 [ "$(head -c 8 "$T/status-page.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "screenshot is not a PNG"

@@ -95,7 +95,7 @@ struct store_hook {
 struct sqlite3 *store_db(struct store *s);
 /** Run @h on every flush (at most STORE_MAX_HOOKS); @h is copied. */
 int store_add_hook(struct store *s, const struct store_hook *h);
-#define STORE_MAX_HOOKS 4
+#define STORE_MAX_HOOKS 8
 /** A counter or watermark that outlives restarts (table meta); @def when absent. */
 int64_t store_meta_get(struct store *s, const char *key, int64_t def);
 /** Set it; inside a hook's transaction it commits with the rest. 0 or negative errno. */

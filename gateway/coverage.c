@@ -711,6 +711,9 @@ int coverage_compute(sqlite3 *db, const struct coverage_conf *c, int64_t now_ms,
 	/* per technology: best state over operators, for the "any" group */
 	unsigned char *any_state[3] = { NULL, NULL, NULL };
 	int64_t any_samples[3] = { 0 }, any_ok[3] = { 0 };
+	/* and every operator's samples, for the medians of its dead spots */
+	struct pair *any_pairs[3] = { NULL, NULL, NULL };
+	size_t any_n[3] = { 0 };
 	size_t *start = NULL;
 	int *count = NULL;
 	unsigned char *state = NULL;
@@ -799,6 +802,16 @@ int coverage_compute(sqlite3 *db, const struct coverage_conf *c, int64_t now_ms,
 		}
 		any_samples[t] += grp->samples;
 		any_ok[t] += grp->samples_ok;
+		if (npairs) {
+			struct pair *np = realloc(any_pairs[t], (any_n[t] + npairs) * sizeof(*np));
+			if (!np) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			any_pairs[t] = np;
+			memcpy(np + any_n[t], pairs, npairs * sizeof(*np));
+			any_n[t] += npairs;
+		}
 		qsort(pairs, npairs, sizeof(*pairs), cmp_pair);
 		memset(count, 0, ncell * sizeof(int));
 		memset(state, 0, ncell);
@@ -860,6 +873,21 @@ int coverage_compute(sqlite3 *db, const struct coverage_conf *c, int64_t now_ms,
 					grp->pop_covered += pop[cell];
 			}
 		}
+		/* dead spots of "any": cells no operator covers, clustered like
+		 * an operator's, their medians over every operator's samples */
+		if (any_n[t])
+			qsort(any_pairs[t], any_n[t], sizeof(struct pair), cmp_pair);
+		memset(count, 0, ncell * sizeof(int));
+		for (size_t i = 0; i < any_n[t];) {
+			size_t j = i;
+			while (j < any_n[t] && any_pairs[t][j].cell == any_pairs[t][i].cell)
+				j++;
+			start[any_pairs[t][i].cell] = i;
+			count[any_pairs[t][i].cell] = (int)(j - i);
+			i = j;
+		}
+		if ((ret = cluster(r, grp, any_state[t], any_pairs[t], start, count)) < 0)
+			goto out;
 	}
 	ret = 0;
 out:
@@ -871,6 +899,8 @@ out:
 	free(state);
 	free(any_state[1]);
 	free(any_state[2]);
+	free(any_pairs[1]);
+	free(any_pairs[2]);
 	if (ret < 0) {
 		coverage_report_free(r);
 		return ret;

@@ -1005,7 +1005,12 @@ char *coverage_geojson(const struct coverage_report *r)
 			"samples_pct", num_or_null(coverage_samples_pct(grp), 100),
 			"population_pct", num_or_null(r->has_pop ? coverage_pop_pct(grp) : NAN, 100),
 			"dead_spots", (int)grp->nclusters));
-		for (size_t k = 0; k < grp->nclusters; k++) {
+		/* the map has the "any" dead spots (holes no operator covers)
+		 * only when they can differ from the one operator's */
+		size_t nops = 0;
+		for (size_t j = 0; j < r->ngroups; j++)
+			nops += r->groups[j].tech == grp->tech && strcmp(r->groups[j].op, "any");
+		for (size_t k = 0; k < grp->nclusters && (strcmp(grp->op, "any") || nops > 1); k++) {
 			const struct coverage_cluster *cl = &grp->clusters[k];
 			json_t *polys = json_array();
 			for (size_t j = 0; j < cl->ncells; j++) {

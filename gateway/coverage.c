@@ -370,7 +370,10 @@ int coverage_import_survey(sqlite3 *db, const char *path, FILE *errs, struct sur
 			continue;
 		out->rows++;
 		if (rc < 0) {
-			fprintf(errs, "%s:%ld: %s (row skipped)\n", path, lineno, err);
+			char esc[1024];
+			/* the reason quotes the row: escaped, one line, no terminal control */
+			log_escape(esc, sizeof(esc), err, strlen(err));
+			fprintf(errs, "%s:%ld: %s (row skipped)\n", path, lineno, esc);
 			out->bad++;
 			continue;
 		}

@@ -146,3 +146,11 @@ ok "a config with coverage and no devices: checked, run and stopped cleanly"
 # issue 15 item 16: "any" has the dead spots too (cells no operator covers)
 grep -Eq '^NR +any .* [1-9][0-9]* *$' "$T/nodev-cov.txt" || fail "no dead spot for NR any: $(cat "$T/nodev-cov.txt")"
 ok "wardgw coverage: NR any has $(awk '$1 == "NR" && $2 == "any" { print $NF }' "$T/nodev-cov.txt") dead spots"
+
+# issue 15 item 4: a survey row's reason quotes the row; terminal escapes in
+# it are printed escaped, one line per row
+printf 'time,lat,lon,technology,operator,rsrp,rsrq,sinr\n%s,11.83,106.99,NR,\033]0;pwned\007\033[2J,-90,,\n' "$(date +%s)" > "$T/esc.csv"
+"$WARDGW" import-survey -c "$T/nodev.conf" "$T/esc.csv" > /dev/null 2> "$T/esc.err"
+grep -qF "operator '\\x1b]0;pwned\\x07\\x1b[2J' must be" "$T/esc.err" || fail "escaped reason: $(cat -v "$T/esc.err")"
+! grep -q $'\x1b' "$T/esc.err" || fail "an ESC byte reached the terminal"
+ok "import-survey: a row with terminal escapes is reported escaped"

@@ -371,7 +371,10 @@ int coverage_import_survey(sqlite3 *db, const char *path, FILE *errs, struct sur
 			continue;
 		out->rows++;
 		if (rc < 0) {
-			fprintf(errs, "%s:%ld: %s (row skipped)\n", path, lineno, err);
+			char esc[1024];
+			/* the reason quotes the row: escaped, one line, no terminal control */
+			log_escape(esc, sizeof(esc), err, strlen(err));
+			fprintf(errs, "%s:%ld: %s (row skipped)\n", path, lineno, esc);
 			out->bad++;
 			continue;
 		}
@@ -712,6 +715,9 @@ int coverage_compute(sqlite3 *db, const struct coverage_conf *c, int64_t now_ms,
 	/* per technology: best state over operators, for the "any" group */
 	unsigned char *any_state[3] = { NULL, NULL, NULL };
 	int64_t any_samples[3] = { 0 }, any_ok[3] = { 0 };
+	/* and every operator's samples, for the medians of its dead spots */
+	struct pair *any_pairs[3] = { NULL, NULL, NULL };
+	size_t any_n[3] = { 0 };
 	size_t *start = NULL;
 	int *count = NULL;
 	unsigned char *state = NULL;
@@ -800,6 +806,16 @@ int coverage_compute(sqlite3 *db, const struct coverage_conf *c, int64_t now_ms,
 		}
 		any_samples[t] += grp->samples;
 		any_ok[t] += grp->samples_ok;
+		if (npairs) {
+			struct pair *np = realloc(any_pairs[t], (any_n[t] + npairs) * sizeof(*np));
+			if (!np) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			any_pairs[t] = np;
+			memcpy(np + any_n[t], pairs, npairs * sizeof(*np));
+			any_n[t] += npairs;
+		}
 		qsort(pairs, npairs, sizeof(*pairs), cmp_pair);
 		memset(count, 0, ncell * sizeof(int));
 		memset(state, 0, ncell);
@@ -861,6 +877,21 @@ int coverage_compute(sqlite3 *db, const struct coverage_conf *c, int64_t now_ms,
 					grp->pop_covered += pop[cell];
 			}
 		}
+		/* dead spots of "any": cells no operator covers, clustered like
+		 * an operator's, their medians over every operator's samples */
+		if (any_n[t])
+			qsort(any_pairs[t], any_n[t], sizeof(struct pair), cmp_pair);
+		memset(count, 0, ncell * sizeof(int));
+		for (size_t i = 0; i < any_n[t];) {
+			size_t j = i;
+			while (j < any_n[t] && any_pairs[t][j].cell == any_pairs[t][i].cell)
+				j++;
+			start[any_pairs[t][i].cell] = i;
+			count[any_pairs[t][i].cell] = (int)(j - i);
+			i = j;
+		}
+		if ((ret = cluster(r, grp, any_state[t], any_pairs[t], start, count)) < 0)
+			goto out;
 	}
 	ret = 0;
 out:
@@ -872,6 +903,8 @@ out:
 	free(state);
 	free(any_state[1]);
 	free(any_state[2]);
+	free(any_pairs[1]);
+	free(any_pairs[2]);
 	if (ret < 0) {
 		coverage_report_free(r);
 		return ret;
@@ -976,7 +1009,12 @@ char *coverage_geojson(const struct coverage_report *r)
 			"samples_pct", num_or_null(coverage_samples_pct(grp), 100),
 			"population_pct", num_or_null(r->has_pop ? coverage_pop_pct(grp) : NAN, 100),
 			"dead_spots", (int)grp->nclusters));
-		for (size_t k = 0; k < grp->nclusters; k++) {
+		/* the map has the "any" dead spots (holes no operator covers)
+		 * only when they can differ from the one operator's */
+		size_t nops = 0;
+		for (size_t j = 0; j < r->ngroups; j++)
+			nops += r->groups[j].tech == grp->tech && strcmp(r->groups[j].op, "any");
+		for (size_t k = 0; k < grp->nclusters && (strcmp(grp->op, "any") || nops > 1); k++) {
 			const struct coverage_cluster *cl = &grp->clusters[k];
 			json_t *polys = json_array();
 			for (size_t j = 0; j < cl->ncells; j++) {

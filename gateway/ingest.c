@@ -1,8 +1,10 @@
 /* HTTP push ingest (see ingest.h). Requests are handled on the loop thread
  * by evhttp: the body is parsed and validated whole before anything is
- * applied; the batch id and the coverage samples commit in one SQLite
- * transaction, and only then do the device values go to the store (the
- * same path as a poll). */
+ * applied; the device values go to the store (the same path as a poll), and
+ * the batch id and the coverage samples are written in the store's next
+ * flush, the same transaction as those values. The answer waits for that
+ * commit: a 200 means the batch is on disk, and a batch whose id is stored
+ * is stored whole. */
 #include "ingest.h"
 #include "i18n.h"
 
@@ -369,6 +371,17 @@ struct bucket {
 	int64_t at_ms;
 };
 
+/* A batch applied to the store's buffers, answered when they commit. */
+struct pending {
+	struct evhttp_request *req;     /* ours to answer (evhttp keeps it until then) */
+	char *source;                   /* the token's name */
+	struct ingest_batch b;
+	size_t ncov;
+};
+
+/* Batches waiting for a commit; more are answered 503 at once. */
+#define MAX_PENDING 256
+
 struct ingest {
 	struct gateway *gw;
 	struct evhttp *http;
@@ -376,6 +389,9 @@ struct ingest {
 	struct bucket *buckets;     /* per token */
 	size_t nbuckets;
 	uint64_t accepted, duplicates, rejected;
+	struct pending pend[MAX_PENDING];
+	size_t npend;
+	sqlite3_stmt *ins_batch, *find_batch;
 };
 
 static void reply_json(struct evhttp_request *req, int code, const char *reason, json_t *body)
@@ -454,47 +470,30 @@ static int take_token(struct ingest *in, int t, int64_t now, double *retry_s)
 	return 0;
 }
 
-/* Apply a validated batch: the batch id and the coverage samples in one
- * transaction, then the device values. 1 applied, 0 seen before, <0 error. */
-static int apply(struct ingest *in, const char *token, const struct ingest_batch *b, size_t *ncov)
+/* Whether @token's batch @id is stored: 1, 0, or negative errno. */
+static int stored_before(struct ingest *in, const char *token, const char *id)
 {
-	sqlite3 *db = store_db(in->gw->store);
-	sqlite3_stmt *q = NULL;
 	int rc;
 
-	*ncov = 0;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return log_error(-EIO, "ingest: begin: %s", sqlite3_errmsg(db));
-	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO ingest_batch(source, batch_id, received, readings)"
-			       " VALUES (?1, ?2, ?3, ?4)", -1, &q, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_text(q, 1, token, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, b->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, wall_ms());
-	sqlite3_bind_int64(q, 4, (int64_t)b->n);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(q);
-	q = NULL;
-	if (sqlite3_changes(db) == 0) {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return 0;
-	}
-	for (size_t i = 0; i < b->n; i++)
-		if (b->r[i].coverage) {
-			if ((rc = coverage_insert(db, &b->r[i].cov, token)) < 0)
-				goto fail;
-			*ncov += (size_t)rc;
-		}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto fail;
-	for (size_t i = 0; i < b->n; i++) {
-		const struct ingest_reading *r = &b->r[i];
-		struct device *dev;
+	sqlite3_reset(in->find_batch);
+	sqlite3_bind_text(in->find_batch, 1, token, -1, SQLITE_STATIC);
+	sqlite3_bind_text(in->find_batch, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(in->find_batch);
+	sqlite3_reset(in->find_batch);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Hand a validated batch's device values to the store's buffer (as a poll
+ * would) and keep the batch for the next flush, which writes its id and
+ * coverage samples in the same transaction. */
+static void apply(struct ingest *in, struct pending *p)
+{
+	for (size_t i = 0; i < p->b.n; i++) {
+		const struct ingest_reading *r = &p->b.r[i];
 		if (r->coverage)
 			continue;
 		for (size_t k = 0; k < in->gw->ndevices; k++) {
-			dev = &in->gw->devices[k];
+			struct device *dev = &in->gw->devices[k];
 			if (dev->conf != r->dev)
 				continue;
 			gateway_poll_started(in->gw, dev, 0);
@@ -502,12 +501,67 @@ static int apply(struct ingest *in, const char *token, const struct ingest_batch
 			gateway_set_state(in->gw, dev, DEV_ONLINE, NULL);
 		}
 	}
-	return 1;
-fail:
-	log_err("ingest: batch %s from %s not applied: %s", b->id, token, sqlite3_errmsg(db));
-	sqlite3_finalize(q);
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return -EIO;
+}
+
+static void pending_release(struct pending *p)
+{
+	free(p->source);
+	ingest_batch_release(&p->b);
+	memset(p, 0, sizeof(*p));
+}
+
+/* --- store hooks: the batches of this flush --- */
+
+static int in_dirty(void *arg)
+{
+	struct ingest *in = arg;
+
+	return in->npend > 0;
+}
+
+static int in_in_tx(void *arg)
+{
+	struct ingest *in = arg;
+	sqlite3 *db = store_db(in->gw->store);
+	int rc;
+
+	for (size_t k = 0; k < in->npend; k++) {
+		struct pending *p = &in->pend[k];
+		sqlite3_reset(in->ins_batch);
+		sqlite3_bind_text(in->ins_batch, 1, p->source, -1, SQLITE_STATIC);
+		sqlite3_bind_text(in->ins_batch, 2, p->b.id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(in->ins_batch, 3, wall_ms());
+		sqlite3_bind_int64(in->ins_batch, 4, (int64_t)p->b.n);
+		rc = sqlite3_step(in->ins_batch);
+		sqlite3_reset(in->ins_batch);
+		if (rc != SQLITE_DONE)
+			return log_error(-EIO, "ingest: batch %s from %s: %s", p->b.id, p->source, sqlite3_errmsg(db));
+		p->ncov = 0;
+		for (size_t i = 0; i < p->b.n; i++)
+			if (p->b.r[i].coverage) {
+				if ((rc = coverage_insert(db, &p->b.r[i].cov, p->source)) < 0)
+					return log_error(-EIO, "ingest: batch %s from %s: coverage: %s", p->b.id,
+							 p->source, sqlite3_errmsg(db));
+				p->ncov += (size_t)rc;
+			}
+	}
+	return 0;
+}
+
+static void in_committed(void *arg)
+{
+	struct ingest *in = arg;
+
+	for (size_t k = 0; k < in->npend; k++) {
+		struct pending *p = &in->pend[k];
+		in->accepted++;
+		log_debug("ingest: batch %s from %s: %zu readings", p->b.id, p->source, p->b.n);
+		reply_json(p->req, 200, "OK", json_pack("{s:s,s:s,s:I,s:I}", "status", "accepted", "batch_id", p->b.id,
+							"readings", (json_int_t)p->b.n, "coverage_samples",
+							(json_int_t)p->ncov));
+		pending_release(p);
+	}
+	in->npend = 0;
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -518,7 +572,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	struct ingest_batch b;
 	json_t *errors;
 	double retry;
-	size_t len, ncov;
+	size_t len;
 	int t, rc;
 	char ra[16];
 
@@ -572,19 +626,43 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	json_decref(errors);
-	rc = apply(in, c->tokens[t].name, &b, &ncov);
-	if (rc < 0) {
-		reply_error(req, 503, "Service Unavailable", "the store refused the batch; nothing was applied, send it again");
-	} else if (rc == 0) {
-		in->duplicates++;
-		reply_json(req, 200, "OK", json_pack("{s:s,s:s}", "status", "duplicate", "batch_id", b.id));
-	} else {
-		in->accepted++;
-		log_debug("ingest: batch %s from %s: %zu readings", b.id, c->tokens[t].name, b.n);
-		reply_json(req, 200, "OK", json_pack("{s:s,s:s,s:I,s:I}", "status", "accepted", "batch_id", b.id,
-						     "readings", (json_int_t)b.n, "coverage_samples", (json_int_t)ncov));
+	for (size_t k = 0; k < in->npend; k++)
+		if (!strcmp(in->pend[k].source, c->tokens[t].name) && !strcmp(in->pend[k].b.id, b.id)) {
+			/* sent again before the first one was stored */
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+			reply_error(req, 503, "Service Unavailable", "this batch is being stored; send it again for its status");
+			ingest_batch_release(&b);
+			return;
+		}
+	if ((rc = stored_before(in, c->tokens[t].name, b.id)) != 0) {
+		if (rc > 0) {
+			in->duplicates++;
+			reply_json(req, 200, "OK", json_pack("{s:s,s:s}", "status", "duplicate", "batch_id", b.id));
+		} else {
+			log_err("ingest: batch %s from %s: %s", b.id, c->tokens[t].name,
+				sqlite3_errmsg(store_db(in->gw->store)));
+			reply_error(req, 503, "Service Unavailable", "the store cannot be read; nothing was applied, send it again");
+		}
+		ingest_batch_release(&b);
+		return;
 	}
-	ingest_batch_release(&b);
+	if (in->npend == MAX_PENDING) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+		reply_error(req, 503, "Service Unavailable", "too many batches waiting for the store; nothing was applied, send it again");
+		ingest_batch_release(&b);
+		return;
+	}
+	struct pending *p = &in->pend[in->npend];
+	if (!(p->source = strdup(c->tokens[t].name))) {
+		reply_error(req, 503, "Service Unavailable", "out of memory");
+		ingest_batch_release(&b);
+		return;
+	}
+	p->req = req;
+	p->b = b;
+	in->npend++;
+	/* answered by in_committed() after the next flush */
+	apply(in, p);
 }
 
 int ingest_new(struct ingest **out, struct gateway *gw)
@@ -607,6 +685,18 @@ int ingest_new(struct ingest **out, struct gateway *gw)
 		sqlite3_free(err);
 		ingest_free(in);
 		return -EIO;
+	}
+	if (sqlite3_prepare_v3(store_db(gw->store), "INSERT OR IGNORE INTO ingest_batch(source, batch_id, received, readings)"
+			       " VALUES (?1, ?2, ?3, ?4)", -1, SQLITE_PREPARE_PERSISTENT, &in->ins_batch, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(store_db(gw->store), "SELECT 1 FROM ingest_batch WHERE source = ?1 AND batch_id = ?2",
+			       -1, SQLITE_PREPARE_PERSISTENT, &in->find_batch, NULL) != SQLITE_OK) {
+		log_err("ingest: cannot prepare: %s", sqlite3_errmsg(store_db(gw->store)));
+		ingest_free(in);
+		return -EIO;
+	}
+	if (store_add_hook(gw->store, &(struct store_hook){ in_dirty, in_in_tx, in_committed, NULL, in, NULL }) < 0) {
+		ingest_free(in);
+		return log_error(-ENOSPC, "ingest: no room for its store hook");
 	}
 	in->http = evhttp_new(gw->base);
 	if (!in->http) {
@@ -641,6 +731,17 @@ void ingest_free(struct ingest *in)
 {
 	if (!in)
 		return;
+	/* batches never committed (the last flush failed): their values may
+	 * still be in the store's buffer, their ids are not stored; answered
+	 * before evhttp frees the connections that hold the requests */
+	for (size_t k = 0; k < in->npend; k++) {
+		reply_error(in->pend[k].req, 503, "Service Unavailable",
+			    "the gateway stopped before the batch was stored; send it again");
+		pending_release(&in->pend[k]);
+	}
+	in->npend = 0;
+	sqlite3_finalize(in->ins_batch);
+	sqlite3_finalize(in->find_batch);
 	if (in->http)
 		evhttp_free(in->http);
 	httpguard_free(in->guard);     /* after the server: it drops the connections' last references */

@@ -191,7 +191,9 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 
 	out->value = NAN;
 	out->n = 0;
-	out->covered_ms = kpi_covered_ms(db, from, to);
+	/* of an open window, the part that is past */
+	int64_t now = now_ms();
+	out->covered_ms = kpi_covered_ms(db, from, to < now ? to : now > from ? now : from);
 	if (k->agg == AGG_COVERAGE)
 		return coverage_kpi(db, cfg->coverage, k, to, out);
 	if (k->agg == AGG_AVAILABILITY) {

@@ -781,10 +781,15 @@ int lighting_print_audit(FILE *f, sqlite3 *db, int64_t from_ms, int last)
 		time_format(sqlite3_column_int64(st, 1), t, sizeof(t));
 		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
 			snprintf(lv, sizeof(lv), "%.0f %%", sqlite3_column_double(st, 6));
-#define COL(i) (sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "-")
-		fprintf(f, "%.19s %-8s %-24.64s %-14s %-22.64s %6s  %-9s %s\n", t, COL(2), COL(3), COL(4), COL(5), lv,
-			COL(7), COL(8));
-#undef COL
+		/* every column may hold text from outside (a junk message's
+		 * id or reason): escaped, one line each, no terminal control */
+		char c[9][1200];
+		for (int i = 2; i <= 8; i++) {
+			const char *v = (const char *)sqlite3_column_text(st, i);
+			log_escape(c[i], sizeof(c[i]), v ? v : "-", v ? (size_t)sqlite3_column_bytes(st, i) : 1);
+		}
+		fprintf(f, "%.19s %-8s %-24.64s %-14s %-22.64s %6s  %-9s %s\n", t, c[2], c[3], c[4], c[5], lv,
+			c[7], c[8]);
 		n++;
 	}
 	sqlite3_finalize(st);

@@ -94,6 +94,13 @@ static int stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+void log_recheck_stream(void)
+{
+	pthread_mutex_lock(&lock);
+	journal = -1;
+	pthread_mutex_unlock(&lock);
+}
+
 void log_ratelimit_init(struct log_ratelimit *rl, int64_t interval_ms, unsigned burst)
 {
 	memset(rl, 0, sizeof(*rl));
@@ -149,6 +156,75 @@ void log_set_ratelimit(int64_t interval_ms, unsigned burst)
 	pthread_mutex_unlock(&lock);
 }
 
+/* Length of the valid UTF-8 sequence at @p (@n bytes left), 0 if none:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t need;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		need = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		need = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		need = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return need;
+}
+
+size_t log_escape(char *dst, size_t size, const char *src, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t o = 0, i = 0;
+
+	if (!size)
+		return 0;
+	while (i < len) {
+		char e[8];
+		size_t el, k = utf8_len(p + i, len - i);
+		const char *from = e;
+		if (k == 1 && p[i] >= 0x20 && p[i] != 0x7f) {
+			from = (const char *)p + i;
+			el = 1;
+		} else if (k == 1) {
+			el = (size_t)(p[i] == '\n' ? snprintf(e, sizeof(e), "\\n") : p[i] == '\r' ? snprintf(e, sizeof(e), "\\r") :
+				      p[i] == '\t' ? snprintf(e, sizeof(e), "\\t") : snprintf(e, sizeof(e), "\\x%02x", p[i]));
+		} else if (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
+			el = (size_t)snprintf(e, sizeof(e), "\\u%04x", p[i + 1]);
+		} else if (k) {
+			from = (const char *)p + i;
+			el = k;
+		} else {
+			k = 1;
+			el = (size_t)snprintf(e, sizeof(e), "\\x%02x", p[i]);
+		}
+		if (o + el >= size)
+			break;
+		memcpy(dst + o, from, el);
+		o += el;
+		i += k;
+	}
+	dst[o] = 0;
+	return o;
+}
+
 static void emit(enum log_level lvl, const char *msg)
 {
 	if (to_syslog) {
@@ -174,7 +250,7 @@ static void emit(enum log_level lvl, const char *msg)
 
 void log_write(enum log_level lvl, const char *fmt, ...)
 {
-	char msg[1024], note[1100];
+	char raw[1024], msg[2048], note[2200];
 	va_list ap;
 	struct timespec now;
 	unsigned suppressed;
@@ -185,8 +261,10 @@ void log_write(enum log_level lvl, const char *fmt, ...)
 	uint64_t h = 1469598103934665603ULL;   /* FNV-1a of the text: the key */
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* once, here, for every message: whatever came from outside */
+	log_escape(msg, sizeof(msg), raw, strlen(raw));
 	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
 		h = (h ^ *p) * 1099511628211ULL;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -195,7 +273,7 @@ void log_write(enum log_level lvl, const char *fmt, ...)
 				    &suppressed);
 	pthread_mutex_unlock(&lock);
 	if (suppressed) {
-		snprintf(note, sizeof(note), "log: the message \"%.900s\" was repeated %u more times", msg,
+		snprintf(note, sizeof(note), "log: the message \"%.1900s\" was repeated %u more times", msg,
 			 suppressed);
 		emit(lvl, note);
 	}

@@ -22,6 +22,8 @@ void log_set_cli_delta(int delta);
 /** Apply the config's log section (level moved by the -v/-q delta, target
  *  "stderr" or "syslog", repeat limit). Any time; 0 or -EINVAL. */
 int log_configure(const char *level, const char *target, int repeat_burst, int repeat_interval_s);
+/** stderr was replaced: check again whether it is journald's stream (<N> prefixes). */
+void log_recheck_stream(void);
 /** Send messages to syslog (ident "wardgw") instead of stderr. */
 void log_use_syslog(int on);
 
@@ -48,7 +50,20 @@ int log_ratelimit_check(struct log_ratelimit *rl, uint64_t key, int64_t now_ms,
 /** The daemon's limit (default: none; `run` sets log.repeat_*). Any thread. */
 void log_set_ratelimit(int64_t interval_ms, unsigned burst);
 
-/** Print one message; any thread. Use the macros below. */
+/**
+ * Copy @len bytes of @src (text from outside: a device, the network, a
+ * file) into @dst (@size bytes, NUL-terminated, never cut inside an escape)
+ * so that it is one line of plain text on any terminal and in any log:
+ * newline, CR and tab as \n \r \t, other control bytes (C0, DEL) and
+ * bytes that are not valid UTF-8 as \xHH, the C1 controls (U+0080..U+009F)
+ * as \u00HH; valid UTF-8 and backslashes pass as they are, so escaping
+ * twice changes nothing. Returns the length written. Any thread.
+ */
+size_t log_escape(char *dst, size_t size, const char *src, size_t len);
+
+/** Print one message; any thread. Use the macros below. The message is
+ *  escaped with log_escape() as a whole: no text can start a line of its
+ *  own, forge a journald priority or reach the terminal as a control. */
 void log_write(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

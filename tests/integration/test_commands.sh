@@ -155,6 +155,21 @@ ok "wardgw audit shows the accepted, done and every rejected command"
 send "$(sign "{\"id\":\"ioc-11\",\"gateway\":\"gw-test\",\"ts\":$(date +%s),\"action\":\"clear_override\",\"target\":{\"ward\":true}}")"
 wait_for 10 '[ -n "$(result ioc-11 done)" ]' || fail "ioc-11 for this gateway not done: $(tail -3 "$T/results.txt")"
 ok "id ioc-11, refused for gateway gw-other, is still accepted once for gw-test (not in the replay store)"
+# issue 15 item 4: an envelope key that holds a newline and a time stamp,
+# another with terminal escapes: one log line each, escaped; no ESC byte in
+# the log nor in wardgw audit's output
+send '{"body":"{}","hmac":"00","\n2026-12-03 07:00:00.000 info  x":1}'
+send '{"body":"{}","hmac":"00","\u001b]0;pwned\u0007\u001b[2J":1}'
+wait_until 10 grep -qF 'unknown envelope key '"'"'\x1b]0;pwned\x07\x1b[2J'"'" "$T/gateway.log" ||
+	fail "no escaped log line for the ESC key: $(grep 'envelope key' "$T/gateway.log")"
+grep -qF "unknown envelope key '\n2026-12-03 07:00:00.000 info  x'" "$T/gateway.log" || fail "no escaped newline in the log"
+! grep -q '^2026-12-03 07:00:00.000 info  x' "$T/gateway.log" || fail "a forged line in the log"
+! grep -q $'\x1b' "$T/gateway.log" || fail "an ESC byte in the log"
+"$WARDGW" audit -c "$T/gw.conf" --last 1000 > "$T/audit2.out" || fail "wardgw audit"
+grep -qF "unknown envelope key '\x1b]0;pwned" "$T/audit2.out" || fail "the ESC key not in the audit: $(tail -3 "$T/audit2.out")"
+! grep -q $'\x1b' "$T/audit2.out" || fail "an ESC byte in wardgw audit's output"
+[ "$(grep -c '^2026-12-03 07:00:00.000 info  x' "$T/audit2.out")" = 0 ] || fail "a forged line in wardgw audit"
+ok "forged log lines and terminal escapes: escaped once in the log and in wardgw audit"
 
 # a flood of 60 bad messages: every one audited (the first ten of a minute
 # one by one, the rest counted in one row), answers rate-limited (a burst

@@ -131,3 +131,26 @@ ok "KPI packs: nr_area 0.9 (ok against >= 0.6, seq 1), nr_area_strict red_flag, 
 "$WARDGW" kpi -c "$T/gw.conf" --kpi nr_area > "$T/kpi-cli.txt" 2>&1 || fail "wardgw kpi failed"
 grep -q 'nr_area .* 0.9 / .*target >= 0.6' "$T/kpi-cli.txt" || fail "wardgw kpi: $(cat "$T/kpi-cli.txt")"
 ok "wardgw kpi shows the coverage KPI"
+
+# issue 15 item 16: a gateway that only keeps coverage needs no Modbus device
+stop_pid "$GW_PID"
+sed '/^devices = (/,/);$/d; /^device_defaults = /d' "$T/gw.conf" > "$T/nodev.conf"
+"$WARDGW" check -c "$T/nodev.conf" > "$T/nodev-check.log" 2>&1 || fail "coverage-only config refused: $(cat "$T/nodev-check.log")"
+start_gateway "$T/nodev.conf"
+wait_until 20 grep -q 'connected (session' "$T/gateway.log" || fail "coverage-only gateway did not connect: $(tail -5 "$T/gateway.log")"
+"$WARDGW" coverage -c "$T/nodev.conf" > "$T/nodev-cov.txt" 2>&1 || fail "wardgw coverage without devices"
+stop_pid "$GW_PID"
+grep -q 'error\|BUG' "$T/gateway.log" && fail "coverage-only gateway: $(grep 'error\|BUG' "$T/gateway.log")"
+ok "a config with coverage and no devices: checked, run and stopped cleanly"
+
+# issue 15 item 16: "any" has the dead spots too (cells no operator covers)
+grep -Eq '^NR +any .* [1-9][0-9]* *$' "$T/nodev-cov.txt" || fail "no dead spot for NR any: $(cat "$T/nodev-cov.txt")"
+ok "wardgw coverage: NR any has $(awk '$1 == "NR" && $2 == "any" { print $NF }' "$T/nodev-cov.txt") dead spots"
+
+# issue 15 item 4: a survey row's reason quotes the row; terminal escapes in
+# it are printed escaped, one line per row
+printf 'time,lat,lon,technology,operator,rsrp,rsrq,sinr\n%s,11.83,106.99,NR,\033]0;pwned\007\033[2J,-90,,\n' "$(date +%s)" > "$T/esc.csv"
+"$WARDGW" import-survey -c "$T/nodev.conf" "$T/esc.csv" > /dev/null 2> "$T/esc.err"
+grep -qF "operator '\\x1b]0;pwned\\x07\\x1b[2J' must be" "$T/esc.err" || fail "escaped reason: $(cat -v "$T/esc.err")"
+! grep -q $'\x1b' "$T/esc.err" || fail "an ESC byte reached the terminal"
+ok "import-survey: a row with terminal escapes is reported escaped"

@@ -91,3 +91,26 @@ grep -qi '^Retry-After: [0-9]' "$T/hdr.txt" || fail "no Retry-After"
 [ "$(post "$TOK1" "$T/g1.json")" = 200 ] || fail "the other token was limited too"
 ok "rate limit per token: burst 5, then 429 with Retry-After; the other token is not affected"
 kill -0 "$GW_PID" || fail "gateway died"
+
+# issue 15 item 6: the answer comes after the commit. With a 5 s flush, a
+# 200 answered at once and a SIGKILL right after lost the samples (and the
+# batch sent again was a duplicate); now the 200 means they are on disk.
+stop_pid "$GW_PID"
+sed -i 's/batch_ms = 100;/batch_ms = 5000;/' "$T/gw.conf"
+start_gateway "$T/gw.conf"
+wait_until 10 grep -q 'ingest: listening' "$T/gateway.log" || fail "ingest not listening (slow flush)"
+TS=$(( $(date +%s) - 30 ))
+cat > "$T/slow.json" <<EOJ
+{"batch_id": "slow-1", "readings": [
+  {"type": "device", "device": "ctrl-ap-01", "ts": $TS, "values": {"clients": 42}},
+  {"type": "coverage", "ts": $TS, "lat": 11.8361, "lon": 106.9911, "technology": "NR", "operator": "Viettel", "rsrp": -101}
+]}
+EOJ
+code=$(post "$TOK1" "$T/slow.json")
+kill -9 "$GW_PID"; wait "$GW_PID" 2>/dev/null
+[ "$code" = 200 ] && jq -e '.status == "accepted" and .coverage_samples == 1' "$T/resp.json" > /dev/null ||
+	fail "slow flush: $code $(cat "$T/resp.json")"
+got=$("$WARDGW" query -c "$T/gw.conf" --device ctrl-ap-01 --metric clients --from $((TS - 1)) --to $((TS + 1)) --format csv | tail -n +2 | cut -d, -f3)
+[ "$got" = 42 ] || fail "answered 200, killed: the device value is not stored ($got)"
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM ingest_batch WHERE batch_id = 'slow-1'")" = 1 ] || fail "batch id not stored"
+ok "a batch answered 200 survives a SIGKILL right after the answer (value and batch id committed together)"

@@ -127,6 +127,45 @@ static void test_linear_median(void **state)
 	coverage_conf_free(c);
 }
 
+
+/* Issue 15 item 16: "any" has the dead spots no operator covers (it had
+ * none at all, whatever the cells). */
+static void test_any_dead_spots(void **state)
+{
+	struct coverage_conf *c = ward(8);
+	struct coverage_report *r;
+	const struct coverage_group *g;
+	sqlite3 *db;
+	int64_t t = NOW - 3600000;
+
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	assert_int_equal(coverage_db_init(db), 0);
+	/* cells (0,0) and (1,0): dead for both operators; (3,2): dead for A only */
+	put(db, 0, 0, "LTE", "A", -120, t++);
+	put(db, 1, 0, "LTE", "A", -125, t++);
+	put(db, 3, 2, "LTE", "A", -130, t++);
+	put(db, 0, 0, "LTE", "B", -115, t++);
+	put(db, 1, 0, "LTE", "B", -118, t++);
+	put(db, 3, 2, "LTE", "B", -90, t++);
+	assert_int_equal(coverage_compute(db, c, NOW, &r), 0);
+	g = coverage_find(r, RAT_LTE, "A");
+	assert_int_equal(g->nclusters, 2);
+	g = coverage_find(r, RAT_LTE, "any");
+	assert_non_null(g);
+	assert_int_equal(g->measured, 3);
+	assert_int_equal(g->covered, 1);
+	assert_int_equal(g->nclusters, 1);
+	assert_int_equal(g->clusters[0].ncells, 2);
+	assert_int_equal(g->clusters[0].samples, 4);
+	assert_true(g->clusters[0].median_dbm < -110);
+	char *gj = coverage_geojson(r);
+	assert_non_null(strstr(gj, "\"operator\":\"any\""));
+	free(gj);
+	coverage_report_free(r);
+	sqlite3_close(db);
+	coverage_conf_free(c);
+}
+
 static void test_adjacency(void **state)
 {
 	sqlite3 *db;
@@ -232,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linear_median),
 		cmocka_unit_test(test_adjacency),
+		cmocka_unit_test(test_any_dead_spots),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

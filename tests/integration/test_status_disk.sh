@@ -13,7 +13,7 @@ write_config "$T/gw.conf" "$MQ" "
   { name = \"cab-001\"; host = \"127.0.0.1\"; port = $BASE; profile = \"lighting-cabinet\"; }"
 mkdir -p "$T/data"
 : > "$T/fault"
-export WARDGW_FAULT_DIR="$T/data" WARDGW_FAULT_CTL="$T/fault"
+export WARDGW_FAULT_DIR="$T/data" WARDGW_FAULT_CTL="$T/fault" WARDGW_FAULT_STDIO=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 LD_PRELOAD="$T/fault.so" start_gateway "$T/gw.conf"
 wait_until 20 "$WARDGW" status -c "$T/gw.conf" > /dev/null 2>&1 || fail "status not healthy at start"

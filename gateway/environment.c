@@ -20,6 +20,7 @@
 #include "kpi.h"
 #include "log.h"
 #include "outbox.h"
+#include "page.h"
 #include "senml.h"
 #include "store.h"
 #include "timeparse.h"
@@ -1058,19 +1059,6 @@ const char *environment_live(const struct environment *e)
 	return e && e->live[0] ? e->live : NULL;
 }
 
-static void esc(struct evbuffer *b, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '<': evbuffer_add(b, "&lt;", 4); break;
-		case '>': evbuffer_add(b, "&gt;", 4); break;
-		case '&': evbuffer_add(b, "&amp;", 5); break;
-		case '"': evbuffer_add(b, "&quot;", 6); break;
-		default: evbuffer_add(b, s, 1);
-		}
-	}
-}
-
 static void aqi_cell(struct evbuffer *b, int aqi)
 {
 	const struct aqi_band *band = aqi_band_of(aqi);
@@ -1093,14 +1081,14 @@ void environment_html(const struct environment *e, struct evbuffer *b)
 			    "<th>AQI last day</th><th>Water</th><th>Flood</th></tr><tr><td><b>ward</b></td>");
 	aqi_cell(b, e->w_aqi);
 	evbuffer_add_printf(b, "<td>");
-	esc(b, e->w_site ? e->w_site : "-");
+	html_esc(b, e->w_site ? e->w_site : "-");
 	evbuffer_add_printf(b, "</td>");
 	aqi_cell(b, e->w_day_aqi);
 	evbuffer_add_printf(b, "<td></td><td></td></tr>");
 	for (size_t i = 0; i < e->nsites; i++) {
 		const struct site_rt *s = &e->sites[i];
 		evbuffer_add_printf(b, "<tr><td>");
-		esc(b, s->c->name);
+		html_esc(b, s->c->name);
 		evbuffer_add_printf(b, "</td>");
 		if (s->has_air) {
 			aqi_cell(b, s->last.aqi);
@@ -1114,7 +1102,7 @@ void environment_html(const struct environment *e, struct evbuffer *b)
 			if (s->fl.level)
 				time_format(s->fl.ep_start, since, sizeof(since));
 			evbuffer_add_printf(b, "<td>%.1f ", s->fl.depth);
-			esc(b, s->wunit);
+			html_esc(b, s->wunit);
 			evbuffer_add_printf(b, "</td><td class=\"%s\">%s",
 					    s->fl.level ? "red_flag" : "ok", s->fl.level ? "level " : "dry");
 			if (s->fl.level)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "page.h"
 #include "coverage.h"
 #include "coverage_pub.h"
 #include "gateway.h"
@@ -132,32 +133,6 @@ static int frame_of(struct gateway *gw, struct frame *f)
 #define PX(f, lon) (((lon) - (f)->lon0) * (f)->kx)
 #define PY(f, lat) (((f)->lat1 - (lat)) * (f)->ky)
 
-static void esc(struct evbuffer *b, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&': evbuffer_add(b, "&amp;", 5); break;
-		case '<': evbuffer_add(b, "&lt;", 4); break;
-		case '>': evbuffer_add(b, "&gt;", 4); break;
-		case '"': evbuffer_add(b, "&quot;", 6); break;
-		case '\'': evbuffer_add(b, "&#39;", 5); break;
-		default: evbuffer_add(b, s, 1);
-		}
-	}
-}
-
-static void urlenc(struct evbuffer *b, const char *s)
-{
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~')
-			evbuffer_add(b, s, 1);
-		else
-			evbuffer_add_printf(b, "%%%02X", c);
-	}
-}
-
 /* The dead spots (per technology and operator), parsed from the last map
  * (features of *@root, which the caller frees). */
 static json_t *dead_spots(struct gateway *gw, json_t **root)
@@ -245,7 +220,7 @@ void map_section(struct gateway *gw, struct evbuffer *b, const char *lang, const
 			 op ? op : "?", (long long)json_integer_value(json_object_get(pr, "cells")),
 			 json_number_value(json_object_get(pr, "median_dbm")));
 		evbuffer_add_printf(b, "\"><title>");
-		esc(b, title);
+		html_esc(b, title);
 		evbuffer_add_printf(b, "</title></path>");
 	}
 	for (size_t k = 0; k < gw->ndevices; k++) {
@@ -262,12 +237,12 @@ void map_section(struct gateway *gw, struct evbuffer *b, const char *lang, const
 		x = PX(&fr, d->conf->lon);
 		y = PY(&fr, d->conf->lat);
 		evbuffer_add_printf(b, "<a href=\"/device?name=");
-		urlenc(b, d->conf->name);
+		url_enc(b, d->conf->name);
 		if (query && strstr(query, "lang="))
 			evbuffer_add_printf(b, "&amp;lang=%s", lang);
 		if (token) {
 			evbuffer_add_printf(b, "&amp;token=");
-			urlenc(b, token);
+			url_enc(b, token);
 		}
 		/* colours and the square's size come from the page's style sheet:
 		 * 300 cabinets cost 30 kB, not 50 */
@@ -278,7 +253,7 @@ void map_section(struct gateway *gw, struct evbuffer *b, const char *lang, const
 			evbuffer_add_printf(b, "\"><circle class=\"dev %s %s\" cx=\"%.0f\" cy=\"%.0f\" r=\"%d\">",
 					    kind_name(kd), device_state_name(d->state), x, y, kd == K_HOTSPOT ? 6 : 4);
 		evbuffer_add_printf(b, "<title>");
-		esc(b, d->conf->name);
+		html_esc(b, d->conf->name);
 		evbuffer_add_printf(b, "</title></%s></a>", kd == K_CABINET ? "rect" : "circle");
 	}
 	evbuffer_add_printf(b, "</svg><p class=\"small\" id=\"map-legend\">");

@@ -74,7 +74,7 @@ struct page {
 	int64_t now;
 };
 
-static void esc(struct evbuffer *b, const char *s)
+void html_esc(struct evbuffer *b, const char *s)
 {
 	for (; s && *s; s++) {
 		switch (*s) {
@@ -89,7 +89,7 @@ static void esc(struct evbuffer *b, const char *s)
 }
 
 /* Percent-encode everything but unreserved characters (links). */
-static void urlenc(struct evbuffer *b, const char *s)
+void url_enc(struct evbuffer *b, const char *s)
 {
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -111,7 +111,7 @@ static void href(struct page *p, const char *path, const char *key, const char *
 	evbuffer_add_printf(p->b, "%s", path);
 	if (key) {
 		evbuffer_add_printf(p->b, "%s%s=", sep, key);
-		urlenc(p->b, val);
+		url_enc(p->b, val);
 		sep = "&amp;";
 	}
 	if (p->query && http_query_get(p->query, "lang", lang, sizeof(lang)) >= 0 &&
@@ -121,7 +121,7 @@ static void href(struct page *p, const char *path, const char *key, const char *
 	}
 	if (p->token) {
 		evbuffer_add_printf(p->b, "%stoken=", sep);
-		urlenc(p->b, p->token);
+		url_enc(p->b, p->token);
 	}
 }
 
@@ -198,15 +198,15 @@ static void head(struct page *p, const char *title)
 	age(up, sizeof(up), gw->started_ms, p->now);
 	evbuffer_add_printf(p->b, "<!DOCTYPE html><html lang=\"%s\"><head><meta charset=\"utf-8\">"
 			    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>", p->lang);
-	esc(p->b, title);
+	html_esc(p->b, title);
 	evbuffer_add_printf(p->b, " &middot; wardgw ");
-	esc(p->b, gw->cfg->gateway_id);
+	html_esc(p->b, gw->cfg->gateway_id);
 	evbuffer_add_printf(p->b, "</title><style>%s</style></head><body><h1>", css);
-	esc(p->b, title);
+	html_esc(p->b, title);
 	evbuffer_add_printf(p->b, "</h1><p class=\"small\">");
-	esc(p->b, gw->cfg->ward);
+	html_esc(p->b, gw->cfg->ward);
 	evbuffer_add_printf(p->b, " &middot; ");
-	esc(p->b, gw->cfg->gateway_id);
+	html_esc(p->b, gw->cfg->gateway_id);
 	evbuffer_add_printf(p->b, " &middot; wardgw %s &middot; ", WARDGW_VERSION);
 	evbuffer_add_printf(p->b, _("config %s, started %s, page of %.19s"), gw->cfg->digest, up, t);
 	evbuffer_add_printf(p->b, " &middot; <a href=\"");
@@ -220,7 +220,7 @@ static void head(struct page *p, const char *title)
 			    failing ? _("failing") : _("ok"));
 	if (failing) {
 		evbuffer_add_printf(p->b, " (");
-		esc(p->b, why);
+		html_esc(p->b, why);
 		evbuffer_add_printf(p->b, ")");
 	}
 	evbuffer_add_printf(p->b, ", ");
@@ -393,7 +393,7 @@ static void red_flags(struct page *p, const struct kpi_row *rows, size_t n)
 		if (r->k->deadline_ms)
 			time_format(r->k->deadline_ms, d, sizeof(d));
 		evbuffer_add_printf(p->b, "<p class=\"flag red_flag\">&#9873; %s: ", _("RED FLAG"));
-		esc(p->b, r->k->name);
+		html_esc(p->b, r->k->name);
 		evbuffer_add_printf(p->b, " ");
 		/* t holds an entity we put there ourselves and a number */
 		evbuffer_add_printf(p->b, _("is %s, target %s"), v, t);
@@ -421,9 +421,9 @@ static void kpi_table(struct page *p, const struct kpi_row *rows, size_t n)
 			d[10] = 0;
 		}
 		evbuffer_add_printf(p->b, "<tr><td>");
-		esc(p->b, r->k->name);
+		html_esc(p->b, r->k->name);
 		evbuffer_add_printf(p->b, " <span class=\"small\">");
-		esc(p->b, r->k->window_str);
+		html_esc(p->b, r->k->window_str);
 		evbuffer_add_printf(p->b, "</span></td><td>%s</td><td>%s <span class=\"small %s\">%s</span></td>"
 				    "<td>%s</td><td>%s</td><td class=\"%s\">%s%s</td></tr>",
 				    c, o, r->open_status, status_words(r->open_status), t, d, st,
@@ -704,14 +704,14 @@ static void svg_chart(struct evbuffer *b, const char *id, const double *xs, cons
 	} else {
 		evbuffer_add_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"14\" text-anchor=\"middle\">", CHART_W / 2,
 				    CHART_H / 2);
-		esc(b, _("no data yet"));
+		html_esc(b, _("no data yet"));
 		evbuffer_add_printf(b, "</text>");
 	}
 	evbuffer_add_printf(b, "<text x=\"2\" y=\"%d\" font-size=\"16\">", CHART_H + 14);
-	esc(b, left);
+	html_esc(b, left);
 	evbuffer_add_printf(b, "</text><text x=\"%d\" y=\"%d\" font-size=\"16\" text-anchor=\"end\">", CHART_W - 2,
 			    CHART_H + 14);
-	esc(b, right);
+	html_esc(b, right);
 	evbuffer_add_printf(b, "</text></svg>");
 #undef Y
 }
@@ -796,10 +796,10 @@ static void problems(struct page *p)
 		evbuffer_add_printf(p->b, "<tr><td><a href=\"");
 		href(p, "/device", "name", d->conf->name);
 		evbuffer_add_printf(p->b, "\">");
-		esc(p->b, d->conf->name);
+		html_esc(p->b, d->conf->name);
 		evbuffer_add_printf(p->b, "</a></td><td class=\"%s\">%s</td><td>%s</td><td class=\"small\">",
 				    device_state_name(d->state), state_words(d->state), d->changed_ms ? s : "-");
-		esc(p->b, d->reason[0] ? d->reason : "-");
+		html_esc(p->b, d->reason[0] ? d->reason : "-");
 		evbuffer_add_printf(p->b, "</td></tr>");
 	}
 	if (!total)
@@ -834,17 +834,17 @@ static void alarms(struct page *p, const char *device)
 			evbuffer_add_printf(p->b, "<tr><td><a href=\"");
 			href(p, "/device", "name", dev ? dev : "");
 			evbuffer_add_printf(p->b, "\">");
-			esc(p->b, dev);
+			html_esc(p->b, dev);
 			/* the alarm's TALQ name is an interface name: kept as it is */
 			evbuffer_add_printf(p->b, "</a></td><td class=\"behind\">");
-			esc(p->b, (const char *)sqlite3_column_text(q, 1));
+			html_esc(p->b, (const char *)sqlite3_column_text(q, 1));
 			evbuffer_add_printf(p->b, "</td><td>%s</td><td class=\"small\">", a);
 			if (sqlite3_column_int(q, 3) > 0) {
 				evbuffer_add_printf(p->b, ngettext("%d lamp", "%d lamps", sqlite3_column_int(q, 3)),
 						    sqlite3_column_int(q, 3));
 				evbuffer_add_printf(p->b, " ");
 			}
-			esc(p->b, (const char *)sqlite3_column_text(q, 4));
+			html_esc(p->b, (const char *)sqlite3_column_text(q, 4));
 			evbuffer_add_printf(p->b, "</td></tr>");
 			n++;
 		}
@@ -871,11 +871,11 @@ static void events(struct page *p, const char *subject)
 			char t[40];
 			time_format(sqlite3_column_int64(q, 0), t, sizeof(t));
 			evbuffer_add_printf(p->b, "<tr><td class=\"small\">%.19s</td><td>", t);
-			esc(p->b, (const char *)sqlite3_column_text(q, 1));
+			html_esc(p->b, (const char *)sqlite3_column_text(q, 1));
 			evbuffer_add_printf(p->b, "</td><td>");
-			esc(p->b, (const char *)sqlite3_column_text(q, 2));
+			html_esc(p->b, (const char *)sqlite3_column_text(q, 2));
 			evbuffer_add_printf(p->b, "</td><td class=\"small\">");
-			esc(p->b, (const char *)sqlite3_column_text(q, 3));
+			html_esc(p->b, (const char *)sqlite3_column_text(q, 3));
 			evbuffer_add_printf(p->b, "</td></tr>");
 			n++;
 		}
@@ -955,7 +955,7 @@ static void device_table(struct page *p)
 			    _("Group"), _("all"));
 	for (size_t i = 0; i < gw->cfg->ngroups; i++) {
 		evbuffer_add_printf(p->b, "<option%s>", g == &gw->cfg->groups[i] ? " selected" : "");
-		esc(p->b, gw->cfg->groups[i].name);
+		html_esc(p->b, gw->cfg->groups[i].name);
 		evbuffer_add_printf(p->b, "</option>");
 	}
 	evbuffer_add_printf(p->b, "</select></label>");
@@ -964,7 +964,7 @@ static void device_table(struct page *p)
 		evbuffer_add_printf(p->b, "<input type=\"hidden\" name=\"lang\" value=\"%s\">", lang);
 	if (p->token) {
 		evbuffer_add_printf(p->b, "<input type=\"hidden\" name=\"token\" value=\"");
-		esc(p->b, p->token);
+		html_esc(p->b, p->token);
 		evbuffer_add_printf(p->b, "\">");
 	}
 	evbuffer_add_printf(p->b, " <button>%s</button></form>", _("Filter"));
@@ -986,14 +986,14 @@ static void device_table(struct page *p)
 		evbuffer_add_printf(p->b, "<tr><td><a href=\"");
 		href(p, "/device", "name", d->conf->name);
 		evbuffer_add_printf(p->b, "\">");
-		esc(p->b, d->conf->name);
+		html_esc(p->b, d->conf->name);
 		evbuffer_add_printf(p->b, "</a></td><td class=\"%s\">%s</td><td>", device_state_name(d->state),
 				    state_words(d->state));
-		esc(p->b, dg ? dg : "-");
+		html_esc(p->b, dg ? dg : "-");
 		evbuffer_add_printf(p->b, "</td><td>");
-		esc(p->b, d->conf->profile->name);
+		html_esc(p->b, d->conf->profile->name);
 		evbuffer_add_printf(p->b, "</td><td>%s</td><td class=\"why small\">", a);
-		esc(p->b, d->state == DEV_ONLINE ? "" : d->reason);
+		html_esc(p->b, d->state == DEV_ONLINE ? "" : d->reason);
 		evbuffer_add_printf(p->b, "</td></tr>");
 	}
 	evbuffer_add_printf(p->b, "</table></div><p class=\"small\">");
@@ -1164,7 +1164,7 @@ static void device_page(struct page *p)
 		head(p, _("No such device"));
 		evbuffer_add_printf(p->b, "<p class=\"behind\">");
 		evbuffer_add_printf(p->b, "%s ", _("No device has this name:"));
-		esc(p->b, name);
+		html_esc(p->b, name);
 		evbuffer_add_printf(p->b, "</p>");
 		foot(p);
 		return;
@@ -1180,19 +1180,19 @@ static void device_page(struct page *p)
 			    _("Ward"), _("State"), device_state_name(d->state), state_words(d->state));
 	evbuffer_add_printf(p->b, " <span class=\"small\">%s</span></td></tr><tr><th>%s</th><td class=\"small\">",
 			    d->changed_ms ? s : "", _("Last error"));
-	esc(p->b, d->reason[0] ? d->reason : "-");
+	html_esc(p->b, d->reason[0] ? d->reason : "-");
 	evbuffer_add_printf(p->b, "</td></tr><tr><th>%s</th><td>%s</td></tr><tr><th>%s</th><td>", _("Last reading"), a,
 			    _("Driver, profile"));
-	esc(p->b, d->conf->driver->name);
+	html_esc(p->b, d->conf->driver->name);
 	evbuffer_add_printf(p->b, ", ");
-	esc(p->b, pr->name);
+	html_esc(p->b, pr->name);
 	if (pr->description) {
 		evbuffer_add_printf(p->b, " <span class=\"small\">(");
-		esc(p->b, pr->description);
+		html_esc(p->b, pr->description);
 		evbuffer_add_printf(p->b, ")</span>");
 	}
 	evbuffer_add_printf(p->b, "</td></tr><tr><th>%s</th><td>", _("Group"));
-	esc(p->b, grp ? grp : "-");
+	html_esc(p->b, grp ? grp : "-");
 	evbuffer_add_printf(p->b, "</td></tr>");
 	map_device_facts(d, p->b);
 	evbuffer_add_printf(p->b, "</table>");
@@ -1204,9 +1204,9 @@ static void device_page(struct page *p)
 		if (!isnan(d->last[k]))
 			snprintf(v, sizeof(v), "%.6g", d->last[k]);
 		evbuffer_add_printf(p->b, "<tr><td><a href=\"#m%zu\">", k);
-		esc(p->b, pr->regs[k].metric);
+		html_esc(p->b, pr->regs[k].metric);
 		evbuffer_add_printf(p->b, "</a></td><td>%s ", v);
-		esc(p->b, pr->regs[k].unit);
+		html_esc(p->b, pr->regs[k].unit);
 		evbuffer_add_printf(p->b, "</td><td>%s</td></tr>", quality_name(gateway_value_quality(d, k, p->now)));
 	}
 	evbuffer_add_printf(p->b, "</table></div><h2>");
@@ -1214,10 +1214,10 @@ static void device_page(struct page *p)
 	evbuffer_add_printf(p->b, "</h2><div class=\"charts\">");
 	for (size_t k = 0; k < pr->nregs; k++) {
 		evbuffer_add_printf(p->b, "<figure id=\"m%zu\"><figcaption>", k);
-		esc(p->b, pr->regs[k].metric);
+		html_esc(p->b, pr->regs[k].metric);
 		if (pr->regs[k].unit) {
 			evbuffer_add_printf(p->b, " (");
-			esc(p->b, pr->regs[k].unit);
+			html_esc(p->b, pr->regs[k].unit);
 			evbuffer_add_printf(p->b, ")");
 		}
 		evbuffer_add_printf(p->b, "</figcaption>");

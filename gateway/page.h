@@ -31,6 +31,11 @@ struct page_reply {
 	const char *lang;               /* Content-Language */
 };
 
+/** Append @s to @b escaped for HTML text and attribute values. */
+void html_esc(struct evbuffer *b, const char *s);
+/** Append @s to @b percent-encoded but for unreserved characters (links). */
+void url_enc(struct evbuffer *b, const char *s);
+
 /** Whether @path is a page this module serves. */
 int page_handles(const char *path);
 

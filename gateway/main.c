@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		"       wardgw check -c FILE\n"
 		"       wardgw status -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
+		"       wardgw query -c FILE --all [--from T] [--to T]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
 		"       wardgw schedule -c FILE [--date YYYY-MM-DD]\n"
 		"       wardgw audit -c FILE [--from T] [--last N]\n"
@@ -56,7 +57,8 @@ static void usage(FILE *f)
 		"           link, outbox, store, loop, sources and devices; exit 0 healthy,\n"
 		"           1 trouble (link down, a device not online), 3 not running\n"
 		"  query    print a stored series; T is epoch seconds, now, -2h/-30m/-7d, or\n"
-		"           ISO 8601 (ward time, UTC+7, unless a zone is given)\n"
+		"           ISO 8601 (ward time, UTC+7, unless a zone is given); --all: every\n"
+		"           series as CSV device,metric,ts_ms,value,quality (default: all time)\n"
 		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
 		"           the window holding time T; W filters by window (15m, 1h, 1d)\n"
 		"  schedule print the lighting schedule of a night (default: tonight): sunset,\n"
@@ -87,7 +89,7 @@ static void usage(FILE *f)
 struct args {
 	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats, *kpi, *window, *at;
 	const char *date;
-	int verbose, live, run_secs, last, quiet;
+	int verbose, live, run_secs, last, quiet, all;
 };
 
 static int parse_int_arg(const char *name, const char *s, int lo, int hi, int *out)
@@ -126,6 +128,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "at", required_argument, NULL, 'A' },
 		{ "last", required_argument, NULL, 'N' },
 		{ "date", required_argument, NULL, 'E' },
+		{ "all", no_argument, NULL, 'a' },
 		{ 0 }
 	};
 	int c;
@@ -156,6 +159,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'W': a->window = optarg; break;
 		case 'A': a->at = optarg; break;
 		case 'E': a->date = optarg; break;
+		case 'a': a->all = 1; break;
 		case 'N': if (parse_int_arg("--last", optarg, 1, 100000, &a->last)) return -EINVAL; break;
 		case 'S': a->stats = optarg; break;
 		case 'L': if (parse_int_arg("--live", optarg, 1, 3600, &a->live)) return -EINVAL; break;
@@ -247,6 +251,49 @@ static int open_reader(const struct gw_config *cfg, struct store **st, char **pa
 	return *path ? store_open_ro(st, *path) : -ENOMEM;
 }
 
+struct all_out {
+	struct store *st;
+	int64_t from, to;
+	const char *dev, *met;
+	long n;
+	int err;
+};
+
+static int print_all_row(void *arg, int64_t ts, double v, int q)
+{
+	struct all_out *o = arg;
+
+	printf("%s,%s,%lld,", o->dev, o->met, (long long)ts);
+	if (!isnan(v))
+		printf("%.17g", v);
+	printf(",%s\n", quality_name(q));
+	o->n++;
+	return 0;
+}
+
+static int print_series(void *arg, int64_t id, const char *dev, const char *met)
+{
+	struct all_out *o = arg;
+	int rc;
+
+	o->dev = dev;
+	o->met = met;
+	if ((rc = store_query_id(o->st, id, o->from, o->to, print_all_row, o)) < 0)
+		o->err = rc;
+	return rc < 0;
+}
+
+/* wardgw query --all: every sample of every series, for tests and exports. */
+static int query_all(struct store *st, int64_t from, int64_t to)
+{
+	struct all_out o = { st, from, to, NULL, NULL, 0, 0 };
+	int rc;
+
+	printf("device,metric,ts_ms,value,quality\n");
+	rc = store_each_series(st, print_series, &o);
+	return rc < 0 || o.err < 0 ? 1 : 0;
+}
+
 static int cmd_query(const struct args *a)
 {
 	struct gw_config *cfg;
@@ -256,8 +303,12 @@ static int cmd_query(const struct args *a)
 	struct query_out o = { 0 };
 	int ret = 1, rc;
 
-	if (!a->device || !a->metric) {
-		fprintf(stderr, "wardgw query: --device and --metric are required\n");
+	if (a->all) {
+		from = a->from ? from : INT64_MIN;
+		to = a->to ? to : INT64_MAX;
+	}
+	if (!a->all && (!a->device || !a->metric)) {
+		fprintf(stderr, "wardgw query: --device and --metric are required (or --all)\n");
 		return 2;
 	}
 	if ((a->from && time_parse(a->from, now, &from) < 0) || (a->to && time_parse(a->to, now, &to) < 0)) {
@@ -274,6 +325,10 @@ static int cmd_query(const struct args *a)
 		return 1;
 	if (open_reader(cfg, &st, &path) < 0)
 		goto out;
+	if (a->all) {
+		ret = query_all(st, from, to);
+		goto out;
+	}
 	const char *unit = store_series_unit(st, a->device, a->metric);
 	char ubuf[32];
 	snprintf(ubuf, sizeof(ubuf), "%s", unit ? unit : "");

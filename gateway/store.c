@@ -1439,6 +1439,25 @@ int store_find_series(struct store *s, const char *device, const char *metric, i
 	return rc == SQLITE_DONE ? -ENOENT : db_err(s, "look up series");
 }
 
+int store_each_series(struct store *s, int (*fn)(void *arg, int64_t id, const char *device,
+						 const char *metric), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT m.id, d.name, m.name FROM metric m JOIN device d ON d.id = m.device_id"
+			       " ORDER BY d.name, m.name", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "list series");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (fn(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+		       (const char *)sqlite3_column_text(st, 2)))
+			break;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_err(s, "list series");
+	sqlite3_finalize(st);
+	return ret;
+}
+
 int store_query(struct store *s, const char *device, const char *metric,
 		int64_t from_ms, int64_t to_ms, store_row_fn fn, void *arg)
 {

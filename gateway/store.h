@@ -86,6 +86,9 @@ int store_query(struct store *s, const char *device, const char *metric,
 /** The same by series id; samples in range (>= 0) or negative errno. */
 int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_ms,
 		   store_row_fn fn, void *arg);
+/** Call @fn for every series (by device, then metric name) until it returns non-zero. 0 or negative errno. */
+int store_each_series(struct store *s, int (*fn)(void *arg, int64_t id, const char *device,
+						 const char *metric), void *arg);
 /** The id of device/metric: 0, -ENOENT, or negative errno. */
 int store_find_series(struct store *s, const char *device, const char *metric, int64_t *id);
 /**

@@ -321,6 +321,8 @@ static int convert_samples(struct store *s)
 	if (total)
 		log_info("store %s: converting %lld samples to compressed chunks (schema 5)", s->path,
 			 (long long)total);
+	/* a progress line every 10 %, at most one per 100,000 samples */
+	int64_t step = total / 10 > 100000 ? total / 10 : 100000;
 	chunk_enc_init(&h.enc, CHUNK_XOR);
 	while ((rc = sqlite3_step(rd)) == SQLITE_ROW) {
 		int64_t series = sqlite3_column_int64(rd, 0), ts = sqlite3_column_int64(rd, 1);
@@ -338,7 +340,7 @@ static int convert_samples(struct store *s)
 		}
 		if ((ret = chunk_enc_add(&h.enc, ts, v, q)) < 0)
 			goto out;
-		if (++done % 1000000 == 0)
+		if (++done % step == 0)
 			log_info("store %s: converted %lld of %lld samples (%lld %%)", s->path, (long long)done,
 				 (long long)total, (long long)(done * 100 / total));
 	}

@@ -224,7 +224,7 @@ static int put_chunk(sqlite3 *db, sqlite3_stmt *ins, int64_t series, struct chun
 
 /* The generator: @secs seconds of history of every series before second
  * @t_end, encoded straight into closed chunks (as the store would close
- * them: 1 KB, 4,096 samples or 2 h) and inserted as rows. */
+ * them: 960 bytes, 4,096 samples or 2 h) and inserted as rows. */
 static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 {
 	sqlite3 *db = store_db(l->st);
@@ -233,7 +233,7 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 	long rows = 0;
 	int ret = 0;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO chunk (series, t0, t1, n, data) VALUES (?,?,?,?,?)", -1, &ins, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,0,?)", -1, &ins, NULL) != SQLITE_OK)
 		return -EIO;
 	chunk_enc_init(&e, CHUNK_XOR);
 	if (sql(db, "BEGIN") < 0)
@@ -246,7 +246,7 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 				int64_t ts = poll_ts(base, d, t), i;
 				size_t len;
 				chunk_enc_data(&e, &len);
-				if (e.n && (len >= 1024 || e.n >= 4096 || ts - e.tmin > 7200000 ||
+				if (e.n && (len >= 960 || e.n >= 4096 || ts - e.tmin > 7200000 ||
 					    (e.mode != CHUNK_XOR && !chunk_mode_fits(e.mode, v, &i)))) {
 					if ((ret = put_chunk(db, ins, series, &e)) < 0)
 						goto out;

@@ -166,8 +166,13 @@ static int put_var(struct chunk_enc *e, uint64_t z, const unsigned *w, unsigned 
 	return put(e, (1ull << (j + 2)) - 2, j + 2) ?: put(e, z, w[j]);
 }
 
-/* time: dod of a few ms of jitter in 6 bits, seconds in 14, minutes in 22 */
-static const unsigned ts_w[5] = { 4, 8, 12, 20, 64 };
+/* Time: each delta is coded against a reference delta, the poll interval,
+ * which changes only when a delta strays from it by more than 64 ms (a gap,
+ * a new interval); so a poll's few ms of lateness cost 5 bits, where a
+ * plain delta-of-delta would see twice the jitter. Seconds take 13 bits,
+ * minutes 22. */
+#define REF_KEEP 128u
+static const unsigned ts_w[5] = { 3, 8, 12, 20, 64 };
 /* integers: a noisy reading moving by a few steps in 5 bits */
 static const unsigned int_w[5] = { 3, 7, 13, 24, 64 };
 
@@ -208,7 +213,8 @@ int chunk_enc_add(struct chunk_enc *e, int64_t ts, double v, int q)
 			ret = put_var(e, zig(dod), ts_w, 5, 1);
 		if (ret < 0)
 			goto fail;
-		e->last_delta = (int64_t)delta;
+		if (zig(dod) >= REF_KEEP)
+			e->last_delta = (int64_t)delta;
 		if (ts < e->tmin)
 			e->tmin = ts;
 		if (ts > e->tmax)
@@ -320,7 +326,8 @@ int chunk_dec_next(struct chunk_dec *d, int64_t *ts, double *v, int *q)
 		else if (get(d, ts_w[k - 1], &z) < 0)
 			return -EINVAL;
 		uint64_t delta = (uint64_t)d->last_delta + (k ? unzig(z) : 0);
-		d->last_delta = (int64_t)delta;
+		if (z >= REF_KEEP)
+			d->last_delta = (int64_t)delta;
 		d->last_ts = (int64_t)((uint64_t)d->last_ts + delta);
 	}
 	*ts = d->last_ts;

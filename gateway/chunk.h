@@ -1,6 +1,7 @@
 /* Series chunks: the compressed form of one series' samples, written to the
  * store once as one row (docs/storage.md describes the format). Timestamps
- * are delta-of-delta coded, values either as integer deltas (integers and
+ * are delta-of-delta coded (against the poll interval rather than the last
+ * delta), values either as integer deltas (integers and
  * decimal fixed point, what Modbus registers scale to) or XOR-coded doubles
  * (Gorilla), quality flags as "same as before" bits. Pure code, any thread. */
 #ifndef WARDGW_CHUNK_H
@@ -40,7 +41,7 @@ struct chunk_enc {
 	uint32_t n;
 	int mode;
 	int64_t tmin, tmax;      /* of the samples so far */
-	int64_t last_ts, last_delta;
+	int64_t last_ts, last_delta;   /* last_delta: the reference delta */
 	int64_t last_int;
 	uint64_t last_bits;
 	int lead, trail;         /* XOR window of the last value */

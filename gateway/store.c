@@ -41,7 +41,7 @@ struct store {
 	int readonly;               /* store_open_ro(): never written */
 	sqlite3_stmt *meta_get, *meta_put;
 	sqlite3_stmt *find_dev, *add_dev, *find_ser, *add_ser, *query, *unit, *find_id;
-	sqlite3_stmt *log_ins, *chunk_ins, *head_put, *chunks_in, *head_get, *log_all;
+	sqlite3_stmt *log_ins, *chunk_ins, *head_put, *chunks_in, *head_get, *log_all, *closed_since, *closed_one;
 	struct shead *heads;        /* by series id */
 	size_t nheads;
 	int need_reload;            /* a failed commit left the open chunks ahead of the database */
@@ -70,9 +70,10 @@ struct store {
 /* Buffer this many samples at most while the disk refuses commits. */
 #define STORE_BUF_MAX (1u << 20)
 
-/* A chunk closes at whichever comes first: its bytes, its samples, the
- * time it spans (so retention by whole chunks stays within 2 h of exact). */
-#define CHUNK_MAX_BYTES 1024
+/* A chunk closes at whichever comes first: its bytes (four rows fill a
+ * 4 KiB page), its samples, the time it spans (so retention by whole
+ * chunks stays within 2 h of exact). */
+#define CHUNK_MAX_BYTES 960
 #define CHUNK_MAX_N 4096
 #define CHUNK_MAX_SPAN_MS (2 * 3600 * 1000LL)
 /* A checkpoint (every open chunk written, the log emptied) when the log
@@ -131,13 +132,15 @@ static const char *const migrations[] = {
 	"CREATE INDEX alarm_kind ON alarm (alarm, cleared);",
 
 	/* 5: samples in compressed chunks (docs/storage.md). chunk: closed
-	 * chunks, written once; head: the open chunk of each series as of the
-	 * last checkpoint and the sample counts the log replay needs; headlog:
-	 * one row per commit since that checkpoint. The rows of the old
-	 * sample table are converted by convert_samples() in the same
+	 * chunks, written once, with the series' sample count after them
+	 * (seq; ids never reused, so a replay finds the chunks closed since a
+	 * checkpoint by id); head: the open chunk of each series as of the
+	 * last checkpoint and the sample counts the log replay needs;
+	 * headlog: one row per commit since that checkpoint. The rows of the
+	 * old sample table are converted by convert_samples() in the same
 	 * transaction. */
-	"CREATE TABLE chunk (series INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL,"
-	"  n INTEGER NOT NULL, data BLOB NOT NULL);"
+	"CREATE TABLE chunk (id INTEGER PRIMARY KEY AUTOINCREMENT, series INTEGER NOT NULL,"
+	"  t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, n INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL);"
 	"CREATE INDEX chunk_series ON chunk (series, t1);"
 	"CREATE INDEX chunk_t1 ON chunk (t1);"
 	"CREATE TABLE head (series INTEGER PRIMARY KEY, seq_ckpt INTEGER NOT NULL, seq0 INTEGER NOT NULL, data BLOB);"
@@ -232,8 +235,9 @@ static int schema_version(struct store *s)
 	return version;
 }
 
-/* Write @e as a closed chunk of @series with @ins (series, t0, t1, n, data). */
-static int write_chunk(struct store *s, sqlite3_stmt *ins, int64_t series, const struct chunk_enc *e)
+/* Write @e as a closed chunk of @series with @ins (series, t0, t1, n, seq,
+ * data); @seq: the series' samples up to its end. */
+static int write_chunk(struct store *s, sqlite3_stmt *ins, int64_t series, const struct chunk_enc *e, uint64_t seq)
 {
 	size_t len;
 	const uint8_t *p = chunk_enc_data(e, &len);
@@ -244,7 +248,8 @@ static int write_chunk(struct store *s, sqlite3_stmt *ins, int64_t series, const
 	sqlite3_bind_int64(ins, 2, e->tmin);
 	sqlite3_bind_int64(ins, 3, e->tmax);
 	sqlite3_bind_int64(ins, 4, e->n);
-	sqlite3_bind_blob(ins, 5, p, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 5, (int64_t)seq);
+	sqlite3_bind_blob(ins, 6, p, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(ins);
 	sqlite3_reset(ins);
 	if (rc != SQLITE_DONE)
@@ -313,7 +318,7 @@ static int convert_samples(struct store *s)
 	cnt = NULL;
 	if (sqlite3_prepare_v2(s->db, "SELECT series, ts, value, quality FROM sample ORDER BY series, ts",
 			       -1, &rd, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, "INSERT INTO chunk (series, t0, t1, n, data) VALUES (?,?,?,?,?)",
+	    sqlite3_prepare_v2(s->db, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,?,?)",
 			       -1, &ins, NULL) != SQLITE_OK) {
 		ret = db_err(s, "convert samples");
 		goto out;
@@ -329,11 +334,13 @@ static int convert_samples(struct store *s)
 		double v = sqlite3_column_type(rd, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(rd, 2);
 		int q = sqlite3_column_int(rd, 3);
 		if (series != cur || must_close(&h, ts, v)) {
-			if (h.enc.n && (ret = write_chunk(s, ins, cur, &h.enc)) < 0)
+			h.seq0 += h.enc.n;
+			if (h.enc.n && (ret = write_chunk(s, ins, cur, &h.enc, h.seq0)) < 0)
 				goto out;
 			if (series != cur) {
 				h.sticky = 0;
 				h.escal = 0;
+				h.seq0 = 0;
 			}
 			cur = series;
 			start_chunk(&h, v);
@@ -348,11 +355,15 @@ static int convert_samples(struct store *s)
 		ret = db_err(s, "read samples");
 		goto out;
 	}
-	if (h.enc.n && (ret = write_chunk(s, ins, cur, &h.enc)) < 0)
+	if (h.enc.n && (ret = write_chunk(s, ins, cur, &h.enc, h.seq0 + h.enc.n)) < 0)
 		goto out;
 	sqlite3_finalize(rd);
 	rd = NULL;
 	if ((ret = exec(s, "DROP TABLE sample")) < 0)
+		goto out;
+	/* the converted chunks are no business of a replay */
+	if ((ret = exec(s, "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk',"
+			" (SELECT coalesce(max(id), 0) FROM chunk))")) < 0)
 		goto out;
 	if (total)
 		log_info("store %s: converted all %lld samples into %llu chunks", s->path, (long long)total,
@@ -590,13 +601,11 @@ static int head_add(struct store *s, int64_t series, int64_t ts, double v, int q
 	if (!h)
 		return -ENOMEM;
 	if (must_close(h, ts, v)) {
-		if ((ret = write_chunk(s, s->chunk_ins, series, &h->enc)) < 0)
+		/* the chunk's seq tells a replay these samples are in it */
+		if ((ret = write_chunk(s, s->chunk_ins, series, &h->enc, h->seq0 + h->enc.n)) < 0)
 			return ret;
 		h->seq0 += h->enc.n;
 		h->enc.n = 0;
-		/* the replay must know these samples are in a chunk now */
-		if ((ret = head_write(s, series, h)) < 0)
-			return ret;
 	}
 	if (!h->enc.n)
 		start_chunk(h, v);
@@ -620,7 +629,9 @@ static int checkpoint(struct store *s)
 			return ret;
 		h->dirty = 0;
 	}
-	if (sqlite3_exec(s->db, "DELETE FROM headlog", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(s->db, "DELETE FROM headlog;"
+			 "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk',"
+			 " (SELECT coalesce(max(id), 0) FROM chunk))", NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(s, "empty the commit log");
 	s->log_bytes = 0;
 	return 0;
@@ -693,6 +704,27 @@ static int heads_load(struct store *s, int ckpt)
 		return ret;
 	if (rc != SQLITE_DONE)
 		return db_err(s, "read heads");
+	/* chunks closed since the checkpoint hold the head's samples and
+	 * some of the log's: start each such series after its last one */
+	sqlite3_reset(s->closed_since);
+	sqlite3_bind_int64(s->closed_since, 1, store_meta_get(s, "store_ckpt_chunk", 0));
+	while ((rc = sqlite3_step(s->closed_since)) == SQLITE_ROW) {
+		struct shead *h = head_get(s, sqlite3_column_int64(s->closed_since, 0));
+		uint64_t seq = (uint64_t)sqlite3_column_int64(s->closed_since, 1);
+		if (!h) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (seq > h->seq0) {
+			h->seq0 = seq;
+			chunk_enc_reset(&h->enc, h->enc.mode);
+		}
+	}
+	sqlite3_reset(s->closed_since);
+	if (ret < 0)
+		return ret;
+	if (rc != SQLITE_DONE)
+		return db_err(s, "read closed chunks");
 	sqlite3_reset(s->log_all);
 	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW) {
 		const uint8_t *p = sqlite3_column_blob(s->log_all, 0);
@@ -770,7 +802,9 @@ static int open_db(struct store **out, const char *path, int readonly)
 	    (ret = prep(s, &s->unit, "SELECT m.unit FROM metric m JOIN device d ON d.id = m.device_id"
 			" WHERE d.name = ? AND m.name = ?")) ||
 	    (ret = prep(s, &s->log_ins, "INSERT INTO headlog (data) VALUES (?)")) ||
-	    (ret = prep(s, &s->chunk_ins, "INSERT INTO chunk (series, t0, t1, n, data) VALUES (?,?,?,?,?)")) ||
+	    (ret = prep(s, &s->chunk_ins, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,?,?)")) ||
+	    (ret = prep(s, &s->closed_since, "SELECT series, max(seq) FROM chunk WHERE id > ? GROUP BY series")) ||
+	    (ret = prep(s, &s->closed_one, "SELECT max(seq) FROM chunk WHERE series = ? AND id > ?")) ||
 	    (ret = prep(s, &s->head_put, "INSERT OR REPLACE INTO head (series, seq_ckpt, seq0, data) VALUES (?,?,?,?)")) ||
 	    (ret = prep(s, &s->head_get, "SELECT series, seq_ckpt, seq0, data FROM head WHERE series BETWEEN ? AND ?")) ||
 	    (ret = prep(s, &s->log_all, "SELECT data FROM headlog ORDER BY id")) ||
@@ -831,6 +865,8 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->head_get);
 	sqlite3_finalize(s->log_all);
 	sqlite3_finalize(s->chunks_in);
+	sqlite3_finalize(s->closed_since);
+	sqlite3_finalize(s->closed_one);
 	sqlite3_close(s->db);
 	heads_free(s);
 	free(s->logbuf);
@@ -1377,12 +1413,26 @@ int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_
 		ret = db_err(s, "query");
 		goto out;
 	}
+	/* the last chunk closed since the checkpoint, if any: the head's
+	 * samples and the log's before its end are in the chunks */
+	uint64_t closed = 0;
+	sqlite3_reset(s->closed_one);
+	sqlite3_bind_int64(s->closed_one, 1, series);
+	sqlite3_bind_int64(s->closed_one, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	if (sqlite3_step(s->closed_one) == SQLITE_ROW)
+		closed = (uint64_t)sqlite3_column_int64(s->closed_one, 0);
+	sqlite3_reset(s->closed_one);
 	sqlite3_reset(s->head_get);
 	sqlite3_bind_int64(s->head_get, 1, series);
 	sqlite3_bind_int64(s->head_get, 2, series);
-	if ((rc = sqlite3_step(s->head_get)) == SQLITE_ROW) {
+	rc = sqlite3_step(s->head_get);
+	if (rc == SQLITE_ROW) {
 		qs.seq = (uint64_t)sqlite3_column_int64(s->head_get, 1);
 		qs.skip = (uint64_t)sqlite3_column_int64(s->head_get, 2);
+	}
+	if (closed > qs.skip) {
+		qs.skip = closed;
+	} else if (rc == SQLITE_ROW) {
 		if (sqlite3_column_type(s->head_get, 3) != SQLITE_NULL) {
 			struct chunk_dec d;
 			const void *p = sqlite3_column_blob(s->head_get, 3);

@@ -92,6 +92,26 @@ static void test_counter_wraps(void **state)
 	roundtrip(CHUNK_XOR, s, 400);
 }
 
+/* Gaps, a new poll interval, jitter, time going back: all come back. */
+static void test_time_gaps(void **state)
+{
+	struct smp s[600];
+	int64_t t = 1764720000000LL;
+	unsigned seed = 11;
+
+	for (int i = 0; i < 600; i++) {
+		seed = seed * 1103515245u + 12345u;
+		t += i < 100 ? 1000 : i < 200 ? 5000 : i < 300 ? 200 : 1000;
+		if (i % 37 == 0)
+			t += 3600000;                           /* a gap of an hour */
+		if (i == 450)
+			t -= 86400000;                          /* the clock steps back a day */
+		s[i] = (struct smp){ t + (seed >> 16) % 7, i % 5, i % 97 == 0 };
+	}
+	for (int m = 0; m < CHUNK_NMODES; m++)
+		roundtrip(m, s, 600);
+}
+
 static void test_modes(void **state)
 {
 	int64_t i;
@@ -181,6 +201,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edges_every_mode),
 		cmocka_unit_test(test_counter_wraps),
+		cmocka_unit_test(test_time_gaps),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_realistic_sizes),
 		cmocka_unit_test(test_corrupt),

@@ -402,6 +402,7 @@ int main(int argc, char **argv)
 	if (o.devices < 1 || o.devices > 100000 || o.seconds < 10 || o.history < 0 || o.old_history < 0)
 		return 2;
 	log_set_level_name("warn");
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	snprintf(tmpl, sizeof(tmpl), "%s/wardgw-history.XXXXXX", o.dir);
 	if (!mkdtemp(tmpl)) {
 		fprintf(stderr, "bench-history: mkdtemp %s: %s\n", tmpl, strerror(errno));

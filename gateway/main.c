@@ -174,6 +174,36 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* The flash budget: what the configured polls cost at rest and in writes
+ * per day, from the figures measured by `make bench` (history part) and
+ * explained in docs/storage.md. */
+static void flash_report(const char *file, const struct gw_config *cfg)
+{
+	double samples = 0, series = 0, commits, rest, rollups, written, snap;
+
+	for (size_t i = 0; i < cfg->ndevices; i++) {
+		const struct device_conf *d = &cfg->devices[i];
+		double n = d->profile ? (double)d->profile->nregs : 0;
+		series += n;
+		if (d->poll_interval_ms > 0)
+			samples += n * 86400000.0 / d->poll_interval_ms;
+	}
+	/* a commit per batch_ms while samples arrive */
+	commits = samples > 0 ? 86400000.0 / cfg->batch_ms : 0;
+	if (commits > samples)
+		commits = samples;
+	rest = samples * cfg->raw_retention_days * STORE_EST_REST_BYTES;
+	rollups = series * STORE_EST_ROLLUP_BYTES * (1440.0 * cfg->minute_retention_days +
+						     24.0 * cfg->hour_retention_days + cfg->day_retention_days);
+	written = samples * STORE_EST_WRITTEN_BYTES + commits * STORE_EST_COMMIT_BYTES +
+		  series * 1465 * STORE_EST_ROLLUP_BYTES * 2;
+	/* the status snapshot, rewritten every 5 s: about 130 bytes a device */
+	snap = 17280.0 * (600 + 130.0 * (double)cfg->ndevices);
+	printf("%s: flash: %.0f samples/day; at rest %.1f MB of samples (%d days) + %.1f MB of rollups; "
+	       "written %.1f MB/day by the store + %.1f MB/day of status snapshots (estimates, docs/storage.md)\n",
+	       file, samples, rest / 1e6, cfg->raw_retention_days, rollups / 1e6, written / 1e6, snap / 1e6);
+}
+
 static int cmd_check(const struct args *a)
 {
 	struct gw_config *cfg;
@@ -189,6 +219,7 @@ static int cmd_check(const struct args *a)
 	       cfg->gateway_id, cfg->nprofiles, cfg->ndevices, nregs, cfg->digest);
 	/* serial buses: can they carry the configured polls? (warnings only) */
 	budget_report(cfg, stdout);
+	flash_report(a->config, cfg);
 	if (cfg->lighting) {
 		size_t ctl = 0;
 		for (size_t i = 0; i < cfg->ndevices; i++)

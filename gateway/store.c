@@ -1463,7 +1463,11 @@ int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_
 			 (long long)series);
 	/* chunks may overlap (late samples, clock steps): time order, ties
 	 * in the order they were stored */
-	qsort(qs.r, qs.n, sizeof(*qs.r), qcmp);
+	for (size_t i = 1; i < qs.n; i++)
+		if (qcmp(&qs.r[i - 1], &qs.r[i]) > 0) {
+			qsort(qs.r, qs.n, sizeof(*qs.r), qcmp);
+			break;
+		}
 	for (size_t i = 0; i < qs.n; i++)
 		if (fn(arg, qs.r[i].ts, qs.r[i].v, qs.r[i].q))
 			break;

@@ -17,6 +17,15 @@ const char *quality_name(int q);
 
 #define STORE_SCHEMA_VERSION 5
 
+/* What the store costs, measured by `make bench` (BENCH_ONLY=history) and
+ * used by `wardgw check` for the flash budget (docs/storage.md): bytes at
+ * rest per sample (whole file), bytes written per sample and per commit at
+ * steady state (WAL and checkpoints included), and per rollup row. */
+#define STORE_EST_REST_BYTES 1.8
+#define STORE_EST_WRITTEN_BYTES 20.0
+#define STORE_EST_COMMIT_BYTES 12000.0
+#define STORE_EST_ROLLUP_BYTES 38.3
+
 /** Open (creating and migrating) the database at @path. 0 or negative errno. */
 int store_open(struct store **out, const char *path);
 /**

@@ -50,6 +50,8 @@ struct store {
 	int64_t log_bytes;          /* commit log written since the last checkpoint */
 	uint64_t written;           /* bytes of rows written (log, chunks, heads), all time */
 	uint64_t written_at_room;   /* ... when room was last made */
+	int64_t room_at;            /* monotonic s of that */
+	int64_t ckpt_at;            /* monotonic s of the last checkpoint in a flush */
 	uint64_t chunks_written;
 	struct sample *buf;
 	size_t head, len, cap;  /* ring buffer */
@@ -79,6 +81,9 @@ struct store {
 /* A checkpoint (every open chunk written, the log emptied) when the log
  * has grown to twice the open chunks' size, at least this. */
 #define CKPT_MIN_BYTES (256 << 10)
+/* ... and at least this often (s) while there is a log: a slow gateway's
+ * replay and retention need not wait for the log to grow */
+#define CKPT_MAX_S 3600
 
 /* Each migration moves the schema from version i to i+1. */
 static const char *const migrations[] = {
@@ -437,10 +442,15 @@ static int64_t unzz(uint64_t z)
 	return (int64_t)((z >> 1) ^ (uint64_t)-(int64_t)(z & 1));
 }
 
-/* A record: varint count, then per sample: series and time as zig-zag
- * deltas from the sample before, quality, and the value as a tag (low 3
- * bits: 0 raw double follows, 1..5 an integer with 0..4 decimals scaled
- * like the chunk's "mul" modes, 6 NaN; the integer in the high bits). */
+/* A record: a version byte (1), varint count, then per sample a varint
+ * head: the series' difference from the sample before's, less one,
+ * zig-zagged, shifted left 2, | 2 when the time changed, | 1 when the
+ * quality is not good; then the time's difference (zig-zag varint) and
+ * the quality byte when flagged; then the value as a tag (low 3 bits: 0 raw
+ * double follows, 1..5 an integer with 0..4 decimals scaled like the
+ * chunk's "mul" modes, 6 NaN; the integer in the high bits). A poll's
+ * metrics (next series, same time, good) cost one byte plus the value. */
+#define LOG_VERSION 1
 static int log_build(struct store *s)
 {
 	int64_t pseries = 0, pts = 0;
@@ -454,14 +464,20 @@ static int log_build(struct store *s)
 		s->logcap = need;
 	}
 	uint8_t *p = s->logbuf;
-	size_t n = put_varint(p, s->len);
+	size_t n = 0;
+	p[n++] = LOG_VERSION;
+	n += put_varint(p + n, s->len);
 	for (size_t i = 0; i < s->len; i++) {
 		const struct sample *e = &s->buf[(s->head + i) % s->cap];
 		int64_t iv;
 		int kind = 0;
-		n += put_varint(p + n, zz((int64_t)((uint64_t)e->series - (uint64_t)pseries)));
-		n += put_varint(p + n, zz((int64_t)((uint64_t)e->ts - (uint64_t)pts)));
-		p[n++] = (uint8_t)e->q;
+		uint64_t h = zz((int64_t)((uint64_t)e->series - (uint64_t)pseries - 1)) << 2;
+		h |= (e->ts != pts) << 1 | (e->q != 0);
+		n += put_varint(p + n, h);
+		if (e->ts != pts)
+			n += put_varint(p + n, zz((int64_t)((uint64_t)e->ts - (uint64_t)pts)));
+		if (e->q)
+			p[n++] = (uint8_t)e->q;
 		pseries = e->series;
 		pts = e->ts;
 		if (isnan(e->v))
@@ -494,24 +510,28 @@ typedef int (*log_fn)(void *arg, int64_t series, int64_t ts, double v, int q);
 static int log_walk(const uint8_t *p, size_t len, log_fn fn, void *arg)
 {
 	const uint8_t *end = p + len;
-	uint64_t count, x;
+	uint64_t count, x, h;
 	int64_t series = 0, ts = 0;
 	int ret;
 
-	if (get_varint(&p, end, &count) < 0)
+	if (!p || len < 1 || *p++ != LOG_VERSION || get_varint(&p, end, &count) < 0)
 		return -EINVAL;
 	for (uint64_t i = 0; i < count; i++) {
 		double v;
-		int q;
-		if (get_varint(&p, end, &x) < 0)
+		int q = 0;
+		if (get_varint(&p, end, &h) < 0)
 			return -EINVAL;
-		series = (int64_t)((uint64_t)series + (uint64_t)unzz(x));
-		if (get_varint(&p, end, &x) < 0)
-			return -EINVAL;
-		ts = (int64_t)((uint64_t)ts + (uint64_t)unzz(x));
-		if (p >= end)
-			return -EINVAL;
-		q = *p++;
+		series = (int64_t)((uint64_t)series + (uint64_t)unzz(h >> 2) + 1);
+		if (h & 2) {
+			if (get_varint(&p, end, &x) < 0)
+				return -EINVAL;
+			ts = (int64_t)((uint64_t)ts + (uint64_t)unzz(x));
+		}
+		if (h & 1) {
+			if (p >= end)
+				return -EINVAL;
+			q = *p++;
+		}
 		if (get_varint(&p, end, &x) < 0)
 			return -EINVAL;
 		int kind = (int)(x & 7);
@@ -730,8 +750,8 @@ static int heads_load(struct store *s, int ckpt)
 		const uint8_t *p = sqlite3_column_blob(s->log_all, 0);
 		size_t len = (size_t)sqlite3_column_bytes(s->log_all, 0);
 		uint64_t cnt;
-		const uint8_t *q = p;
-		if (p && get_varint(&q, p + len, &cnt) == 0)
+		const uint8_t *q = p ? p + 1 : NULL;
+		if (p && len > 1 && get_varint(&q, p + len, &cnt) == 0)
 			n += (int64_t)cnt;
 		s->log_bytes += (int64_t)len;
 		if ((ret = log_walk(p, len, replay_one, s)) < 0) {
@@ -821,6 +841,9 @@ static int open_db(struct store **out, const char *path, int readonly)
 			log_info("store %s: replayed %d samples from the commit log", path, ret);
 	}
 	s->pruned_early = (uint64_t)store_meta_get(s, "store_pruned_early", 0);
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	s->ckpt_at = mono.tv_sec;       /* the open just checkpointed */
 	*out = s;
 	return 0;
 fail:
@@ -1101,9 +1124,16 @@ int store_make_room(struct store *s, int64_t want)
 {
 	sqlite3_stmt *sel = NULL, *del = NULL, *fl = NULL;
 	int64_t freed = 0, cut, free_pages = 0, page = 4096;
-	int64_t target = want + (int64_t)(s->written - s->written_at_room);
-	int64_t n = 0;
+	struct timespec mono;
+	int64_t n = 0, target = want;
 	int ret = 0, rc;
+
+	/* what was written since the last call, when that was a recent one
+	 * (the disk check every 10 s, or the retries of one commit) */
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	if (s->room_at && mono.tv_sec - s->room_at <= 30)
+		target += (int64_t)(s->written - s->written_at_room);
+	s->room_at = mono.tv_sec;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT (SELECT freelist_count FROM pragma_freelist_count),"
 			       " (SELECT page_size FROM pragma_page_size)", -1, &fl, NULL) == SQLITE_OK &&
@@ -1119,9 +1149,12 @@ int store_make_room(struct store *s, int64_t want)
 	/* never what no rollup holds yet: after a restart the minute
 	 * rollups are rebuilt from the samples past the watermark */
 	cut = store_meta_get(s, "rollup_minute_done", INT64_MAX);
-	if (sqlite3_prepare_v2(s->db, "SELECT rowid, n, length(data) FROM chunk WHERE t1 < ? ORDER BY t1",
+	/* only chunks closed before the last checkpoint: the commit log may
+	 * still hold the samples of those closed since, and a reader or a
+	 * replay would bring them back */
+	if (sqlite3_prepare_v2(s->db, "SELECT id, n, length(data) FROM chunk WHERE t1 < ? AND id <= ? ORDER BY t1",
 			       -1, &sel, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE rowid = ?", -1, &del, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE id = ?", -1, &del, NULL) != SQLITE_OK) {
 		ret = db_err(s, "make room");
 		goto out;
 	}
@@ -1129,22 +1162,40 @@ int store_make_room(struct store *s, int64_t want)
 		ret = -EIO;
 		goto out;
 	}
+	/* pick first, then delete: a statement reading the table it deletes
+	 * from may see rows twice */
 	sqlite3_bind_int64(sel, 1, cut);
+	sqlite3_bind_int64(sel, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	size_t npick = 0, cap = 0;
+	struct pick { int64_t id, n; } *picks = NULL;
 	while (freed < target && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		sqlite3_bind_int64(del, 1, sqlite3_column_int64(sel, 0));
-		rc = sqlite3_step(del);
-		sqlite3_reset(del);
-		if (rc != SQLITE_DONE) {
-			ret = db_err(s, "make room");
-			break;
+		if (npick == cap) {
+			cap = cap ? 2 * cap : 256;
+			struct pick *np = realloc(picks, cap * sizeof(*np));
+			if (!np) {
+				ret = -ENOMEM;
+				break;
+			}
+			picks = np;
 		}
-		n += sqlite3_column_int64(sel, 1);
+		picks[npick++] = (struct pick){ sqlite3_column_int64(sel, 0), sqlite3_column_int64(sel, 1) };
 		freed += sqlite3_column_int64(sel, 2) + 40;   /* the row and its two index entries */
 	}
 	sqlite3_reset(sel);
+	for (size_t i = 0; i < npick && ret == 0; i++) {
+		sqlite3_bind_int64(del, 1, picks[i].id);
+		rc = sqlite3_step(del);
+		sqlite3_reset(del);
+		if (rc != SQLITE_DONE)
+			ret = db_err(s, "make room");
+		else if (sqlite3_changes(s->db) == 1)
+			n += picks[i].n;
+	}
+	free(picks);
 	if (ret < 0 || exec(s, "COMMIT") < 0) {
 		exec(s, "ROLLBACK");
 		ret = ret < 0 ? ret : -EIO;
+		n = 0;
 		goto out;
 	}
 	if (n > 0) {
@@ -1242,9 +1293,13 @@ static int flush_once(struct store *s, int force_ckpt)
 		if (head_add(s, e->series, e->ts, e->v, e->q) < 0)
 			return flush_failed(s, "write chunks");
 	}
-	if (force_ckpt || (s->log_bytes >= CKPT_MIN_BYTES && s->log_bytes >= 2 * open_bytes(s))) {
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	if (force_ckpt || (s->log_bytes >= CKPT_MIN_BYTES && s->log_bytes >= 2 * open_bytes(s)) ||
+	    (s->log_bytes > 0 && mono.tv_sec - s->ckpt_at >= CKPT_MAX_S)) {
 		if (checkpoint(s) < 0)
 			return flush_failed(s, "checkpoint");
+		s->ckpt_at = mono.tv_sec;
 	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "commit");
@@ -1303,19 +1358,47 @@ uint64_t store_written(const struct store *s)
 	return s->written;
 }
 
+/* A checkpoint in a transaction of its own (between flushes). */
+static int checkpoint_now(struct store *s)
+{
+	if (s->readonly || s->need_reload)
+		return 0;
+	if (exec(s, "BEGIN") < 0)
+		return -EIO;
+	if (checkpoint(s) < 0 || exec(s, "COMMIT") < 0) {
+		exec(s, "ROLLBACK");
+		s->need_reload = 1;     /* the heads' counts moved on without the rows */
+		return -EIO;
+	}
+	return 0;
+}
+
 int store_prune(struct store *s, int64_t before_ms, int max_rows)
 {
 	sqlite3_stmt *st;
 	int rc;
 
+	/* chunks past retention closed since the last checkpoint (a late
+	 * batch): checkpoint first, so that they can go too */
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM chunk WHERE t1 < ? AND id > ? LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "prune");
+	sqlite3_bind_int64(st, 1, before_ms);
+	sqlite3_bind_int64(st, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		checkpoint_now(s);
+
 	/* whole chunks whose newest sample is older than the cut: however
 	 * late a sample arrived or whatever the clock did, a chunk goes only
 	 * when all it holds is past retention */
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE rowid IN"
-			       " (SELECT rowid FROM chunk WHERE t1 < ? ORDER BY t1 LIMIT ?)", -1, &st, NULL) != SQLITE_OK)
+	/* (not those closed since the last checkpoint: see store_make_room) */
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE id IN"
+			       " (SELECT id FROM chunk WHERE t1 < ? AND id <= ? ORDER BY t1 LIMIT ?)", -1, &st, NULL) != SQLITE_OK)
 		return db_err(s, "prune");
 	sqlite3_bind_int64(st, 1, before_ms);
-	sqlite3_bind_int(st, 2, max_rows);
+	sqlite3_bind_int64(st, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	sqlite3_bind_int(st, 3, max_rows);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

@@ -2,7 +2,9 @@
  * costs as history grows, chunked layout (gateway/store.c, schema 5) and
  * today's row-per-sample layout (schema 4, kept here only) side by side.
  *
- *   build/bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR]
+ *   build/bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R]
+ *
+ * (-R: the chunked layout only, without the slow row-layout parts.)
  *
  * The profile: DEVICES lighting cabinets (default 1,000) of 8 metrics each,
  * polled every second, with realistic values: a steady status word, lamps
@@ -48,6 +50,7 @@ struct opts {
 	long devices, seconds;
 	double history, old_history;
 	const char *dir;
+	int no_rows;            /* -R: chunks only */
 };
 
 static double clock_s(clockid_t c)
@@ -387,15 +390,16 @@ int main(int argc, char **argv)
 	char tmpl[4096], path[4200], opath[4200];
 	int c, ret = 1;
 
-	while ((c = getopt(argc, argv, "d:H:O:s:D:h")) != -1) {
+	while ((c = getopt(argc, argv, "d:H:O:s:D:Rh")) != -1) {
 		switch (c) {
 		case 'd': o.devices = strtol(optarg, NULL, 10); break;
 		case 'H': o.history = strtod(optarg, NULL); break;
 		case 'O': o.old_history = strtod(optarg, NULL); break;
 		case 's': o.seconds = strtol(optarg, NULL, 10); break;
 		case 'D': o.dir = optarg; break;
+		case 'R': o.no_rows = 1; break;
 		default:
-			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR]\n");
+			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -435,19 +439,21 @@ int main(int argc, char **argv)
 		}
 		double chunked = (double)file_bytes(db) / n;
 		sqlite3_close(db);
-		if (old_open(&od, opath) < 0 || old_feed(&od, dev, base, 0, secs) < 0)
-			goto out;
-		double rows = (double)file_bytes(od.db) / n;
-		old_close(&od);
 		printf("  %-16s %14.3f   (the whole file: chunks, heads, rows, indexes)\n", "all, chunks", chunked);
-		printf("  %-16s %14.3f   (today's layout: a row and an index entry per sample)\n", "all, rows", rows);
+		if (!o.no_rows) {
+			if (old_open(&od, opath) < 0 || old_feed(&od, dev, base, 0, secs) < 0)
+				goto out;
+			double rows = (double)file_bytes(od.db) / n;
+			old_close(&od);
+			printf("  %-16s %14.3f   (today's layout: a row and an index entry per sample)\n", "all, rows", rows);
+		}
 	}
 
 	/* 2. steady state, empty and with history */
 	printf("history: steady state, %ld devices x %d metrics at 1 s, %ld s fast-forwarded (%ld samples),"
 	       " a commit per 200 ms of samples\n", o.devices, NKIND, o.seconds, nser * o.seconds);
 	printf("  %-22s %-28s %10s %12s %12s\n", "layout", "history", "written B/s", "CPU ns/s", "samples/s CPU");
-	struct cost ce, ch, oe, oh;
+	struct cost ce, ch, oe = { 0 }, oh = { 0 };
 	double rows_e = 0, rows_h = 0;
 	int64_t hist_secs = (int64_t)(o.history / (double)nser);
 	{
@@ -495,7 +501,7 @@ int main(int argc, char **argv)
 	}
 	double oquery = -1;
 	long oqn = 0;
-	{
+	if (!o.no_rows) {
 		struct old od = { 0 };
 		if (old_open(&od, opath) < 0 || old_feed(&od, o.devices, base, 0, o.seconds / 4) < 0)
 			goto out;
@@ -521,7 +527,10 @@ int main(int argc, char **argv)
 		old_close(&od);
 		remove_db(opath);
 	}
-	printf("  CPU per sample, history / empty: chunks %.2f, rows %.2f\n", ch.cpu_s / ce.cpu_s, oh.cpu_s / oe.cpu_s);
+	printf("  CPU per sample, history / empty: chunks %.2f", ch.cpu_s / ce.cpu_s);
+	if (!o.no_rows)
+		printf(", rows %.2f", oh.cpu_s / oe.cpu_s);
+	printf("\n");
 	printf("  chunks: of the bytes written per sample, %.1f (empty) and %.1f (history) are the rows the store wrote"
 	       " (commit log, chunks, checkpoints); the rest is SQLite's pages, WAL and checkpoints\n", rows_e, rows_h);
 	printf("history: query 24 h of one series (a reader, as wardgw query): chunks %.1f ms for %ld points;"

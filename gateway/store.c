@@ -138,16 +138,17 @@ static const char *const migrations[] = {
 
 	/* 5: samples in compressed chunks (docs/storage.md). chunk: closed
 	 * chunks, written once, with the series' sample count after them
-	 * (seq; ids never reused, so a replay finds the chunks closed since a
-	 * checkpoint by id); head: the open chunk of each series as of the
+	 * (seq; a replay finds the chunks closed since a checkpoint by id:
+	 * ids are never reused because the newest chunk is never deleted, and
+	 * SQLite gives max(id) + 1; AUTOINCREMENT would cost a page write per
+	 * commit); head: the open chunk of each series as of the
 	 * last checkpoint and the sample counts the log replay needs;
 	 * headlog: one row per commit since that checkpoint. The rows of the
 	 * old sample table are converted by convert_samples() in the same
 	 * transaction. */
-	"CREATE TABLE chunk (id INTEGER PRIMARY KEY AUTOINCREMENT, series INTEGER NOT NULL,"
+	"CREATE TABLE chunk (id INTEGER PRIMARY KEY, series INTEGER NOT NULL,"
 	"  t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, n INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL);"
 	"CREATE INDEX chunk_series ON chunk (series, t1);"
-	"CREATE INDEX chunk_t1 ON chunk (t1);"
 	"CREATE TABLE head (series INTEGER PRIMARY KEY, seq_ckpt INTEGER NOT NULL, seq0 INTEGER NOT NULL, data BLOB);"
 	"CREATE TABLE headlog (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
 };
@@ -1113,7 +1114,8 @@ static int flush_failed(struct store *s, const char *what)
 }
 
 /* The database or the disk is full: apply retention early. Delete the
- * oldest closed chunks that the minute rollups already hold until about
+ * oldest closed chunks (in the order they closed) that the minute rollups
+ * already hold until about
  * @want bytes are free inside the file (SQLite reuses freed pages, so room
  * already free counts), and at least what was written since the last
  * call, so a store on a full disk stops growing whatever the ingest rate;
@@ -1151,8 +1153,9 @@ int store_make_room(struct store *s, int64_t want)
 	cut = store_meta_get(s, "rollup_minute_done", INT64_MAX);
 	/* only chunks closed before the last checkpoint: the commit log may
 	 * still hold the samples of those closed since, and a reader or a
-	 * replay would bring them back */
-	if (sqlite3_prepare_v2(s->db, "SELECT id, n, length(data) FROM chunk WHERE t1 < ? AND id <= ? ORDER BY t1",
+	 * replay would bring them back; never the newest (ids stay unique) */
+	if (sqlite3_prepare_v2(s->db, "SELECT id, n, length(data) FROM chunk WHERE t1 < ? AND id <= ?"
+			       " AND id < (SELECT max(id) FROM chunk) ORDER BY id",
 			       -1, &sel, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE id = ?", -1, &del, NULL) != SQLITE_OK) {
 		ret = db_err(s, "make room");
@@ -1392,9 +1395,13 @@ int store_prune(struct store *s, int64_t before_ms, int max_rows)
 	/* whole chunks whose newest sample is older than the cut: however
 	 * late a sample arrived or whatever the clock did, a chunk goes only
 	 * when all it holds is past retention */
-	/* (not those closed since the last checkpoint: see store_make_room) */
+	/* (not those closed since the last checkpoint, nor the newest: see
+	 * store_make_room and the schema) */
+	/* series by series through chunk_series (an index on t1 alone would
+	 * cost a page write per commit) */
 	if (sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE id IN"
-			       " (SELECT id FROM chunk WHERE t1 < ? AND id <= ? ORDER BY t1 LIMIT ?)", -1, &st, NULL) != SQLITE_OK)
+			       " (SELECT c.id FROM metric m CROSS JOIN chunk c ON c.series = m.id AND c.t1 < ?1"
+			       "  WHERE c.id <= ?2 AND c.id < (SELECT max(id) FROM chunk) LIMIT ?3)", -1, &st, NULL) != SQLITE_OK)
 		return db_err(s, "prune");
 	sqlite3_bind_int64(st, 1, before_ms);
 	sqlite3_bind_int64(st, 2, store_meta_get(s, "store_ckpt_chunk", 0));

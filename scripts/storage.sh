@@ -59,7 +59,7 @@ samples=$("$ROOT/build/wardgw" query -c "$T/gw.conf" --all | tail -n +2 | wc -l)
 minutes=$(q 'SELECT count(*) FROM rollup WHERE tier = 0')
 # payload bytes in use (dbstat: pages minus unused), per table and index
 used() { q "SELECT coalesce(sum(pgsize - unused), 0) FROM dbstat WHERE name IN ($1)"; }
-raw_b=$(used "'chunk', 'chunk_series', 'chunk_t1', 'head', 'headlog'")
+raw_b=$(used "'chunk', 'chunk_series', 'head', 'headlog'")
 ru_b=$(used "'rollup'")
 metrics=15
 [ "$samples" -gt 0 ] && [ "$minutes" -gt 0 ] || { echo "storage: no data (samples $samples, minute rollups $minutes)" >&2; cat "$T/gw.log" >&2; exit 1; }

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -533,8 +534,14 @@ int main(int argc, char **argv)
 	printf("\n");
 	printf("  chunks: of the bytes written per sample, %.1f (empty) and %.1f (history) are the rows the store wrote"
 	       " (commit log, chunks, checkpoints); the rest is SQLite's pages, WAL and checkpoints\n", rows_e, rows_h);
-	printf("history: query 24 h of one series (a reader, as wardgw query): chunks %.1f ms for %ld points;"
-	       " rows %.1f ms for %ld points\n", query, qn, oquery, oqn);
+	printf("history: query 24 h of one series (a reader, as wardgw query): chunks %.1f ms for %ld points", query, qn);
+	if (!o.no_rows)
+		printf("; rows %.1f ms for %ld points", oquery, oqn);
+	printf("\n");
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		printf("history: peak RSS of this process %.1f MB (%ld series' open chunks in memory, SQLite's cache)\n",
+		       (double)ru.ru_maxrss / 1024, nser);
 	ret = 0;
 out:
 	remove_db(path);

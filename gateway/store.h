@@ -22,8 +22,8 @@ const char *quality_name(int q);
  * rest per sample (whole file), bytes written per sample and per commit at
  * steady state (WAL and checkpoints included), and per rollup row. */
 #define STORE_EST_REST_BYTES 1.8
-#define STORE_EST_WRITTEN_BYTES 20.0
-#define STORE_EST_COMMIT_BYTES 12000.0
+#define STORE_EST_WRITTEN_BYTES 28.0
+#define STORE_EST_COMMIT_BYTES 4200.0
 #define STORE_EST_ROLLUP_BYTES 38.3
 
 /** Open (creating and migrating) the database at @path. 0 or negative errno. */

@@ -505,10 +505,9 @@ static int log_build(struct store *s)
 	return 0;
 }
 
-typedef int (*log_fn)(void *arg, int64_t series, int64_t ts, double v, int q);
+typedef store_log_fn log_fn;
 
-/* Call @fn for each sample of a record; -EINVAL when it is corrupt. */
-static int log_walk(const uint8_t *p, size_t len, log_fn fn, void *arg)
+int store_log_walk(const uint8_t *p, size_t len, store_log_fn fn, void *arg)
 {
 	const uint8_t *end = p + len;
 	uint64_t count, x, h;
@@ -755,7 +754,7 @@ static int heads_load(struct store *s, int ckpt)
 		if (p && len > 1 && get_varint(&q, p + len, &cnt) == 0)
 			n += (int64_t)cnt;
 		s->log_bytes += (int64_t)len;
-		if ((ret = log_walk(p, len, replay_one, s)) < 0) {
+		if ((ret = store_log_walk(p, len, replay_one, s)) < 0) {
 			if (ret != -EINVAL)
 				break;
 			log_err("store %s: a commit log record is corrupt; replayed what came before", s->path);
@@ -1540,7 +1539,7 @@ int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_
 	}
 	sqlite3_reset(s->log_all);
 	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW)
-		if (log_walk(sqlite3_column_blob(s->log_all, 0), (size_t)sqlite3_column_bytes(s->log_all, 0),
+		if (store_log_walk(sqlite3_column_blob(s->log_all, 0), (size_t)sqlite3_column_bytes(s->log_all, 0),
 			     qadd_log, &qs) < 0 && !qs.err)
 			bad++;
 	sqlite3_reset(s->log_all);

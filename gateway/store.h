@@ -130,6 +130,13 @@ int store_add_hook(struct store *s, const struct store_hook *h);
 int64_t store_meta_get(struct store *s, const char *key, int64_t def);
 /** Set it; inside a hook's transaction it commits with the rest. 0 or negative errno. */
 int store_meta_put(struct store *s, const char *key, int64_t v);
+typedef int (*store_log_fn)(void *arg, int64_t series, int64_t ts, double v, int quality);
+/**
+ * Parse one commit log record (docs/storage.md) from the database: @fn for
+ * each sample until it returns non-zero (that value is returned). 0, or
+ * -EINVAL when the record is corrupt (never reads past @len).
+ */
+int store_log_walk(const uint8_t *p, size_t len, store_log_fn fn, void *arg);
 /** Forget all hooks (before their owners are freed). */
 void store_clear_hooks(struct store *s);
 /** Last SQLite error of the store's handle, as a negative errno. */

@@ -4,7 +4,10 @@
  *
  *   build/bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R]
  *
- * (-R: the chunked layout only, without the slow row-layout parts.)
+ * (-R: the chunked layout only, without the slow row-layout parts.
+ *  -G DB: only generate HISTORY samples ending now into a gateway's
+ *  database DB, named as the gateway names DEVICES cabinets of the bench10
+ *  profile; scripts/bench.sh then runs the gateway on it.)
  *
  * The profile: DEVICES lighting cabinets (default 1,000) of 8 metrics each,
  * polled every second, with realistic values: a steady status word, lamps
@@ -153,7 +156,12 @@ struct live {
 	struct store *st;
 	int64_t *ids;
 	long devices;
+	int nmet;               /* metrics per device (NKIND, or the gateway's profile) */
 };
+
+/* -G: the series as the gateway names them ("cab" x count = N: cab-0001..,
+ * profile bench10: r0..r9), so that it finds the generated history. */
+static const char *gw_db;
 
 static int live_open(struct live *l, const char *path, long devices, int fresh)
 {
@@ -163,7 +171,8 @@ static int live_open(struct live *l, const char *path, long devices, int fresh)
 	if (fresh)
 		remove_db(path);
 	l->devices = devices;
-	l->ids = calloc((size_t)devices * NKIND, sizeof(*l->ids));
+	l->nmet = gw_db ? 10 : NKIND;
+	l->ids = calloc((size_t)devices * (size_t)l->nmet, sizeof(*l->ids));
 	if (!l->ids)
 		return -ENOMEM;
 	if ((ret = store_open(&l->st, path)) < 0)
@@ -171,10 +180,16 @@ static int live_open(struct live *l, const char *path, long devices, int fresh)
 	if ((ret = store_begin(l->st)) < 0)
 		return ret;
 	for (long d = 0; d < devices; d++)
-		for (int k = 0; k < NKIND; k++) {
-			snprintf(dev, sizeof(dev), "cab-%04ld", d);
-			snprintf(met, sizeof(met), "k%d", k);
-			if ((ret = store_series(l->st, dev, met, NULL, &l->ids[d * NKIND + k])) < 0)
+		for (int k = 0; k < l->nmet; k++) {
+			if (gw_db) {
+				int width = devices >= 10000 ? 5 : devices >= 1000 ? 4 : 3;
+				snprintf(dev, sizeof(dev), "cab-%0*ld", width, d + 1);
+				snprintf(met, sizeof(met), "r%d", k);
+			} else {
+				snprintf(dev, sizeof(dev), "cab-%04ld", d);
+				snprintf(met, sizeof(met), "k%d", k);
+			}
+			if ((ret = store_series(l->st, dev, met, NULL, &l->ids[d * l->nmet + k])) < 0)
 				return ret;
 		}
 	return store_commit(l->st);
@@ -243,10 +258,10 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 	if (sql(db, "BEGIN") < 0)
 		return -EIO;
 	for (long d = 0; d < l->devices; d++)
-		for (int k = 0; k < NKIND; k++) {
-			int64_t series = l->ids[d * NKIND + k];
+		for (int k = 0; k < l->nmet; k++) {
+			int64_t series = l->ids[d * l->nmet + k];
 			for (int64_t t = t_end - secs; t < t_end; t++) {
-				double v = value(k, d, t);
+				double v = value(k % NKIND, d, t);
 				int64_t ts = poll_ts(base, d, t), i;
 				size_t len;
 				chunk_enc_data(&e, &len);
@@ -267,7 +282,9 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 			if (e.n && (ret = put_chunk(db, ins, series, &e)) < 0)
 				goto out;
 		}
-	if (sql(db, "COMMIT") < 0)
+	/* as after a checkpoint: a start need not look at these */
+	if (sql(db, "COMMIT") < 0 ||
+	    sql(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk', (SELECT max(id) FROM chunk))") < 0)
 		ret = -EIO;
 out:
 	chunk_enc_release(&e);
@@ -391,7 +408,7 @@ int main(int argc, char **argv)
 	char tmpl[4096], path[4200], opath[4200];
 	int c, ret = 1;
 
-	while ((c = getopt(argc, argv, "d:H:O:s:D:Rh")) != -1) {
+	while ((c = getopt(argc, argv, "d:H:O:s:D:RG:h")) != -1) {
 		switch (c) {
 		case 'd': o.devices = strtol(optarg, NULL, 10); break;
 		case 'H': o.history = strtod(optarg, NULL); break;
@@ -399,6 +416,7 @@ int main(int argc, char **argv)
 		case 's': o.seconds = strtol(optarg, NULL, 10); break;
 		case 'D': o.dir = optarg; break;
 		case 'R': o.no_rows = 1; break;
+		case 'G': gw_db = optarg; break;
 		default:
 			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R]\n");
 			return c == 'h' ? 0 : 2;
@@ -408,6 +426,23 @@ int main(int argc, char **argv)
 		return 2;
 	log_set_level_name("warn");
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (gw_db) {
+		/* a gateway's database with DEVICES x 10 series (bench10) and
+		 * HISTORY samples ending now, for the poll benchmark with history */
+		struct live l = { 0 };
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		int64_t now_s = (int64_t)now.tv_sec, secs = (int64_t)(o.history / (o.devices * 10.0));
+		double g0 = clock_s(CLOCK_MONOTONIC);
+		if (live_open(&l, gw_db, o.devices, 1) < 0 || generate(&l, 0, now_s - 1, secs) < 0) {
+			fprintf(stderr, "bench-history: cannot generate %s\n", gw_db);
+			return 1;
+		}
+		live_close(&l);
+		printf("history: generated %.3g samples (%lld s of %ld devices x 10 metrics) into %s in %.0f s\n",
+		       (double)secs * o.devices * 10, (long long)secs, o.devices, gw_db, clock_s(CLOCK_MONOTONIC) - g0);
+		return 0;
+	}
 	snprintf(tmpl, sizeof(tmpl), "%s/wardgw-history.XXXXXX", o.dir);
 	if (!mkdtemp(tmpl)) {
 		fprintf(stderr, "bench-history: mkdtemp %s: %s\n", tmpl, strerror(errno));

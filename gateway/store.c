@@ -823,7 +823,9 @@ static int open_db(struct store **out, const char *path, int readonly)
 			" WHERE d.name = ? AND m.name = ?")) ||
 	    (ret = prep(s, &s->log_ins, "INSERT INTO headlog (data) VALUES (?)")) ||
 	    (ret = prep(s, &s->chunk_ins, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,?,?)")) ||
-	    (ret = prep(s, &s->closed_since, "SELECT series, max(seq) FROM chunk WHERE id > ? GROUP BY series")) ||
+	    /* by id (the rowid), not through chunk_series: that would read
+	     * every chunk of a large history at each start */
+	    (ret = prep(s, &s->closed_since, "SELECT series, max(seq) FROM chunk NOT INDEXED WHERE id > ? GROUP BY series")) ||
 	    (ret = prep(s, &s->closed_one, "SELECT max(seq) FROM chunk WHERE series = ? AND id > ?")) ||
 	    (ret = prep(s, &s->head_put, "INSERT OR REPLACE INTO head (series, seq_ckpt, seq0, data) VALUES (?,?,?,?)")) ||
 	    (ret = prep(s, &s->head_get, "SELECT series, seq_ckpt, seq0, data FROM head WHERE series BETWEEN ? AND ?")) ||
@@ -1382,7 +1384,8 @@ int store_prune(struct store *s, int64_t before_ms, int max_rows)
 
 	/* chunks past retention closed since the last checkpoint (a late
 	 * batch): checkpoint first, so that they can go too */
-	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM chunk WHERE t1 < ? AND id > ? LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM metric m CROSS JOIN chunk c ON c.series = m.id AND c.t1 < ?1"
+			       " WHERE c.id > ?2 LIMIT 1", -1, &st, NULL) != SQLITE_OK)
 		return db_err(s, "prune");
 	sqlite3_bind_int64(st, 1, before_ms);
 	sqlite3_bind_int64(st, 2, store_meta_get(s, "store_ckpt_chunk", 0));

@@ -25,7 +25,10 @@
 # CPU per stored sample on an empty store and on BENCH_HISTORY_SAMPLES of
 # generated history (1e9 by default; rows: BENCH_HISTORY_OLD, 2e6, filling
 # rows is slow), over BENCH_HISTORY_SECS (300) fast-forwarded seconds at
-# BENCH_HISTORY_DEVICES (1000) x 8 metrics, and a 24 h query.
+# BENCH_HISTORY_DEVICES (1000) x 8 metrics, and a 24 h query; then the
+# gateway polling BENCH_HISTORY_DEVICES simulated devices for BENCH_SECS on
+# an empty store and on one holding BENCH_HISTORY_SAMPLES of generated
+# history (CPU per 1,000 polls, on time, peak RSS).
 #
 #   BENCH_ONLY=history BENCH_HISTORY_SAMPLES=1e9 BENCH_HISTORY_OLD=2e6 scripts/bench.sh
 #
@@ -140,7 +143,7 @@ measure() {
 		'BEGIN { printf "%d %.1f %d %d\n", p, (p > 0 ? c * 1000.0 / p : 0), r, a }'
 }
 
-run_wardgw() { # N DELAY -> line
+run_wardgw() { # N DELAY [keep] -> line; keep: run on the database already in $T/wardgw-data
 	local n=$1
 	cat > "$T/gw.conf" <<EOC
 gateway = { id = "bench"; lat = 11.8; lon = 106.9; data_dir = "$T/wardgw-data"; };
@@ -150,7 +153,7 @@ profiles_dir = "$ROOT/bench/profiles";
 devices = ( { name = "cab"; count = $n; host = "127.0.0.1"; port = $BASE; profile = "bench10";
               poll_interval_ms = 1000; timeout_ms = 500; } );
 EOC
-	rm -rf "$T/wardgw-data"
+	[ "${3:-}" = keep ] || rm -rf "$T/wardgw-data"
 	pin 0 "$BDIR/wardgw" run -c "$T/gw.conf" --stats "$T/stats.json" > "$T/wardgw.log" 2>&1 &
 	local pid=$!
 	PIDS="$PIDS $pid"
@@ -280,7 +283,25 @@ run_history() {
 	echo
 	local rc=0
 	(pin 0 "$BDIR/bench-history" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" -O "$HISTORY_OLD" -s "$HISTORY_SECS" -D "$T") || rc=$?
-	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES make bench"
+	echo
+	# the gateway itself, polling HISTORY_DEVICES simulated devices (bench10),
+	# on an empty store and on one holding HISTORY_SAMPLES of history
+	echo "the gateway polling $HISTORY_DEVICES devices (10 registers, 1 s, QoS 1), ${SECS} s after ${WARMUP} s, pinned to CPU 0:"
+	printf "%-34s %12s %14s %10s %10s\n" "store" "polls" "CPU ms/1000" "on time %" "RSS MB"
+	start_world "$HISTORY_DEVICES" 0
+	local line
+	line=$(run_wardgw "$HISTORY_DEVICES" 0)
+	set -- $line
+	printf "%-34s %12s %14s %10s %10.1f\n" "empty" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	rm -rf "$T/wardgw-data"
+	mkdir -p "$T/wardgw-data"
+	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
+	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
+	set -- $line
+	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_SAMPLES samples of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	rm -rf "$T/wardgw-data"
+	stop_world
+	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_SECS=$SECS make bench"
 	return $rc
 }
 

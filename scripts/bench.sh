@@ -28,7 +28,8 @@
 # BENCH_HISTORY_DEVICES (1000) x 8 metrics, and a 24 h query; then the
 # gateway polling BENCH_HISTORY_DEVICES simulated devices for BENCH_SECS on
 # an empty store and on one holding BENCH_HISTORY_SAMPLES of generated
-# history (CPU per 1,000 polls, on time, peak RSS).
+# history (CPU per 1,000 polls, on time, peak RSS). BENCH_HISTORY_ROWS=0
+# leaves the row layout out.
 #
 #   BENCH_ONLY=history BENCH_HISTORY_SAMPLES=1e9 BENCH_HISTORY_OLD=2e6 scripts/bench.sh
 #
@@ -71,6 +72,8 @@ HISTORY_SAMPLES=${BENCH_HISTORY_SAMPLES:-1e9}
 HISTORY_OLD=${BENCH_HISTORY_OLD:-2e6}
 HISTORY_SECS=${BENCH_HISTORY_SECS:-300}
 HISTORY_DEVICES=${BENCH_HISTORY_DEVICES:-1000}
+HISTORY_R=""
+[ "${BENCH_HISTORY_ROWS:-1}" = 0 ] && HISTORY_R=-R    # 0: without the (slow) row layout
 DRAIN_DEVICES=${BENCH_DRAIN_DEVICES:-1000}
 OUTAGE=${BENCH_OUTAGE:-30}
 DRAIN_RATES=${BENCH_DRAIN_RATES:-default 5000}
@@ -282,7 +285,7 @@ run_history() {
 	echo "(bench/history.c); pinned to CPU 0"
 	echo
 	local rc=0
-	(pin 0 "$BDIR/bench-history" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" -O "$HISTORY_OLD" -s "$HISTORY_SECS" -D "$T") || rc=$?
+	(pin 0 "$BDIR/bench-history" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" -O "$HISTORY_OLD" -s "$HISTORY_SECS" -D "$T" $HISTORY_R) || rc=$?
 	echo
 	# the gateway itself, polling HISTORY_DEVICES simulated devices (bench10),
 	# on an empty store and on one holding HISTORY_SAMPLES of history

@@ -284,7 +284,7 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 		}
 	/* as after a checkpoint: a start need not look at these */
 	if (sql(db, "COMMIT") < 0 ||
-	    sql(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk', (SELECT max(id) FROM chunk))") < 0)
+	    sql(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk', (SELECT coalesce(max(id), 0) FROM chunk))") < 0)
 		ret = -EIO;
 out:
 	chunk_enc_release(&e);

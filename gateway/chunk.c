@@ -90,9 +90,9 @@ static int put(struct chunk_enc *e, uint64_t v, unsigned nbits)
 	size_t need = CHUNK_HDR + (size_t)((e->nbits + nbits + 7) >> 3);
 
 	if (need > e->cap) {
-		size_t ncap = e->cap ? e->cap : 64;
-		while (ncap < need)
-			ncap *= 2;
+		/* in 128-byte steps, not doubling: thousands of open chunks
+		 * live in memory, each at most about 1 KiB */
+		size_t ncap = (need + 127) & ~(size_t)127;
 		uint8_t *nb = realloc(e->buf, ncap);
 		if (!nb)
 			return -ENOMEM;
@@ -137,6 +137,12 @@ void chunk_enc_reset(struct chunk_enc *e, int mode)
 	uint8_t *buf = e->buf;
 	size_t cap = e->cap;
 
+	/* a closed chunk's large buffer goes: the next one may stay small */
+	if (cap > 256) {
+		free(buf);
+		buf = NULL;
+		cap = 0;
+	}
 	if (buf)
 		memset(buf, 0, cap);
 	memset(e, 0, sizeof(*e));

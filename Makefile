@@ -135,7 +135,7 @@ fuzz:
 	    -o $(B)/fuzz/$$n $$f $(CORE_SRCS) $(LDLIBS); \
 	done
 
-# BENCH_ONLY=poll|ingest|drain|rtu runs one part (default: poll, ingest and drain; rtu only when asked).
+# BENCH_ONLY=poll|ingest|history|drain|rtu runs one part (default: poll, ingest, history and drain; rtu only when asked).
 bench: deps
 	@WARDGW_DEPS_EXTRA=collectd-core ./scripts/install-deps.sh
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)

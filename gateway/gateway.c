@@ -451,7 +451,9 @@ static void check_disk(struct gateway *gw, int64_t now)
 		log_warn("store: only %lld MB free on %s (store.min_free_mb = %d): applying retention early",
 			 (long long)(free_b >> 20), gw->data_dir, gw->cfg->store_min_free_mb);
 	gw->disk_low = 1;
-	store_make_room(gw->store);
+	/* in proportion to the deficit (and to what arrived since the last
+	 * check, which the store adds), not a fixed share */
+	store_make_room(gw->store, want - free_b);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"       wardgw check -c FILE\n"
 		"       wardgw status -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
+		"       wardgw query -c FILE --all [--from T] [--to T]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
 		"       wardgw schedule -c FILE [--date YYYY-MM-DD]\n"
 		"       wardgw audit -c FILE [--from T] [--last N]\n"
@@ -58,7 +59,8 @@ static void usage(FILE *f)
 		"           link, outbox, store, loop, sources and devices; exit 0 healthy,\n"
 		"           1 trouble (link down, a device not online), 3 not running\n"
 		"  query    print a stored series; T is epoch seconds, now, -2h/-30m/-7d, or\n"
-		"           ISO 8601 (ward time, UTC+7, unless a zone is given)\n"
+		"           ISO 8601 (ward time, UTC+7, unless a zone is given); --all: every\n"
+		"           series as CSV device,metric,ts_ms,value,quality (default: all time)\n"
 		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
 		"           the window holding time T; W filters by window (15m, 1h, 1d)\n"
 		"  schedule print the lighting schedule of a night (default: tonight): sunset,\n"
@@ -89,7 +91,7 @@ static void usage(FILE *f)
 struct args {
 	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats, *kpi, *window, *at;
 	const char *date;
-	int verbose, live, run_secs, last, quiet;
+	int verbose, live, run_secs, last, quiet, all;
 };
 
 static int parse_int_arg(const char *name, const char *s, int lo, int hi, int *out)
@@ -128,6 +130,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "at", required_argument, NULL, 'A' },
 		{ "last", required_argument, NULL, 'N' },
 		{ "date", required_argument, NULL, 'E' },
+		{ "all", no_argument, NULL, 'a' },
 		{ 0 }
 	};
 	int c;
@@ -158,6 +161,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'W': a->window = optarg; break;
 		case 'A': a->at = optarg; break;
 		case 'E': a->date = optarg; break;
+		case 'a': a->all = 1; break;
 		case 'N': if (parse_int_arg("--last", optarg, 1, 100000, &a->last)) return -EINVAL; break;
 		case 'S': a->stats = optarg; break;
 		case 'L': if (parse_int_arg("--live", optarg, 1, 3600, &a->live)) return -EINVAL; break;
@@ -170,6 +174,36 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* The flash budget: what the configured polls cost at rest and in writes
+ * per day, from the figures measured by `make bench` (history part) and
+ * explained in docs/storage.md. */
+static void flash_report(const char *file, const struct gw_config *cfg)
+{
+	double samples = 0, series = 0, commits, rest, rollups, written, snap;
+
+	for (size_t i = 0; i < cfg->ndevices; i++) {
+		const struct device_conf *d = &cfg->devices[i];
+		double n = d->profile ? (double)d->profile->nregs : 0;
+		series += n;
+		if (d->poll_interval_ms > 0)
+			samples += n * 86400000.0 / d->poll_interval_ms;
+	}
+	/* a commit per batch_ms while samples arrive */
+	commits = samples > 0 ? 86400000.0 / cfg->batch_ms : 0;
+	if (commits > samples)
+		commits = samples;
+	rest = samples * cfg->raw_retention_days * STORE_EST_REST_BYTES;
+	rollups = series * STORE_EST_ROLLUP_BYTES * (1440.0 * cfg->minute_retention_days +
+						     24.0 * cfg->hour_retention_days + cfg->day_retention_days);
+	written = samples * STORE_EST_WRITTEN_BYTES + commits * STORE_EST_COMMIT_BYTES +
+		  series * 1465 * STORE_EST_ROLLUP_BYTES * 2;
+	/* the status snapshot, rewritten every 5 s: about 130 bytes a device */
+	snap = 17280.0 * (600 + 130.0 * (double)cfg->ndevices);
+	printf("%s: flash: %.0f samples/day; at rest %.1f MB of samples (%d days) + %.1f MB of rollups; "
+	       "written %.1f MB/day by the store + %.1f MB/day of status snapshots (estimates, docs/storage.md)\n",
+	       file, samples, rest / 1e6, cfg->raw_retention_days, rollups / 1e6, written / 1e6, snap / 1e6);
 }
 
 static int cmd_check(const struct args *a)
@@ -190,6 +224,7 @@ static int cmd_check(const struct args *a)
 		printf("%s\n", warn);
 	/* serial buses: can they carry the configured polls? (warnings only) */
 	budget_report(cfg, stdout);
+	flash_report(a->config, cfg);
 	if (cfg->lighting) {
 		size_t ctl = 0;
 		for (size_t i = 0; i < cfg->ndevices; i++)
@@ -283,6 +318,49 @@ static int open_history(const char *config, const char *cmd, struct gw_config **
 	return store_open_ro(st, *path);
 }
 
+struct all_out {
+	struct store *st;
+	int64_t from, to;
+	const char *dev, *met;
+	long n;
+	int err;
+};
+
+static int print_all_row(void *arg, int64_t ts, double v, int q)
+{
+	struct all_out *o = arg;
+
+	printf("%s,%s,%lld,", o->dev, o->met, (long long)ts);
+	if (!isnan(v))
+		printf("%.17g", v);
+	printf(",%s\n", quality_name(q));
+	o->n++;
+	return 0;
+}
+
+static int print_series(void *arg, int64_t id, const char *dev, const char *met)
+{
+	struct all_out *o = arg;
+	int rc;
+
+	o->dev = dev;
+	o->met = met;
+	if ((rc = store_query_id(o->st, id, o->from, o->to, print_all_row, o)) < 0)
+		o->err = rc;
+	return rc < 0;
+}
+
+/* wardgw query --all: every sample of every series, for tests and exports. */
+static int query_all(struct store *st, int64_t from, int64_t to)
+{
+	struct all_out o = { st, from, to, NULL, NULL, 0, 0 };
+	int rc;
+
+	printf("device,metric,ts_ms,value,quality\n");
+	rc = store_each_series(st, print_series, &o);
+	return rc < 0 || o.err < 0 ? 1 : 0;
+}
+
 static int cmd_query(const struct args *a)
 {
 	struct gw_config *cfg = NULL;
@@ -292,8 +370,12 @@ static int cmd_query(const struct args *a)
 	struct query_out o = { 0 };
 	int ret = 1, rc;
 
-	if (!a->device || !a->metric) {
-		fprintf(stderr, "wardgw query: --device and --metric are required\n");
+	if (a->all) {
+		from = a->from ? from : INT64_MIN;
+		to = a->to ? to : INT64_MAX;
+	}
+	if (!a->all && (!a->device || !a->metric)) {
+		fprintf(stderr, "wardgw query: --device and --metric are required (or --all)\n");
 		return 2;
 	}
 	if ((a->from && time_parse(a->from, now, &from) < 0) || (a->to && time_parse(a->to, now, &to) < 0)) {
@@ -308,6 +390,10 @@ static int cmd_query(const struct args *a)
 	o.json = !strcmp(a->format, "json");
 	if (open_history(a->config, "query", &cfg, &st, &path) < 0)
 		goto out;
+	if (a->all) {
+		ret = query_all(st, from, to);
+		goto out;
+	}
 	const char *unit = store_series_unit(st, a->device, a->metric);
 	char ubuf[32];
 	snprintf(ubuf, sizeof(ubuf), "%s", unit ? unit : "");

@@ -1073,6 +1073,29 @@ static void ward_page(struct page *p)
 /* One series over the chart span: 288 buckets (min, mean, max) from its
  * minute rollups (one primary-key lookup per minute) and, for the minutes
  * not rolled up yet, its raw samples. */
+
+/* Raw samples after the rolled-up minutes, into the chart's buckets. */
+struct chart_raw {
+	int64_t from, bucket;
+	double *amin, *amax, *asum;
+	int64_t *acnt;
+};
+
+static int chart_raw_row(void *arg, int64_t ts, double v, int q)
+{
+	struct chart_raw *c = arg;
+	int64_t k = (ts - c->from) / c->bucket;
+
+	(void)q;
+	if (k < 0 || k >= CHART_BUCKETS || !isfinite(v))
+		return 0;
+	if (!c->acnt[k] || v < c->amin[k]) c->amin[k] = v;
+	if (!c->acnt[k] || v > c->amax[k]) c->amax[k] = v;
+	c->asum[k] = (c->acnt[k] ? c->asum[k] : 0) + v;
+	c->acnt[k]++;
+	return 0;
+}
+
 static void device_chart(struct page *p, const struct device *dev, size_t reg, int64_t span)
 {
 	struct gateway *gw = p->gw;
@@ -1117,22 +1140,8 @@ static void device_chart(struct page *p, const struct device *dev, size_t reg, i
 	}
 	if (roll_end < from)
 		roll_end = from;
-	if (sqlite3_prepare_v2(db, "SELECT ts, value FROM sample WHERE series = ?1 AND ts >= ?2 AND value IS NOT NULL"
-			       " ORDER BY ts LIMIT 200000", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, dev->series[reg]);
-		sqlite3_bind_int64(q, 2, roll_end);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			int64_t k = (sqlite3_column_int64(q, 0) - from) / bucket;
-			double v = sqlite3_column_double(q, 1);
-			if (k < 0 || k >= CHART_BUCKETS || !isfinite(v))
-				continue;
-			if (!acnt[k] || v < amin[k]) amin[k] = v;
-			if (!acnt[k] || v > amax[k]) amax[k] = v;
-			asum[k] = (acnt[k] ? asum[k] : 0) + v;
-			acnt[k]++;
-		}
-		sqlite3_finalize(q);
-	}
+	struct chart_raw cr = { from, bucket, amin, amax, asum, acnt };
+	store_query_id(gw->store, dev->series[reg], roll_end, INT64_MAX, chart_raw_row, &cr);
 	for (int k = 0; k < CHART_BUCKETS; k++) {
 		if (!acnt[k])
 			continue;

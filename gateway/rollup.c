@@ -286,44 +286,49 @@ long rollup_find_run(const struct rollup *r, const int64_t *ids, size_t n)
 	return -1;
 }
 
+struct feed {
+	struct rollup *r;
+	size_t idx, fed;
+};
+
+static int feed_one(void *arg, int64_t ts, double v, int q)
+{
+	struct feed *f = arg;
+
+	(void)q;
+	if (!isnan(v)) {
+		rollup_sample(f->r, f->idx, ts, v);
+		f->fed++;
+	}
+	return 0;
+}
+
 int rollup_catch_up(struct rollup *r, int64_t now_ms)
 {
-	sqlite3_stmt *prev = NULL, *rows = NULL;
+	struct feed f = { r, 0, 0 };
 	int ret = 0;
-	size_t fed = 0;
 
-	if (sqlite3_prepare_v2(r->db, "SELECT value FROM sample WHERE series = ? AND ts < ? AND value IS NOT NULL"
-			       " ORDER BY ts DESC LIMIT 1", -1, &prev, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(r->db, "SELECT ts, value FROM sample WHERE series = ? AND ts >= ? AND ts <= ?"
-			       " AND value IS NOT NULL ORDER BY ts", -1, &rows, NULL) != SQLITE_OK) {
-		ret = fail(r, "catch up");
-		goto out;
-	}
 	for (size_t i = 0; i < r->n; i++) {
 		struct rser *s = &r->s[i];
 		if (s->counter) {
-			sqlite3_bind_int64(prev, 1, s->id);
-			sqlite3_bind_int64(prev, 2, r->cut);
-			if (sqlite3_step(prev) == SQLITE_ROW) {
-				s->prev = sqlite3_column_double(prev, 0);
+			double v;
+			int rc = store_last_before(r->st, s->id, r->cut, &v);
+			if (rc == 0) {
+				s->prev = v;
 				s->has_prev = 1;
+			} else if (rc != -ENOENT) {
+				ret = rc;
+				goto out;
 			}
-			sqlite3_reset(prev);
 		}
-		sqlite3_bind_int64(rows, 1, s->id);
-		sqlite3_bind_int64(rows, 2, r->cut);
-		sqlite3_bind_int64(rows, 3, now_ms);
-		while (sqlite3_step(rows) == SQLITE_ROW) {
-			rollup_sample(r, i, sqlite3_column_int64(rows, 0), sqlite3_column_double(rows, 1));
-			fed++;
-		}
-		sqlite3_reset(rows);
+		f.idx = i;
+		if ((ret = store_query_id(r->st, s->id, r->cut, now_ms, feed_one, &f)) < 0)
+			goto out;
+		ret = 0;
 	}
-	if (fed)
-		log_info("rollup: rebuilt open minutes from %zu stored samples", fed);
+	if (f.fed)
+		log_info("rollup: rebuilt open minutes from %zu stored samples", f.fed);
 out:
-	sqlite3_finalize(prev);
-	sqlite3_finalize(rows);
 	return ret;
 }
 

@@ -47,6 +47,22 @@ static void count_state(struct state_count *c, size_t *nc, const char *name)
 	}
 }
 
+/* A counter of /proc/self/io, or 0. */
+static unsigned long long proc_io(const char *key)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	size_t k = strlen(key);
+	unsigned long long v = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, k) && line[k] == ':')
+			v = strtoull(line + k + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
 char *status_json(struct gateway *gw)
 {
 	struct outbox_stats os = { 0 };
@@ -196,6 +212,15 @@ char *status_metrics(struct gateway *gw)
 	COUNTER("wardgw_store_pruned_early_total", "Raw samples deleted early because the store was full.",
 		gw->store ? store_pruned_early(gw->store) : 0);
 	COUNTER("wardgw_store_errors_total", "Store write errors.", gw->stats.store_errors);
+	/* the flash budget (docs/storage.md): what the store asked SQLite to
+	 * write, and what the whole process wrote (WAL, checkpoints, status
+	 * file, logs to files), as the kernel counts it */
+	COUNTER("wardgw_store_written_bytes_total", "Bytes of rows the store wrote (commit log, chunks, heads).",
+		gw->store ? store_written(gw->store) : 0);
+	COUNTER("wardgw_process_written_bytes_total", "Bytes the process wrote (write calls, /proc/self/io wchar).",
+		proc_io("wchar"));
+	COUNTER("wardgw_process_disk_written_bytes_total", "Bytes the process caused to be written to disk"
+		" (/proc/self/io write_bytes).", proc_io("write_bytes"));
 	GAUGE("wardgw_store_ok", "1 when the last store commit worked.", "%d",
 	      gw->store && !store_failing(gw->store, &why));
 	GAUGE("wardgw_mqtt_connected", "1 while connected to the broker.", "%d", ps.connected);

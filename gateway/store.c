@@ -1,6 +1,8 @@
-/* SQLite history: schema with migrations, batched inserts with prepared
- * statements, retention, queries. SQLite's errors are converted to errno
- * here and logged once with sqlite3_errmsg. */
+/* SQLite history: schema with migrations, samples in compressed per-series
+ * chunks (chunk.c) written once when they close, the open chunks made
+ * durable by a compact commit log replayed at start (docs/storage.md),
+ * retention by whole chunks, queries. SQLite's errors are converted to
+ * errno here and logged once with sqlite3_errmsg. */
 #include "store.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "log.h"
 
 struct sample {
@@ -21,12 +24,35 @@ struct sample {
 	int q;
 };
 
+/* One series' open chunk and where it stands in the commit log. */
+struct shead {
+	struct chunk_enc enc;   /* the open chunk (enc.n may be 0) */
+	uint64_t seq0;          /* samples of the series before the open chunk */
+	uint64_t seq_ckpt;      /* samples at the last checkpoint: log numbering starts there */
+	uint64_t logseq;        /* replay: the next log sample's number */
+	int sticky;             /* integer mode of the last chunk, kept for the next */
+	unsigned char escal;    /* chunks closed early to widen the mode */
+	unsigned char dirty;    /* changed since the last checkpoint */
+};
+
 struct store {
 	sqlite3 *db;
 	char *path;
 	int readonly;               /* store_open_ro(): never written */
 	sqlite3_stmt *meta_get, *meta_put;
-	sqlite3_stmt *ins, *find_dev, *add_dev, *find_ser, *add_ser, *prune, *query, *unit, *ts_at, *last_row;
+	sqlite3_stmt *find_dev, *add_dev, *find_ser, *add_ser, *query, *unit, *find_id;
+	sqlite3_stmt *log_ins, *chunk_ins, *head_put, *chunks_in, *head_get, *log_all, *closed_since, *closed_one;
+	struct shead *heads;        /* by series id */
+	size_t nheads;
+	int need_reload;            /* a failed commit left the open chunks ahead of the database */
+	uint8_t *logbuf;            /* the commit log record being built */
+	size_t loglen, logcap;
+	int64_t log_bytes;          /* commit log written since the last checkpoint */
+	uint64_t written;           /* bytes of rows written (log, chunks, heads), all time */
+	uint64_t written_at_room;   /* ... when room was last made */
+	int64_t room_at;            /* monotonic s of that */
+	int64_t ckpt_at;            /* monotonic s of the last checkpoint in a flush */
+	uint64_t chunks_written;
 	struct sample *buf;
 	size_t head, len, cap;  /* ring buffer */
 	uint64_t dropped;
@@ -45,6 +71,19 @@ struct store {
 
 /* Buffer this many samples at most while the disk refuses commits. */
 #define STORE_BUF_MAX (1u << 20)
+
+/* A chunk closes at whichever comes first: its bytes (four rows fill a
+ * 4 KiB page), its samples, the time it spans (so retention by whole
+ * chunks stays within 2 h of exact). */
+#define CHUNK_MAX_BYTES 960
+#define CHUNK_MAX_N 4096
+#define CHUNK_MAX_SPAN_MS (2 * 3600 * 1000LL)
+/* A checkpoint (every open chunk written, the log emptied) when the log
+ * has grown to twice the open chunks' size, at least this. */
+#define CKPT_MIN_BYTES (256 << 10)
+/* ... and at least this often (s) while there is a log: a slow gateway's
+ * replay and retention need not wait for the log to grow */
+#define CKPT_MAX_S 3600
 
 /* Each migration moves the schema from version i to i+1. */
 static const char *const migrations[] = {
@@ -96,6 +135,22 @@ static const char *const migrations[] = {
 	"  raised INTEGER NOT NULL, cleared INTEGER, lamps INTEGER NOT NULL DEFAULT 0, detail TEXT);"
 	"CREATE INDEX alarm_open ON alarm (cleared, device);"
 	"CREATE INDEX alarm_kind ON alarm (alarm, cleared);",
+
+	/* 5: samples in compressed chunks (docs/storage.md). chunk: closed
+	 * chunks, written once, with the series' sample count after them
+	 * (seq; a replay finds the chunks closed since a checkpoint by id:
+	 * ids are never reused because the newest chunk is never deleted, and
+	 * SQLite gives max(id) + 1; AUTOINCREMENT would cost a page write per
+	 * commit); head: the open chunk of each series as of the
+	 * last checkpoint and the sample counts the log replay needs;
+	 * headlog: one row per commit since that checkpoint. The rows of the
+	 * old sample table are converted by convert_samples() in the same
+	 * transaction. */
+	"CREATE TABLE chunk (id INTEGER PRIMARY KEY, series INTEGER NOT NULL,"
+	"  t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, n INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL);"
+	"CREATE INDEX chunk_series ON chunk (series, t1);"
+	"CREATE TABLE head (series INTEGER PRIMARY KEY, seq_ckpt INTEGER NOT NULL, seq0 INTEGER NOT NULL, data BLOB);"
+	"CREATE TABLE headlog (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -135,6 +190,7 @@ static int exec(struct store *s, const char *sql)
 }
 
 static int schema_version(struct store *s);
+static int convert_samples(struct store *s);
 
 static int migrate(struct store *s)
 {
@@ -151,7 +207,8 @@ static int migrate(struct store *s)
 		if ((ret = exec(s, "BEGIN IMMEDIATE")) < 0)
 			return ret;
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
-		if (exec(s, migrations[version]) < 0 || exec(s, pragma) < 0) {
+		if (exec(s, migrations[version]) < 0 || (version + 1 == 5 && convert_samples(s) < 0) ||
+		    exec(s, pragma) < 0) {
 			exec(s, "ROLLBACK");
 			return log_error(-EIO, "store %s: migration to schema %d failed", s->path, version + 1);
 		}
@@ -184,6 +241,147 @@ static int schema_version(struct store *s)
 	return version;
 }
 
+/* Write @e as a closed chunk of @series with @ins (series, t0, t1, n, seq,
+ * data); @seq: the series' samples up to its end. */
+static int write_chunk(struct store *s, sqlite3_stmt *ins, int64_t series, const struct chunk_enc *e, uint64_t seq)
+{
+	size_t len;
+	const uint8_t *p = chunk_enc_data(e, &len);
+	int rc;
+
+	sqlite3_reset(ins);
+	sqlite3_bind_int64(ins, 1, series);
+	sqlite3_bind_int64(ins, 2, e->tmin);
+	sqlite3_bind_int64(ins, 3, e->tmax);
+	sqlite3_bind_int64(ins, 4, e->n);
+	sqlite3_bind_int64(ins, 5, (int64_t)seq);
+	sqlite3_bind_blob(ins, 6, p, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(ins);
+	sqlite3_reset(ins);
+	if (rc != SQLITE_DONE)
+		return db_err(s, "write chunk");
+	s->written += len + 24;
+	s->chunks_written++;
+	return 0;
+}
+
+/* Whether @h's open chunk must close before (@ts, @v) joins it: full, too
+ * long a span (a late batch or a clock step starts a chunk of its own), or
+ * a value with more decimals than its mode codes (the series' mode widens,
+ * at most 4 times, so a status word never churns). */
+static int must_close(struct shead *h, int64_t ts, double v)
+{
+	const struct chunk_enc *e = &h->enc;
+	size_t len;
+	int64_t lo, hi, i;
+
+	if (!e->n)
+		return 0;
+	chunk_enc_data(e, &len);
+	if (len >= CHUNK_MAX_BYTES || e->n >= CHUNK_MAX_N)
+		return 1;
+	lo = ts < e->tmin ? ts : e->tmin;
+	hi = ts > e->tmax ? ts : e->tmax;
+	if ((uint64_t)hi - (uint64_t)lo > (uint64_t)CHUNK_MAX_SPAN_MS)
+		return 1;
+	if (e->mode != CHUNK_XOR && isfinite(v) && !chunk_mode_fits(e->mode, v, &i) && h->escal < 4) {
+		int m = chunk_pick_mode(v, CHUNK_XOR);
+		if (m != CHUNK_XOR && chunk_mode_places(m) > chunk_mode_places(e->mode)) {
+			h->escal++;
+			h->sticky = m;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void start_chunk(struct shead *h, double v)
+{
+	int m = chunk_pick_mode(v, h->sticky);
+
+	if (m != CHUNK_XOR)
+		h->sticky = m;
+	chunk_enc_reset(&h->enc, m);
+}
+
+/* Today's schema (4) kept one row per sample: put each series' rows into
+ * chunks, oldest first, and drop the table. Inside the migration's
+ * transaction, so a crash half-way leaves schema 4 untouched. */
+static int convert_samples(struct store *s)
+{
+	sqlite3_stmt *rd = NULL, *ins = NULL, *cnt = NULL;
+	struct shead h = { 0 };
+	int64_t total = 0, done = 0, cur = INT64_MIN;
+	int ret = 0, rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sample", -1, &cnt, NULL) != SQLITE_OK ||
+	    sqlite3_step(cnt) != SQLITE_ROW) {
+		ret = db_err(s, "count samples");
+		goto out;
+	}
+	total = sqlite3_column_int64(cnt, 0);
+	sqlite3_finalize(cnt);
+	cnt = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT series, ts, value, quality FROM sample ORDER BY series, ts",
+			       -1, &rd, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,?,?)",
+			       -1, &ins, NULL) != SQLITE_OK) {
+		ret = db_err(s, "convert samples");
+		goto out;
+	}
+	if (total)
+		log_info("store %s: converting %lld samples to compressed chunks (schema 5)", s->path,
+			 (long long)total);
+	/* a progress line every 10 %, at most one per 100,000 samples */
+	int64_t step = total / 10 > 100000 ? total / 10 : 100000;
+	chunk_enc_init(&h.enc, CHUNK_XOR);
+	while ((rc = sqlite3_step(rd)) == SQLITE_ROW) {
+		int64_t series = sqlite3_column_int64(rd, 0), ts = sqlite3_column_int64(rd, 1);
+		double v = sqlite3_column_type(rd, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(rd, 2);
+		int q = sqlite3_column_int(rd, 3);
+		if (series != cur || must_close(&h, ts, v)) {
+			h.seq0 += h.enc.n;
+			if (h.enc.n && (ret = write_chunk(s, ins, cur, &h.enc, h.seq0)) < 0)
+				goto out;
+			if (series != cur) {
+				h.sticky = 0;
+				h.escal = 0;
+				h.seq0 = 0;
+			}
+			cur = series;
+			start_chunk(&h, v);
+		}
+		if ((ret = chunk_enc_add(&h.enc, ts, v, q)) < 0)
+			goto out;
+		if (++done % step == 0)
+			log_info("store %s: converted %lld of %lld samples (%lld %%)", s->path, (long long)done,
+				 (long long)total, (long long)(done * 100 / total));
+	}
+	if (rc != SQLITE_DONE) {
+		ret = db_err(s, "read samples");
+		goto out;
+	}
+	if (h.enc.n && (ret = write_chunk(s, ins, cur, &h.enc, h.seq0 + h.enc.n)) < 0)
+		goto out;
+	sqlite3_finalize(rd);
+	rd = NULL;
+	if ((ret = exec(s, "DROP TABLE sample")) < 0)
+		goto out;
+	/* the converted chunks are no business of a replay */
+	if ((ret = exec(s, "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk',"
+			" (SELECT coalesce(max(id), 0) FROM chunk))")) < 0)
+		goto out;
+	if (total)
+		log_info("store %s: converted all %lld samples into %llu chunks", s->path, (long long)total,
+			 (unsigned long long)s->chunks_written);
+out:
+	chunk_enc_release(&h.enc);
+	sqlite3_finalize(cnt);
+	sqlite3_finalize(rd);
+	sqlite3_finalize(ins);
+	return ret;
+}
+
 /* Switching to WAL needs a moment alone with the file; a reader that
  * opened it at the same instant (wardgw query while the gateway starts)
  * can make SQLite answer "locked" without waiting, so try for a while. */
@@ -202,6 +400,376 @@ static int set_wal(struct store *s)
 		sqlite3_free(msg);
 		sqlite3_sleep(100);
 	}
+}
+
+/* ---- the commit log: one record per commit, the samples it committed ---- */
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*p >= end)
+			return -EINVAL;
+		uint8_t b = *(*p)++;
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static uint64_t zz(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)-(int64_t)((uint64_t)v >> 63);
+}
+
+static int64_t unzz(uint64_t z)
+{
+	return (int64_t)((z >> 1) ^ (uint64_t)-(int64_t)(z & 1));
+}
+
+/* A record: a version byte (1), varint count, then per sample a varint
+ * head: the series' difference from the sample before's, less one,
+ * zig-zagged, shifted left 2, | 2 when the time changed, | 1 when the
+ * quality is not good; then the time's difference (zig-zag varint) and
+ * the quality byte when flagged; then the value as a tag (low 3 bits: 0 raw
+ * double follows, 1..5 an integer with 0..4 decimals scaled like the
+ * chunk's "mul" modes, 6 NaN; the integer in the high bits). A poll's
+ * metrics (next series, same time, good) cost one byte plus the value. */
+#define LOG_VERSION 1
+static int log_build(struct store *s)
+{
+	int64_t pseries = 0, pts = 0;
+	size_t need = 10 + s->len * 40;
+
+	if (need > s->logcap) {
+		uint8_t *nb = realloc(s->logbuf, need);
+		if (!nb)
+			return -ENOMEM;
+		s->logbuf = nb;
+		s->logcap = need;
+	}
+	uint8_t *p = s->logbuf;
+	size_t n = 0;
+	p[n++] = LOG_VERSION;
+	n += put_varint(p + n, s->len);
+	for (size_t i = 0; i < s->len; i++) {
+		const struct sample *e = &s->buf[(s->head + i) % s->cap];
+		int64_t iv;
+		int kind = 0;
+		uint64_t h = zz((int64_t)((uint64_t)e->series - (uint64_t)pseries - 1)) << 2;
+		h |= (e->ts != pts) << 1 | (e->q != 0);
+		n += put_varint(p + n, h);
+		if (e->ts != pts)
+			n += put_varint(p + n, zz((int64_t)((uint64_t)e->ts - (uint64_t)pts)));
+		if (e->q)
+			p[n++] = (uint8_t)e->q;
+		pseries = e->series;
+		pts = e->ts;
+		if (isnan(e->v))
+			kind = 6;
+		else if (chunk_mode_fits(CHUNK_INT, e->v, &iv))
+			kind = 1;
+		else
+			for (int k = 0; k < 4 && !kind; k++)
+				if (chunk_mode_fits(CHUNK_MUL1 + k, e->v, &iv))
+					kind = 2 + k;
+		if (kind == 6) {
+			p[n++] = 6;
+		} else if (kind) {
+			n += put_varint(p + n, zz(iv) << 3 | (uint64_t)kind);
+		} else {
+			uint64_t b;
+			memcpy(&b, &e->v, sizeof(b));
+			p[n++] = 0;
+			for (int k = 0; k < 8; k++)
+				p[n++] = (uint8_t)(b >> (8 * k));
+		}
+	}
+	s->loglen = n;
+	return 0;
+}
+
+typedef store_log_fn log_fn;
+
+int store_log_walk(const uint8_t *p, size_t len, store_log_fn fn, void *arg)
+{
+	const uint8_t *end = p + len;
+	uint64_t count, x, h;
+	int64_t series = 0, ts = 0;
+	int ret;
+
+	if (!p || len < 1 || *p++ != LOG_VERSION || get_varint(&p, end, &count) < 0)
+		return -EINVAL;
+	for (uint64_t i = 0; i < count; i++) {
+		double v;
+		int q = 0;
+		if (get_varint(&p, end, &h) < 0)
+			return -EINVAL;
+		series = (int64_t)((uint64_t)series + (uint64_t)unzz(h >> 2) + 1);
+		if (h & 2) {
+			if (get_varint(&p, end, &x) < 0)
+				return -EINVAL;
+			ts = (int64_t)((uint64_t)ts + (uint64_t)unzz(x));
+		}
+		if (h & 1) {
+			if (p >= end)
+				return -EINVAL;
+			q = *p++;
+		}
+		if (get_varint(&p, end, &x) < 0)
+			return -EINVAL;
+		int kind = (int)(x & 7);
+		if (kind == 6) {
+			v = NAN;
+		} else if (kind >= 1 && kind <= 5) {
+			int64_t iv = unzz(x >> 3);
+			v = kind == 1 ? (double)iv : (double)iv * (kind == 2 ? 0.1 : kind == 3 ? 0.01 : kind == 4 ? 0.001 : 0.0001);
+		} else if (kind == 0 && x == 0) {
+			uint64_t b = 0;
+			if (end - p < 8)
+				return -EINVAL;
+			for (int k = 0; k < 8; k++)
+				b |= (uint64_t)p[k] << (8 * k);
+			p += 8;
+			memcpy(&v, &b, sizeof(v));
+		} else {
+			return -EINVAL;
+		}
+		if ((ret = fn(arg, series, ts, v, q)) != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- open chunks ---- */
+
+static struct shead *head_get(struct store *s, int64_t series)
+{
+	if (series < 0 || series > (1LL << 30))
+		return NULL;
+	if ((size_t)series >= s->nheads) {
+		size_t n = s->nheads ? s->nheads : 64;
+		while (n <= (size_t)series)
+			n *= 2;
+		struct shead *nh = realloc(s->heads, n * sizeof(*nh));
+		if (!nh)
+			return NULL;
+		memset(nh + s->nheads, 0, (n - s->nheads) * sizeof(*nh));
+		for (size_t i = s->nheads; i < n; i++)
+			nh[i].enc.lead = 64;
+		s->heads = nh;
+		s->nheads = n;
+	}
+	return &s->heads[series];
+}
+
+static void heads_free(struct store *s)
+{
+	for (size_t i = 0; i < s->nheads; i++)
+		chunk_enc_release(&s->heads[i].enc);
+	free(s->heads);
+	s->heads = NULL;
+	s->nheads = 0;
+}
+
+/* Write @h's head row: what a replay needs to resume it. */
+static int head_write(struct store *s, int64_t series, struct shead *h)
+{
+	size_t len;
+	const uint8_t *p = chunk_enc_data(&h->enc, &len);
+	int rc;
+
+	sqlite3_reset(s->head_put);
+	sqlite3_bind_int64(s->head_put, 1, series);
+	sqlite3_bind_int64(s->head_put, 2, (int64_t)h->seq_ckpt);
+	sqlite3_bind_int64(s->head_put, 3, (int64_t)h->seq0);
+	if (h->enc.n)
+		sqlite3_bind_blob(s->head_put, 4, p, (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s->head_put, 4);
+	rc = sqlite3_step(s->head_put);
+	sqlite3_reset(s->head_put);
+	if (rc != SQLITE_DONE)
+		return db_err(s, "write head");
+	s->written += (h->enc.n ? len : 0) + 24;
+	return 0;
+}
+
+/* One sample into its series' open chunk; a chunk that closes is written
+ * (inside the caller's transaction). */
+static int head_add(struct store *s, int64_t series, int64_t ts, double v, int q)
+{
+	struct shead *h = head_get(s, series);
+	int ret;
+
+	if (!h)
+		return -ENOMEM;
+	if (must_close(h, ts, v)) {
+		/* the chunk's seq tells a replay these samples are in it */
+		if ((ret = write_chunk(s, s->chunk_ins, series, &h->enc, h->seq0 + h->enc.n)) < 0)
+			return ret;
+		h->seq0 += h->enc.n;
+		h->enc.n = 0;
+	}
+	if (!h->enc.n)
+		start_chunk(h, v);
+	if ((ret = chunk_enc_add(&h->enc, ts, v, q)) < 0)
+		return ret;
+	h->dirty = 1;
+	return 0;
+}
+
+/* Every open chunk that changed into its head row; the log emptied. */
+static int checkpoint(struct store *s)
+{
+	int ret;
+
+	for (size_t i = 0; i < s->nheads; i++) {
+		struct shead *h = &s->heads[i];
+		if (!h->dirty)
+			continue;
+		h->seq_ckpt = h->seq0 + h->enc.n;
+		if ((ret = head_write(s, (int64_t)i, h)) < 0)
+			return ret;
+		h->dirty = 0;
+	}
+	if (sqlite3_exec(s->db, "DELETE FROM headlog;"
+			 "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk',"
+			 " (SELECT coalesce(max(id), 0) FROM chunk))", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(s, "empty the commit log");
+	s->log_bytes = 0;
+	return 0;
+}
+
+static int replay_one(void *arg, int64_t series, int64_t ts, double v, int q)
+{
+	struct store *s = arg;
+	struct shead *h = head_get(s, series);
+
+	if (!h)
+		return -ENOMEM;
+	/* the next checkpoint must renumber this series, even when all its
+	 * logged samples are in chunks already */
+	h->dirty = 1;
+	/* already in a chunk closed since the checkpoint, or in the head */
+	if (h->logseq++ < h->seq0 + h->enc.n)
+		return 0;
+	return head_add(s, series, ts, v, q);
+}
+
+/* Rebuild the open chunks from the database: the head rows, then the
+ * commit log after them; with @ckpt, then a checkpoint so the log starts
+ * empty. Inside a transaction. Log samples read, or negative errno. */
+static int heads_load(struct store *s, int ckpt)
+{
+	int64_t n = 0;
+	int rc, ret = 0;
+
+	heads_free(s);
+	s->log_bytes = 0;
+	sqlite3_reset(s->head_get);
+	sqlite3_bind_int64(s->head_get, 1, INT64_MIN);
+	sqlite3_bind_int64(s->head_get, 2, INT64_MAX);
+	while ((rc = sqlite3_step(s->head_get)) == SQLITE_ROW) {
+		int64_t series = sqlite3_column_int64(s->head_get, 0);
+		struct shead *h = head_get(s, series);
+		struct chunk_dec d;
+		int64_t ts;
+		double v;
+		int q, r;
+		if (!h) {
+			ret = -ENOMEM;
+			break;
+		}
+		h->seq_ckpt = h->logseq = (uint64_t)sqlite3_column_int64(s->head_get, 1);
+		h->seq0 = (uint64_t)sqlite3_column_int64(s->head_get, 2);
+		if (sqlite3_column_type(s->head_get, 3) == SQLITE_NULL)
+			continue;
+		if (chunk_dec_init(&d, sqlite3_column_blob(s->head_get, 3),
+				   (size_t)sqlite3_column_bytes(s->head_get, 3)) < 0) {
+			log_err("store %s: the open chunk of series %lld is unreadable; its samples are lost",
+				s->path, (long long)series);
+			h->seq0 = h->seq_ckpt;
+			continue;
+		}
+		chunk_enc_reset(&h->enc, d.mode);
+		while ((r = chunk_dec_next(&d, &ts, &v, &q)) == 1)
+			if ((ret = chunk_enc_add(&h->enc, ts, v, q)) < 0)
+				break;
+		if (ret < 0)
+			break;
+		if (r < 0)
+			log_err("store %s: the open chunk of series %lld is cut short", s->path, (long long)series);
+		if (d.mode != CHUNK_XOR)
+			h->sticky = d.mode;
+	}
+	sqlite3_reset(s->head_get);
+	if (ret < 0)
+		return ret;
+	if (rc != SQLITE_DONE)
+		return db_err(s, "read heads");
+	/* chunks closed since the checkpoint hold the head's samples and
+	 * some of the log's: start each such series after its last one */
+	sqlite3_reset(s->closed_since);
+	sqlite3_bind_int64(s->closed_since, 1, store_meta_get(s, "store_ckpt_chunk", 0));
+	while ((rc = sqlite3_step(s->closed_since)) == SQLITE_ROW) {
+		struct shead *h = head_get(s, sqlite3_column_int64(s->closed_since, 0));
+		uint64_t seq = (uint64_t)sqlite3_column_int64(s->closed_since, 1);
+		if (!h) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (seq > h->seq0) {
+			h->seq0 = seq;
+			chunk_enc_reset(&h->enc, h->enc.mode);
+		}
+	}
+	sqlite3_reset(s->closed_since);
+	if (ret < 0)
+		return ret;
+	if (rc != SQLITE_DONE)
+		return db_err(s, "read closed chunks");
+	sqlite3_reset(s->log_all);
+	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW) {
+		const uint8_t *p = sqlite3_column_blob(s->log_all, 0);
+		size_t len = (size_t)sqlite3_column_bytes(s->log_all, 0);
+		uint64_t cnt;
+		const uint8_t *q = p ? p + 1 : NULL;
+		if (p && len > 1 && get_varint(&q, p + len, &cnt) == 0)
+			n += (int64_t)cnt;
+		s->log_bytes += (int64_t)len;
+		if ((ret = store_log_walk(p, len, replay_one, s)) < 0) {
+			if (ret != -EINVAL)
+				break;
+			log_err("store %s: a commit log record is corrupt; replayed what came before", s->path);
+			ret = 0;
+		}
+	}
+	sqlite3_reset(s->log_all);
+	if (ret < 0)
+		return ret;
+	if (rc != SQLITE_DONE)
+		return db_err(s, "read the commit log");
+	if (ckpt && (ret = checkpoint(s)) < 0)
+		return ret;
+	s->need_reload = 0;
+	return (int)(n > INT32_MAX ? INT32_MAX : n);
 }
 
 static int open_db(struct store **out, const char *path, int readonly)
@@ -243,24 +811,41 @@ static int open_db(struct store **out, const char *path, int readonly)
 		if ((ret = migrate(s)) < 0)
 			goto fail;
 	}
-	if ((ret = prep(s, &s->ins, "INSERT INTO sample (series, ts, value, quality) VALUES (?,?,?,?)")) ||
-	    (ret = prep(s, &s->find_dev, "SELECT id FROM device WHERE name = ?")) ||
+	if ((ret = prep(s, &s->find_dev, "SELECT id FROM device WHERE name = ?")) ||
 	    (ret = prep(s, &s->add_dev, "INSERT INTO device (name) VALUES (?)")) ||
 	    (ret = prep(s, &s->find_ser, "SELECT id FROM metric WHERE device_id = ? AND name = ?")) ||
 	    (ret = prep(s, &s->add_ser, "INSERT INTO metric (device_id, name, unit) VALUES (?,?,?)")) ||
-	    (ret = prep(s, &s->prune, "DELETE FROM sample WHERE rowid IN "
-			"(SELECT rowid FROM sample WHERE rowid <= ? ORDER BY rowid LIMIT ?)")) ||
-	    (ret = prep(s, &s->ts_at, "SELECT rowid, ts FROM sample WHERE rowid >= ? ORDER BY rowid LIMIT 1")) ||
-	    (ret = prep(s, &s->last_row, "SELECT max(rowid) FROM sample")) ||
 	    (ret = prep(s, &s->meta_get, "SELECT value FROM meta WHERE key = ?")) ||
 	    (ret = prep(s, &s->meta_put, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")) ||
-	    (ret = prep(s, &s->query, "SELECT s.ts, s.value, s.quality FROM sample s"
-			" JOIN metric m ON m.id = s.series JOIN device d ON d.id = m.device_id"
-			" WHERE d.name = ? AND m.name = ? AND s.ts BETWEEN ? AND ? ORDER BY s.ts")) ||
+	    (ret = prep(s, &s->find_id, "SELECT m.id FROM metric m JOIN device d ON d.id = m.device_id"
+			" WHERE d.name = ? AND m.name = ?")) ||
 	    (ret = prep(s, &s->unit, "SELECT m.unit FROM metric m JOIN device d ON d.id = m.device_id"
-			" WHERE d.name = ? AND m.name = ?")))
+			" WHERE d.name = ? AND m.name = ?")) ||
+	    (ret = prep(s, &s->log_ins, "INSERT INTO headlog (data) VALUES (?)")) ||
+	    (ret = prep(s, &s->chunk_ins, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,?,?)")) ||
+	    /* by id (the rowid), not through chunk_series: that would read
+	     * every chunk of a large history at each start */
+	    (ret = prep(s, &s->closed_since, "SELECT series, max(seq) FROM chunk NOT INDEXED WHERE id > ? GROUP BY series")) ||
+	    (ret = prep(s, &s->closed_one, "SELECT max(seq) FROM chunk WHERE series = ? AND id > ?")) ||
+	    (ret = prep(s, &s->head_put, "INSERT OR REPLACE INTO head (series, seq_ckpt, seq0, data) VALUES (?,?,?,?)")) ||
+	    (ret = prep(s, &s->head_get, "SELECT series, seq_ckpt, seq0, data FROM head WHERE series BETWEEN ? AND ?")) ||
+	    (ret = prep(s, &s->log_all, "SELECT data FROM headlog ORDER BY id")) ||
+	    (ret = prep(s, &s->chunks_in, "SELECT data FROM chunk WHERE series = ? AND t1 >= ? AND t0 <= ?")))
 		goto fail;
+	if (!readonly) {
+		if ((ret = exec(s, "BEGIN IMMEDIATE")) < 0)
+			goto fail;
+		if ((ret = heads_load(s, 1)) < 0 || (ret = exec(s, "COMMIT")) < 0) {
+			exec(s, "ROLLBACK");
+			goto fail;
+		}
+		if (ret > 0)
+			log_info("store %s: replayed %d samples from the commit log", path, ret);
+	}
 	s->pruned_early = (uint64_t)store_meta_get(s, "store_pruned_early", 0);
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	s->ckpt_at = mono.tv_sec;       /* the open just checkpointed */
 	*out = s;
 	return 0;
 fail:
@@ -282,27 +867,38 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	if (s->db && s->ins && !s->readonly)
+	if (s->db && s->log_all && !s->readonly) {
 		store_flush(s);
-	sqlite3_finalize(s->ins);
+		/* a clean stop leaves nothing to replay */
+		if (!s->failing && !s->need_reload && exec(s, "BEGIN") == 0) {
+			if (checkpoint(s) < 0 || exec(s, "COMMIT") < 0)
+				exec(s, "ROLLBACK");
+		}
+	}
 	sqlite3_finalize(s->find_dev);
 	sqlite3_finalize(s->add_dev);
 	sqlite3_finalize(s->find_ser);
 	sqlite3_finalize(s->add_ser);
-	sqlite3_finalize(s->prune);
+	sqlite3_finalize(s->find_id);
 	sqlite3_finalize(s->query);
 	sqlite3_finalize(s->unit);
-	sqlite3_finalize(s->ts_at);
-	sqlite3_finalize(s->last_row);
 	sqlite3_finalize(s->meta_get);
 	sqlite3_finalize(s->meta_put);
+	sqlite3_finalize(s->log_ins);
+	sqlite3_finalize(s->chunk_ins);
+	sqlite3_finalize(s->head_put);
+	sqlite3_finalize(s->head_get);
+	sqlite3_finalize(s->log_all);
+	sqlite3_finalize(s->chunks_in);
+	sqlite3_finalize(s->closed_since);
+	sqlite3_finalize(s->closed_one);
 	sqlite3_close(s->db);
+	heads_free(s);
+	free(s->logbuf);
 	free(s->buf);
 	free(s->path);
 	free(s);
 }
-
-/* Look up (or insert) one id with a find and an add statement. */
 static int find_or_add(struct store *s, sqlite3_stmt *find, sqlite3_stmt *add, int64_t parent,
 		       const char *name, const char *unit, int64_t *id)
 {
@@ -347,8 +943,11 @@ int store_series(struct store *s, const char *device, const char *metric,
 	return find_or_add(s, s->find_ser, s->add_ser, dev, metric, unit, id);
 }
 
+
 int store_append(struct store *s, int64_t series, int64_t ts_ms, double v, int quality)
 {
+	if (quality < 0 || quality > 255 || series < 0 || series > (1LL << 30))
+		return -EINVAL;
 	if (s->len == s->cap) {
 		if (s->cap >= STORE_BUF_MAX) {
 			/* the disk has refused commits for a long time: drop
@@ -445,7 +1044,6 @@ int store_failing(const struct store *s, const char **why)
 	return s->failing;
 }
 
-static int row_at(struct store *s, int64_t rowid, int64_t *found, int64_t *ts);
 
 /* What the file system says to a write next to the database: 0, or the
  * errno (EROFS, ENOSPC, EIO...). SQLite's own "disk I/O error" does not
@@ -517,30 +1115,92 @@ static int flush_failed(struct store *s, const char *what)
 }
 
 /* The database or the disk is full: apply retention early. Delete the
- * oldest raw samples (those the minute rollups already hold), about 2 % of
- * them a time; when there are none, let the hooks give up what they can
- * (the outbox: its oldest telemetry). Returns rows deleted, 0 if nothing
+ * oldest closed chunks (in the order they closed) that the minute rollups
+ * already hold until about
+ * @want bytes are free inside the file (SQLite reuses freed pages, so room
+ * already free counts), and at least what was written since the last
+ * call, so a store on a full disk stops growing whatever the ingest rate;
+ * when there are none, let the hooks give up what they can (the outbox:
+ * its oldest telemetry). Returns samples (or rows) deleted, 0 if nothing
  * could go, or negative errno. */
-int store_make_room(struct store *s)
+int store_make_room(struct store *s, int64_t want)
 {
-	int64_t first = 0, last = 0, ts, cut;
-	int n = 0, ret;
+	sqlite3_stmt *sel = NULL, *del = NULL, *fl = NULL;
+	int64_t freed = 0, cut, free_pages = 0, page = 4096;
+	struct timespec mono;
+	int64_t n = 0, target = want;
+	int ret = 0, rc;
 
-	if (row_at(s, 0, &first, &ts) == 0 && sqlite3_step(s->last_row) == SQLITE_ROW)
-		last = sqlite3_column_int64(s->last_row, 0);
-	sqlite3_reset(s->last_row);
-	if (last >= first && first > 0) {
-		int64_t chunk = (last - first + 1) / 50;
-		if (chunk < 1000)
-			chunk = 1000;
-		if (chunk > 200000)
-			chunk = 200000;
-		/* never what no rollup holds yet: after a restart the minute
-		 * rollups are rebuilt from the raw samples past the watermark */
-		cut = store_meta_get(s, "rollup_minute_done", INT64_MAX);
-		if ((ret = store_prune(s, cut, (int)chunk)) < 0)
-			return ret;
-		n = ret;
+	/* what was written since the last call, when that was a recent one
+	 * (the disk check every 10 s, or the retries of one commit) */
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	if (s->room_at && mono.tv_sec - s->room_at <= 30)
+		target += (int64_t)(s->written - s->written_at_room);
+	s->room_at = mono.tv_sec;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT (SELECT freelist_count FROM pragma_freelist_count),"
+			       " (SELECT page_size FROM pragma_page_size)", -1, &fl, NULL) == SQLITE_OK &&
+	    sqlite3_step(fl) == SQLITE_ROW) {
+		free_pages = sqlite3_column_int64(fl, 0);
+		page = sqlite3_column_int64(fl, 1);
+	}
+	sqlite3_finalize(fl);
+	target -= free_pages * page;
+	if (target < 64 * 1024)
+		target = 64 * 1024;
+	s->written_at_room = s->written;
+	/* never what no rollup holds yet: after a restart the minute
+	 * rollups are rebuilt from the samples past the watermark */
+	cut = store_meta_get(s, "rollup_minute_done", INT64_MAX);
+	/* only chunks closed before the last checkpoint: the commit log may
+	 * still hold the samples of those closed since, and a reader or a
+	 * replay would bring them back; never the newest (ids stay unique) */
+	if (sqlite3_prepare_v2(s->db, "SELECT id, n, length(data) FROM chunk WHERE t1 < ? AND id <= ?"
+			       " AND id < (SELECT max(id) FROM chunk) ORDER BY id",
+			       -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE id = ?", -1, &del, NULL) != SQLITE_OK) {
+		ret = db_err(s, "make room");
+		goto out;
+	}
+	if (exec(s, "BEGIN") < 0) {
+		ret = -EIO;
+		goto out;
+	}
+	/* pick first, then delete: a statement reading the table it deletes
+	 * from may see rows twice */
+	sqlite3_bind_int64(sel, 1, cut);
+	sqlite3_bind_int64(sel, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	size_t npick = 0, cap = 0;
+	struct pick { int64_t id, n; } *picks = NULL;
+	while (freed < target && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		if (npick == cap) {
+			cap = cap ? 2 * cap : 256;
+			struct pick *np = realloc(picks, cap * sizeof(*np));
+			if (!np) {
+				ret = -ENOMEM;
+				break;
+			}
+			picks = np;
+		}
+		picks[npick++] = (struct pick){ sqlite3_column_int64(sel, 0), sqlite3_column_int64(sel, 1) };
+		freed += sqlite3_column_int64(sel, 2) + 40;   /* the row and its two index entries */
+	}
+	sqlite3_reset(sel);
+	for (size_t i = 0; i < npick && ret == 0; i++) {
+		sqlite3_bind_int64(del, 1, picks[i].id);
+		rc = sqlite3_step(del);
+		sqlite3_reset(del);
+		if (rc != SQLITE_DONE)
+			ret = db_err(s, "make room");
+		else if (sqlite3_changes(s->db) == 1)
+			n += picks[i].n;
+	}
+	free(picks);
+	if (ret < 0 || exec(s, "COMMIT") < 0) {
+		exec(s, "ROLLBACK");
+		ret = ret < 0 ? ret : -EIO;
+		n = 0;
+		goto out;
 	}
 	if (n > 0) {
 		struct timespec now;
@@ -550,21 +1210,26 @@ int store_make_room(struct store *s)
 		store_meta_put(s, "store_pruned_early", (int64_t)s->pruned_early);
 		/* a capped store does this every few seconds: warn once a minute */
 		if (!s->room_logged || now.tv_sec - s->room_logged >= 60) {
-			log_warn("store %s: full: deleted the %llu oldest raw samples early to make room "
+			log_warn("store %s: full: deleted the %llu oldest samples early to make room "
 				 "(%llu in all; the rollups keep their aggregates)", s->path,
 				 (unsigned long long)s->room_unlogged, (unsigned long long)s->pruned_early);
 			s->room_logged = now.tv_sec;
 			s->room_unlogged = 0;
 		}
-		return n;
+		ret = n > INT32_MAX ? INT32_MAX : (int)n;
+		goto out;
 	}
 	for (int i = 0; i < s->nhooks && n == 0; i++)
-		if (s->hooks[i].make_room && (ret = s->hooks[i].make_room(s->hooks[i].arg)) > 0)
-			n = ret;
-	return n;
+		if (s->hooks[i].make_room && (rc = s->hooks[i].make_room(s->hooks[i].arg)) > 0)
+			n = rc;
+	ret = (int)n;
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(del);
+	return ret;
 }
 
-static int flush_once(struct store *s);
+static int flush_once(struct store *s, int force_ckpt);
 
 int store_flush(struct store *s)
 {
@@ -575,40 +1240,74 @@ int store_flush(struct store *s)
 	if (!dirty)
 		return 0;
 	/* full: make room and try again at once, so nothing waits in memory;
-	 * only when no room can be made is the store failing */
+	 * only when no room can be made is the store failing. The room
+	 * wanted: this commit's size, twice (WAL and database), and more. */
 	s->quiet_full = 1;
-	ret = flush_once(s);
-	for (int tries = 0; ret == -ENOSPC && tries < 3 && store_make_room(s) > 0; tries++)
-		ret = flush_once(s);
+	ret = flush_once(s, 0);
+	if (ret == -ENOSPC && s->log_bytes > 0)
+		ret = flush_once(s, 1);         /* emptying the log frees its pages */
+	for (int tries = 0; ret == -ENOSPC && tries < 3 &&
+	     store_make_room(s, (int64_t)s->len * 20 + (256 << 10)) > 0; tries++)
+		ret = flush_once(s, 1);
 	s->quiet_full = 0;
 	if (ret == -ENOSPC)
-		ret = flush_once(s);
+		ret = flush_once(s, 0);
 	return ret;
 }
 
-static int flush_once(struct store *s)
+/* The open chunks' bytes (to decide on a checkpoint). */
+static int64_t open_bytes(const struct store *s)
 {
+	int64_t n = 0;
+
+	for (size_t i = 0; i < s->nheads; i++)
+		if (s->heads[i].enc.n)
+			n += CHUNK_HDR + (int64_t)((s->heads[i].enc.nbits + 7) >> 3);
+	return n;
+}
+
+static int flush_once(struct store *s, int force_ckpt)
+{
+	int rc;
+
 	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "begin");
-	for (size_t i = 0; i < s->len; i++) {
-		const struct sample *e = &s->buf[(s->head + i) % s->cap];
-		sqlite3_bind_int64(s->ins, 1, e->series);
-		sqlite3_bind_int64(s->ins, 2, e->ts);
-		if (e->v == e->v)
-			sqlite3_bind_double(s->ins, 3, e->v);
-		else
-			sqlite3_bind_null(s->ins, 3);
-		sqlite3_bind_int(s->ins, 4, e->q);
-		int rc = sqlite3_step(s->ins);
-		sqlite3_reset(s->ins);
+	if (s->need_reload && heads_load(s, 0) < 0)
+		return flush_failed(s, "reload the open chunks");
+	if (s->len) {
+		/* the commit log first: these samples are durable with the commit */
+		if (log_build(s) < 0)
+			return flush_failed(s, "build the commit log");
+		sqlite3_reset(s->log_ins);
+		sqlite3_bind_blob(s->log_ins, 1, s->logbuf, (int)s->loglen, SQLITE_STATIC);
+		rc = sqlite3_step(s->log_ins);
+		sqlite3_reset(s->log_ins);
 		if (rc != SQLITE_DONE)
 			return flush_failed(s, "insert");   /* samples stay buffered */
+		s->written += s->loglen + 16;
+		s->log_bytes += (int64_t)s->loglen;
 	}
 	for (int i = 0; i < s->nhooks; i++)
 		if (s->hooks[i].in_tx(s->hooks[i].arg) < 0)
 			return flush_failed(s, "write");
+	/* from here on the open chunks change: a failure reloads them */
+	s->need_reload = 1;
+	for (size_t i = 0; i < s->len; i++) {
+		const struct sample *e = &s->buf[(s->head + i) % s->cap];
+		if (head_add(s, e->series, e->ts, e->v, e->q) < 0)
+			return flush_failed(s, "write chunks");
+	}
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	if (force_ckpt || (s->log_bytes >= CKPT_MIN_BYTES && s->log_bytes >= 2 * open_bytes(s)) ||
+	    (s->log_bytes > 0 && mono.tv_sec - s->ckpt_at >= CKPT_MAX_S)) {
+		if (checkpoint(s) < 0)
+			return flush_failed(s, "checkpoint");
+		s->ckpt_at = mono.tv_sec;
+	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "commit");
+	s->need_reload = 0;
 	for (int i = 0; i < s->nhooks; i++)
 		s->hooks[i].committed(s->hooks[i].arg);
 	if (s->failing)
@@ -642,6 +1341,7 @@ int store_set_limit(struct store *s, int64_t max_bytes)
 	return 0;
 }
 
+
 uint64_t store_pruned_early(const struct store *s)
 {
 	return s->pruned_early;
@@ -657,95 +1357,314 @@ uint64_t store_dropped(const struct store *s)
 	return s->dropped;
 }
 
-/* The first row at or after @rowid: its rowid and time. 0, -ENOENT, or -EIO. */
-static int row_at(struct store *s, int64_t rowid, int64_t *found, int64_t *ts)
+uint64_t store_written(const struct store *s)
 {
-	int rc;
+	return s->written;
+}
 
-	sqlite3_reset(s->ts_at);
-	sqlite3_bind_int64(s->ts_at, 1, rowid);
-	rc = sqlite3_step(s->ts_at);
-	if (rc == SQLITE_ROW) {
-		*found = sqlite3_column_int64(s->ts_at, 0);
-		*ts = sqlite3_column_int64(s->ts_at, 1);
-	}
-	sqlite3_reset(s->ts_at);
-	if (rc == SQLITE_ROW)
+/* A checkpoint in a transaction of its own (between flushes). */
+static int checkpoint_now(struct store *s)
+{
+	if (s->readonly || s->need_reload)
 		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : db_err(s, "prune lookup");
+	if (exec(s, "BEGIN") < 0)
+		return -EIO;
+	if (checkpoint(s) < 0 || exec(s, "COMMIT") < 0) {
+		exec(s, "ROLLBACK");
+		s->need_reload = 1;     /* the heads' counts moved on without the rows */
+		return -EIO;
+	}
+	return 0;
 }
 
 int store_prune(struct store *s, int64_t before_ms, int max_rows)
 {
-	int64_t lo, hi, r, ts, cut;
-	int rc, ret;
+	sqlite3_stmt *st;
+	int rc;
 
-	/* rows are appended in time order: binary-search the last rowid older
-	 * than the cut-off, then delete from the start up to it */
-	if ((ret = row_at(s, 0, &lo, &ts)) < 0)
-		return ret == -ENOENT ? 0 : ret;
-	if (ts >= before_ms)
-		return 0;
-	sqlite3_reset(s->last_row);
-	if (sqlite3_step(s->last_row) != SQLITE_ROW) {
-		sqlite3_reset(s->last_row);
+	/* chunks past retention closed since the last checkpoint (a late
+	 * batch): checkpoint first, so that they can go too */
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM metric m CROSS JOIN chunk c ON c.series = m.id AND c.t1 < ?1"
+			       " WHERE c.id > ?2 LIMIT 1", -1, &st, NULL) != SQLITE_OK)
 		return db_err(s, "prune");
-	}
-	hi = sqlite3_column_int64(s->last_row, 0);
-	sqlite3_reset(s->last_row);
-	cut = lo;
-	while (lo <= hi) {
-		int64_t mid = lo + (hi - lo) / 2;
-		if ((ret = row_at(s, mid, &r, &ts)) < 0)
-			return ret == -ENOENT ? 0 : ret;
-		if (ts < before_ms) {
-			cut = r;
-			lo = r + 1;
-		} else {
-			hi = mid - 1;
-		}
-	}
-	sqlite3_reset(s->prune);
-	sqlite3_bind_int64(s->prune, 1, cut);
-	sqlite3_bind_int(s->prune, 2, max_rows);
-	rc = sqlite3_step(s->prune);
-	sqlite3_reset(s->prune);
+	sqlite3_bind_int64(st, 1, before_ms);
+	sqlite3_bind_int64(st, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		checkpoint_now(s);
+
+	/* whole chunks whose newest sample is older than the cut: however
+	 * late a sample arrived or whatever the clock did, a chunk goes only
+	 * when all it holds is past retention */
+	/* (not those closed since the last checkpoint, nor the newest: see
+	 * store_make_room and the schema) */
+	/* series by series through chunk_series (an index on t1 alone would
+	 * cost a page write per commit) */
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE id IN"
+			       " (SELECT c.id FROM metric m CROSS JOIN chunk c ON c.series = m.id AND c.t1 < ?1"
+			       "  WHERE c.id <= ?2 AND c.id < (SELECT max(id) FROM chunk) LIMIT ?3)", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "prune");
+	sqlite3_bind_int64(st, 1, before_ms);
+	sqlite3_bind_int64(st, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	sqlite3_bind_int(st, 3, max_rows);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return db_err(s, "prune");
 	return sqlite3_changes(s->db);
 }
 
+/* ---- reading ---- */
+
+struct qrow {
+	int64_t ts;
+	double v;
+	int q;
+	uint32_t order;
+};
+
+struct qset {
+	struct qrow *r;
+	size_t n, cap;
+	int64_t from, to, series;
+	uint64_t seq, skip;         /* log samples of the series: numbered, the first @skip are stored elsewhere */
+	int err;
+};
+
+static int qadd(struct qset *qs, int64_t ts, double v, int q)
+{
+	if (ts < qs->from || ts > qs->to)
+		return 0;
+	if (qs->n == qs->cap) {
+		size_t ncap = qs->cap ? 2 * qs->cap : 1024;
+		struct qrow *nr = realloc(qs->r, ncap * sizeof(*nr));
+		if (!nr)
+			return qs->err = -ENOMEM;
+		qs->r = nr;
+		qs->cap = ncap;
+	}
+	qs->r[qs->n] = (struct qrow){ ts, v, q, (uint32_t)qs->n };
+	qs->n++;
+	return 0;
+}
+
+static int qadd_chunk(struct qset *qs, const void *p, int len)
+{
+	struct chunk_dec d;
+	int64_t ts;
+	double v;
+	int q, r;
+
+	if (!p || chunk_dec_init(&d, p, (size_t)len) < 0)
+		return -EINVAL;
+	while ((r = chunk_dec_next(&d, &ts, &v, &q)) == 1)
+		if (qadd(qs, ts, v, q) < 0)
+			return qs->err;
+	return r;
+}
+
+static int qadd_log(void *arg, int64_t series, int64_t ts, double v, int q)
+{
+	struct qset *qs = arg;
+
+	if (series != qs->series)
+		return 0;
+	if (qs->seq++ < qs->skip)
+		return 0;
+	return qadd(qs, ts, v, q);
+}
+
+static int qcmp(const void *a, const void *b)
+{
+	const struct qrow *x = a, *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_ms, store_row_fn fn, void *arg)
+{
+	struct qset qs = { .from = from_ms, .to = to_ms, .series = series };
+	int rc, ret = 0, bad = 0;
+
+	/* one read transaction: chunks, head and log from the same commit */
+	int own_tx = sqlite3_get_autocommit(s->db);
+	if (own_tx && exec(s, "BEGIN") < 0)
+		return -EIO;
+	sqlite3_reset(s->chunks_in);
+	sqlite3_bind_int64(s->chunks_in, 1, series);
+	sqlite3_bind_int64(s->chunks_in, 2, from_ms);
+	sqlite3_bind_int64(s->chunks_in, 3, to_ms);
+	while ((rc = sqlite3_step(s->chunks_in)) == SQLITE_ROW)
+		if (qadd_chunk(&qs, sqlite3_column_blob(s->chunks_in, 0), sqlite3_column_bytes(s->chunks_in, 0)) < 0)
+			bad++;
+	sqlite3_reset(s->chunks_in);
+	if (rc != SQLITE_DONE) {
+		ret = db_err(s, "query");
+		goto out;
+	}
+	/* the last chunk closed since the checkpoint, if any: the head's
+	 * samples and the log's before its end are in the chunks */
+	uint64_t closed = 0;
+	sqlite3_reset(s->closed_one);
+	sqlite3_bind_int64(s->closed_one, 1, series);
+	sqlite3_bind_int64(s->closed_one, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	if (sqlite3_step(s->closed_one) == SQLITE_ROW)
+		closed = (uint64_t)sqlite3_column_int64(s->closed_one, 0);
+	sqlite3_reset(s->closed_one);
+	sqlite3_reset(s->head_get);
+	sqlite3_bind_int64(s->head_get, 1, series);
+	sqlite3_bind_int64(s->head_get, 2, series);
+	rc = sqlite3_step(s->head_get);
+	if (rc == SQLITE_ROW) {
+		qs.seq = (uint64_t)sqlite3_column_int64(s->head_get, 1);
+		qs.skip = (uint64_t)sqlite3_column_int64(s->head_get, 2);
+	}
+	if (closed > qs.skip) {
+		qs.skip = closed;
+	} else if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(s->head_get, 3) != SQLITE_NULL) {
+			struct chunk_dec d;
+			const void *p = sqlite3_column_blob(s->head_get, 3);
+			int len = sqlite3_column_bytes(s->head_get, 3);
+			if (chunk_dec_init(&d, p, (size_t)len) == 0)
+				qs.skip += d.n;
+			if (qadd_chunk(&qs, p, len) < 0)
+				bad++;
+		}
+	}
+	sqlite3_reset(s->head_get);
+	if (qs.err) {
+		ret = qs.err;
+		goto out;
+	}
+	sqlite3_reset(s->log_all);
+	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW)
+		if (store_log_walk(sqlite3_column_blob(s->log_all, 0), (size_t)sqlite3_column_bytes(s->log_all, 0),
+			     qadd_log, &qs) < 0 && !qs.err)
+			bad++;
+	sqlite3_reset(s->log_all);
+	if (qs.err) {
+		ret = qs.err;
+		goto out;
+	}
+	if (bad)
+		log_warn("store %s: %d unreadable chunks or log records of series %lld skipped", s->path, bad,
+			 (long long)series);
+	/* chunks may overlap (late samples, clock steps): time order, ties
+	 * in the order they were stored */
+	for (size_t i = 1; i < qs.n; i++)
+		if (qcmp(&qs.r[i - 1], &qs.r[i]) > 0) {
+			qsort(qs.r, qs.n, sizeof(*qs.r), qcmp);
+			break;
+		}
+	for (size_t i = 0; i < qs.n; i++)
+		if (fn(arg, qs.r[i].ts, qs.r[i].v, qs.r[i].q))
+			break;
+	ret = (int)(qs.n > INT32_MAX ? INT32_MAX : qs.n);
+out:
+	if (own_tx)
+		exec(s, "COMMIT");
+	free(qs.r);
+	return ret;
+}
+
+int store_find_series(struct store *s, const char *device, const char *metric, int64_t *id)
+{
+	int rc;
+
+	sqlite3_reset(s->find_id);
+	sqlite3_bind_text(s->find_id, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->find_id, 2, metric, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->find_id);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s->find_id, 0);
+	sqlite3_reset(s->find_id);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_err(s, "look up series");
+}
+
+int store_each_series(struct store *s, int (*fn)(void *arg, int64_t id, const char *device,
+						 const char *metric), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT m.id, d.name, m.name FROM metric m JOIN device d ON d.id = m.device_id"
+			       " ORDER BY d.name, m.name", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "list series");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (fn(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+		       (const char *)sqlite3_column_text(st, 2)))
+			break;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_err(s, "list series");
+	sqlite3_finalize(st);
+	return ret;
+}
+
 int store_query(struct store *s, const char *device, const char *metric,
 		int64_t from_ms, int64_t to_ms, store_row_fn fn, void *arg)
 {
-	int rc, n = 0, ret = 0;
+	int64_t id;
+	int ret = store_find_series(s, device, metric, &id);
 
-	sqlite3_reset(s->query);
-	sqlite3_bind_text(s->query, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->query, 2, metric, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s->query, 3, from_ms);
-	sqlite3_bind_int64(s->query, 4, to_ms);
-	while ((rc = sqlite3_step(s->query)) == SQLITE_ROW) {
-		double v = sqlite3_column_type(s->query, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(s->query, 1);
-		n++;
-		if (fn(arg, sqlite3_column_int64(s->query, 0), v, sqlite3_column_int(s->query, 2)))
+	if (ret < 0)
+		return ret;
+	ret = store_query_id(s, id, from_ms, to_ms, fn, arg);
+	return ret < 0 ? ret : 0;
+}
+
+int store_last_before(struct store *s, int64_t series, int64_t before_ms, double *v)
+{
+	struct last { int64_t ts; double v; int found; } l = { 0 };
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	/* newest chunks first; stop once a chunk ends before what was found */
+	if (sqlite3_prepare_v2(s->db, "SELECT t1, data FROM chunk WHERE series = ? AND t0 < ? ORDER BY t1 DESC",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "read the last value");
+	sqlite3_bind_int64(st, 1, series);
+	sqlite3_bind_int64(st, 2, before_ms);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chunk_dec d;
+		int64_t ts;
+		double x;
+		int q;
+		if (l.found && sqlite3_column_int64(st, 0) < l.ts)
 			break;
+		if (chunk_dec_init(&d, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1)) < 0)
+			continue;
+		while (chunk_dec_next(&d, &ts, &x, &q) == 1)
+			if (ts < before_ms && !isnan(x) && (!l.found || ts >= l.ts))
+				l = (struct last){ ts, x, 1 };
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ret = db_err(s, "query");
-	sqlite3_reset(s->query);
-	if (!ret && !n) {
-		/* distinguish "no such series" from "no samples in range" */
-		sqlite3_stmt *st = s->unit;
-		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_ROW)
-			return -ENOENT;
+		ret = db_err(s, "read the last value");
+	sqlite3_finalize(st);
+	if (ret < 0)
+		return ret;
+	/* the open chunk, which the gateway holds in memory */
+	if (!s->readonly && (size_t)series < s->nheads && s->heads[series].enc.n) {
+		struct chunk_dec d;
+		size_t len;
+		const uint8_t *p = chunk_enc_data(&s->heads[series].enc, &len);
+		int64_t ts;
+		double x;
+		int q;
+		if (chunk_dec_init(&d, p, len) == 0)
+			while (chunk_dec_next(&d, &ts, &x, &q) == 1)
+				if (ts < before_ms && !isnan(x) && (!l.found || ts >= l.ts))
+					l = (struct last){ ts, x, 1 };
 	}
-	return ret;
+	if (!l.found)
+		return -ENOENT;
+	*v = l.v;
+	return 0;
 }
 
 const char *store_series_unit(struct store *s, const char *device, const char *metric)

@@ -1,6 +1,9 @@
 /* The local history: SQLite in WAL mode. Samples (series, time in ms, value,
  * quality) are buffered in memory and committed in one transaction per
- * flush; devices and metrics are rows of their own. Loop thread only. */
+ * flush, as one compact commit-log record; each series' samples gather in
+ * a compressed chunk (chunk.h) written once as one row when it closes
+ * (docs/storage.md). Devices and metrics are rows of their own. Loop
+ * thread only. */
 #ifndef WARDGW_STORE_H
 #define WARDGW_STORE_H
 
@@ -12,7 +15,16 @@ struct store;
 enum quality { Q_GOOD = 0, Q_STALE = 1, Q_COMM_ERROR = 2, Q_OUT_OF_RANGE = 3 };
 const char *quality_name(int q);
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
+
+/* What the store costs, measured by `make bench` (BENCH_ONLY=history) and
+ * used by `wardgw check` for the flash budget (docs/storage.md): bytes at
+ * rest per sample (whole file), bytes written per sample and per commit at
+ * steady state (WAL and checkpoints included), and per rollup row. */
+#define STORE_EST_REST_BYTES 1.8
+#define STORE_EST_WRITTEN_BYTES 28.0
+#define STORE_EST_COMMIT_BYTES 4200.0
+#define STORE_EST_ROLLUP_BYTES 38.3
 
 /** Open (creating and migrating) the database at @path. 0 or negative errno. */
 int store_open(struct store **out, const char *path);
@@ -50,11 +62,15 @@ int store_flush(struct store *s);
  */
 int store_set_limit(struct store *s, int64_t max_bytes);
 /**
- * Apply retention early: delete about 2 % of the raw samples, oldest first
- * (only what the minute rollups hold), or when there are none, what the
- * hooks give up. Rows deleted, 0 when nothing could go, or negative errno.
+ * Apply retention early: delete the oldest closed chunks (only what the
+ * minute rollups hold) until about @want bytes, plus what the store wrote
+ * since the last call, less the room already free in the file, are free;
+ * or when there are none, what the hooks give up. Samples (or rows)
+ * deleted, 0 when nothing could go, or negative errno.
  */
-int store_make_room(struct store *s);
+int store_make_room(struct store *s, int64_t want);
+/** Bytes of rows the store has written (log, chunks, heads), all time. */
+uint64_t store_written(const struct store *s);
 /** Raw samples deleted early because the store was full, all time. */
 uint64_t store_pruned_early(const struct store *s);
 /** Samples buffered, and dropped so far because the buffer overflowed. */
@@ -62,10 +78,10 @@ size_t store_pending(const struct store *s);
 uint64_t store_dropped(const struct store *s);
 
 /**
- * Delete samples older than @before_ms, at most @max_rows per call, oldest
- * first. Samples are appended in time order, so the cut is found by rowid;
- * a late sample older than the cut survives until the rows before it go.
- * Returns rows deleted or negative errno.
+ * Delete the closed chunks whose every sample is older than @before_ms, at
+ * most @max_rows chunks per call, oldest first; whatever order samples
+ * came in, none newer than the cut goes. Returns chunks deleted or
+ * negative errno.
  */
 int store_prune(struct store *s, int64_t before_ms, int max_rows);
 
@@ -76,6 +92,20 @@ typedef int (*store_row_fn)(void *arg, int64_t ts_ms, double v, int quality);
  */
 int store_query(struct store *s, const char *device, const char *metric,
 		int64_t from_ms, int64_t to_ms, store_row_fn fn, void *arg);
+/** The same by series id; samples in range (>= 0) or negative errno. */
+int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_ms,
+		   store_row_fn fn, void *arg);
+/** Call @fn for every series (by device, then metric name) until it returns non-zero. 0 or negative errno. */
+int store_each_series(struct store *s, int (*fn)(void *arg, int64_t id, const char *device,
+						 const char *metric), void *arg);
+/** The id of device/metric: 0, -ENOENT, or negative errno. */
+int store_find_series(struct store *s, const char *device, const char *metric, int64_t *id);
+/**
+ * The newest non-NaN value of @series before @before_ms (the gateway's
+ * store: closed chunks and the open chunk in memory). 0, -ENOENT, or
+ * negative errno.
+ */
+int store_last_before(struct store *s, int64_t series, int64_t before_ms, double *v);
 
 /* Other modules (the outbox, rollups, KPIs) write in the same transaction as
  * the samples, so one commit makes a poll's samples and what it queued for the
@@ -100,6 +130,13 @@ int store_add_hook(struct store *s, const struct store_hook *h);
 int64_t store_meta_get(struct store *s, const char *key, int64_t def);
 /** Set it; inside a hook's transaction it commits with the rest. 0 or negative errno. */
 int store_meta_put(struct store *s, const char *key, int64_t v);
+typedef int (*store_log_fn)(void *arg, int64_t series, int64_t ts, double v, int quality);
+/**
+ * Parse one commit log record (docs/storage.md) from the database: @fn for
+ * each sample until it returns non-zero (that value is returned). 0, or
+ * -EINVAL when the record is corrupt (never reads past @len).
+ */
+int store_log_walk(const uint8_t *p, size_t len, store_log_fn fn, void *arg);
 /** Forget all hooks (before their owners are freed). */
 void store_clear_hooks(struct store *s);
 /** Last SQLite error of the store's handle, as a negative errno. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks (`make bench`), four parts; BENCH_ONLY="poll ingest drain"
-# (the default) runs the first three, BENCH_ONLY=ingest (or poll, drain, rtu) one of them.
+# Benchmarks (`make bench`), five parts; BENCH_ONLY="poll ingest history drain"
+# (the default) runs those four, BENCH_ONLY=ingest (or poll, history, drain, rtu) one of them.
 #
 # poll: wardgw and collectd (Debian's collectd-core, modbus + mqtt plugins)
 # polling the same simulated devices, ten registers each, every second,
@@ -18,6 +18,20 @@
 # C loop writing the same rows to the same SQLite table (see bench/ingest.c).
 #
 #   BENCH_INGEST_N=800000 BENCH_INGEST_BATCH=2000 BENCH_INGEST_ROUNDS=3 BENCH_INGEST_ROLLUP=0 scripts/bench.sh
+#
+# history: build/bench-history, what the store costs as history grows, the
+# chunked layout (schema 5) and today's row-per-sample layout side by side
+# (see bench/history.c): bytes at rest per kind of metric, bytes written and
+# CPU per stored sample on an empty store and on BENCH_HISTORY_SAMPLES of
+# generated history (1e9 by default; rows: BENCH_HISTORY_OLD, 2e6, filling
+# rows is slow), over BENCH_HISTORY_SECS (300) fast-forwarded seconds at
+# BENCH_HISTORY_DEVICES (1000) x 8 metrics, and a 24 h query; then the
+# gateway polling BENCH_HISTORY_DEVICES simulated devices for BENCH_SECS on
+# an empty store and on one holding BENCH_HISTORY_SAMPLES of generated
+# history (CPU per 1,000 polls, on time, peak RSS). BENCH_HISTORY_ROWS=0
+# leaves the row layout out.
+#
+#   BENCH_ONLY=history BENCH_HISTORY_SAMPLES=1e9 BENCH_HISTORY_OLD=2e6 scripts/bench.sh
 #
 # drain: wardgw polls BENCH_DRAIN_DEVICES (1000) cabinets every second; the
 # broker is stopped for BENCH_OUTAGE (30) s and started again on the same
@@ -42,7 +56,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-build}
 case $B in /*) BDIR=$B ;; *) BDIR=$ROOT/$B ;; esac
-ONLY=${BENCH_ONLY:-poll ingest drain}
+ONLY=${BENCH_ONLY:-poll ingest history drain}
 SIZES=${BENCH_SIZES:-100 1000 2000}
 DELAYS=${BENCH_DELAYS:-0 10}
 SECS=${BENCH_SECS:-20}
@@ -54,6 +68,12 @@ INGEST_ROUNDS=${BENCH_INGEST_ROUNDS:-3}
 INGEST_ROLLUP=${BENCH_INGEST_ROLLUP:-0}     # 1: also the store with the rollup module attached
 INGEST_X=-x
 [ "$INGEST_ROLLUP" = 1 ] && INGEST_X=""
+HISTORY_SAMPLES=${BENCH_HISTORY_SAMPLES:-1e9}
+HISTORY_OLD=${BENCH_HISTORY_OLD:-2e6}
+HISTORY_SECS=${BENCH_HISTORY_SECS:-300}
+HISTORY_DEVICES=${BENCH_HISTORY_DEVICES:-1000}
+HISTORY_R=""
+[ "${BENCH_HISTORY_ROWS:-1}" = 0 ] && HISTORY_R=-R    # 0: without the (slow) row layout
 DRAIN_DEVICES=${BENCH_DRAIN_DEVICES:-1000}
 OUTAGE=${BENCH_OUTAGE:-30}
 DRAIN_RATES=${BENCH_DRAIN_RATES:-default 5000}
@@ -66,7 +86,7 @@ trap 'for p in $PIDS; do kill $p 2>/dev/null; done; sleep 0.5; for p in $PIDS; d
       if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $T" >&2; else rm -rf "$T"; fi' EXIT
 
 for part in $ONLY; do
-	case $part in poll|ingest|drain|rtu) ;; *) echo "bench: BENCH_ONLY: unknown part '$part' (poll, ingest, drain, rtu)" >&2; exit 2 ;; esac
+	case $part in poll|ingest|history|drain|rtu) ;; *) echo "bench: BENCH_ONLY: unknown part '$part' (poll, ingest, history, drain, rtu)" >&2; exit 2 ;; esac
 done
 wants() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -126,7 +146,7 @@ measure() {
 		'BEGIN { printf "%d %.1f %d %d\n", p, (p > 0 ? c * 1000.0 / p : 0), r, a }'
 }
 
-run_wardgw() { # N DELAY -> line
+run_wardgw() { # N DELAY [keep] -> line; keep: run on the database already in $T/wardgw-data
 	local n=$1
 	cat > "$T/gw.conf" <<EOC
 gateway = { id = "bench"; lat = 11.8; lon = 106.9; data_dir = "$T/wardgw-data"; };
@@ -136,7 +156,7 @@ profiles_dir = "$ROOT/bench/profiles";
 devices = ( { name = "cab"; count = $n; host = "127.0.0.1"; port = $BASE; profile = "bench10";
               poll_interval_ms = 1000; timeout_ms = 500; } );
 EOC
-	rm -rf "$T/wardgw-data"
+	[ "${3:-}" = keep ] || rm -rf "$T/wardgw-data"
 	pin 0 "$BDIR/wardgw" run -c "$T/gw.conf" --stats "$T/stats.json" > "$T/wardgw.log" 2>&1 &
 	local pid=$!
 	PIDS="$PIDS $pid"
@@ -256,6 +276,35 @@ run_ingest() {
 	echo "reproduce this part: BENCH_ONLY=ingest BENCH_INGEST_N=$INGEST_N BENCH_INGEST_BATCH=$INGEST_BATCH BENCH_INGEST_ROUNDS=$INGEST_ROUNDS BENCH_INGEST_ROLLUP=$INGEST_ROLLUP make bench"
 	echo "note: the rates fall as the table grows: once the (series, ts) index is large, every commit writes"
 	echo "      about one page per sample (WAL frame, then checkpoint); watch it: $B/bench-ingest -n 4000000 -r 1 -x -v 250000"
+	return $rc
+}
+
+# --- history: chunks against rows, empty and with a large history ---------
+run_history() {
+	echo "history benchmark: the store's cost as history grows, chunks (schema 5) and rows (schema 4) side by side"
+	echo "(bench/history.c); pinned to CPU 0"
+	echo
+	local rc=0
+	(pin 0 "$BDIR/bench-history" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" -O "$HISTORY_OLD" -s "$HISTORY_SECS" -D "$T" $HISTORY_R) || rc=$?
+	echo
+	# the gateway itself, polling HISTORY_DEVICES simulated devices (bench10),
+	# on an empty store and on one holding HISTORY_SAMPLES of history
+	echo "the gateway polling $HISTORY_DEVICES devices (10 registers, 1 s, QoS 1), ${SECS} s after ${WARMUP} s, pinned to CPU 0:"
+	printf "%-34s %12s %14s %10s %10s\n" "store" "polls" "CPU ms/1000" "on time %" "RSS MB"
+	start_world "$HISTORY_DEVICES" 0
+	local line
+	line=$(run_wardgw "$HISTORY_DEVICES" 0)
+	set -- $line
+	printf "%-34s %12s %14s %10s %10.1f\n" "empty" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	rm -rf "$T/wardgw-data"
+	mkdir -p "$T/wardgw-data"
+	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
+	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
+	set -- $line
+	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_SAMPLES samples of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	rm -rf "$T/wardgw-data"
+	stop_world
+	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_SECS=$SECS make bench"
 	return $rc
 }
 
@@ -478,5 +527,6 @@ status=0
 if wants poll; then run_poll || status=1; echo; fi
 if wants rtu; then run_rtu || status=1; echo; fi
 if wants ingest; then run_ingest || status=1; echo; fi
+if wants history; then run_history || status=1; echo; fi
 if wants drain; then run_drain_all || status=1; fi
 exit $status

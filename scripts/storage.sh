@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Storage per device per day, measured: the real gateway polls N simulated
 # lighting cabinets (15 metrics each) every second for STORAGE_SECS, then
-# SQLite's dbstat gives the bytes each table and index holds. From the
+# SQLite's dbstat gives the bytes each table and index holds (the samples:
+# chunks, open chunks and their indexes, counted with wardgw query --all). From the
 # bytes per raw sample and per rollup row it prints what one device costs
 # per day at several poll intervals, and the steady-state database size per
 # device under the default retention (raw 14 d, minutes 90 d, hours and days
@@ -54,11 +55,11 @@ DB="$T/data/wardgw.db"
 sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE)' > /dev/null
 
 q() { sqlite3 "$DB" "$1"; }
-samples=$(q 'SELECT count(*) FROM sample')
+samples=$("$ROOT/build/wardgw" query -c "$T/gw.conf" --all | tail -n +2 | wc -l)
 minutes=$(q 'SELECT count(*) FROM rollup WHERE tier = 0')
 # payload bytes in use (dbstat: pages minus unused), per table and index
 used() { q "SELECT coalesce(sum(pgsize - unused), 0) FROM dbstat WHERE name IN ($1)"; }
-raw_b=$(used "'sample', 'sample_series_ts'")
+raw_b=$(used "'chunk', 'chunk_series', 'head', 'headlog'")
 ru_b=$(used "'rollup'")
 metrics=15
 [ "$samples" -gt 0 ] && [ "$minutes" -gt 0 ] || { echo "storage: no data (samples $samples, minute rollups $minutes)" >&2; cat "$T/gw.log" >&2; exit 1; }
@@ -66,7 +67,7 @@ metrics=15
 awk -v s="$samples" -v rb="$raw_b" -v m="$minutes" -v ub="$ru_b" -v k=$metrics -v n="$N" '
 BEGIN {
 	bs = rb / s; bm = ub / m
-	printf "measured: %d raw samples, %.1f bytes each (row + index); %d minute rollup rows, %.1f bytes each\n", s, bs, m, bm
+	printf "measured: %d raw samples, %.2f bytes each (chunks, heads, indexes); %d minute rollup rows, %.1f bytes each\n", s, bs, m, bm
 	rollday = k * (1440 + 24 + 1) * bm      # minute + hour + day rows per device per day
 	printf "\n| poll interval | raw / device / day | rollups / device / day | steady state / device (raw 14 d, minutes 90 d, hours+days 5 y) |\n|---|---|---|---|\n"
 	split("1 10 60 300", iv, " ")

@@ -30,7 +30,6 @@ LD_PRELOAD="$T/fault.so" start_gateway "$T/gw.conf"
 wait_until 20 grep -q '"store":{"ok":true' "$T/sub.txt" || fail "no status with a healthy store"
 
 requests() { sim_ctl stats | awk -F= '/requests/ { print $2 }'; }
-samples() { sqlite3 "$T/data/wardgw.db" "SELECT count(*) FROM sample" 2>/dev/null || echo 0; }
 
 # fault FULL|RO: the disk fails for 4 s; the gateway must notice, keep
 # polling, and write everything once the disk is back.

@@ -210,7 +210,7 @@ static void test_full_store_takes_telemetry_not_kpis(void **state)
 	for (int i = 0; i < 1500; i++)
 		add(ob, LANE_TELEMETRY, "t/a", i);
 	assert_int_equal(store_flush(st), 0);
-	int n = store_make_room(st);                      /* no samples: the outbox gives */
+	int n = store_make_room(st, 0);                      /* no samples: the outbox gives */
 	assert_true(n > 0 && n <= 1000);
 	outbox_get_stats(ob, &s);
 	assert_int_equal((int)s.dropped, n);
@@ -223,7 +223,7 @@ static void test_full_store_takes_telemetry_not_kpis(void **state)
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), 1000 + n);
 	sqlite3_finalize(q);
-	while ((n = store_make_room(st)) > 0)
+	while ((n = store_make_room(st, 0)) > 0)
 		;
 	assert_int_equal(n, 0);                           /* KPIs never */
 	assert_int_equal(rows(st, LANE_TELEMETRY), 0);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_files.h"
+
 #include "rejects.h"
 #include "store.h"
 
@@ -19,8 +21,7 @@ static char dir[64], path[128];
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/wardgw-rejects.XXXXXX");
-	if (!mkdtemp(dir))
+	if (ut_mkdir(dir, sizeof(dir), "wardgw-rejects") < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/t.db", dir);
 	return 0;
@@ -28,10 +29,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return ut_rmdir(dir);
 }
 
 static int64_t one(struct store *st, const char *sql)

@@ -110,8 +110,9 @@ unit: $(UNIT_BINS) $(REGR_BINS)
 	  LSAN_OPTIONS=suppressions=$$PWD/tests/fuzz/lsan.supp UBSAN_OPTIONS=halt_on_error=1 \
 	    $(B)/tests/replay-$$t tests/fuzz/regressions/$$t/*; done
 
+# JOBS tests at a time (default: the number of CPUs); see the README.
 integration: all
-	@B=$(B) ./tests/run-integration.sh
+	@B=$(B) JOBS=$(JOBS) ./tests/run-integration.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all unit

@@ -1,6 +1,9 @@
 # Shared helpers for the integration tests: free loopback ports, a real
 # mosquitto, the simulator and the gateway, all started here and stopped by
 # PID in a trap. Waits retry a connect or a log line; no fixed sleeps.
+# tests/run-integration.sh runs several tests at once: the ports a test takes
+# are recorded in a directory all of them share (PORTS_DIR), so that two
+# tests never pick the same one before either has bound it.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 B=${B:-build}
@@ -9,6 +12,8 @@ SIM="$ROOT/$B/wardgw-sim"
 T=$(mktemp -d "${TMPDIR:-/tmp}/wardgw-test.XXXXXX")
 : > "$T/.ports"
 PIDS=""
+PORTS_DIR=${WARDGW_PORTS_DIR:-/tmp/wardgw-test-ports}
+mkdir -p "$PORTS_DIR" 2>/dev/null && [ -w "$PORTS_DIR" ] || PORTS_DIR=$T
 
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
@@ -16,6 +21,7 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
+	rm -f "$PORTS_DIR/$$"
 	if [ "${KEEP:-0}" = 1 ] || [ "${FAILED:-0}" = 1 ]; then
 		echo "   (test files kept in $T)"
 	else
@@ -40,25 +46,45 @@ ok() { echo "   ok: $*"; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # A free port with $1 - 1 free ports after it (default 1), below the
-# kernel's ephemeral range so that no outgoing connection takes one later.
+# kernel's ephemeral range so that no outgoing connection takes one later;
+# not one this test or another running test was given (its server may not
+# listen yet: mosquitto's port inside the simulator's range).
 free_port() {
-	local n=${1:-1} p i busy
+	local n=${1:-1} p i busy f
 	local lo=10000 hi
 	hi=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	exec 9> "$PORTS_DIR/.lock"
+	flock 9
+	# the ranges of the tests still running (a file per test, named by PID)
+	: > "$T/.taken"
+	for f in "$PORTS_DIR"/[0-9]*; do
+		[ -f "$f" ] || continue
+		if [ "${f##*/}" = $$ ] || kill -0 "${f##*/}" 2>/dev/null; then
+			cat "$f" >> "$T/.taken"
+		else
+			rm -f "$f"
+		fi
+	done
+	cat "$T/.ports" >> "$T/.taken"
 	for _ in $(seq 200); do
 		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo - n)))
 		busy=0
-		# not a range this test was already given (its server may not
-		# listen yet: mosquitto's port inside the simulator's range)
 		while read -r a b; do
 			[ $((p + n - 1)) -lt "$a" ] || [ "$p" -gt "$b" ] || { busy=1; break; }
-		done < "$T/.ports"
+		done < "$T/.taken"
 		[ $busy = 1 ] && continue
 		for i in $(seq 0 $((n - 1))); do
 			if port_busy $((p + i)); then busy=1; break; fi
 		done
-		[ $busy = 0 ] && { echo "$p $((p + n - 1))" >> "$T/.ports"; echo $p; return 0; }
+		if [ $busy = 0 ]; then
+			echo "$p $((p + n - 1))" >> "$T/.ports"
+			[ "$PORTS_DIR" = "$T" ] || echo "$p $((p + n - 1))" >> "$PORTS_DIR/$$"
+			exec 9>&-
+			echo $p
+			return 0
+		fi
 	done
+	exec 9>&-
 	return 1
 }
 
@@ -142,4 +168,14 @@ stop_pid() {
 # Number of stored samples for device/metric.
 sample_count() {
 	"$WARDGW" query -c "$1" --device "$2" --metric "$3" --from -1d --format csv 2>/dev/null | tail -n +2 | wc -l
+}
+
+# mqtt_flush PORT FILE TOPIC [QOS]: publish a marker on TOPIC through the
+# broker on PORT and wait until the subscriber writing FILE (subscribed to
+# TOPIC, with -v) has it: whatever the broker had for that subscriber before
+# has been delivered by then (a broker keeps the order per subscriber).
+mqtt_flush() {
+	local m="flush-$$-$RANDOM"
+	mosquitto_pub -h 127.0.0.1 -p "$1" -q "${4:-1}" -t "$3" -m "$m" || return 1
+	wait_until 20 grep -q "^$3 $m\$" "$2"
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: long (waits for a real minute window: started first)
 # Coverage end to end: a simulated drive test over a 10 x 8-cell ward with a
 # known NR dead zone is imported (bad rows reported by line, a second import
 # counts nothing twice); the coverage figures equal the ones worked out by

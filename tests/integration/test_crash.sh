@@ -16,7 +16,7 @@ start_sim --base-port "$BASE" --cabinets $N --sdm120 0 --dds238 0
 write_config "$T/gw.conf" "$MQ" "
   { name = \"cab\"; count = $N; host = \"127.0.0.1\"; port = $BASE; profile = \"lighting-cabinet\";
     poll_interval_ms = 200; timeout_ms = 150; }"
-mosquitto_sub -h 127.0.0.1 -p "$MQ" -q 1 -v -t 'ward/gw-test/telemetry/cab-001' -t 'ward/gw-test/telemetry/cab-200' \
+mosquitto_sub -h 127.0.0.1 -p "$MQ" -q 1 -v -t 'ward/gw-test/telemetry/cab-001' -t 'ward/gw-test/telemetry/cab-200' -t 'ward/gw-test/flush' \
 	> "$T/sub.txt" 2>/dev/null &
 PIDS="$PIDS $!"
 DB="$T/data/wardgw.db"
@@ -49,7 +49,8 @@ total=$(wc -l < "$T/before")
 ok "$ROUNDS SIGKILLs under heavy writes: integrity_check ok each time, $total samples, none of an earlier run lost or doubled"
 
 # what the IOC was sent had been committed: its samples are all stored
-sleep 0.5
+# (a marker through the broker: everything the gateway sent has arrived)
+mqtt_flush "$MQ" "$T/sub.txt" ward/gw-test/flush || fail "the flush marker did not come through the broker"
 for d in cab-001 cab-200; do
 	grep "^ward/gw-test/telemetry/$d " "$T/sub.txt" | cut -d' ' -f2- | jq -r '.[0].bt * 1000 | round' | sort -n | uniq > "$T/got-$d"
 	"$WARDGW" query -c "$T/gw.conf" --device "$d" --metric lampsOn --from -1h --format csv | tail -n +2 |

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: serial (a mount namespace, mounts and a directory in /run)
 # hostapd under the shipped unit's sandbox: PrivateTmp=yes (a /tmp and
 # /var/tmp of its own), /run read-only (ProtectSystem=strict) but for the
 # RuntimeDirectory=wardgw it creates, passed as $RUNTIME_DIRECTORY. No

@@ -75,8 +75,14 @@ wait_for 5 '[ "$(sample_count "$T/gw.conf" ctrl-ap-01 clients)" = 1 ]' || fail "
 	|| fail "LTE sample stored wrong"
 [ "$(post "$TOK1" "$T/good.json")" = 200 ] || fail "resent batch refused"
 jq -e '.status == "duplicate"' "$T/resp.json" > /dev/null || fail "resend not a duplicate: $(cat "$T/resp.json")"
-sleep 0.3   # let a batch_ms flush pass: a resent batch must not add a sample
+# a clean stop commits whatever is still queued: had the resent batch been
+# queued, it would be on disk now (then the gateway starts again)
+stop_pid "$GW_PID"
+wait "$GW_PID"; rc=$?
+[ "$rc" = 0 ] || fail "the gateway did not stop cleanly (exit $rc)"
 [ "$(count)/$(sample_count "$T/gw.conf" ctrl-ap-01 clients)" = 2/1/1 ] || fail "resent batch applied again: $(count)"
+start_gateway "$T/gw.conf"
+wait_until 10 grep -q 'ingest: listening' "$T/gateway.log" || fail "ingest not listening after the restart"
 ok "a valid batch is applied once (2 coverage samples, 1 device reading); sent again it is a duplicate"
 grep -q 'device ctrl-ap-01: online\|ctrl-ap-01' "$T/gateway.log" || true
 

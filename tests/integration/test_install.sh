@@ -64,13 +64,23 @@ NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=1000000 start_gateway "$T/gw.conf"
 wait_until 20 grep -q 'READY=1' "$T/notify.txt" || fail "no READY=1: $(cat "$T/notify.txt")"
 grep -q 'STATUS=polling 1 devices' "$T/notify.txt" || fail "no STATUS with READY"
 wait_for 10 '[ "$(grep -o WATCHDOG=1 "$T/notify.txt" | wc -l)" -ge 4 ]' || fail "watchdog pings: $(grep -o WATCHDOG=1 "$T/notify.txt" | wc -l)"
-# a stopped loop stops the pings (SIGSTOP freezes the process, as a hung loop would look)
+# a stopped loop stops the pings (SIGSTOP freezes the process, as a hung
+# loop would look). A frozen process gives no marker of its own: markers we
+# send to the same socket show where the freeze began and ended in what
+# socat read, and the window between them is 3 watchdog periods long.
+mark() { # NAME: send it to the notify socket, wait until socat has written it
+	echo "$1" | socat -u - UNIX-SENDTO:"$T/notify.sock" || fail "cannot send $1"
+	wait_until 10 grep -q "$1" "$T/notify.txt" || fail "$1 not received"
+}
 kill -STOP "$GW_PID"
-n1=$(grep -o WATCHDOG=1 "$T/notify.txt" | wc -l)
-sleep 1.5
-n2=$(grep -o WATCHDOG=1 "$T/notify.txt" | wc -l)
+wait_for 10 '[ "$(cut -d" " -f3 < /proc/$GW_PID/stat)" = T ]' || fail "the gateway did not stop"
+mark FROZEN-FROM
+sleep 1.5   # the window itself (the process is stopped: nothing to wait for)
+mark FROZEN-TO
 kill -CONT "$GW_PID"
-[ "$n1" = "$n2" ] || fail "pings went on while the process was stopped"
+n=$(tr '\n' ' ' < "$T/notify.txt" | sed -n 's/.*FROZEN-FROM\(.*\)FROZEN-TO.*/\1/p' | grep -o WATCHDOG=1 | wc -l)
+[ "$n" = 0 ] || fail "$n pings while the process was stopped"
+n2=$(grep -o WATCHDOG=1 "$T/notify.txt" | wc -l)
 wait_for 10 '[ "$(grep -o WATCHDOG=1 "$T/notify.txt" | wc -l)" -gt '"$n2"' ]' || fail "pings did not resume"
 ok "READY=1 with STATUS, WATCHDOG=1 every WATCHDOG_USEC/2, none while the loop is frozen"
 kill -HUP "$GW_PID"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: long (waits for real minute windows: started first)
 # KPIs end to end: 1-minute windows over two simulated cabinets. The energy
 # KPI equals the counter increase in the raw samples; sequence numbers go
 # on without a gap across a SIGKILL; a device that goes silent becomes one
@@ -58,7 +59,11 @@ ok "energy sequence 1..$(wc -l <<< "$seqs") without a gap across a SIGKILL"
 # a silent device: one offline event after hold_s, and the availability drops
 sim_ctl mute 1 > /dev/null || fail "sim ctl mute"
 wait_until 30 grep -q '^ward/gw-test/event/device .*"state":"offline"' "$T/sub.txt" || fail "no offline event"
-sleep 3
+# three more polls of the silent cabinet (the simulator counts the requests
+# it leaves unanswered): the gateway got past the point where it would
+# send the event again
+s0=$(sim_ctl served 1 | sed -n 's/^served=//p')
+wait_for 30 '[ "$(sim_ctl served 1 | sed -n "s/^served=//p")" -ge $((s0 + 3)) ]' || fail "the silent cabinet was not polled again"
 [ "$(grep -c '^ward/gw-test/event/device .*"offline"' "$T/sub.txt")" = 1 ] || fail "offline event repeated"
 ok "one offline event: $(grep '^ward/gw-test/event/device' "$T/sub.txt" | head -1 | cut -d' ' -f2-)"
 wait_for 80 '[ "$(kpi_msgs online | tail -1 | jq ".[0].v < 0.99")" = true ]' || fail "availability did not drop"

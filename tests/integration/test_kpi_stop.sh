@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: long (waits for real minute windows: started first)
 # Issue 15 items 1 and 2: a KPI window open when the gateway dies. Started a
 # few seconds after a minute boundary on a new database, SIGKILLed about ten
 # seconds before the next one, started again after it: the window is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: long (waits out the lamps' 20 s settle times, twice: started first)
 # Lamps take time to come on and go out (LED fade, HID warm-up): after a
 # switch the gateway waits for each cabinet's settle time before it judges
 # lamp failure and day burner. The simulator's lamps follow every switch 20 s

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: long (waits for real minute windows: started first)
 # Lighting KPIs for a simulated night from known inputs, through the KPI
 # engine, in 1-minute windows: two cabinets (simulator --steady: exact
 # power, lamps x rated W x level), cab-001 scheduled at 100 % with one lamp

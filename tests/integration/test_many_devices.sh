@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: serial (1,100 simulated devices and as many sockets: the whole machine)
 # More than 1,024 devices in one gateway: every one is polled, with socket
 # numbers past FD_SETSIZE (where libmodbus's select() would abort).
 . "$(dirname "$0")/lib.sh"

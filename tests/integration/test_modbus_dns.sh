@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: serial (a mount namespace, UDP port 53, and it times the loop)
 # A Modbus TCP device by host name, and a DNS server that never answers:
 # the name is resolved on the loop (evdns), so the other devices keep their
 # slots and the loop never stalls; the named device is offline with

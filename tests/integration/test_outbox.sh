@@ -27,12 +27,15 @@ wait_until 20 grep -q '^ward/gw-test/telemetry/cab-003 ' "$T/sub.txt" || fail "n
 stop_pid "$MOSQ_PID"
 stop_pid "$SUB_PID"
 out_from=$(($(date +%s%3N) + 1000))
-sleep 3
+# an outage of 16 polls of each cabinet (4 s at 250 ms), counted in the store
+n0=$(sample_count "$T/gw.conf" cab-003 lampsOn)
+wait_for 30 '[ "$(sample_count "$T/gw.conf" cab-003 lampsOn)" -ge $((n0 + 16)) ]' || fail "no polls stored during the outage"
 kill -9 "$GW_PID"                               # and the gateway crashes
 wait "$GW_PID" 2>/dev/null
 start_gateway "$T/gw.conf"
 wait_until 10 grep -q 'owed to the IOC' "$T/gateway.log" || fail "restarted gateway does not see its backlog"
-sleep 3
+n0=$(sample_count "$T/gw.conf" cab-003 lampsOn)
+wait_for 30 '[ "$(sample_count "$T/gw.conf" cab-003 lampsOn)" -ge $((n0 + 16)) ]' || fail "no polls stored after the restart"
 out_to=$(($(date +%s%3N) - 1000))
 sed -i 's/as ioc-test/(earlier)/' "$T/mosquitto.log"
 MOSQ_PERSIST=1 start_mosquitto "$MQ"
@@ -46,7 +49,8 @@ for _ in $(seq 600); do
 done
 stop_pid "$GW_PID"
 [ "$(sqlite3 "$T/data/wardgw.db" 'SELECT count(*) FROM outbox')" = 0 ] || fail "outbox not empty after a clean stop"
-sleep 1
+# a marker through the broker: all the gateway sent has reached the IOC
+mqtt_flush "$MQ" "$T/sub.txt" ward/gw-test/telemetry/flush || fail "the flush marker did not reach the subscriber"
 stop_pid "$SUB_PID"
 
 total_dups=0

@@ -27,13 +27,16 @@ polls() { sample_count "$T/gw.conf" "$1" "$2"; }
 wait_until 20 grep -q 'sdm-holes: exception 0x02 for .* reading that range without gaps' "$T/gateway.log" ||
 	fail "no fallback for the meter with holes"
 ok "fallback logged: $(grep -o 'sdm-holes: exception 0x02.*' "$T/gateway.log" | head -1)"
-sleep 3
+# three more polls of that meter stored: the gateway got past the point
+# where it would log the fallback again or take the meter offline
+p0=$(polls sdm-holes supplyVoltage)
+wait_for 20 '[ "$(polls sdm-holes supplyVoltage)" -ge $((p0 + 3)) ]' || fail "the meter with holes was not polled after the fallback"
 [ "$(grep -c 'sdm-holes: exception 0x02' "$T/gateway.log")" = 1 ] || fail "the fallback was logged more than once"
 grep -q 'sdm-holes.*offline' "$T/gateway.log" && fail "the meter with holes went offline"
 
 # requests per poll, counted at the simulators over a few seconds
 r1=$(reqs "$CTL2"); p1=$(polls sdm-holes supplyVoltage)
-sleep 5
+wait_for 20 '[ "$(polls sdm-holes supplyVoltage)" -ge $((p1 + 5)) ]' || fail "sdm-holes: no 5 polls in 20 s"
 r2=$(reqs "$CTL2"); p2=$(polls sdm-holes supplyVoltage)
 per=$(awk -v r=$((r2 - r1)) -v p=$((p2 - p1)) 'BEGIN { printf "%.1f", p ? r / p : 0 }')
 # 0x0000..0x0049 refused as one read; after the fallback 0x00, 0x06, 0x0C,
@@ -48,7 +51,8 @@ ok "sdm-holes: $((p2 - p1)) polls, $per requests each after the fallback"
 # at max_regs = 4 reads 0x0000..0x000F (16 registers) in 4 requests (the
 # counts are read a moment apart: allow one poll of slack)
 r1=$(reqs "$CTL"); a1=$(polls sdm-full supplyVoltage); c1=$(polls cab lampsOn)
-sleep 4
+wait_for 20 '[ "$(polls sdm-full supplyVoltage)" -ge $((a1 + 4)) ] && [ "$(polls cab lampsOn)" -ge $((c1 + 4)) ]' ||
+	fail "sdm-full and cab: no 4 polls each in 20 s"
 r2=$(reqs "$CTL"); a2=$(polls sdm-full supplyVoltage); c2=$(polls cab lampsOn)
 got=$((r2 - r1)) want=$(( (a2 - a1) * 2 ))
 low=$(( want + (c2 - c1) * 4 - 4 )) high=$(( want + (c2 - c1) * 4 + 4 ))

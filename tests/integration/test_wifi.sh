@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# wardgw-test: long (waits for a real minute window: started first)
 # Wi-Fi end to end: two simulated hostapd access points with clients joining
 # and leaving. The gateway's readings equal the simulator's true figures
 # (clients now, unique clients today, sessions, ended sessions, mean signal);

@@ -396,7 +396,7 @@ static void refresh_status(struct gateway *gw, int64_t now)
 /* Keep store.min_free_mb free on the data disk: below it, retention is
  * applied early (the oldest raw samples go, their pages are reused, so the
  * database stops growing) instead of waiting for SQLite to hit ENOSPC. */
-static void check_disk(struct gateway *gw, int64_t now)
+static void check_disk(struct gateway *gw)
 {
 	struct statvfs v;
 	int64_t free_b, want = (int64_t)gw->cfg->store_min_free_mb << 20;
@@ -432,7 +432,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	rollup_tick(gw->rollup, now);
 	device_events(gw, now);
 	lighting_tick(gw->lighting, now);
-	check_disk(gw, now);
+	check_disk(gw);
 	if (failing != gw->store_was_failing) {
 		char body[400], esc[200];
 		if (json_escape(esc, sizeof(esc), why) < 0)

@@ -3,6 +3,7 @@
 #include "secret.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -51,6 +52,8 @@ int secret_read_line(const char *path, char *buf, size_t size, char *why, size_t
 	fclose(f);
 	buf[n] = 0;
 	if (ret < 0) {
+		OPENSSL_cleanse(buf, size);     /* half a secret is no use to anyone */
+		buf[0] = 0;
 		snprintf(why, wsz, "cannot read %s: %s", path, strerror(EIO));
 		return ret;
 	}

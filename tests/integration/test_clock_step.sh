@@ -42,16 +42,18 @@ gwnow() { curl -s "http://127.0.0.1:$HP/status.json" | jq '.ts / 1000 | floor'; 
 post() { # a reading of the pushed device -> status code; Retry-After in $T/ra
 	curl -s -o "$T/resp.json" -D "$T/hdr" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
 		-H "Authorization: Bearer $TOK" --data-binary "{\"batch_id\": \"b-$1\", \"readings\": [
-		{\"type\": \"device\", \"device\": \"pushed\", \"ts\": $(gwnow), \"values\": {\"clients\": 3}}]}" \
+		{\"type\": \"device\", \"device\": \"pushed\", \"ts\": $TS, \"values\": {\"clients\": 3}}]}" \
 		"http://127.0.0.1:$IP/v1/readings"
 	tr -d '\r' < "$T/hdr" | awk -F': ' 'tolower($1) == "retry-after" { print $2 }' > "$T/ra"
 }
 N=0
-# Spend the bucket: at most 5 in a row are accepted, then 429 with a
-# Retry-After of one or two seconds (a negative bucket asks for an hour).
+# Spend the bucket: 5 in a row are accepted (one more for each second the
+# posting took: it refills meanwhile), then 429 with a Retry-After of one
+# or two seconds (a negative bucket asks for an hour).
 drain() {
-	local ok=0 code ra
-	for _ in $(seq 8); do
+	local ok=0 code ra t0 ms
+	TS=$(gwnow) t0=$(date +%s%3N)
+	for _ in $(seq 12); do
 		N=$((N + 1))
 		code=$(post "$1-$N")
 		case $code in
@@ -60,8 +62,10 @@ drain() {
 		*) fail "$1: post answered $code: $(cat "$T/resp.json")" ;;
 		esac
 	done
+	ms=$(( $(date +%s%3N) - t0 ))
 	[ "$code" = 429 ] || fail "$1: no 429 after $ok accepted batches (burst 5)"
-	[ "$ok" -le 5 ] || fail "$1: $ok batches accepted in a row, more than the burst of 5"
+	[ "$ok" -le $((5 + (ms + 999) / 1000)) ] ||
+		fail "$1: $ok batches accepted in a row in $ms ms, more than the burst of 5 and 1 a second"
 	ra=$(cat "$T/ra")
 	[ -n "$ra" ] && [ "$ra" -ge 1 ] && [ "$ra" -le 2 ] || fail "$1: Retry-After '$ra', want 1 or 2 s"
 	DRAINED=$ok RA=$ra
@@ -69,7 +73,7 @@ drain() {
 # A token comes back about a second later: accepted within 4 s, not after
 # the wall clock has caught up an hour.
 refills() {
-	N=$((N + 1))
+	N=$((N + 1)) TS=$(gwnow)
 	wait_for 4 '[ "$(post "$1-$N")" = 200 ]' || fail "$1: the rate limit stalled: $(cat "$T/resp.json")"
 }
 # Polling goes on: at least 15 more good polls (3 devices at 5 a second)
@@ -84,9 +88,9 @@ keeps_rhythm() {
 wait_for 10 '[ "$(polls)" -ge 15 ] 2>/dev/null' || fail "no polls"
 keeps_rhythm "before the steps"
 drain before
-[ "$DRAINED" = 5 ] || fail "a fresh bucket accepted $DRAINED, want its burst of 5"
+[ "$DRAINED" -ge 5 ] || fail "a fresh bucket accepted $DRAINED, want its burst of 5"
 refills before
-ok "before: polling at 200 ms, rate limit burst 5 then Retry-After $RA s, a token a second later"
+ok "before: polling at 200 ms, rate limit: $DRAINED accepted (burst 5), then Retry-After $RA s, a token a second later"
 
 echo -3600000 > "$T/offset"
 wait_for 5 '[ "$(skew)" -le -3590 ] && [ "$(skew)" -ge -3610 ]' || fail "the gateway's wall clock did not step back (skew $(skew) s)"

@@ -324,7 +324,7 @@ void lighting_tick(struct lighting *l, int64_t now)
 		return;
 	rejects_tick(l->rejects, now);
 	/* forget overrides long gone */
-	if (now - l->pruned_ms > 60000) {
+	if (now - l->pruned_ms > 60000 || now < l->pruned_ms) {   /* also after a step back */
 		size_t k = 0;
 		for (size_t i = 0; i < l->nov; i++)
 			if (l->ov[i].expires_ms > now - 60000)

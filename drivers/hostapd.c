@@ -149,22 +149,6 @@ static void hash_proc(const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
 	client_hash_proc(&keys, mac, out);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void disconnect(struct ap *a)
 {
 	if (a->ctrl >= 0) {
@@ -300,7 +284,7 @@ static void handle_event(struct ap *a, const char *buf, size_t n)
 		if (start) {
 			/* a station re-associating without a disconnect keeps its session */
 			if (isnew || !*start) {
-				*start = wall_now();
+				*start = mono_ms();   /* a session's length is an interval */
 				a->sessions++;
 			}
 		}
@@ -310,7 +294,7 @@ static void handle_event(struct ap *a, const char *buf, size_t n)
 		hash_proc(ev.mac, h);
 		start = a->sess.cap ? hset_get(&a->sess, h, &isnew, NULL) : NULL;
 		if (start && !isnew && *start) {
-			int64_t d = wall_now() - *start;
+			int64_t d = mono_ms() - *start;
 			a->ended++;
 			a->seconds += d > 0 ? (d + 500) / 1000 : 0;
 		}
@@ -378,7 +362,7 @@ static int poll_ap(struct ap *a, struct ap_result *r)
 			if (isnew) {
 				/* associated before we attached: its session started
 				 * connected_time ago; its bytes so far were not ours to see */
-				*start = sta.connected_time >= 0 ? r->ts_ms - sta.connected_time * 1000 : r->ts_ms;
+				*start = mono_ms() - (sta.connected_time > 0 ? sta.connected_time * 1000 : 0);
 				a->sessions++;
 			} else {
 				a->traffic += b >= *last ? b - *last : b;
@@ -482,7 +466,7 @@ static void *worker(void *arg)
 		r->a = a;
 		r->dev = a->dev;
 		r->epoch = a->epoch;
-		r->ts_ms = wall_now();
+		r->ts_ms = wall_ms();
 		for (int i = 0; i < H_N; i++)
 			r->v[i] = NAN;
 		if (a->ctrl < 0 && connect_ap(a, r->reason, sizeof(r->reason)) < 0) {

@@ -30,6 +30,7 @@
 #include "loopq.h"
 #include "mbap.h"
 #include "plan.h"
+#include "pollsched.h"
 
 /* reasons are cut to fit their buffers (a device's reason holds 160) */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -179,7 +180,8 @@ static void sleep_us(long us)
  * never share the line (as root TIOCEXCL would not keep the second out). */
 #define MAX_DRAINING 16
 static pthread_mutex_t drain_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t drain_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t drain_cv;    /* on the monotonic clock: drain_init() */
+static pthread_once_t drain_once = PTHREAD_ONCE_INIT;
 static const struct rtu_bus *draining[MAX_DRAINING];
 
 static int port_draining(const struct rtu_bus *self, const char *path)
@@ -190,19 +192,20 @@ static int port_draining(const struct rtu_bus *self, const char *path)
 	return 0;
 }
 
+static void drain_init(void)
+{
+	if (clock_cond_init(&drain_cv) < 0)
+		BUG("modbus-rtu: cannot make the drain condition");
+}
+
 /* On @self's worker: wait (at most @max_ms) until no other, stopped bus
  * holds @path. */
 static void wait_port(const struct rtu_bus *self, const char *path, int max_ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += max_ms / 1000;
-	until.tv_nsec += (long)(max_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	pthread_once(&drain_once, drain_init);
+	clock_deadline(&until, max_ms);
 	pthread_mutex_lock(&drain_mu);
 	while (port_draining(self, path) && pthread_cond_timedwait(&drain_cv, &drain_mu, &until) == 0)
 		;
@@ -211,6 +214,7 @@ static void wait_port(const struct rtu_bus *self, const char *path, int max_ms)
 
 static void set_draining(const struct rtu_bus *b, int on)
 {
+	pthread_once(&drain_once, drain_init);
 	pthread_mutex_lock(&drain_mu);
 	for (int i = 0; i < MAX_DRAINING; i++) {
 		if (on && !draining[i]) {
@@ -609,22 +613,13 @@ static void job_done(void *arg)
 
 static void schedule_next(struct rtudev *d)
 {
-	int64_t interval = (int64_t)d->dev->conf->poll_interval_ms * 1000;
-	int64_t now = mono_us();
 	struct timeval tv;
+	unsigned skipped = poll_schedule_next(&d->due_us, (int64_t)d->dev->conf->poll_interval_ms * 1000,
+					      mono_us(), &tv);
 
-	d->due_us += interval;
-	while (d->due_us + interval <= now) {
-		d->due_us += interval;
-		d->gw->stats.scheduled++;
-		d->gw->stats.skipped_busy++;
-	}
+	d->gw->stats.scheduled += skipped;
+	d->gw->stats.skipped_busy += skipped;
 	d->dev->due_us = d->due_us;
-	int64_t left = d->due_us - now;
-	if (left < 0)
-		left = 0;
-	tv.tv_sec = (time_t)(left / 1000000);
-	tv.tv_usec = (suseconds_t)(left % 1000000);
 	evtimer_add(d->tick, &tv);
 }
 

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mbap.h"
 #include "plan.h"
+#include "pollsched.h"
 #include "rtu.h"
 
 /* A poll is on time when it starts within this of its slot (or 5 % of the
@@ -274,23 +275,13 @@ static void arm_timeout(struct mblink *L)
 
 static void schedule_next(struct mbdev *m)
 {
-	int64_t interval = (int64_t)m->dev->conf->poll_interval_ms * 1000;
-	int64_t now = mono_us();
 	struct timeval tv;
+	unsigned skipped = poll_schedule_next(&m->due_us, (int64_t)m->dev->conf->poll_interval_ms * 1000,
+					      mono_us(), &tv);
 
-	m->due_us += interval;
-	/* fell behind by whole slots (the loop was stalled): skip them */
-	while (m->due_us + interval <= now) {
-		m->due_us += interval;
-		m->gw->stats.scheduled++;
-		m->gw->stats.skipped_busy++;
-	}
+	m->gw->stats.scheduled += skipped;
+	m->gw->stats.skipped_busy += skipped;
 	m->dev->due_us = m->due_us;
-	int64_t d = m->due_us - now;
-	if (d < 0)
-		d = 0;
-	tv.tv_sec = (time_t)(d / 1000000);
-	tv.tv_usec = (suseconds_t)(d % 1000000);
 	evtimer_add(m->tick, &tv);
 }
 

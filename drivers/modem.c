@@ -129,21 +129,13 @@ static int open_port(struct modem *m, char *why, size_t wsz)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Send @cmd and collect its reply into @f. 0 with f->final set, -ETIMEDOUT,
  * or -EIO when the port failed (then it is closed). */
 static int at_cmd(struct modem *m, const char *cmd, const char *prefix, struct at_framer *f, char *why, size_t wsz)
 {
 	char buf[256];
 	size_t len = strlen(cmd);
-	int64_t deadline = now_ms() + m->dev->conf->timeout_ms;
+	int64_t deadline = mono_ms() + m->dev->conf->timeout_ms;
 	char line[80];
 
 	at_framer_start(f, cmd, prefix);
@@ -158,7 +150,7 @@ static int at_cmd(struct modem *m, const char *cmd, const char *prefix, struct a
 	}
 	for (;;) {
 		struct pollfd pfd = { m->fd, POLLIN, 0 };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		ssize_t n;
 		size_t used;
 
@@ -341,27 +333,15 @@ static void on_result(void *arg)
 	free(r);
 }
 
-static int64_t wall_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleep @ms unless stopped; returns the stop flag. */
+/* Sleep @ms unless stopped; returns the stop flag. The condition waits
+ * on the monotonic clock (clock_cond_init): a wall clock stepped back
+ * does not stretch the nap. */
 static int nap(struct modem *m, int64_t ms)
 {
 	struct timespec ts;
 	int stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &ts) == 0)
 		;
@@ -379,7 +359,7 @@ static void *worker(void *arg)
 
 	for (;;) {
 		struct modem_result *r;
-		int64_t t0 = now_ms();
+		int64_t t0 = mono_ms();
 
 		pthread_mutex_lock(&m->mu);
 		int stop = m->stop;
@@ -394,7 +374,7 @@ static void *worker(void *arg)
 		r->m = m;
 		r->dev = m->dev;
 		r->epoch = m->epoch;
-		r->ts_ms = wall_now_ms();
+		r->ts_ms = wall_ms();
 		if (m->fd < 0 && open_port(m, r->reason, sizeof(r->reason)) < 0) {
 			r->gone = 1;
 			/* one report per outage; then retry with a capped backoff */
@@ -420,7 +400,7 @@ static void *worker(void *arg)
 			if (loopq_post(m->gw->q, on_result, r, free) < 0)
 				free(r);
 		}
-		int64_t left = dc->poll_interval_ms - (now_ms() - t0);
+		int64_t left = dc->poll_interval_ms - (mono_ms() - t0);
 		if (nap(m, left > 0 ? left : 0))
 			break;
 	}
@@ -457,7 +437,8 @@ static int modem_start(struct gateway *gw, struct event_base *base)
 		m->fd = -1;
 		m->epoch = epoch;
 		pthread_mutex_init(&m->mu, NULL);
-		pthread_cond_init(&m->cv, NULL);
+		if (clock_cond_init(&m->cv) < 0)
+			return log_error(-ENOMEM, "modem %s: cannot make its condition", dev->conf->name);
 		for (size_t r = 0; r < 64; r++) {
 			m->map[r] = -1;
 			for (int k = 0; r < p->nregs && k < M_N; k++)

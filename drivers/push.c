@@ -23,7 +23,7 @@ struct push_dev {
 	struct gateway *gw;
 	struct device *dev;
 	struct event *ev;
-	int64_t since_ms;
+	int64_t since_us;           /* monotonic: when it started listening */
 };
 
 static struct push_dev **pdevs;
@@ -32,11 +32,13 @@ static size_t npdevs;
 static void on_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct push_dev *p = arg;
-	int64_t iv = p->dev->conf->poll_interval_ms, last = p->dev->last_ok_ms ? p->dev->last_ok_ms : p->since_ms;
+	int64_t iv = p->dev->conf->poll_interval_ms, last = p->dev->last_ok_us ? p->dev->last_ok_us : p->since_us;
+	int64_t silent_ms = (mono_us() - last) / 1000;
 	char why[96];
 
-	if (wall_ms() - last > 3 * iv && p->dev->state != DEV_OFFLINE) {
-		snprintf(why, sizeof(why), "no push for %lld s", (long long)((wall_ms() - last) / 1000));
+	/* a silence is an interval: the monotonic clock, whatever the wall says */
+	if (silent_ms > 3 * iv && p->dev->state != DEV_OFFLINE) {
+		snprintf(why, sizeof(why), "no push for %lld s", (long long)(silent_ms / 1000));
 		gateway_set_state(p->gw, p->dev, DEV_OFFLINE, why);
 	}
 }
@@ -63,7 +65,7 @@ static int push_start(struct gateway *gw, struct event_base *base)
 		pdevs[npdevs++] = p;
 		p->gw = gw;
 		p->dev = dev;
-		p->since_ms = wall_ms();
+		p->since_us = mono_us();
 		dev->drv = p;
 		tv.tv_sec = dev->conf->poll_interval_ms / 1000;
 		tv.tv_usec = (dev->conf->poll_interval_ms % 1000) * 1000;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "kpi.h"
 #include "log.h"
 #include "survey.h"
@@ -398,7 +399,7 @@ int coverage_import_survey(sqlite3 *db, const char *path, FILE *errs, struct sur
 	sqlite3_bind_text(q, 1, hex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, path, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 3, (int64_t)out->inserted);
-	sqlite3_bind_int64(q, 4, (int64_t)time(NULL) * 1000);
+	sqlite3_bind_int64(q, 4, wall_ms());
 	if (sqlite3_step(q) != SQLITE_DONE)
 		goto db_err;
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)

@@ -25,7 +25,7 @@ struct coverage_pub {
 	char *topic;
 	char *pending;              /* computed, not yet handed to the link */
 	char *last;                 /* the last map computed, for the status page */
-	int64_t next_ms;            /* next computation */
+	int64_t next_us;            /* next computation, monotonic */
 	int failing;                /* the last computation failed: logged once */
 	char live[512];             /* the last figures, for --live */
 };
@@ -85,7 +85,7 @@ static void compute(struct coverage_pub *p, int64_t now)
 	struct coverage_report *r;
 	char *gj;
 
-	p->next_ms = now + (int64_t)c->publish_interval_s * 1000;
+	p->next_us = mono_us() + (int64_t)c->publish_interval_s * 1000000;
 	if (coverage_compute(store_db(p->gw->store), c, now, &r) < 0) {
 		if (!p->failing)
 			log_warn("coverage: cannot compute the ward's coverage; retrying every %d s",
@@ -118,7 +118,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (!p->gw->cfg->coverage)      /* a reload took the section away */
 		return;
-	if (now >= p->next_ms)
+	if (mono_us() >= p->next_us)
 		compute(p, now);
 	if (p->pending && p->gw->pub && publisher_connected(p->gw->pub) &&
 	    publisher_send(p->gw->pub, p->topic, p->pending, strlen(p->pending), 1) == 0) {
@@ -144,7 +144,7 @@ int coverage_pub_new(struct coverage_pub **out, struct gateway *gw)
 		coverage_pub_free(p);
 		return -EIO;
 	}
-	p->next_ms = wall_ms() + 1000;
+	p->next_us = mono_us() + 1000000;
 	p->ev = event_new(gw->base, -1, EV_PERSIST, on_timer, p);
 	if (!p->ev || event_add(p->ev, &tv) < 0) {
 		coverage_pub_free(p);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <math.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 #include "ops.h"
 #include "lighting.h"
 #include "outbox.h"
+#include "pollsched.h"
+#include "secret.h"
 #include "rollup.h"
 #include "publisher.h"
 #include "sdnotify.h"
@@ -45,22 +48,6 @@ const char *device_state_name(enum device_state s)
 	case DEV_DEGRADED: return "degraded";
 	default: return "unknown";
 	}
-}
-
-int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state st,
@@ -146,6 +133,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 	gw->stats.ok++;
 	gw->stats.on_time += on_time != 0;
 	dev->last_ok_ms = ts_ms;
+	dev->last_ok_us = mono_us();
 	for (size_t i = 0; i < pr->nregs; i++) {
 		const struct reg_def *r = &pr->regs[i];
 		/* NaN: its read failed while others worked (a degraded poll) */
@@ -235,7 +223,7 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	int f1 = 0, f2 = 0, f3 = 0, f4 = 0, f5 = 0;
 	struct publisher_stats ps = { 0 };
 	char t[32];
-	time_t now = time(NULL);
+	time_t now = (time_t)(wall_ms() / 1000);
 	struct tm tm;
 
 	for (size_t i = 0; i < gw->ndevices; i++)
@@ -307,28 +295,6 @@ static int mkdir_p(const char *path)
 	}
 	free(tmp);
 	return ret;
-}
-
-/* A password file must be the gateway's own: not readable by group or others. */
-static char *read_secret(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char buf[256];
-	size_t n;
-	struct stat st;
-
-	if (!f)
-		return NULL;
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
-		fclose(f);
-		errno = EPERM;
-		return NULL;
-	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	buf[strcspn(buf, "\r\n")] = 0;
-	return strdup(buf);
 }
 
 static int send_tracked(void *arg, int64_t id, const char *topic, const void *payload, size_t len)
@@ -424,20 +390,22 @@ static void refresh_status(struct gateway *gw, int64_t now)
 	if (gw->pub)
 		publisher_set_online(gw->pub, json);
 	free(json);
-	gw->last_status_ms = now;
+	gw->last_status_us = mono_us();
 }
 
 /* Keep store.min_free_mb free on the data disk: below it, retention is
  * applied early (the oldest raw samples go, their pages are reused, so the
  * database stops growing) instead of waiting for SQLite to hit ENOSPC. */
-static void check_disk(struct gateway *gw, int64_t now)
+static void check_disk(struct gateway *gw)
 {
 	struct statvfs v;
 	int64_t free_b, want = (int64_t)gw->cfg->store_min_free_mb << 20;
 
-	if (!want || !gw->data_dir || now - gw->disk_checked_ms < 10000)
+	int64_t t = mono_us();
+
+	if (!want || !gw->data_dir || (gw->disk_checked_us && t - gw->disk_checked_us < 10000000))
 		return;
-	gw->disk_checked_ms = now;
+	gw->disk_checked_us = t;
 	if (statvfs(gw->data_dir, &v) < 0)
 		return;
 	free_b = (int64_t)v.f_bavail * (int64_t)v.f_frsize;
@@ -466,7 +434,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	rollup_tick(gw->rollup, now);
 	device_events(gw, now);
 	lighting_tick(gw->lighting, now);
-	check_disk(gw, now);
+	check_disk(gw);
 	if (failing != gw->store_was_failing) {
 		char body[400], esc[200];
 		if (json_escape(esc, sizeof(esc), why) < 0)
@@ -477,7 +445,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		gw->store_was_failing = failing;
 		refresh_status(gw, now);
 	}
-	if (now - gw->last_status_ms >= (int64_t)gw->cfg->status_interval_s * 1000)
+	if (!gw->last_status_us || mono_us() - gw->last_status_us >= (int64_t)gw->cfg->status_interval_s * 1000000)
 		refresh_status(gw, now);
 }
 
@@ -503,14 +471,19 @@ static int start_publisher(struct gateway *gw)
 		cid = NULL;
 	if (!topic || !online || !offline || !cid)
 		goto out;
-	if (c->mqtt_password_file && !(pw = read_secret(c->mqtt_password_file))) {
-		if (errno == EPERM)
-			ret = log_error(-EPERM, "mqtt: password_file %s is readable by group or others; "
-					"chmod 600 it (owner: the gateway's user)", c->mqtt_password_file);
-		else
-			ret = log_error(-errno, "mqtt: cannot read password_file %s: %s", c->mqtt_password_file,
-					strerror(errno));
-		goto out;
+	if (c->mqtt_password_file) {
+		char buf[256], why[600];
+		/* an empty password file is an empty password, as it always was */
+		if ((ret = secret_read_line(c->mqtt_password_file, buf, sizeof(buf), why, sizeof(why))) < 0 &&
+		    ret != -ENODATA) {
+			ret = log_error(ret, "mqtt: password_file%s %s", ret == -EPERM ? "" : ":", why);
+			goto out;
+		}
+		ret = -ENOMEM;
+		pw = strdup(buf);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		if (!pw)
+			goto out;
 	}
 	o.uri = c->mqtt_uri;
 	o.client_id = cid;
@@ -550,16 +523,7 @@ out:
 
 int64_t gateway_resume_due(const struct device *dev, int64_t now_us, int64_t interval_us)
 {
-	int64_t t = dev->due_us;
-
-	if (t <= 0 || interval_us <= 0)
-		return 0;
-	if (t < now_us)
-		t += (now_us - t + interval_us - 1) / interval_us * interval_us;
-	/* an interval made shorter: never later than one new interval */
-	if (t > now_us + interval_us)
-		t = now_us + (t - now_us) % interval_us;
-	return t;
+	return poll_schedule_resume(dev->due_us, now_us, interval_us);
 }
 
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index)
@@ -665,6 +629,9 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	gw->cfg = cfg;
 	gw->live_secs = o ? o->live_secs : 0;
 	gw->stats_path = o ? o->stats_path : NULL;
+	if (clock_offset_file())
+		log_warn("clock: wall time shifted by the offset in %s (WARDGW_TEST_WALL_OFFSET_FILE: for tests only)",
+			 clock_offset_file());
 	gw->started_ms = wall_ms();
 	gw->pack_size = 64 * 1024;
 	gw->pack_buf = malloc(gw->pack_size);

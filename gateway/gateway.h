@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "driver.h"
 
 struct device_conf;
@@ -40,6 +41,7 @@ struct device {
 	double *last;               /* last values, NaN until read */
 	unsigned char *lastq;       /* quality of each last value (enum quality) */
 	int64_t last_ok_ms;         /* wall clock of the last good poll */
+	int64_t last_ok_us;         /* the same on the monotonic clock, for silences */
 	char *topic;                /* telemetry topic */
 	char *bn;                   /* SenML base name */
 	void *drv;                  /* the driver's per-device state */
@@ -76,11 +78,11 @@ struct gateway {
 	size_t ndevices;
 	struct event *flush_ev, *prune_ev, *live_ev, *sigint_ev, *sigterm_ev, *stop_ev;
 	struct event *pump_ev, *tick_ev;
-	int64_t last_status_ms;
+	int64_t last_status_us;     /* monotonic: the status interval */
 	char *status_topic;
 	int store_was_failing;
 	char *data_dir;             /* for the free-space check */
-	int64_t disk_checked_ms;
+	int64_t disk_checked_us;    /* monotonic */
 	int disk_low;               /* below store.min_free_mb: logged once */
 	struct gw_stats stats;
 	int live_secs;              /* print live KPIs every N s (0: never) */
@@ -157,8 +159,5 @@ int gateway_write(struct gateway *gw, struct device *dev, const char *metric, do
  */
 int gateway_value_quality(const struct device *dev, size_t reg, int64_t now_ms);
 
-/** Clocks: wall time in ms, monotonic in µs. */
-int64_t wall_ms(void);
-int64_t mono_us(void);
 
 #endif

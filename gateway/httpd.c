@@ -9,6 +9,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "page.h"
+#include "secret.h"
 #include "publisher.h"
 #include "rollup.h"
 #include "status.h"
@@ -49,27 +51,18 @@ struct httpd {
 	struct page_cache *pages;   /* what the pages keep between requests */
 };
 
-/* A secret file must be the gateway's own: not readable by group or others. */
+/* The first line of secret file @path (secret.h) in a new string; the
+ * reason of a failure is logged here. */
 static int read_secret(const char *path, char **out)
 {
-	FILE *f = fopen(path, "r");
-	char buf[256];
-	size_t n;
-	struct stat st;
+	char buf[256], why[600];
+	int ret = secret_read_line(path, buf, sizeof(buf), why, sizeof(why));
 
-	if (!f)
-		return -errno;
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
-		fclose(f);
-		return -EPERM;
-	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	buf[strcspn(buf, "\r\n")] = 0;
-	if (!buf[0])
-		return -ENODATA;
-	return (*out = strdup(buf)) ? 0 : -ENOMEM;
+	if (ret < 0)
+		return log_error(ret, "http: %s", why);
+	ret = (*out = strdup(buf)) ? 0 : -ENOMEM;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return ret;
 }
 
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *type,
@@ -231,7 +224,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 int httpd_prepare(struct httpd **out, struct gateway *gw, const struct gw_config *c)
 {
 	struct httpd *h = calloc(1, sizeof(*h));
-	const char *why, *file = NULL;
+	const char *why;
 	int loopback, ret;
 
 	*out = NULL;
@@ -247,14 +240,9 @@ int httpd_prepare(struct httpd **out, struct gateway *gw, const struct gw_config
 		goto fail;
 	}
 	snprintf(h->listen, sizeof(h->listen), "%s", c->http_listen);
-	if ((c->http_token_file && (ret = read_secret(file = c->http_token_file, &h->token)) < 0) ||
-	    (c->http_password_file && (ret = read_secret(file = c->http_password_file, &h->pass)) < 0)) {
-		if (ret == -EPERM)
-			log_err("http: %s is readable by group or others; chmod 600 it (owner: the gateway's user)", file);
-		else
-			log_err("http: cannot read %s: %s", file, ret == -ENODATA ? "empty" : strerror(-ret));
+	if ((c->http_token_file && (ret = read_secret(c->http_token_file, &h->token)) < 0) ||
+	    (c->http_password_file && (ret = read_secret(c->http_password_file, &h->pass)) < 0))
 		goto fail;
-	}
 	if (c->http_user && !(h->user = strdup(c->http_user))) {
 		ret = -ENOMEM;
 		goto fail;

@@ -28,7 +28,9 @@
 #include "gateway.h"
 #include "log.h"
 #include "store.h"
+#include "secret.h"
 #include "survey.h"
+#include "tokenbucket.h"
 #include "httpguard.h"
 
 /* --- config --- */
@@ -50,19 +52,14 @@ static const struct opt ingest_opts[] = {
 
 static int load_tokens(struct ingest_conf *c, char *why, size_t wsz)
 {
-	FILE *f = fopen(c->token_file, "r");
-	struct stat st;
-	char line[512];
+	FILE *f;
+	char line[512], err[600];
 	int lineno = 0;
 
-	if (!f) {
-		snprintf(why, wsz, "token_file %s: %s", c->token_file, strerror(errno));
-		return -1;
-	}
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
-		snprintf(why, wsz, "token_file %s is readable by group or others (mode %03o): chmod 600 it",
-			 c->token_file, (unsigned)(st.st_mode & 0777));
-		fclose(f);
+	int ret = secret_open(c->token_file, &f, err, sizeof(err));
+
+	if (ret < 0) {
+		snprintf(why, wsz, "token_file%s %s", ret == -EPERM ? "" : ":", err);
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f)) {
@@ -102,7 +99,7 @@ void ingest_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct i
 {
 	struct ingest_conf *c = calloc(1, sizeof(*c));
 	struct conf_origin at = conf_origin_of(ctx, s);
-	char why[300], *colon, *end;
+	char why[700], *colon, *end;
 	long port;
 
 	*out = c;
@@ -366,11 +363,6 @@ void ingest_batch_release(struct ingest_batch *b)
 
 /* --- the server --- */
 
-struct bucket {
-	double tokens;
-	int64_t at_ms;
-};
-
 /* A batch applied to the store's buffers, answered when they commit. */
 struct pending {
 	struct evhttp_request *req;     /* ours to answer (evhttp keeps it until then) */
@@ -386,7 +378,7 @@ struct ingest {
 	struct gateway *gw;
 	struct evhttp *http;
 	struct httpguard *guard;
-	struct bucket *buckets;     /* per token */
+	struct token_bucket *buckets;   /* per token: its rate limit */
 	size_t nbuckets;
 	uint64_t accepted, duplicates, rejected;
 	struct pending pend[MAX_PENDING];
@@ -448,25 +440,16 @@ static int early_auth(void *arg, const char *authorization)
 	return in->gw->cfg->ingest && token_of(in, authorization) >= 0;
 }
 
-static int take_token(struct ingest *in, int t, int64_t now, double *retry_s)
+/* Token @t's rate limit, on the monotonic clock; -1 with the whole
+ * seconds to wait in *@retry_s. */
+static int take_token(struct ingest *in, int t, double *retry_s)
 {
 	const struct ingest_conf *c = in->gw->cfg->ingest;
-	struct bucket *b = &in->buckets[t];
-	double rate = c->rate_per_min / 60000.0;
 
-	if (!b->at_ms) {
-		b->tokens = c->burst;
-		b->at_ms = now;
-	}
-	b->tokens += (double)(now - b->at_ms) * rate;
-	if (b->tokens > c->burst)
-		b->tokens = c->burst;
-	b->at_ms = now;
-	if (b->tokens < 1) {
-		*retry_s = ceil((1 - b->tokens) / rate / 1000);
+	if (token_bucket_take(&in->buckets[t], c->burst, c->rate_per_min / 60.0, mono_ms(), retry_s) < 0) {
+		*retry_s = ceil(*retry_s);
 		return -1;
 	}
-	b->tokens -= 1;
 	return 0;
 }
 
@@ -584,7 +567,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	if (c->ntokens != in->nbuckets) {
 		/* a reload changed the tokens: their rate limits start afresh */
-		struct bucket *nb = calloc(c->ntokens, sizeof(*nb));
+		struct token_bucket *nb = calloc(c->ntokens, sizeof(*nb));
 		if (!nb) {
 			reply_error(req, 503, "Service Unavailable", "out of memory");
 			return;
@@ -605,7 +588,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		reply_error(req, 401, "Unauthorized", "missing or unknown bearer token (Authorization: Bearer ...)");
 		return;
 	}
-	if (take_token(in, t, wall_ms(), &retry) < 0) {
+	if (take_token(in, t, &retry) < 0) {
 		in->rejected++;
 		snprintf(ra, sizeof(ra), "%.0f", retry);
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "coverage.h"
 #include "log.h"
@@ -61,14 +62,6 @@ struct kpi_engine {
  * gateway's downtime is known to within about a second (five when idle). */
 #define ALIVE_EVERY_MS 1000
 #define ALIVE_IDLE_MS 5000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *kpi_status(const struct kpi_def *k, double v, int64_t at_ms)
 {
@@ -192,7 +185,7 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 	out->value = NAN;
 	out->n = 0;
 	/* of an open window, the part that is past */
-	int64_t now = now_ms();
+	int64_t now = wall_ms();
 	out->covered_ms = kpi_covered_ms(db, from, to < now ? to : now > from ? now : from);
 	if (k->agg == AGG_COVERAGE)
 		return coverage_kpi(db, cfg->coverage, k, to, out);
@@ -478,7 +471,11 @@ static int ke_dirty(void *arg)
 {
 	struct kpi_engine *e = arg;
 
-	if (e->nlogs || e->nevs || now_ms() - e->alive_ms >= ALIVE_IDLE_MS)
+	int64_t now = wall_ms();
+
+	/* the mark is a wall time (the next start compares it with its own):
+	 * a wall clock stepped back writes a fresh one rather than none */
+	if (e->nlogs || e->nevs || now - e->alive_ms >= ALIVE_IDLE_MS || now < e->alive_ms)
 		return 1;
 	for (size_t i = 0; i < e->nk; i++)
 		if (!e->k[i].saved)
@@ -525,8 +522,8 @@ static int ke_in_tx(void *arg)
 	}
 	if (e->tx_event_seq != e->event_seq && store_meta_put(e->st, "event_seq", e->tx_event_seq) < 0)
 		return -EIO;
-	int64_t now = now_ms();
-	if (now - e->alive_ms >= ALIVE_EVERY_MS) {
+	int64_t now = wall_ms();
+	if (now - e->alive_ms >= ALIVE_EVERY_MS || now < e->alive_ms) {
 		if (store_meta_put(e->st, "gateway_alive", now) < 0)
 			return -EIO;
 		e->tx_alive_ms = now;
@@ -659,7 +656,7 @@ void kpi_event(struct kpi_engine *e, const char *kind, const char *subject, cons
 	v->kind = strdup(kind);
 	v->subject = strdup(subject);
 	v->body = strdup(body);
-	v->ts = now_ms();
+	v->ts = wall_ms();
 	if (v->kind && v->subject && v->body)
 		e->nevs++;
 }
@@ -679,7 +676,7 @@ static int prep(struct kpi_engine *e, sqlite3_stmt **st, const char *sql)
 int kpi_new(struct kpi_engine **out, const struct gw_config *cfg, struct store *st, struct rollup *r)
 {
 	struct kpi_engine *e = calloc(1, sizeof(*e));
-	int64_t now = now_ms();
+	int64_t now = wall_ms();
 	int ret;
 
 	*out = NULL;

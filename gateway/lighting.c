@@ -19,10 +19,12 @@
 #include "log.h"
 #include "outbox.h"
 #include "rejects.h"
+#include "secret.h"
 #include "senml.h"
 #include "rollup.h"
 #include "store.h"
 #include "timeparse.h"
+#include "tokenbucket.h"
 
 struct cmd_run;
 
@@ -69,8 +71,7 @@ struct lighting {
 	size_t nby_index;
 	int64_t pruned_ms;
 	struct lamp_alarms *alarms;
-	double reject_tokens;       /* answers to rejected commands: a bucket of 30, 1 per second */
-	int64_t reject_refill_ms;
+	struct token_bucket reject_answers;   /* answers to rejected commands: 30, 1 per second */
 	uint64_t reject_unanswered;
 	struct rejects *rejects;    /* the bounded audit of unauthenticated messages */
 	unsigned char key[256];     /* HMAC key for IOC commands */
@@ -323,7 +324,7 @@ void lighting_tick(struct lighting *l, int64_t now)
 		return;
 	rejects_tick(l->rejects, now);
 	/* forget overrides long gone */
-	if (now - l->pruned_ms > 60000) {
+	if (now - l->pruned_ms > 60000 || now < l->pruned_ms) {   /* also after a step back */
 		size_t k = 0;
 		for (size_t i = 0; i < l->nov; i++)
 			if (l->ov[i].expires_ms > now - 60000)
@@ -383,23 +384,14 @@ void lighting_device_online(struct lighting *l, struct device *dev)
  * password file, it must not be readable by group or others. */
 static int load_key(struct lighting *l, const char *path)
 {
-	struct stat st;
-	FILE *f;
-	size_t n;
+	char why[600];
+	int ret;
 
 	if (!path)
 		return 0;
-	if (!(f = fopen(path, "r")))
-		return log_error(-errno, "lighting: cannot read commands.key_file %s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
-		fclose(f);
-		return log_error(-EPERM, "lighting: commands.key_file %s is readable by group or others; chmod 600 it "
-				 "(owner: the gateway's user)", path);
-	}
-	n = fread(l->key, 1, sizeof(l->key) - 1, f);
-	fclose(f);
-	l->key[n] = 0;
-	l->keylen = strcspn((char *)l->key, "\r\n");
+	if ((ret = secret_read_line(path, (char *)l->key, sizeof(l->key), why, sizeof(why))) < 0 && ret != -ENODATA)
+		return log_error(ret, "lighting: commands.key_file%s %s", ret == -EPERM ? "" : ":", why);
+	l->keylen = strlen((char *)l->key);
 	if (l->keylen < 16) {
 		OPENSSL_cleanse(l->key, sizeof(l->key));
 		l->keylen = 0;
@@ -520,8 +512,7 @@ int lighting_new(struct lighting **out, struct gateway *gw)
 	l->by_index = calloc(gw->ndevices + 1, sizeof(*l->by_index));
 	l->nby_index = gw->ndevices;
 	l->ov_gen = 1;
-	l->reject_tokens = 30;
-	l->reject_refill_ms = wall_ms();
+	token_bucket_reset(&l->reject_answers);
 	if (!l->devs || !l->by_index || rejects_new(&l->rejects, store_db(gw->store)) < 0) {
 		rejects_free(l->rejects);
 		free(l->devs);
@@ -833,17 +824,12 @@ static void reject(struct lighting *l, const struct lighting_cmd *c, const char 
 	/* a flood of bad messages must not fill the log nor the outbox's
 	 * priority lane (never dropped): answers and log lines are
 	 * rate-limited, the audit keeps every one */
-	l->reject_tokens += (double)(now - l->reject_refill_ms) / 1000.0;
-	if (l->reject_tokens > 30)
-		l->reject_tokens = 30;
-	l->reject_refill_ms = now;
-	if (l->reject_tokens < 1) {
+	if (token_bucket_take(&l->reject_answers, 30, 1, mono_ms(), NULL) < 0) {
 		if (l->reject_unanswered++ % 100 == 0)
 			log_warn("lighting: more than 30 rejected commands in a burst; answering at most one per second "
 				 "(%llu unanswered so far, all in the audit)", (unsigned long long)l->reject_unanswered);
 		return;
 	}
-	l->reject_tokens -= 1;
 	log_warn("lighting: command %s rejected: %s", c->id[0] ? c->id : "(no id)", why);
 	if (json_escape(esc, sizeof(esc), why) < 0)
 		snprintf(esc, sizeof(esc), "rejected");

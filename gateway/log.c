@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 enum log_level log_threshold = LOG_LVL_INFO;
 static int to_syslog;
 static int journal = -1;            /* stderr is journald's stream: -1 not checked yet */
@@ -238,21 +240,20 @@ static void emit(enum log_level lvl, const char *msg)
 		fprintf(stderr, "<%d>%s\n", prio[lvl], msg);
 		return;
 	}
-	struct timespec ts;
+	int64_t now = wall_ms();
+	time_t sec = (time_t)(now / 1000);
 	struct tm tm;
 	char stamp[32];
-	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
+	localtime_r(&sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
 	/* one fprintf so lines from several threads do not interleave */
-	fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, ts.tv_nsec / 1000000L, level_names[lvl], msg);
+	fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, (long)(now % 1000), level_names[lvl], msg);
 }
 
 void log_write(enum log_level lvl, const char *fmt, ...)
 {
 	char raw[1024], msg[2048], note[2200];
 	va_list ap;
-	struct timespec now;
 	unsigned suppressed;
 	int allow;
 
@@ -267,10 +268,9 @@ void log_write(enum log_level lvl, const char *fmt, ...)
 	log_escape(msg, sizeof(msg), raw, strlen(raw));
 	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
 		h = (h ^ *p) * 1099511628211ULL;
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t now = mono_ms();
 	pthread_mutex_lock(&lock);
-	allow = log_ratelimit_check(&limiter, h, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-				    &suppressed);
+	allow = log_ratelimit_check(&limiter, h, now, &suppressed);
 	pthread_mutex_unlock(&lock);
 	if (suppressed) {
 		snprintf(note, sizeof(note), "log: the message \"%.1900s\" was repeated %u more times", msg,

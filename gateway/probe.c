@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "driver.h"
 #include "mbap.h"
@@ -324,14 +325,6 @@ int probe_check_span(enum reg_table t, unsigned long address, unsigned long coun
 }
 
 /* ---- talking to the device ---- */
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void target_str(const struct probe_target *t, char *buf, size_t len)
 {
@@ -697,9 +690,9 @@ int probe_registers(const struct probe_read_opts *o, FILE *out, FILE *errs)
 		fprintf(errs, "wardgw probe: %s\n", why);
 		return 1;
 	}
-	t0 = now_ms();
+	t0 = (mono_us() / 1e3);
 	rc = read_table(ctx, o->table, o->address, o->count, words);
-	dt = now_ms() - t0;
+	dt = (mono_us() / 1e3) - t0;
 	link_close(ctx);
 	if (rc < 0) {
 		describe(-rc, o->timeout_ms, why, sizeof(why));
@@ -927,7 +920,7 @@ int probe_device(const struct gw_config *cfg, const char *name, int timeout_ms, 
 		fprintf(errs, "wardgw probe: %s: %s\n", name, err);
 		goto out;
 	}
-	t0 = now_ms();
+	t0 = (mono_us() / 1e3);
 	for (size_t r = 0; r < plan.nreads; r++) {
 		const struct plan_read *pr = &plan.reads[r];
 		int rc = read_table(ctx, pr->table, pr->start, pr->count, words + woff[r]);
@@ -944,7 +937,7 @@ int probe_device(const struct gw_config *cfg, const char *name, int timeout_ms, 
 				modbus_flush(ctx);  /* a late reply must not answer the next read */
 		}
 	}
-	dt = now_ms() - t0;
+	dt = (mono_us() / 1e3) - t0;
 	for (size_t i = 0; i < p->nregs; i++)
 		if (strlen(p->regs[i].metric) > width)
 			width = strlen(p->regs[i].metric);
@@ -1029,7 +1022,7 @@ int probe_scan(const struct probe_scan_opts *o, FILE *out, FILE *errs)
 	fprintf(out, "scanning %s: %u unit id%s, 1 %s at 0x%04x, %d ms each\n", where, nunits,
 		nunits == 1 ? "" : "s", table_noun(o->table, 1), o->address, o->timeout_ms);
 	fflush(out);
-	t0 = now_ms();
+	t0 = (mono_us() / 1e3);
 	for (int u = 0; u < 256; u++) {
 		uint16_t w[1];
 		int rc, e;
@@ -1100,7 +1093,7 @@ int probe_scan(const struct probe_scan_opts *o, FILE *out, FILE *errs)
 		fprintf(out, "; %u closed the connection", closed);
 	if (garbled)
 		fprintf(out, "; %u garbled", garbled);
-	fprintf(out, "; %.1f s\n", (now_ms() - t0) / 1000.0);
+	fprintf(out, "; %.1f s\n", ((mono_us() / 1e3) - t0) / 1000.0);
 	ret = found ? 0 : 1;
 out:
 	link_close(ctx);

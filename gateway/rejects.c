@@ -162,7 +162,9 @@ void rejects_tick(struct rejects *r, int64_t now_ms)
 	for (int i = 0; i < NSRC; i++)
 		if (r->src[i].name[0])
 			sync_src(r, &r->src[i]);
-	if (now_ms - r->pruned_ms < 60000)
+	/* once a minute; a wall clock stepped back prunes at once and
+	 * counts the minute from there, rather than waiting for it to catch up */
+	if (now_ms - r->pruned_ms < 60000 && now_ms >= r->pruned_ms)
 		return;
 	r->pruned_ms = now_ms;
 	/* the rows of unauthenticated messages only (the other sources of the

@@ -28,7 +28,7 @@ lighting = {
 # a key file others can read: the gateway refuses to start
 chmod 640 "$KEY"
 "$WARDGW" run -c "$T/gw.conf" --run-secs 2 > "$T/badkey.out" 2>&1 && fail "started with a group-readable key"
-grep -q "key_file $KEY is readable by group or others; chmod 600" "$T/badkey.out" || fail "no reason: $(cat "$T/badkey.out")"
+grep -q "key_file $KEY is readable by group or others (mode 640): chmod 600" "$T/badkey.out" || fail "no reason: $(cat "$T/badkey.out")"
 chmod 600 "$KEY"
 ok "a key file readable by group or others stops the gateway, saying so"
 

@@ -110,11 +110,37 @@ static void test_retention_and_cap(void **state)
 	store_close(st);
 }
 
+/* The wall clock steps back an hour after a prune: the next tick prunes
+ * again rather than waiting an hour for the minute to pass. */
+static void test_prune_after_step_back(void **state)
+{
+	struct store *st;
+	struct rejects *r;
+	const int64_t now = 1796000000000LL;
+	char sql[400];
+
+	assert_int_equal(store_open(&st, path), 0);
+	assert_int_equal(rejects_new(&r, store_db(st)), 0);
+	rejects_tick(r, now);                   /* the minute's prune: nothing yet */
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+		 " INSERT INTO audit (ts, source, verdict, reason) SELECT %lld + i, 'mqtt', 'rejected', 'r' FROM n;",
+		 REJECTS_MAX_ROWS + 100, (long long)(now - 7200000));
+	assert_int_equal(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+	rejects_tick(r, now + 1000);            /* within the minute: not yet */
+	assert_int_equal(one(st, "SELECT count(*) FROM audit WHERE source = 'mqtt'"), REJECTS_MAX_ROWS + 100);
+	rejects_tick(r, now - 3600000);         /* NTP steps back an hour */
+	assert_int_equal(one(st, "SELECT count(*) FROM audit WHERE source = 'mqtt'"), REJECTS_MAX_ROWS);
+	rejects_free(r);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_flood_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_and_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_after_step_back, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@ printf '# name token\nsurvey-app %s\ncontroller %s\n' "$TOK1" "$TOK2" > "$T/toke
 chmod 644 "$T/tokens"
 write_config "$T/gw.conf" "$MQ" "
   { name = \"ctrl-ap-01\"; driver = \"push\"; profile = \"wifi-ap\"; poll_interval_ms = 60000; }" "
-ingest = { listen = \"127.0.0.1:$HP\"; token_file = \"tokens\"; max_body_bytes = 4096; rate_per_min = 60; burst = 5; };"
+ingest = { listen = \"127.0.0.1:$HP\"; token_file = \"tokens\"; max_body_bytes = 4096; rate_per_min = 6; burst = 5; };"
 "$WARDGW" check -c "$T/gw.conf" > "$T/check.log" 2>&1 && fail "a world-readable token file was accepted"
 grep -q "gw.conf:10: token_file $T/tokens is readable by group or others (mode 644): chmod 600 it" "$T/check.log" \
 	|| fail "token file mode error: $(cat "$T/check.log")"

@@ -502,6 +502,45 @@ static void test_windows_across_clock_steps(void **state)
 	clock_real();
 }
 
+/* What the integration tests' driven clock (lib.sh clock_next_minute)
+ * relies on: the wall clock moved to half a second after the next minute
+ * boundary does not close the minute at once, so a sample taken just
+ * before the move and handed over just after still counts in it; the
+ * minute closes once the grace has passed, with both samples. */
+static void test_driven_clock_closes_a_minute(void **state)
+{
+	struct store *st;
+	struct rollup *r;
+	int64_t w0 = T("2026-11-23T10:00:00+07:00"), id, count, late;
+	long slot;
+
+	clock_fake(w0 + 20000, 7000000000LL);
+	assert_int_equal(store_open(&st, path), 0);
+	assert_int_equal(rollup_new(&r, st, 2500), 0);
+	assert_int_equal(store_series(st, "a", "activePower", "W", &id), 0);
+	slot = rollup_add_series(r, id, 0, 0);
+	rollup_sample(r, (size_t)slot, wall_ms(), 100.0);
+	clock_fake_advance(1000000);
+	int64_t before = wall_ms();             /* a poll started before the move */
+	clock_fake_step_wall(w0 + 60500 - wall_ms());
+	rollup_tick(r, wall_ms());
+	rollup_sample(r, (size_t)slot, before, 300.0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(rollup_done(r, TIER_MINUTE), w0);
+	clock_fake_advance(2100000);            /* past the grace */
+	rollup_tick(r, wall_ms());
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(rollup_done(r, TIER_MINUTE), w0 + 60000);
+	query_row(st, "SELECT count FROM rollup WHERE tier = 0", &count, NULL);
+	assert_int_equal(count, 2);
+	late = (int64_t)rollup_late(r);
+	assert_int_equal(late, 0);
+	store_clear_hooks(st);
+	rollup_free(r);
+	store_close(st);
+	clock_real();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +553,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_window_open_at_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_availability_after_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows_across_clock_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_driven_clock_closes_a_minute, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

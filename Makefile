@@ -110,7 +110,7 @@ unit: $(UNIT_BINS) $(REGR_BINS)
 	  LSAN_OPTIONS=suppressions=$$PWD/tests/fuzz/lsan.supp UBSAN_OPTIONS=halt_on_error=1 \
 	    $(B)/tests/replay-$$t tests/fuzz/regressions/$$t/*; done
 
-# JOBS tests at a time (default: the number of CPUs); see the README.
+# JOBS tests at a time (default: twice the number of CPUs); see the README.
 integration: all
 	@B=$(B) JOBS=$(JOBS) ./tests/run-integration.sh
 
@@ -176,7 +176,7 @@ deb:
 	  { echo "debian/changelog is at $$v, gateway/version.h at $(VERSION): add a changelog entry" >&2; exit 1; }
 	rm -rf $(B)/deb && mkdir -p $(B)/deb/wardgw-$(VERSION)
 	tar --exclude='./build*' --exclude=./run --exclude=./.git -cf - . | tar -x -C $(B)/deb/wardgw-$(VERSION)
-	cd $(B)/deb/wardgw-$(VERSION) && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
+	cd $(B)/deb/wardgw-$(VERSION) && DEB_BUILD_OPTIONS="parallel=$$(nproc) $${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
 	cp $(B)/deb/wardgw_$(VERSION)_$(DEB_ARCH).deb $(B)/
 	lintian --fail-on error --suppress-tags initial-upload-closes-no-bugs $(B)/wardgw_$(VERSION)_$(DEB_ARCH).deb
 	@echo "  DEB $(B)/wardgw_$(VERSION)_$(DEB_ARCH).deb"

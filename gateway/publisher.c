@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "loopq.h"
 
@@ -405,10 +406,7 @@ static int cb_ssl_error(const char *str, size_t len, void *u)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mono_ms();
 }
 
 /* Wait for @events on @fd until @deadline (ms) in short slices, so that a

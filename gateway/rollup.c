@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 #include "timeparse.h"
@@ -50,7 +51,9 @@ struct rollup {
 	int64_t done[NTIERS], tx_done[NTIERS];
 	int saved;              /* the done marks are in the store (a new one: after the first commit) */
 	sqlite3_stmt *ins, *derive, *prune;
-	uint64_t late;
+	uint64_t late;              /* samples whose minute was closed: kept raw only */
+	int behind;                 /* the wall clock went back behind cut (said so) */
+	uint64_t late_behind;       /* late when it did */
 };
 
 double counter_delta(double prev, double cur, double wrap)
@@ -62,14 +65,6 @@ double counter_delta(double prev, double cur, double wrap)
 	if (wrap > 0 && prev > wrap / 2 && cur < wrap / 2 && wrap - prev + cur >= 0)
 		return wrap - prev + cur;
 	return cur > 0 ? cur : 0;       /* the meter was reset: it counted from zero */
-}
-
-static int64_t wall_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -152,12 +147,37 @@ void rollup_tick(struct rollup *r, int64_t now_ms)
 {
 	int64_t cut = floor_div(now_ms - r->grace_ms, 60000) * 60000;
 
+	/* The wall clock went back (an NTP step, a clock set by hand) behind
+	 * the minutes already closed. Closed windows stay as they are, never
+	 * written twice: what is stamped before the cut is kept raw only, the
+	 * cut and so the KPI windows wait until the wall clock gets there
+	 * again, and a counter's increase meanwhile goes into the first minute
+	 * after (docs/architecture.md, "Time"). */
+	if (!r->behind && cut < r->cut - 60000) {
+		char at[40];
+		time_format(r->cut, at, sizeof(at));
+		log_warn("rollup: the wall clock went back %lld s behind the closed minutes: samples stamped before %s"
+			 " are kept raw only, not rolled up, until it gets there again",
+			 (long long)((r->cut - cut) / 1000), at);
+		r->behind = 1;
+		r->late_behind = r->late;
+	}
 	if (cut <= r->cut)
 		return;
+	if (r->behind) {
+		log_info("rollup: the wall clock is past the closed minutes again: %llu samples stamped before were"
+			 " kept raw only", (unsigned long long)(r->late - r->late_behind));
+		r->behind = 0;
+	}
 	for (size_t i = 0; i < r->n; i++)
 		if (r->s[i].a.count && r->s[i].a.start < cut)
 			push(r, &r->s[i]);
 	r->cut = cut;
+}
+
+uint64_t rollup_late(const struct rollup *r)
+{
+	return r ? r->late : 0;
 }
 
 int64_t rollup_done(const struct rollup *r, int tier)
@@ -378,7 +398,7 @@ int rollup_new(struct rollup **out, struct store *st, int64_t grace_ms)
 		rollup_free(r);
 		return ret;
 	}
-	now = wall_clock_ms();
+	now = wall_ms();
 	/* a new database starts its windows now, and says so at the first
 	 * commit (a gateway stopped before its first minute closed finds that
 	 * minute again); an old one where it stopped */

@@ -43,8 +43,14 @@ long rollup_find_run(const struct rollup *r, const int64_t *ids, size_t n);
 /** Rebuild open minutes and counters' last values from raw samples. */
 int rollup_catch_up(struct rollup *r, int64_t now_ms);
 void rollup_sample(struct rollup *r, size_t idx, int64_t ts_ms, double v);
-/** Close minutes that ended before @now_ms - grace; they are written by the next flush. */
+/**
+ * Close minutes that ended before @now_ms - grace; they are written by the
+ * next flush. A wall clock that went back behind the closed minutes closes
+ * nothing until it gets there again (logged once each way).
+ */
 void rollup_tick(struct rollup *r, int64_t now_ms);
+/** Samples stamped in a minute already closed (late, or after a wall clock step back): kept raw only. */
+uint64_t rollup_late(const struct rollup *r);
 /** Every window of @tier that ends at or before this is written (committed). */
 int64_t rollup_done(const struct rollup *r, int tier);
 /** The same inside the open flush transaction (for later hooks). */

@@ -23,6 +23,7 @@
 #include "ingest.h"
 #include "outbox.h"
 #include "publisher.h"
+#include "rollup.h"
 #include "store.h"
 #include "timeparse.h"
 #include "version.h"
@@ -212,6 +213,8 @@ char *status_metrics(struct gateway *gw)
 	COUNTER("wardgw_store_pruned_early_total", "Raw samples deleted early because the store was full.",
 		gw->store ? store_pruned_early(gw->store) : 0);
 	COUNTER("wardgw_store_errors_total", "Store write errors.", gw->stats.store_errors);
+	COUNTER("wardgw_rollup_late_samples_total", "Samples stamped in a minute already closed (late, or after the"
+		" wall clock went back): stored raw, not rolled up.", rollup_late(gw->rollup));
 	/* the flash budget (docs/storage.md): what the store asked SQLite to
 	 * write, and what the whole process wrote (WAL, checkpoints, status
 	 * file, logs to files), as the kernel counts it */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "clock.h"
 #include "log.h"
 
 struct sample {
@@ -843,9 +844,7 @@ static int open_db(struct store **out, const char *path, int readonly)
 			log_info("store %s: replayed %d samples from the commit log", path, ret);
 	}
 	s->pruned_early = (uint64_t)store_meta_get(s, "store_pruned_early", 0);
-	struct timespec mono;
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	s->ckpt_at = mono.tv_sec;       /* the open just checkpointed */
+	s->ckpt_at = mono_ms() / 1000;  /* the open just checkpointed */
 	*out = s;
 	return 0;
 fail:
@@ -1127,16 +1126,15 @@ int store_make_room(struct store *s, int64_t want)
 {
 	sqlite3_stmt *sel = NULL, *del = NULL, *fl = NULL;
 	int64_t freed = 0, cut, free_pages = 0, page = 4096;
-	struct timespec mono;
+	int64_t mono_s = mono_ms() / 1000;
 	int64_t n = 0, target = want;
 	int ret = 0, rc;
 
 	/* what was written since the last call, when that was a recent one
 	 * (the disk check every 10 s, or the retries of one commit) */
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	if (s->room_at && mono.tv_sec - s->room_at <= 30)
+	if (s->room_at && mono_s - s->room_at <= 30)
 		target += (int64_t)(s->written - s->written_at_room);
-	s->room_at = mono.tv_sec;
+	s->room_at = mono_s;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT (SELECT freelist_count FROM pragma_freelist_count),"
 			       " (SELECT page_size FROM pragma_page_size)", -1, &fl, NULL) == SQLITE_OK &&
@@ -1203,17 +1201,16 @@ int store_make_room(struct store *s, int64_t want)
 		goto out;
 	}
 	if (n > 0) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t now_s = mono_ms() / 1000;
 		s->pruned_early += (uint64_t)n;
 		s->room_unlogged += (uint64_t)n;
 		store_meta_put(s, "store_pruned_early", (int64_t)s->pruned_early);
 		/* a capped store does this every few seconds: warn once a minute */
-		if (!s->room_logged || now.tv_sec - s->room_logged >= 60) {
+		if (!s->room_logged || now_s - s->room_logged >= 60) {
 			log_warn("store %s: full: deleted the %llu oldest samples early to make room "
 				 "(%llu in all; the rollups keep their aggregates)", s->path,
 				 (unsigned long long)s->room_unlogged, (unsigned long long)s->pruned_early);
-			s->room_logged = now.tv_sec;
+			s->room_logged = now_s;
 			s->room_unlogged = 0;
 		}
 		ret = n > INT32_MAX ? INT32_MAX : (int)n;
@@ -1297,13 +1294,12 @@ static int flush_once(struct store *s, int force_ckpt)
 		if (head_add(s, e->series, e->ts, e->v, e->q) < 0)
 			return flush_failed(s, "write chunks");
 	}
-	struct timespec mono;
-	clock_gettime(CLOCK_MONOTONIC, &mono);
+	int64_t mono_s = mono_ms() / 1000;
 	if (force_ckpt || (s->log_bytes >= CKPT_MIN_BYTES && s->log_bytes >= 2 * open_bytes(s)) ||
-	    (s->log_bytes > 0 && mono.tv_sec - s->ckpt_at >= CKPT_MAX_S)) {
+	    (s->log_bytes > 0 && mono_s - s->ckpt_at >= CKPT_MAX_S)) {
 		if (checkpoint(s) < 0)
 			return flush_failed(s, "checkpoint");
-		s->ckpt_at = mono.tv_sec;
+		s->ckpt_at = mono_s;
 	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "commit");

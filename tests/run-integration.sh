@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every tests/integration/*.sh; each starts its own mosquitto, simulator
 # and gateway on free loopback ports in its own temporary directory, so most
-# of them run at the same time: JOBS at once (default: the number of CPUs).
+# of them run at the same time: JOBS at once (default: twice the number of
+# CPUs, as most of a test's time is spent waiting on sockets, simulators
+# and timers, not computing).
 # Each test's output is kept aside and printed whole when it ends. Prints one
 # closing tally line and the names of the tests that failed.
 #
@@ -10,14 +12,15 @@
 #                           machine, a namespace or a shared file (only the
 #                           long tests below, which mostly wait, may still be
 #                           running beside it)
-#   # wardgw-test: long     mostly waits for real minutes: all of these start
-#                           first and run beside the JOBS others (they take
-#                           no slot), so that the suite is not longer than
-#                           the longest of them plus the rest shared out
+#   # wardgw-test: long     takes long (waits for real time, or builds the
+#                           Debian package): all of these start first and
+#                           run beside the JOBS others (they take no slot),
+#                           so that the suite is not longer than the longest
+#                           of them plus the rest shared out
 # JOBS=1 runs the tests one after the other, printing as they go.
 set -u
 cd "$(dirname "$0")/.."
-jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+jobs=${JOBS:-$(( 2 * $(nproc 2>/dev/null || echo 1) ))}
 case "$jobs" in '' | *[!0-9]* | 0) echo "JOBS must be a positive number, not '$jobs'" >&2; exit 2 ;; esac
 
 mark() { head -n 30 "$1" | grep -q "^# wardgw-test:.*\b$2\b"; }

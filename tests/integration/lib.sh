@@ -111,6 +111,41 @@ wait_for() {
 	return 1
 }
 
+# The gateway's wall clock, driven by the test (docs/architecture.md,
+# "Time"): clock_drive before start_gateway makes every wardgw started
+# afterwards (the gateway, and wardgw query/kpi, which must agree with it)
+# read its wall time as the machine's plus the offset in $T/offset; the
+# monotonic clock (polls, timeouts, rate limits) is never shifted.
+# clock_next_minute [MS] moves that wall clock forward to MS (default 500)
+# after the next minute boundary: the minute open now closes once the
+# rollup grace has passed (the largest device timeout + 2 s), seconds
+# later, instead of up to a minute; a sample taken just before the jump is
+# still in time for its minute. gw_wall_ms: the gateway's wall time now.
+clock_drive() { # [OFFSET_MS]
+	echo "${1:-0}" > "$T/offset"
+	export WARDGW_TEST_WALL_OFFSET_FILE="$T/offset"
+}
+gw_wall_ms() { echo $(( $(date +%s%3N) + $(cat "$T/offset") )); }
+clock_set() { # OFFSET_MS: replaced whole, never read half written
+	echo "$1" > "$T/offset.new" && mv -f "$T/offset.new" "$T/offset"
+}
+clock_next_minute() { # [MS]
+	local off now
+	off=$(cat "$T/offset")
+	now=$(( $(date +%s%3N) + off ))
+	clock_set $(( off + (now / 60000 + 1) * 60000 + ${1:-500} - now ))
+}
+# clock_to_second S: forward to second S of the gateway's current minute
+# (or of the next one, when S has passed)
+clock_to_second() { # S
+	local off now at
+	off=$(cat "$T/offset")
+	now=$(( $(date +%s%3N) + off ))
+	at=$(( now / 60000 * 60000 + $1 * 1000 ))
+	[ "$at" -gt "$now" ] || at=$(( at + 60000 ))
+	clock_set $(( off + at - now ))
+}
+
 start_mosquitto() {
 	local port=$1
 	# MOSQ_PERSIST=1: sessions and queued messages survive a restart

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# wardgw-test: serial (dpkg-buildpackage compiles the whole tree: the whole machine)
+# wardgw-test: long (dpkg-buildpackage compiles the whole tree, two jobs at a time: started first, beside the others)
 # The Debian package: `make deb` builds it with dpkg-buildpackage and lintian
 # finds no error; installed with dpkg into a throw-away root it lays out the
 # binary, wardgw(8), the unit (enabled, but skipped while gateway.conf is

@@ -89,9 +89,21 @@ grep -q 'device ctrl-ap-01: online\|ctrl-ap-01' "$T/gateway.log" || true
 codes=""
 for i in 1 2 3 4 5 6 7; do
 	sed "s/app-2026-12-01-0001/ctl-$i/" "$T/good.json" > "$T/g$i.json"
+done
+t0=$(date +%s%3N)
+for i in 1 2 3 4 5 6 7; do
 	codes="$codes $(post "$TOK2" "$T/g$i.json")"
 done
-[ "$codes" = " 200 200 200 200 200 429 429" ] || fail "rate limit codes:$codes"
+ms=$(( $(date +%s%3N) - t0 ))
+# within a second: exactly the burst; on a loaded machine the 7 posts may
+# take longer and the bucket refills one a second (60 a minute) meanwhile
+if [ "$ms" -lt 1000 ]; then
+	[ "$codes" = " 200 200 200 200 200 429 429" ] || fail "rate limit codes:$codes"
+else
+	n=$(grep -o 200 <<< "$codes" | wc -l)
+	case "$codes" in " 200 200 200 200 200 "*429*) ;; *) fail "rate limit codes:$codes (in $ms ms)" ;; esac
+	[ "$n" -le $((5 + ms / 1000)) ] || fail "rate limit codes:$codes: $n accepted in $ms ms (burst 5, 1 a second)"
+fi
 curl -s -D "$T/hdr.txt" -o /dev/null -X POST -H "Authorization: Bearer $TOK2" --data-binary "@$T/g7.json" "$URL"
 grep -qi '^Retry-After: [0-9]' "$T/hdr.txt" || fail "no Retry-After"
 [ "$(post "$TOK1" "$T/g1.json")" = 200 ] || fail "the other token was limited too"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# wardgw-test: long (waits for real minute windows: started first)
 # KPIs end to end: 1-minute windows over two simulated cabinets. The energy
 # KPI equals the counter increase in the raw samples; sequence numbers go
 # on without a gap across a SIGKILL; a device that goes silent becomes one
-# offline event (hysteresis) and lowers the availability KPI.
+# offline event (hysteresis) and lowers the availability KPI. The gateway's
+# wall clock is driven (lib.sh, clock_next_minute): a window closes a few
+# seconds after the test moves the clock to the next minute, not up to a
+# minute later.
 . "$(dirname "$0")/lib.sh"
 
 MQ=$(free_port) BASE=$(free_port 2) SIM_CTL=$(free_port)
@@ -19,11 +21,17 @@ kpis = (
 );"
 mosquitto_sub -h 127.0.0.1 -p "$MQ" -v -t 'ward/gw-test/kpi/#' -t 'ward/gw-test/event/#' > "$T/sub.txt" 2>/dev/null &
 PIDS="$PIDS $!"
+clock_drive
 start_gateway "$T/gw.conf"
 wait_until 20 grep -q 'connected (session' "$T/gateway.log" || fail "gateway did not connect"
+grep -q "clock: wall time shifted by the offset in $T/offset" "$T/gateway.log" || fail "the wall clock is not driven"
 
 kpi_msgs() { grep '^ward/gw-test/kpi/lighting ' "$T/sub.txt" | cut -d' ' -f2- | jq -c --arg k "$1" 'select(.[0].n == $k)'; }
-wait_for 80 '[ -n "$(kpi_msgs energy)" ]' || fail "no energy KPI within 80 s"
+energy_samples() { "$WARDGW" query -c "$T/gw.conf" --all | grep -c ',activeEnergy,'; }
+# ten seconds of polls of both cabinets in the window open now, then it is closed
+wait_for 30 '[ "$(energy_samples)" -ge 20 ]' || fail "fewer than 20 energy samples in 30 s: $(energy_samples)"
+clock_next_minute
+wait_for 20 '[ -n "$(kpi_msgs energy)" ]' || fail "no energy KPI within 20 s of the next minute"
 first=$(kpi_msgs energy | head -1)
 seq1=$(jq '.[] | select(.n == "energy/seq") | .v' <<< "$first")
 [ "$seq1" = 1 ] || fail "first window has seq $seq1"
@@ -51,7 +59,9 @@ case "$st" in ok|behind) ok "availability KPI has a status ($st)" ;; *) fail "av
 kill -9 "$GW_PID"; wait "$GW_PID" 2>/dev/null
 start_gateway "$T/gw.conf"
 n0=$(kpi_msgs energy | wc -l)
-wait_for 130 '[ "$(kpi_msgs energy | wc -l)" -ge $((n0 + 1)) ]' || fail "no windows after the restart"
+wait_until 20 grep -q 'connected (session' "$T/gateway.log" || fail "gateway did not connect after the restart"
+clock_next_minute
+wait_for 20 '[ "$(kpi_msgs energy | wc -l)" -ge $((n0 + 1)) ]' || fail "no windows after the restart"
 seqs=$(kpi_msgs energy | jq '.[] | select(.n == "energy/seq") | .v' | sort -n | uniq)
 [ "$seqs" = "$(seq 1 "$(wc -l <<< "$seqs")")" ] || fail "sequence has gaps: $(echo $seqs)"
 ok "energy sequence 1..$(wc -l <<< "$seqs") without a gap across a SIGKILL"
@@ -66,7 +76,9 @@ s0=$(sim_ctl served 1 | sed -n 's/^served=//p')
 wait_for 30 '[ "$(sim_ctl served 1 | sed -n "s/^served=//p")" -ge $((s0 + 3)) ]' || fail "the silent cabinet was not polled again"
 [ "$(grep -c '^ward/gw-test/event/device .*"offline"' "$T/sub.txt")" = 1 ] || fail "offline event repeated"
 ok "one offline event: $(grep '^ward/gw-test/event/device' "$T/sub.txt" | head -1 | cut -d' ' -f2-)"
-wait_for 80 '[ "$(kpi_msgs online | tail -1 | jq ".[0].v < 0.99")" = true ]' || fail "availability did not drop"
+# the window the cabinet went silent in: closed by moving to the next minute
+clock_next_minute
+wait_for 20 '[ "$(kpi_msgs online | tail -1 | jq ".[0].v < 0.99")" = true ]' || fail "availability did not drop"
 ok "availability dropped: $(kpi_msgs online | tail -1 | jq -c '[.[0].v, (.[] | select(.n == "online/status") | .vs)]')"
 "$WARDGW" kpi -c "$T/gw.conf" --last 3 > "$T/kpi.txt" || fail "wardgw kpi failed"
 grep -q '^energy .*seq=' "$T/kpi.txt" && grep -q 'open' "$T/kpi.txt" || fail "wardgw kpi output: $(cat "$T/kpi.txt")"

@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# wardgw-test: long (waits for a real minute window: started first)
 # Wi-Fi end to end: two simulated hostapd access points with clients joining
 # and leaving. The gateway's readings equal the simulator's true figures
 # (clients now, unique clients today, sessions, ended sessions, mean signal);
@@ -41,6 +40,7 @@ kpis = (
   { name = \"wifi.chan_util\"; domain = \"wifi\"; aggregate = \"mean\"; metric = \"chanUtil\"; window = \"1m\"; }
 );"
 "$WARDGW" check -c "$T/gw.conf" > "$T/check.log" 2>&1 || fail "config refused: $(cat "$T/check.log")"
+clock_drive
 start_gateway "$T/gw.conf" -v -v
 wait_until 20 grep -q 'connected (session' "$T/gateway.log" || fail "gateway did not connect"
 
@@ -66,7 +66,9 @@ ok "channel utilisation 102/255, traffic counter growing"
 
 # the KPI engine's Wi-Fi figures
 kpi() { grep '^ward/gw-test/kpi/wifi ' "$T/mqtt.txt" | cut -d' ' -f2- | jq -c --arg k "$1" 'select(.[0].n == $k)' | head -1; }
-wait_for 80 '[ -n "$(kpi wifi.chan_util)" ] && [ -n "$(kpi wifi.availability)" ]' || fail "no Wi-Fi KPI packs within 80 s"
+# the window open now closes once the gateway's wall clock is moved to the next minute
+clock_next_minute
+wait_for 20 '[ -n "$(kpi wifi.chan_util)" ] && [ -n "$(kpi wifi.availability)" ]' || fail "no Wi-Fi KPI packs within 20 s of the next minute"
 [ "$(kpi wifi.hotspots_online | jq '.[0].v')" = 2 ] || fail "hotspots online: $(kpi wifi.hotspots_online)"
 [ "$(kpi wifi.availability | jq -r '"\(.[0].v)/\(.[] | select(.n == "wifi.availability/status") | .vs)"')" = "1/ok" ] \
 	|| fail "availability: $(kpi wifi.availability)"

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "clock.h"
 #include "config.h"
 #include "kpi.h"
 #include "rollup.h"
@@ -260,9 +261,7 @@ static void test_window_open_at_stop(void **state)
 	char sql[256];
 
 	assert_int_equal(store_open(&st, path), 0);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	w = ((int64_t)ts.tv_sec * 1000 / 60000) * 60000;    /* the window open now */
+	w = wall_ms() / 60000 * 60000;      /* the window open now */
 	/* an older window of this KPI, published with seq 7 */
 	snprintf(sql, sizeof(sql), "INSERT INTO kpi_value VALUES ('p', %lld, %lld, 7, 1.0, 1, NULL, NULL, 'none')",
 		 (long long)(w - 120000), (long long)(w - 60000));
@@ -378,6 +377,170 @@ static void test_availability_after_crash(void **state)
 	store_close(st);
 }
 
+/* One sample a second of an energy counter (+1 each) and a power gauge,
+ * stamped by the faked wall clock; the loop's tick and a flush every 5 s,
+ * as the gateway does. */
+struct stepper {
+	struct store *st;
+	struct rollup *r;
+	int64_t ide, idp;
+	long se, sp;
+	double energy;
+};
+
+static void run_for(struct stepper *s, int seconds)
+{
+	for (int i = 0; i < seconds; i++) {
+		clock_fake_advance(1000000);
+		int64_t ts = wall_ms();
+		s->energy += 1;
+		assert_int_equal(store_append(s->st, s->ide, ts, s->energy, 0), 0);
+		assert_int_equal(store_append(s->st, s->idp, ts, 100.0, 0), 0);
+		rollup_sample(s->r, (size_t)s->se, ts, s->energy);
+		rollup_sample(s->r, (size_t)s->sp, ts, 100.0);
+		rollup_tick(s->r, wall_ms());
+		if (i % 5 == 4)
+			assert_int_equal(store_flush(s->st), 0);
+	}
+	assert_int_equal(store_flush(s->st), 0);
+}
+
+static int64_t count_of(struct store *st, const char *sql)
+{
+	int64_t n;
+
+	query_row(st, sql, &n, NULL);
+	return n;
+}
+
+/* Issue 14 item 3: rollups and KPI windows across a wall clock step back of
+ * one hour and forward of one day (docs/architecture.md, "Time"). Back: no
+ * closed minute is written again and no KPI window closes until the wall
+ * clock is where it was; the samples stamped in the repeated hour are raw
+ * only (counted late); the counter's increase meanwhile lands in the first
+ * minute after. Forward: every skipped window is closed once, with no data,
+ * and the sequence goes on without a gap. Throughout, the energy counter's
+ * whole increase is in the minute rollups: nothing is lost, nothing twice. */
+static void test_windows_across_clock_steps(void **state)
+{
+	struct stepper s = { 0 };
+	struct kpi_engine *e;
+	struct device_conf devs[1] = { { .name = "a" } };
+	struct kpi_def kd[2] = {
+		{ .name = "e", .domain = "lighting", .metric = "activeEnergy", .agg = AGG_DELTA, .window_ms = 60000, .scale = 1 },
+		{ .name = "p", .domain = "lighting", .metric = "activePower", .agg = AGG_SUM, .window_ms = 60000, .scale = 1 },
+	};
+	struct gw_config cfg = { .devices = devs, .ndevices = 1, .kpis = kd, .nkpis = 2,
+				 .topic_prefix = "ward", .gateway_id = "gw" };
+	int64_t w0 = T("2026-11-23T10:00:00+07:00"), done, n1, late, e_sum;
+
+	clock_fake(w0, 5000000000LL);
+	assert_int_equal(store_open(&s.st, path), 0);
+	assert_int_equal(rollup_new(&s.r, s.st, 1000), 0);
+	assert_int_equal(kpi_new(&e, &cfg, s.st, s.r), 0);
+	assert_int_equal(store_begin(s.st), 0);
+	assert_int_equal(store_series(s.st, "a", "activeEnergy", "kWh", &s.ide), 0);
+	assert_int_equal(store_series(s.st, "a", "activePower", "W", &s.idp), 0);
+	assert_int_equal(store_commit(s.st), 0);
+	s.se = rollup_add_series(s.r, s.ide, 1, 0);
+	s.sp = rollup_add_series(s.r, s.idp, 0, 0);
+	kpi_gateway_start(e, wall_ms());
+
+	/* three minutes and a bit: minutes 0..2 closed, KPI windows 1..3 */
+	run_for(&s, 185);
+	done = rollup_done(s.r, TIER_MINUTE);
+	assert_int_equal(done, w0 + 180000);
+	n1 = count_of(s.st, "SELECT count(*) FROM kpi_value WHERE kpi = 'e'");
+	assert_int_equal(n1, 3);
+	exec_sql(s.st, "CREATE TEMP TABLE before_step AS SELECT * FROM rollup WHERE tier = 0");
+	exec_sql(s.st, "CREATE TEMP TABLE kpi_before AS SELECT * FROM kpi_value");
+
+	/* one hour back: for the hour that repeats nothing closes */
+	late = (int64_t)rollup_late(s.r);
+	clock_fake_step_wall(-3600000);
+	run_for(&s, 600);
+	assert_int_equal(rollup_done(s.r, TIER_MINUTE), done);
+	assert_int_equal(count_of(s.st, "SELECT count(*) FROM kpi_value WHERE kpi = 'e'"), n1);
+	assert_true((int64_t)rollup_late(s.r) - late >= 2 * 590);
+	/* until the wall clock is where it was: then minutes close again */
+	run_for(&s, 3000 + 120);
+	assert_true(rollup_done(s.r, TIER_MINUTE) > done);
+	/* the closed minutes and KPI windows from before the step are as they were */
+	assert_int_equal(count_of(s.st, "SELECT count(*) FROM (SELECT * FROM before_step EXCEPT"
+				  " SELECT * FROM rollup WHERE tier = 0)"), 0);
+	assert_int_equal(count_of(s.st, "SELECT count(*) FROM (SELECT * FROM kpi_before EXCEPT"
+				  " SELECT * FROM kpi_value)"), 0);
+	/* no window between: the first one after starts where the last one before ended */
+	assert_int_equal(count_of(s.st, "SELECT min(start) FROM kpi_value WHERE kpi = 'e' AND seq = 4"), w0 + 180000);
+
+	/* one day forward: the day's windows are closed once each, without data */
+	done = rollup_done(s.r, TIER_MINUTE);
+	clock_fake_step_wall(86400000);
+	for (int i = 0; i < 6; i++)
+		run_for(&s, 10);
+	assert_true(rollup_done(s.r, TIER_MINUTE) >= done + 86400000);
+	int64_t last = count_of(s.st, "SELECT max(end) FROM kpi_value WHERE kpi = 'e'");
+	assert_true(last >= done + 86400000);
+	/* every window from the start to the last, once, in sequence */
+	assert_int_equal(count_of(s.st, "SELECT count(*) FROM kpi_value WHERE kpi = 'e'"), (last - w0) / 60000);
+	assert_int_equal(count_of(s.st, "SELECT max(seq) FROM kpi_value WHERE kpi = 'e'"), (last - w0) / 60000);
+	assert_int_equal(count_of(s.st, "SELECT count(*) FROM kpi_value a JOIN kpi_value b ON a.kpi = b.kpi"
+				  " AND b.seq = a.seq + 1 AND b.start != a.end"), 0);
+	assert_true(count_of(s.st, "SELECT count(*) FROM kpi_value WHERE kpi = 'p' AND value IS NULL")
+		    >= 1440 - 2);
+
+	/* nothing lost: the counter rose by one a sample; every increase but
+	 * the first sample's is in the minutes closed so far or the open one */
+	rollup_tick(s.r, wall_ms() + 120000);
+	assert_int_equal(store_flush(s.st), 0);
+	query_row(s.st, "SELECT CAST(sum(delta) AS INTEGER) FROM rollup WHERE tier = 0", &e_sum, NULL);
+	assert_int_equal(e_sum, (int64_t)s.energy - 1);
+	store_clear_hooks(s.st);
+	kpi_free(e);
+	rollup_free(s.r);
+	store_close(s.st);
+	clock_real();
+}
+
+/* What the integration tests' driven clock (lib.sh clock_next_minute)
+ * relies on: the wall clock moved to half a second after the next minute
+ * boundary does not close the minute at once, so a sample taken just
+ * before the move and handed over just after still counts in it; the
+ * minute closes once the grace has passed, with both samples. */
+static void test_driven_clock_closes_a_minute(void **state)
+{
+	struct store *st;
+	struct rollup *r;
+	int64_t w0 = T("2026-11-23T10:00:00+07:00"), id, count, late;
+	long slot;
+
+	clock_fake(w0 + 20000, 7000000000LL);
+	assert_int_equal(store_open(&st, path), 0);
+	assert_int_equal(rollup_new(&r, st, 2500), 0);
+	assert_int_equal(store_series(st, "a", "activePower", "W", &id), 0);
+	slot = rollup_add_series(r, id, 0, 0);
+	rollup_sample(r, (size_t)slot, wall_ms(), 100.0);
+	clock_fake_advance(1000000);
+	int64_t before = wall_ms();             /* a poll started before the move */
+	clock_fake_step_wall(w0 + 60500 - wall_ms());
+	rollup_tick(r, wall_ms());
+	rollup_sample(r, (size_t)slot, before, 300.0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(rollup_done(r, TIER_MINUTE), w0);
+	clock_fake_advance(2100000);            /* past the grace */
+	rollup_tick(r, wall_ms());
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(rollup_done(r, TIER_MINUTE), w0 + 60000);
+	query_row(st, "SELECT count FROM rollup WHERE tier = 0", &count, NULL);
+	assert_int_equal(count, 2);
+	late = (int64_t)rollup_late(r);
+	assert_int_equal(late, 0);
+	store_clear_hooks(st);
+	rollup_free(r);
+	store_close(st);
+	clock_real();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +552,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rollups_and_aggregates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_window_open_at_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_availability_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windows_across_clock_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_driven_clock_closes_a_minute, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,14 +95,14 @@ for i in 1 2 3 4 5 6 7; do
 	codes="$codes $(post "$TOK2" "$T/g$i.json")"
 done
 ms=$(( $(date +%s%3N) - t0 ))
-# within a second: exactly the burst; on a loaded machine the 7 posts may
-# take longer and the bucket refills one a second (60 a minute) meanwhile
-if [ "$ms" -lt 1000 ]; then
+# within 10 s: exactly the burst; on a very loaded machine the 7 posts may
+# take longer and the bucket refills one in 10 s (6 a minute) meanwhile
+if [ "$ms" -lt 10000 ]; then
 	[ "$codes" = " 200 200 200 200 200 429 429" ] || fail "rate limit codes:$codes"
 else
 	n=$(grep -o 200 <<< "$codes" | wc -l)
 	case "$codes" in " 200 200 200 200 200 "*429*) ;; *) fail "rate limit codes:$codes (in $ms ms)" ;; esac
-	[ "$n" -le $((5 + ms / 1000)) ] || fail "rate limit codes:$codes: $n accepted in $ms ms (burst 5, 1 a second)"
+	[ "$n" -le $((5 + ms / 10000)) ] || fail "rate limit codes:$codes: $n accepted in $ms ms (burst 5, 1 in 10 s)"
 fi
 curl -s -D "$T/hdr.txt" -o /dev/null -X POST -H "Authorization: Bearer $TOK2" --data-binary "@$T/g7.json" "$URL"
 grep -qi '^Retry-After: [0-9]' "$T/hdr.txt" || fail "no Retry-After"

@@ -263,6 +263,10 @@ int config_plaintext_uri(const struct gw_config *cfg);
  *  (allow_plaintext_password), written into @buf; NULL when there is none. */
 const char *config_plaintext_warning(const struct gw_config *cfg, char *buf, size_t len);
 
+/** Whether @a and @b poll alike: the common keys, the profile's content and
+ *  the driver's own keys (through its option table). For reloads. */
+int config_device_equal(const struct device_conf *a, const struct device_conf *b);
+
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);
 const struct profile *config_profile(const struct gw_config *cfg, const char *name);

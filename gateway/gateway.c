@@ -27,10 +27,10 @@
 #include "loopq.h"
 #include "kpi.h"
 #include "ops.h"
-#include "lighting.h"
 #include "outbox.h"
 #include "pollsched.h"
 #include "secret.h"
+#include "service.h"
 #include "rollup.h"
 #include "publisher.h"
 #include "sdnotify.h"
@@ -74,7 +74,7 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
 	if (gw->kpi)
 		kpi_device_state(gw->kpi, dev->conf->name, dev->changed_ms, device_state_name(st), dev->reason);
 	if (st == DEV_ONLINE)
-		lighting_device_online(gw->lighting, dev);
+		services_device_online(gw, dev);
 }
 
 int gateway_write(struct gateway *gw, struct device *dev, const char *metric, double value,
@@ -150,7 +150,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 			rollup_sample(gw->rollup, dev->rseries + i, ts_ms, values[i]);
 		gw->stats.values++;
 	}
-	lighting_poll_done(gw->lighting, dev, ts_ms);
+	services_poll_done(gw, dev, ts_ms);
 	environment_poll_done(gw->env, dev, ts_ms);
 	if (!gw->pub)
 		return;
@@ -318,7 +318,10 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
 {
 	struct gateway *gw = arg;
 
-	lighting_command(gw->lighting, payload, len);
+	const struct service_ops *sv = services_commands(gw->cfg);
+
+	if (sv)
+		sv->command(gw, payload, len);
 }
 
 static void on_ack(void *arg, int64_t id, int ok)
@@ -433,7 +436,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	rollup_tick(gw->rollup, now);
 	device_events(gw, now);
-	lighting_tick(gw->lighting, now);
+	services_tick(gw, now);
 	check_disk(gw);
 	if (failing != gw->store_was_failing) {
 		char body[400], esc[200];
@@ -504,9 +507,10 @@ static int start_publisher(struct gateway *gw)
 	o.status_topic = topic;
 	o.online_payload = online;
 	o.offline_payload = offline;
-	/* IOC lighting commands (lighting.c) */
+	/* IOC commands for a service (the lighting schedule's) */
 	char *cmd_topic = NULL;
-	if (c->lighting && asprintf(&cmd_topic, "%s/%s/cmd/lighting", c->topic_prefix, c->gateway_id) >= 0) {
+	const struct service_ops *sv = services_commands(c);
+	if (sv && asprintf(&cmd_topic, "%s/%s/%s", c->topic_prefix, c->gateway_id, sv->command_topic) >= 0) {
 		o.subscribe_topic = cmd_topic;
 		o.on_message = on_message;
 	}
@@ -671,8 +675,9 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		goto out;
 	if ((ret = init_devices(gw)) < 0)
 		goto out;
-	/* the schedule registers its derived series before the rollups catch up */
-	if ((ret = lighting_new(&gw->lighting, gw)) < 0)
+	/* services that register series of their own (the lighting schedule's
+	 * derived series) before the rollups catch up */
+	if ((ret = services_start(gw, SERVICE_SERIES)) < 0)
 		goto out;
 	if ((ret = rollup_catch_up(gw->rollup, wall_ms())) < 0)
 		goto out;
@@ -824,7 +829,7 @@ void gateway_release(struct gateway *gw)
 		store_clear_hooks(gw->store);
 	}
 	gateway_ops_release(gw);
-	lighting_free(gw->lighting);    /* after the drivers: no write answer can follow */
+	services_stop(gw);              /* after the drivers: no write answer can follow */
 	ingest_free(gw->ingest);
 	environment_free(gw->env);
 	coverage_pub_free(gw->coverage);

@@ -22,6 +22,7 @@
 #include "probe.h"
 #include "rollup.h"
 #include "senml.h"
+#include "service.h"
 #include "status.h"
 #include "store.h"
 #include <sqlite3.h>
@@ -225,14 +226,10 @@ static int cmd_check(const struct args *a)
 	/* serial buses: can they carry the configured polls? (warnings only) */
 	budget_report(cfg, stdout);
 	flash_report(a->config, cfg);
-	if (cfg->lighting) {
-		size_t ctl = 0;
-		for (size_t i = 0; i < cfg->ndevices; i++)
-			ctl += sched_controls(cfg, &cfg->devices[i]);
-		printf(_("%s: lighting: %zu programs, %zu calendar rules, %zu overrides, %zu devices switched; "
-			 "IOC commands %s\n"), a->config, cfg->lighting->nprograms, cfg->lighting->nrules,
-		       cfg->lighting->noverrides, ctl, cfg->lighting->key_file ? _("on") : _("off (no commands.key_file)"));
-	}
+	/* each service's summary (lighting, environment, ...) */
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->report)
+			(*sv)->report(cfg, a->config, stdout);
 	environment_conf_report(cfg, a->config, stdout);
 	config_free(cfg);
 	return 0;

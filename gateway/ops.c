@@ -19,10 +19,9 @@
 #include "environment.h"
 #include "ingest.h"
 #include "kpi.h"
-#include "lighting.h"
 #include "log.h"
-#include "schedule.h"
 #include "sdnotify.h"
+#include "service.h"
 #include "store.h"
 
 static void on_sighup(evutil_socket_t fd, short what, void *arg)
@@ -124,55 +123,10 @@ static int num_eq(double a, double b)
 	return a == b || (isnan(a) && isnan(b));
 }
 
-static int profile_equal(const struct profile *a, const struct profile *b)
-{
-	if (!str_eq(a->name, b->name) || a->nregs != b->nregs)
-		return 0;
-	for (size_t i = 0; i < a->nregs; i++) {
-		const struct reg_def *x = &a->regs[i], *y = &b->regs[i];
-		if (!str_eq(x->metric, y->metric) || !str_eq(x->unit, y->unit) || x->table != y->table ||
-		    x->type != y->type || x->order.nbytes != y->order.nbytes ||
-		    memcmp(x->order.src, y->order.src, sizeof(x->order.src)) || x->address != y->address ||
-		    x->bit != y->bit || !num_eq(x->scale, y->scale) || !num_eq(x->offset, y->offset) ||
-		    x->counter != y->counter || x->writable != y->writable || !num_eq(x->min, y->min) ||
-		    !num_eq(x->max, y->max))
-			return 0;
-	}
-	return 1;
-}
-
-/* Everything that makes a device poll differently: the common keys, the
- * profile's content and the driver's own keys (through its option table). */
-static int device_equal(const struct device_conf *a, const struct device_conf *b)
-{
-	if (!str_eq(a->name, b->name) || a->driver != b->driver || a->poll_interval_ms != b->poll_interval_ms ||
-	    a->timeout_ms != b->timeout_ms || a->backoff_max_ms != b->backoff_max_ms ||
-	    !profile_equal(a->profile, b->profile))
-		return 0;
-	for (const struct opt *o = a->driver->opts; o && o->name; o++) {
-		const char *x = (const char *)a->drv + o->offset, *y = (const char *)b->drv + o->offset;
-		switch (o->type) {
-		case OPT_INT: case OPT_BOOL:
-			if (*(const int *)x != *(const int *)y)
-				return 0;
-			break;
-		case OPT_DOUBLE:
-			if (!num_eq(*(const double *)x, *(const double *)y))
-				return 0;
-			break;
-		case OPT_STRING:
-			if (!str_eq(*(char *const *)x, *(char *const *)y))
-				return 0;
-			break;
-		}
-	}
-	return 1;
-}
-
-/* Where a device went in a reload, for modules that point at devices (the
+/* Where a device went in a reload, for services that point at devices (the
  * lighting schedule): the device of the same name in the new table, kept
- * running or restarted with an equal config (lighting_fixed() refuses a
- * reload that would change a scheduled one). Called before the old table
+ * running or restarted with an equal config (a service's refuse hook
+ * refuses a reload that would change one it depends on). Called before the old table
  * is freed. */
 struct device_map {
 	const struct device *old;
@@ -213,30 +167,14 @@ static const char *restart_only(const struct gw_config *o, const struct gw_confi
 	return NULL;
 }
 
-/* The lighting schedule keeps per-device state made at start-up (register
- * indexes, derived series, pending writes): the devices it controls must
- * stay as they are. Writes the device's name (or the section) into @why
- * and returns it when a reload would add, remove or change one. */
-static const char *lighting_fixed(const struct gw_config *o, const struct gw_config *n, char *why, size_t len)
+/* A service that cannot take the new config without a restart: its reason. */
+static const char *service_refuses(const struct gw_config *o, const struct gw_config *n, char *why, size_t len)
 {
-	if (!o->lighting && !n->lighting)
-		return NULL;
-	if (!o->lighting != !n->lighting) {
-		snprintf(why, len, "the lighting section");
-		return why;
-	}
-	for (int pass = 0; pass < 2; pass++) {
-		const struct gw_config *a = pass ? n : o, *b = pass ? o : n;
-		for (size_t i = 0; i < a->ndevices; i++) {
-			const struct device_conf *d = &a->devices[i], *e = config_device(b, d->name);
-			if (!sched_controls(a, d))
-				continue;
-			if (!e || !sched_controls(b, e) || !device_equal(d, e)) {
-				snprintf(why, len, "device %s, which the lighting schedule controls,", d->name);
-				return why;
-			}
-		}
-	}
+	const char *r;
+
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->refuse && (r = (*sv)->refuse(o, n, why, len)))
+			return r;
 	return NULL;
 }
 
@@ -338,7 +276,7 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 		for (size_t i = 0; i < on; i++) {
 			if (strcmp(od[i].conf->name, c->name))
 				continue;
-			if (device_equal(od[i].conf, c) && per_device(c->driver)) {
+			if (config_device_equal(od[i].conf, c) && per_device(c->driver)) {
 				keep[j] = (long)i;
 				old_kept[i] = 1;
 			} else {
@@ -386,7 +324,9 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 		(*kept)++;
 	}
 	struct device_map map = { od, on, nd, nn };
-	lighting_devices_moved(gw->lighting, device_moved, &map);
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->devices_moved)
+			(*sv)->devices_moved(gw, device_moved, &map);
 	gw->devices = nd;
 	gw->ndevices = nn;
 	free(od);
@@ -434,7 +374,7 @@ int gateway_reload(struct gateway *gw)
 		goto refused;
 	}
 	char lwhy[160];
-	if ((fixed = restart_only(gw->cfg, ncfg)) || (fixed = lighting_fixed(gw->cfg, ncfg, lwhy, sizeof(lwhy)))) {
+	if ((fixed = restart_only(gw->cfg, ncfg)) || (fixed = service_refuses(gw->cfg, ncfg, lwhy, sizeof(lwhy)))) {
 		char line[300];
 		snprintf(line, sizeof(line), "%s: %s cannot change while running; restart the gateway "
 			 "(systemctl restart wardgw)", ncfg->path, fixed);

@@ -17,11 +17,6 @@
 #include <string.h>
 
 #include "driver.h"
-#include "httpparse.h"
-#include "coverage.h"
-#include "environment.h"
-#include "ingest.h"
-#include "map.h"
 #include "service.h"
 
 struct conf_err {
@@ -106,18 +101,6 @@ static const struct opt events_opts[] = {
 	{ 0 }
 };
 
-static const struct opt http_opts[] = {
-	{ "listen", OPT_STRING, OFF(struct gw_config, http_listen), 0, 0, 0, "127.0.0.1:8088", 0 },
-	{ "token_file", OPT_STRING, OFF(struct gw_config, http_token_file), 0, 0, 0, NULL, 0 },
-	{ "user", OPT_STRING, OFF(struct gw_config, http_user), 0, 0, 0, NULL, 0 },
-	{ "password_file", OPT_STRING, OFF(struct gw_config, http_password_file), 0, 0, 0, NULL, 0 },
-	{ "chart_hours", OPT_INT, OFF(struct gw_config, http_chart_hours), 1, 168, 24, NULL, 0 },
-	/* connections open at once (all, one address) and a whole request's time */
-	{ "max_connections", OPT_INT, OFF(struct gw_config, http_max_conns), 1, 10000, 64, NULL, 0 },
-	{ "max_connections_per_address", OPT_INT, OFF(struct gw_config, http_max_per_peer), 1, 10000, 16, NULL, 0 },
-	{ "request_timeout_s", OPT_INT, OFF(struct gw_config, http_request_timeout_s), 1, 3600, 10, NULL, 0 },
-	{ 0 }
-};
 
 static const struct opt top_opts[] = {
 	{ "profiles_dir", OPT_STRING, OFF(struct gw_config, profiles_dir), 0, 0, 0, "profiles", 0 },
@@ -128,7 +111,7 @@ static const struct opt top_opts[] = {
  * services' sections (service.h) come on top. */
 static const char *const top_groups[] = {
 	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
-	"http", "coverage", "ingest", "environment", NULL,
+	NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -1025,34 +1008,6 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 		       cfg->log_target);
 }
 
-/* The status page: off without an http section; loopback unless told
- * otherwise, and then only behind a token or a user and password. */
-static void check_http(struct conf_ctx *ctx, config_t *lc)
-{
-	struct gw_config *cfg = ctx->cfg;
-	config_setting_t *h = config_lookup(lc, "http"), *m;
-	char host[64];
-	const char *why;
-	int port, loopback = 1;
-
-	if (!h || !config_setting_is_group(h)) {
-		free(cfg->http_listen);
-		cfg->http_listen = NULL;
-		return;
-	}
-	cfg->http_at = origin(ctx, h);
-	m = config_setting_get_member(h, "listen");
-	if (cfg->http_listen && http_parse_listen(cfg->http_listen, host, sizeof(host), &port, &loopback, &why) < 0)
-		serror(ctx, m ? m : h, _("%s (got '%s')"), why, cfg->http_listen);
-	if (!!cfg->http_user != !!cfg->http_password_file)
-		serror(ctx, h, _("http: user and password_file go together (basic auth)"));
-	if (!loopback && !cfg->http_token_file && !(cfg->http_user && cfg->http_password_file))
-		serror(ctx, m ? m : h, _("http listens on %s, which is not loopback: set token_file, or user and "
-		       "password_file, so that only technicians see the page"), cfg->http_listen);
-	if (cfg->http_user && (strlen(cfg->http_user) > 63 || strchr(cfg->http_user, ':')))
-		serror(ctx, config_setting_get_member(h, "user"), _("http user must be 1..63 characters without ':'"));
-}
-
 /* --- groups and KPIs --- */
 
 static const char *const group_keys[] = { "name", "devices", NULL };
@@ -1330,8 +1285,10 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		} else {
 			ok = 0;
 		}
-		if (k->agg == AGG_COVERAGE)
-			coverage_kpi_parse(ctx, s, k, cfg->coverage);
+		/* an aggregate a service computes (coverage) takes that service's keys */
+		for (const struct service_ops *const *sv = services; *sv; sv++)
+			if ((*sv)->kpi_parse && (*sv)->kpi_agg == (int)k->agg)
+				(*sv)->kpi_parse(ctx, s, k, cfg);
 		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY && k->agg != AGG_COVERAGE);
 		if (str) {
 			if (k->agg == AGG_COVERAGE)
@@ -1436,6 +1393,15 @@ static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const 
 		check_unknown(ctx, s, name, opts, NULL, NULL);
 }
 
+/* Whether a service that works without devices (coverage, ingest) is set up. */
+static int standalone_section(config_t *lc)
+{
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->standalone && (*sv)->name && config_lookup(lc, (*sv)->name))
+			return 1;
+	return 0;
+}
+
 /* The top level: the core's keys and groups, and each service's section. */
 static void check_top(struct conf_ctx *ctx, config_t *lc)
 {
@@ -1488,8 +1454,6 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	section(&ctx, &lc, "mqtt", mqtt_opts, cfg, 0);
 	section(&ctx, &lc, "outbox", outbox_opts, cfg, 0);
 	section(&ctx, &lc, "events", events_opts, cfg, 0);
-	section(&ctx, &lc, "http", http_opts, cfg, 0);
-	check_http(&ctx, &lc);
 	set_defaults(top_opts, cfg);
 	apply_opts(&ctx, config_root_setting(&lc), "top level", top_opts, cfg, 1);
 	check_gateway(&ctx, &lc);
@@ -1509,7 +1473,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	s = config_lookup(&lc, "devices");
 	/* a gateway that only takes pushes (ingest) or keeps coverage needs no
 	 * device to poll; with neither, it would do nothing */
-	if (!s && !config_lookup(&lc, "coverage") && !config_lookup(&lc, "ingest"))
+	if (!s && !standalone_section(&lc))
 		conf_error(&ctx, &(struct conf_origin){ cfg->files[0], 0 },
 			   _("no 'devices' list, no 'coverage' and no 'ingest': nothing to do "
 			   "(add devices = ( { name = ...; } );)"));
@@ -1525,15 +1489,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	for (const struct service_ops *const *sv = services; *sv; sv++)
 		if ((*sv)->name && (*sv)->parse)
 			(*sv)->parse(&ctx, config_lookup(&lc, (*sv)->name), cfg);
-	if ((s = config_lookup(&lc, "coverage")))
-		coverage_conf_parse(&ctx, s, &cfg->coverage);
-	if ((s = config_lookup(&lc, "ingest")))
-		ingest_conf_parse(&ctx, s, &cfg->ingest);
-	if ((s = config_lookup(&lc, "environment")))
-		environment_conf_parse(&ctx, s, &cfg->environment);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
-	map_check_positions(&ctx, cfg);
 	for (const struct service_ops *const *sv = services; *sv; sv++)
 		if ((*sv)->check)
 			(*sv)->check(&ctx, cfg);
@@ -1572,14 +1529,10 @@ void config_free(struct gw_config *cfg)
 	free_opts(mqtt_opts, cfg);
 	free_opts(outbox_opts, cfg);
 	free_opts(events_opts, cfg);
-	free_opts(http_opts, cfg);
 	free_kpis(cfg);
 	for (const struct service_ops *const *sv = services; *sv; sv++)
 		if ((*sv)->conf_free)
 			(*sv)->conf_free(cfg);
-	coverage_conf_free(cfg->coverage);
-	ingest_conf_free(cfg->ingest);
-	environment_conf_free(cfg->environment);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);

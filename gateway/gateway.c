@@ -18,11 +18,6 @@
 
 #include "config.h"
 #include "driver.h"
-#include "health.h"
-#include "coverage_pub.h"
-#include "environment.h"
-#include "hostapd.h"
-#include "ingest.h"
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
@@ -122,7 +117,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 	int len;
 
 	if (dev->poll_started_us) {
-		health_poll_latency(gw->health, mono_us() - dev->poll_started_us);
+		services_polled(gw, dev, mono_us() - dev->poll_started_us);
 		dev->poll_started_us = 0;
 	}
 	if (!ok) {
@@ -151,7 +146,6 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 		gw->stats.values++;
 	}
 	services_poll_done(gw, dev, ts_ms);
-	environment_poll_done(gw->env, dev, ts_ms);
 	if (!gw->pub)
 		return;
 	/* one pack per poll; profiles longer than 256 registers go in parts */
@@ -253,13 +247,12 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	       (unsigned long long)gw->stats.on_time, (unsigned long long)(gw->stats.ok + gw->stats.skipped_busy),
 	       offline, (unsigned long long)gw->stats.skipped_offline, ps.connected ? _("up") : _("down"),
 	       (unsigned long long)ps.sent);
+	/* the drivers' own lines (the access points'), then the services' */
 	char wl[256];
-	if (hostapd_live(gw, wl, sizeof(wl)) > 0)
-		printf("%s  %s\n", t, wl);
-	if (coverage_pub_live(gw->coverage))
-		printf("%s  %s\n", t, coverage_pub_live(gw->coverage));
-	if (environment_live(gw->env))
-		printf("%s  %s\n", t, environment_live(gw->env));
+	for (const struct driver_ops *const *d = drivers; *d; d++)
+		if ((*d)->live && (*d)->live(gw, wl, sizeof(wl)) > 0)
+			printf("%s  %s\n", t, wl);
+	services_live(gw, t, stdout);
 	fflush(stdout);
 }
 
@@ -696,11 +689,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
-	if (cfg->coverage && (ret = coverage_pub_new(&gw->coverage, gw)) < 0)
-		goto out;
-	if (cfg->ingest && (ret = ingest_new(&gw->ingest, gw)) < 0)
-		goto out;
-	if (cfg->environment && (ret = environment_new(&gw->env, gw)) < 0)
+	/* services that take or make data (coverage map, push ingest, environment) */
+	if ((ret = services_start(gw, SERVICE_DATA)) < 0)
 		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
@@ -830,9 +820,6 @@ void gateway_release(struct gateway *gw)
 	}
 	gateway_ops_release(gw);
 	services_stop(gw);              /* after the drivers: no write answer can follow */
-	ingest_free(gw->ingest);
-	environment_free(gw->env);
-	coverage_pub_free(gw->coverage);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "budget.h"
-#include "environment.h"
 #include "config.h"
 #include "gateway.h"
 #include "i18n.h"
@@ -230,7 +229,6 @@ static int cmd_check(const struct args *a)
 	for (const struct service_ops *const *sv = services; *sv; sv++)
 		if ((*sv)->report)
 			(*sv)->report(cfg, a->config, stdout);
-	environment_conf_report(cfg, a->config, stdout);
 	config_free(cfg);
 	return 0;
 }

@@ -14,10 +14,6 @@
 #include "config.h"
 #include "driver.h"
 #include "gateway.h"
-#include "health.h"
-#include "httpd.h"
-#include "environment.h"
-#include "ingest.h"
 #include "kpi.h"
 #include "log.h"
 #include "sdnotify.h"
@@ -31,16 +27,10 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 
 int gateway_ops_init(struct gateway *gw)
 {
-	char *path = config_data_path(gw->cfg, "status.json");
 	int ret;
 
-	if (!path)
-		return -ENOMEM;
-	ret = health_new(&gw->health, gw, path);
-	free(path);
-	if (ret < 0)
-		return ret;
-	if (gw->cfg->http_listen && (ret = httpd_new(&gw->httpd, gw)) < 0)
+	/* the health watch and the status page */
+	if ((ret = services_start(gw, SERVICE_OPS)) < 0)
 		return ret;
 	gw->sighup_ev = evsignal_new(gw->base, SIGHUP, on_sighup, gw);
 	if (!gw->sighup_ev || event_add(gw->sighup_ev, NULL) < 0)
@@ -50,13 +40,10 @@ int gateway_ops_init(struct gateway *gw)
 
 void gateway_ops_release(struct gateway *gw)
 {
-	httpd_free(gw->httpd);
-	gw->httpd = NULL;
+	/* the services (health, status page) stop in gateway_release() */
 	if (gw->sighup_ev)
 		event_free(gw->sighup_ev);
 	gw->sighup_ev = NULL;
-	health_free(gw->health);
-	gw->health = NULL;
 }
 
 void gateway_ops_free_configs(struct gateway *gw)
@@ -201,53 +188,20 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 		strcat(what, " outbox");
 	if (o->store_max_db_mb != n->store_max_db_mb || o->batch_ms != n->batch_ms)
 		strcat(what, " store.max_db_mb/batch_ms");
-	if (!o->ingest != !n->ingest ||
-	    (o->ingest && (!str_eq(o->ingest->listen, n->ingest->listen) ||
-			   o->ingest->max_body_bytes != n->ingest->max_body_bytes)))
-		strcat(what, " ingest.listen/max_body_bytes");
 	if (kpis)
 		strcat(what, " kpis");
-	if (!environment_conf_equal(o->environment, n->environment))
-		strcat(what, " environment");
 	if (groups)
 		strcat(what, " groups");
+	/* the services' sections read once (ingest's listener, environment) */
+	for (const struct service_ops *const *sv = services; *sv; sv++) {
+		const char *d = (*sv)->deferred ? (*sv)->deferred(o, n) : NULL;
+		if (d && strlen(what) + strlen(d) + 2 < sizeof(what)) {
+			strcat(what, " ");
+			strcat(what, d);
+		}
+	}
 	if (what[0])
 		log_warn("reload: changes to%s take effect at the next restart", what);
-}
-
-/* The status page: set up again on every reload, so that a new token or
- * password file (rotated secrets) applies. The new one is prepared before
- * the old one goes; a page that cannot be prepared leaves the old running. */
-static void reload_http(struct gateway *gw, const struct gw_config *n)
-{
-	struct httpd *nh = NULL;
-
-	if (!n->http_listen) {
-		if (gw->httpd)
-			log_info("http: status page off (no http section)");
-		httpd_free(gw->httpd);
-		gw->httpd = NULL;
-		return;
-	}
-	if (httpd_prepare(&nh, gw, n) < 0) {
-		log_err("reload: http: the status page keeps its old settings");
-		return;
-	}
-	if (httpd_same_address(gw->httpd, n)) {
-		/* the port must be free for the new listener */
-		httpd_free(gw->httpd);
-		gw->httpd = NULL;
-	}
-	if (httpd_listen(nh) < 0) {
-		httpd_free(nh);
-		if (gw->httpd)
-			log_err("reload: http: the status page stays on its old address");
-		else
-			log_err("reload: http: no status page until the next reload");
-		return;
-	}
-	httpd_free(gw->httpd);
-	gw->httpd = nh;
 }
 
 /* The device part of a reload. Everything that can fail (store series for
@@ -357,6 +311,15 @@ out:
 	return ret;
 }
 
+/* The reload is over (@ok, or refused): each service hears it (the health
+ * watch counts it and shows it in status.json). */
+static void reloaded(struct gateway *gw, int ok)
+{
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->reloaded)
+			(*sv)->reloaded(gw, ok);
+}
+
 int gateway_reload(struct gateway *gw)
 {
 	struct gw_config *ncfg = NULL, **nr;
@@ -405,17 +368,18 @@ int gateway_reload(struct gateway *gw)
 	ncfg = NULL;
 	log_configure(gw->cfg->log_level, gw->cfg->log_target, gw->cfg->log_repeat_burst,
 		      gw->cfg->log_repeat_interval_s);
-	reload_http(gw, gw->cfg);
-	health_reload(gw->health, 1);
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->reload)
+			(*sv)->reload(gw, gw->cfg);
+	reloaded(gw, 1);
 	log_info("reload: config %s applied in %.1f ms: %zu devices kept running, %zu added, %zu removed, "
 		 "%zu restarted", gw->cfg->digest, (double)(mono_us() - t0) / 1000.0, kept, added, removed, changed);
 	ret = 0;
 	goto out;
 refused:
-	health_reload(gw->health, 0);
+	reloaded(gw, 0);
 out:
 	config_free(ncfg);
-	health_write_snapshot(gw->health);
 	sd_notify_send("READY=1");
 	free(errs);
 	return ret;

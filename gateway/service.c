@@ -5,13 +5,17 @@
 
 #include <string.h>
 
-#include "gateway.h"
 
 /* Start order. The lighting schedule registers its derived series before
  * the rollups catch up; the health watch starts before the status page,
  * which reads it (stopped in reverse). */
 const struct service_ops *const services[] = {
 	&lighting_service,
+	&coverage_service,
+	&ingest_service,
+	&environment_service,
+	&health_service,
+	&http_service,
 	NULL,
 };
 

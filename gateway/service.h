@@ -18,7 +18,9 @@ struct device;
 struct gateway;
 struct gw_config;
 struct kpi_def;
+struct kpi_result;
 struct opt;
+struct sqlite3;
 
 /* When a service starts in gateway_init(), in this order. */
 enum service_phase {
@@ -62,11 +64,14 @@ struct service_ops {
 	int (*derived_metric)(const struct gw_config *cfg, const char *metric, const char **unit, int *counter);
 	/* Whether @name is an alarm the service raises (KPI aggregate mttr). */
 	int (*alarm_known)(const char *name);
-	/* The KPI aggregate the service computes (enum kpi_agg; with kpi_parse)
-	 * and its keys of a kpis entry. */
+	/* The KPI aggregate the service computes (enum kpi_agg), its keys of
+	 * a kpis entry, and its value for the window ending at @to_ms (kpi.c
+	 * has set out->covered_ms). 0 or a negative errno. */
 	int kpi_agg;
 	void (*kpi_parse)(struct conf_ctx *ctx, const struct config_setting_t *s, struct kpi_def *k,
 			  const struct gw_config *cfg);
+	int (*kpi_compute)(struct sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *k,
+			   int64_t to_ms, struct kpi_result *out);
 	/* wardgw check: one summary line (or none) on @out. */
 	void (*report)(const struct gw_config *cfg, const char *path, FILE *out);
 

@@ -10,6 +10,8 @@
 #include "gateway.h"
 #include "i18n.h"
 #include "lighting.h"
+#include "lighting_cmd.h"
+#include "lighting_kpi.h"
 #include "schedule.h"
 
 static void parse(struct conf_ctx *ctx, const struct config_setting_t *s, struct gw_config *cfg)

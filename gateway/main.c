@@ -18,6 +18,7 @@
 #include "kpi.h"
 #include "lamp_alarm.h"
 #include "lighting.h"
+#include "lighting_cli.h"
 #include "probe.h"
 #include "rollup.h"
 #include "senml.h"

@@ -12,6 +12,9 @@ call back into a part by name). Other circles are printed as warnings.
   scripts/include-graph.py            text: one line per module, then circles
   scripts/include-graph.py --dot      DOT (dot -Tsvg) on stdout
   scripts/include-graph.py --check    only the circles; exit 1 on a core one
+  scripts/include-graph.py --update-doc [FILE]
+                                      rewrite the generated block of FILE
+                                      (docs/architecture.md) with the text
 
 Run from the top of the tree; docs/architecture.md has the output.
 """
@@ -101,14 +104,48 @@ def circles(graph):
     return sorted(out)
 
 
+BEGIN = "<!-- include-graph: begin (scripts/include-graph.py --update-doc) -->"
+END = "<!-- include-graph: end -->"
+
+
+def text(graph, comps):
+    width = max(len(m) for m in graph) + 7
+    lines = []
+    for m in sorted(graph):
+        name = m + (" (core)" if m in CORE else "")
+        lines.append(f"{name:<{width}} -> {' '.join(sorted(graph[m])) or '-'}")
+    lines.append("")
+    for c in comps:
+        kind = "CORE CIRCLE" if set(c) & CORE else "circle"
+        lines.append(f"{kind}: {' '.join(c)}")
+    if not comps:
+        lines.append("no include circle")
+    return "\n".join(lines)
+
+
+def update_doc(path, graph, comps):
+    with open(path, encoding="utf-8") as fh:
+        doc = fh.read()
+    a, b = doc.find(BEGIN), doc.find(END)
+    if a < 0 or b < a:
+        print(f"{path}: no {BEGIN} ... {END} block", file=sys.stderr)
+        return 2
+    block = BEGIN + "\n```\n" + text(graph, comps) + "\n```\n"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(doc[:a] + block + doc[b:])
+    return 0
+
+
 def main(argv):
     root = os.getcwd()
     mode = argv[1] if len(argv) > 1 else "--text"
-    if mode not in ("--text", "--dot", "--check"):
+    if mode not in ("--text", "--dot", "--check", "--update-doc"):
         print(__doc__, file=sys.stderr)
         return 2
     graph = load(root)
     comps = circles(graph)
+    if mode == "--update-doc":
+        return update_doc(argv[2] if len(argv) > 2 else "docs/architecture.md", graph, comps)
     if mode == "--dot":
         print("digraph wardgw {")
         print("  rankdir=LR; node [shape=box, fontsize=10];")
@@ -120,9 +157,8 @@ def main(argv):
                 print(f'  "{m}" -> "{t}";')
         print("}")
     elif mode == "--text":
-        for m in sorted(graph):
-            tag = " (core)" if m in CORE else ""
-            print(f"{m}{tag} -> {' '.join(sorted(graph[m])) or '-'}")
+        print(text(graph, comps))
+        return 1 if any(set(c) & CORE for c in comps) else 0
     bad = 0
     out = sys.stderr if mode == "--dot" else sys.stdout
     for c in comps:

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "coverage.h"
+#include "coverage_cli.h"
 #include "coverage_pub.h"
 #include "gateway.h"
 #include "kpi.h"
@@ -54,6 +55,12 @@ static const char *live(struct gateway *gw)
 	return coverage_pub_live(gw->coverage);
 }
 
+static const struct service_cmd cmds[] = {
+	{ "import-survey", coverage_cmd_import },
+	{ "coverage", coverage_cmd_coverage },
+	{ NULL, NULL },
+};
+
 const struct service_ops coverage_service = {
 	.name = "coverage",
 	.standalone = 1,
@@ -63,6 +70,7 @@ const struct service_ops coverage_service = {
 	.kpi_agg = AGG_COVERAGE,
 	.kpi_parse = kpi_parse,
 	.kpi_compute = compute,
+	.cmds = cmds,
 	.phase = SERVICE_DATA,
 	.start = start,
 	.stop = stop,

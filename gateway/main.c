@@ -26,7 +26,6 @@
 #include "status.h"
 #include "store.h"
 #include <sqlite3.h>
-#include "coverage_cli.h"
 #include "timeparse.h"
 #include "version.h"
 #include "wtool.h"
@@ -881,10 +880,11 @@ int main(int argc, char **argv)
 		return cmd_scan(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "write"))
 		return cmd_write(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "import-survey"))
-		return coverage_cmd_import(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "coverage"))
-		return coverage_cmd_coverage(argc - 1, argv + 1);
+	/* the services' own subcommands (import-survey, coverage) */
+	for (const struct service_ops *const *sv = services; argc > 1 && *sv; sv++)
+		for (const struct service_cmd *c = (*sv)->cmds; c && c->name; c++)
+			if (!strcmp(argv[1], c->name))
+				return c->run(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
 	log_adjust_level(a.verbose - a.quiet);   /* for the tools; run applies the config's level */

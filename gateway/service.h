@@ -30,6 +30,14 @@ enum service_phase {
 	SERVICE_OPS,        /* after the drivers: watches and shows (health, page) */
 };
 
+/* A subcommand of the wardgw tool that a service brings:
+ * `wardgw NAME ARGS...` runs @run(argc, argv) with argv[0] = NAME and
+ * exits with what it returns. */
+struct service_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
 /* Maps a device of the old table to its place in the new one (reload). */
 typedef struct device *(*service_moved_fn)(void *arg, const struct device *old);
 
@@ -74,6 +82,8 @@ struct service_ops {
 			   int64_t to_ms, struct kpi_result *out);
 	/* wardgw check: one summary line (or none) on @out. */
 	void (*report)(const struct gw_config *cfg, const char *path, FILE *out);
+	/* Its subcommands of the wardgw tool (NULL-terminated; NULL: none). */
+	const struct service_cmd *cmds;
 
 	/* --- run time (gateway.c, ops.c), loop thread --- */
 	enum service_phase phase;

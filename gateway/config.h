@@ -192,7 +192,7 @@ struct gw_config {
 	struct coverage_conf *coverage; /* coverage { ... } (coverage.h) */
 	struct ingest_conf *ingest;     /* ingest { ... } (ingest.h) */
 	struct environment_conf *environment; /* environment { ... } (environment.h) */
-	struct http_conf *http;         /* the status page, http { ... } (http_service.h) */
+	struct http_conf *http;         /* the status page, http { ... } (httpconf.h) */
 
 	char digest[17];            /* first 16 hex of SHA-256 of all files read */
 	char **files;               /* interned file names */

@@ -2,7 +2,7 @@
  * (loopback unless told otherwise, and then only behind a token or a user
  * and password), the device positions its map needs, and the page server
  * (httpd.c), set up again on every reload so that rotated secrets apply. */
-#include "http_service.h"
+#include "httpconf.h"
 #include "service.h"
 #include "i18n.h"
 
@@ -34,11 +34,6 @@ static const struct opt http_opts[] = {
 	{ "request_timeout_s", OPT_INT, OFF(request_timeout_s), 1, 3600, 10, NULL, 0 },
 	{ 0 }
 };
-
-int http_chart_hours(const struct gw_config *cfg)
-{
-	return cfg->http ? cfg->http->chart_hours : 24;
-}
 
 static void error_at(struct conf_ctx *ctx, const struct config_setting_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

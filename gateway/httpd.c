@@ -21,7 +21,7 @@
 #include "health.h"
 #include "httpguard.h"
 #include "httpparse.h"
-#include "http_service.h"
+#include "httpconf.h"
 #include "kpi.h"
 #include "log.h"
 #include "outbox.h"

@@ -20,7 +20,7 @@
 #include "gateway.h"
 #include "health.h"
 #include "httpparse.h"
-#include "http_service.h"
+#include "httpconf.h"
 #include "i18n.h"
 #include "kpi.h"
 #include "map.h"

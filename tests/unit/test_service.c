@@ -18,7 +18,7 @@
 #include "unit_files.h"
 
 #include "config.h"
-#include "http_service.h"
+#include "httpconf.h"
 #include "service.h"
 
 static char dir[64];

@@ -1,8 +1,9 @@
 /* The status page's settings: the http { } section, parsed by the http
  * service (http_service.c), read by the page server (httpd.c, page.c).
- * cfg->http is NULL without the section: then there is no page. */
-#ifndef WARDGW_HTTP_SERVICE_H
-#define WARDGW_HTTP_SERVICE_H
+ * cfg->http is NULL without the section: then there is no page. A header
+ * of its own, so that the page's modules need not include the service. */
+#ifndef WARDGW_HTTPCONF_H
+#define WARDGW_HTTPCONF_H
 
 #include "config.h"
 
@@ -18,6 +19,9 @@ struct http_conf {
 
 /** The hours of history the page's charts show (http.chart_hours; 24
  *  without an http section). */
-int http_chart_hours(const struct gw_config *cfg);
+static inline int http_chart_hours(const struct gw_config *cfg)
+{
+	return cfg->http ? cfg->http->chart_hours : 24;
+}
 
 #endif

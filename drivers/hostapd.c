@@ -647,6 +647,7 @@ const struct driver_ops hostapd_driver = {
 	.check = hostapd_check,
 	.start = hostapd_start,
 	.stop = hostapd_stop,
+	.live = hostapd_live,
 };
 
 static double last_of(const struct device *d, const char *metric)

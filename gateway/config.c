@@ -17,12 +17,7 @@
 #include <string.h>
 
 #include "driver.h"
-#include "httpparse.h"
-#include "schedule.h"
-#include "coverage.h"
-#include "environment.h"
-#include "ingest.h"
-#include "map.h"
+#include "service.h"
 
 struct conf_err {
 	const char *file;
@@ -106,28 +101,17 @@ static const struct opt events_opts[] = {
 	{ 0 }
 };
 
-static const struct opt http_opts[] = {
-	{ "listen", OPT_STRING, OFF(struct gw_config, http_listen), 0, 0, 0, "127.0.0.1:8088", 0 },
-	{ "token_file", OPT_STRING, OFF(struct gw_config, http_token_file), 0, 0, 0, NULL, 0 },
-	{ "user", OPT_STRING, OFF(struct gw_config, http_user), 0, 0, 0, NULL, 0 },
-	{ "password_file", OPT_STRING, OFF(struct gw_config, http_password_file), 0, 0, 0, NULL, 0 },
-	{ "chart_hours", OPT_INT, OFF(struct gw_config, http_chart_hours), 1, 168, 24, NULL, 0 },
-	/* connections open at once (all, one address) and a whole request's time */
-	{ "max_connections", OPT_INT, OFF(struct gw_config, http_max_conns), 1, 10000, 64, NULL, 0 },
-	{ "max_connections_per_address", OPT_INT, OFF(struct gw_config, http_max_per_peer), 1, 10000, 16, NULL, 0 },
-	{ "request_timeout_s", OPT_INT, OFF(struct gw_config, http_request_timeout_s), 1, 3600, 10, NULL, 0 },
-	{ 0 }
-};
 
 static const struct opt top_opts[] = {
 	{ "profiles_dir", OPT_STRING, OFF(struct gw_config, profiles_dir), 0, 0, 0, "profiles", 0 },
 	{ 0 }
 };
 
-/* Groups (and lists) allowed at the top level besides top_opts. */
+/* Groups (and lists) allowed at the top level besides top_opts; the
+ * services' sections (service.h) come on top. */
 static const char *const top_groups[] = {
 	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
-	"http", "lighting", "coverage", "ingest", "environment", NULL,
+	NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -1024,34 +1008,6 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 		       cfg->log_target);
 }
 
-/* The status page: off without an http section; loopback unless told
- * otherwise, and then only behind a token or a user and password. */
-static void check_http(struct conf_ctx *ctx, config_t *lc)
-{
-	struct gw_config *cfg = ctx->cfg;
-	config_setting_t *h = config_lookup(lc, "http"), *m;
-	char host[64];
-	const char *why;
-	int port, loopback = 1;
-
-	if (!h || !config_setting_is_group(h)) {
-		free(cfg->http_listen);
-		cfg->http_listen = NULL;
-		return;
-	}
-	cfg->http_at = origin(ctx, h);
-	m = config_setting_get_member(h, "listen");
-	if (cfg->http_listen && http_parse_listen(cfg->http_listen, host, sizeof(host), &port, &loopback, &why) < 0)
-		serror(ctx, m ? m : h, _("%s (got '%s')"), why, cfg->http_listen);
-	if (!!cfg->http_user != !!cfg->http_password_file)
-		serror(ctx, h, _("http: user and password_file go together (basic auth)"));
-	if (!loopback && !cfg->http_token_file && !(cfg->http_user && cfg->http_password_file))
-		serror(ctx, m ? m : h, _("http listens on %s, which is not loopback: set token_file, or user and "
-		       "password_file, so that only technicians see the page"), cfg->http_listen);
-	if (cfg->http_user && (strlen(cfg->http_user) > 63 || strchr(cfg->http_user, ':')))
-		serror(ctx, config_setting_get_member(h, "user"), _("http user must be 1..63 characters without ':'"));
-}
-
 /* --- groups and KPIs --- */
 
 static const char *const group_keys[] = { "name", "devices", NULL };
@@ -1178,9 +1134,10 @@ const struct group_def *config_group(const struct gw_config *cfg, const char *na
 static int metric_known(const struct gw_config *cfg, const char *metric, const char **unit)
 {
 	int counter;
-	/* series the schedule derives for each device it controls (lighting.c) */
-	if (cfg->lighting && lighting_derived_metric(metric, unit, &counter))
-		return 1 + counter;
+	/* series a service derives for devices (the lighting schedule's) */
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->derived_metric && (*sv)->derived_metric(cfg, metric, unit, &counter))
+			return 1 + counter;
 	for (size_t d = 0; d < cfg->ndevices; d++) {
 		const struct profile *p = cfg->devices[d].profile;
 		for (size_t r = 0; p && r < p->nregs; r++)
@@ -1190,6 +1147,15 @@ static int metric_known(const struct gw_config *cfg, const char *metric, const c
 				return 1 + p->regs[r].counter;
 			}
 	}
+	return 0;
+}
+
+/* An alarm some service raises (the lamp alarms: lampFailure, ...). */
+static int alarm_known(const char *name)
+{
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->alarm_known && (*sv)->alarm_known(name))
+			return 1;
 	return 0;
 }
 
@@ -1319,8 +1285,10 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 		} else {
 			ok = 0;
 		}
-		if (k->agg == AGG_COVERAGE)
-			coverage_kpi_parse(ctx, s, k, cfg->coverage);
+		/* an aggregate a service computes (coverage) takes that service's keys */
+		for (const struct service_ops *const *sv = services; *sv; sv++)
+			if ((*sv)->kpi_parse && (*sv)->kpi_agg == (int)k->agg)
+				(*sv)->kpi_parse(ctx, s, k, cfg);
 		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY && k->agg != AGG_COVERAGE);
 		if (str) {
 			if (k->agg == AGG_COVERAGE)
@@ -1328,7 +1296,7 @@ static void parse_kpis(struct conf_ctx *ctx, const config_setting_t *list)
 			else if (k->agg == AGG_AVAILABILITY)
 				serror(ctx, config_setting_get_member(s, "metric"), _("availability counts devices online; it takes no metric"));
 			else if (k->agg == AGG_MTTR) {
-				if (!lighting_alarm_known(str))
+				if (!alarm_known(str))
 					serror(ctx, config_setting_get_member(s, "metric"), _("mttr: '%s' is not an alarm "
 					       "(lampFailure, lampUnexpectedOn, cabinetDoorOpen, deviceUnreachable, ...)"), str);
 				unit = "s";
@@ -1425,6 +1393,30 @@ static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const 
 		check_unknown(ctx, s, name, opts, NULL, NULL);
 }
 
+/* Whether a service that works without devices (coverage, ingest) is set up. */
+static int standalone_section(config_t *lc)
+{
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->standalone && (*sv)->name && config_lookup(lc, (*sv)->name))
+			return 1;
+	return 0;
+}
+
+/* The top level: the core's keys and groups, and each service's section. */
+static void check_top(struct conf_ctx *ctx, config_t *lc)
+{
+	const char *names[sizeof(top_groups) / sizeof(top_groups[0]) + 32];
+	size_t n = 0;
+
+	for (const char *const *g = top_groups; *g; g++)
+		names[n++] = *g;
+	for (const struct service_ops *const *sv = services; *sv && n < sizeof(names) / sizeof(names[0]) - 1; sv++)
+		if ((*sv)->name)
+			names[n++] = (*sv)->name;
+	names[n] = NULL;
+	check_unknown(ctx, config_root_setting(lc), "the top level", top_opts, NULL, names);
+}
+
 int config_load(const char *path, FILE *errs, struct gw_config **out)
 {
 	struct conf_ctx ctx = { .errs = errs };
@@ -1455,15 +1447,13 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	if (ret < 0)
 		goto out;
 
-	check_unknown(&ctx, config_root_setting(&lc), "the top level", top_opts, NULL, top_groups);
+	check_top(&ctx, &lc);
 	section(&ctx, &lc, "gateway", gateway_opts, cfg, 1);
 	section(&ctx, &lc, "log", log_opts, cfg, 0);
 	section(&ctx, &lc, "store", store_opts, cfg, 0);
 	section(&ctx, &lc, "mqtt", mqtt_opts, cfg, 0);
 	section(&ctx, &lc, "outbox", outbox_opts, cfg, 0);
 	section(&ctx, &lc, "events", events_opts, cfg, 0);
-	section(&ctx, &lc, "http", http_opts, cfg, 0);
-	check_http(&ctx, &lc);
 	set_defaults(top_opts, cfg);
 	apply_opts(&ctx, config_root_setting(&lc), "top level", top_opts, cfg, 1);
 	check_gateway(&ctx, &lc);
@@ -1483,7 +1473,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	s = config_lookup(&lc, "devices");
 	/* a gateway that only takes pushes (ingest) or keeps coverage needs no
 	 * device to poll; with neither, it would do nothing */
-	if (!s && !config_lookup(&lc, "coverage") && !config_lookup(&lc, "ingest"))
+	if (!s && !standalone_section(&lc))
 		conf_error(&ctx, &(struct conf_origin){ cfg->files[0], 0 },
 			   _("no 'devices' list, no 'coverage' and no 'ingest': nothing to do "
 			   "(add devices = ( { name = ...; } );)"));
@@ -1496,17 +1486,14 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	check_cross(&ctx);
 	if ((s = config_lookup(&lc, "groups")))
 		parse_groups(&ctx, s);
-	if ((s = config_lookup(&lc, "lighting")))
-		lighting_conf_parse(&ctx, s, &cfg->lighting);
-	if ((s = config_lookup(&lc, "coverage")))
-		coverage_conf_parse(&ctx, s, &cfg->coverage);
-	if ((s = config_lookup(&lc, "ingest")))
-		ingest_conf_parse(&ctx, s, &cfg->ingest);
-	if ((s = config_lookup(&lc, "environment")))
-		environment_conf_parse(&ctx, s, &cfg->environment);
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->name && (*sv)->parse)
+			(*sv)->parse(&ctx, config_lookup(&lc, (*sv)->name), cfg);
 	if ((s = config_lookup(&lc, "kpis")))
 		parse_kpis(&ctx, s);
-	map_check_positions(&ctx, cfg);
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->check)
+			(*sv)->check(&ctx, cfg);
 
 	EVP_DigestFinal_ex(ctx.digest, md, &mdlen);
 	for (unsigned i = 0; i < 8 && i < mdlen; i++)
@@ -1542,18 +1529,74 @@ void config_free(struct gw_config *cfg)
 	free_opts(mqtt_opts, cfg);
 	free_opts(outbox_opts, cfg);
 	free_opts(events_opts, cfg);
-	free_opts(http_opts, cfg);
 	free_kpis(cfg);
-	lighting_conf_free(cfg->lighting);
-	coverage_conf_free(cfg->coverage);
-	ingest_conf_free(cfg->ingest);
-	environment_conf_free(cfg->environment);
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->conf_free)
+			(*sv)->conf_free(cfg);
 	free_opts(top_opts, cfg);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
 	free(cfg->files);
 	free(cfg->path);
 	free(cfg);
+}
+
+/* --- comparing configs (reload) --- */
+
+static int eq_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Same value with NaN equal to NaN (unbounded min/max). */
+static int eq_num(double a, double b)
+{
+	return a == b || (isnan(a) && isnan(b));
+}
+
+static int profile_equal(const struct profile *a, const struct profile *b)
+{
+	if (!eq_str(a->name, b->name) || a->nregs != b->nregs)
+		return 0;
+	for (size_t i = 0; i < a->nregs; i++) {
+		const struct reg_def *x = &a->regs[i], *y = &b->regs[i];
+		if (!eq_str(x->metric, y->metric) || !eq_str(x->unit, y->unit) || x->table != y->table ||
+		    x->type != y->type || x->order.nbytes != y->order.nbytes ||
+		    memcmp(x->order.src, y->order.src, sizeof(x->order.src)) || x->address != y->address ||
+		    x->bit != y->bit || !eq_num(x->scale, y->scale) || !eq_num(x->offset, y->offset) ||
+		    x->counter != y->counter || x->writable != y->writable || !eq_num(x->min, y->min) ||
+		    !eq_num(x->max, y->max))
+			return 0;
+	}
+	return 1;
+}
+
+/* Everything that makes a device poll differently: the common keys, the
+ * profile's content and the driver's own keys (through its option table). */
+int config_device_equal(const struct device_conf *a, const struct device_conf *b)
+{
+	if (!eq_str(a->name, b->name) || a->driver != b->driver || a->poll_interval_ms != b->poll_interval_ms ||
+	    a->timeout_ms != b->timeout_ms || a->backoff_max_ms != b->backoff_max_ms ||
+	    !profile_equal(a->profile, b->profile))
+		return 0;
+	for (const struct opt *o = a->driver->opts; o && o->name; o++) {
+		const char *x = (const char *)a->drv + o->offset, *y = (const char *)b->drv + o->offset;
+		switch (o->type) {
+		case OPT_INT: case OPT_BOOL:
+			if (*(const int *)x != *(const int *)y)
+				return 0;
+			break;
+		case OPT_DOUBLE:
+			if (!eq_num(*(const double *)x, *(const double *)y))
+				return 0;
+			break;
+		case OPT_STRING:
+			if (!eq_str(*(char *const *)x, *(char *const *)y))
+				return 0;
+			break;
+		}
+	}
+	return 1;
 }
 
 char *config_data_path(const struct gw_config *cfg, const char *p)

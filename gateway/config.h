@@ -18,6 +18,7 @@ struct lighting_conf;
 struct coverage_conf;
 struct ingest_conf;
 struct environment_conf;
+struct http_conf;
 
 enum opt_type { OPT_INT, OPT_DOUBLE, OPT_STRING, OPT_BOOL };
 
@@ -185,26 +186,22 @@ struct gw_config {
 	struct device_conf *devices;
 	size_t ndevices;
 
-	struct lighting_conf *lighting;  /* lighting = { ... } (schedule.h); NULL: none */
-	struct coverage_conf *coverage; /* coverage { ... }; NULL when absent */
-	struct ingest_conf *ingest;     /* ingest { ... }; NULL when absent */
-	struct environment_conf *environment; /* environment { ... } (environment.h); NULL when absent */
+	/* The services' sections (service.h), each parsed and freed by its
+	 * service and opaque here; NULL when the section is absent. */
+	struct lighting_conf *lighting;  /* lighting = { ... } (schedule.h) */
+	struct coverage_conf *coverage; /* coverage { ... } (coverage.h) */
+	struct ingest_conf *ingest;     /* ingest { ... } (ingest.h) */
+	struct environment_conf *environment; /* environment { ... } (environment.h) */
+	struct http_conf *http;         /* the status page, http { ... } (httpconf.h) */
 
 	char digest[17];            /* first 16 hex of SHA-256 of all files read */
 	char **files;               /* interned file names */
 	size_t nfiles;
 
-	/* operations (log target and repeats, HTTP status page) */
+	/* operations (log target and repeats) */
 	char *log_target;           /* "stderr" or "syslog" */
 	int log_repeat_burst;       /* same message at most this often per interval (0: no limit) */
 	int log_repeat_interval_s;
-	char *http_listen;          /* "127.0.0.1:8088"; NULL: no status page */
-	char *http_token_file;      /* bearer/?token= secret */
-	char *http_user;            /* basic auth user (password in http_password_file) */
-	char *http_password_file;
-	int http_chart_hours;
-	int http_max_conns, http_max_per_peer, http_request_timeout_s;
-	struct conf_origin http_at; /* where http { } is, for errors at run time */
 };
 
 /* Lamp settle times (s) by lamp type; see docs/lighting.md. */
@@ -262,6 +259,10 @@ int config_plaintext_uri(const struct gw_config *cfg);
 /** The warning for a password sent in clear text on purpose
  *  (allow_plaintext_password), written into @buf; NULL when there is none. */
 const char *config_plaintext_warning(const struct gw_config *cfg, char *buf, size_t len);
+
+/** Whether @a and @b poll alike: the common keys, the profile's content and
+ *  the driver's own keys (through its option table). For reloads. */
+int config_device_equal(const struct device_conf *a, const struct device_conf *b);
 
 /** Find a device or profile by name; NULL if absent. */
 const struct device_conf *config_device(const struct gw_config *cfg, const char *name);

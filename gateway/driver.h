@@ -58,6 +58,9 @@ struct driver_ops {
 	/* Checks across all devices (a shared serial bus's settings, unit ids
 	 * on one bus); report with conf_error(). May be NULL. */
 	void (*check_all)(struct conf_ctx *ctx, const struct gw_config *cfg);
+	/* The live view (wardgw run --live): one line into @buf; > 0 when
+	 * written, 0 for none. May be NULL. Loop thread. */
+	int (*live)(struct gateway *gw, char *buf, size_t len);
 };
 
 extern const struct driver_ops modbus_tcp_driver;

@@ -18,19 +18,14 @@
 
 #include "config.h"
 #include "driver.h"
-#include "health.h"
-#include "coverage_pub.h"
-#include "environment.h"
-#include "hostapd.h"
-#include "ingest.h"
 #include "log.h"
 #include "loopq.h"
 #include "kpi.h"
 #include "ops.h"
-#include "lighting.h"
 #include "outbox.h"
 #include "pollsched.h"
 #include "secret.h"
+#include "service.h"
 #include "rollup.h"
 #include "publisher.h"
 #include "sdnotify.h"
@@ -74,7 +69,7 @@ void gateway_set_state(struct gateway *gw, struct device *dev, enum device_state
 	if (gw->kpi)
 		kpi_device_state(gw->kpi, dev->conf->name, dev->changed_ms, device_state_name(st), dev->reason);
 	if (st == DEV_ONLINE)
-		lighting_device_online(gw->lighting, dev);
+		services_device_online(gw, dev);
 }
 
 int gateway_write(struct gateway *gw, struct device *dev, const char *metric, double value,
@@ -122,7 +117,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 	int len;
 
 	if (dev->poll_started_us) {
-		health_poll_latency(gw->health, mono_us() - dev->poll_started_us);
+		services_polled(gw, dev, mono_us() - dev->poll_started_us);
 		dev->poll_started_us = 0;
 	}
 	if (!ok) {
@@ -150,8 +145,7 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 			rollup_sample(gw->rollup, dev->rseries + i, ts_ms, values[i]);
 		gw->stats.values++;
 	}
-	lighting_poll_done(gw->lighting, dev, ts_ms);
-	environment_poll_done(gw->env, dev, ts_ms);
+	services_poll_done(gw, dev, ts_ms);
 	if (!gw->pub)
 		return;
 	/* one pack per poll; profiles longer than 256 registers go in parts */
@@ -253,13 +247,12 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	       (unsigned long long)gw->stats.on_time, (unsigned long long)(gw->stats.ok + gw->stats.skipped_busy),
 	       offline, (unsigned long long)gw->stats.skipped_offline, ps.connected ? _("up") : _("down"),
 	       (unsigned long long)ps.sent);
+	/* the drivers' own lines (the access points'), then the services' */
 	char wl[256];
-	if (hostapd_live(gw, wl, sizeof(wl)) > 0)
-		printf("%s  %s\n", t, wl);
-	if (coverage_pub_live(gw->coverage))
-		printf("%s  %s\n", t, coverage_pub_live(gw->coverage));
-	if (environment_live(gw->env))
-		printf("%s  %s\n", t, environment_live(gw->env));
+	for (const struct driver_ops *const *d = drivers; *d; d++)
+		if ((*d)->live && (*d)->live(gw, wl, sizeof(wl)) > 0)
+			printf("%s  %s\n", t, wl);
+	services_live(gw, t, stdout);
 	fflush(stdout);
 }
 
@@ -318,7 +311,10 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
 {
 	struct gateway *gw = arg;
 
-	lighting_command(gw->lighting, payload, len);
+	const struct service_ops *sv = services_commands(gw->cfg);
+
+	if (sv)
+		sv->command(gw, payload, len);
 }
 
 static void on_ack(void *arg, int64_t id, int ok)
@@ -433,7 +429,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	rollup_tick(gw->rollup, now);
 	device_events(gw, now);
-	lighting_tick(gw->lighting, now);
+	services_tick(gw, now);
 	check_disk(gw);
 	if (failing != gw->store_was_failing) {
 		char body[400], esc[200];
@@ -504,9 +500,10 @@ static int start_publisher(struct gateway *gw)
 	o.status_topic = topic;
 	o.online_payload = online;
 	o.offline_payload = offline;
-	/* IOC lighting commands (lighting.c) */
+	/* IOC commands for a service (the lighting schedule's) */
 	char *cmd_topic = NULL;
-	if (c->lighting && asprintf(&cmd_topic, "%s/%s/cmd/lighting", c->topic_prefix, c->gateway_id) >= 0) {
+	const struct service_ops *sv = services_commands(c);
+	if (sv && asprintf(&cmd_topic, "%s/%s/%s", c->topic_prefix, c->gateway_id, sv->command_topic) >= 0) {
 		o.subscribe_topic = cmd_topic;
 		o.on_message = on_message;
 	}
@@ -671,8 +668,9 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		goto out;
 	if ((ret = init_devices(gw)) < 0)
 		goto out;
-	/* the schedule registers its derived series before the rollups catch up */
-	if ((ret = lighting_new(&gw->lighting, gw)) < 0)
+	/* services that register series of their own (the lighting schedule's
+	 * derived series) before the rollups catch up */
+	if ((ret = services_start(gw, SERVICE_SERIES)) < 0)
 		goto out;
 	if ((ret = rollup_catch_up(gw->rollup, wall_ms())) < 0)
 		goto out;
@@ -691,11 +689,8 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
-	if (cfg->coverage && (ret = coverage_pub_new(&gw->coverage, gw)) < 0)
-		goto out;
-	if (cfg->ingest && (ret = ingest_new(&gw->ingest, gw)) < 0)
-		goto out;
-	if (cfg->environment && (ret = environment_new(&gw->env, gw)) < 0)
+	/* services that take or make data (coverage map, push ingest, environment) */
+	if ((ret = services_start(gw, SERVICE_DATA)) < 0)
 		goto out;
 	for (const struct driver_ops *const *d = drivers; *d; d++)
 		if ((ret = (*d)->start(gw, gw->base)) < 0)
@@ -824,10 +819,7 @@ void gateway_release(struct gateway *gw)
 		store_clear_hooks(gw->store);
 	}
 	gateway_ops_release(gw);
-	lighting_free(gw->lighting);    /* after the drivers: no write answer can follow */
-	ingest_free(gw->ingest);
-	environment_free(gw->env);
-	coverage_pub_free(gw->coverage);
+	services_stop(gw);              /* after the drivers: no write answer can follow */
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

@@ -21,6 +21,7 @@
 #include "health.h"
 #include "httpguard.h"
 #include "httpparse.h"
+#include "httpconf.h"
 #include "kpi.h"
 #include "log.h"
 #include "outbox.h"
@@ -235,15 +236,15 @@ int httpd_prepare(struct httpd **out, struct gateway *gw, const struct gw_config
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (http_parse_listen(c->http_listen, h->host, sizeof(h->host), &h->port, &loopback, &why) < 0) {
-		ret = log_error(-EINVAL, "http: %s (got '%s')", why, c->http_listen);
+	if (http_parse_listen(c->http->listen, h->host, sizeof(h->host), &h->port, &loopback, &why) < 0) {
+		ret = log_error(-EINVAL, "http: %s (got '%s')", why, c->http->listen);
 		goto fail;
 	}
-	snprintf(h->listen, sizeof(h->listen), "%s", c->http_listen);
-	if ((c->http_token_file && (ret = read_secret(c->http_token_file, &h->token)) < 0) ||
-	    (c->http_password_file && (ret = read_secret(c->http_password_file, &h->pass)) < 0))
+	snprintf(h->listen, sizeof(h->listen), "%s", c->http->listen);
+	if ((c->http->token_file && (ret = read_secret(c->http->token_file, &h->token)) < 0) ||
+	    (c->http->password_file && (ret = read_secret(c->http->password_file, &h->pass)) < 0))
 		goto fail;
-	if (c->http_user && !(h->user = strdup(c->http_user))) {
+	if (c->http->user && !(h->user = strdup(c->http->user))) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -257,8 +258,8 @@ int httpd_prepare(struct httpd **out, struct gateway *gw, const struct gw_config
 	evhttp_set_timeout(h->http, 10);
 	evhttp_set_gencb(h->http, on_request, h);
 	/* the page has no body to protect: no check before one */
-	struct httpguard_opts go = { "http", (unsigned)c->http_max_conns, (unsigned)c->http_max_per_peer,
-				     c->http_request_timeout_s, NULL, NULL };
+	struct httpguard_opts go = { "http", (unsigned)c->http->max_conns, (unsigned)c->http->max_per_peer,
+				     c->http->request_timeout_s, NULL, NULL };
 	if ((ret = httpguard_new(&h->guard, gw->base, h->http, &go)) < 0)
 		goto fail;
 	*out = h;
@@ -285,7 +286,7 @@ int httpd_same_address(const struct httpd *h, const struct gw_config *c)
 	const char *why;
 	int port, lb;
 
-	return h && c->http_listen && http_parse_listen(c->http_listen, host, sizeof(host), &port, &lb, &why) == 0 &&
+	return h && c->http && c->http->listen && http_parse_listen(c->http->listen, host, sizeof(host), &port, &lb, &why) == 0 &&
 	       !strcmp(host, h->host) && port == h->port;
 }
 

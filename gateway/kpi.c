@@ -14,11 +14,11 @@
 
 #include "clock.h"
 #include "config.h"
-#include "coverage.h"
 #include "log.h"
 #include "outbox.h"
 #include "rollup.h"
 #include "senml.h"
+#include "service.h"
 #include "store.h"
 
 struct kstate {
@@ -193,8 +193,10 @@ int kpi_compute(sqlite3 *db, const struct gw_config *cfg, const struct kpi_def *
 	/* of an open window, the part that is past */
 	int64_t now = wall_ms();
 	out->covered_ms = kpi_covered_ms(db, from, to < now ? to : now > from ? now : from);
-	if (k->agg == AGG_COVERAGE)
-		return coverage_kpi(db, cfg->coverage, k, to, out);
+	/* an aggregate a service computes (coverage) */
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->kpi_compute && (*sv)->kpi_agg == (int)k->agg)
+			return (*sv)->kpi_compute(db, cfg, k, to, out);
 	if (k->agg == AGG_AVAILABILITY) {
 		int64_t on = 0, total = 0;
 		for (size_t i = 0; i < cfg->ndevices; i++) {

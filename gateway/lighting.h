@@ -4,7 +4,10 @@
  * switch point, when an override starts or ends, and when a device comes
  * (back) online. Overrides from commands are kept in SQLite so they survive
  * a restart. Every write and every command is recorded in the audit table.
- * Loop thread only. */
+ * Loop thread only. Beside it, each with its header: IOC commands
+ * (lighting_cmd.h), the derived series (lighting_kpi.h), the audit table
+ * (audit.h), the technician's views (lighting_cli.h); lighting_service.c
+ * puts it in the service table. */
 #ifndef WARDGW_LIGHTING_H
 #define WARDGW_LIGHTING_H
 
@@ -24,23 +27,12 @@ int lighting_new(struct lighting **out, struct gateway *gw);
 void lighting_free(struct lighting *l);
 /** @dev went online: bring it to what the schedule wants now. */
 void lighting_device_online(struct lighting *l, struct device *dev);
-/** A good poll of @dev at @ts_ms (values in dev->last): append the derived
- *  series (lampsScheduled, lampsLitScheduled, lampsDayBurning,
- *  ratedEnergyScheduled, lampsFaulty, lampsKnown) to the store and the rollups. */
-void lighting_poll_done(struct lighting *l, struct device *dev, int64_t ts_ms);
 /** Drop every device's cached schedule answer (it points into the config
  *  and the override list): call after anything replaces either, e.g. a
  *  reload. The device lookup by index repairs itself. */
 void lighting_forget_cache(struct lighting *l);
 /** Evaluate now (normally every second). */
 void lighting_tick(struct lighting *l, int64_t now_ms);
-
-/**
- * An MQTT message on {prefix}/{gateway}/cmd/lighting: authenticate, check,
- * audit, answer "accepted"/"rejected" on cmd-result/lighting, apply, and
- * answer "done"/"failed" with per-device results after read-back.
- */
-void lighting_command(struct lighting *l, const void *payload, size_t len);
 
 /** Store and apply an override; *@id gets its id. 0 or negative errno. */
 int lighting_add_override(struct lighting *l, struct sched_override *o, const char *cmd_id);
@@ -49,9 +41,6 @@ int lighting_clear_overrides(struct lighting *l, enum sched_scope scope, const c
 /** The overrides in force or still to come (config and stored). */
 const struct sched_override *lighting_overrides(const struct lighting *l, size_t *n);
 
-/** One audit row (autocommit). @level NaN for none. 0 or negative errno. */
-int audit_add(struct sqlite3 *db, int64_t ts_ms, const char *source, const char *cmd_id, const char *action,
-	      const char *target, double level, const char *verdict, const char *reason, const char *body);
 /** Overrides stored in @db that have not expired at @now_ms, appended to *@v. */
 int lighting_load_overrides(struct sqlite3 *db, int64_t now_ms, struct sched_override **v, size_t *n);
 
@@ -62,12 +51,3 @@ void lighting_devices_moved(struct lighting *l, struct device *(*moved)(void *ar
 			    void *arg);
 
 #endif
-
-/* --- the technician's views (wardgw schedule, wardgw audit) --- */
-
-/** Print lighting day @day's switch points per program, with the Sun's
- *  times, and the overrides @ov in force that night. */
-void lighting_print_schedule(FILE *f, const struct gw_config *cfg, int32_t day,
-			     const struct sched_override *ov, size_t nov);
-/** Print the last @last audit rows (from @from_ms on), oldest first. 0 or negative errno. */
-int lighting_print_audit(FILE *f, struct sqlite3 *db, int64_t from_ms, int last);

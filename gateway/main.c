@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "budget.h"
-#include "environment.h"
 #include "config.h"
 #include "gateway.h"
 #include "i18n.h"
@@ -19,13 +18,14 @@
 #include "kpi.h"
 #include "lamp_alarm.h"
 #include "lighting.h"
+#include "lighting_cli.h"
 #include "probe.h"
 #include "rollup.h"
 #include "senml.h"
+#include "service.h"
 #include "status.h"
 #include "store.h"
 #include <sqlite3.h>
-#include "coverage_cli.h"
 #include "timeparse.h"
 #include "version.h"
 #include "wtool.h"
@@ -225,15 +225,10 @@ static int cmd_check(const struct args *a)
 	/* serial buses: can they carry the configured polls? (warnings only) */
 	budget_report(cfg, stdout);
 	flash_report(a->config, cfg);
-	if (cfg->lighting) {
-		size_t ctl = 0;
-		for (size_t i = 0; i < cfg->ndevices; i++)
-			ctl += sched_controls(cfg, &cfg->devices[i]);
-		printf(_("%s: lighting: %zu programs, %zu calendar rules, %zu overrides, %zu devices switched; "
-			 "IOC commands %s\n"), a->config, cfg->lighting->nprograms, cfg->lighting->nrules,
-		       cfg->lighting->noverrides, ctl, cfg->lighting->key_file ? _("on") : _("off (no commands.key_file)"));
-	}
-	environment_conf_report(cfg, a->config, stdout);
+	/* each service's summary (lighting, environment, ...) */
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->report)
+			(*sv)->report(cfg, a->config, stdout);
 	config_free(cfg);
 	return 0;
 }
@@ -885,10 +880,11 @@ int main(int argc, char **argv)
 		return cmd_scan(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "write"))
 		return cmd_write(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "import-survey"))
-		return coverage_cmd_import(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "coverage"))
-		return coverage_cmd_coverage(argc - 1, argv + 1);
+	/* the services' own subcommands (import-survey, coverage) */
+	for (const struct service_ops *const *sv = services; argc > 1 && *sv; sv++)
+		for (const struct service_cmd *c = (*sv)->cmds; c && c->name; c++)
+			if (!strcmp(argv[1], c->name))
+				return c->run(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
 	log_adjust_level(a.verbose - a.quiet);   /* for the tools; run applies the config's level */

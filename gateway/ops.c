@@ -14,15 +14,10 @@
 #include "config.h"
 #include "driver.h"
 #include "gateway.h"
-#include "health.h"
-#include "httpd.h"
-#include "environment.h"
-#include "ingest.h"
 #include "kpi.h"
-#include "lighting.h"
 #include "log.h"
-#include "schedule.h"
 #include "sdnotify.h"
+#include "service.h"
 #include "store.h"
 
 static void on_sighup(evutil_socket_t fd, short what, void *arg)
@@ -32,16 +27,10 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 
 int gateway_ops_init(struct gateway *gw)
 {
-	char *path = config_data_path(gw->cfg, "status.json");
 	int ret;
 
-	if (!path)
-		return -ENOMEM;
-	ret = health_new(&gw->health, gw, path);
-	free(path);
-	if (ret < 0)
-		return ret;
-	if (gw->cfg->http_listen && (ret = httpd_new(&gw->httpd, gw)) < 0)
+	/* the health watch and the status page */
+	if ((ret = services_start(gw, SERVICE_OPS)) < 0)
 		return ret;
 	gw->sighup_ev = evsignal_new(gw->base, SIGHUP, on_sighup, gw);
 	if (!gw->sighup_ev || event_add(gw->sighup_ev, NULL) < 0)
@@ -51,13 +40,10 @@ int gateway_ops_init(struct gateway *gw)
 
 void gateway_ops_release(struct gateway *gw)
 {
-	httpd_free(gw->httpd);
-	gw->httpd = NULL;
+	/* the services (health, status page) stop in gateway_release() */
 	if (gw->sighup_ev)
 		event_free(gw->sighup_ev);
 	gw->sighup_ev = NULL;
-	health_free(gw->health);
-	gw->health = NULL;
 }
 
 void gateway_ops_free_configs(struct gateway *gw)
@@ -124,55 +110,10 @@ static int num_eq(double a, double b)
 	return a == b || (isnan(a) && isnan(b));
 }
 
-static int profile_equal(const struct profile *a, const struct profile *b)
-{
-	if (!str_eq(a->name, b->name) || a->nregs != b->nregs)
-		return 0;
-	for (size_t i = 0; i < a->nregs; i++) {
-		const struct reg_def *x = &a->regs[i], *y = &b->regs[i];
-		if (!str_eq(x->metric, y->metric) || !str_eq(x->unit, y->unit) || x->table != y->table ||
-		    x->type != y->type || x->order.nbytes != y->order.nbytes ||
-		    memcmp(x->order.src, y->order.src, sizeof(x->order.src)) || x->address != y->address ||
-		    x->bit != y->bit || !num_eq(x->scale, y->scale) || !num_eq(x->offset, y->offset) ||
-		    x->counter != y->counter || x->writable != y->writable || !num_eq(x->min, y->min) ||
-		    !num_eq(x->max, y->max))
-			return 0;
-	}
-	return 1;
-}
-
-/* Everything that makes a device poll differently: the common keys, the
- * profile's content and the driver's own keys (through its option table). */
-static int device_equal(const struct device_conf *a, const struct device_conf *b)
-{
-	if (!str_eq(a->name, b->name) || a->driver != b->driver || a->poll_interval_ms != b->poll_interval_ms ||
-	    a->timeout_ms != b->timeout_ms || a->backoff_max_ms != b->backoff_max_ms ||
-	    !profile_equal(a->profile, b->profile))
-		return 0;
-	for (const struct opt *o = a->driver->opts; o && o->name; o++) {
-		const char *x = (const char *)a->drv + o->offset, *y = (const char *)b->drv + o->offset;
-		switch (o->type) {
-		case OPT_INT: case OPT_BOOL:
-			if (*(const int *)x != *(const int *)y)
-				return 0;
-			break;
-		case OPT_DOUBLE:
-			if (!num_eq(*(const double *)x, *(const double *)y))
-				return 0;
-			break;
-		case OPT_STRING:
-			if (!str_eq(*(char *const *)x, *(char *const *)y))
-				return 0;
-			break;
-		}
-	}
-	return 1;
-}
-
-/* Where a device went in a reload, for modules that point at devices (the
+/* Where a device went in a reload, for services that point at devices (the
  * lighting schedule): the device of the same name in the new table, kept
- * running or restarted with an equal config (lighting_fixed() refuses a
- * reload that would change a scheduled one). Called before the old table
+ * running or restarted with an equal config (a service's refuse hook
+ * refuses a reload that would change one it depends on). Called before the old table
  * is freed. */
 struct device_map {
 	const struct device *old;
@@ -213,30 +154,14 @@ static const char *restart_only(const struct gw_config *o, const struct gw_confi
 	return NULL;
 }
 
-/* The lighting schedule keeps per-device state made at start-up (register
- * indexes, derived series, pending writes): the devices it controls must
- * stay as they are. Writes the device's name (or the section) into @why
- * and returns it when a reload would add, remove or change one. */
-static const char *lighting_fixed(const struct gw_config *o, const struct gw_config *n, char *why, size_t len)
+/* A service that cannot take the new config without a restart: its reason. */
+static const char *service_refuses(const struct gw_config *o, const struct gw_config *n, char *why, size_t len)
 {
-	if (!o->lighting && !n->lighting)
-		return NULL;
-	if (!o->lighting != !n->lighting) {
-		snprintf(why, len, "the lighting section");
-		return why;
-	}
-	for (int pass = 0; pass < 2; pass++) {
-		const struct gw_config *a = pass ? n : o, *b = pass ? o : n;
-		for (size_t i = 0; i < a->ndevices; i++) {
-			const struct device_conf *d = &a->devices[i], *e = config_device(b, d->name);
-			if (!sched_controls(a, d))
-				continue;
-			if (!e || !sched_controls(b, e) || !device_equal(d, e)) {
-				snprintf(why, len, "device %s, which the lighting schedule controls,", d->name);
-				return why;
-			}
-		}
-	}
+	const char *r;
+
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->refuse && (r = (*sv)->refuse(o, n, why, len)))
+			return r;
 	return NULL;
 }
 
@@ -263,53 +188,20 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 		strcat(what, " outbox");
 	if (o->store_max_db_mb != n->store_max_db_mb || o->batch_ms != n->batch_ms)
 		strcat(what, " store.max_db_mb/batch_ms");
-	if (!o->ingest != !n->ingest ||
-	    (o->ingest && (!str_eq(o->ingest->listen, n->ingest->listen) ||
-			   o->ingest->max_body_bytes != n->ingest->max_body_bytes)))
-		strcat(what, " ingest.listen/max_body_bytes");
 	if (kpis)
 		strcat(what, " kpis");
-	if (!environment_conf_equal(o->environment, n->environment))
-		strcat(what, " environment");
 	if (groups)
 		strcat(what, " groups");
+	/* the services' sections read once (ingest's listener, environment) */
+	for (const struct service_ops *const *sv = services; *sv; sv++) {
+		const char *d = (*sv)->deferred ? (*sv)->deferred(o, n) : NULL;
+		if (d && strlen(what) + strlen(d) + 2 < sizeof(what)) {
+			strcat(what, " ");
+			strcat(what, d);
+		}
+	}
 	if (what[0])
 		log_warn("reload: changes to%s take effect at the next restart", what);
-}
-
-/* The status page: set up again on every reload, so that a new token or
- * password file (rotated secrets) applies. The new one is prepared before
- * the old one goes; a page that cannot be prepared leaves the old running. */
-static void reload_http(struct gateway *gw, const struct gw_config *n)
-{
-	struct httpd *nh = NULL;
-
-	if (!n->http_listen) {
-		if (gw->httpd)
-			log_info("http: status page off (no http section)");
-		httpd_free(gw->httpd);
-		gw->httpd = NULL;
-		return;
-	}
-	if (httpd_prepare(&nh, gw, n) < 0) {
-		log_err("reload: http: the status page keeps its old settings");
-		return;
-	}
-	if (httpd_same_address(gw->httpd, n)) {
-		/* the port must be free for the new listener */
-		httpd_free(gw->httpd);
-		gw->httpd = NULL;
-	}
-	if (httpd_listen(nh) < 0) {
-		httpd_free(nh);
-		if (gw->httpd)
-			log_err("reload: http: the status page stays on its old address");
-		else
-			log_err("reload: http: no status page until the next reload");
-		return;
-	}
-	httpd_free(gw->httpd);
-	gw->httpd = nh;
 }
 
 /* The device part of a reload. Everything that can fail (store series for
@@ -338,7 +230,7 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 		for (size_t i = 0; i < on; i++) {
 			if (strcmp(od[i].conf->name, c->name))
 				continue;
-			if (device_equal(od[i].conf, c) && per_device(c->driver)) {
+			if (config_device_equal(od[i].conf, c) && per_device(c->driver)) {
 				keep[j] = (long)i;
 				old_kept[i] = 1;
 			} else {
@@ -386,7 +278,9 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 		(*kept)++;
 	}
 	struct device_map map = { od, on, nd, nn };
-	lighting_devices_moved(gw->lighting, device_moved, &map);
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->devices_moved)
+			(*sv)->devices_moved(gw, device_moved, &map);
 	gw->devices = nd;
 	gw->ndevices = nn;
 	free(od);
@@ -417,6 +311,15 @@ out:
 	return ret;
 }
 
+/* The reload is over (@ok, or refused): each service hears it (the health
+ * watch counts it and shows it in status.json). */
+static void reloaded(struct gateway *gw, int ok)
+{
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->reloaded)
+			(*sv)->reloaded(gw, ok);
+}
+
 int gateway_reload(struct gateway *gw)
 {
 	struct gw_config *ncfg = NULL, **nr;
@@ -434,7 +337,7 @@ int gateway_reload(struct gateway *gw)
 		goto refused;
 	}
 	char lwhy[160];
-	if ((fixed = restart_only(gw->cfg, ncfg)) || (fixed = lighting_fixed(gw->cfg, ncfg, lwhy, sizeof(lwhy)))) {
+	if ((fixed = restart_only(gw->cfg, ncfg)) || (fixed = service_refuses(gw->cfg, ncfg, lwhy, sizeof(lwhy)))) {
 		char line[300];
 		snprintf(line, sizeof(line), "%s: %s cannot change while running; restart the gateway "
 			 "(systemctl restart wardgw)", ncfg->path, fixed);
@@ -465,17 +368,18 @@ int gateway_reload(struct gateway *gw)
 	ncfg = NULL;
 	log_configure(gw->cfg->log_level, gw->cfg->log_target, gw->cfg->log_repeat_burst,
 		      gw->cfg->log_repeat_interval_s);
-	reload_http(gw, gw->cfg);
-	health_reload(gw->health, 1);
+	for (const struct service_ops *const *sv = services; *sv; sv++)
+		if ((*sv)->reload)
+			(*sv)->reload(gw, gw->cfg);
+	reloaded(gw, 1);
 	log_info("reload: config %s applied in %.1f ms: %zu devices kept running, %zu added, %zu removed, "
 		 "%zu restarted", gw->cfg->digest, (double)(mono_us() - t0) / 1000.0, kept, added, removed, changed);
 	ret = 0;
 	goto out;
 refused:
-	health_reload(gw->health, 0);
+	reloaded(gw, 0);
 out:
 	config_free(ncfg);
-	health_write_snapshot(gw->health);
 	sd_notify_send("READY=1");
 	free(errs);
 	return ret;

@@ -20,6 +20,7 @@
 #include "gateway.h"
 #include "health.h"
 #include "httpparse.h"
+#include "httpconf.h"
 #include "i18n.h"
 #include "kpi.h"
 #include "map.h"
@@ -1162,7 +1163,7 @@ static void device_page(struct page *p)
 	char name[128] = "", a[40], s[40];
 	const struct device *d = NULL;
 	const struct profile *pr;
-	int64_t span = (int64_t)gw->cfg->http_chart_hours * 3600000;
+	int64_t span = (int64_t)http_chart_hours(gw->cfg) * 3600000;
 	const char *grp;
 
 	if (p->query && http_query_get(p->query, "name", name, sizeof(name)) >= 0)
@@ -1219,7 +1220,7 @@ static void device_page(struct page *p)
 		evbuffer_add_printf(p->b, "</td><td>%s</td></tr>", quality_name(gateway_value_quality(d, k, p->now)));
 	}
 	evbuffer_add_printf(p->b, "</table></div><h2>");
-	evbuffer_add_printf(p->b, _("Last %d hours"), gw->cfg->http_chart_hours);
+	evbuffer_add_printf(p->b, _("Last %d hours"), http_chart_hours(gw->cfg));
 	evbuffer_add_printf(p->b, "</h2><div class=\"charts\">");
 	for (size_t k = 0; k < pr->nregs; k++) {
 		evbuffer_add_printf(p->b, "<figure id=\"m%zu\"><figcaption>", k);

@@ -971,6 +971,11 @@ int lighting_derived_metric(const char *metric, const char **unit, int *counter)
 	return 0;
 }
 
+const char *sched_scope_name(enum sched_scope s)
+{
+	return s == SCOPE_WARD ? "ward" : s == SCOPE_GROUP ? "group" : "device";
+}
+
 int lighting_alarm_known(const char *name)
 {
 	static const char *const alarms[] = {

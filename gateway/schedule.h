@@ -157,6 +157,8 @@ const char *lighting_derived_name(size_t i, const char **unit, int *counter);
 /** Is @name an alarm (lamp_alarm.c's TALQ names)? */
 int lighting_alarm_known(const char *name);
 
+/** "ward", "group" or "device" (the audit's and the override table's words). */
+const char *sched_scope_name(enum sched_scope s);
 /** Does @o apply to @dev? */
 int sched_override_applies(const struct gw_config *cfg, const struct sched_override *o, const char *dev);
 

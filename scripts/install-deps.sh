@@ -7,7 +7,7 @@ set -eu
 
 pkgs="build-essential pkg-config libevent-dev libmodbus-dev libpaho-mqtt-dev
 libsqlite3-dev sqlite3 jq libconfig-dev libjansson-dev libssl-dev libcmocka-dev
-mosquitto mosquitto-clients openssl chromium curl socat nats-server whois gettext
+mosquitto mosquitto-clients openssl chromium curl socat nats-server whois gettext python3
 ${WARDGW_DEPS_EXTRA:-}"
 
 missing=""

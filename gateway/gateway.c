@@ -21,7 +21,6 @@
 #include "health.h"
 #include "coverage_pub.h"
 #include "environment.h"
-#include "hostapd.h"
 #include "ingest.h"
 #include "log.h"
 #include "loopq.h"
@@ -35,6 +34,7 @@
 #include "publisher.h"
 #include "sdnotify.h"
 #include "senml.h"
+#include "sink.h"
 #include "store.h"
 #include "version.h"
 
@@ -90,9 +90,10 @@ int gateway_write(struct gateway *gw, struct device *dev, const char *metric, do
 			return -EACCES;
 		if (!isfinite(value) || (!isnan(r->min) && value < r->min) || (!isnan(r->max) && value > r->max))
 			return -ERANGE;
-		if (!dev->conf->driver->write)
+		struct driver *drv = driver_set_get(&gw->drv, dev->conf->driver);
+		if (!dev->conf->driver->write || !drv)
 			return -ENOTSUP;
-		return dev->conf->driver->write(gw, dev, i, value, done, arg);
+		return dev->conf->driver->write(drv, dev, i, value, done, arg);
 	}
 	return -ENOENT;
 }
@@ -254,8 +255,11 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	       offline, (unsigned long long)gw->stats.skipped_offline, ps.connected ? _("up") : _("down"),
 	       (unsigned long long)ps.sent);
 	char wl[256];
-	if (hostapd_live(gw, wl, sizeof(wl)) > 0)
-		printf("%s  %s\n", t, wl);
+	for (size_t i = 0; i < NDRIVERS; i++) {
+		struct driver *d = gw->drv.inst[i];
+		if (d && d->ops->live && d->ops->live(d, gw->devices, gw->ndevices, wl, sizeof(wl)) > 0)
+			printf("%s  %s\n", t, wl);
+	}
 	if (coverage_pub_live(gw->coverage))
 		printf("%s  %s\n", t, coverage_pub_live(gw->coverage));
 	if (environment_live(gw->env))
@@ -697,9 +701,15 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		goto out;
 	if (cfg->environment && (ret = environment_new(&gw->env, gw)) < 0)
 		goto out;
-	for (const struct driver_ops *const *d = drivers; *d; d++)
-		if ((ret = (*d)->start(gw, gw->base)) < 0)
+	/* the drivers: one instance each, every device started on its own */
+	if ((ret = sink_new(&gw->sink, gw)) < 0 || (ret = driver_set_init(&gw->drv, gw->sink)) < 0)
+		goto out;
+	for (size_t i = 0; i < gw->ndevices; i++)
+		if ((ret = driver_start_device(&gw->drv, &gw->devices[i])) < 0) {
+			log_err("device %s: cannot start: %s", gw->devices[i].conf->name, strerror(-ret));
 			goto out;
+		}
+	driver_set_settle(&gw->drv);
 	if ((ret = gateway_ops_init(gw)) < 0)
 		goto out;
 
@@ -809,8 +819,9 @@ static void drain_inflight(struct gateway *gw)
 
 void gateway_release(struct gateway *gw)
 {
-	for (const struct driver_ops *const *d = drivers; gw->base && *d; d++)
-		(*d)->stop(gw);
+	for (size_t i = 0; gw->devices && i < gw->ndevices; i++)
+		driver_stop_device(&gw->drv, &gw->devices[i]);
+	driver_set_release(&gw->drv);
 	/* a clean stop ends every device's state: its time off is not downtime */
 	for (size_t i = 0; gw->kpi && i < gw->ndevices; i++)
 		kpi_device_state(gw->kpi, gw->devices[i].conf->name, wall_ms(), "unknown", "gateway stopped");
@@ -828,6 +839,7 @@ void gateway_release(struct gateway *gw)
 	ingest_free(gw->ingest);
 	environment_free(gw->env);
 	coverage_pub_free(gw->coverage);
+	sink_free(gw->sink);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

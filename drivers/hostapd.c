@@ -648,7 +648,8 @@ static void hostapd_move_device(struct driver *drv, struct device *dev)
 }
 
 /* After start-up and each reload: what APs that left the config counted
- * goes; the count in the log when it changed. */
+ * goes (and the keys, when none is left); the count in the log when it
+ * changed. */
 static void hostapd_settle(struct driver *drv)
 {
 	struct hostapd_drv *h = (struct hostapd_drv *)drv;
@@ -656,6 +657,8 @@ static void hostapd_settle(struct driver *drv)
 	wipe_parked(h);
 	if (h->changed && h->naps)
 		log_info("hostapd: %zu access points", h->naps);
+	if (h->changed && !h->naps)
+		client_keys_wipe(&h->keys);     /* a reload removed every AP: the keys go too */
 	h->changed = 0;
 }
 

@@ -775,7 +775,11 @@ static void stop_bus(struct rtu_bus *b)
 	b->head = b->tail = NULL;
 	busy = b->cur != NULL;
 	if (busy) {
+		/* before the worker can see it detached (it clears both when
+		 * done): a reference on the instance, and the port draining */
 		b->detached = 1;
+		__atomic_add_fetch(&b->drv->refs, 1, __ATOMIC_RELAXED);
+		set_draining(b, 1);
 		if (b->cur->kind == JOB_WRITE) {
 			wdone = b->cur->done;
 			warg = b->cur->arg;
@@ -793,8 +797,6 @@ static void stop_bus(struct rtu_bus *b)
 		job_free(j);
 	}
 	if (busy) {
-		__atomic_add_fetch(&b->drv->refs, 1, __ATOMIC_RELAXED);
-		set_draining(b, 1);
 		pthread_detach(b->th);
 		return;
 	}

@@ -34,7 +34,7 @@ struct device {
 	int64_t poll_started_us;    /* mono time of the poll in progress (latency) */
 	int64_t due_us;             /* mono time of its next poll slot, kept by the
 				     * driver (0: none); a restart by a reload
-				     * keeps the phase (gateway_resume_due) */
+				     * keeps the phase (poll_schedule_resume) */
 };
 
 #endif

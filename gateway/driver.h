@@ -45,10 +45,10 @@ struct driver_ops {
 	void (*check_all)(struct conf_ctx *ctx, const struct gw_config *cfg);
 
 	/* The instance: new() makes it with no device (0 or negative errno;
-	 * *out set only on success); free() stops every device it still runs
-	 * and releases it. Work still in flight on a worker is detached: it
-	 * finishes on its own copies and is dropped, never delivered.
-	 * Loop thread. */
+	 * *out set only on success); free() releases it, every device having
+	 * been stopped (stop_device) before. Work still in flight on a worker
+	 * may outlive it, detached: it finishes on its own copies and is
+	 * dropped, never delivered. Loop thread. */
 	int (*new)(struct driver **out, struct sink *sink);
 	void (*free)(struct driver *drv);
 	/* Device by device, at start and on reload (SIGHUP):

@@ -28,7 +28,6 @@
 #include "ops.h"
 #include "lighting.h"
 #include "outbox.h"
-#include "pollsched.h"
 #include "secret.h"
 #include "rollup.h"
 #include "publisher.h"
@@ -523,11 +522,6 @@ out:
 	free(cid);
 	free(pw);
 	return ret;
-}
-
-int64_t gateway_resume_due(const struct device *dev, int64_t now_us, int64_t interval_us)
-{
-	return poll_schedule_resume(dev->due_us, now_us, interval_us);
 }
 
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index)

@@ -1,6 +1,7 @@
 /* The running gateway: one event_base owns the state; drivers poll devices
- * on it and hand each poll's values to gateway_poll_done(), which stores
- * them and publishes them. Everything here runs on the loop thread. */
+ * on it and hand each poll's values to the sink (sink.h), whose
+ * gateway_poll_done() stores them and publishes them. Everything here runs
+ * on the loop thread. */
 #ifndef WARDGW_GATEWAY_H
 #define WARDGW_GATEWAY_H
 
@@ -95,10 +96,6 @@ void gateway_release(struct gateway *gw);
 /** Set up @d for @conf (store series, rollup slots, topic); loop thread.
  *  0 or negative errno (then gateway_device_release() it). */
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index);
-/** For a driver starting @dev again after a reload: the first slot at or
- *  after @now_us on the phase the device had (dev->due_us, carried over by
- *  the reload), with @interval_us; 0 when it had none. Loop thread. */
-int64_t gateway_resume_due(const struct device *dev, int64_t now_us, int64_t interval_us);
 /** Free what gateway_device_init() allocated. */
 void gateway_device_release(struct device *d);
 

@@ -15,7 +15,12 @@
  *    made at start and never written anywhere; entries go when the station
  *    leaves.
  * Only counts and aggregates leave the worker; nothing per client is
- * stored, logged or published. */
+ * stored, logged or published.
+ *
+ * Each AP is an instance of its own (thread, sockets, counts), started and
+ * stopped alone: a reload that changes one AP leaves the others polling,
+ * and a restarted AP takes back what it counted today (parked by name in
+ * the driver's instance, with the keys). */
 #include "driver.h"
 #include "i18n.h"
 
@@ -33,12 +38,12 @@
 #include <unistd.h>
 
 #include "client_hash.h"
+#include "clock.h"
 #include "config.h"
-#include "gateway.h"
-#include "hostapd.h"
+#include "device.h"
 #include "hostapd_parse.h"
 #include "log.h"
-#include "loopq.h"
+#include "sink.h"
 
 struct hostapd_conf {
 	char *ctrl_path;            /* /var/run/hostapd/wlan0 */
@@ -60,25 +65,29 @@ static const char *const metric_names[H_N] = {
 	"sessionSeconds", "uniqueClientsToday",
 };
 
-/* Shared by all APs of the gateway: the day key and the process key. */
-static struct client_keys keys = CLIENT_KEYS_INIT;
-
 struct ap;
 
+/* One poll's outcome, handed to the loop; holds a reference to its AP. */
 struct ap_result {
-	struct ap *a;               /* valid only while @epoch is current */
-	struct device *dev;
-	unsigned epoch;
+	struct ap *a;
 	int64_t ts_ms;
 	int reachable;
 	char reason[160];
 	double v[H_N];
 };
 
+struct hostapd_drv;
+
 struct ap {
-	struct gateway *gw;
-	struct device *dev;
-	const struct hostapd_conf *c;
+	struct sink *sink;
+	struct client_keys *keys;   /* the instance's, shared by its APs */
+	unsigned *counter;          /* the instance's: unique socket names */
+	struct device *dev;         /* loop thread; not touched once @stopped */
+	/* what the worker reads, copied at start: the config may go first */
+	char *name, *ctrl_path, *local_dir;
+	int max_stations, timeout_ms, poll_interval_ms, backoff_max_ms;
+	int refs;                   /* the driver's, plus one per result queued (atomic) */
+	int stopped;                /* stop_device ran: results are dropped */
 	pthread_t thread;
 	int started;
 	pthread_mutex_t mu;
@@ -92,38 +101,41 @@ struct ap {
 	struct hset sess;           /* HMAC(process key): session start (v1), last rx+tx (v2) */
 	int64_t traffic, sessions, ended, seconds;
 	int map[64];
-	unsigned epoch;             /* the driver's epoch when started */
 };
 
-static struct ap **aps;
-static size_t naps;
-
-/* What an AP has counted, parked by stop() and taken back by start() under
- * the same device name, so that a reload (stop + start) does not restart
- * the day's figures. Wiped at exit, like the keys. */
+/* What an AP has counted, parked by stop_device() and taken back by
+ * start_device() under the same device name, so that a reload restarting
+ * it does not restart the day's figures. What no AP took back by the end
+ * of the reload (settle) is wiped, and so is everything at free(). */
 struct parked {
 	char name[64];
 	struct hset day, sess;
 	int64_t day_of, traffic, sessions, ended, seconds;
 };
-static struct parked *parked;
-static size_t nparked;
-static int atexit_done;
 
-static void wipe_at_exit(void)
+/* The driver's instance: the keys its APs hash with, what restarted APs
+ * left parked, and how many run. */
+struct hostapd_drv {
+	struct driver base;
+	struct client_keys keys;    /* the day key and the process key */
+	unsigned counter;
+	struct parked *parked;
+	size_t nparked;
+	size_t naps;
+	int changed;                /* APs started or stopped since the last settle */
+};
+
+static void ap_unref(struct ap *a)
 {
-	for (size_t i = 0; i < nparked; i++) {
-		hset_wipe(&parked[i].day);
-		hset_wipe(&parked[i].sess);
-	}
-	free(parked);
-	parked = NULL;
-	nparked = 0;
-	client_keys_wipe(&keys);
+	if (__atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	free(a->name);
+	free(a->ctrl_path);
+	free(a->local_dir);
+	free(a);
 }
-/* Bumped by every stop: a result queued before it is dropped unread (its AP
- * is freed, its device may have moved in a reload). Loop thread. */
-static unsigned epoch;
 
 /* The day key for @now; at ward midnight the old key is wiped (by
  * client_keys_rotate) and so is every AP's set of the day that closed. */
@@ -131,7 +143,7 @@ static void day_rotate(struct ap *a, int64_t now)
 {
 	int64_t d = ward_day_of(now);
 
-	if (client_keys_rotate(&keys, now) < 0)
+	if (client_keys_rotate(a->keys, now) < 0)
 		log_err("hostapd: getrandom failed; unique clients of this day are not counted");
 	if (a->day_of != d) {
 		hset_wipe(&a->day);
@@ -139,14 +151,14 @@ static void day_rotate(struct ap *a, int64_t now)
 	}
 }
 
-static void hash_day(const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
+static void hash_day(struct ap *a, const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
 {
-	client_hash_day(&keys, mac, out);
+	client_hash_day(a->keys, mac, out);
 }
 
-static void hash_proc(const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
+static void hash_proc(struct ap *a, const uint8_t mac[6], unsigned char out[CLIENT_HLEN])
 {
-	client_hash_proc(&keys, mac, out);
+	client_hash_proc(a->keys, mac, out);
 }
 
 static void disconnect(struct ap *a)
@@ -166,21 +178,20 @@ static int open_one(struct ap *a, char *local, size_t lsz, const char *tag, char
 {
 	struct sockaddr_un me = { .sun_family = AF_UNIX }, peer = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	static unsigned counter;
 
 	if (fd < 0) {
 		snprintf(why, wsz, "socket: %s", strerror(errno));
 		return -1;
 	}
-	snprintf(local, lsz, "%s/wardgw-%d-%s-%s-%u", a->c->local_dir, (int)getpid(), a->dev->conf->name, tag,
-		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
-	if (strlen(local) >= sizeof(me.sun_path) || strlen(a->c->ctrl_path) >= sizeof(peer.sun_path)) {
+	snprintf(local, lsz, "%s/wardgw-%d-%s-%s-%u", a->local_dir, (int)getpid(), a->name, tag,
+		 __atomic_add_fetch(a->counter, 1, __ATOMIC_RELAXED));
+	if (strlen(local) >= sizeof(me.sun_path) || strlen(a->ctrl_path) >= sizeof(peer.sun_path)) {
 		snprintf(why, wsz, "socket path too long (at most %zu bytes)", sizeof(me.sun_path) - 1);
 		close(fd);
 		return -1;
 	}
 	strcpy(me.sun_path, local);
-	strcpy(peer.sun_path, a->c->ctrl_path);
+	strcpy(peer.sun_path, a->ctrl_path);
 	unlink(local);
 	if (bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
 		snprintf(why, wsz, "bind %s: %s", local, strerror(errno));
@@ -188,7 +199,7 @@ static int open_one(struct ap *a, char *local, size_t lsz, const char *tag, char
 		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&peer, sizeof(peer)) < 0) {
-		snprintf(why, wsz, "connect %s: %s", a->c->ctrl_path, strerror(errno));
+		snprintf(why, wsz, "connect %s: %s", a->ctrl_path, strerror(errno));
 		close(fd);
 		unlink(local);
 		return -1;
@@ -205,7 +216,7 @@ static void handle_event(struct ap *a, const char *buf, size_t n);
 static ssize_t request_as(struct ap *a, int fd, const char *cmd, const char *what, char *buf, size_t bsz,
 			  char *why, size_t wsz)
 {
-	int64_t deadline = mono_ms() + a->dev->conf->timeout_ms;
+	int64_t deadline = mono_ms() + a->timeout_ms;
 	ssize_t late;
 
 	/* a reply that came after its request timed out is not this one's */
@@ -222,7 +233,7 @@ static ssize_t request_as(struct ap *a, int fd, const char *cmd, const char *wha
 		ssize_t n;
 
 		if (left <= 0) {
-			snprintf(why, wsz, "%s: no reply within %d ms", what, a->dev->conf->timeout_ms);
+			snprintf(why, wsz, "%s: no reply within %d ms", what, a->timeout_ms);
 			return -1;
 		}
 		if (poll(&p, 1, (int)left) <= 0)
@@ -279,7 +290,7 @@ static void handle_event(struct ap *a, const char *buf, size_t n)
 	if (hostapd_parse_event(buf, n, &ev) < 0)
 		return;                 /* other events; never logged (they carry MACs) */
 	if (ev.kind == HEV_CONNECTED) {
-		hash_proc(ev.mac, h);
+		hash_proc(a, ev.mac, h);
 		start = hset_get(&a->sess, h, &isnew, &bytes);
 		if (start) {
 			/* a station re-associating without a disconnect keeps its session */
@@ -288,10 +299,10 @@ static void handle_event(struct ap *a, const char *buf, size_t n)
 				a->sessions++;
 			}
 		}
-		hash_day(ev.mac, h);
+		hash_day(a, ev.mac, h);
 		hset_get(&a->day, h, &isnew, NULL);
 	} else if (ev.kind == HEV_DISCONNECTED) {
-		hash_proc(ev.mac, h);
+		hash_proc(a, ev.mac, h);
 		start = a->sess.cap ? hset_get(&a->sess, h, &isnew, NULL) : NULL;
 		if (start && !isnew && *start) {
 			int64_t d = mono_ms() - *start;
@@ -324,7 +335,7 @@ static int poll_ap(struct ap *a, struct ap_result *r)
 	r->v[H_UP] = st.enabled;
 	r->v[H_CHAN] = st.chan_util_avg >= 0 ? st.chan_util_avg / 255.0 : NAN;
 	snprintf(cmd, sizeof(cmd), "STA-FIRST");
-	for (int i = 0; i < a->c->max_stations; i++) {
+	for (int i = 0; i < a->max_stations; i++) {
 		unsigned char h[CLIENT_HLEN];
 		int isnew, rc;
 		int64_t *start, *last;
@@ -355,7 +366,7 @@ static int poll_ap(struct ap *a, struct ap_result *r)
 			nsig++;
 		}
 		/* bytes: what each station moved since the last poll */
-		hash_proc(sta.mac, h);
+		hash_proc(a, sta.mac, h);
 		start = hset_get(&a->sess, h, &isnew, &last);
 		if (start) {
 			int64_t b = (sta.rx_bytes > 0 ? sta.rx_bytes : 0) + (sta.tx_bytes > 0 ? sta.tx_bytes : 0);
@@ -369,7 +380,7 @@ static int poll_ap(struct ap *a, struct ap_result *r)
 			}
 			*last = b;
 		}
-		hash_day(sta.mac, h);
+		hash_day(a, sta.mac, h);
 		hset_get(&a->day, h, &isnew, NULL);
 		OPENSSL_cleanse(h, sizeof(h));
 	}
@@ -394,28 +405,48 @@ static void put(struct ap *a, double *vals, const struct ap_result *r)
 		vals[i] = a->map[i] >= 0 ? r->v[a->map[i]] : NAN;
 }
 
+static void on_result(void *arg);
+
+static void result_free(void *arg)
+{
+	struct ap_result *r = arg;
+
+	ap_unref(r->a);
+	free(r);
+}
+
+/* Any thread: hand @r to the loop; it holds a reference to its AP. */
+static void post_result(struct ap *a, struct ap_result *r)
+{
+	r->a = a;
+	__atomic_add_fetch(&a->refs, 1, __ATOMIC_RELAXED);
+	if (sink_post(a->sink, on_result, r, result_free) < 0)
+		result_free(r);
+}
+
 static void on_result(void *arg)
 {
 	struct ap_result *r = arg;
+	struct ap *a = r->a;
 	struct device *dev;
 	double vals[64];
 
-	if (r->epoch != epoch) {
-		free(r);
+	if (a->stopped) {           /* stopped meanwhile (a reload): its device may be gone */
+		result_free(r);
 		return;
 	}
-	dev = r->dev;
-	gateway_poll_started(r->a->gw, dev, 0);
+	dev = a->dev;
+	sink_poll_started(a->sink, dev, 0);
 	if (!r->reachable) {
 		/* hostapd gone: the AP is down, and the device offline */
-		gateway_poll_done(r->a->gw, dev, r->ts_ms, NULL, 0, 0, r->reason);
-		gateway_set_state(r->a->gw, dev, DEV_OFFLINE, r->reason);
+		sink_poll_done(a->sink, dev, r->ts_ms, NULL, 0, 0, r->reason);
+		sink_set_state(a->sink, dev, DEV_OFFLINE, r->reason);
 	} else {
-		put(r->a, vals, r);
-		gateway_poll_done(r->a->gw, dev, r->ts_ms, vals, 1, 0, NULL);  /* on-time is a Modbus slot figure */
-		gateway_set_state(r->a->gw, dev, DEV_ONLINE, NULL);
+		put(a, vals, r);
+		sink_poll_done(a->sink, dev, r->ts_ms, vals, 1, 0, NULL);  /* on-time is a Modbus slot figure */
+		sink_set_state(a->sink, dev, DEV_ONLINE, NULL);
 	}
-	free(r);
+	result_free(r);
 }
 
 static int nap_events(struct ap *a, int64_t ms)
@@ -450,38 +481,34 @@ static int nap_events(struct ap *a, int64_t ms)
 static void *worker(void *arg)
 {
 	struct ap *a = arg;
-	const struct device_conf *dc = a->dev->conf;
 	int64_t backoff = 500;
 	int said = 0;
 
 	for (;;) {
 		struct ap_result *r = calloc(1, sizeof(*r));
-		int64_t t0 = mono_ms(), wait = dc->poll_interval_ms;
+		int64_t t0 = mono_ms(), wait = a->poll_interval_ms;
 
 		if (!r) {
 			if (nap_events(a, 1000))
 				break;
 			continue;
 		}
-		r->a = a;
-		r->dev = a->dev;
-		r->epoch = a->epoch;
 		r->ts_ms = wall_ms();
 		for (int i = 0; i < H_N; i++)
 			r->v[i] = NAN;
 		if (a->ctrl < 0 && connect_ap(a, r->reason, sizeof(r->reason)) < 0) {
 			if (!said)
-				loopq_post(a->gw->q, on_result, r, free);
+				post_result(a, r);
 			else
 				free(r);
 			said = 1;
 			wait = backoff;
-			backoff = backoff * 2 > dc->backoff_max_ms ? dc->backoff_max_ms : backoff * 2;
+			backoff = backoff * 2 > a->backoff_max_ms ? a->backoff_max_ms : backoff * 2;
 		} else if (poll_ap(a, r) < 0) {
 			/* hostapd restarted or went away: reconnect next time */
 			disconnect(a);
 			if (!said)
-				loopq_post(a->gw->q, on_result, r, free);
+				post_result(a, r);
 			else
 				free(r);
 			said = 1;
@@ -489,9 +516,8 @@ static void *worker(void *arg)
 		} else {
 			said = 0;
 			backoff = 500;
-			if (loopq_post(a->gw->q, on_result, r, free) < 0)
-				free(r);
-			wait = dc->poll_interval_ms - (mono_ms() - t0);
+			post_result(a, r);
+			wait = a->poll_interval_ms - (mono_ms() - t0);
 		}
 		if (nap_events(a, wait > 0 ? wait : 0))
 			break;
@@ -500,113 +526,164 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int hostapd_start(struct gateway *gw, struct event_base *base)
+static void wipe_parked(struct hostapd_drv *h)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < gw->ndevices; i++)
-		n += gw->devices[i].conf->driver == &hostapd_driver;
-	if (!n) {
-		/* a reload removed every AP: what they counted goes now */
-		wipe_at_exit();
-		return 0;
+	for (size_t k = 0; k < h->nparked; k++) {
+		hset_wipe(&h->parked[k].day);
+		hset_wipe(&h->parked[k].sess);
 	}
-	aps = calloc(n, sizeof(*aps));
-	if (!aps)
-		return -ENOMEM;
-	for (size_t i = 0; i < gw->ndevices; i++) {
-		struct device *dev = &gw->devices[i];
-		const struct profile *p = dev->conf->profile;
-		struct ap *a;
+	h->nparked = 0;
+}
 
-		if (dev->conf->driver != &hostapd_driver)
-			continue;
-		if (!(a = calloc(1, sizeof(*a))))
-			return -ENOMEM;
-		aps[naps++] = a;
-		a->gw = gw;
-		a->dev = dev;
-		a->c = dev->conf->drv;
-		a->ctrl = a->evfd = -1;
-		a->day_of = -1;
-		a->epoch = epoch;
-		for (size_t k = 0; k < nparked; k++)
-			if (!strcmp(parked[k].name, dev->conf->name)) {
-				a->day = parked[k].day;
-				a->sess = parked[k].sess;
-				a->day_of = parked[k].day_of;
-				a->traffic = parked[k].traffic;
-				a->sessions = parked[k].sessions;
-				a->ended = parked[k].ended;
-				a->seconds = parked[k].seconds;
-				parked[k] = parked[--nparked];
-				break;
-			}
-		pthread_mutex_init(&a->mu, NULL);
-		pthread_cond_init(&a->cv, NULL);
-		for (size_t r = 0; r < 64; r++) {
-			a->map[r] = -1;
-			for (int k = 0; r < p->nregs && k < H_N; k++)
-				if (!strcmp(p->regs[r].metric, metric_names[k]))
-					a->map[r] = k;
+static void hostapd_stop_device(struct driver *drv, struct device *dev)
+{
+	struct hostapd_drv *h = (struct hostapd_drv *)drv;
+	struct ap *a = dev->drv;
+	struct parked *np;
+
+	dev->drv = NULL;
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_mutex_unlock(&a->mu);
+	/* within a request's timeout or 200 ms of napping */
+	if (a->started)
+		pthread_join(a->thread, NULL);
+	a->stopped = 1;             /* results still queued are dropped */
+	/* what it counted today waits for a restart under its name */
+	np = realloc(h->parked, (h->nparked + 1) * sizeof(*np));
+	if (np) {
+		h->parked = np;
+		np += h->nparked++;
+		memset(np, 0, sizeof(*np));
+		snprintf(np->name, sizeof(np->name), "%s", a->name);
+		np->day = a->day;
+		np->sess = a->sess;
+		np->day_of = a->day_of;
+		np->traffic = a->traffic;
+		np->sessions = a->sessions;
+		np->ended = a->ended;
+		np->seconds = a->seconds;
+	} else {
+		hset_wipe(&a->day);
+		hset_wipe(&a->sess);
+	}
+	memset(&a->day, 0, sizeof(a->day));
+	memset(&a->sess, 0, sizeof(a->sess));
+	h->naps--;
+	h->changed = 1;
+	log_info("hostapd %s: stopped", a->name);
+	ap_unref(a);
+}
+
+static int hostapd_start_device(struct driver *drv, struct device *dev)
+{
+	struct hostapd_drv *h = (struct hostapd_drv *)drv;
+	const struct profile *p = dev->conf->profile;
+	const struct hostapd_conf *c = dev->conf->drv;
+	struct ap *a;
+
+	if (!(a = calloc(1, sizeof(*a))))
+		return -ENOMEM;
+	a->refs = 1;
+	a->sink = drv->sink;
+	a->keys = &h->keys;
+	a->counter = &h->counter;
+	a->dev = dev;
+	a->ctrl = a->evfd = -1;
+	a->day_of = -1;
+	a->max_stations = c->max_stations;
+	a->timeout_ms = dev->conf->timeout_ms;
+	a->poll_interval_ms = dev->conf->poll_interval_ms;
+	a->backoff_max_ms = dev->conf->backoff_max_ms;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	a->name = strdup(dev->conf->name);
+	a->ctrl_path = strdup(c->ctrl_path);
+	a->local_dir = strdup(c->local_dir);
+	if (!a->name || !a->ctrl_path || !a->local_dir) {
+		ap_unref(a);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < h->nparked; k++)
+		if (!strcmp(h->parked[k].name, dev->conf->name)) {
+			struct parked *pk = &h->parked[k];
+			a->day = pk->day;
+			a->sess = pk->sess;
+			a->day_of = pk->day_of;
+			a->traffic = pk->traffic;
+			a->sessions = pk->sessions;
+			a->ended = pk->ended;
+			a->seconds = pk->seconds;
+			*pk = h->parked[--h->nparked];
+			break;
 		}
-		dev->drv = a;
-		if (pthread_create(&a->thread, NULL, worker, a) != 0)
+	for (size_t r = 0; r < 64; r++) {
+		a->map[r] = -1;
+		for (int k = 0; r < p->nregs && k < H_N; k++)
+			if (!strcmp(p->regs[r].metric, metric_names[k]))
+				a->map[r] = k;
+	}
+	dev->drv = a;
+	h->naps++;
+	h->changed = 1;
+	if (sink_polling(drv->sink)) {
+		if (pthread_create(&a->thread, NULL, worker, a) != 0) {
+			hostapd_stop_device(drv, dev);
 			return log_error(-EAGAIN, "hostapd %s: cannot start its thread", dev->conf->name);
+		}
 		a->started = 1;
 	}
-	/* APs that left the config: what they counted goes */
-	for (size_t k = 0; k < nparked; k++) {
-		hset_wipe(&parked[k].day);
-		hset_wipe(&parked[k].sess);
-	}
-	nparked = 0;
-	if (!atexit_done)
-		atexit_done = atexit(wipe_at_exit) == 0;
-	log_info("hostapd: %zu access points", naps);
+	log_info("hostapd %s: polling %s every %d ms", a->name, a->ctrl_path, a->poll_interval_ms);
 	return 0;
 }
 
-static void hostapd_stop(struct gateway *gw)
+static void hostapd_move_device(struct driver *drv, struct device *dev)
 {
-	epoch++;
-	for (size_t i = 0; i < naps; i++) {
-		pthread_mutex_lock(&aps[i]->mu);
-		aps[i]->stop = 1;
-		pthread_mutex_unlock(&aps[i]->mu);
-	}
-	for (size_t i = 0; i < naps; i++) {
-		struct ap *a = aps[i];
-		if (a->started)
-			pthread_join(a->thread, NULL);
-		a->dev->drv = NULL;
-		struct parked *np = realloc(parked, (nparked + 1) * sizeof(*np));
-		if (np) {
-			parked = np;
-			memset(&np[nparked], 0, sizeof(*np));
-			snprintf(np[nparked].name, sizeof(np->name), "%s", a->dev->conf->name);
-			np[nparked].day = a->day;
-			np[nparked].sess = a->sess;
-			np[nparked].day_of = a->day_of;
-			np[nparked].traffic = a->traffic;
-			np[nparked].sessions = a->sessions;
-			np[nparked].ended = a->ended;
-			np[nparked].seconds = a->seconds;
-			nparked++;
-		} else {
-			hset_wipe(&a->day);
-			hset_wipe(&a->sess);
-		}
-		pthread_mutex_destroy(&a->mu);
-		pthread_cond_destroy(&a->cv);
-		free(a);
-	}
-	free(aps);
-	aps = NULL;
-	naps = 0;
-	/* the keys stay: a reload starts the driver again within the same day;
-	 * they are wiped at the day's end and at exit */
-	(void)gw;
+	struct ap *a = dev->drv;
+
+	if (a)
+		a->dev = dev;
+}
+
+/* After start-up and each reload: what APs that left the config counted
+ * goes (and the keys, when none is left); the count in the log when it
+ * changed. */
+static void hostapd_settle(struct driver *drv)
+{
+	struct hostapd_drv *h = (struct hostapd_drv *)drv;
+
+	wipe_parked(h);
+	if (h->changed && h->naps)
+		log_info("hostapd: %zu access points", h->naps);
+	if (h->changed && !h->naps)
+		client_keys_wipe(&h->keys);     /* a reload removed every AP: the keys go too */
+	h->changed = 0;
+}
+
+static int hostapd_new(struct driver **out, struct sink *sink)
+{
+	struct hostapd_drv *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	h->keys = (struct client_keys)CLIENT_KEYS_INIT;
+	*out = &h->base;
+	return 0;
+}
+
+/* Every AP was stopped by the gateway before: what they counted and the
+ * keys are wiped. */
+static void hostapd_free(struct driver *drv)
+{
+	struct hostapd_drv *h = (struct hostapd_drv *)drv;
+
+	wipe_parked(h);
+	free(h->parked);
+	client_keys_wipe(&h->keys);
+	pthread_mutex_destroy(&h->keys.mu);
+	free(h);
 }
 
 static void hostapd_check(struct conf_ctx *ctx, const struct device_conf *dev)
@@ -640,16 +717,6 @@ static void hostapd_check(struct conf_ctx *ctx, const struct device_conf *dev)
 			   dev->profile->name, dev->profile->nregs);
 }
 
-const struct driver_ops hostapd_driver = {
-	.name = "hostapd",
-	.opts = hostapd_opts,
-	.conf_size = sizeof(struct hostapd_conf),
-	.check = hostapd_check,
-	.start = hostapd_start,
-	.stop = hostapd_stop,
-	.live = hostapd_live,
-};
-
 static double last_of(const struct device *d, const char *metric)
 {
 	const struct profile *p = d->conf->profile;
@@ -660,14 +727,15 @@ static double last_of(const struct device *d, const char *metric)
 	return NAN;
 }
 
-int hostapd_live(struct gateway *gw, char *buf, size_t n)
+/* The ward's Wi-Fi figures now as one line for --live. */
+static int hostapd_live(struct driver *drv, const struct device *devs, size_t ndevs, char *buf, size_t n)
 {
 	int aps = 0, up = 0;
 	double clients = 0, unique = 0, sig = 0, util = 0;
 	int nsig = 0, nutil = 0;
 
-	for (size_t i = 0; i < gw->ndevices; i++) {
-		const struct device *d = &gw->devices[i];
+	for (size_t i = 0; i < ndevs; i++) {
+		const struct device *d = &devs[i];
 		double v;
 		if (d->conf->driver != &hostapd_driver)
 			continue;
@@ -689,3 +757,18 @@ int hostapd_live(struct gateway *gw, char *buf, size_t n)
 	return snprintf(buf, n, _("wifi hotspots up %d/%d  clients %.0f  unique today %.0f  mean signal %.1f dBm  channel use %.0f %%"),
 			up, aps, clients, unique, nsig ? sig / nsig : NAN, nutil ? 100 * util / nutil : NAN);
 }
+
+const struct driver_ops hostapd_driver = {
+	.name = "hostapd",
+	.opts = hostapd_opts,
+	.conf_size = sizeof(struct hostapd_conf),
+	.check = hostapd_check,
+	.new = hostapd_new,
+	.free = hostapd_free,
+	.start_device = hostapd_start_device,
+	.stop_device = hostapd_stop_device,
+	.move_device = hostapd_move_device,
+	.settle = hostapd_settle,
+	.live = hostapd_live,
+};
+

@@ -2,7 +2,10 @@
  * The loop schedules each device's polls (fixed slots, offline backoff) and
  * queues them as jobs on its bus; the bus worker, the one arbiter of that
  * line, runs the jobs in order with the inter-frame silence between frames
- * and each unit's own timeout, and hands every result back through a loopq.
+ * and each unit's own timeout, and hands every result back to the loop
+ * through the sink (sink_post). Each unit is started and stopped on its
+ * own: a reload that changes one unit leaves its bus and the other buses
+ * running (a bus stops with its last unit).
  * A unit that does not answer costs the others its timeout and nothing
  * more: the port is never closed or reset for it. */
 #include "modbus_rtu.h"
@@ -22,15 +25,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "driver.h"
-#include "gateway.h"
+#include "device.h"
 #include "devhealth.h"
 #include "log.h"
-#include "loopq.h"
 #include "mbap.h"
 #include "plan.h"
 #include "pollsched.h"
+#include "sink.h"
 
 /* reasons are cut to fit their buffers (a device's reason holds 160) */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -84,21 +88,26 @@ int modbus_rtu_is(const struct device_conf *dev)
 enum job_kind { JOB_POLL, JOB_WRITE };
 
 struct rtu_bus;
+struct rtu;
 
+/* One unit's instance. Its jobs hold references to it: a device stopped
+ * (reload, stop) while a job of it is queued, runs on its bus or waits on
+ * the loop is marked stopped, and the last reference frees it, on whichever
+ * thread drops it. */
 struct rtudev {
-	struct device *dev;
-	struct gateway *gw;
+	struct device *dev;         /* not to be touched once @stopped */
+	struct sink *sink;
 	const struct rtu_conf *c;
 	struct rtu_bus *bus;
-	struct event *tick;
+	struct event *tick;         /* loop thread; freed at stop */
 	int64_t due_us;
 	struct dev_health health;
 	int polling;                /* a poll job is queued or running */
-	int orphaned;               /* its job ran on when the driver stopped: the worker frees it */
+	int stopped;                /* stop_device ran: its results are dropped */
+	int refs;                   /* the driver's, plus one per job (atomic) */
 	size_t nwrites;             /* write jobs queued or running */
-	/* what the worker reads, copied from the config at start: a bus
-	 * stopped with a job in flight finishes it after the config and the
-	 * device are gone (see rtu_stop) */
+	/* what the worker reads, copied from the config at start: a job in
+	 * flight finishes after the config and the device are gone */
 	int unit, timeout_ms, max_gap, max_regs;
 	struct reg_def *regs;       /* a shallow copy: the worker uses no strings */
 	size_t nregs;
@@ -135,7 +144,7 @@ struct job {
 };
 
 struct rtu_bus {
-	char *path;
+	struct rtu *drv;            /* the instance (a detached bus holds a reference) */
 	const struct rtu_conf *c;   /* &line */
 	struct rtu_conf line;       /* the first device's line settings, a copy */
 	char name[300];             /* "/dev/ttyUSB0 9600 8N1" */
@@ -146,8 +155,8 @@ struct rtu_bus {
 	struct job *head, *tail;
 	int stop;
 	struct job *cur;            /* the job the worker runs (under mu) */
-	struct rtudev *orphan;      /* its device, handed to the worker by rtu_stop */
-	int detached;               /* rtu_stop went on: the worker frees the bus */
+	int detached;               /* stop_bus went on: the worker frees the bus */
+	int announced;              /* its units were logged (settle) */
 	/* worker only */
 	modbus_t *ctx;
 	int64_t next_open_us;
@@ -155,15 +164,40 @@ struct rtu_bus {
 	int64_t last_end_us;
 	long gap_us;
 	unsigned silent;            /* requests in a row that got no reply */
-	size_t ndevs;
+	size_t ndevs;               /* units on it; loop writes, worker reads (atomic) */
 	int rs485_warned;
 };
 
-static struct rtudev **rdevs;
-static size_t nrdevs;
-static struct rtu_bus **buses;
-static size_t nbuses;
-static struct loopq *rq;
+/* Ports whose stopped bus's worker still finishes a job (stop_bus): a new
+ * bus on the same port waits for it on its own worker, so two contexts
+ * never share the line (as root TIOCEXCL would not keep the second out). */
+#define MAX_DRAINING 16
+
+/* The driver's instance: its units, their buses, and the ports still
+ * draining. It lives until its last detached bus is gone (refs). */
+struct rtu {
+	struct driver base;
+	struct rtudev **devs;
+	size_t ndevs;
+	struct rtu_bus **buses;
+	size_t nbuses;
+	int settled;                /* the first settle() spread the first polls */
+	int refs;                   /* the gateway's, plus one per detached bus (atomic) */
+	pthread_mutex_t drain_mu;
+	pthread_cond_t drain_cv;    /* on the monotonic clock */
+	const struct rtu_bus *draining[MAX_DRAINING];
+};
+
+static void rtu_unref(struct rtu *t)
+{
+	if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	pthread_mutex_destroy(&t->drain_mu);
+	pthread_cond_destroy(&t->drain_cv);
+	free(t->devs);
+	free(t->buses);
+	free(t);
+}
 
 /* ---------- worker side ---------- */
 
@@ -175,57 +209,45 @@ static void sleep_us(long us)
 		;
 }
 
-/* Ports whose stopped bus's worker still finishes a job (stop_bus): a new
- * bus on the same port waits for it on its own worker, so two contexts
- * never share the line (as root TIOCEXCL would not keep the second out). */
-#define MAX_DRAINING 16
-static pthread_mutex_t drain_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t drain_cv;    /* on the monotonic clock: drain_init() */
-static pthread_once_t drain_once = PTHREAD_ONCE_INIT;
-static const struct rtu_bus *draining[MAX_DRAINING];
-
 static int port_draining(const struct rtu_bus *self, const char *path)
 {
-	for (int i = 0; i < MAX_DRAINING; i++)
-		if (draining[i] && draining[i] != self && !strcmp(draining[i]->line.serial, path))
+	for (int i = 0; i < MAX_DRAINING; i++) {
+		const struct rtu_bus *o = self->drv->draining[i];
+		if (o && o != self && !strcmp(o->line.serial, path))
 			return 1;
+	}
 	return 0;
-}
-
-static void drain_init(void)
-{
-	if (clock_cond_init(&drain_cv) < 0)
-		BUG("modbus-rtu: cannot make the drain condition");
 }
 
 /* On @self's worker: wait (at most @max_ms) until no other, stopped bus
  * holds @path. */
 static void wait_port(const struct rtu_bus *self, const char *path, int max_ms)
 {
+	struct rtu *t = self->drv;
 	struct timespec until;
 
-	pthread_once(&drain_once, drain_init);
 	clock_deadline(&until, max_ms);
-	pthread_mutex_lock(&drain_mu);
-	while (port_draining(self, path) && pthread_cond_timedwait(&drain_cv, &drain_mu, &until) == 0)
+	pthread_mutex_lock(&t->drain_mu);
+	while (port_draining(self, path) && pthread_cond_timedwait(&t->drain_cv, &t->drain_mu, &until) == 0)
 		;
-	pthread_mutex_unlock(&drain_mu);
+	pthread_mutex_unlock(&t->drain_mu);
 }
 
 static void set_draining(const struct rtu_bus *b, int on)
 {
-	pthread_once(&drain_once, drain_init);
-	pthread_mutex_lock(&drain_mu);
+	struct rtu *t = b->drv;
+
+	pthread_mutex_lock(&t->drain_mu);
 	for (int i = 0; i < MAX_DRAINING; i++) {
-		if (on && !draining[i]) {
-			draining[i] = b;
+		if (on && !t->draining[i]) {
+			t->draining[i] = b;
 			break;
 		}
-		if (!on && draining[i] == b)
-			draining[i] = NULL;
+		if (!on && t->draining[i] == b)
+			t->draining[i] = NULL;
 	}
-	pthread_cond_broadcast(&drain_cv);
-	pthread_mutex_unlock(&drain_mu);
+	pthread_cond_broadcast(&t->drain_cv);
+	pthread_mutex_unlock(&t->drain_mu);
 }
 
 static int bus_open(struct rtu_bus *b, char *why, size_t len)
@@ -290,7 +312,7 @@ static void describe(struct rtu_bus *b, int e, int timeout_ms, char *buf, size_t
 		snprintf(buf, len, "exception 0x%02x (%s)", code, mbap_exception_str((uint8_t)code));
 	} else if (e == ETIMEDOUT) {
 		/* every unit of the bus silent: the line, not the unit */
-		if (b->silent >= 2 * b->ndevs + 1)
+		if (b->silent >= 2 * __atomic_load_n(&b->ndevs, __ATOMIC_RELAXED) + 1)
 			snprintf(buf, len, "no reply within %d ms (no unit on %s answers: check baud rate, parity, "
 				 "A/B wiring and termination)", timeout_ms, b->c->serial);
 		else
@@ -501,8 +523,32 @@ fail:
 
 static void job_done(void *arg);
 static void job_free(void *arg);
-static void free_rtudev(struct rtudev *d);
 static void release_bus(struct rtu_bus *b);
+
+static void dev_ref(struct rtudev *d)
+{
+	__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void free_rtudev(struct rtudev *d)
+{
+	if (d->tick)
+		event_free(d->tick);
+	plan_release(&d->plan);
+	free(d->no_gap);
+	free(d->words);
+	free(d->values);
+	free(d->regs);
+	free(d);
+}
+
+/* Any thread: the last reference frees the unit (its timer is gone by
+ * then: stop_device frees it on the loop). */
+static void dev_unref(struct rtudev *d)
+{
+	if (!__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL))
+		free_rtudev(d);
+}
 
 static void *bus_main(void *arg)
 {
@@ -529,14 +575,14 @@ static void *bus_main(void *arg)
 		if (b->stop) {
 			/* stopped meanwhile: the loop has gone on (a write was
 			 * answered then); the result is dropped */
+			dev_unref(j->d);
 			free(j);
 			break;
 		}
-		/* under mu: rtu_stop, which frees rq, waits for this */
-		if (loopq_post(rq, job_done, j, job_free) < 0)
+		/* a unit stopped meanwhile: job_done drops it on the loop */
+		if (sink_post(b->drv->base.sink, job_done, j, job_free) < 0)
 			job_free(j);
 	}
-	struct rtudev *orphan = b->orphan;
 	int detached = b->detached;
 	pthread_mutex_unlock(&b->mu);
 	if (b->ctx) {
@@ -545,11 +591,12 @@ static void *bus_main(void *arg)
 		b->ctx = NULL;
 	}
 	if (detached) {
-		/* rtu_stop did not wait for the job in flight: what it used is
-		 * ours to free; the port is free for the next bus */
+		/* stop_bus did not wait for the job in flight: the bus is ours
+		 * to free; the port is free for the next bus */
+		struct rtu *t = b->drv;
 		set_draining(b, 0);
-		free_rtudev(orphan);
 		release_bus(b);
+		rtu_unref(t);
 	}
 	return NULL;
 }
@@ -576,6 +623,7 @@ static void job_free(void *arg)
 
 	if (j->kind == JOB_WRITE && j->done)
 		j->done(j->arg, -ECANCELED, NAN, "the gateway is stopping");
+	dev_unref(j->d);
 	free(j);
 }
 
@@ -583,9 +631,12 @@ static void job_done(void *arg)
 {
 	struct job *j = arg;
 	struct rtudev *d = j->d;
-	struct gateway *gw = d->gw;
 
-	gw->stats.requests += j->requests;
+	sink_count(d->sink, SINK_REQUESTS, j->requests);
+	if (d->stopped) {           /* stopped (a reload) after the job ran */
+		job_free(j);
+		return;
+	}
 	if (j->kind == JOB_WRITE) {
 		const char *metric = d->dev->conf->profile->regs[j->reg].metric;
 		d->nwrites--;
@@ -596,7 +647,7 @@ static void job_done(void *arg)
 				 j->readback);
 		j->done(j->arg, j->err, j->readback, j->err ? j->reason : NULL);
 		j->done = NULL;
-		free(j);
+		job_free(j);
 		return;
 	}
 	int64_t late = j->start_us - j->due_us;
@@ -604,11 +655,11 @@ static void job_done(void *arg)
 	if (j->note[0])
 		log_warn("modbus %s: %s", d->dev->conf->name, j->note);
 	d->polling = 0;
-	gateway_poll_started(gw, d->dev, late);
-	gateway_poll_done(gw, d->dev, j->wall_ms, d->values, j->ok, late <= (slack > ON_TIME_US ? slack : ON_TIME_US),
-			  j->reason);
-	health_poll_done(gw, d->dev, &d->health, j->ok, j->partial, j->reason);
-	free(j);
+	sink_poll_started(d->sink, d->dev, late);
+	sink_poll_done(d->sink, d->dev, j->wall_ms, d->values, j->ok,
+		       late <= (slack > ON_TIME_US ? slack : ON_TIME_US), j->reason);
+	health_poll_done(d->sink, d->dev, &d->health, j->ok, j->partial, j->reason);
+	job_free(j);
 }
 
 static void schedule_next(struct rtudev *d)
@@ -617,8 +668,8 @@ static void schedule_next(struct rtudev *d)
 	unsigned skipped = poll_schedule_next(&d->due_us, (int64_t)d->dev->conf->poll_interval_ms * 1000,
 					      mono_us(), &tv);
 
-	d->gw->stats.scheduled += skipped;
-	d->gw->stats.skipped_busy += skipped;
+	sink_count(d->sink, SINK_SCHEDULED, skipped);
+	sink_count(d->sink, SINK_SKIPPED_BUSY, skipped);
 	d->dev->due_us = d->due_us;
 	evtimer_add(d->tick, &tv);
 }
@@ -626,13 +677,12 @@ static void schedule_next(struct rtudev *d)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct rtudev *d = arg;
-	struct gateway *gw = d->gw;
 
-	gw->stats.scheduled++;
+	sink_count(d->sink, SINK_SCHEDULED, 1);
 	if (d->polling) {
-		gw->stats.skipped_busy++;   /* the bus is behind: see `wardgw check` */
+		sink_count(d->sink, SINK_SKIPPED_BUSY, 1);   /* the bus is behind: see `wardgw check` */
 	} else if (health_backing_off(&d->health, mono_us())) {
-		gw->stats.skipped_offline++;
+		sink_count(d->sink, SINK_SKIPPED_OFFLINE, 1);
 	} else {
 		struct job *j = calloc(1, sizeof(*j));
 		if (j) {
@@ -640,13 +690,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			j->d = d;
 			j->due_us = d->due_us;
 			d->polling = 1;
+			dev_ref(d);
 			post_job(d->bus, j);
 		}
 	}
 	schedule_next(d);
 }
 
-static int rtu_write(struct gateway *gw, struct device *dev, size_t reg, double value,
+static int rtu_write(struct driver *drv, struct device *dev, size_t reg, double value,
 		     gw_write_cb done, void *arg)
 {
 	struct rtudev *d = dev->drv;
@@ -655,7 +706,7 @@ static int rtu_write(struct gateway *gw, struct device *dev, size_t reg, double 
 	struct job *j;
 	int ret;
 
-	if (!d || reg >= p->nregs)
+	if (!d || d->stopped || reg >= p->nregs)
 		return -EINVAL;
 	r = &p->regs[reg];
 	if (r->table != TABLE_HOLDING && r->table != TABLE_COIL)
@@ -682,6 +733,7 @@ static int rtu_write(struct gateway *gw, struct device *dev, size_t reg, double 
 		j->fc = j->count == 1 && p->write_function != 16 ? 6 : 16;
 	}
 	d->nwrites++;
+	dev_ref(d);
 	post_job(d->bus, j);
 	return 0;
 }
@@ -701,13 +753,14 @@ static void release_bus(struct rtu_bus *b)
 	free(b);
 }
 
-/* Stop @b without waiting on the loop for a job in flight (a read that
- * times out takes timeout_ms, a poll several): its worker finishes it on
- * copies of what it needs and frees the bus itself. Queued jobs are
- * dropped (a write gets -ECANCELED); a write in flight is answered now. */
+/* Stop @b, its last unit gone, without waiting on the loop for a job in
+ * flight (a read that times out takes timeout_ms, a poll several): its
+ * worker finishes it on the unit's copies, drops it and frees the bus
+ * itself, holding a reference to the instance (the draining ports).
+ * Queued jobs are dropped (a write gets -ECANCELED). */
 static void stop_bus(struct rtu_bus *b)
 {
-	struct job *queued, *cur;
+	struct job *queued;
 	gw_write_cb wdone = NULL;
 	void *warg = NULL;
 	int busy;
@@ -720,29 +773,30 @@ static void stop_bus(struct rtu_bus *b)
 	b->stop = 1;
 	queued = b->head;
 	b->head = b->tail = NULL;
-	cur = b->cur;
-	busy = cur != NULL;
+	busy = b->cur != NULL;
 	if (busy) {
-		b->orphan = cur->d;
-		cur->d->orphaned = 1;
+		/* before the worker can see it detached (it clears both when
+		 * done): a reference on the instance, and the port draining */
 		b->detached = 1;
-		if (cur->kind == JOB_WRITE) {
-			wdone = cur->done;
-			warg = cur->arg;
-			cur->done = NULL;
+		__atomic_add_fetch(&b->drv->refs, 1, __ATOMIC_RELAXED);
+		set_draining(b, 1);
+		if (b->cur->kind == JOB_WRITE) {
+			wdone = b->cur->done;
+			warg = b->cur->arg;
+			b->cur->done = NULL;
 		}
 	}
 	pthread_cond_signal(&b->cv);
 	pthread_mutex_unlock(&b->mu);
+	/* answered outside the lock: the answer may write again */
+	if (wdone)
+		wdone(warg, -ECANCELED, NAN, "the gateway is stopping");
 	while (queued) {
 		struct job *j = queued;
 		queued = j->next;
 		job_free(j);
 	}
-	if (wdone)
-		wdone(warg, -ECANCELED, NAN, "the gateway is stopping");
 	if (busy) {
-		set_draining(b, 1);
 		pthread_detach(b->th);
 		return;
 	}
@@ -750,162 +804,256 @@ static void stop_bus(struct rtu_bus *b)
 	release_bus(b);
 }
 
-static void free_rtudev(struct rtudev *d)
-{
-	if (!d)
-		return;
-	if (d->tick)
-		event_free(d->tick);
-	plan_release(&d->plan);
-	free(d->no_gap);
-	free(d->words);
-	free(d->values);
-	free(d->regs);
-	free(d);
-}
-
-static void rtu_stop(struct gateway *gw)
-{
-	/* first: a write cancelled below may be answered by writing again
-	 * (the lighting schedule does); rtu_write() then refuses it */
-	for (size_t i = 0; i < nrdevs; i++)
-		rdevs[i]->dev->drv = NULL;
-	/* the loop's part of every device first (its timer) */
-	for (size_t i = 0; i < nrdevs; i++) {
-		if (rdevs[i]->tick)
-			event_free(rdevs[i]->tick);
-		rdevs[i]->tick = NULL;
-	}
-	for (size_t i = 0; i < nbuses; i++)
-		stop_bus(buses[i]);
-	free(buses);
-	buses = NULL;
-	nbuses = 0;
-	/* results posted but not run: writes get their answer here */
-	if (rq)
-		loopq_free(rq);
-	rq = NULL;
-	for (size_t i = 0; i < nrdevs; i++)
-		if (!rdevs[i]->orphaned)    /* else its bus's worker frees it */
-			free_rtudev(rdevs[i]);
-	free(rdevs);
-	rdevs = NULL;
-	nrdevs = 0;
-}
-
-static struct rtu_bus *bus_for(const struct rtu_conf *c)
+/* The bus on @c's serial path, made and its worker started if new. */
+static struct rtu_bus *bus_for(struct rtu *t, const struct rtu_conf *c)
 {
 	struct rtu_bus *b;
 
-	for (size_t i = 0; i < nbuses; i++)
-		if (!strcmp(buses[i]->c->serial, c->serial))
-			return buses[i];
-	struct rtu_bus **nb = realloc(buses, (nbuses + 1) * sizeof(*nb));
+	for (size_t i = 0; i < t->nbuses; i++)
+		if (!strcmp(t->buses[i]->c->serial, c->serial))
+			return t->buses[i];
+	struct rtu_bus **nb = realloc(t->buses, (t->nbuses + 1) * sizeof(*nb));
 	if (!nb)
 		return NULL;
-	buses = nb;
+	t->buses = nb;
 	if (!(b = calloc(1, sizeof(*b))))
 		return NULL;
-	buses[nbuses++] = b;
+	b->drv = t;
 	b->line = *c;
 	b->line.serial = strdup(c->serial);
 	b->line.parity = strdup(c->parity ? c->parity : "N");
 	b->c = &b->line;
-	if (!b->line.serial || !b->line.parity)
-		return NULL;
-	b->gap_us = rtu_frame_gap_us(c);
-	snprintf(b->name, sizeof(b->name), "%s %d %d%s%d", c->serial, c->baud, c->data_bits, c->parity, c->stop_bits);
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cv, NULL);
+	if (!b->line.serial || !b->line.parity) {
+		release_bus(b);
+		return NULL;
+	}
+	b->gap_us = rtu_frame_gap_us(c);
+	snprintf(b->name, sizeof(b->name), "%s %d %d%s%d", c->serial, c->baud, c->data_bits, c->parity, c->stop_bits);
+	/* signals are the loop's: the bus thread starts with them blocked */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&b->th, NULL, bus_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_err("modbus-rtu %s: cannot start its thread", b->name);
+		release_bus(b);
+		return NULL;
+	}
+	b->started = 1;
+	t->buses[t->nbuses++] = b;
 	return b;
 }
 
-static int rtu_start(struct gateway *gw, struct event_base *base)
+/* Arm @d's first poll @first_us from now. */
+static void arm_first(struct rtudev *d, int64_t first_us)
 {
-	size_t n = 0;
-	int64_t now = mono_us();
-	int ret;
+	struct timeval tv = { (time_t)(first_us / 1000000), (suseconds_t)(first_us % 1000000) };
 
-	for (size_t i = 0; i < gw->ndevices; i++)
-		n += gw->devices[i].conf->driver == &modbus_rtu_driver;
-	if (!n)
-		return 0;
-	if ((ret = loopq_new(&rq, base)) < 0)
-		return ret;
-	if (!(rdevs = calloc(n, sizeof(*rdevs))))
-		return -ENOMEM;
-	for (size_t i = 0; i < gw->ndevices; i++) {
-		struct device *dev = &gw->devices[i];
-		const struct profile *p = dev->conf->profile;
-		struct rtudev *d;
+	d->due_us = d->dev->due_us = mono_us() + first_us;
+	if (sink_polling(d->sink))
+		evtimer_add(d->tick, &tv);
+}
 
-		if (dev->conf->driver != &modbus_rtu_driver)
-			continue;
-		if (!(d = calloc(1, sizeof(*d))))
-			return -ENOMEM;
-		rdevs[nrdevs++] = d;
-		d->dev = dev;
-		d->gw = gw;
-		d->c = dev->conf->drv;
-		dev->drv = d;
-		d->unit = d->c->unit;
-		d->timeout_ms = dev->conf->timeout_ms;
-		d->max_gap = d->c->max_gap;
-		d->max_regs = d->c->max_regs;
-		d->nregs = p->nregs;
-		if (!(d->regs = malloc((p->nregs ? p->nregs : 1) * sizeof(*d->regs))))
-			return -ENOMEM;
-		memcpy(d->regs, p->regs, p->nregs * sizeof(*d->regs));
-		if (!(d->bus = bus_for(d->c)))
-			return -ENOMEM;
-		d->bus->ndevs++;
-		d->no_gap = calloc(p->nregs ? p->nregs : 1, 1);
-		if (!d->no_gap)
-			return -ENOMEM;
-		if ((ret = plan_build_ex(&d->plan, p->regs, p->nregs, (unsigned)d->c->max_gap,
-					 (unsigned)d->c->max_regs, NULL)) < 0)
-			return ret;
-		/* room for the widest read any later plan can have */
-		d->maxcount = PLAN_MAX_BITS;
-		d->words = calloc(d->maxcount, sizeof(*d->words));
-		d->values = calloc(p->nregs ? p->nregs : 1, sizeof(*d->values));
-		d->tick = evtimer_new(base, on_tick, d);
-		if (!d->words || !d->values || !d->tick)
-			return -ENOMEM;
+/* Take @d off its bus (queued jobs dropped, a write in flight answered
+ * -ECANCELED; a poll in flight is dropped when it comes back) and out of
+ * the instance; the bus stops with its last unit. Loop thread. */
+static void stop_unit(struct rtu *t, struct rtudev *d)
+{
+	struct rtu_bus *b;
+	struct job *mine = NULL, **pp;
+	gw_write_cb wdone = NULL;
+	void *warg = NULL;
+
+	d->stopped = 1;
+	if (d->tick)
+		event_free(d->tick);
+	d->tick = NULL;
+	for (size_t i = 0; i < t->ndevs; i++)
+		if (t->devs[i] == d) {
+			t->devs[i] = t->devs[--t->ndevs];
+			break;
+		}
+	if ((b = d->bus)) {
+		pthread_mutex_lock(&b->mu);
+		for (pp = &b->head; *pp;) {
+			struct job *j = *pp;
+			if (j->d != d) {
+				pp = &j->next;
+				continue;
+			}
+			*pp = j->next;
+			j->next = mine;
+			mine = j;
+		}
+		b->tail = NULL;
+		for (struct job *j = b->head; j; j = j->next)
+			b->tail = j;
+		if (b->cur && b->cur->d == d && b->cur->kind == JOB_WRITE) {
+			wdone = b->cur->done;
+			warg = b->cur->arg;
+			b->cur->done = NULL;
+		}
+		pthread_mutex_unlock(&b->mu);
+		while (mine) {
+			struct job *j = mine;
+			mine = j->next;
+			job_free(j);
+		}
+		if (wdone)
+			wdone(warg, -ECANCELED, NAN, "the device is stopping");
+		if (!__atomic_sub_fetch(&b->ndevs, 1, __ATOMIC_RELAXED)) {
+			for (size_t i = 0; i < t->nbuses; i++)
+				if (t->buses[i] == b) {
+					t->buses[i] = t->buses[--t->nbuses];
+					break;
+				}
+			stop_bus(b);
+		}
 	}
-	/* first polls spread over one interval per bus, so a bus is not
-	 * asked for everything at once */
-	for (size_t bi = 0; bi < nbuses; bi++) {
-		size_t k = 0;
-		for (size_t i = 0; i < nrdevs; i++) {
-			struct rtudev *d = rdevs[i];
-			if (d->bus != buses[bi])
+	dev_unref(d);
+}
+
+static void rtu_stop_device(struct driver *drv, struct device *dev)
+{
+	struct rtudev *d = dev->drv;
+
+	/* first: a write cancelled below may be answered by writing again
+	 * (the lighting schedule does); rtu_write() then refuses it */
+	dev->drv = NULL;
+	if (d)
+		stop_unit((struct rtu *)drv, d);
+}
+
+/* Create @dev's unit on the bus of its serial path (the bus made if it is
+ * the first). Its first poll: on its old slots when a reload restarts it;
+ * at start-up spread over one interval per bus by settle(); added by a
+ * reload: soon. */
+static int rtu_start_device(struct driver *drv, struct device *dev)
+{
+	struct rtu *t = (struct rtu *)drv;
+	const struct profile *p = dev->conf->profile;
+	struct rtudev *d, **nl;
+	int ret = -ENOMEM;
+
+	if (!(d = calloc(1, sizeof(*d))))
+		return -ENOMEM;
+	if (!(nl = realloc(t->devs, (t->ndevs + 1) * sizeof(*nl)))) {
+		free(d);
+		return -ENOMEM;
+	}
+	t->devs = nl;
+	t->devs[t->ndevs++] = d;
+	d->refs = 1;
+	d->dev = dev;
+	d->sink = drv->sink;
+	d->c = dev->conf->drv;
+	dev->drv = d;
+	d->unit = d->c->unit;
+	d->timeout_ms = dev->conf->timeout_ms;
+	d->max_gap = d->c->max_gap;
+	d->max_regs = d->c->max_regs;
+	d->nregs = p->nregs;
+	if (!(d->regs = malloc((p->nregs ? p->nregs : 1) * sizeof(*d->regs))))
+		goto fail;
+	memcpy(d->regs, p->regs, p->nregs * sizeof(*d->regs));
+	d->no_gap = calloc(p->nregs ? p->nregs : 1, 1);
+	if (!d->no_gap)
+		goto fail;
+	if ((ret = plan_build_ex(&d->plan, p->regs, p->nregs, (unsigned)d->c->max_gap,
+				 (unsigned)d->c->max_regs, NULL)) < 0)
+		goto fail;
+	ret = -ENOMEM;
+	/* room for the widest read any later plan can have */
+	d->maxcount = PLAN_MAX_BITS;
+	d->words = calloc(d->maxcount, sizeof(*d->words));
+	d->values = calloc(p->nregs ? p->nregs : 1, sizeof(*d->values));
+	d->tick = evtimer_new(sink_base(drv->sink), on_tick, d);
+	if (!d->words || !d->values || !d->tick)
+		goto fail;
+	if (!(d->bus = bus_for(t, d->c))) {
+		ret = -EAGAIN;
+		goto fail;
+	}
+	__atomic_add_fetch(&d->bus->ndevs, 1, __ATOMIC_RELAXED);
+	int64_t now = mono_us();
+	int64_t resume = poll_schedule_resume(dev->due_us, now, (int64_t)dev->conf->poll_interval_ms * 1000);
+	if (resume)
+		arm_first(d, resume - now);
+	else if (t->settled)
+		arm_first(d, 50000 + (int64_t)(dev->index % 20) * 10000);
+	return 0;
+fail:
+	rtu_stop_device(drv, dev);
+	return ret;
+}
+
+static void rtu_move_device(struct driver *drv, struct device *dev)
+{
+	struct rtudev *d = dev->drv;
+
+	if (!d)
+		return;
+	d->dev = dev;
+	d->c = dev->conf->drv;
+}
+
+/* Start-up: the first polls spread over one interval per bus, so a bus
+ * is not asked for everything at once; each new bus in the log. */
+static void rtu_settle(struct driver *drv)
+{
+	struct rtu *t = (struct rtu *)drv;
+	int first = !t->settled;
+
+	t->settled = 1;
+	for (size_t bi = 0; bi < t->nbuses; bi++) {
+		struct rtu_bus *b = t->buses[bi];
+		size_t k = 0, n = __atomic_load_n(&b->ndevs, __ATOMIC_RELAXED);
+		for (size_t i = 0; first && i < t->ndevs; i++) {
+			struct rtudev *d = t->devs[i];
+			if (d->bus != b || d->due_us)
 				continue;
 			int64_t interval = (int64_t)d->dev->conf->poll_interval_ms * 1000;
-			/* a reload restarts the whole driver: each device keeps
-			 * the slots it had */
-			int64_t resume = gateway_resume_due(d->dev, now, interval);
-			d->due_us = resume ? resume : now + interval * (int64_t)k / (int64_t)buses[bi]->ndevs;
-			d->dev->due_us = d->due_us;
-			k++;
-			int64_t left = d->due_us - now;
-			struct timeval tv = { (time_t)(left / 1000000), (suseconds_t)(left % 1000000) };
-			if (!gw->no_poll)
-				evtimer_add(d->tick, &tv);
+			arm_first(d, interval * (int64_t)k++ / (int64_t)(n ? n : 1));
 		}
-		/* signals are the loop's: the bus thread starts with them blocked */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		int rc = pthread_create(&buses[bi]->th, NULL, bus_main, buses[bi]);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (rc != 0)
-			return log_error(-EAGAIN, "modbus-rtu %s: cannot start its thread", buses[bi]->name);
-		buses[bi]->started = 1;
-		log_info("modbus-rtu %s: %zu units, %ld us between frames", buses[bi]->name, buses[bi]->ndevs,
-			 buses[bi]->gap_us);
+		if (!b->announced)
+			log_info("modbus-rtu %s: %zu units, %ld us between frames", b->name, n, b->gap_us);
+		b->announced = 1;
 	}
+}
+
+static int rtu_new(struct driver **out, struct sink *sink)
+{
+	struct rtu *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->refs = 1;
+	pthread_mutex_init(&t->drain_mu, NULL);
+	if (clock_cond_init(&t->drain_cv) < 0) {
+		pthread_mutex_destroy(&t->drain_mu);
+		free(t);
+		return log_error(-ENOMEM, "modbus-rtu: cannot make the drain condition");
+	}
+	*out = &t->base;
 	return 0;
+}
+
+/* The gateway stops every unit first; what is left goes here. A bus busy
+ * with a job keeps the instance alive until its worker is done. */
+static void rtu_free(struct driver *drv)
+{
+	struct rtu *t = (struct rtu *)drv;
+
+	while (t->ndevs) {
+		struct rtudev *d = t->devs[t->ndevs - 1];
+		stop_unit(t, d);
+	}
+	while (t->nbuses)
+		stop_bus(t->buses[--t->nbuses]);
+	rtu_unref(t);
 }
 
 static void rtu_check(struct conf_ctx *ctx, const struct device_conf *dev)
@@ -962,7 +1110,11 @@ const struct driver_ops modbus_rtu_driver = {
 	.conf_size = sizeof(struct rtu_conf),
 	.check = rtu_check,
 	.check_all = rtu_check_all,
-	.start = rtu_start,
-	.stop = rtu_stop,
+	.new = rtu_new,
+	.free = rtu_free,
+	.start_device = rtu_start_device,
+	.stop_device = rtu_stop_device,
+	.move_device = rtu_move_device,
+	.settle = rtu_settle,
 	.write = rtu_write,
 };

@@ -23,13 +23,15 @@
 #include "config.h"
 #include "i18n.h"
 #include "driver.h"
-#include "gateway.h"
+#include "device.h"
 #include "devhealth.h"
 #include "log.h"
 #include "mbap.h"
 #include "plan.h"
 #include "pollsched.h"
 #include "rtu.h"
+#include "clock.h"
+#include "sink.h"
 
 /* A poll is on time when it starts within this of its slot (or 5 % of the
  * interval, if larger). */
@@ -82,10 +84,12 @@ struct mbwrite {
 };
 
 struct mbdev;
+struct mbtcp;
 
 /* One TCP connection, shared by the devices at its host:port. */
 struct mblink {
-	struct gateway *gw;
+	struct mbtcp *drv;          /* the instance that owns it */
+	struct sink *sink;
 	char *host;                 /* a copy: the device that made the link may go in a reload */
 	int port;
 	int rtu;                    /* RTU framing */
@@ -115,7 +119,7 @@ struct mblink {
 
 struct mbdev {
 	struct device *dev;
-	struct gateway *gw;
+	struct sink *sink;
 	const struct mbtcp_conf *c;
 	struct mblink *L;
 	struct mbdev *wnext;        /* in the link's wait line */
@@ -140,10 +144,18 @@ struct mbdev {
 	uint16_t rb[4];             /* pre-read / read-back words */
 };
 
-static struct mbdev **mbdevs;
-static size_t nmbdevs;
-static struct mblink **links;
-static size_t nlinks;
+/* The driver's instance: its devices and their links, and the resolver
+ * they share. Nothing of it is global: two instances (a gateway and the
+ * write tool, or two gateways in one test) do not meet. */
+struct mbtcp {
+	struct driver base;
+	struct mbdev **devs;
+	size_t ndevs;
+	struct mblink **links;
+	size_t nlinks;
+	struct evdns_base *dns;
+	int settled;                /* the first settle() spread the first polls */
+};
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static int resolve_numeric(struct mblink *L);
@@ -190,7 +202,7 @@ static void discard(struct mblink *L, const char *fmt, ...)
 {
 	va_list ap;
 
-	L->gw->stats.frames_discarded++;
+	sink_count(L->sink, SINK_FRAMES_DISCARDED, 1);
 	if (L->note[0])
 		return;
 	va_start(ap, fmt);
@@ -279,8 +291,8 @@ static void schedule_next(struct mbdev *m)
 	unsigned skipped = poll_schedule_next(&m->due_us, (int64_t)m->dev->conf->poll_interval_ms * 1000,
 					      mono_us(), &tv);
 
-	m->gw->stats.scheduled += skipped;
-	m->gw->stats.skipped_busy += skipped;
+	sink_count(m->sink, SINK_SCHEDULED, skipped);
+	sink_count(m->sink, SINK_SKIPPED_BUSY, skipped);
 	m->dev->due_us = m->due_us;
 	evtimer_add(m->tick, &tv);
 }
@@ -294,8 +306,8 @@ static void finish(struct mbdev *m, int ok, const char *reason)
 		evtimer_del(L->tmo);
 	if (L->cs == C_WAITING)
 		L->cs = C_IDLE;
-	gateway_poll_done(m->gw, m->dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
-	health_poll_done(m->gw, m->dev, &m->health, ok, ok && reason, reason);
+	sink_poll_done(m->sink, m->dev, m->wall_start_ms, m->values, ok, m->on_time, reason);
+	health_poll_done(m->sink, m->dev, &m->health, ok, ok && reason, reason);
 	next_op(m);
 }
 
@@ -350,7 +362,7 @@ static void send_pdu(struct mbdev *m, const uint8_t *pdu, size_t pdulen)
 		fail(m, 1, "send: %s", n < 0 ? strerror(errno) : "short write");
 		return;
 	}
-	m->gw->stats.requests++;
+	sink_count(m->sink, SINK_REQUESTS, 1);
 	L->cs = C_WAITING;
 	L->rlen = 0;
 	L->deadline_us = mono_us() + (int64_t)m->dev->conf->timeout_ms * 1000;
@@ -464,7 +476,7 @@ static void handle_frame(struct mblink *L, size_t flen)
 			/* noise, or a serial side at another baud rate or
 			 * parity; what follows may still be our reply */
 			L->crc_errors++;
-			L->gw->stats.frames_discarded++;
+			sink_count(L->sink, SINK_FRAMES_DISCARDED, 1);
 			L->rlen = 0;
 			return;
 		}
@@ -514,19 +526,19 @@ static void on_readable(struct mblink *L)
 			if (flen < 0 && L->rtu) {
 				/* not the start of our reply: drop it, keep waiting */
 				L->crc_errors++;
-				L->gw->stats.frames_discarded++;
+				sink_count(L->sink, SINK_FRAMES_DISCARDED, 1);
 				L->rlen = 0;
 				break;
 			}
 			if (flen < 0) {
-				L->gw->stats.frames_discarded++;
+				sink_count(L->sink, SINK_FRAMES_DISCARDED, 1);
 				fail(L->owner, 1, "malformed MBAP header");
 				return;
 			}
 			if (!L->rtu && (unsigned)flen > L->max_adu) {
 				/* no reply to this request is that long: the stream
 				 * cannot be trusted any more */
-				L->gw->stats.frames_discarded++;
+				sink_count(L->sink, SINK_FRAMES_DISCARDED, 1);
 				fail(L->owner, 1, "malformed reply: MBAP length field %d, a reply to this request has at "
 				     "most %u", flen - 6, L->max_adu - 6);
 				return;
@@ -575,7 +587,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 		/* before its header is whole, the length a reply to this request has */
 		snprintf(why, sizeof(why), "no whole reply within %d ms: %zu of %u bytes came", to, L->rlen,
 			 flen > 0 ? (unsigned)flen : L->max_adu);
-		L->gw->stats.frames_discarded++;
+		sink_count(L->sink, SINK_FRAMES_DISCARDED, 1);
 	} else
 		snprintf(why, sizeof(why), "no reply within %d ms", to);
 	/* alone on its connection the device may be confused: start afresh;
@@ -618,7 +630,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		/* from now on one persistent read registration per connection */
-		event_assign(L->io, L->gw->base, L->fd, EV_READ | EV_PERSIST, on_io, L);
+		event_assign(L->io, sink_base(L->sink), L->fd, EV_READ | EV_PERSIST, on_io, L);
 		event_add(L->io, NULL);
 		L->cs = C_IDLE;
 		if (m->wr)
@@ -638,7 +650,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 		ssize_t n = recv(L->fd, junk, sizeof(junk), 0);
 		int64_t now = mono_us();
 		if (n > 0) {
-			L->gw->stats.frames_discarded++;
+			sink_count(L->sink, SINK_FRAMES_DISCARDED, 1);
 			L->quiet_until_us = now + L->quiet_us;
 		}
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (n > 0 && now >= L->quiet_max_us)) {
@@ -673,7 +685,7 @@ static void start_connect(struct mbdev *m)
 	}
 	/* completion (or refusal) shows as writability */
 	L->cs = C_CONNECTING;
-	event_assign(L->io, L->gw->base, L->fd, EV_WRITE, on_io, L);
+	event_assign(L->io, sink_base(L->sink), L->fd, EV_WRITE, on_io, L);
 	event_add(L->io, NULL);
 	arm_timeout(L);
 }
@@ -698,7 +710,6 @@ static void go(struct mbdev *m, void (*send_it)(struct mbdev *))
 /* Start the poll of the slot due at @due_us; @m has the link. */
 static void start_poll(struct mbdev *m, int64_t due_us)
 {
-	struct gateway *gw = m->gw;
 	int64_t late = mono_us() - due_us;
 	int64_t slack = (int64_t)m->dev->conf->poll_interval_ms * 50;   /* 5 % in µs */
 
@@ -709,21 +720,20 @@ static void start_poll(struct mbdev *m, int64_t due_us)
 	m->wall_start_ms = wall_ms();
 	for (size_t i = 0; i < m->plan.nregs; i++)
 		m->values[i] = NAN;
-	gateway_poll_started(gw, m->dev, late);
+	sink_poll_started(m->sink, m->dev, late);
 	go(m, send_read);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct mbdev *m = arg;
-	struct gateway *gw = m->gw;
 	int64_t now = mono_us();
 
-	gw->stats.scheduled++;
+	sink_count(m->sink, SINK_SCHEDULED, 1);
 	if (m->polling || m->poll_deferred) {
-		gw->stats.skipped_busy++;
+		sink_count(m->sink, SINK_SKIPPED_BUSY, 1);
 	} else if (health_backing_off(&m->health, now)) {
-		gw->stats.skipped_offline++;
+		sink_count(m->sink, SINK_SKIPPED_OFFLINE, 1);
 	} else {
 		/* now, or as soon as the link (or a write) lets it */
 		m->poll_deferred = 1;
@@ -858,7 +868,7 @@ static void handle_write_frame(struct mbdev *m, const uint8_t *pdu, size_t pdule
 	write_done(m, 0, rb, NULL);
 }
 
-static int mbtcp_write(struct gateway *gw, struct device *dev, size_t reg, double value,
+static int mbtcp_write(struct driver *drv, struct device *dev, size_t reg, double value,
 		       gw_write_cb done, void *arg)
 {
 	struct mbdev *m = dev->drv;
@@ -912,8 +922,6 @@ struct dnsq {
 	struct evdns_getaddrinfo_request *req;
 	int in_call, done;
 };
-
-static struct evdns_base *dns;
 
 static int resolve_numeric(struct mblink *L)
 {
@@ -980,12 +988,14 @@ static void start_resolve(struct mbdev *m, void (*send_it)(struct mbdev *))
 		start_connect(m);
 		return;
 	}
-	if (!dns && (dns = evdns_base_new(L->gw->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) != NULL) {
+	struct evdns_base **dns = &L->drv->dns;
+
+	if (!*dns && (*dns = evdns_base_new(sink_base(L->sink), EVDNS_BASE_INITIALIZE_NAMESERVERS)) != NULL) {
 		/* a poll waits for the name: not for long */
-		evdns_base_set_option(dns, "timeout:", "2");
-		evdns_base_set_option(dns, "attempts:", "2");
+		evdns_base_set_option(*dns, "timeout:", "2");
+		evdns_base_set_option(*dns, "attempts:", "2");
 	}
-	if (!dns || !(q = calloc(1, sizeof(*q)))) {
+	if (!*dns || !(q = calloc(1, sizeof(*q)))) {
 		fail(m, 0, "cannot resolve %s: no resolver (/etc/resolv.conf)", L->host);
 		return;
 	}
@@ -998,7 +1008,7 @@ static void start_resolve(struct mbdev *m, void (*send_it)(struct mbdev *))
 	q->in_call = 1;
 	/* may answer at once (a name in /etc/hosts, an error): then the
 	 * callback has run and q is ours to free */
-	r = evdns_getaddrinfo(dns, L->host, port, &hints, on_resolved, q);
+	r = evdns_getaddrinfo(*dns, L->host, port, &hints, on_resolved, q);
 	q->in_call = 0;
 	if (q->done)
 		free(q);
@@ -1050,144 +1060,146 @@ static void free_link(struct mblink *L)
 	free(L);
 }
 
-static struct mblink *link_for(struct gateway *gw, struct event_base *base, const struct mbtcp_conf *c)
+static struct mblink *link_for(struct mbtcp *t, const struct mbtcp_conf *c)
 {
+	struct event_base *base = sink_base(t->base.sink);
 	struct mblink *L;
 
-	for (size_t i = 0; i < nlinks; i++)
-		if (links[i]->port == c->port && !strcmp(links[i]->host, c->host))
-			return links[i];
-	struct mblink **nl = realloc(links, (nlinks + 1) * sizeof(*nl));
+	for (size_t i = 0; i < t->nlinks; i++)
+		if (t->links[i]->port == c->port && !strcmp(t->links[i]->host, c->host))
+			return t->links[i];
+	struct mblink **nl = realloc(t->links, (t->nlinks + 1) * sizeof(*nl));
 	if (!nl)
 		return NULL;
-	links = nl;
+	t->links = nl;
 	if (!(L = calloc(1, sizeof(*L))))
 		return NULL;
-	links[nlinks++] = L;
-	L->gw = gw;
-	if (!(L->host = strdup(c->host)))
+	L->drv = t;
+	L->sink = t->base.sink;
+	L->fd = -1;
+	if (!(L->host = strdup(c->host))) {
+		free(L);
 		return NULL;
+	}
 	L->port = c->port;
 	L->rtu = !strcmp(c->framing, "rtu");
-	L->fd = -1;
 	L->io = event_new(base, -1, 0, on_io, L);
 	L->tmo = evtimer_new(base, on_timeout, L);
-	if (!L->io || !L->tmo)
+	if (!L->io || !L->tmo) {
+		free_link(L);
 		return NULL;
+	}
+	t->links[t->nlinks++] = L;
 	return L;
 }
 
-/* Create and start one device's instance on its host:port's link; its
- * first poll comes @first_us from now. */
-static int start_one(struct gateway *gw, struct event_base *base, struct device *dev, int64_t first_us)
+static void leave_link(struct mbdev *m);
+
+/* Arm @m's first poll @first_us from now. */
+static void arm_first(struct mbdev *m, int64_t first_us)
 {
+	struct timeval tv = { (time_t)(first_us / 1000000), (suseconds_t)(first_us % 1000000) };
+
+	m->due_us = m->dev->due_us = mono_us() + first_us;
+	if (sink_polling(m->sink))
+		evtimer_add(m->tick, &tv);
+}
+
+/* Take @m out of the instance's list and free it (its link left). */
+static void drop_mbdev(struct mbtcp *t, struct mbdev *m)
+{
+	for (size_t i = 0; i < t->ndevs; i++)
+		if (t->devs[i] == m) {
+			t->devs[i] = t->devs[--t->ndevs];
+			break;
+		}
+	leave_link(m);
+	free_mbdev(m);
+}
+
+/* Create @dev's instance on its host:port's link. Its first poll: on its
+ * old slots when a reload restarts it (a reload that restarts every device
+ * must not poll them all at once); at start-up spread over one interval
+ * by settle(); added by a reload: soon, but not all in the same instant. */
+static int mbtcp_start_device(struct driver *drv, struct device *dev)
+{
+	struct mbtcp *t = (struct mbtcp *)drv;
 	const struct profile *p = dev->conf->profile;
 	struct mbdev *m, **nl;
 	unsigned maxcount = 1;
-	int ret;
+	int ret = -ENOMEM;
 
 	m = calloc(1, sizeof(*m));
-	nl = m ? realloc(mbdevs, (nmbdevs + 1) * sizeof(*mbdevs)) : NULL;
+	nl = m ? realloc(t->devs, (t->ndevs + 1) * sizeof(*t->devs)) : NULL;
 	if (!nl) {
 		free(m);
 		return -ENOMEM;
 	}
-	mbdevs = nl;
-	mbdevs[nmbdevs++] = m;
+	t->devs = nl;
+	t->devs[t->ndevs++] = m;
 	m->dev = dev;
-	m->gw = gw;
+	m->sink = drv->sink;
 	m->c = dev->conf->drv;
 	dev->drv = m;
-	if (!(m->L = link_for(gw, base, m->c)))
-		return -ENOMEM;
+	if (!(m->L = link_for(t, m->c)))
+		goto fail;
 	m->L->ndevs++;
 	m->no_gap = calloc(p->nregs ? p->nregs : 1, 1);
 	if (!m->no_gap)
-		return -ENOMEM;
+		goto fail;
 	if ((ret = plan_build_ex(&m->plan, p->regs, p->nregs, (unsigned)m->c->max_gap,
 				 (unsigned)m->c->max_regs, NULL)) < 0)
-		return ret;
+		goto fail;
+	ret = -ENOMEM;
 	for (size_t r = 0; r < m->plan.nreads; r++)
 		if (m->plan.reads[r].count > maxcount)
 			maxcount = m->plan.reads[r].count;
 	m->words = calloc(maxcount, sizeof(*m->words));
 	m->values = calloc(p->nregs ? p->nregs : 1, sizeof(*m->values));
-	m->tick = evtimer_new(base, on_tick, m);
+	m->tick = evtimer_new(sink_base(drv->sink), on_tick, m);
 	if (!m->words || !m->values || !m->tick)
-		return -ENOMEM;
+		goto fail;
 	/* a numeric address now; a name at the first poll, on the loop */
 	if (m->L->ndevs == 1 && !m->L->resolved && resolve_numeric(m->L) < 0 && !m->c->host[0])
 		log_warn("modbus %s: host is empty; will retry", dev->conf->name);
-	m->due_us = dev->due_us = mono_us() + first_us;
-	struct timeval tv = { (time_t)(first_us / 1000000), (suseconds_t)(first_us % 1000000) };
-	if (!gw->no_poll)
-		evtimer_add(m->tick, &tv);
-	return 0;
-}
-
-static int mbtcp_start(struct gateway *gw, struct event_base *base)
-{
-	size_t n = 0, k = 0, shared = 0;
-	int ret;
-
-	for (size_t i = 0; i < gw->ndevices; i++)
-		n += gw->devices[i].conf->driver == &modbus_tcp_driver;
-	if (!n)
-		return 0;
-	for (size_t i = 0; i < gw->ndevices; i++) {
-		struct device *dev = &gw->devices[i];
-
-		if (dev->conf->driver != &modbus_tcp_driver)
-			continue;
-		/* spread first polls over one interval so the ward is not
-		 * polled in one burst every period */
-		int64_t interval = (int64_t)dev->conf->poll_interval_ms * 1000;
-		if ((ret = start_one(gw, base, dev, interval * (int64_t)k / (int64_t)n)) < 0)
-			return ret;
-		k++;
-	}
-	for (size_t i = 0; i < nlinks; i++)
-		if (links[i]->ndevs > 1) {
-			shared++;
-			log_info("modbus-tcp %s:%d: %zu devices share one connection%s", links[i]->host, links[i]->port,
-				 links[i]->ndevs, links[i]->rtu ? " (RTU framing)" : "");
-		}
-	log_info("modbus-tcp: %zu devices on %zu connections (%zu shared)", nmbdevs, nlinks, shared);
-	return 0;
-}
-
-static void mbtcp_stop(struct gateway *gw)
-{
-	for (size_t i = 0; i < nmbdevs; i++) {
-		if (mbdevs[i]->dev)
-			mbdevs[i]->dev->drv = NULL;
-		free_mbdev(mbdevs[i]);
-	}
-	for (size_t i = 0; i < nlinks; i++)
-		free_link(links[i]);
-	free(links);
-	links = NULL;
-	nlinks = 0;
-	if (dns)
-		evdns_base_free(dns, 0);
-	dns = NULL;
-	free(mbdevs);
-	mbdevs = NULL;
-	nmbdevs = 0;
-}
-
-/* Reload: one device at a time. */
-static int mbtcp_start_device(struct gateway *gw, struct device *dev)
-{
 	int64_t now = mono_us();
-	int64_t resume = gateway_resume_due(dev, now, (int64_t)dev->conf->poll_interval_ms * 1000);
-
-	/* restarted by a reload: on its old slots (a reload that restarts
-	 * every device must not poll them all at once); added: first poll
-	 * soon, but not all added devices in the same instant */
+	int64_t resume = poll_schedule_resume(dev->due_us, now, (int64_t)dev->conf->poll_interval_ms * 1000);
 	if (resume)
-		return start_one(gw, gw->base, dev, resume - now);
-	return start_one(gw, gw->base, dev, 50000 + (int64_t)(dev->index % 20) * 10000);
+		arm_first(m, resume - now);
+	else if (t->settled)
+		arm_first(m, 50000 + (int64_t)(dev->index % 20) * 10000);
+	return 0;
+fail:
+	dev->drv = NULL;
+	drop_mbdev(t, m);
+	return ret;
+}
+
+/* Start-up: the first polls spread over one interval, so the ward is not
+ * polled in one burst every period; then what runs, in the log. */
+static void mbtcp_settle(struct driver *drv)
+{
+	struct mbtcp *t = (struct mbtcp *)drv;
+	size_t shared = 0, k = 0;
+
+	if (t->settled)
+		return;
+	t->settled = 1;
+	if (!t->ndevs)
+		return;
+	for (size_t i = 0; i < t->ndevs; i++) {
+		struct mbdev *m = t->devs[i];
+		int64_t interval = (int64_t)m->dev->conf->poll_interval_ms * 1000;
+		if (!m->due_us)
+			arm_first(m, interval * (int64_t)k++ / (int64_t)t->ndevs);
+	}
+	for (size_t i = 0; i < t->nlinks; i++)
+		if (t->links[i]->ndevs > 1) {
+			shared++;
+			log_info("modbus-tcp %s:%d: %zu devices share one connection%s", t->links[i]->host,
+				 t->links[i]->port, t->links[i]->ndevs, t->links[i]->rtu ? " (RTU framing)" : "");
+		}
+	log_info("modbus-tcp: %zu devices on %zu connections (%zu shared)", t->ndevs, t->nlinks, shared);
 }
 
 /* Take @m out of its link: out of the line, and if its request has the
@@ -1216,11 +1228,13 @@ static void leave_link(struct mbdev *m)
 		close_conn(L);
 		L->pending = NULL;
 	}
-	L->ndevs--;
+	if (L->ndevs)
+		L->ndevs--;
 	if (!L->ndevs) {
-		for (size_t i = 0; i < nlinks; i++)
-			if (links[i] == L) {
-				links[i] = links[--nlinks];
+		struct mbtcp *t = L->drv;
+		for (size_t i = 0; i < t->nlinks; i++)
+			if (t->links[i] == L) {
+				t->links[i] = t->links[--t->nlinks];
 				break;
 			}
 		free_link(L);
@@ -1230,21 +1244,16 @@ static void leave_link(struct mbdev *m)
 	m->L = NULL;
 }
 
-static void mbtcp_stop_device(struct gateway *gw, struct device *dev)
+static void mbtcp_stop_device(struct driver *drv, struct device *dev)
 {
-	for (size_t i = 0; i < nmbdevs; i++) {
-		if (mbdevs[i] != dev->drv)
-			continue;
-		dev->drv = NULL;    /* a cancelled write's answer may write again: refused */
-		leave_link(mbdevs[i]);
-		free_mbdev(mbdevs[i]);
-		mbdevs[i] = mbdevs[--nmbdevs];
-		break;
-	}
-	dev->drv = NULL;
+	struct mbdev *m = dev->drv;
+
+	dev->drv = NULL;    /* a cancelled write's answer may write again: refused */
+	if (m)
+		drop_mbdev((struct mbtcp *)drv, m);
 }
 
-static void mbtcp_move_device(struct gateway *gw, struct device *dev)
+static void mbtcp_move_device(struct driver *drv, struct device *dev)
 {
 	struct mbdev *m = dev->drv;
 
@@ -1252,6 +1261,37 @@ static void mbtcp_move_device(struct gateway *gw, struct device *dev)
 		return;
 	m->dev = dev;
 	m->c = dev->conf->drv;
+}
+
+static int mbtcp_new(struct driver **out, struct sink *sink)
+{
+	struct mbtcp *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	*out = &t->base;
+	return 0;
+}
+
+static void mbtcp_free(struct driver *drv)
+{
+	struct mbtcp *t = (struct mbtcp *)drv;
+
+	/* devices left (the gateway stops them all first) go now, without
+	 * handing their links on */
+	for (size_t i = 0; i < t->ndevs; i++) {
+		if (t->devs[i]->dev)
+			t->devs[i]->dev->drv = NULL;
+		free_mbdev(t->devs[i]);
+	}
+	t->ndevs = 0;
+	while (t->nlinks)
+		free_link(t->links[--t->nlinks]);
+	if (t->dns)
+		evdns_base_free(t->dns, 0);
+	free(t->links);
+	free(t->devs);
+	free(t);
 }
 
 static void mbtcp_check(struct conf_ctx *ctx, const struct device_conf *dev)
@@ -1299,10 +1339,11 @@ const struct driver_ops modbus_tcp_driver = {
 	.conf_size = sizeof(struct mbtcp_conf),
 	.check = mbtcp_check,
 	.check_all = mbtcp_check_all,
-	.start = mbtcp_start,
-	.stop = mbtcp_stop,
-	.write = mbtcp_write,
+	.new = mbtcp_new,
+	.free = mbtcp_free,
 	.start_device = mbtcp_start_device,
 	.stop_device = mbtcp_stop_device,
 	.move_device = mbtcp_move_device,
+	.settle = mbtcp_settle,
+	.write = mbtcp_write,
 };

@@ -2,11 +2,13 @@
  * its serial port (blocking reads with poll() and a timeout, never on the
  * loop thread): AT+QENG="servingcell" and AT+CESQ every poll interval, and
  * AT+QGPSLOC=2 when the device has gnss = true. Results go to the loop
- * through the gateway's loopq, where they become the device's samples
+ * through the sink (sink_post), where they become the device's samples
  * (profile cell-modem) and coverage samples per technology and operator at
  * the modem's position (its GNSS fix, else lat/lon from the config). A port
  * that disappears (USB unplugged, the pty closed) is reopened with a capped
- * backoff. */
+ * backoff. Each modem is an instance of its own (thread, port, state): a
+ * reload that changes one leaves the others running; its samples and
+ * coverage samples go through the sink like every driver's. */
 #include "driver.h"
 #include "i18n.h"
 
@@ -23,12 +25,12 @@
 #include <unistd.h>
 
 #include "at_parse.h"
+#include "clock.h"
 #include "config.h"
 #include "coverage.h"
-#include "gateway.h"
+#include "device.h"
 #include "log.h"
-#include "loopq.h"
-#include "store.h"
+#include "sink.h"
 #include "survey.h"
 
 struct modem_conf {
@@ -56,11 +58,10 @@ static const char *const metric_names[M_N] = {
 
 struct modem;
 
-/* One poll's outcome, handed from the worker to the loop. */
+/* One poll's outcome, handed from the worker to the loop; it holds a
+ * reference to its modem. */
 struct modem_result {
-	struct modem *m;            /* valid only while @epoch is current */
-	struct device *dev;
-	unsigned epoch;
+	struct modem *m;
 	int64_t ts_ms;
 	int ok;                     /* 0: @reason says why */
 	int gone;                   /* the port itself failed (closed, unplugged) */
@@ -73,9 +74,14 @@ struct modem_result {
 };
 
 struct modem {
-	struct gateway *gw;
-	struct device *dev;
-	const struct modem_conf *c;
+	struct sink *sink;
+	struct device *dev;         /* loop thread; not touched once @stopped */
+	const struct modem_conf *c; /* loop thread (move_device) */
+	/* what the worker reads, copied at start: the config may go first */
+	char *port;
+	int baud, gnss, timeout_ms, poll_interval_ms, backoff_max_ms;
+	int refs;                   /* the driver's, plus one per result queued (atomic) */
+	int stopped;                /* stop_device ran: results are dropped */
 	pthread_t thread;
 	int started;
 	pthread_mutex_t mu;
@@ -83,15 +89,25 @@ struct modem {
 	int stop;
 	int fd;                     /* worker only */
 	int fails;                  /* loop only: failed polls in a row */
-	unsigned epoch;             /* the driver's epoch when started */
 	int map[64];                /* profile register -> M_*, -1 unused */
 };
 
-static struct modem **modems;
-static size_t nmodems;
-/* Bumped by every stop: a result queued before it is dropped unread, since
- * its modem is freed and its device may have moved (a reload). Loop thread. */
-static unsigned epoch;
+/* The driver's instance: the modems it runs, for the log. */
+struct modem_drv {
+	struct driver base;
+	size_t nmodems;
+	int settled;
+};
+
+static void modem_unref(struct modem *m)
+{
+	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	pthread_mutex_destroy(&m->mu);
+	pthread_cond_destroy(&m->cv);
+	free(m->port);
+	free(m);
+}
 
 static speed_t baud_flag(int b)
 {
@@ -111,16 +127,16 @@ static speed_t baud_flag(int b)
 static int open_port(struct modem *m, char *why, size_t wsz)
 {
 	struct termios t;
-	int fd = open(m->c->port, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	int fd = open(m->port, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0) {
-		snprintf(why, wsz, "open %s: %s", m->c->port, strerror(errno));
+		snprintf(why, wsz, "open %s: %s", m->port, strerror(errno));
 		return -errno;
 	}
 	if (tcgetattr(fd, &t) == 0) {
 		cfmakeraw(&t);
-		cfsetispeed(&t, baud_flag(m->c->baud));
-		cfsetospeed(&t, baud_flag(m->c->baud));
+		cfsetispeed(&t, baud_flag(m->baud));
+		cfsetospeed(&t, baud_flag(m->baud));
 		t.c_cflag |= CLOCAL | CREAD;
 		tcsetattr(fd, TCSANOW, &t);
 	}
@@ -135,7 +151,7 @@ static int at_cmd(struct modem *m, const char *cmd, const char *prefix, struct a
 {
 	char buf[256];
 	size_t len = strlen(cmd);
-	int64_t deadline = mono_ms() + m->dev->conf->timeout_ms;
+	int64_t deadline = mono_ms() + m->timeout_ms;
 	char line[80];
 
 	at_framer_start(f, cmd, prefix);
@@ -145,7 +161,7 @@ static int at_cmd(struct modem *m, const char *cmd, const char *prefix, struct a
 	snprintf(line, sizeof(line), "%s\r", cmd);
 	len = strlen(line);
 	if (write(m->fd, line, len) != (ssize_t)len) {
-		snprintf(why, wsz, "write %s: %s", m->c->port, errno ? strerror(errno) : "short write");
+		snprintf(why, wsz, "write %s: %s", m->port, errno ? strerror(errno) : "short write");
 		goto gone;
 	}
 	for (;;) {
@@ -155,14 +171,14 @@ static int at_cmd(struct modem *m, const char *cmd, const char *prefix, struct a
 		size_t used;
 
 		if (left <= 0) {
-			snprintf(why, wsz, "%s: no final result within %d ms", cmd, m->dev->conf->timeout_ms);
+			snprintf(why, wsz, "%s: no final result within %d ms", cmd, m->timeout_ms);
 			return -ETIMEDOUT;
 		}
 		int pr = poll(&pfd, 1, (int)left);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr < 0) {
-			snprintf(why, wsz, "poll %s: %s", m->c->port, strerror(errno));
+			snprintf(why, wsz, "poll %s: %s", m->port, strerror(errno));
 			goto gone;
 		}
 		if (pr == 0)
@@ -171,7 +187,7 @@ static int at_cmd(struct modem *m, const char *cmd, const char *prefix, struct a
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0 || (pfd.revents & (POLLERR | POLLNVAL))) {
-			snprintf(why, wsz, "%s: %s", m->c->port, n < 0 ? strerror(errno) : "port closed (hang-up)");
+			snprintf(why, wsz, "%s: %s", m->port, n < 0 ? strerror(errno) : "port closed (hang-up)");
 			goto gone;
 		}
 		if (at_framer_feed(f, buf, (size_t)n, &used))
@@ -230,7 +246,7 @@ static void poll_once(struct modem *m, struct modem_result *r)
 	else if (!r->have_q)
 		snprintf(r->reason + strlen(r->reason), sizeof(r->reason) - strlen(r->reason), "; AT+CESQ: %s",
 			 f.final == AT_OK ? "unreadable" : final_text(&f, eb, sizeof(eb)));
-	if (m->c->gnss) {
+	if (m->gnss) {
 		rc = at_cmd(m, "AT+QGPSLOC=2", "+QGPSLOC:", &f, r->reason, sizeof(r->reason));
 		if (rc < 0) {
 			r->gone = rc == -EIO;
@@ -253,11 +269,10 @@ static void put_value(struct modem *m, double *vals, int which, double v)
 static void sample(struct modem *m, const struct modem_result *r, enum rat tech, const struct cell_info *ci,
 		   double rsrp, double rsrq, double sinr)
 {
-	struct gw_config *cfg = m->gw->cfg;
 	char op[SURVEY_OP_MAX];
 	struct coverage_sample s;
 
-	if (!isfinite(rsrp) || !cfg->coverage)
+	if (!isfinite(rsrp))
 		return;
 	if (m->c->operator_name)
 		snprintf(op, sizeof(op), "%s", m->c->operator_name);
@@ -266,14 +281,15 @@ static void sample(struct modem *m, const struct modem_result *r, enum rat tech,
 	else
 		return;                 /* CESQ alone does not say whose network */
 	s.ts_ms = r->ts_ms;
-	s.lat = isfinite(r->lat) ? r->lat : isfinite(m->c->lat) ? m->c->lat : cfg->lat;
-	s.lon = isfinite(r->lon) ? r->lon : isfinite(m->c->lon) ? m->c->lon : cfg->lon;
+	/* NaN: the gateway's position (the sink fills it in) */
+	s.lat = isfinite(r->lat) ? r->lat : m->c->lat;
+	s.lon = isfinite(r->lon) ? r->lon : m->c->lon;
 	s.tech = tech;
 	s.op = op;
 	s.rsrp = rsrp;
 	s.rsrq = rsrq;
 	s.sinr = sinr;
-	if (coverage_insert(store_db(m->gw->store), &s, m->dev->conf->name) < 0)
+	if (sink_coverage(m->sink, m->dev, &s) < 0)
 		log_warn("modem %s: coverage sample not stored", m->dev->conf->name);
 }
 
@@ -282,26 +298,45 @@ static double pick(double a, double b)
 	return isfinite(a) ? a : b;
 }
 
+static void on_result(void *arg);
+
+/* A result dropped unrun (the gateway stopping), or done with. */
+static void result_free(void *arg)
+{
+	struct modem_result *r = arg;
+
+	modem_unref(r->m);
+	free(r);
+}
+
+/* Any thread: hand @r to the loop; it holds a reference to its modem. */
+static void post_result(struct modem *m, struct modem_result *r)
+{
+	r->m = m;
+	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	if (sink_post(m->sink, on_result, r, result_free) < 0)
+		result_free(r);
+}
+
 /* Loop thread. */
 static void on_result(void *arg)
 {
 	struct modem_result *r = arg;
 	struct device *dev;
-	struct modem *m;
+	struct modem *m = r->m;
 	double vals[64];
 
-	if (r->epoch != epoch) {    /* stopped meanwhile: modem and device may be gone */
-		free(r);
+	if (m->stopped) {           /* stopped meanwhile (a reload): its device may be gone */
+		result_free(r);
 		return;
 	}
-	dev = r->dev;
-	m = r->m;
-	gateway_poll_started(m->gw, dev, 0);
+	dev = m->dev;
+	sink_poll_started(m->sink, dev, 0);
 	if (!r->ok) {
-		gateway_poll_done(m->gw, dev, r->ts_ms, NULL, 0, 0, r->reason);
+		sink_poll_done(m->sink, dev, r->ts_ms, NULL, 0, 0, r->reason);
 		if (++m->fails >= 3 || r->gone)
-			gateway_set_state(m->gw, dev, DEV_OFFLINE, r->reason);
-		free(r);
+			sink_set_state(m->sink, dev, DEV_OFFLINE, r->reason);
+		result_free(r);
 		return;
 	}
 	m->fails = 0;
@@ -321,8 +356,8 @@ static void on_result(void *arg)
 	put_value(m, vals, M_NR_RSRP, nrsrp);
 	put_value(m, vals, M_NR_RSRQ, nrsrq);
 	put_value(m, vals, M_NR_SINR, nsinr);
-	gateway_poll_done(m->gw, dev, r->ts_ms, vals, 1, 0, NULL);  /* on-time is a Modbus slot figure */
-	gateway_set_state(m->gw, dev, DEV_ONLINE, NULL);
+	sink_poll_done(m->sink, dev, r->ts_ms, vals, 1, 0, NULL);  /* on-time is a Modbus slot figure */
+	sink_set_state(m->sink, dev, DEV_ONLINE, NULL);
 	/* a modem searching or on limited service has no usable serving cell */
 	if (reg) {
 		if (lte || (r->have_c && isfinite(r->c.rsrp) && m->c->operator_name))
@@ -330,7 +365,7 @@ static void on_result(void *arg)
 		if (nr || (r->have_c && isfinite(r->c.ss_rsrp) && m->c->operator_name))
 			sample(m, r, RAT_NR, nr ? nr : lte, nrsrp, nrsrq, nsinr);
 	}
-	free(r);
+	result_free(r);
 }
 
 /* Sleep @ms unless stopped; returns the stop flag. The condition waits
@@ -353,7 +388,6 @@ static int nap(struct modem *m, int64_t ms)
 static void *worker(void *arg)
 {
 	struct modem *m = arg;
-	const struct device_conf *dc = m->dev->conf;
 	int64_t backoff = 500;
 	int said_gone = 0;
 
@@ -371,21 +405,18 @@ static void *worker(void *arg)
 				break;
 			continue;
 		}
-		r->m = m;
-		r->dev = m->dev;
-		r->epoch = m->epoch;
 		r->ts_ms = wall_ms();
 		if (m->fd < 0 && open_port(m, r->reason, sizeof(r->reason)) < 0) {
 			r->gone = 1;
 			/* one report per outage; then retry with a capped backoff */
 			if (!said_gone)
-				loopq_post(m->gw->q, on_result, r, free);
+				post_result(m, r);
 			else
 				free(r);
 			said_gone = 1;
 			if (nap(m, backoff))
 				break;
-			backoff = backoff * 2 > dc->backoff_max_ms ? dc->backoff_max_ms : backoff * 2;
+			backoff = backoff * 2 > m->backoff_max_ms ? m->backoff_max_ms : backoff * 2;
 			continue;
 		}
 		poll_once(m, r);
@@ -397,10 +428,9 @@ static void *worker(void *arg)
 			free(r);
 		} else {
 			said_gone |= r->gone;
-			if (loopq_post(m->gw->q, on_result, r, free) < 0)
-				free(r);
+			post_result(m, r);
 		}
-		int64_t left = dc->poll_interval_ms - (mono_ms() - t0);
+		int64_t left = m->poll_interval_ms - (mono_ms() - t0);
 		if (nap(m, left > 0 ? left : 0))
 			break;
 	}
@@ -410,74 +440,103 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int modem_start(struct gateway *gw, struct event_base *base)
+static void modem_stop_device(struct driver *drv, struct device *dev)
 {
-	size_t n = 0;
+	struct modem_drv *md = (struct modem_drv *)drv;
+	struct modem *m = dev->drv;
 
-	for (size_t i = 0; i < gw->ndevices; i++)
-		n += gw->devices[i].conf->driver == &modem_driver;
-	if (!n)
-		return 0;
-	modems = calloc(n, sizeof(*modems));
-	if (!modems)
+	dev->drv = NULL;
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->stop = 1;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	/* at most one AT command's timeout: the port is closed when it
+	 * returns, so a restarted modem can open it again */
+	if (m->started)
+		pthread_join(m->thread, NULL);
+	m->stopped = 1;             /* results still queued are dropped */
+	md->nmodems--;
+	modem_unref(m);
+}
+
+static int modem_start_device(struct driver *drv, struct device *dev)
+{
+	struct modem_drv *md = (struct modem_drv *)drv;
+	const struct profile *p = dev->conf->profile;
+	struct modem *m;
+
+	if (!(m = calloc(1, sizeof(*m))))
 		return -ENOMEM;
-	for (size_t i = 0; i < gw->ndevices; i++) {
-		struct device *dev = &gw->devices[i];
-		const struct profile *p = dev->conf->profile;
-		struct modem *m;
-
-		if (dev->conf->driver != &modem_driver)
-			continue;
-		if (!(m = calloc(1, sizeof(*m))))
-			return -ENOMEM;
-		modems[nmodems++] = m;
-		m->gw = gw;
-		m->dev = dev;
-		m->c = dev->conf->drv;
-		m->fd = -1;
-		m->epoch = epoch;
-		pthread_mutex_init(&m->mu, NULL);
-		if (clock_cond_init(&m->cv) < 0)
-			return log_error(-ENOMEM, "modem %s: cannot make its condition", dev->conf->name);
-		for (size_t r = 0; r < 64; r++) {
-			m->map[r] = -1;
-			for (int k = 0; r < p->nregs && k < M_N; k++)
-				if (!strcmp(p->regs[r].metric, metric_names[k]))
-					m->map[r] = k;
-		}
-		dev->drv = m;
-		if (pthread_create(&m->thread, NULL, worker, m) != 0)
+	m->refs = 1;
+	m->sink = drv->sink;
+	m->dev = dev;
+	m->c = dev->conf->drv;
+	m->fd = -1;
+	m->baud = m->c->baud;
+	m->gnss = m->c->gnss;
+	m->timeout_ms = dev->conf->timeout_ms;
+	m->poll_interval_ms = dev->conf->poll_interval_ms;
+	m->backoff_max_ms = dev->conf->backoff_max_ms;
+	pthread_mutex_init(&m->mu, NULL);
+	if (clock_cond_init(&m->cv) < 0 || !(m->port = strdup(m->c->port))) {
+		pthread_mutex_destroy(&m->mu);
+		free(m);
+		return log_error(-ENOMEM, "modem %s: out of memory", dev->conf->name);
+	}
+	for (size_t r = 0; r < 64; r++) {
+		m->map[r] = -1;
+		for (int k = 0; r < p->nregs && k < M_N; k++)
+			if (!strcmp(p->regs[r].metric, metric_names[k]))
+				m->map[r] = k;
+	}
+	dev->drv = m;
+	md->nmodems++;
+	if (sink_polling(drv->sink)) {
+		if (pthread_create(&m->thread, NULL, worker, m) != 0) {
+			modem_stop_device(drv, dev);
 			return log_error(-EAGAIN, "modem %s: cannot start its thread", dev->conf->name);
+		}
 		m->started = 1;
 	}
-	log_info("modem: %zu modems", nmodems);
+	log_info("modem %s: polling %s every %d ms", dev->conf->name, m->port, m->poll_interval_ms);
 	return 0;
 }
 
-static void modem_stop(struct gateway *gw)
+static void modem_move_device(struct driver *drv, struct device *dev)
 {
-	epoch++;
-	for (size_t i = 0; i < nmodems; i++) {
-		struct modem *m = modems[i];
-		pthread_mutex_lock(&m->mu);
-		m->stop = 1;
-		pthread_cond_broadcast(&m->cv);
-		pthread_mutex_unlock(&m->mu);
-	}
-	for (size_t i = 0; i < nmodems; i++) {
-		struct modem *m = modems[i];
-		if (m->started)
-			pthread_join(m->thread, NULL);
-		/* results still queued check dev->drv before they touch the modem */
-		m->dev->drv = NULL;
-		pthread_mutex_destroy(&m->mu);
-		pthread_cond_destroy(&m->cv);
-		free(m);
-	}
-	free(modems);
-	modems = NULL;
-	nmodems = 0;
-	(void)gw;
+	struct modem *m = dev->drv;
+
+	if (!m)
+		return;
+	m->dev = dev;
+	m->c = dev->conf->drv;
+}
+
+static void modem_settle(struct driver *drv)
+{
+	struct modem_drv *md = (struct modem_drv *)drv;
+
+	if (!md->settled && md->nmodems)
+		log_info("modem: %zu modems", md->nmodems);
+	md->settled = 1;
+}
+
+static int modem_new(struct driver **out, struct sink *sink)
+{
+	struct modem_drv *md = calloc(1, sizeof(*md));
+
+	if (!md)
+		return -ENOMEM;
+	*out = &md->base;
+	return 0;
+}
+
+/* Every modem was stopped by the gateway before. */
+static void modem_free(struct driver *drv)
+{
+	free(drv);
 }
 
 static void modem_check(struct conf_ctx *ctx, const struct device_conf *dev)
@@ -506,6 +565,10 @@ const struct driver_ops modem_driver = {
 	.opts = modem_opts,
 	.conf_size = sizeof(struct modem_conf),
 	.check = modem_check,
-	.start = modem_start,
-	.stop = modem_stop,
+	.new = modem_new,
+	.free = modem_free,
+	.start_device = modem_start_device,
+	.stop_device = modem_stop_device,
+	.move_device = modem_move_device,
+	.settle = modem_settle,
 };

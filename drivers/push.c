@@ -2,7 +2,8 @@
  * to the gateway's HTTP ingest endpoint (hotspot controllers of other
  * brands). Each has a profile like any device, so its values are ordinary
  * series with rollups and KPIs; poll_interval_ms is the interval it is
- * expected to push at: silent for three of them, it goes offline. */
+ * expected to push at: silent for three of them, it goes offline. The
+ * readings themselves reach the gateway through the sink (ingest.c). */
 #include "driver.h"
 
 #include <errno.h>
@@ -10,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "config.h"
-#include "gateway.h"
+#include "device.h"
+#include "sink.h"
 
 struct push_conf {
 	int unused;
@@ -19,15 +22,18 @@ struct push_conf {
 
 static const struct opt push_opts[] = { { 0 } };
 
+/* The instance holds nothing but the interface: each device's watch is
+ * its own. */
+struct push_driver {
+	struct driver base;
+};
+
 struct push_dev {
-	struct gateway *gw;
+	struct sink *sink;
 	struct device *dev;
 	struct event *ev;
 	int64_t since_us;           /* monotonic: when it started listening */
 };
-
-static struct push_dev **pdevs;
-static size_t npdevs;
 
 static void on_check(evutil_socket_t fd, short what, void *arg)
 {
@@ -39,60 +45,73 @@ static void on_check(evutil_socket_t fd, short what, void *arg)
 	/* a silence is an interval: the monotonic clock, whatever the wall says */
 	if (silent_ms > 3 * iv && p->dev->state != DEV_OFFLINE) {
 		snprintf(why, sizeof(why), "no push for %lld s", (long long)(silent_ms / 1000));
-		gateway_set_state(p->gw, p->dev, DEV_OFFLINE, why);
+		sink_set_state(p->sink, p->dev, DEV_OFFLINE, why);
 	}
 }
 
-static int push_start(struct gateway *gw, struct event_base *base)
+static int push_new(struct driver **out, struct sink *sink)
 {
-	size_t n = 0;
+	struct push_driver *pd = calloc(1, sizeof(*pd));
 
-	for (size_t i = 0; i < gw->ndevices; i++)
-		n += gw->devices[i].conf->driver == &push_driver;
-	if (!n)
-		return 0;
-	if (!(pdevs = calloc(n, sizeof(*pdevs))))
+	if (!pd)
 		return -ENOMEM;
-	for (size_t i = 0; i < gw->ndevices; i++) {
-		struct device *dev = &gw->devices[i];
-		struct push_dev *p;
-		struct timeval tv;
+	*out = &pd->base;
+	return 0;
+}
 
-		if (dev->conf->driver != &push_driver)
-			continue;
-		if (!(p = calloc(1, sizeof(*p))))
-			return -ENOMEM;
-		pdevs[npdevs++] = p;
-		p->gw = gw;
-		p->dev = dev;
-		p->since_us = mono_us();
-		dev->drv = p;
-		tv.tv_sec = dev->conf->poll_interval_ms / 1000;
-		tv.tv_usec = (dev->conf->poll_interval_ms % 1000) * 1000;
-		if (!(p->ev = event_new(base, -1, EV_PERSIST, on_check, p)) || event_add(p->ev, &tv) < 0)
-			return -ENOMEM;
+static void push_stop_device(struct driver *drv, struct device *dev)
+{
+	struct push_dev *p = dev->drv;
+
+	if (!p)
+		return;
+	if (p->ev)
+		event_free(p->ev);
+	free(p);
+	dev->drv = NULL;
+}
+
+static int push_start_device(struct driver *drv, struct device *dev)
+{
+	struct push_dev *p = calloc(1, sizeof(*p));
+	struct timeval tv;
+
+	if (!p)
+		return -ENOMEM;
+	p->sink = drv->sink;
+	p->dev = dev;
+	p->since_us = mono_us();
+	dev->drv = p;
+	tv.tv_sec = dev->conf->poll_interval_ms / 1000;
+	tv.tv_usec = (dev->conf->poll_interval_ms % 1000) * 1000;
+	if (!(p->ev = event_new(sink_base(drv->sink), -1, EV_PERSIST, on_check, p)) || event_add(p->ev, &tv) < 0) {
+		push_stop_device(drv, dev);
+		return -ENOMEM;
 	}
 	return 0;
 }
 
-static void push_stop(struct gateway *gw)
+static void push_move_device(struct driver *drv, struct device *dev)
 {
-	for (size_t i = 0; i < npdevs; i++) {
-		if (pdevs[i]->ev)
-			event_free(pdevs[i]->ev);
-		pdevs[i]->dev->drv = NULL;
-		free(pdevs[i]);
-	}
-	free(pdevs);
-	pdevs = NULL;
-	npdevs = 0;
-	(void)gw;
+	struct push_dev *p = dev->drv;
+
+	if (p)
+		p->dev = dev;
+}
+
+static void push_free(struct driver *drv)
+{
+	/* the gateway stops every device before; nothing else is held */
+	free(drv);
 }
 
 const struct driver_ops push_driver = {
 	.name = "push",
 	.opts = push_opts,
 	.conf_size = sizeof(struct push_conf),
-	.start = push_start,
-	.stop = push_stop,
+	.new = push_new,
+	.free = push_free,
+	.start_device = push_start_device,
+	.stop_device = push_stop_device,
+	.move_device = push_move_device,
 };

@@ -4,17 +4,19 @@
 
 #include <stdio.h>
 
+#include "clock.h"
 #include "config.h"
-#include "gateway.h"
+#include "device.h"
+#include "sink.h"
 
-void health_poll_done(struct gateway *gw, struct device *dev, struct dev_health *h, int ok,
+void health_poll_done(struct sink *sink, struct device *dev, struct dev_health *h, int ok,
 		      int partial, const char *reason)
 {
 	if (ok) {
 		h->fails = 0;
 		h->backoff_ms = 0;
 		h->retry_at_us = 0;
-		gateway_set_state(gw, dev, partial ? DEV_DEGRADED : DEV_ONLINE, partial ? reason : NULL);
+		sink_set_state(sink, dev, partial ? DEV_DEGRADED : DEV_ONLINE, partial ? reason : NULL);
 		return;
 	}
 	h->fails++;
@@ -26,10 +28,10 @@ void health_poll_done(struct gateway *gw, struct device *dev, struct dev_health 
 		if (h->backoff_ms > cap)
 			h->backoff_ms = cap;
 		h->retry_at_us = mono_us() + (int64_t)h->backoff_ms * 1000;
-		gateway_set_state(gw, dev, DEV_OFFLINE, reason);
+		sink_set_state(sink, dev, DEV_OFFLINE, reason);
 	} else if (dev->state == DEV_ONLINE || dev->state == DEV_DEGRADED) {
 		/* answering until now: not offline yet, but not well */
-		gateway_set_state(gw, dev, DEV_DEGRADED, reason);
+		sink_set_state(sink, dev, DEV_DEGRADED, reason);
 	} else {
 		snprintf(dev->reason, sizeof(dev->reason), "%s", reason ? reason : "");
 	}

@@ -16,8 +16,8 @@
 
 #include <stdint.h>
 
-struct gateway;
 struct device;
+struct sink;
 
 #define HEALTH_FAILS_OFFLINE 3
 
@@ -30,9 +30,9 @@ struct dev_health {
 /**
  * Account one finished poll. @ok: values were read (@partial: some reads
  * failed, @reason says which); otherwise the poll failed for @reason.
- * Sets the device's state and reason through gateway_set_state().
+ * Sets the device's state and reason through sink_set_state().
  */
-void health_poll_done(struct gateway *gw, struct device *dev, struct dev_health *h, int ok,
+void health_poll_done(struct sink *sink, struct device *dev, struct dev_health *h, int ok,
 		      int partial, const char *reason);
 
 /** Whether a poll due at monotonic @now_us should be skipped (offline backoff). */

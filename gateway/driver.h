@@ -1,27 +1,35 @@
-/* The driver table: each kind of source (Modbus TCP now; RTU buses, Wi-Fi,
- * modems, ingest later) is a const struct driver_ops, listed statically in
- * driver.c, like libmodbus's backends. Data flows one way:
- * driver -> readings -> store -> publisher. */
+/* The driver table: each kind of source (Modbus TCP, RTU buses, modems,
+ * hostapd access points, pushed devices) is a const struct driver_ops,
+ * listed statically in driver.c, like libmodbus's backends. A running
+ * gateway makes one instance of each driver (struct driver, which the
+ * driver's own state embeds first); an instance owns everything it runs
+ * and reaches the gateway only through its sink (sink.h). Data flows one
+ * way: driver -> sink -> store -> publisher. See docs/architecture.md,
+ * "Drivers". */
 #ifndef WARDGW_DRIVER_H
 #define WARDGW_DRIVER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct event_base;
 struct conf_ctx;
-struct config_setting_t;
 struct device_conf;
-struct gateway;
-struct opt;
 struct device;
 struct gw_config;
+struct opt;
+struct sink;
 
 /* The answer to a write: @err 0 when the value was written and read back
  * equal; otherwise a negative errno and @reason ("exception 0x02",
  * "read back 40 after writing 50", ...). @readback is NaN when unknown.
  * Called exactly once, on the loop thread. */
 typedef void (*gw_write_cb)(void *arg, int err, double readback, const char *reason);
+
+/* One driver's instance; each driver's state starts with it. */
+struct driver {
+	const struct driver_ops *ops;
+	struct sink *sink;          /* borrowed: outlives the instance */
+};
 
 struct driver_ops {
 	const char *name;
@@ -32,35 +40,43 @@ struct driver_ops {
 	size_t conf_size;
 	/* Cross-field checks on one parsed device; report with conf_error(). */
 	void (*check)(struct conf_ctx *ctx, const struct device_conf *dev);
-	/* Create the runtime instance for every device of this driver and
-	 * start it on the loop. Returns 0 or a negative errno. */
-	int (*start)(struct gateway *gw, struct event_base *base);
-	/* Stop polling and release every instance. Loop thread. */
-	void (*stop)(struct gateway *gw);
+	/* Checks across all devices (a shared serial bus's settings, unit ids
+	 * on one bus); report with conf_error(). May be NULL. */
+	void (*check_all)(struct conf_ctx *ctx, const struct gw_config *cfg);
+
+	/* The instance: new() makes it with no device (0 or negative errno;
+	 * *out set only on success); free() releases it, every device having
+	 * been stopped (stop_device) before. Work still in flight on a worker
+	 * may outlive it, detached: it finishes on its own copies and is
+	 * dropped, never delivered. Loop thread. */
+	int (*new)(struct driver **out, struct sink *sink);
+	void (*free)(struct driver *drv);
+	/* Device by device, at start and on reload (SIGHUP):
+	 * start_device: create and start @dev's runtime state (dev->drv); the
+	 * first poll keeps dev->due_us's phase when a reload restarts it.
+	 * stop_device: stop and release it (dev->drv = NULL); its results
+	 * still queued are dropped; a write in flight is answered -ECANCELED.
+	 * move_device: @dev, still running, now lives at a new address (and
+	 * dev->conf points at an equal device_conf of the new config):
+	 * follow it. Other devices of the instance are not disturbed.
+	 * Loop thread. */
+	int (*start_device)(struct driver *drv, struct device *dev);
+	void (*stop_device)(struct driver *drv, struct device *dev);
+	void (*move_device)(struct driver *drv, struct device *dev);
+	/* After a batch of start/stop/move (start-up, each reload): spread
+	 * the first polls, log a summary, drop what no device uses any more.
+	 * May be NULL. Loop thread. */
+	void (*settle)(struct driver *drv);
 	/* Write profile register @reg of @dev (value in engineering units:
 	 * the driver undoes scale and offset, encodes type and order, picks
 	 * the function code) and read it back. Returns 0 when queued (then
 	 * @done follows) or a negative errno without calling @done. NULL:
 	 * the driver cannot write. Loop thread. */
-	int (*write)(struct gateway *gw, struct device *dev, size_t reg, double value,
+	int (*write)(struct driver *drv, struct device *dev, size_t reg, double value,
 		     gw_write_cb done, void *arg);
-	/* Optional, for reload (SIGHUP) without restarting unchanged devices.
-	 * start_device: create and start the instance of one device (already
-	 * in gw->devices, set up). stop_device: stop and release one device's
-	 * instance (dev->drv = NULL). move_device: @dev, still running, now
-	 * lives at a new address in gw->devices (and dev->conf points at an
-	 * equal device_conf of the new config): follow it. A driver without
-	 * all three has all its devices restarted by a reload through stop()
-	 * and start(). Loop thread. */
-	int (*start_device)(struct gateway *gw, struct device *dev);
-	void (*stop_device)(struct gateway *gw, struct device *dev);
-	void (*move_device)(struct gateway *gw, struct device *dev);
-	/* Checks across all devices (a shared serial bus's settings, unit ids
-	 * on one bus); report with conf_error(). May be NULL. */
-	void (*check_all)(struct conf_ctx *ctx, const struct gw_config *cfg);
-	/* The live view (wardgw run --live): one line into @buf; > 0 when
-	 * written, 0 for none. May be NULL. Loop thread. */
-	int (*live)(struct gateway *gw, char *buf, size_t len);
+	/* One line for the live view (--live) over @devs, the gateway's
+	 * devices; its length, 0 for nothing to say. May be NULL. */
+	int (*live)(struct driver *drv, const struct device *devs, size_t ndevs, char *buf, size_t len);
 };
 
 extern const struct driver_ops modbus_tcp_driver;
@@ -73,5 +89,27 @@ extern const struct driver_ops push_driver;
 const struct driver_ops *driver_find(const char *name);
 /** The NULL-terminated list of all drivers. */
 extern const struct driver_ops *const drivers[];
+#define NDRIVERS 5
+
+/* The running instances, one per driver of the table. */
+struct driver_set {
+	struct driver *inst[NDRIVERS];
+};
+
+/** Make an instance of every driver, each with @sink. 0 or negative errno
+ *  (then driver_set_release() what was made). Loop thread. */
+int driver_set_init(struct driver_set *set, struct sink *sink);
+/** Free every instance (stopping their devices). Loop thread. */
+void driver_set_release(struct driver_set *set);
+/** The instance of @ops, NULL if none. */
+struct driver *driver_set_get(const struct driver_set *set, const struct driver_ops *ops);
+/** Start @dev on its driver's instance. 0 or negative errno. */
+int driver_start_device(const struct driver_set *set, struct device *dev);
+/** Stop @dev on its driver's instance (nothing if it does not run). */
+void driver_stop_device(const struct driver_set *set, struct device *dev);
+/** @dev kept running moved to a new address. */
+void driver_move_device(const struct driver_set *set, struct device *dev);
+/** Call every instance's settle(). */
+void driver_set_settle(const struct driver_set *set);
 
 #endif

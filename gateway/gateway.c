@@ -23,13 +23,13 @@
 #include "kpi.h"
 #include "ops.h"
 #include "outbox.h"
-#include "pollsched.h"
 #include "secret.h"
 #include "service.h"
 #include "rollup.h"
 #include "publisher.h"
 #include "sdnotify.h"
 #include "senml.h"
+#include "sink.h"
 #include "store.h"
 #include "version.h"
 
@@ -85,9 +85,10 @@ int gateway_write(struct gateway *gw, struct device *dev, const char *metric, do
 			return -EACCES;
 		if (!isfinite(value) || (!isnan(r->min) && value < r->min) || (!isnan(r->max) && value > r->max))
 			return -ERANGE;
-		if (!dev->conf->driver->write)
+		struct driver *drv = driver_set_get(&gw->drv, dev->conf->driver);
+		if (!dev->conf->driver->write || !drv)
 			return -ENOTSUP;
-		return dev->conf->driver->write(gw, dev, i, value, done, arg);
+		return dev->conf->driver->write(drv, dev, i, value, done, arg);
 	}
 	return -ENOENT;
 }
@@ -249,9 +250,11 @@ static void on_live(evutil_socket_t fd, short what, void *arg)
 	       (unsigned long long)ps.sent);
 	/* the drivers' own lines (the access points'), then the services' */
 	char wl[256];
-	for (const struct driver_ops *const *d = drivers; *d; d++)
-		if ((*d)->live && (*d)->live(gw, wl, sizeof(wl)) > 0)
+	for (size_t i = 0; i < NDRIVERS; i++) {
+		struct driver *d = gw->drv.inst[i];
+		if (d && d->ops->live && d->ops->live(d, gw->devices, gw->ndevices, wl, sizeof(wl)) > 0)
 			printf("%s  %s\n", t, wl);
+	}
 	services_live(gw, t, stdout);
 	fflush(stdout);
 }
@@ -518,11 +521,6 @@ out:
 	return ret;
 }
 
-int64_t gateway_resume_due(const struct device *dev, int64_t now_us, int64_t interval_us)
-{
-	return poll_schedule_resume(dev->due_us, now_us, interval_us);
-}
-
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index)
 {
 	struct gw_config *c = gw->cfg;
@@ -692,9 +690,15 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	/* services that take or make data (coverage map, push ingest, environment) */
 	if ((ret = services_start(gw, SERVICE_DATA)) < 0)
 		goto out;
-	for (const struct driver_ops *const *d = drivers; *d; d++)
-		if ((ret = (*d)->start(gw, gw->base)) < 0)
+	/* the drivers: one instance each, every device started on its own */
+	if ((ret = sink_new(&gw->sink, gw)) < 0 || (ret = driver_set_init(&gw->drv, gw->sink)) < 0)
+		goto out;
+	for (size_t i = 0; i < gw->ndevices; i++)
+		if ((ret = driver_start_device(&gw->drv, &gw->devices[i])) < 0) {
+			log_err("device %s: cannot start: %s", gw->devices[i].conf->name, strerror(-ret));
 			goto out;
+		}
+	driver_set_settle(&gw->drv);
 	if ((ret = gateway_ops_init(gw)) < 0)
 		goto out;
 
@@ -804,8 +808,9 @@ static void drain_inflight(struct gateway *gw)
 
 void gateway_release(struct gateway *gw)
 {
-	for (const struct driver_ops *const *d = drivers; gw->base && *d; d++)
-		(*d)->stop(gw);
+	for (size_t i = 0; gw->devices && i < gw->ndevices; i++)
+		driver_stop_device(&gw->drv, &gw->devices[i]);
+	driver_set_release(&gw->drv);
 	/* a clean stop ends every device's state: its time off is not downtime */
 	for (size_t i = 0; gw->kpi && i < gw->ndevices; i++)
 		kpi_device_state(gw->kpi, gw->devices[i].conf->name, wall_ms(), "unknown", "gateway stopped");
@@ -820,6 +825,7 @@ void gateway_release(struct gateway *gw)
 	}
 	gateway_ops_release(gw);
 	services_stop(gw);              /* after the drivers: no write answer can follow */
+	sink_free(gw->sink);
 	publisher_free(gw->pub);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);

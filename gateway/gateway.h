@@ -1,6 +1,7 @@
 /* The running gateway: one event_base owns the state; drivers poll devices
- * on it and hand each poll's values to gateway_poll_done(), which stores
- * them and publishes them. Everything here runs on the loop thread. */
+ * on it and hand each poll's values to the sink (sink.h), whose
+ * gateway_poll_done() stores them and publishes them. Everything here runs
+ * on the loop thread. */
 #ifndef WARDGW_GATEWAY_H
 #define WARDGW_GATEWAY_H
 
@@ -8,6 +9,7 @@
 #include <stdint.h>
 
 #include "clock.h"
+#include "device.h"
 #include "driver.h"
 
 struct device_conf;
@@ -23,33 +25,6 @@ struct kpi_engine;
 struct lighting;
 struct rollup;
 struct store;
-
-/* online, degraded and offline are defined in health.h */
-enum device_state { DEV_UNKNOWN, DEV_ONLINE, DEV_OFFLINE, DEV_DEGRADED };
-const char *device_state_name(enum device_state s);
-
-/* A configured device at run time, whatever its driver. */
-struct device {
-	const struct device_conf *conf;
-	size_t index;
-	enum device_state state;
-	char reason[160];           /* why it is offline (or the last error) */
-	int64_t *series;            /* store ids, one per profile register */
-	size_t rseries;             /* index of the first register in the rollup */
-	enum device_state reported; /* last state sent as an event */
-	int64_t changed_ms;         /* when state last changed */
-	double *last;               /* last values, NaN until read */
-	unsigned char *lastq;       /* quality of each last value (enum quality) */
-	int64_t last_ok_ms;         /* wall clock of the last good poll */
-	int64_t last_ok_us;         /* the same on the monotonic clock, for silences */
-	char *topic;                /* telemetry topic */
-	char *bn;                   /* SenML base name */
-	void *drv;                  /* the driver's per-device state */
-	int64_t poll_started_us;    /* mono time of the poll in progress (latency) */
-	int64_t due_us;             /* mono time of its next poll slot, kept by the
-				     * driver (0: none); a restart by a reload
-				     * keeps the phase (gateway_resume_due) */
-};
 
 struct gw_stats {
 	uint64_t scheduled;         /* poll slots that came due */
@@ -101,6 +76,8 @@ struct gateway {
 	struct coverage_pub *coverage;  /* dead-spot map publisher (coverage { }) */
 	struct ingest *ingest;          /* HTTP push ingest (ingest { }) */
 	struct environment *env;        /* air quality and flood watch (environment { }) */
+	struct sink *sink;              /* what the drivers see of the gateway (sink.h) */
+	struct driver_set drv;          /* the drivers' instances */
 };
 
 struct gateway_opts {
@@ -119,14 +96,10 @@ void gateway_release(struct gateway *gw);
 /** Set up @d for @conf (store series, rollup slots, topic); loop thread.
  *  0 or negative errno (then gateway_device_release() it). */
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index);
-/** For a driver starting @dev again after a reload: the first slot at or
- *  after @now_us on the phase the device had (dev->due_us, carried over by
- *  the reload), with @interval_us; 0 when it had none. Loop thread. */
-int64_t gateway_resume_due(const struct device *dev, int64_t now_us, int64_t interval_us);
 /** Free what gateway_device_init() allocated. */
 void gateway_device_release(struct device *d);
 
-/* --- for drivers --- */
+/* --- behind the sink (sink.c); drivers call sink_*() --- */
 
 /** Account a poll that starts @late_us after its slot. */
 void gateway_poll_started(struct gateway *gw, struct device *dev, int64_t late_us);

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "store.h"
 #include "secret.h"
+#include "sink.h"
 #include "survey.h"
 #include "tokenbucket.h"
 #include "httpguard.h"
@@ -475,14 +476,7 @@ static void apply(struct ingest *in, struct pending *p)
 		const struct ingest_reading *r = &p->b.r[i];
 		if (r->coverage)
 			continue;
-		for (size_t k = 0; k < in->gw->ndevices; k++) {
-			struct device *dev = &in->gw->devices[k];
-			if (dev->conf != r->dev)
-				continue;
-			gateway_poll_started(in->gw, dev, 0);
-			gateway_poll_done(in->gw, dev, r->ts_ms, r->values, 1, 0, NULL);
-			gateway_set_state(in->gw, dev, DEV_ONLINE, NULL);
-		}
+		sink_push(in->gw->sink, r->dev, r->ts_ms, r->values);
 	}
 }
 

@@ -134,11 +134,6 @@ static struct device *device_moved(void *arg, const struct device *old)
 	return NULL;
 }
 
-static int per_device(const struct driver_ops *d)
-{
-	return d->start_device && d->stop_device && d->move_device;
-}
-
 /* What a running gateway cannot change under its feet: the names in every
  * topic and row, and where the data lives. NULL when nothing of it changed. */
 static const char *restart_only(const struct gw_config *o, const struct gw_config *n)
@@ -230,7 +225,7 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 		for (size_t i = 0; i < on; i++) {
 			if (strcmp(od[i].conf->name, c->name))
 				continue;
-			if (config_device_equal(od[i].conf, c) && per_device(c->driver)) {
+			if (config_device_equal(od[i].conf, c)) {
 				keep[j] = (long)i;
 				old_kept[i] = 1;
 			} else {
@@ -256,15 +251,12 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 	if (ret < 0)
 		goto fail;
 
-	/* stop: whole drivers without per-device ops, and the old devices that go */
-	for (const struct driver_ops *const *d = drivers; *d; d++)
-		if (!per_device(*d))
-			(*d)->stop(gw);
+	/* stop the old devices that go or change, each on its own: the
+	 * others of their driver (a bus, a link) run on */
 	for (size_t i = 0; i < on; i++) {
 		if (old_kept[i])
 			continue;
-		if (per_device(od[i].conf->driver))
-			od[i].conf->driver->stop_device(gw, &od[i]);
+		driver_stop_device(&gw->drv, &od[i]);
 		kpi_device_state(gw->kpi, od[i].conf->name, now, "unknown", "stopped by reload");
 		gateway_device_release(&od[i]);
 	}
@@ -288,13 +280,11 @@ static int apply_devices(struct gateway *gw, struct gw_config *ncfg, size_t *add
 	for (size_t j = 0; j < nn; j++) {
 		struct device *dv = &gw->devices[j];
 		if (keep[j] >= 0)
-			dv->conf->driver->move_device(gw, dv);
-		else if (per_device(dv->conf->driver) && (ret = dv->conf->driver->start_device(gw, dv)) < 0)
+			driver_move_device(&gw->drv, dv);
+		else if ((ret = driver_start_device(&gw->drv, dv)) < 0)
 			log_err("reload: device %s: cannot start: %s", dv->conf->name, strerror(-ret));
 	}
-	for (const struct driver_ops *const *d = drivers; *d; d++)
-		if (!per_device(*d) && (ret = (*d)->start(gw, gw->base)) < 0)
-			log_err("reload: driver %s: cannot start: %s", (*d)->name, strerror(-ret));
+	driver_set_settle(&gw->drv);
 	*added = nn - *kept - *changed;
 	*removed = on - *kept - *changed;
 	ret = 0;

@@ -14,7 +14,9 @@
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
+#include "loopq.h"
 #include "probe.h"
+#include "sink.h"
 
 struct wresult {
 	struct event_base *base;
@@ -151,12 +153,16 @@ int wtool_write(const struct gw_config *cfg, const char *name, const char *metri
 		fprintf(errs, "wardgw write: %s: driver %s cannot write\n", name, dc->driver->name);
 		goto out;
 	}
-	if ((ret = dc->driver->start(&gw, gw.base)) < 0) {
+	/* the driver's instance, with a sink on this private gateway (no
+	 * store, no publisher: nothing but the write's answer comes back) */
+	if ((ret = loopq_new(&gw.q, gw.base)) < 0 || (ret = sink_new(&gw.sink, &gw)) < 0 ||
+	    (ret = driver_set_init(&gw.drv, gw.sink)) < 0 || (ret = driver_start_device(&gw.drv, &dev)) < 0) {
 		fprintf(errs, "wardgw write: %s: cannot start driver %s: %s\n", name, dc->driver->name, strerror(-ret));
 		ret = 1;
 		goto out;
 	}
 	started = 1;
+	driver_set_settle(&gw.drv);
 	ret = gateway_write(&gw, &dev, metric, value, on_written, &r);
 	if (ret < 0) {
 		fprintf(errs, "wardgw write: %s %s: %s\n", name, metric, strerror(-ret));
@@ -191,7 +197,11 @@ int wtool_write(const struct gw_config *cfg, const char *name, const char *metri
 	ret = 0;
 out:
 	if (started)
-		dc->driver->stop(&gw);
+		driver_stop_device(&gw.drv, &dev);
+	driver_set_release(&gw.drv);
+	sink_free(gw.sink);
+	if (gw.q)
+		loopq_free(gw.q);
 	if (guard)
 		event_free(guard);
 	event_base_free(gw.base);

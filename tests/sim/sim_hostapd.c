@@ -40,6 +40,7 @@ struct sim_ap {
 	socklen_t attlen[MAXATT];
 	int natt;
 	long joins, leaves, unique;
+	long attaches, statuses;    /* ATTACH and STATUS requests served (--counters) */
 	int disabled;
 };
 
@@ -120,9 +121,30 @@ static void write_stats(const char *path, struct sim_ap *ap, int naps, int nclie
 	rename(tmp, path);
 }
 
+/* --counters FILE: per AP, the ATTACH and STATUS requests it answered, so
+ * that a test can tell a listener that stayed from one that reconnected.
+ * Apart from --stats, whose age tells when the churn settled. */
+static void write_counters(const char *path, struct sim_ap *ap, int naps)
+{
+	char tmp[300];
+	FILE *f;
+
+	if (!path)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (!(f = fopen(tmp, "w")))
+		return;
+	fprintf(f, "{\"aps\":[");
+	for (int k = 0; k < naps; k++)
+		fprintf(f, "%s{\"attaches\":%ld,\"statuses\":%ld}", k ? "," : "", ap[k].attaches, ap[k].statuses);
+	fprintf(f, "]}\n");
+	fclose(f);
+	rename(tmp, path);
+}
+
 int sim_hostapd_main(int argc, char **argv)
 {
-	const char *dir = NULL, *stats = NULL, *hang = NULL;
+	const char *dir = NULL, *stats = NULL, *hang = NULL, *counters = NULL;
 	int naps = 2, nclients = 12, step_ms = 200;
 	double churn = 10;
 	static struct sim_ap ap[MAXAP];
@@ -134,6 +156,7 @@ int sim_hostapd_main(int argc, char **argv)
 		int okn = v && end && !*end;
 		if (!strcmp(o, "--dir") && v) dir = argv[++i];
 		else if (!strcmp(o, "--stats") && v) stats = argv[++i];
+		else if (!strcmp(o, "--counters") && v) counters = argv[++i];
 		else if (!strcmp(o, "--hang-file") && v) hang = argv[++i];
 		else if (!strcmp(o, "--aps") && okn && n >= 1 && n <= MAXAP) { naps = (int)n; i++; }
 		else if (!strcmp(o, "--clients") && okn && n >= 1 && n <= MAXCL) { nclients = (int)n; i++; }
@@ -142,7 +165,7 @@ int sim_hostapd_main(int argc, char **argv)
 		else if (!strcmp(o, "--seed") && okn && n > 0) { rng = (uint64_t)n * 2654435761ULL; i++; }
 		else {
 			fprintf(stderr, "usage: wardgw-sim hostapd --dir DIR [--aps 2] [--clients 12] [--step-ms 200]\n"
-					"         [--churn-secs 10] [--stats FILE] [--seed N] [--hang-file FILE]\n");
+					"         [--churn-secs 10] [--stats FILE] [--counters FILE] [--seed N] [--hang-file FILE]\n");
 			return 2;
 		}
 	}
@@ -228,11 +251,15 @@ int sim_hostapd_main(int argc, char **argv)
 					ap[k].att[ap[k].natt] = from;
 					ap[k].attlen[ap[k].natt++] = fl;
 				}
+				ap[k].attaches++;
+				write_counters(counters, ap, naps);
 				snprintf(out, sizeof(out), "OK\n");
 			} else if (!strcmp(req, "DETACH")) {
 				snprintf(out, sizeof(out), "OK\n");
 			} else if (!strcmp(req, "STATUS")) {
 				int nsta = 0;
+				ap[k].statuses++;
+				write_counters(counters, ap, naps);
 				for (int i = 0; i < nclients; i++)
 					nsta += ap[k].cl[i].assoc;
 				snprintf(out, sizeof(out), "state=%s\nphy=phy%d\nfreq=2437\nnum_sta_non_erp=0\nchannel=6\n"

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "config.h"
 #include "device.h"
 
 const struct driver_ops *const drivers[] = {
@@ -55,29 +54,6 @@ struct driver *driver_set_get(const struct driver_set *set, const struct driver_
 		if (drivers[i] == ops)
 			return set->inst[i];
 	return NULL;
-}
-
-int driver_start_device(const struct driver_set *set, struct device *dev)
-{
-	struct driver *d = driver_set_get(set, dev->conf->driver);
-
-	return d ? d->ops->start_device(d, dev) : -ENODEV;
-}
-
-void driver_stop_device(const struct driver_set *set, struct device *dev)
-{
-	struct driver *d = driver_set_get(set, dev->conf->driver);
-
-	if (d && dev->drv)
-		d->ops->stop_device(d, dev);
-}
-
-void driver_move_device(const struct driver_set *set, struct device *dev)
-{
-	struct driver *d = driver_set_get(set, dev->conf->driver);
-
-	if (d && dev->drv)
-		d->ops->move_device(d, dev);
 }
 
 void driver_set_settle(const struct driver_set *set)

@@ -103,12 +103,6 @@ int driver_set_init(struct driver_set *set, struct sink *sink);
 void driver_set_release(struct driver_set *set);
 /** The instance of @ops, NULL if none. */
 struct driver *driver_set_get(const struct driver_set *set, const struct driver_ops *ops);
-/** Start @dev on its driver's instance. 0 or negative errno. */
-int driver_start_device(const struct driver_set *set, struct device *dev);
-/** Stop @dev on its driver's instance (nothing if it does not run). */
-void driver_stop_device(const struct driver_set *set, struct device *dev);
-/** @dev kept running moved to a new address. */
-void driver_move_device(const struct driver_set *set, struct device *dev);
 /** Call every instance's settle(). */
 void driver_set_settle(const struct driver_set *set);
 

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "driver.h"
+#include "sink.h"
 #include "gateway.h"
 #include "kpi.h"
 #include "log.h"

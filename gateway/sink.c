@@ -186,3 +186,28 @@ int sink_coverage(struct sink *s, const struct device *dev, const struct coverag
 	}
 	return 1;
 }
+
+/* Starting, stopping and moving one device on its driver's instance:
+ * here, on the gateway's side, since the device's driver is in its config. */
+int driver_start_device(const struct driver_set *set, struct device *dev)
+{
+	struct driver *d = driver_set_get(set, dev->conf->driver);
+
+	return d ? d->ops->start_device(d, dev) : -ENODEV;
+}
+
+void driver_stop_device(const struct driver_set *set, struct device *dev)
+{
+	struct driver *d = driver_set_get(set, dev->conf->driver);
+
+	if (d && dev->drv)
+		d->ops->stop_device(d, dev);
+}
+
+void driver_move_device(const struct driver_set *set, struct device *dev)
+{
+	struct driver *d = driver_set_get(set, dev->conf->driver);
+
+	if (d && dev->drv)
+		d->ops->move_device(d, dev);
+}

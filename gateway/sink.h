@@ -73,4 +73,12 @@ int sink_post(struct sink *s, void (*fn)(void *arg), void *arg, void (*free_fn)(
  */
 int sink_coverage(struct sink *s, const struct device *dev, const struct coverage_sample *cs);
 
+struct driver_set;
+/** Start @dev on its driver's instance. 0 or negative errno. */
+int driver_start_device(const struct driver_set *set, struct device *dev);
+/** Stop @dev on its driver's instance (nothing if it does not run). */
+void driver_stop_device(const struct driver_set *set, struct device *dev);
+/** @dev kept running moved to a new address. */
+void driver_move_device(const struct driver_set *set, struct device *dev);
+
 #endif

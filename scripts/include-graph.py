@@ -25,9 +25,11 @@ import sys
 DIRS = ("gateway", "drivers")
 # The core: configuration, the loop and the data path to the northbound.
 # ops.c is the gateway's own reload and health wiring (ops.h declares
-# gateway_ops_*): one module with gateway.
+# gateway_ops_*): one module with gateway. sink.c is the gateway's side of
+# the driver interface (what a driver may call, implemented on struct
+# gateway): one module with gateway too.
 CORE = {"config", "gateway", "store", "publisher", "outbox"}
-ALIAS = {"ops": "gateway"}
+ALIAS = {"ops": "gateway", "sink": "gateway"}
 
 INC = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

@@ -117,10 +117,6 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 		       const double *values, int ok, int on_time, const char *reason)
 {
 	const struct profile *pr = dev->conf->profile;
-	struct senml_rec recs[256];
-	size_t n = 0;
-	int len;
-
 	if (dev->poll_started_us) {
 		health_poll_latency(gw->health, mono_us() - dev->poll_started_us);
 		dev->poll_started_us = 0;
@@ -152,9 +148,22 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 	}
 	lighting_poll_done(gw->lighting, dev, ts_ms);
 	environment_poll_done(gw->env, dev, ts_ms);
-	if (!gw->pub)
-		return;
-	/* one pack per poll; profiles longer than 256 registers go in parts */
+	/* the telemetry pack is not queued: the store's commit log holds
+	 * these samples, and the outbox builds the packs of each commit from
+	 * it (gateway_packs), live and after an outage alike */
+}
+
+/* The SenML packs of one poll of @dev (values in profile order, NaN: not
+ * read), as they have always been published: one pack per poll, profiles
+ * longer than 256 registers in parts. */
+static int device_packs(struct gateway *gw, const struct device *dev, int64_t ts_ms, const double *values,
+			outbox_emit_fn emit, void *emit_arg)
+{
+	const struct profile *pr = dev->conf->profile;
+	struct senml_rec recs[256];
+	size_t n = 0;
+	int len, ret;
+
 	for (size_t i = 0; i < pr->nregs; i++) {
 		recs[n].name = pr->regs[i].metric;
 		recs[n].unit = pr->regs[i].unit;
@@ -163,13 +172,127 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 			continue;
 		len = senml_pack(gw->pack_buf, gw->pack_size, dev->bn, ts_ms, recs, n);
 		if (len > 0) {
-			/* durable first: the store's next commit, then the broker */
-			if (outbox_add(gw->outbox, LANE_TELEMETRY, dev->topic, gw->pack_buf, (size_t)len, ts_ms) < 0)
-				gw->stats.store_errors++;
-		} else
+			if ((ret = emit(emit_arg, dev->topic, gw->pack_buf, (size_t)len, ts_ms)) != 0)
+				return ret;
+		} else {
 			log_err("device %s: SenML pack does not fit %zu bytes", dev->conf->name, gw->pack_size);
+		}
 		n = 0;
 	}
+	return 0;
+}
+
+/* Which device and register each series is, for the commit log's samples. */
+struct sermap_ent {
+	uint32_t dev;       /* index + 1; 0: not a device register */
+	uint32_t reg;
+};
+
+static int sermap_build(struct gateway *gw)
+{
+	int64_t max = -1;
+	size_t maxregs = 1;
+
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		if (!d->series || !d->conf || !d->conf->profile)
+			continue;
+		if (d->conf->profile->nregs > maxregs)
+			maxregs = d->conf->profile->nregs;
+		for (size_t k = 0; k < d->conf->profile->nregs; k++)
+			if (d->series[k] > max)
+				max = d->series[k];
+	}
+	if ((size_t)(max + 1) > gw->sermap_cap) {
+		struct sermap_ent *nm = realloc(gw->sermap, (size_t)(max + 1) * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		gw->sermap = nm;
+		gw->sermap_cap = (size_t)(max + 1);
+	}
+	if (maxregs > gw->packvals_cap) {
+		double *nv = realloc(gw->packvals, maxregs * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		gw->packvals = nv;
+		gw->packvals_cap = maxregs;
+	}
+	memset(gw->sermap, 0, gw->sermap_cap * sizeof(*gw->sermap));
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		if (!d->series || !d->conf || !d->conf->profile || !d->topic || !d->bn)
+			continue;
+		for (size_t k = 0; k < d->conf->profile->nregs; k++)
+			if (d->series[k] >= 0 && (size_t)d->series[k] < gw->sermap_cap) {
+				gw->sermap[d->series[k]].dev = (uint32_t)(i + 1);
+				gw->sermap[d->series[k]].reg = (uint32_t)k;
+			}
+	}
+	return 0;
+}
+
+struct packs_walk {
+	struct gateway *gw;
+	outbox_emit_fn emit;
+	void *emit_arg;
+	int64_t dev;        /* index + 1 of the poll being gathered, 0: none */
+	int64_t ts;
+	int64_t lastreg;
+	int err;
+};
+
+static int packs_flush(struct packs_walk *w)
+{
+	int ret = 0;
+
+	if (w->dev) {
+		const struct device *d = &w->gw->devices[w->dev - 1];
+		ret = device_packs(w->gw, d, w->ts, w->gw->packvals, w->emit, w->emit_arg);
+		w->dev = 0;
+	}
+	return ret;
+}
+
+static int packs_sample(void *arg, int64_t series, int64_t ts, double v, int q)
+{
+	struct packs_walk *w = arg;
+	struct gateway *gw = w->gw;
+	int ret;
+
+	if (series < 0 || (size_t)series >= gw->sermap_cap || !gw->sermap[series].dev)
+		return 0;       /* not a device's register (a derived series) */
+	int64_t dev = gw->sermap[series].dev;
+	int64_t reg = gw->sermap[series].reg;
+	/* a poll's registers are stored together, in profile order, at one time */
+	if (w->dev && (dev != w->dev || ts != w->ts || reg <= w->lastreg) && (ret = packs_flush(w)) != 0)
+		return ret;
+	if (!w->dev) {
+		const struct device *d = &gw->devices[dev - 1];
+		for (size_t k = 0; k < d->conf->profile->nregs; k++)
+			gw->packvals[k] = NAN;
+		w->dev = dev;
+		w->ts = ts;
+	}
+	gw->packvals[reg] = v;
+	w->lastreg = reg;
+	return 0;
+}
+
+int gateway_packs(void *arg, const uint8_t *rec, size_t len, outbox_emit_fn emit, void *emit_arg)
+{
+	struct gateway *gw = arg;
+	struct packs_walk w = { .gw = gw, .emit = emit, .emit_arg = emit_arg };
+	int ret;
+
+	if ((ret = sermap_build(gw)) < 0)
+		return ret;
+	ret = store_log_walk(rec, len, packs_sample, &w);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		return -ret;
+	ret = packs_flush(&w);
+	return ret > 0 ? -ret : ret;
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -309,9 +432,9 @@ static void on_link(void *arg, int up, int session_present)
 	struct gateway *gw = arg;
 
 	if (up)
-		outbox_link_up(gw->outbox, session_present);
+		outbox_link_up(gw->outbox, 0, session_present);
 	else
-		outbox_link_down(gw->outbox);
+		outbox_link_down(gw->outbox, 0);
 }
 
 static void on_message(void *arg, const char *topic, const void *payload, size_t len)
@@ -325,7 +448,7 @@ static void on_ack(void *arg, int64_t id, int ok)
 {
 	struct gateway *gw = arg;
 
-	outbox_acked(gw->outbox, id, ok);
+	outbox_acked(gw->outbox, 0, id, ok);
 }
 
 static void on_pump(evutil_socket_t fd, short what, void *arg)
@@ -685,7 +808,7 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		.max_bytes = (int64_t)cfg->outbox_max_mb * 1024 * 1024,
 		.max_age_ms = (int64_t)cfg->outbox_max_age_days * 86400000,
 		.ack_timeout_ms = (int64_t)cfg->outbox_ack_timeout_s * 1000,
-		.send = send_tracked, .send_arg = gw });
+		.send = send_tracked, .send_arg = gw, .packs = gateway_packs, .packs_arg = gw });
 	if (ret < 0)
 		goto out;
 	kpi_set_outbox(gw->kpi, gw->outbox);
@@ -846,6 +969,8 @@ void gateway_release(struct gateway *gw)
 		gateway_device_release(&gw->devices[i]);
 	free(gw->devices);
 	free(gw->pack_buf);
+	free(gw->sermap);
+	free(gw->packvals);
 	free(gw->data_dir);
 	if (gw->base)
 		event_base_free(gw->base);

@@ -90,6 +90,10 @@ struct gateway {
 	int64_t started_ms;
 	char *pack_buf;
 	size_t pack_size;
+	struct sermap_ent *sermap;  /* series id -> device, register (gateway_packs) */
+	size_t sermap_cap;
+	double *packvals;
+	size_t packvals_cap;
 	/* operations: health (loop lag, watchdog, status.json), the status
 	 * page, reload on SIGHUP */
 	struct health *health;
@@ -102,6 +106,11 @@ struct gateway {
 	struct ingest *ingest;          /* HTTP push ingest (ingest { }) */
 	struct environment *env;        /* air quality and flood watch (environment { }) */
 };
+
+/** The telemetry packs of one commit log record (outbox_packs_fn; @arg is the gateway). */
+int gateway_packs(void *arg, const uint8_t *rec, size_t len,
+		  int (*emit)(void *arg, const char *topic, const void *payload, size_t len, int64_t ts_ms),
+		  void *emit_arg);
 
 struct gateway_opts {
 	int live_secs;

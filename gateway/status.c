@@ -114,7 +114,7 @@ char *status_json(struct gateway *gw)
 	}
 	root = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:i,"
 			 " s:{s:s, s:s, s:I, s:I},"
-			 " s:{s:I, s:I, s:I, s:I, s:I},"
+			 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
 			 " s:{s:b, s:s, s:I, s:I},"
 			 " s:{s:f, s:f, s:I, s:I},"
 			 " s:o, s:o}",
@@ -126,7 +126,8 @@ char *status_json(struct gateway *gw)
 		"sent", (json_int_t)ps.sent, "connects", (json_int_t)ps.connects,
 		"outbox", "messages", (json_int_t)os.rows, "bytes", (json_int_t)os.bytes,
 		"inflight", (json_int_t)os.inflight, "oldest", (json_int_t)os.oldest_ms,
-		"dropped", (json_int_t)os.dropped,
+		"dropped", (json_int_t)os.dropped, "telemetry_commits", (json_int_t)os.tele_records,
+		"telemetry_bytes", (json_int_t)os.tele_bytes,
 		"store", "ok", !failing, "error", why ? why : "",
 		"pending", (json_int_t)(gw->store ? store_pending(gw->store) : 0),
 		"samples_dropped", (json_int_t)(gw->store ? store_dropped(gw->store) : 0),
@@ -203,8 +204,10 @@ char *status_metrics(struct gateway *gw)
 	fprintf(f, "wardgw_poll_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
 		"wardgw_poll_duration_seconds_sum %.6f\nwardgw_poll_duration_seconds_count %llu\n",
 		(unsigned long long)cum, hs.lat_sum_s, (unsigned long long)hs.lat_count);
-	GAUGE("wardgw_outbox_messages", "Messages stored for the IOC, not yet acknowledged.", "%lld", (long long)os.rows);
-	GAUGE("wardgw_outbox_bytes", "Bytes stored for the IOC, not yet acknowledged.", "%lld", (long long)os.bytes);
+	GAUGE("wardgw_outbox_messages", "KPI, event and answer messages stored for the IOC, not yet acknowledged.", "%lld", (long long)os.rows);
+	GAUGE("wardgw_outbox_bytes", "Bytes stored for the IOC, not yet acknowledged (messages and telemetry backlog).", "%lld", (long long)os.bytes);
+	GAUGE("wardgw_outbox_telemetry_commits", "Commit log records whose telemetry the slowest link still owes.",
+	      "%lld", (long long)os.tele_records);
 	GAUGE("wardgw_outbox_inflight", "Messages sent and awaiting acknowledgement.", "%lld", (long long)os.inflight);
 	COUNTER("wardgw_outbox_dropped_total", "Telemetry messages dropped for the outbox caps.", os.dropped);
 	COUNTER("wardgw_store_samples_dropped_total", "Samples dropped because the disk refused commits.",

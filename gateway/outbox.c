@@ -105,6 +105,8 @@ struct outbox {
 	int counts_dirty;           /* dropped counters changed outside a flush */
 	int pend_warned;
 	int stale_checked;          /* cursors of links gone from the config deleted */
+	int64_t cursor_at_us;       /* monotonic: cursors last written */
+	int cursor_tx;              /* this transaction writes them */
 	struct msg *txm;            /* inserted by other hooks in the open transaction */
 	size_t ntxm, cap_txm;
 	int64_t *acks;              /* acknowledged by some link: delete when all have */
@@ -362,6 +364,17 @@ static int build_rec(struct outbox *ob, struct trec *r, const uint8_t *rec, size
 
 /* --- the flush transaction --- */
 
+/* A telemetry cursor is written at most this often (it costs a page per
+ * commit otherwise; a SIGKILL with the broker up resends at most this much
+ * acknowledged telemetry), and always when stopping or when it was never
+ * written. */
+#define CURSOR_PERSIST_MS 1000
+
+static int cursor_due(const struct outbox *ob)
+{
+	return ob->hold || now_us() - ob->cursor_at_us >= CURSOR_PERSIST_MS * 1000LL;
+}
+
 static int ob_dirty(void *arg)
 {
 	struct outbox *ob = arg;
@@ -369,7 +382,7 @@ static int ob_dirty(void *arg)
 	if (ob->npend || ob->nacks || ob->counts_dirty)
 		return 1;
 	for (int i = 0; i < ob->nl; i++)
-		if (ob->l[i]->tcur != ob->l[i]->tcur_saved || ob->l[i]->pdone != ob->l[i]->pdone_saved)
+		if ((ob->l[i]->tcur != ob->l[i]->tcur_saved && cursor_due(ob)) || ob->l[i]->pdone != ob->l[i]->pdone_saved)
 			return 1;
 	return 0;
 }
@@ -530,6 +543,7 @@ static void ob_rolled_back(void *arg)
 {
 	struct outbox *ob = arg;
 
+	ob->cursor_tx = 0;
 	free_msgs(ob->txm, ob->ntxm);
 	ob->ntxm = 0;
 	ob->tx_rows = ob->tx_bytes = 0;
@@ -583,10 +597,14 @@ static int ob_in_tx(void *arg)
 		    (ob->o.max_bytes > 0 || ob->o.max_age_ms > 0) &&
 		    (rc = drop_oldest(ob, l, 10000, 0)) < 0)
 			return rc;
-		l->tcur_tx = l->tcur;
+		l->tcur_tx = l->tcur_saved;
+		if (l->tcur != l->tcur_saved && (cursor_due(ob) || l->tcur_saved < 0)) {
+			l->tcur_tx = l->tcur;
+			ob->cursor_tx = 1;
+			if (store_meta_put(ob->st, l->key_t, l->tcur_tx) < 0)
+				return -EIO;
+		}
 		l->pdone_tx = l->pdone;
-		if (l->tcur_tx != l->tcur_saved && store_meta_put(ob->st, l->key_t, l->tcur_tx) < 0)
-			return -EIO;
 		if (ob->nl > 1 && l->pdone_tx != l->pdone_saved && store_meta_put(ob->st, l->key_p, l->pdone_tx) < 0)
 			return -EIO;
 	}
@@ -634,6 +652,9 @@ static void ob_committed(void *arg)
 		ob->l[k]->tcur_saved = ob->l[k]->tcur_tx;
 		ob->l[k]->pdone_saved = ob->l[k]->pdone_tx;
 	}
+	if (ob->cursor_tx)
+		ob->cursor_at_us = now_us();
+	ob->cursor_tx = 0;
 	hold_log(ob);
 	/* acknowledgements that came during the transaction stay for the next */
 	if (ob->nacks > ob->nacks_tx)

@@ -109,6 +109,7 @@ static struct outbox *open_ob(struct store **st, int window, int64_t max_bytes, 
 
 static void close_ob(struct store *st, struct outbox *ob)
 {
+	outbox_hold(ob);                          /* stopping, as the gateway does: cursors written */
 	store_flush(st);
 	store_clear_hooks(st);
 	outbox_free(ob);
@@ -178,6 +179,11 @@ static void test_commit_then_send_in_order(void **state)
 	ack_all(ob, 0, 0);
 	assert_int_equal(store_flush(st), 0);
 	assert_int_equal(sql_int(st, "SELECT count(*) FROM outbox"), 0);
+	/* the cursor is written at most once a second, and when stopping */
+	assert_true(sql_int(st, "SELECT value FROM meta WHERE key = 'outbox_tcur:ioc'") <
+		    sql_int(st, "SELECT max(id) FROM headlog"));
+	outbox_hold(ob);
+	assert_int_equal(store_flush(st), 0);
 	/* the cursor: the record is acknowledged */
 	assert_int_equal(sql_int(st, "SELECT value FROM meta WHERE key = 'outbox_tcur:ioc'"),
 			 sql_int(st, "SELECT max(id) FROM headlog"));
@@ -279,6 +285,7 @@ static void test_backlog_survives_crash(void **state)
 		outbox_link_up(ob, 0, 0);
 		samples(st, 500, 2);
 		ack_all(ob, 0, 0);
+		usleep(1100 * 1000);              /* past the cursor's write interval */
 		store_flush(st);
 		outbox_link_down(ob, 0);
 		for (int c = 0; c < 30; c++)
@@ -325,7 +332,8 @@ static void test_caps_drop_oldest_telemetry_never_kpis(void **state)
 	L[0].refuse = 0;
 	ob = open_ob(&st, 1000, 2000, 0);
 	outbox_get_stats(ob, &s);
-	assert_true(s.dropped == dropped);
+	assert_true(s.dropped >= dropped && s.dropped <= dropped + 20);   /* the stopping flush may drop one more commit */
+	dropped = s.dropped;
 	outbox_link_up(ob, 0, 0);
 	int kpis = 0;
 	for (int i = 0; i < L[0].n; i++)

@@ -458,6 +458,206 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
 	outbox_pump(gw->outbox);
 }
 
+/* --- more northbound links (links = ( ... )) --- */
+
+unsigned gateway_topic_kind(void *arg, const char *topic)
+{
+	struct gateway *gw = arg;
+	const char *p = topic;
+	size_t pl = strlen(gw->cfg->topic_prefix), gl = strlen(gw->cfg->gateway_id);
+
+	/* <prefix>/<gateway id>/<kind>/... */
+	if (!strncmp(p, gw->cfg->topic_prefix, pl) && p[pl] == '/' && !strncmp(p + pl + 1, gw->cfg->gateway_id, gl) &&
+	    p[pl + 1 + gl] == '/')
+		p += pl + gl + 2;
+	if (!strncmp(p, "kpi/", 4))
+		return LINK_CARRY_KPI;
+	if (!strncmp(p, "telemetry/", 10))
+		return LINK_CARRY_TELEMETRY;
+	if (!strncmp(p, "coverage/", 9))
+		return LINK_CARRY_MAP;
+	if (!strcmp(p, "status"))
+		return LINK_CARRY_STATUS;
+	return LINK_CARRY_EVENT;    /* event/..., cmd-result/... */
+}
+
+/* @topic with this link's prefix in place of the mqtt section's. */
+static const char *link_topic(const struct gw_link *l, const char *topic, char *buf, size_t size)
+{
+	size_t fl = strlen(l->from);
+
+	if (strncmp(topic, l->from, fl) || topic[fl] != '/' || !strcmp(l->from, l->to))
+		return topic;
+	if ((size_t)snprintf(buf, size, "%s%s", l->to, topic + fl) >= size)
+		return NULL;
+	return buf;
+}
+
+static int link_send(void *arg, int64_t id, const char *topic, const void *payload, size_t len)
+{
+	struct gw_link *l = arg;
+	char buf[1024];
+	const char *t = link_topic(l, topic, buf, sizeof(buf));
+
+	if (!t)
+		return -ENAMETOOLONG;
+	return l->pub ? publisher_send_tracked(l->pub, id, t, payload, len) : -ENOTCONN;
+}
+
+int gateway_publish_retained(struct gateway *gw, unsigned kind, const char *topic, const void *payload,
+			     size_t len)
+{
+	char buf[1024];
+	int ret = gw->pub ? publisher_send(gw->pub, topic, payload, len, 1) : -ENOTCONN;
+
+	for (size_t i = 0; i < gw->nlinks; i++) {
+		struct gw_link *l = &gw->links[i];
+		const char *t = link_topic(l, topic, buf, sizeof(buf));
+		if ((l->carries & kind) && l->pub && t && publisher_connected(l->pub))
+			publisher_send(l->pub, t, payload, len, 1);
+	}
+	return ret;
+}
+
+static void on_link_n(void *arg, int up, int session_present)
+{
+	struct gw_link *l = arg;
+
+	if (up)
+		outbox_link_up(l->gw->outbox, l->idx, session_present);
+	else
+		outbox_link_down(l->gw->outbox, l->idx);
+}
+
+static void on_ack_n(void *arg, int64_t id, int ok)
+{
+	struct gw_link *l = arg;
+
+	outbox_acked(l->gw->outbox, l->idx, id, ok);
+}
+
+static void on_message_n(void *arg, const char *topic, const void *payload, size_t len)
+{
+	struct gw_link *l = arg;
+
+	lighting_command(l->gw->lighting, payload, len);
+}
+
+/* The links' cursors in the outbox: before the first flush. */
+static int add_links(struct gateway *gw)
+{
+	struct gw_config *c = gw->cfg;
+
+	if (!c->nlinks)
+		return 0;
+	gw->links = calloc(c->nlinks, sizeof(*gw->links));
+	if (!gw->links)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nlinks; i++) {
+		const struct link_conf *lc = &c->links[i];
+		struct gw_link *l = &gw->links[gw->nlinks];
+		int idx;
+		l->gw = gw;
+		l->name = strdup(lc->name);
+		l->from = strdup(c->topic_prefix);
+		l->to = strdup(lc->topic_prefix ? lc->topic_prefix : c->topic_prefix);
+		l->carries = lc->carries;
+		gw->nlinks++;
+		if (!l->name || !l->from || !l->to)
+			return -ENOMEM;
+		idx = outbox_link_add(gw->outbox, &(struct outbox_link_opts){ .name = lc->name,
+			.window = lc->max_inflight, .carries = lc->carries, .send = link_send, .send_arg = l });
+		if (idx < 0)
+			return log_error(idx, "link %s: %s", lc->name, strerror(-idx));
+		l->idx = idx;
+	}
+	return 0;
+}
+
+static int start_link(struct gateway *gw, struct gw_link *l, const struct link_conf *lc)
+{
+	struct gw_config *c = gw->cfg;
+	struct publisher_opts o = { 0 };
+	char *topic = NULL, *online = NULL, *offline = NULL, *cid = NULL, *pw = NULL, *cmd = NULL;
+	int ret = -ENOMEM;
+
+	if (asprintf(&topic, "%s/%s/status", l->to, c->gateway_id) < 0)
+		topic = NULL;
+	if (asprintf(&online, "{\"state\":\"online\",\"version\":\"%s\",\"started\":%lld,\"config\":\"%s\","
+		     "\"devices\":%zu,\"link\":\"%s\"}", WARDGW_VERSION, (long long)(gw->started_ms / 1000),
+		     c->digest, gw->ndevices, l->name) < 0)
+		online = NULL;
+	if (asprintf(&offline, "{\"state\":\"offline\",\"version\":\"%s\",\"started\":%lld,\"link\":\"%s\"}",
+		     WARDGW_VERSION, (long long)(gw->started_ms / 1000), l->name) < 0)
+		offline = NULL;
+	if (lc->client_id)
+		cid = strdup(lc->client_id);
+	else if (asprintf(&cid, "wardgw-%s-%s", c->gateway_id, l->name) < 0)
+		cid = NULL;
+	if (!topic || !online || !offline || !cid)
+		goto out;
+	if (lc->password_file) {
+		char buf[256], why[600];
+		if ((ret = secret_read_line(lc->password_file, buf, sizeof(buf), why, sizeof(why))) < 0 &&
+		    ret != -ENODATA) {
+			ret = log_error(ret, "link %s: password_file%s %s", l->name, ret == -EPERM ? "" : ":", why);
+			goto out;
+		}
+		ret = -ENOMEM;
+		pw = strdup(buf);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		if (!pw)
+			goto out;
+	}
+	o.uri = lc->uri;
+	o.client_id = cid;
+	o.username = lc->username;
+	o.password = pw;
+	o.keepalive = lc->keepalive;
+	o.qos = lc->qos;
+	o.buffer = lc->buffer;
+	o.clean_session = lc->clean_session;
+	o.max_inflight = lc->max_inflight;
+	o.ca_file = lc->ca_file;
+	o.cert_file = lc->cert_file;
+	o.key_file = lc->key_file;
+	o.verify_hostname = lc->verify_hostname;
+	o.on_link = on_link_n;
+	o.on_ack = on_ack_n;
+	o.cb_arg = l;
+	o.status_topic = topic;
+	o.online_payload = online;
+	o.offline_payload = offline;
+	if (lc->commands && c->lighting && asprintf(&cmd, "%s/%s/cmd/lighting", l->to, c->gateway_id) >= 0) {
+		o.subscribe_topic = cmd;
+		o.on_message = on_message_n;
+	}
+	ret = publisher_new(&l->pub, &o, gw->base, gw->q);
+out:
+	free(topic);
+	free(online);
+	free(offline);
+	free(cid);
+	free(pw);
+	free(cmd);
+	return ret;
+}
+
+static void free_links(struct gateway *gw)
+{
+	for (size_t i = 0; i < gw->nlinks; i++) {
+		struct gw_link *l = &gw->links[i];
+		publisher_free(l->pub);
+		free(l->name);
+		free(l->from);
+		free(l->to);
+		free(l->last_error);
+	}
+	free(gw->links);
+	gw->links = NULL;
+	gw->nlinks = 0;
+}
+
 /* Device online/offline events, with hysteresis: a state must last
  * events.hold_s before it is reported, so a flapping device is one event,
  * not a flood; a state equal to the last reported one is not reported. */
@@ -512,6 +712,9 @@ static void refresh_status(struct gateway *gw, int64_t now)
 		return;
 	if (gw->pub)
 		publisher_set_online(gw->pub, json);
+	for (size_t i = 0; i < gw->nlinks; i++)
+		if ((gw->links[i].carries & LINK_CARRY_STATUS) && gw->links[i].pub)
+			publisher_set_online(gw->links[i].pub, json);
 	free(json);
 	gw->last_status_us = mono_us();
 }
@@ -808,12 +1011,18 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		.max_bytes = (int64_t)cfg->outbox_max_mb * 1024 * 1024,
 		.max_age_ms = (int64_t)cfg->outbox_max_age_days * 86400000,
 		.ack_timeout_ms = (int64_t)cfg->outbox_ack_timeout_s * 1000,
-		.send = send_tracked, .send_arg = gw, .packs = gateway_packs, .packs_arg = gw });
+		.send = send_tracked, .send_arg = gw, .packs = gateway_packs, .packs_arg = gw,
+		.kind = gateway_topic_kind, .kind_arg = gw });
 	if (ret < 0)
+		goto out;
+	if ((ret = add_links(gw)) < 0)
 		goto out;
 	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
+	for (size_t i = 0; i < gw->nlinks; i++)
+		if ((ret = start_link(gw, &gw->links[i], &cfg->links[i])) < 0)
+			goto out;
 	if (cfg->coverage && (ret = coverage_pub_new(&gw->coverage, gw)) < 0)
 		goto out;
 	if (cfg->ingest && (ret = ingest_new(&gw->ingest, gw)) < 0)
@@ -952,6 +1161,7 @@ void gateway_release(struct gateway *gw)
 	environment_free(gw->env);
 	coverage_pub_free(gw->coverage);
 	publisher_free(gw->pub);
+	free_links(gw);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);
 	rollup_free(gw->rollup);

@@ -69,7 +69,9 @@ struct gateway {
 	struct event_base *base;
 	struct loopq *q;
 	struct store *store;
-	struct publisher *pub;
+	struct publisher *pub;      /* the mqtt section: link "ioc", the outbox's link 0 */
+	struct gw_link *links;      /* links = ( ... ): the outbox's links 1.. */
+	size_t nlinks;
 	struct outbox *outbox;
 	struct rollup *rollup;
 	struct kpi_engine *kpi;
@@ -106,6 +108,23 @@ struct gateway {
 	struct ingest *ingest;          /* HTTP push ingest (ingest { }) */
 	struct environment *env;        /* air quality and flood watch (environment { }) */
 };
+
+/* One more northbound link (links = ( ... ), docs/province.md). */
+struct gw_link {
+	struct gateway *gw;
+	int idx;                    /* its index in the outbox */
+	char *name;
+	char *from, *to;            /* topic prefix: the mqtt section's, this link's */
+	unsigned carries;           /* LINK_CARRY_* */
+	struct publisher *pub;
+	char *last_error;
+};
+/** Publish a retained message of kind @kind (LINK_CARRY_MAP...) on the ward's link and every
+ * connected link that carries it; the ward link's publisher_send() result. */
+int gateway_publish_retained(struct gateway *gw, unsigned kind, const char *topic, const void *payload,
+			     size_t len);
+/** The kind of a message for the links (LINK_CARRY_*), from its topic. */
+unsigned gateway_topic_kind(void *gw, const char *topic);
 
 /** The telemetry packs of one commit log record (outbox_packs_fn; @arg is the gateway). */
 int gateway_packs(void *arg, const uint8_t *rec, size_t len,

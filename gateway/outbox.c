@@ -556,7 +556,7 @@ static unsigned lane_links(const struct outbox *ob)
 	unsigned m = 0;
 
 	for (int i = 0; i < ob->nl; i++)
-		if (ob->l[i]->carries & ~(unsigned)CARRY_TELEMETRY)
+		if (ob->l[i]->carries & (CARRY_KPI | CARRY_EVENT))
 			m |= 1u << i;
 	return m;
 }
@@ -741,6 +741,8 @@ static void offer_live(struct outbox *ob, struct link *l, int64_t id, const uint
 	advance_tcur(l);
 }
 
+static void mark_acked(struct outbox *ob, struct link *l, int64_t id);
+
 /* Walk the priority rows from @l's cursor, sending while @room allows. */
 static int walk_prio(struct outbox *ob, struct link *l, size_t room)
 {
@@ -758,9 +760,15 @@ static int walk_prio(struct outbox *ob, struct link *l, size_t room)
 				l->pcur = id;
 				continue;
 			}
+			const char *topic = (const char *)sqlite3_column_text(ob->scan, 1);
+			if (topic && ob->o.kind && !(ob->o.kind(ob->o.kind_arg, topic) & l->carries)) {
+				/* not for this link: done as far as it is concerned */
+				l->pcur = id;
+				mark_acked(ob, l, id);
+				continue;
+			}
 			if (l->nfl >= room)
 				break;
-			const char *topic = (const char *)sqlite3_column_text(ob->scan, 1);
 			const void *payload = sqlite3_column_blob(ob->scan, 2);
 			int len = sqlite3_column_bytes(ob->scan, 2);
 			if (!topic || offer(l, id, topic, payload, (size_t)len) < 0)
@@ -877,7 +885,7 @@ static void pump_link(struct outbox *ob, struct link *l)
 		}
 	}
 	/* KPIs and events first, strictly in order, not rate-limited */
-	if (l->carries & ~(unsigned)CARRY_TELEMETRY)
+	if (l->carries & (CARRY_KPI | CARRY_EVENT))
 		walk_prio(ob, l, window);
 	/* live telemetry went at the commit; the backlog, in order, at the
 	 * backfill rate and in half the window so that live packs always
@@ -910,6 +918,22 @@ static void note_ack(struct outbox *ob, int64_t id)
 	ob->acks[ob->nacks++] = id;
 }
 
+/* Priority row @id is done for @l (acknowledged, or not for this link). */
+static void mark_acked(struct outbox *ob, struct link *l, int64_t id)
+{
+	if (l->npacked == l->cap_packed) {
+		size_t ncap = l->cap_packed ? 2 * l->cap_packed : 64;
+		int64_t *np = realloc(l->packed, ncap * sizeof(*np));
+		if (np) {
+			l->packed = np;
+			l->cap_packed = ncap;
+		}
+	}
+	if (l->npacked < l->cap_packed && id > l->pdone)
+		l->packed[l->npacked++] = id;
+	note_ack(ob, id);
+}
+
 void outbox_acked(struct outbox *ob, int link, int64_t id, int ok)
 {
 	struct link *l;
@@ -935,18 +959,8 @@ void outbox_acked(struct outbox *ob, int link, int64_t id, int ok)
 	l->acked++;
 	ob->s.acked++;
 	if (id > 0) {
-		if (l->npacked == l->cap_packed) {
-			size_t ncap = l->cap_packed ? 2 * l->cap_packed : 64;
-			int64_t *np = realloc(l->packed, ncap * sizeof(*np));
-			if (np) {
-				l->packed = np;
-				l->cap_packed = ncap;
-			}
-		}
-		if (l->npacked < l->cap_packed && id > l->pdone)
-			l->packed[l->npacked++] = id;
+		mark_acked(ob, l, id);
 		update_pdone(l);
-		note_ack(ob, id);
 		return;
 	}
 	int64_t v = -id - 1;
@@ -1088,7 +1102,7 @@ int outbox_link_get_stats(const struct outbox *ob, int link, struct outbox_link_
 	st->acked = l->acked;
 	st->failed = l->failed;
 	st->resent = l->resent;
-	if (l->carries & ~(unsigned)CARRY_TELEMETRY) {
+	if (l->carries & (CARRY_KPI | CARRY_EVENT)) {
 		sqlite3_stmt *q;
 		if (sqlite3_prepare_v2(ob->db, "SELECT count(*) FROM outbox WHERE id > ?", -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(q, 1, l->pdone);

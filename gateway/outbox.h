@@ -63,6 +63,10 @@ struct outbox_opts {
 	void *send_arg;
 	outbox_packs_fn packs;      /* NULL: no telemetry lane */
 	void *packs_arg;
+	/* what a priority message is (a CARRY_* bit, from its topic); NULL:
+	 * every link carries every message */
+	unsigned (*kind)(void *arg, const char *topic);
+	void *kind_arg;
 };
 
 struct outbox_stats {

@@ -559,11 +559,12 @@ static int add_links(struct gateway *gw)
 		int idx;
 		l->gw = gw;
 		l->name = strdup(lc->name);
+		l->uri = strdup(lc->uri);
 		l->from = strdup(c->topic_prefix);
 		l->to = strdup(lc->topic_prefix ? lc->topic_prefix : c->topic_prefix);
 		l->carries = lc->carries;
 		gw->nlinks++;
-		if (!l->name || !l->from || !l->to)
+		if (!l->name || !l->uri || !l->from || !l->to)
 			return -ENOMEM;
 		idx = outbox_link_add(gw->outbox, &(struct outbox_link_opts){ .name = lc->name,
 			.window = lc->max_inflight, .carries = lc->carries, .send = link_send, .send_arg = l });
@@ -649,9 +650,9 @@ static void free_links(struct gateway *gw)
 		struct gw_link *l = &gw->links[i];
 		publisher_free(l->pub);
 		free(l->name);
+		free(l->uri);
 		free(l->from);
 		free(l->to);
-		free(l->last_error);
 	}
 	free(gw->links);
 	gw->links = NULL;

@@ -113,11 +113,10 @@ struct gateway {
 struct gw_link {
 	struct gateway *gw;
 	int idx;                    /* its index in the outbox */
-	char *name;
+	char *name, *uri;
 	char *from, *to;            /* topic prefix: the mqtt section's, this link's */
 	unsigned carries;           /* LINK_CARRY_* */
 	struct publisher *pub;
-	char *last_error;
 };
 /** Publish a retained message of kind @kind (LINK_CARRY_MAP...) on the ward's link and every
  * connected link that carries it; the ward link's publisher_send() result. */

@@ -73,7 +73,7 @@ static json_t *links_json(struct gateway *gw)
 		struct outbox_link_stats ls;
 		struct publisher_stats ps = { 0 };
 		struct publisher *pub = i == 0 ? gw->pub : (size_t)i <= gw->nlinks ? gw->links[i - 1].pub : NULL;
-		const char *uri = i == 0 ? gw->cfg->mqtt_uri : (size_t)i <= gw->cfg->nlinks ? gw->cfg->links[i - 1].uri : "";
+		const char *uri = i == 0 ? gw->cfg->mqtt_uri : (size_t)i <= gw->nlinks ? gw->links[i - 1].uri : "";
 		if (outbox_link_get_stats(gw->outbox, i, &ls) < 0)
 			continue;
 		if (pub)

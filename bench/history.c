@@ -42,6 +42,8 @@
 
 #include "chunk.h"
 #include "log.h"
+#include "outbox.h"
+#include "senml.h"
 #include "store.h"
 
 #define NKIND 8
@@ -157,6 +159,8 @@ struct live {
 	int64_t *ids;
 	long devices;
 	int nmet;               /* metrics per device (NKIND, or the gateway's profile) */
+	void (*after_flush)(void *arg);     /* the telemetry outbox part: PUBACKs arrive */
+	void *after_arg;
 };
 
 /* -G: the series as the gateway names them ("cab" x count = N: cab-0001..,
@@ -215,8 +219,12 @@ static int live_feed(struct live *l, int64_t base, int64_t t0, long secs)
 			for (int k = 0; k < NKIND; k++)
 				if ((ret = store_append(l->st, l->ids[d * NKIND + k], ts, value(k, d, t), Q_GOOD)) < 0)
 					return ret;
-			if ((d + 1) % per_flush == 0 && (ret = store_flush(l->st)) < 0)
-				return ret;
+			if ((d + 1) % per_flush == 0) {
+				if ((ret = store_flush(l->st)) < 0)
+					return ret;
+				if (l->after_flush)
+					l->after_flush(l->after_arg);
+			}
 		}
 	return store_flush(l->st);
 }
@@ -357,6 +365,202 @@ static void measure_end(struct cost *c, double samples)
 	c->wbytes = io_written() - c->wbytes;
 	c->cpu_s = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c->cpu_s;
 	c->samples = samples;
+}
+
+/* ---- the telemetry outbox: bytes written per sample, broker up and down ----
+ * The commit log as the outbox (outbox.c, the code as committed: live
+ * packs from memory, a per-link cursor in meta) against today's previous
+ * layout (kept here only): every pack a row of the outbox table, inserted
+ * in the flush transaction, deleted by the next flush once acknowledged. */
+struct tele {
+	struct live *l;
+	long *dev_of;           /* series id -> device + 1 */
+	size_t ndev_of;
+	int up;
+	struct outbox *ob;      /* the commit log as the outbox */
+	int64_t *ids;           /* sent, to acknowledge after the flush */
+	size_t nids, cap;
+	sqlite3_stmt *ins, *del;        /* the outbox table (previous layout) */
+	int64_t first, last;    /* rows of the last flush (previous layout) */
+};
+
+struct tele_walk {
+	struct tele *t;
+	outbox_emit_fn emit;
+	void *arg;
+	long dev;
+	int64_t ts;
+	struct senml_rec recs[NKIND];
+	size_t n;
+	char names[NKIND][8];
+};
+
+static int tele_flush_pack(struct tele_walk *w)
+{
+	char buf[2048], bn[64], topic[64];
+	int len;
+
+	if (!w->n)
+		return 0;
+	snprintf(bn, sizeof(bn), "urn:dev:wardgw:bench:cab-%04ld:", w->dev - 1);
+	snprintf(topic, sizeof(topic), "ward/bench/telemetry/cab-%04ld", w->dev - 1);
+	len = senml_pack(buf, sizeof(buf), bn, w->ts, w->recs, w->n);
+	w->n = 0;
+	return len > 0 ? w->emit(w->arg, topic, buf, (size_t)len, w->ts) : 0;
+}
+
+static int tele_sample(void *arg, int64_t series, int64_t ts, double v, int q)
+{
+	struct tele_walk *w = arg;
+	long dev = series >= 0 && (size_t)series < w->t->ndev_of ? w->t->dev_of[series] : 0;
+	int ret;
+
+	if (!dev)
+		return 0;
+	if ((dev != w->dev || ts != w->ts || w->n == NKIND) && (ret = tele_flush_pack(w)) != 0)
+		return ret;
+	w->dev = dev;
+	w->ts = ts;
+	snprintf(w->names[w->n], sizeof(w->names[0]), "k%zu", w->n);
+	w->recs[w->n].name = w->names[w->n];
+	w->recs[w->n].unit = "V";
+	w->recs[w->n].value = v;
+	w->n++;
+	return 0;
+}
+
+/* One SenML pack per poll of a device, as the gateway builds them. */
+static int tele_packs(void *arg, const uint8_t *rec, size_t len, outbox_emit_fn emit, void *emit_arg)
+{
+	struct tele_walk w = { .t = arg, .emit = emit, .arg = emit_arg };
+	int ret = store_log_walk(rec, len, tele_sample, &w);
+
+	if (ret == 0)
+		ret = tele_flush_pack(&w);
+	return ret > 0 ? -ret : ret;
+}
+
+static int tele_send(void *arg, int64_t id, const char *topic, const void *payload, size_t len)
+{
+	struct tele *t = arg;
+
+	if (!t->up)
+		return -ENOTCONN;
+	if (t->nids == t->cap) {
+		size_t ncap = t->cap ? 2 * t->cap : 1024;
+		int64_t *n = realloc(t->ids, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		t->ids = n;
+		t->cap = ncap;
+	}
+	t->ids[t->nids++] = id;
+	return 0;
+}
+
+/* PUBACKs for everything sent come before the next flush. */
+static void tele_acks(void *arg)
+{
+	struct tele *t = arg;
+
+	for (size_t i = 0; t->ob && i < t->nids; i++)
+		outbox_acked(t->ob, 0, t->ids[i], 1);
+	t->nids = 0;
+}
+
+/* The previous layout: each pack a row, deleted by the next flush. */
+static int old_emit(void *arg, const char *topic, const void *payload, size_t len, int64_t ts)
+{
+	struct tele *t = arg;
+
+	sqlite3_bind_int(t->ins, 1, 1);
+	sqlite3_bind_text(t->ins, 2, topic, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(t->ins, 3, payload, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(t->ins, 4, ts);
+	int rc = sqlite3_step(t->ins);
+	sqlite3_reset(t->ins);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int old_dirty(void *arg) { return 0; }
+static void old_committed(void *arg) { }
+
+static int old_in_tx(void *arg)
+{
+	struct tele *t = arg;
+	const uint8_t *rec;
+	size_t len;
+	sqlite3 *db = store_db(t->l->st);
+
+	if (t->up && t->last >= t->first && t->first > 0) {
+		sqlite3_bind_int64(t->del, 1, t->first);
+		sqlite3_bind_int64(t->del, 2, t->last);
+		int rc = sqlite3_step(t->del);
+		sqlite3_reset(t->del);
+		if (rc != SQLITE_DONE)
+			return -EIO;
+	}
+	if (!store_log_last(t->l->st, &rec, &len))
+		return 0;
+	int64_t before = sqlite3_last_insert_rowid(db);
+	int ret = tele_packs(t, rec, len, old_emit, t);
+	t->first = before + 1;
+	t->last = sqlite3_last_insert_rowid(db);
+	return ret;
+}
+
+/* Bytes written per stored sample with the telemetry outbox: @mode 0 the
+ * commit log (this code), 1 the outbox table (the previous layout); @up:
+ * the broker acknowledges everything, or is away for the whole window. */
+static int tele_cost(const char *path, long devices, int64_t base, long secs, int mode, int up, struct cost *c)
+{
+	struct live l = { 0 };
+	struct tele t = { .l = &l, .up = up };
+	int ret;
+
+	if ((ret = live_open(&l, path, devices, 1)) < 0)
+		return ret;
+	t.ndev_of = 1;
+	for (long i = 0; i < devices * NKIND; i++)
+		if ((size_t)l.ids[i] + 1 > t.ndev_of)
+			t.ndev_of = (size_t)l.ids[i] + 1;
+	t.dev_of = calloc(t.ndev_of, sizeof(*t.dev_of));
+	if (!t.dev_of)
+		return -ENOMEM;
+	for (long i = 0; i < devices * NKIND; i++)
+		t.dev_of[l.ids[i]] = i / NKIND + 1;
+	if (mode == 0) {
+		ret = outbox_new(&t.ob, l.st, &(struct outbox_opts){ .window = 1000000, .backfill_per_s = 500,
+			.max_bytes = (int64_t)512 << 20, .max_age_ms = 0, .send = tele_send,
+			.send_arg = &t, .packs = tele_packs, .packs_arg = &t });
+		if (ret < 0)
+			return ret;
+		if (up)
+			outbox_link_up(t.ob, 0, 1);
+	} else {
+		sqlite3 *db = store_db(l.st);
+		if (sqlite3_prepare_v2(db, "INSERT INTO outbox (lane, topic, payload, ts) VALUES (?,?,?,?)", -1, &t.ins, NULL) ||
+		    sqlite3_prepare_v2(db, "DELETE FROM outbox WHERE id BETWEEN ? AND ?", -1, &t.del, NULL))
+			return -EIO;
+		store_add_hook(l.st, &(struct store_hook){ old_dirty, old_in_tx, old_committed, NULL, &t, NULL });
+	}
+	l.after_flush = tele_acks;
+	l.after_arg = &t;
+	if ((ret = live_feed(&l, base, 0, secs / 4)) < 0)
+		return ret;
+	*c = measure_begin();
+	if ((ret = live_feed(&l, base, secs / 4, secs)) < 0)
+		return ret;
+	measure_end(c, (double)devices * NKIND * secs);
+	store_flush(l.st);
+	store_clear_hooks(l.st);
+	outbox_free(t.ob);
+	sqlite3_finalize(t.ins);
+	sqlite3_finalize(t.del);
+	live_close(&l);
+	free(t.dev_of);
+	free(t.ids);
+	return 0;
 }
 
 static int count_row(void *arg, int64_t ts, double v, int q)
@@ -562,6 +766,22 @@ int main(int argc, char **argv)
 		oquery = old_query_ms(od.db, to - 86400000, to, &oqn);
 		old_close(&od);
 		remove_db(opath);
+	}
+	/* 2b. the telemetry outbox, broker up and broker away, empty store */
+	{
+		static const char *const name[2] = { "commit log + cursor", "outbox table (before)" };
+		struct cost tc[2][2];
+		printf("history: with the telemetry outbox (one SenML pack per poll), %ld devices, %ld s, empty store\n",
+		       o.devices, o.seconds);
+		printf("  %-22s %-28s %10s %12s %12s\n", "telemetry outbox", "broker", "written B/s", "CPU ns/s", "samples/s CPU");
+		for (int mode = 0; mode < 2; mode++)
+			for (int up = 1; up >= 0; up--) {
+				if (tele_cost(path, o.devices, base, o.seconds, mode, up, &tc[mode][up]) < 0)
+					goto out;
+				print_cost(name[mode], up ? "up (all acknowledged)" : "away (outage)", &tc[mode][up]);
+				remove_db(path);
+			}
+		printf("  goals (issue 12): <= 32 B written per sample with the broker up, <= 64 B during an outage\n");
 	}
 	printf("  CPU per sample, history / empty: chunks %.2f", ch.cpu_s / ce.cpu_s);
 	if (!o.no_rows)

@@ -88,6 +88,29 @@ static const struct opt mqtt_opts[] = {
 	{ 0 }
 };
 
+/* links = ( { ... } ): like mqtt, per link (issue 13, docs/province.md) */
+static const struct opt link_opts[] = {
+	{ "name", OPT_STRING, OFF(struct link_conf, name), 0, 0, 0, NULL, 1 },
+	{ "uri", OPT_STRING, OFF(struct link_conf, uri), 0, 0, 0, NULL, 1 },
+	{ "client_id", OPT_STRING, OFF(struct link_conf, client_id), 0, 0, 0, NULL, 0 },
+	{ "username", OPT_STRING, OFF(struct link_conf, username), 0, 0, 0, NULL, 0 },
+	{ "password_file", OPT_STRING, OFF(struct link_conf, password_file), 0, 0, 0, NULL, 0 },
+	{ "allow_plaintext_password", OPT_BOOL, OFF(struct link_conf, allow_plaintext), 0, 1, 0, NULL, 0 },
+	{ "topic_prefix", OPT_STRING, OFF(struct link_conf, topic_prefix), 0, 0, 0, NULL, 0 },
+	{ "qos", OPT_INT, OFF(struct link_conf, qos), 0, 1, 1, NULL, 0 },
+	{ "keepalive", OPT_INT, OFF(struct link_conf, keepalive), 5, 3600, 30, NULL, 0 },
+	{ "buffer_messages", OPT_INT, OFF(struct link_conf, buffer), 0, 100000, 1000, NULL, 0 },
+	{ "clean_session", OPT_BOOL, OFF(struct link_conf, clean_session), 0, 1, 0, NULL, 0 },
+	{ "max_inflight", OPT_INT, OFF(struct link_conf, max_inflight), 1, 65535, 500, NULL, 0 },
+	{ "ca_file", OPT_STRING, OFF(struct link_conf, ca_file), 0, 0, 0, NULL, 0 },
+	{ "cert_file", OPT_STRING, OFF(struct link_conf, cert_file), 0, 0, 0, NULL, 0 },
+	{ "key_file", OPT_STRING, OFF(struct link_conf, key_file), 0, 0, 0, NULL, 0 },
+	{ "verify_hostname", OPT_BOOL, OFF(struct link_conf, verify_hostname), 0, 1, 1, NULL, 0 },
+	{ "commands", OPT_BOOL, OFF(struct link_conf, commands), 0, 1, 0, NULL, 0 },
+	{ 0 }
+};
+static const char *const link_lists[] = { "carries", NULL };
+
 static const struct opt outbox_opts[] = {
 	{ "max_mb", OPT_INT, OFF(struct gw_config, outbox_max_mb), 1, 1000000, 512, NULL, 0 },
 	{ "max_age_days", OPT_INT, OFF(struct gw_config, outbox_max_age_days), 1, 3650, 30, NULL, 0 },
@@ -111,7 +134,7 @@ static const struct opt top_opts[] = {
  * services' sections (service.h) come on top. */
 static const char *const top_groups[] = {
 	"gateway", "log", "store", "mqtt", "outbox", "events", "kpis", "groups", "device_defaults", "devices",
-	NULL,
+	"links", NULL,
 };
 
 static const struct opt device_opts[] = {
@@ -1376,6 +1399,123 @@ static void free_kpis(struct gw_config *cfg)
 	free(cfg->groups);
 }
 
+unsigned config_carry_word(const char *w)
+{
+	static const char *const words[] = { "kpi", "event", "map", "telemetry", "status", NULL };
+
+	for (unsigned i = 0; words[i]; i++)
+		if (!strcmp(w, words[i]))
+			return 1u << i;
+	return 0;
+}
+
+static int valid_link_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* links = ( { name = "province"; uri = "..."; carries = [ ... ]; ... } ); */
+static void parse_links(struct conf_ctx *ctx, config_setting_t *list)
+{
+	struct gw_config *cfg = ctx->cfg;
+	int n;
+
+	if (!config_setting_is_list(list)) {
+		serror(ctx, list, _("links must be a list: links = ( { name = ...; uri = ...; } );"));
+		return;
+	}
+	n = config_setting_length(list);
+	if (n > 7) {
+		serror(ctx, list, _("%d links: at most 7 besides the mqtt section"), n);
+		return;
+	}
+	cfg->links = calloc(n ? (size_t)n : 1, sizeof(*cfg->links));
+	if (!cfg->links) {
+		serror(ctx, list, _("out of memory"));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		struct link_conf *l = &cfg->links[cfg->nlinks++];
+		config_setting_t *c;
+
+		set_defaults(link_opts, l);
+		l->carries = LINK_CARRY_ALL;
+		l->at = origin(ctx, e);
+		if (!config_setting_is_group(e)) {
+			serror(ctx, e, _("a link must be a group: { name = \"province\"; uri = \"tcp://...\"; }"));
+			continue;
+		}
+		apply_opts(ctx, e, "link", link_opts, l, 1);
+		check_unknown(ctx, e, "link", link_opts, NULL, link_lists);
+		if (l->name) {
+			config_setting_t *ns = config_setting_get_member(e, "name");
+			if (!valid_link_name(l->name))
+				serror(ctx, ns, _("link name '%s' must be 1..32 of a-z, 0-9, '-', '_'"), l->name);
+			else if (!strcmp(l->name, "ioc"))
+				serror(ctx, ns, _("link name 'ioc' is the mqtt section's; give this link another name"));
+			for (size_t k = 0; k + 1 < cfg->nlinks; k++)
+				if (cfg->links[k].name && !strcmp(cfg->links[k].name, l->name))
+					serror(ctx, ns, _("link '%s' is defined twice (first at line %d)"), l->name,
+					       cfg->links[k].at.line);
+		}
+		if (l->uri && strncmp(l->uri, "tcp://", 6) && strncmp(l->uri, "ssl://", 6) &&
+		    strncmp(l->uri, "mqtt://", 7) && strncmp(l->uri, "mqtts://", 8))
+			serror(ctx, config_setting_get_member(e, "uri"),
+			       _("link uri '%s' must start with tcp://, ssl://, mqtt:// or mqtts://"), l->uri);
+		if (l->password_file && l->uri && (!strncmp(l->uri, "tcp://", 6) || !strncmp(l->uri, "mqtt://", 7)) &&
+		    !l->allow_plaintext)
+			serror(ctx, config_setting_get_member(e, "password_file"),
+			       _("link: password_file over a plain-text uri sends the password in clear text: use "
+			       "ssl:// with ca_file, or set allow_plaintext_password = true"));
+		if (l->topic_prefix) {
+			size_t pl = strlen(l->topic_prefix);
+			if (pl == 0 || pl > 128 || strpbrk(l->topic_prefix, "+#") || l->topic_prefix[0] == '/' ||
+			    l->topic_prefix[pl - 1] == '/')
+				serror(ctx, config_setting_get_member(e, "topic_prefix"),
+				       _("topic_prefix '%s' must be 1..128 characters without '+', '#' or a leading/trailing '/'"),
+				       l->topic_prefix);
+		}
+		if ((c = config_setting_get_member(e, "carries"))) {
+			int m = config_setting_length(c);
+			if (!config_setting_is_array(c) && !config_setting_is_list(c)) {
+				serror(ctx, c, _("carries must be a list of words: [ \"kpi\", \"event\", \"map\", "
+					       "\"telemetry\", \"status\" ]"));
+				continue;
+			}
+			l->carries = 0;
+			for (int k = 0; k < m; k++) {
+				config_setting_t *w = config_setting_get_elem(c, (unsigned)k);
+				const char *word = config_setting_type(w) == CONFIG_TYPE_STRING ?
+						   config_setting_get_string(w) : NULL;
+				unsigned bit = word ? config_carry_word(word) : 0;
+				if (!bit)
+					serror(ctx, w, _("carries: unknown word '%s' (kpi, event, map, telemetry, status)"),
+					       word ? word : "?");
+				l->carries |= bit;
+			}
+			if (!l->carries && m == 0)
+				serror(ctx, c, _("carries is empty: this link would publish nothing"));
+		}
+	}
+}
+
+static void free_links(struct gw_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlinks; i++)
+		free_opts(link_opts, &cfg->links[i]);
+	free(cfg->links);
+	cfg->links = NULL;
+	cfg->nlinks = 0;
+}
+
 static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const struct opt *opts,
 		    void *dst, int required)
 {
@@ -1453,6 +1593,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	section(&ctx, &lc, "store", store_opts, cfg, 0);
 	section(&ctx, &lc, "mqtt", mqtt_opts, cfg, 0);
 	section(&ctx, &lc, "outbox", outbox_opts, cfg, 0);
+	if ((s = config_lookup(&lc, "links")))
+		parse_links(&ctx, s);
 	section(&ctx, &lc, "events", events_opts, cfg, 0);
 	set_defaults(top_opts, cfg);
 	apply_opts(&ctx, config_root_setting(&lc), "top level", top_opts, cfg, 1);
@@ -1527,6 +1669,7 @@ void config_free(struct gw_config *cfg)
 	free_opts(log_opts, cfg);
 	free_opts(store_opts, cfg);
 	free_opts(mqtt_opts, cfg);
+	free_links(cfg);
 	free_opts(outbox_opts, cfg);
 	free_opts(events_opts, cfg);
 	free_kpis(cfg);

@@ -39,6 +39,31 @@ struct conf_origin {
 	int line;
 };
 
+/* What a northbound link publishes (LINK_CARRY_* bits; the outbox's CARRY_*). */
+enum {
+	LINK_CARRY_KPI = 1, LINK_CARRY_EVENT = 2, LINK_CARRY_MAP = 4, LINK_CARRY_TELEMETRY = 8,
+	LINK_CARRY_STATUS = 16, LINK_CARRY_ALL = 31,
+};
+
+/* One entry of links = ( ... ): another broker, with its own identity,
+ * topics and delivery cursors. The mqtt section is the link "ioc". */
+struct link_conf {
+	char *name;                 /* [a-z0-9_-], unique, not "ioc" */
+	char *uri;
+	char *client_id;            /* default wardgw-<gateway id>-<name> */
+	char *username, *password_file;
+	int allow_plaintext;
+	char *ca_file, *cert_file, *key_file;
+	int verify_hostname;
+	int qos, keepalive, clean_session, max_inflight, buffer;
+	char *topic_prefix;         /* default: the mqtt section's */
+	unsigned carries;           /* LINK_CARRY_* */
+	int commands;               /* subscribe to the command topic here */
+	struct conf_origin at;
+};
+/** Parse a carries word list entry: its LINK_CARRY_* bit, or 0 when unknown. */
+unsigned config_carry_word(const char *w);
+
 struct reg_def {
 	char *metric;
 	char *unit;             /* SenML unit, may be NULL */
@@ -164,6 +189,9 @@ struct gw_config {
 	char *mqtt_ca_file, *mqtt_cert_file, *mqtt_key_file;
 	int mqtt_verify_hostname;
 	int status_interval_s;
+
+	struct link_conf *links;    /* links = ( ... ): more northbound links (issue 13) */
+	size_t nlinks;
 
 	int outbox_max_mb;
 	int outbox_max_age_days;

@@ -120,8 +120,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (mono_us() >= p->next_us)
 		compute(p, now);
+	/* the ward's link, and every other link that carries the map */
 	if (p->pending && p->gw->pub && publisher_connected(p->gw->pub) &&
-	    publisher_send(p->gw->pub, p->topic, p->pending, strlen(p->pending), 1) == 0) {
+	    gateway_publish_retained(p->gw, LINK_CARRY_MAP, p->topic, p->pending, strlen(p->pending)) == 0) {
 		free(p->pending);
 		p->pending = NULL;
 	}

@@ -113,10 +113,6 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 		       const double *values, int ok, int on_time, const char *reason)
 {
 	const struct profile *pr = dev->conf->profile;
-	struct senml_rec recs[256];
-	size_t n = 0;
-	int len;
-
 	if (dev->poll_started_us) {
 		services_polled(gw, dev, mono_us() - dev->poll_started_us);
 		dev->poll_started_us = 0;
@@ -147,9 +143,22 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 		gw->stats.values++;
 	}
 	services_poll_done(gw, dev, ts_ms);
-	if (!gw->pub)
-		return;
-	/* one pack per poll; profiles longer than 256 registers go in parts */
+	/* the telemetry pack is not queued: the store's commit log holds
+	 * these samples, and the outbox builds the packs of each commit from
+	 * it (gateway_packs), live and after an outage alike */
+}
+
+/* The SenML packs of one poll of @dev (values in profile order, NaN: not
+ * read), as they have always been published: one pack per poll, profiles
+ * longer than 256 registers in parts. */
+static int device_packs(struct gateway *gw, const struct device *dev, int64_t ts_ms, const double *values,
+			outbox_emit_fn emit, void *emit_arg)
+{
+	const struct profile *pr = dev->conf->profile;
+	struct senml_rec recs[256];
+	size_t n = 0;
+	int len, ret;
+
 	for (size_t i = 0; i < pr->nregs; i++) {
 		recs[n].name = pr->regs[i].metric;
 		recs[n].unit = pr->regs[i].unit;
@@ -158,13 +167,127 @@ void gateway_poll_done(struct gateway *gw, struct device *dev, int64_t ts_ms,
 			continue;
 		len = senml_pack(gw->pack_buf, gw->pack_size, dev->bn, ts_ms, recs, n);
 		if (len > 0) {
-			/* durable first: the store's next commit, then the broker */
-			if (outbox_add(gw->outbox, LANE_TELEMETRY, dev->topic, gw->pack_buf, (size_t)len, ts_ms) < 0)
-				gw->stats.store_errors++;
-		} else
+			if ((ret = emit(emit_arg, dev->topic, gw->pack_buf, (size_t)len, ts_ms)) != 0)
+				return ret;
+		} else {
 			log_err("device %s: SenML pack does not fit %zu bytes", dev->conf->name, gw->pack_size);
+		}
 		n = 0;
 	}
+	return 0;
+}
+
+/* Which device and register each series is, for the commit log's samples. */
+struct sermap_ent {
+	uint32_t dev;       /* index + 1; 0: not a device register */
+	uint32_t reg;
+};
+
+static int sermap_build(struct gateway *gw)
+{
+	int64_t max = -1;
+	size_t maxregs = 1;
+
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		if (!d->series || !d->conf || !d->conf->profile)
+			continue;
+		if (d->conf->profile->nregs > maxregs)
+			maxregs = d->conf->profile->nregs;
+		for (size_t k = 0; k < d->conf->profile->nregs; k++)
+			if (d->series[k] > max)
+				max = d->series[k];
+	}
+	if ((size_t)(max + 1) > gw->sermap_cap) {
+		struct sermap_ent *nm = realloc(gw->sermap, (size_t)(max + 1) * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		gw->sermap = nm;
+		gw->sermap_cap = (size_t)(max + 1);
+	}
+	if (maxregs > gw->packvals_cap) {
+		double *nv = realloc(gw->packvals, maxregs * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		gw->packvals = nv;
+		gw->packvals_cap = maxregs;
+	}
+	memset(gw->sermap, 0, gw->sermap_cap * sizeof(*gw->sermap));
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		if (!d->series || !d->conf || !d->conf->profile || !d->topic || !d->bn)
+			continue;
+		for (size_t k = 0; k < d->conf->profile->nregs; k++)
+			if (d->series[k] >= 0 && (size_t)d->series[k] < gw->sermap_cap) {
+				gw->sermap[d->series[k]].dev = (uint32_t)(i + 1);
+				gw->sermap[d->series[k]].reg = (uint32_t)k;
+			}
+	}
+	return 0;
+}
+
+struct packs_walk {
+	struct gateway *gw;
+	outbox_emit_fn emit;
+	void *emit_arg;
+	int64_t dev;        /* index + 1 of the poll being gathered, 0: none */
+	int64_t ts;
+	int64_t lastreg;
+	int err;
+};
+
+static int packs_flush(struct packs_walk *w)
+{
+	int ret = 0;
+
+	if (w->dev) {
+		const struct device *d = &w->gw->devices[w->dev - 1];
+		ret = device_packs(w->gw, d, w->ts, w->gw->packvals, w->emit, w->emit_arg);
+		w->dev = 0;
+	}
+	return ret;
+}
+
+static int packs_sample(void *arg, int64_t series, int64_t ts, double v, int q)
+{
+	struct packs_walk *w = arg;
+	struct gateway *gw = w->gw;
+	int ret;
+
+	if (series < 0 || (size_t)series >= gw->sermap_cap || !gw->sermap[series].dev)
+		return 0;       /* not a device's register (a derived series) */
+	int64_t dev = gw->sermap[series].dev;
+	int64_t reg = gw->sermap[series].reg;
+	/* a poll's registers are stored together, in profile order, at one time */
+	if (w->dev && (dev != w->dev || ts != w->ts || reg <= w->lastreg) && (ret = packs_flush(w)) != 0)
+		return ret;
+	if (!w->dev) {
+		const struct device *d = &gw->devices[dev - 1];
+		for (size_t k = 0; k < d->conf->profile->nregs; k++)
+			gw->packvals[k] = NAN;
+		w->dev = dev;
+		w->ts = ts;
+	}
+	gw->packvals[reg] = v;
+	w->lastreg = reg;
+	return 0;
+}
+
+int gateway_packs(void *arg, const uint8_t *rec, size_t len, outbox_emit_fn emit, void *emit_arg)
+{
+	struct gateway *gw = arg;
+	struct packs_walk w = { .gw = gw, .emit = emit, .emit_arg = emit_arg };
+	int ret;
+
+	if ((ret = sermap_build(gw)) < 0)
+		return ret;
+	ret = store_log_walk(rec, len, packs_sample, &w);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		return -ret;
+	ret = packs_flush(&w);
+	return ret > 0 ? -ret : ret;
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -305,9 +428,9 @@ static void on_link(void *arg, int up, int session_present)
 	struct gateway *gw = arg;
 
 	if (up)
-		outbox_link_up(gw->outbox, session_present);
+		outbox_link_up(gw->outbox, 0, session_present);
 	else
-		outbox_link_down(gw->outbox);
+		outbox_link_down(gw->outbox, 0);
 }
 
 static void on_message(void *arg, const char *topic, const void *payload, size_t len)
@@ -324,7 +447,7 @@ static void on_ack(void *arg, int64_t id, int ok)
 {
 	struct gateway *gw = arg;
 
-	outbox_acked(gw->outbox, id, ok);
+	outbox_acked(gw->outbox, 0, id, ok);
 }
 
 static void on_pump(evutil_socket_t fd, short what, void *arg)
@@ -332,6 +455,210 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
 	struct gateway *gw = arg;
 
 	outbox_pump(gw->outbox);
+}
+
+/* --- more northbound links (links = ( ... )) --- */
+
+unsigned gateway_topic_kind(void *arg, const char *topic)
+{
+	struct gateway *gw = arg;
+	const char *p = topic;
+	size_t pl = strlen(gw->cfg->topic_prefix), gl = strlen(gw->cfg->gateway_id);
+
+	/* <prefix>/<gateway id>/<kind>/... */
+	if (!strncmp(p, gw->cfg->topic_prefix, pl) && p[pl] == '/' && !strncmp(p + pl + 1, gw->cfg->gateway_id, gl) &&
+	    p[pl + 1 + gl] == '/')
+		p += pl + gl + 2;
+	if (!strncmp(p, "kpi/", 4))
+		return LINK_CARRY_KPI;
+	if (!strncmp(p, "telemetry/", 10))
+		return LINK_CARRY_TELEMETRY;
+	if (!strncmp(p, "coverage/", 9))
+		return LINK_CARRY_MAP;
+	if (!strcmp(p, "status"))
+		return LINK_CARRY_STATUS;
+	return LINK_CARRY_EVENT;    /* event/..., cmd-result/... */
+}
+
+/* @topic with this link's prefix in place of the mqtt section's. */
+static const char *link_topic(const struct gw_link *l, const char *topic, char *buf, size_t size)
+{
+	size_t fl = strlen(l->from);
+
+	if (strncmp(topic, l->from, fl) || topic[fl] != '/' || !strcmp(l->from, l->to))
+		return topic;
+	if ((size_t)snprintf(buf, size, "%s%s", l->to, topic + fl) >= size)
+		return NULL;
+	return buf;
+}
+
+static int link_send(void *arg, int64_t id, const char *topic, const void *payload, size_t len)
+{
+	struct gw_link *l = arg;
+	char buf[1024];
+	const char *t = link_topic(l, topic, buf, sizeof(buf));
+
+	if (!t)
+		return -ENAMETOOLONG;
+	return l->pub ? publisher_send_tracked(l->pub, id, t, payload, len) : -ENOTCONN;
+}
+
+int gateway_publish_retained(struct gateway *gw, unsigned kind, const char *topic, const void *payload,
+			     size_t len)
+{
+	char buf[1024];
+	int ret = gw->pub ? publisher_send(gw->pub, topic, payload, len, 1) : -ENOTCONN;
+
+	for (size_t i = 0; i < gw->nlinks; i++) {
+		struct gw_link *l = &gw->links[i];
+		const char *t = link_topic(l, topic, buf, sizeof(buf));
+		if ((l->carries & kind) && l->pub && t && publisher_connected(l->pub))
+			publisher_send(l->pub, t, payload, len, 1);
+	}
+	return ret;
+}
+
+static void on_link_n(void *arg, int up, int session_present)
+{
+	struct gw_link *l = arg;
+
+	if (up)
+		outbox_link_up(l->gw->outbox, l->idx, session_present);
+	else
+		outbox_link_down(l->gw->outbox, l->idx);
+}
+
+static void on_ack_n(void *arg, int64_t id, int ok)
+{
+	struct gw_link *l = arg;
+
+	outbox_acked(l->gw->outbox, l->idx, id, ok);
+}
+
+static void on_message_n(void *arg, const char *topic, const void *payload, size_t len)
+{
+	struct gw_link *l = arg;
+	const struct service_ops *sv = services_commands(l->gw->cfg);
+
+	if (sv)
+		sv->command(l->gw, payload, len);
+}
+
+/* The links' cursors in the outbox: before the first flush. */
+static int add_links(struct gateway *gw)
+{
+	struct gw_config *c = gw->cfg;
+
+	if (!c->nlinks)
+		return 0;
+	gw->links = calloc(c->nlinks, sizeof(*gw->links));
+	if (!gw->links)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nlinks; i++) {
+		const struct link_conf *lc = &c->links[i];
+		struct gw_link *l = &gw->links[gw->nlinks];
+		int idx;
+		l->gw = gw;
+		l->name = strdup(lc->name);
+		l->uri = strdup(lc->uri);
+		l->from = strdup(c->topic_prefix);
+		l->to = strdup(lc->topic_prefix ? lc->topic_prefix : c->topic_prefix);
+		l->carries = lc->carries;
+		gw->nlinks++;
+		if (!l->name || !l->uri || !l->from || !l->to)
+			return -ENOMEM;
+		idx = outbox_link_add(gw->outbox, &(struct outbox_link_opts){ .name = lc->name,
+			.window = lc->max_inflight, .carries = lc->carries, .send = link_send, .send_arg = l });
+		if (idx < 0)
+			return log_error(idx, "link %s: %s", lc->name, strerror(-idx));
+		l->idx = idx;
+	}
+	return 0;
+}
+
+static int start_link(struct gateway *gw, struct gw_link *l, const struct link_conf *lc)
+{
+	struct gw_config *c = gw->cfg;
+	struct publisher_opts o = { 0 };
+	char *topic = NULL, *online = NULL, *offline = NULL, *cid = NULL, *pw = NULL, *cmd = NULL;
+	int ret = -ENOMEM;
+
+	if (asprintf(&topic, "%s/%s/status", l->to, c->gateway_id) < 0)
+		topic = NULL;
+	if (asprintf(&online, "{\"state\":\"online\",\"version\":\"%s\",\"started\":%lld,\"config\":\"%s\","
+		     "\"devices\":%zu,\"link\":\"%s\"}", WARDGW_VERSION, (long long)(gw->started_ms / 1000),
+		     c->digest, gw->ndevices, l->name) < 0)
+		online = NULL;
+	if (asprintf(&offline, "{\"state\":\"offline\",\"version\":\"%s\",\"started\":%lld,\"link\":\"%s\"}",
+		     WARDGW_VERSION, (long long)(gw->started_ms / 1000), l->name) < 0)
+		offline = NULL;
+	if (lc->client_id)
+		cid = strdup(lc->client_id);
+	else if (asprintf(&cid, "wardgw-%s-%s", c->gateway_id, l->name) < 0)
+		cid = NULL;
+	if (!topic || !online || !offline || !cid)
+		goto out;
+	if (lc->password_file) {
+		char buf[256], why[600];
+		if ((ret = secret_read_line(lc->password_file, buf, sizeof(buf), why, sizeof(why))) < 0 &&
+		    ret != -ENODATA) {
+			ret = log_error(ret, "link %s: password_file%s %s", l->name, ret == -EPERM ? "" : ":", why);
+			goto out;
+		}
+		ret = -ENOMEM;
+		pw = strdup(buf);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		if (!pw)
+			goto out;
+	}
+	o.uri = lc->uri;
+	o.client_id = cid;
+	o.username = lc->username;
+	o.password = pw;
+	o.keepalive = lc->keepalive;
+	o.qos = lc->qos;
+	o.buffer = lc->buffer;
+	o.clean_session = lc->clean_session;
+	o.max_inflight = lc->max_inflight;
+	o.ca_file = lc->ca_file;
+	o.cert_file = lc->cert_file;
+	o.key_file = lc->key_file;
+	o.verify_hostname = lc->verify_hostname;
+	o.on_link = on_link_n;
+	o.on_ack = on_ack_n;
+	o.cb_arg = l;
+	o.status_topic = topic;
+	o.online_payload = online;
+	o.offline_payload = offline;
+	const struct service_ops *sv = services_commands(c);
+	if (lc->commands && sv && asprintf(&cmd, "%s/%s/%s", l->to, c->gateway_id, sv->command_topic) >= 0) {
+		o.subscribe_topic = cmd;
+		o.on_message = on_message_n;
+	}
+	ret = publisher_new(&l->pub, &o, gw->base, gw->q);
+out:
+	free(topic);
+	free(online);
+	free(offline);
+	free(cid);
+	free(pw);
+	free(cmd);
+	return ret;
+}
+
+static void free_links(struct gateway *gw)
+{
+	for (size_t i = 0; i < gw->nlinks; i++) {
+		struct gw_link *l = &gw->links[i];
+		publisher_free(l->pub);
+		free(l->name);
+		free(l->uri);
+		free(l->from);
+		free(l->to);
+	}
+	free(gw->links);
+	gw->links = NULL;
+	gw->nlinks = 0;
 }
 
 /* Device online/offline events, with hysteresis: a state must last
@@ -388,6 +715,9 @@ static void refresh_status(struct gateway *gw, int64_t now)
 		return;
 	if (gw->pub)
 		publisher_set_online(gw->pub, json);
+	for (size_t i = 0; i < gw->nlinks; i++)
+		if ((gw->links[i].carries & LINK_CARRY_STATUS) && gw->links[i].pub)
+			publisher_set_online(gw->links[i].pub, json);
 	free(json);
 	gw->last_status_us = mono_us();
 }
@@ -681,12 +1011,18 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		.max_bytes = (int64_t)cfg->outbox_max_mb * 1024 * 1024,
 		.max_age_ms = (int64_t)cfg->outbox_max_age_days * 86400000,
 		.ack_timeout_ms = (int64_t)cfg->outbox_ack_timeout_s * 1000,
-		.send = send_tracked, .send_arg = gw });
+		.send = send_tracked, .send_arg = gw, .packs = gateway_packs, .packs_arg = gw,
+		.kind = gateway_topic_kind, .kind_arg = gw });
 	if (ret < 0)
+		goto out;
+	if ((ret = add_links(gw)) < 0)
 		goto out;
 	kpi_set_outbox(gw->kpi, gw->outbox);
 	if ((ret = start_publisher(gw)) < 0)
 		goto out;
+	for (size_t i = 0; i < gw->nlinks; i++)
+		if ((ret = start_link(gw, &gw->links[i], &cfg->links[i])) < 0)
+			goto out;
 	/* services that take or make data (coverage map, push ingest, environment) */
 	if ((ret = services_start(gw, SERVICE_DATA)) < 0)
 		goto out;
@@ -827,6 +1163,7 @@ void gateway_release(struct gateway *gw)
 	services_stop(gw);              /* after the drivers: no write answer can follow */
 	sink_free(gw->sink);
 	publisher_free(gw->pub);
+	free_links(gw);
 	outbox_free(gw->outbox);
 	kpi_free(gw->kpi);
 	rollup_free(gw->rollup);
@@ -844,6 +1181,8 @@ void gateway_release(struct gateway *gw)
 		gateway_device_release(&gw->devices[i]);
 	free(gw->devices);
 	free(gw->pack_buf);
+	free(gw->sermap);
+	free(gw->packvals);
 	free(gw->data_dir);
 	if (gw->base)
 		event_base_free(gw->base);

@@ -44,7 +44,9 @@ struct gateway {
 	struct event_base *base;
 	struct loopq *q;
 	struct store *store;
-	struct publisher *pub;
+	struct publisher *pub;      /* the mqtt section: link "ioc", the outbox's link 0 */
+	struct gw_link *links;      /* links = ( ... ): the outbox's links 1.. */
+	size_t nlinks;
 	struct outbox *outbox;
 	struct rollup *rollup;
 	struct kpi_engine *kpi;
@@ -65,6 +67,10 @@ struct gateway {
 	int64_t started_ms;
 	char *pack_buf;
 	size_t pack_size;
+	struct sermap_ent *sermap;  /* series id -> device, register (gateway_packs) */
+	size_t sermap_cap;
+	double *packvals;
+	size_t packvals_cap;
 	/* operations: health (loop lag, watchdog, status.json), the status
 	 * page, reload on SIGHUP */
 	struct health *health;
@@ -79,6 +85,27 @@ struct gateway {
 	struct sink *sink;              /* what the drivers see of the gateway (sink.h) */
 	struct driver_set drv;          /* the drivers' instances */
 };
+
+/* One more northbound link (links = ( ... ), docs/province.md). */
+struct gw_link {
+	struct gateway *gw;
+	int idx;                    /* its index in the outbox */
+	char *name, *uri;
+	char *from, *to;            /* topic prefix: the mqtt section's, this link's */
+	unsigned carries;           /* LINK_CARRY_* */
+	struct publisher *pub;
+};
+/** Publish a retained message of kind @kind (LINK_CARRY_MAP...) on the ward's link and every
+ * connected link that carries it; the ward link's publisher_send() result. */
+int gateway_publish_retained(struct gateway *gw, unsigned kind, const char *topic, const void *payload,
+			     size_t len);
+/** The kind of a message for the links (LINK_CARRY_*), from its topic. */
+unsigned gateway_topic_kind(void *gw, const char *topic);
+
+/** The telemetry packs of one commit log record (outbox_packs_fn; @arg is the gateway). */
+int gateway_packs(void *arg, const uint8_t *rec, size_t len,
+		  int (*emit)(void *arg, const char *topic, const void *payload, size_t len, int64_t ts_ms),
+		  void *emit_arg);
 
 struct gateway_opts {
 	int live_secs;

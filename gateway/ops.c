@@ -184,6 +184,13 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 		strcat(what, " outbox");
 	if (o->store_max_db_mb != n->store_max_db_mb || o->batch_ms != n->batch_ms)
 		strcat(what, " store.max_db_mb/batch_ms");
+	int links = o->nlinks != n->nlinks;
+	for (size_t i = 0; !links && i < o->nlinks; i++)
+		links = !str_eq(o->links[i].name, n->links[i].name) || !str_eq(o->links[i].uri, n->links[i].uri) ||
+			!str_eq(o->links[i].topic_prefix, n->links[i].topic_prefix) ||
+			o->links[i].carries != n->links[i].carries;
+	if (links)
+		strcat(what, " links");
 	if (kpis)
 		strcat(what, " kpis");
 	if (groups)

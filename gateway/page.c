@@ -224,6 +224,19 @@ static void head(struct page *p, const char *title)
 		html_esc(p->b, why);
 		evbuffer_add_printf(p->b, ")");
 	}
+	/* the other northbound links (links = ( ... )) */
+	for (size_t i = 0; i < gw->nlinks; i++) {
+		struct outbox_link_stats ls;
+		struct publisher_stats lp = { 0 };
+		if (outbox_link_get_stats(gw->outbox, gw->links[i].idx, &ls) < 0)
+			continue;
+		if (gw->links[i].pub)
+			publisher_get_stats(gw->links[i].pub, &lp);
+		evbuffer_add_printf(p->b, ", ");
+		evbuffer_add_printf(p->b, _("link %s <b class=\"%s\">%s</b> (owes %lld messages, telemetry of %lld commits)"),
+				    ls.name, lp.connected ? "ok" : "down", lp.connected ? _("up") : _("down"),
+				    (long long)ls.prio_backlog, (long long)ls.tele_lag);
+	}
 	evbuffer_add_printf(p->b, ", ");
 	evbuffer_add_printf(p->b, _("loop lag %.1f ms"), (double)hs.lag_us / 1000.0);
 	evbuffer_add_printf(p->b, "</p>");

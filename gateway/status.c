@@ -64,6 +64,32 @@ static unsigned long long proc_io(const char *key)
 	return v;
 }
 
+/* Every northbound link: "ioc" (the mqtt section) and links = ( ... ). */
+static json_t *links_json(struct gateway *gw)
+{
+	json_t *a = json_array();
+	int n = gw->outbox ? outbox_nlinks(gw->outbox) : 0;
+
+	for (int i = 0; a && i < n; i++) {
+		struct outbox_link_stats ls;
+		struct publisher_stats ps = { 0 };
+		struct publisher *pub = i == 0 ? gw->pub : (size_t)i <= gw->nlinks ? gw->links[i - 1].pub : NULL;
+		const char *uri = i == 0 ? gw->cfg->mqtt_uri : (size_t)i <= gw->nlinks ? gw->links[i - 1].uri : "";
+		if (outbox_link_get_stats(gw->outbox, i, &ls) < 0)
+			continue;
+		if (pub)
+			publisher_get_stats(pub, &ps);
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"name", ls.name, "uri", uri ? uri : "", "state", ps.connected ? "up" : "down",
+			"sent", (json_int_t)ls.sent, "acked", (json_int_t)ls.acked, "failed", (json_int_t)ls.failed,
+			"inflight", (json_int_t)ls.inflight, "backlog_messages", (json_int_t)ls.prio_backlog,
+			"telemetry_cursor", (json_int_t)ls.tele_cursor, "telemetry_commits", (json_int_t)ls.tele_lag,
+			"telemetry_bytes", (json_int_t)ls.tele_bytes, "connects", (json_int_t)ps.connects,
+			"disconnects", (json_int_t)ps.disconnects));
+	}
+	return a ? a : json_array();
+}
+
 char *status_json(struct gateway *gw)
 {
 	struct outbox_stats os = { 0 };
@@ -115,7 +141,7 @@ char *status_json(struct gateway *gw)
 	}
 	root = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:i,"
 			 " s:{s:s, s:s, s:I, s:I},"
-			 " s:{s:I, s:I, s:I, s:I, s:I},"
+			 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
 			 " s:{s:b, s:s, s:I, s:I},"
 			 " s:{s:f, s:f, s:I, s:I},"
 			 " s:o, s:o}",
@@ -127,7 +153,8 @@ char *status_json(struct gateway *gw)
 		"sent", (json_int_t)ps.sent, "connects", (json_int_t)ps.connects,
 		"outbox", "messages", (json_int_t)os.rows, "bytes", (json_int_t)os.bytes,
 		"inflight", (json_int_t)os.inflight, "oldest", (json_int_t)os.oldest_ms,
-		"dropped", (json_int_t)os.dropped,
+		"dropped", (json_int_t)os.dropped, "telemetry_commits", (json_int_t)os.tele_records,
+		"telemetry_bytes", (json_int_t)os.tele_bytes,
 		"store", "ok", !failing, "error", why ? why : "",
 		"pending", (json_int_t)(gw->store ? store_pending(gw->store) : 0),
 		"samples_dropped", (json_int_t)(gw->store ? store_dropped(gw->store) : 0),
@@ -136,6 +163,7 @@ char *status_json(struct gateway *gw)
 		"devices", devs ? devs : json_array(), "sources", srcs ? srcs : json_array());
 	if (!root)
 		return NULL;
+	json_object_set_new(root, "links", links_json(gw));
 	out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return out;
@@ -152,6 +180,41 @@ static void label(FILE *f, const char *s)
 			fputs("\\n", f);
 		else
 			fputc(*s, f);
+	}
+}
+
+/* Per link, labelled link="...". */
+static void links_metrics(FILE *f, struct gateway *gw)
+{
+	static const struct { const char *name, *type, *help; } m[] = {
+		{ "wardgw_link_up", "gauge", "1 while the link is connected to its broker." },
+		{ "wardgw_link_sent_total", "counter", "Messages the outbox handed to the link." },
+		{ "wardgw_link_acked_total", "counter", "Messages the link's broker acknowledged." },
+		{ "wardgw_link_failed_total", "counter", "Messages the link gave up on (sent again later)." },
+		{ "wardgw_link_inflight", "gauge", "Messages sent on the link, awaiting acknowledgement." },
+		{ "wardgw_link_backlog_messages", "gauge", "KPI, event and answer messages the link still owes." },
+		{ "wardgw_link_telemetry_lag_commits", "gauge", "Commits whose telemetry the link still owes." },
+		{ "wardgw_link_telemetry_backlog_bytes", "gauge", "Commit log bytes of that telemetry." },
+	};
+	int n = gw->outbox ? outbox_nlinks(gw->outbox) : 0;
+
+	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
+		for (int i = 0; i < n; i++) {
+			struct outbox_link_stats ls;
+			struct publisher_stats ps = { 0 };
+			struct publisher *pub = i == 0 ? gw->pub : (size_t)i <= gw->nlinks ? gw->links[i - 1].pub : NULL;
+			if (outbox_link_get_stats(gw->outbox, i, &ls) < 0)
+				continue;
+			if (pub)
+				publisher_get_stats(pub, &ps);
+			long long v = k == 0 ? ps.connected : k == 1 ? (long long)ls.sent : k == 2 ? (long long)ls.acked :
+				      k == 3 ? (long long)ls.failed : k == 4 ? ls.inflight : k == 5 ? ls.prio_backlog :
+				      k == 6 ? ls.tele_lag : ls.tele_bytes;
+			fprintf(f, "%s{link=\"", m[k].name);
+			label(f, ls.name);
+			fprintf(f, "\"} %lld\n", v);
+		}
 	}
 }
 
@@ -204,8 +267,10 @@ char *status_metrics(struct gateway *gw)
 	fprintf(f, "wardgw_poll_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
 		"wardgw_poll_duration_seconds_sum %.6f\nwardgw_poll_duration_seconds_count %llu\n",
 		(unsigned long long)cum, hs.lat_sum_s, (unsigned long long)hs.lat_count);
-	GAUGE("wardgw_outbox_messages", "Messages stored for the IOC, not yet acknowledged.", "%lld", (long long)os.rows);
-	GAUGE("wardgw_outbox_bytes", "Bytes stored for the IOC, not yet acknowledged.", "%lld", (long long)os.bytes);
+	GAUGE("wardgw_outbox_messages", "KPI, event and answer messages stored for the IOC, not yet acknowledged.", "%lld", (long long)os.rows);
+	GAUGE("wardgw_outbox_bytes", "Bytes stored for the IOC, not yet acknowledged (messages and telemetry backlog).", "%lld", (long long)os.bytes);
+	GAUGE("wardgw_outbox_telemetry_commits", "Commit log records whose telemetry the slowest link still owes.",
+	      "%lld", (long long)os.tele_records);
 	GAUGE("wardgw_outbox_inflight", "Messages sent and awaiting acknowledgement.", "%lld", (long long)os.inflight);
 	COUNTER("wardgw_outbox_dropped_total", "Telemetry messages dropped for the outbox caps.", os.dropped);
 	COUNTER("wardgw_store_samples_dropped_total", "Samples dropped because the disk refused commits.",
@@ -229,6 +294,7 @@ char *status_metrics(struct gateway *gw)
 	GAUGE("wardgw_mqtt_connected", "1 while connected to the broker.", "%d", ps.connected);
 	COUNTER("wardgw_mqtt_sent_total", "MQTT messages handed to the client.", ps.sent);
 	COUNTER("wardgw_mqtt_connects_total", "Successful broker connections.", ps.connects);
+	links_metrics(f, gw);
 	GAUGE("wardgw_loop_lag_seconds", "How late the 250 ms loop timer last fired.", "%.6f", (double)hs.lag_us / 1e6);
 	GAUGE("wardgw_loop_lag_max_seconds", "Worst loop timer lateness since start.", "%.6f",
 	      (double)hs.lag_max_us / 1e6);
@@ -375,6 +441,19 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	fprintf(out, _("  outbox    %lld messages (%lld bytes), %lld in flight, oldest %s, %lld dropped\n"),
 		ji(v, "messages"), ji(v, "bytes"), ji(v, "inflight"), ji(v, "messages") ? a : "-",
 		ji(v, "dropped"));
+	if (ji(v, "telemetry_commits"))
+		fprintf(out, _("            telemetry of %lld commits (%lld bytes) owed\n"), ji(v, "telemetry_commits"),
+			ji(v, "telemetry_bytes"));
+	v = json_object_get(root, "links");
+	for (size_t i = 0; json_array_size(v) > 1 && i < json_array_size(v); i++) {
+		json_t *l = json_array_get(v, i);
+		fprintf(out, _("  link %-8s %s (%s), %lld sent, %lld acknowledged, %lld in flight, owes %lld messages and "
+			"telemetry of %lld commits (%lld bytes)\n"), js(l, "name"), state_words(js(l, "state")),
+			js(l, "uri"), ji(l, "sent"), ji(l, "acked"), ji(l, "inflight"), ji(l, "backlog_messages"),
+			ji(l, "telemetry_commits"), ji(l, "telemetry_bytes"));
+		if (strcmp(js(l, "state"), "up") && !ret)
+			ret = 1;
+	}
 	v = json_object_get(root, "store");
 	fprintf(out, _("  store     %s%s%s, %lld buffered, %lld samples dropped\n"),
 		json_is_true(json_object_get(v, "ok")) ? _("ok") : _("FAILING"), *js(v, "error") ? ": " : "",

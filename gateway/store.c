@@ -54,6 +54,9 @@ struct store {
 	int64_t room_at;            /* monotonic s of that */
 	int64_t ckpt_at;            /* monotonic s of the last checkpoint in a flush */
 	uint64_t chunks_written;
+	int64_t log_id;             /* the record the last commit wrote, 0 for none */
+	int64_t log_hold;           /* a checkpoint keeps the records after this id */
+	sqlite3_stmt *log_next, *log_held;
 	struct sample *buf;
 	size_t head, len, cap;  /* ring buffer */
 	uint64_t dropped;
@@ -650,9 +653,16 @@ static int checkpoint(struct store *s)
 			return ret;
 		h->dirty = 0;
 	}
-	if (sqlite3_exec(s->db, "DELETE FROM headlog;"
-			 "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk',"
-			 " (SELECT coalesce(max(id), 0) FROM chunk))", NULL, NULL, NULL) != SQLITE_OK)
+	/* the log is replayed from after store_ckpt_log; the records a link
+	 * still owes its broker (store_log_hold) stay, and so does the newest,
+	 * so that record ids never come back (SQLite gives max(id) + 1) */
+	char sql[320];
+	snprintf(sql, sizeof(sql), "DELETE FROM headlog WHERE id <= %lld AND id < (SELECT max(id) FROM headlog);"
+		 "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_log',"
+		 " (SELECT coalesce(max(id), 0) FROM headlog));"
+		 "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk',"
+		 " (SELECT coalesce(max(id), 0) FROM chunk))", (long long)s->log_hold);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(s, "empty the commit log");
 	s->log_bytes = 0;
 	return 0;
@@ -747,6 +757,7 @@ static int heads_load(struct store *s, int ckpt)
 	if (rc != SQLITE_DONE)
 		return db_err(s, "read closed chunks");
 	sqlite3_reset(s->log_all);
+	sqlite3_bind_int64(s->log_all, 1, store_meta_get(s, "store_ckpt_log", 0));
 	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW) {
 		const uint8_t *p = sqlite3_column_blob(s->log_all, 0);
 		size_t len = (size_t)sqlite3_column_bytes(s->log_all, 0);
@@ -783,6 +794,7 @@ static int open_db(struct store **out, const char *path, int readonly)
 		return -ENOMEM;
 	s->path = strdup(path);
 	s->readonly = readonly;
+	s->log_hold = INT64_MAX;
 	if (readonly && access(path, F_OK) < 0) {
 		ret = log_error(-ENOENT, "store %s: no database yet (the gateway creates it when it first runs)", path);
 		goto fail;
@@ -830,10 +842,23 @@ static int open_db(struct store **out, const char *path, int readonly)
 	    (ret = prep(s, &s->closed_one, "SELECT max(seq) FROM chunk WHERE series = ? AND id > ?")) ||
 	    (ret = prep(s, &s->head_put, "INSERT OR REPLACE INTO head (series, seq_ckpt, seq0, data) VALUES (?,?,?,?)")) ||
 	    (ret = prep(s, &s->head_get, "SELECT series, seq_ckpt, seq0, data FROM head WHERE series BETWEEN ? AND ?")) ||
-	    (ret = prep(s, &s->log_all, "SELECT data FROM headlog ORDER BY id")) ||
+	    (ret = prep(s, &s->log_all, "SELECT data FROM headlog WHERE id > ? ORDER BY id")) ||
+	    (ret = prep(s, &s->log_next, "SELECT id, data FROM headlog WHERE id > ? ORDER BY id LIMIT 1")) ||
+	    (ret = prep(s, &s->log_held, "SELECT count(*), coalesce(sum(length(data)), 0), coalesce(max(id), 0)"
+			" FROM headlog WHERE id > ?")) ||
 	    (ret = prep(s, &s->chunks_in, "SELECT data FROM chunk WHERE series = ? AND t1 >= ? AND t0 <= ?")))
 		goto fail;
 	if (!readonly) {
+		/* the records the links still owe their brokers (outbox.c keeps
+		 * its cursors in meta as outbox_tcur:<link>) survive the
+		 * checkpoint below; the outbox sets the hold from then on */
+		sqlite3_stmt *h;
+		if (sqlite3_prepare_v2(s->db, "SELECT min(value) FROM meta WHERE key LIKE 'outbox_tcur:%'",
+				       -1, &h, NULL) == SQLITE_OK) {
+			if (sqlite3_step(h) == SQLITE_ROW && sqlite3_column_type(h, 0) != SQLITE_NULL)
+				s->log_hold = sqlite3_column_int64(h, 0);
+			sqlite3_finalize(h);
+		}
 		if ((ret = exec(s, "BEGIN IMMEDIATE")) < 0)
 			goto fail;
 		if ((ret = heads_load(s, 1)) < 0 || (ret = exec(s, "COMMIT")) < 0) {
@@ -888,6 +913,8 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->head_put);
 	sqlite3_finalize(s->head_get);
 	sqlite3_finalize(s->log_all);
+	sqlite3_finalize(s->log_next);
+	sqlite3_finalize(s->log_held);
 	sqlite3_finalize(s->chunks_in);
 	sqlite3_finalize(s->closed_since);
 	sqlite3_finalize(s->closed_one);
@@ -1269,6 +1296,7 @@ static int flush_once(struct store *s, int force_ckpt)
 
 	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "begin");
+	s->log_id = 0;
 	if (s->need_reload && heads_load(s, 0) < 0)
 		return flush_failed(s, "reload the open chunks");
 	if (s->len) {
@@ -1281,6 +1309,7 @@ static int flush_once(struct store *s, int force_ckpt)
 		sqlite3_reset(s->log_ins);
 		if (rc != SQLITE_DONE)
 			return flush_failed(s, "insert");   /* samples stay buffered */
+		s->log_id = sqlite3_last_insert_rowid(s->db);
 		s->written += s->loglen + 16;
 		s->log_bytes += (int64_t)s->loglen;
 	}
@@ -1537,6 +1566,7 @@ int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_
 		goto out;
 	}
 	sqlite3_reset(s->log_all);
+	sqlite3_bind_int64(s->log_all, 1, store_meta_get(s, "store_ckpt_log", 0));
 	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW)
 		if (store_log_walk(sqlite3_column_blob(s->log_all, 0), (size_t)sqlite3_column_bytes(s->log_all, 0),
 			     qadd_log, &qs) < 0 && !qs.err)
@@ -1676,4 +1706,73 @@ const char *store_series_unit(struct store *s, const char *device, const char *m
 	}
 	sqlite3_reset(s->unit);
 	return u;
+}
+
+/* ---- the commit log as the telemetry outbox ---- */
+
+int64_t store_log_last(const struct store *s, const uint8_t **p, size_t *len)
+{
+	if (!s->log_id) {
+		*p = NULL;
+		*len = 0;
+		return 0;
+	}
+	*p = s->logbuf;
+	*len = s->loglen;
+	return s->log_id;
+}
+
+void store_log_hold(struct store *s, int64_t keep_after)
+{
+	s->log_hold = keep_after;
+}
+
+int store_log_next(struct store *s, int64_t after, int64_t *id, uint8_t **data, size_t *len)
+{
+	int rc, ret = 0;
+
+	*data = NULL;
+	*len = 0;
+	sqlite3_reset(s->log_next);
+	sqlite3_bind_int64(s->log_next, 1, after);
+	rc = sqlite3_step(s->log_next);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(s->log_next, 1);
+		const void *p = sqlite3_column_blob(s->log_next, 1);
+		*id = sqlite3_column_int64(s->log_next, 0);
+		*data = malloc(n ? n : 1);
+		if (!*data) {
+			ret = -ENOMEM;
+		} else {
+			if (n)
+				memcpy(*data, p, n);
+			*len = n;
+			ret = 1;
+		}
+	} else if (rc != SQLITE_DONE) {
+		ret = db_err(s, "read the commit log");
+	}
+	sqlite3_reset(s->log_next);
+	return ret;
+}
+
+int store_log_held(struct store *s, int64_t after, int64_t *records, int64_t *bytes, int64_t *last)
+{
+	int rc, ret = 0;
+
+	*records = *bytes = 0;
+	*last = after;
+	sqlite3_reset(s->log_held);
+	sqlite3_bind_int64(s->log_held, 1, after);
+	rc = sqlite3_step(s->log_held);
+	if (rc == SQLITE_ROW) {
+		*records = sqlite3_column_int64(s->log_held, 0);
+		*bytes = sqlite3_column_int64(s->log_held, 1);
+		if (*records)
+			*last = sqlite3_column_int64(s->log_held, 2);
+	} else {
+		ret = db_err(s, "size the commit log");
+	}
+	sqlite3_reset(s->log_held);
+	return ret;
 }

@@ -137,6 +137,20 @@ typedef int (*store_log_fn)(void *arg, int64_t series, int64_t ts, double v, int
  * -EINVAL when the record is corrupt (never reads past @len).
  */
 int store_log_walk(const uint8_t *p, size_t len, store_log_fn fn, void *arg);
+/*
+ * The commit log is the telemetry outbox (docs/storage.md, "The store as
+ * the outbox"): each link keeps a cursor (the last record whose telemetry
+ * its broker acknowledged) and the store keeps the records after the
+ * lowest cursor, where a checkpoint would have deleted them.
+ */
+/** The record id the last commit wrote (0: none) and its bytes (valid until the next flush). */
+int64_t store_log_last(const struct store *s, const uint8_t **p, size_t *len);
+/** Checkpoints keep every record with an id above @keep_after (INT64_MAX: none). */
+void store_log_hold(struct store *s, int64_t keep_after);
+/** The first record after @after: 1 (@data malloc'd, the caller frees it), 0 none, or negative errno. */
+int store_log_next(struct store *s, int64_t after, int64_t *id, uint8_t **data, size_t *len);
+/** Records after @after: how many, their bytes, the newest id (@after when none). 0 or negative errno. */
+int store_log_held(struct store *s, int64_t after, int64_t *records, int64_t *bytes, int64_t *last);
 /** Forget all hooks (before their owners are freed). */
 void store_clear_hooks(struct store *s);
 /** Last SQLite error of the store's handle, as a negative errno. */

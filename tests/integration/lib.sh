@@ -205,6 +205,13 @@ sample_count() {
 	"$WARDGW" query -c "$1" --device "$2" --metric "$3" --from -1d --format csv 2>/dev/null | tail -n +2 | wc -l
 }
 
+# Commit log records whose telemetry link $2 still owes (docs/storage.md,
+# "The store as the outbox"): the newest record less the link's cursor.
+tele_lag() {
+	sqlite3 "$1" "SELECT coalesce((SELECT max(id) FROM headlog), 0) -
+		coalesce((SELECT value FROM meta WHERE key = 'outbox_tcur:$2'), 0)" 2>/dev/null || echo 999999
+}
+
 # mqtt_flush PORT FILE TOPIC [QOS]: publish a marker on TOPIC through the
 # broker on PORT and wait until the subscriber writing FILE (subscribed to
 # TOPIC, with -v) has it: whatever the broker had for that subscriber before

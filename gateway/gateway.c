@@ -486,6 +486,9 @@ static int start_publisher(struct gateway *gw)
 			goto out;
 	}
 	o.uri = c->mqtt_uri;
+	o.uris = (const char *const *)c->mqtt_uris;
+	o.nuris = c->mqtt_nuris;
+	o.connect_timeout = c->mqtt_connect_timeout_s;
 	o.client_id = cid;
 	o.username = c->mqtt_username;
 	o.password = pw;

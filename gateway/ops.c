@@ -252,7 +252,11 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 		       !num_eq(o->kpis[i].target, n->kpis[i].target) || o->kpis[i].op != n->kpis[i].op;
 	for (size_t i = 0; !groups && i < o->ngroups; i++)
 		groups = !str_eq(o->groups[i].name, n->groups[i].name) || o->groups[i].ndevices != n->groups[i].ndevices;
-	if (!str_eq(o->mqtt_uri, n->mqtt_uri) || !str_eq(o->mqtt_client_id, n->mqtt_client_id) ||
+	int uris = o->mqtt_nuris != n->mqtt_nuris || o->mqtt_connect_timeout_s != n->mqtt_connect_timeout_s;
+
+	for (size_t i = 0; !uris && i < o->mqtt_nuris; i++)
+		uris = !str_eq(o->mqtt_uris[i], n->mqtt_uris[i]);
+	if (uris || !str_eq(o->mqtt_uri, n->mqtt_uri) || !str_eq(o->mqtt_client_id, n->mqtt_client_id) ||
 	    !str_eq(o->mqtt_username, n->mqtt_username) || !str_eq(o->mqtt_password_file, n->mqtt_password_file) ||
 	    o->mqtt_qos != n->mqtt_qos || o->mqtt_keepalive != n->mqtt_keepalive ||
 	    !str_eq(o->mqtt_ca_file, n->mqtt_ca_file) || !str_eq(o->mqtt_cert_file, n->mqtt_cert_file) ||

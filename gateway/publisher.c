@@ -221,7 +221,7 @@ static void on_loop_event(void *arg)
 		p->backoff_ms = BACKOFF_MIN_MS;
 		set_server(p, p->nuris ? m->why : p->uri);
 		if (p->nuris)
-			log_info("mqtt %s: connected (session %s; node %zu of %zu)", p->server,
+			log_info("mqtt %s: connected (session %s; uris entry %zu of %zu)", p->server,
 				 m->flag ? "resumed" : "new", node_index(p, p->server) + 1, p->nuris);
 		else
 			log_info("mqtt %s: connected (session %s)", p->uri, m->flag ? "resumed" : "new");

@@ -11,6 +11,9 @@
 #        province.sh start  DIR [options]    start and return (processes stay)
 #        province.sh report DIR [--json]     what arrived per gateway
 #        province.sh nodes  DIR              which node each gateway is on
+#        province.sh moves  DIR MS URI       gateways that were on node URI at time MS
+#                                            (epoch ms, a kill): when each connected
+#                                            elsewhere (ms after MS); exit 1 until all did
 #        province.sh stop   DIR              stop everything by PID
 # Options (start, run):
 #   --gateways N      gateways (5)            --devices D   cabinets each (10)
@@ -19,6 +22,7 @@
 #                     from P+100 (N x D ports), its control port P+99
 #   --cost N          bcrypt cost of the passwords (10)
 #   --keepalive S     mqtt.keepalive (10)     --secs S / --every S (run: 0 / 30)
+#   --stagger-ms MS   between two gateways' starts (100)
 #
 # report compares, per gateway, what the gateway stored (KPI windows in
 # its kpi_value table, polls in `wardgw query --all`, what still waits in its
@@ -40,7 +44,7 @@ WARDGW=$BDIR/wardgw
 SIM=$BDIR/wardgw-sim
 
 die() { echo "province: $*" >&2; exit 1; }
-usage() { sed -n '8,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 cmd=$1
@@ -49,10 +53,11 @@ dir=""
 case $cmd in
 run) if [ $# -ge 1 ] && [ "${1#-}" = "$1" ]; then dir=$1; shift; fi ;;
 start|report|stop|nodes) [ $# -ge 1 ] || usage; dir=$1; shift ;;
+moves) [ $# -eq 3 ] || usage; dir=$1 kill_ms=$2 kill_uri=$3; shift 3 ;;
 -h|--help) usage ;;
 *) usage ;;
 esac
-N=5 D=10 POLL=10000 KPIW=1m BASE=14220 COST=10 KEEPALIVE=10 SECS=0 EVERY=30 JSON=""
+N=5 D=10 POLL=10000 KPIW=1m BASE=14220 COST=10 KEEPALIVE=10 SECS=0 EVERY=30 JSON="" STAGGER=0.1
 num() { printf '%s' "$2" | grep -Eq '^[0-9]+$' && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] ||
 	die "$1 must be $3..$4 (got '$2')"; }
 while [ $# -gt 0 ]; do
@@ -70,6 +75,7 @@ while [ $# -gt 0 ]; do
 	--keepalive) num "$1" "$2" 5 3600; KEEPALIVE=$2 ;;
 	--secs) num "$1" "$2" 0 1000000; SECS=$2 ;;
 	--every) num "$1" "$2" 1 86400; EVERY=$2 ;;
+	--stagger-ms) num "$1" "$2" 0 10000; STAGGER=$(awk -v m="$2" 'BEGIN { printf "%.3f", m / 1000 }') ;;
 	*) die "unknown option '$1'" ;;
 	esac
 	shift 2
@@ -116,7 +122,11 @@ mqtt = {
   password_file = "$dir/gw-$i/password";
   allow_plaintext_password = true;   # loopback only; ssl:// with ca_file in the field
   keepalive = $KEEPALIVE;
-  connect_timeout_s = 5;
+  # a CONNECT that a loaded node answers slowly (bcrypt, a new session in
+  # JetStream, leaders being elected) is waited for, not abandoned: giving
+  # up and retrying elsewhere wastes that work and, with a hundred
+  # gateways at once, never converges (measured: 5 s did not)
+  connect_timeout_s = 20;
   clean_session = false;
   qos = 1;
 };
@@ -173,11 +183,13 @@ start() {
 			die "gw-$i: $(cat "$dir/gw-$i/check.out")"
 		setsid "$WARDGW" run -c "$dir/gw-$i/gateway.conf" </dev/null > "$dir/gw-$i/gateway.log" 2>&1 &
 		echo $! > "$dir/gw-$i/pid"
+		# a province's gateways do not all start in the same second
+		sleep "$STAGGER"
 	done
-	end=$((SECONDS + 60))
+	end=$((SECONDS + 120))
 	for i in $(seq 1 "$N"); do
 		until grep -q 'connected (session' "$dir/gw-$i/gateway.log"; do
-			[ $SECONDS -lt $end ] || die "gw-$i did not connect in 60 s: $(tail -n 3 "$dir/gw-$i/gateway.log")"
+			[ $SECONDS -lt $end ] || die "gw-$i did not connect in 120 s: $(tail -n 3 "$dir/gw-$i/gateway.log")"
 			pid_ok "$dir/gw-$i/pid" wardgw >/dev/null || die "gw-$i exited: $(tail -n 3 "$dir/gw-$i/gateway.log")"
 			sleep 0.2
 		done
@@ -195,6 +207,31 @@ nodes() {
 		line=$(grep 'mqtt .*: connected (session' "$dir/gw-$i/gateway.log" 2>/dev/null | tail -n 1)
 		echo "gw-$i $(printf '%s' "$line" | sed -n 's/.*mqtt \([^ ]*\): connected.*/\1/p')"
 	done | awk '{ print; n[$2]++ } END { for (u in n) printf "# %s: %d gateways\n", u, n[u] }'
+}
+
+# moves: "gw-I MS URI" for each gateway whose last connect before the kill
+# was to kill_uri: MS from the kill to its next connect, URI the node it
+# took ("- -" while it has not); exit 1 while one has not moved
+moves() {
+	[ -r "$dir/province.env" ] || die "no province in $dir"
+	. "$dir/province.env"
+	local i d t rest ms before after all=0
+	for i in $(seq 1 "$N"); do
+		before="" after=""
+		while read -r d t rest; do
+			ms=$(date -d "$d $t" +%s%3N)
+			if [ "$ms" -lt "$kill_ms" ]; then
+				before=$rest
+			elif [ -z "$after" ]; then
+				after="$((ms - kill_ms)) $(printf '%s' "$rest" | sed -n 's/.*mqtt \([^ ]*\): connected.*/\1/p')"
+			fi
+		done < <(grep 'mqtt .*: connected (session' "$dir/gw-$i/gateway.log" 2>/dev/null)
+		case $before in *"mqtt $kill_uri: connected"*) ;; *) continue ;; esac
+		case $after in *" $kill_uri") after="" ;; esac    # back on the same node: not a move
+		[ -n "$after" ] || { after="- -"; all=1; }
+		echo "gw-$i $after"
+	done
+	return $all
 }
 
 stop() {
@@ -220,6 +257,7 @@ case $cmd in
 start) start ;;
 stop) stop ;;
 nodes) nodes ;;
+moves) moves ;;
 report) report ;;
 run)
 	[ -n "$dir" ] || dir=$(mktemp -d "${TMPDIR:-/tmp}/province.XXXXXX")

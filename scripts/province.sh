@@ -147,6 +147,8 @@ start() {
 		die "a province already runs in $dir (province.sh stop $dir)"
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
+	# a start that fails half-way stops what it had started
+	[ "$cmd" = run ] || trap '[ $? = 0 ] || stop > /dev/null 2>&1' EXIT
 	local i pw
 	: > "$dir/gateways"
 	for i in $(seq 1 "$N"); do
@@ -194,6 +196,7 @@ start() {
 			sleep 0.2
 		done
 	done
+	[ "$cmd" = run ] || trap - EXIT
 	echo "province: $N gateways x $D cabinets (poll ${POLL} ms, KPI window $KPIW) on the cluster in $dir/c; reader on 127.0.0.1:$rport"
 	nodes
 }

@@ -41,7 +41,7 @@ victim_uri=$(grep -v '^#' "$T/nodes.before" | awk '{ print $2 }' | sort | uniq -
 k=0 victim=""
 for u in $MQTT_URIS; do k=$((k + 1)); [ "$u" = "$victim_uri" ] && victim=$k; done
 [ -n "$victim" ] || fail "no node found for '$victim_uri'"
-on_victim=$(awk -v u="$victim_uri" '$2 == u { print $1 }' "$T/nodes.before")
+on_victim=$(awk -v u="$victim_uri" '$2 == u { print $1 }' "$T/nodes.before" | tr "\n" " ")
 [ -n "$on_victim" ] || fail "no gateway on the victim node"
 reader_port=$(cat "$PD/reader.port")
 

@@ -23,6 +23,7 @@
 #   --cost N          bcrypt cost of the passwords (10)
 #   --keepalive S     mqtt.keepalive (10)     --secs S / --every S (run: 0 / 30)
 #   --stagger-ms MS   between two gateways' starts (100)
+#   --http-port P     gateway I serves its status page and /metrics on P+I-1
 #
 # report compares, per gateway, what the gateway stored (KPI windows in
 # its kpi_value table, polls in `wardgw query --all`, what still waits in its
@@ -44,7 +45,7 @@ WARDGW=$BDIR/wardgw
 SIM=$BDIR/wardgw-sim
 
 die() { echo "province: $*" >&2; exit 1; }
-usage() { sed -n '8,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 cmd=$1
@@ -57,7 +58,7 @@ moves) [ $# -eq 3 ] || usage; dir=$1 kill_ms=$2 kill_uri=$3; shift 3 ;;
 -h|--help) usage ;;
 *) usage ;;
 esac
-N=5 D=10 POLL=10000 KPIW=1m BASE=14220 COST=10 KEEPALIVE=10 SECS=0 EVERY=30 JSON="" STAGGER=0.1
+N=5 D=10 POLL=10000 KPIW=1m BASE=14220 COST=10 KEEPALIVE=10 SECS=0 EVERY=30 JSON="" STAGGER=0.1 HTTP=""
 num() { printf '%s' "$2" | grep -Eq '^[0-9]+$' && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] ||
 	die "$1 must be $3..$4 (got '$2')"; }
 while [ $# -gt 0 ]; do
@@ -75,6 +76,7 @@ while [ $# -gt 0 ]; do
 	--keepalive) num "$1" "$2" 5 3600; KEEPALIVE=$2 ;;
 	--secs) num "$1" "$2" 0 1000000; SECS=$2 ;;
 	--every) num "$1" "$2" 1 86400; EVERY=$2 ;;
+	--http-port) num "$1" "$2" 1024 65000; HTTP=$2 ;;
 	--stagger-ms) num "$1" "$2" 0 10000; STAGGER=$(awk -v m="$2" 'BEGIN { printf "%.3f", m / 1000 }') ;;
 	*) die "unknown option '$1'" ;;
 	esac
@@ -133,6 +135,7 @@ mqtt = {
 profiles_dir = "$ROOT/config/profiles";
 device_defaults = { poll_interval_ms = $POLL; timeout_ms = 1000; backoff_max_ms = 10000; };
 devices = ( { name = "cab"; count = $D; profile = "lighting-cabinet"; host = "127.0.0.1"; port = $((BASE + 100 + (i - 1) * D)); } );
+$([ -z "$HTTP" ] || echo "http = { listen = \"127.0.0.1:$((HTTP + i - 1))\"; };")
 kpis = (
   { name = "lighting.power"; domain = "lighting"; aggregate = "sum"; metric = "activePower"; window = "$KPIW"; unit = "W"; },
   { name = "lighting.online"; domain = "lighting"; aggregate = "availability"; window = "$KPIW"; }
@@ -157,7 +160,7 @@ start() {
 		echo "gw-$i $dir/gw-$i/password" >> "$dir/gateways"
 	done
 	{
-		echo "N=$N"; echo "D=$D"; echo "POLL=$POLL"; echo "KPIW=$KPIW"; echo "BASE=$BASE"
+		echo "N=$N"; echo "D=$D"; echo "POLL=$POLL"; echo "KPIW=$KPIW"; echo "BASE=$BASE"; echo "HTTP=$HTTP"
 	} > "$dir/province.env"
 	"$HERE/province-cluster.sh" start "$dir/c" --base-port "$BASE" --gateways "$dir/gateways" --cost "$COST"
 	. "$dir/c/cluster.env"

@@ -22,6 +22,7 @@ command -v mosquitto_sub > /dev/null || fail "mosquitto-clients not installed"
 NGW=${PROVINCE_GATEWAYS:-20}
 PD="$T/province"
 BASE=$(free_port $((100 + NGW * 2 + 10))) || fail "no free port range"
+HTTP=$(free_port "$NGW") || fail "no free port range"
 PROV=("$ROOT/scripts/province.sh")
 province_cleanup() {
 	B=$B "${PROV[@]}" stop "$PD" > "$T/stop.out" 2>&1
@@ -30,7 +31,7 @@ province_cleanup() {
 trap province_cleanup EXIT
 
 B=$B "${PROV[@]}" start "$PD" --gateways "$NGW" --devices 2 --poll-ms 5000 --kpi-window 1m \
-	--base-port "$BASE" --keepalive 10 > "$T/start.out" 2>&1 || fail "province did not start: $(tail -n 5 "$T/start.out")"
+	--base-port "$BASE" --http-port "$HTTP" --keepalive 10 > "$T/start.out" 2>&1 || fail "province did not start: $(tail -n 5 "$T/start.out")"
 for i in 1 2 3; do ln -s "$PD/c/n$i/nats.log" "$T/nats-n$i.log"; done
 . "$PD/c/cluster.env"
 ok "$NGW gateways connected to the 3-node cluster: $(grep '^# ' "$T/start.out" | tr '\n' ' ')"
@@ -109,6 +110,19 @@ for i in $(seq 1 "$NGW"); do
 	wait_until 60 link_up "gw-$i" || fail "gw-$i is not back on the cluster: $(grep mqtt "$PD/gw-$i/gateway.log" | tail -n 3)"
 done
 ok "every gateway's link is up again"
+# the node a moved gateway is on, as its log, status.json and `wardgw status` say
+g=${on_victim%% *}
+now_on=$(grep 'mqtt .*: connected (session' "$PD/$g/gateway.log" | tail -n 1 | sed -n 's/.*mqtt \([^ ]*\): connected.*/\1/p')
+[ "$(jq -r .link.server "$PD/$g/data/status.json")" = "$now_on" ] ||
+	fail "$g: status.json says link.server $(jq -r .link.server "$PD/$g/data/status.json"), its log $now_on"
+"$WARDGW" status -c "$PD/$g/gateway.conf" > "$T/status.out" 2>&1
+grep -qF "link      up ($now_on)" "$T/status.out" || fail "$g: wardgw status does not show the node: $(grep link "$T/status.out")"
+gi=${g#gw-}
+curl -sf "http://127.0.0.1:$((HTTP + gi - 1))/metrics" > "$T/metrics.txt" || fail "$g: no /metrics"
+grep -qF "wardgw_mqtt_server_info{uri=\"$now_on\"} 1" "$T/metrics.txt" ||
+	fail "$g: /metrics: $(grep wardgw_mqtt_server "$T/metrics.txt")"
+grep -q '^wardgw_mqtt_disconnects_total [1-9]' "$T/metrics.txt" || fail "$g: /metrics counts no disconnect"
+ok "$g is on $now_on: its log, /metrics (wardgw_mqtt_server_info), status.json (link.server, $(jq -r .link.disconnects "$PD/$g/data/status.json") disconnects) and wardgw status agree"
 
 # at least one KPI window closed after the restart, then stop the gateways
 # (their databases are final) and compare with what the reader got

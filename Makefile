@@ -40,7 +40,7 @@ MO_FILES  := $(PO_FILES:po/%.po=$(B)/locale/%/LC_MESSAGES/wardgw.mo)
 XGETTEXT  := xgettext --language=C --from-code=UTF-8 --keyword=_ --keyword=N_ --keyword=ngettext:1,2 \
              --add-comments=TRANSLATORS --package-name=wardgw --msgid-bugs-address=none --no-location
 
-.PHONY: all deps run test unit integration check-asan fuzz bench clean install uninstall pot po-check mo deb
+.PHONY: all deps run test unit integration check-asan fuzz bench province clean install uninstall pot po-check mo deb
 .SECONDARY:
 all: $(B)/wardgw $(if $(SIM_SRCS),$(B)/wardgw-sim) $(MO_FILES)
 
@@ -125,6 +125,13 @@ check-asan: deps
 	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" all unit integration
 
+# A province on one machine (docs/province.md): the 3-node nats-server
+# cluster, N wardgw on simulated wards and a durable provincial reader;
+# ^C stops everything and prints what arrived per gateway.
+# PROVINCE_ARGS="--gateways 10 --devices 10 --poll-ms 5000" make province
+province: all
+	@B=$(B) ./scripts/province.sh run $(PROVINCE_ARGS)
+
 # libFuzzer targets, one per parser, built with clang.
 fuzz:
 	@WARDGW_DEPS_EXTRA=clang ./scripts/install-deps.sh
@@ -136,7 +143,8 @@ fuzz:
 	    -o $(B)/fuzz/$$n $$f $(CORE_SRCS) $(LDLIBS); \
 	done
 
-# BENCH_ONLY=poll|ingest|history|drain|rtu runs one part (default: poll, ingest, history and drain; rtu only when asked).
+# BENCH_ONLY=poll|ingest|history|drain|rtu|province runs one part (default: poll, ingest, history and drain;
+# rtu and province only when asked).
 bench: deps
 	@WARDGW_DEPS_EXTRA=collectd-core ./scripts/install-deps.sh
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)

@@ -77,6 +77,7 @@ static const struct opt mqtt_opts[] = {
 	{ "topic_prefix", OPT_STRING, OFF(struct gw_config, topic_prefix), 0, 0, 0, "ward", 0 },
 	{ "qos", OPT_INT, OFF(struct gw_config, mqtt_qos), 0, 1, 1, NULL, 0 },
 	{ "keepalive", OPT_INT, OFF(struct gw_config, mqtt_keepalive), 5, 3600, 30, NULL, 0 },
+	{ "connect_timeout_s", OPT_INT, OFF(struct gw_config, mqtt_connect_timeout_s), 1, 300, 10, NULL, 0 },
 	{ "buffer_messages", OPT_INT, OFF(struct gw_config, mqtt_buffer), 0, 100000, 1000, NULL, 0 },
 	{ "clean_session", OPT_BOOL, OFF(struct gw_config, mqtt_clean_session), 0, 1, 0, NULL, 0 },
 	{ "max_inflight", OPT_INT, OFF(struct gw_config, mqtt_max_inflight), 1, 65535, 500, NULL, 0 },
@@ -91,7 +92,8 @@ static const struct opt mqtt_opts[] = {
 /* links = ( { ... } ): like mqtt, per link (issue 13, docs/province.md) */
 static const struct opt link_opts[] = {
 	{ "name", OPT_STRING, OFF(struct link_conf, name), 0, 0, 0, NULL, 1 },
-	{ "uri", OPT_STRING, OFF(struct link_conf, uri), 0, 0, 0, NULL, 1 },
+	{ "uri", OPT_STRING, OFF(struct link_conf, uri), 0, 0, 0, NULL, 0 },
+	{ "connect_timeout_s", OPT_INT, OFF(struct link_conf, connect_timeout_s), 1, 300, 10, NULL, 0 },
 	{ "client_id", OPT_STRING, OFF(struct link_conf, client_id), 0, 0, 0, NULL, 0 },
 	{ "username", OPT_STRING, OFF(struct link_conf, username), 0, 0, 0, NULL, 0 },
 	{ "password_file", OPT_STRING, OFF(struct link_conf, password_file), 0, 0, 0, NULL, 0 },
@@ -109,7 +111,10 @@ static const struct opt link_opts[] = {
 	{ "commands", OPT_BOOL, OFF(struct link_conf, commands), 0, 1, 0, NULL, 0 },
 	{ 0 }
 };
-static const char *const link_lists[] = { "carries", NULL };
+static const char *const link_lists[] = { "carries", "uris", NULL };
+static void parse_link_uris(struct conf_ctx *ctx, const config_setting_t *s, const char *what, char **uri,
+			    char ***uris, size_t *n);
+static void free_uris(char **uris, size_t n);
 
 static const struct opt outbox_opts[] = {
 	{ "max_mb", OPT_INT, OFF(struct gw_config, outbox_max_mb), 1, 1000000, 512, NULL, 0 },
@@ -1455,6 +1460,10 @@ static void parse_links(struct conf_ctx *ctx, config_setting_t *list)
 		}
 		apply_opts(ctx, e, "link", link_opts, l, 1);
 		check_unknown(ctx, e, "link", link_opts, NULL, link_lists);
+		/* uri, or uris = [ ... ]: the nodes of a cluster (as in mqtt) */
+		parse_link_uris(ctx, e, l->name ? l->name : "link", &l->uri, &l->uris, &l->nuris);
+		if (!l->uri)
+			serror(ctx, e, _("link: uri = \"tcp://...\" or uris = [ \"tcp://...\", ... ] is required"));
 		if (l->name) {
 			config_setting_t *ns = config_setting_get_member(e, "name");
 			if (!valid_link_name(l->name))
@@ -1509,11 +1518,149 @@ static void parse_links(struct conf_ctx *ctx, config_setting_t *list)
 
 static void free_links(struct gw_config *cfg)
 {
-	for (size_t i = 0; i < cfg->nlinks; i++)
+	for (size_t i = 0; i < cfg->nlinks; i++) {
+		free_uris(cfg->links[i].uris, cfg->links[i].nuris);
 		free_opts(link_opts, &cfg->links[i]);
+	}
 	free(cfg->links);
 	cfg->links = NULL;
 	cfg->nlinks = 0;
+}
+
+/* Keys of a link's group that are not in mqtt_opts (parsed by parse_link_uris). */
+static const char *const link_keys[] = { "uris", NULL };
+
+static void free_uris(char **uris, size_t n)
+{
+	for (size_t i = 0; uris && i < n; i++)
+		free(uris[i]);
+	free(uris);
+}
+
+/* A broker address: scheme://host[:port], the port 1..65535 when given.
+ * 0 plain text (tcp://, mqtt://), 1 TLS (ssl://, mqtts://), -1 with @why. */
+static int broker_uri_kind(const char *u, char *why, size_t wlen)
+{
+	static const char *const scheme[] = { "tcp://", "mqtt://", "ssl://", "mqtts://" };
+	const char *h = NULL, *port = NULL;
+	size_t hlen;
+	int kind = -1;
+
+	for (int i = 0; i < 4 && !h; i++)
+		if (!strncmp(u, scheme[i], strlen(scheme[i]))) {
+			h = u + strlen(scheme[i]);
+			kind = i >= 2;
+		}
+	if (!h) {
+		snprintf(why, wlen, _("must start with tcp://, ssl://, mqtt:// or mqtts://"));
+		return -1;
+	}
+	if (strlen(u) > 255 || strpbrk(u, " \t\r\n")) {
+		snprintf(why, wlen, _("must be at most 255 characters without spaces"));
+		return -1;
+	}
+	if (*h == '[') {
+		const char *e = strchr(h, ']');
+		hlen = e ? (size_t)(e - h + 1) : 0;
+		port = e && e[1] == ':' ? e + 2 : NULL;
+		if (e && e[1] && e[1] != ':')
+			hlen = 0;
+	} else {
+		const char *c = strchr(h, ':');
+		hlen = c ? (size_t)(c - h) : strlen(h);
+		port = c ? c + 1 : NULL;
+	}
+	if (hlen == 0 || strchr(h, '/')) {
+		snprintf(why, wlen, _("needs a host: scheme://host:port"));
+		return -1;
+	}
+	if (port) {
+		char *end;
+		errno = 0;
+		long v = strtol(port, &end, 10);
+		if (!*port || *end || errno || v < 1 || v > 65535 || *port == '+' || *port == '-') {
+			snprintf(why, wlen, _("port must be 1..65535 (got '%s')"), port);
+			return -1;
+		}
+	}
+	return kind;
+}
+
+/* One link's broker addresses in group @s (the mqtt section; each of
+ * several links may use it too): either `uri` (one broker, its value, or
+ * its default, already in *@uri) or `uris = [ "tcp://a:1883", ... ]`, the
+ * nodes of a cluster, which the publisher hands to Paho as serverURIs. With
+ * uris, *@uris and *@n own a copy of the list and *@uri is replaced by its
+ * first entry, so what reads one address (the plain-text password check,
+ * status) goes on working. Both, an empty list, a bad or repeated address,
+ * plain and TLS mixed, or more than CONFIG_MAX_URIS: errors at file:line. */
+static void parse_link_uris(struct conf_ctx *ctx, const config_setting_t *s, const char *what, char **uri,
+			    char ***uris, size_t *n)
+{
+	const config_setting_t *l = config_setting_get_member(s, "uris");
+	int len, kind0 = -1;
+	char **v;
+
+	*uris = NULL;
+	*n = 0;
+	if (!l)
+		return;
+	if (config_setting_get_member(s, "uri")) {
+		serror(ctx, l, _("%s: uri and uris are both given: one broker is uri = \"...\", "
+				 "the nodes of a cluster are uris = [ \"...\", ... ]"), what);
+		return;
+	}
+	if (!config_setting_is_array(l) && !config_setting_is_list(l)) {
+		serror(ctx, l, _("%s: uris must be a list of broker addresses: uris = [ \"tcp://a:1883\", \"tcp://b:1883\" ]"),
+		       what);
+		return;
+	}
+	if ((len = config_setting_length(l)) == 0) {
+		serror(ctx, l, _("%s: uris is empty: list at least one broker address"), what);
+		return;
+	}
+	if (len > CONFIG_MAX_URIS) {
+		serror(ctx, l, _("%s: uris lists %d addresses; at most %d are supported"), what, len, CONFIG_MAX_URIS);
+		return;
+	}
+	if (!(v = calloc((size_t)len, sizeof(*v))))
+		return;
+	for (int i = 0; i < len; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *u = e && config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		char why[160];
+		int kind;
+
+		if (!u) {
+			serror(ctx, e ? e : l, _("%s: uris entry %d must be a string in double quotes"), what, i + 1);
+			goto bad;
+		}
+		if ((kind = broker_uri_kind(u, why, sizeof(why))) < 0) {
+			serror(ctx, e, _("%s: uris entry %d '%s' %s"), what, i + 1, u, why);
+			goto bad;
+		}
+		if (kind0 >= 0 && kind != kind0) {
+			serror(ctx, e, _("%s: uris entry %d '%s' is %s but entry 1 is %s: the nodes of one link are "
+					 "all plain tcp:// or all TLS ssl://"), what, i + 1, u, kind ? "TLS" : "plain text",
+			       kind0 ? "TLS" : "plain text");
+			goto bad;
+		}
+		kind0 = kind;
+		for (int k = 0; k < i; k++)
+			if (!strcmp(v[k], u)) {
+				serror(ctx, e, _("%s: uris entry %d '%s' repeats entry %d"), what, i + 1, u, k + 1);
+				goto bad;
+			}
+		if (!(v[i] = strdup(u)))
+			goto bad;
+	}
+	free(*uri);
+	*uri = strdup(v[0]);
+	*uris = v;
+	*n = (size_t)len;
+	return;
+bad:
+	free_uris(v, (size_t)len);
 }
 
 static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const struct opt *opts,
@@ -1530,7 +1677,7 @@ static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const 
 		return;
 	apply_opts(ctx, s, name, opts, dst, 1);
 	if (s)
-		check_unknown(ctx, s, name, opts, NULL, NULL);
+		check_unknown(ctx, s, name, opts, NULL, opts == mqtt_opts ? link_keys : NULL);
 }
 
 /* Whether a service that works without devices (coverage, ingest) is set up. */
@@ -1592,6 +1739,8 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	section(&ctx, &lc, "log", log_opts, cfg, 0);
 	section(&ctx, &lc, "store", store_opts, cfg, 0);
 	section(&ctx, &lc, "mqtt", mqtt_opts, cfg, 0);
+	if ((s = config_lookup(&lc, "mqtt")) && config_setting_is_group(s))
+		parse_link_uris(&ctx, s, "mqtt", &cfg->mqtt_uri, &cfg->mqtt_uris, &cfg->mqtt_nuris);
 	section(&ctx, &lc, "outbox", outbox_opts, cfg, 0);
 	if ((s = config_lookup(&lc, "links")))
 		parse_links(&ctx, s);
@@ -1670,6 +1819,7 @@ void config_free(struct gw_config *cfg)
 	free_opts(store_opts, cfg);
 	free_opts(mqtt_opts, cfg);
 	free_links(cfg);
+	free_uris(cfg->mqtt_uris, cfg->mqtt_nuris);
 	free_opts(outbox_opts, cfg);
 	free_opts(events_opts, cfg);
 	free_kpis(cfg);

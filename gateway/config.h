@@ -49,7 +49,10 @@ enum {
  * topics and delivery cursors. The mqtt section is the link "ioc". */
 struct link_conf {
 	char *name;                 /* [a-z0-9_-], unique, not "ioc" */
-	char *uri;
+	char *uri;                  /* with uris: their first entry */
+	char **uris;                /* uris = [ ... ]: a cluster's nodes; NULL: uri alone */
+	size_t nuris;
+	int connect_timeout_s;      /* per broker address tried */
 	char *client_id;            /* default wardgw-<gateway id>-<name> */
 	char *username, *password_file;
 	int allow_plaintext;
@@ -174,7 +177,9 @@ struct gw_config {
 	int raw_retention_days;
 	int batch_ms;
 
-	char *mqtt_uri;
+	char *mqtt_uri;             /* with uris: the first of them */
+	char **mqtt_uris;           /* uris = [ ... ]: a cluster's nodes, tried in order; NULL: uri alone */
+	size_t mqtt_nuris;
 	char *mqtt_client_id;
 	char *mqtt_username;
 	char *mqtt_password_file;
@@ -183,6 +188,7 @@ struct gw_config {
 	char *topic_prefix;
 	int mqtt_qos;
 	int mqtt_keepalive;
+	int mqtt_connect_timeout_s; /* per broker address tried */
 	int mqtt_buffer;            /* untracked messages kept while the broker is away */
 	int mqtt_clean_session;
 	int mqtt_max_inflight;
@@ -281,6 +287,9 @@ void conf_parse_target(struct conf_ctx *ctx, const struct config_setting_t *t, s
 const char *conf_path(const struct conf_ctx *ctx);
 /** Make *@path (malloc'd) absolute against the config file's directory. */
 void conf_resolve_path(struct conf_ctx *ctx, char **path);
+
+/* At most this many broker addresses in one link's uris = [ ... ]. */
+#define CONFIG_MAX_URIS 16
 
 /** Whether mqtt.uri is a plain-text scheme (tcp://, mqtt://). */
 int config_plaintext_uri(const struct gw_config *cfg);

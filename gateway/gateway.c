@@ -612,6 +612,9 @@ static int start_link(struct gateway *gw, struct gw_link *l, const struct link_c
 			goto out;
 	}
 	o.uri = lc->uri;
+	o.uris = (const char *const *)lc->uris;
+	o.nuris = lc->nuris;
+	o.connect_timeout = lc->connect_timeout_s;
 	o.client_id = cid;
 	o.username = lc->username;
 	o.password = pw;
@@ -815,6 +818,9 @@ static int start_publisher(struct gateway *gw)
 			goto out;
 	}
 	o.uri = c->mqtt_uri;
+	o.uris = (const char *const *)c->mqtt_uris;
+	o.nuris = c->mqtt_nuris;
+	o.connect_timeout = c->mqtt_connect_timeout_s;
 	o.client_id = cid;
 	o.username = c->mqtt_username;
 	o.password = pw;

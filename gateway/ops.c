@@ -173,7 +173,11 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 		       !num_eq(o->kpis[i].target, n->kpis[i].target) || o->kpis[i].op != n->kpis[i].op;
 	for (size_t i = 0; !groups && i < o->ngroups; i++)
 		groups = !str_eq(o->groups[i].name, n->groups[i].name) || o->groups[i].ndevices != n->groups[i].ndevices;
-	if (!str_eq(o->mqtt_uri, n->mqtt_uri) || !str_eq(o->mqtt_client_id, n->mqtt_client_id) ||
+	int uris = o->mqtt_nuris != n->mqtt_nuris || o->mqtt_connect_timeout_s != n->mqtt_connect_timeout_s;
+
+	for (size_t i = 0; !uris && i < o->mqtt_nuris; i++)
+		uris = !str_eq(o->mqtt_uris[i], n->mqtt_uris[i]);
+	if (uris || !str_eq(o->mqtt_uri, n->mqtt_uri) || !str_eq(o->mqtt_client_id, n->mqtt_client_id) ||
 	    !str_eq(o->mqtt_username, n->mqtt_username) || !str_eq(o->mqtt_password_file, n->mqtt_password_file) ||
 	    o->mqtt_qos != n->mqtt_qos || o->mqtt_keepalive != n->mqtt_keepalive ||
 	    !str_eq(o->mqtt_ca_file, n->mqtt_ca_file) || !str_eq(o->mqtt_cert_file, n->mqtt_cert_file) ||
@@ -188,7 +192,10 @@ static void note_deferred(const struct gw_config *o, const struct gw_config *n)
 	for (size_t i = 0; !links && i < o->nlinks; i++)
 		links = !str_eq(o->links[i].name, n->links[i].name) || !str_eq(o->links[i].uri, n->links[i].uri) ||
 			!str_eq(o->links[i].topic_prefix, n->links[i].topic_prefix) ||
-			o->links[i].carries != n->links[i].carries;
+			o->links[i].carries != n->links[i].carries || o->links[i].nuris != n->links[i].nuris;
+	for (size_t i = 0; !links && i < o->nlinks; i++)
+		for (size_t k = 0; !links && k < o->links[i].nuris; k++)
+			links = !str_eq(o->links[i].uris[k], n->links[i].uris[k]);
 	if (links)
 		strcat(what, " links");
 	if (kpis)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,13 @@ struct publisher {
 	struct loopq *q;
 	struct event *retry;
 	char *uri, *status_topic, *online, *offline, *client_id, *username, *password;
+	char **uris;                /* the nodes (nuris > 0), in the order of the config */
+	size_t nuris;
+	char **order;               /* the order of the next connect: borrowed from uris */
+	char *label;                /* what the log says of the link as a whole */
+	char *server;               /* the node connected to (or last on), copied from Paho */
+	int64_t server_since_ms;
+	int connect_timeout;
 	char *ca_file, *cert_file, *key_file;
 	int verify_hostname, clean_session, max_inflight;
 	void (*on_link)(void *arg, int up, int session_present);
@@ -82,6 +90,7 @@ struct event_msg {
 				 * 5 probe done (why: its finding or NULL), 6 message arrived
 				 * (why: topic; data, len: payload) */
 	int flag;               /* kind 0: session present; kind 2: worth a TLS probe */
+				/* kind 0: why is the node connected to (Paho's serverURI) */
 	int64_t id;             /* kinds 3, 4 */
 	char *why;
 	void *data;
@@ -132,16 +141,55 @@ static void schedule_retry(struct publisher *p)
 	p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 }
 
+/* Where @uri is in the configured list (the nuris when not in it). */
+static size_t node_index(const struct publisher *p, const char *uri)
+{
+	for (size_t i = 0; uri && i < p->nuris; i++)
+		if (!strcmp(p->uris[i], uri))
+			return i;
+	return p->nuris;
+}
+
+static void set_server(struct publisher *p, const char *uri)
+{
+	char *n = strdup(uri ? uri : p->uri);
+
+	if (!n)
+		return;
+	free(p->server);
+	p->server = n;
+	p->server_since_ms = wall_ms();
+}
+
+/* Move @uri to the end of the connect order. */
+static void try_last(struct publisher *p, const char *uri)
+{
+	size_t i, k = p->nuris;
+
+	for (i = 0; i < p->nuris; i++)
+		if (!strcmp(p->order[i], uri))
+			k = i;
+	if (k == p->nuris)
+		return;
+	char *lost = p->order[k];
+	memmove(p->order + k, p->order + k + 1, (p->nuris - k - 1) * sizeof(*p->order));
+	p->order[p->nuris - 1] = lost;
+}
+
 /* The link is down (lost, or a connect failed for @why): say so once per
  * reason, not every retry, and try again later. */
 static void connect_failed(struct publisher *p, const char *why)
 {
 	if (p->connected) {
 		p->disconnects++;
-		log_warn("mqtt %s: connection lost: %s", p->uri, why ? why : "unknown cause");
+		log_warn("mqtt %s: connection lost: %s%s", p->server ? p->server : p->uri, why ? why : "unknown cause",
+			 p->nuris > 1 ? " (trying the other nodes first)" : "");
+		/* the node we lost is tried last: it is likely still down */
+		if (p->nuris > 1 && p->server)
+			try_last(p, p->server);
 	} else if (!p->last_error || !why || strcmp(p->last_error, why)) {
 		log_warn("mqtt %s: cannot connect: %s (retrying, backoff up to %u s)",
-			 p->uri, why ? why : "unknown cause", BACKOFF_MAX_MS / 1000);
+			 p->label, why ? why : "unknown cause", BACKOFF_MAX_MS / 1000);
 	}
 	free(p->last_error);
 	p->last_error = why ? strdup(why) : NULL;
@@ -164,7 +212,12 @@ static void on_loop_event(void *arg)
 		p->offline_queued = 0;
 		p->connects++;
 		p->backoff_ms = BACKOFF_MIN_MS;
-		log_info("mqtt %s: connected (session %s)", p->uri, m->flag ? "resumed" : "new");
+		set_server(p, p->nuris ? m->why : p->uri);
+		if (p->nuris)
+			log_info("mqtt %s: connected (session %s; uris entry %zu of %zu)", p->server,
+				 m->flag ? "resumed" : "new", node_index(p, p->server) + 1, p->nuris);
+		else
+			log_info("mqtt %s: connected (session %s)", p->uri, m->flag ? "resumed" : "new");
 		free(p->last_error);
 		p->last_error = NULL;
 		/* the retained status says online again after every connect */
@@ -235,7 +288,8 @@ static int post_full(struct publisher *p, int kind, int flag, int64_t id, const 
 
 static void cb_connected(void *ctx, MQTTAsync_successData *resp)
 {
-	post_full(ctx, 0, resp ? resp->alt.connect.sessionPresent : 0, 0, NULL);
+	post_full(ctx, 0, resp ? resp->alt.connect.sessionPresent : 0, 0,
+		  resp ? resp->alt.connect.serverURI : NULL);
 }
 
 /* A tracked message: its id travels with it to the callbacks. */
@@ -610,7 +664,13 @@ static void start_connect(struct publisher *p)
 	co.keepAliveInterval = p->keepalive;
 	co.cleansession = p->clean_session;
 	co.maxInflight = p->max_inflight;
-	co.connectTimeout = 10;
+	co.connectTimeout = p->connect_timeout;
+	if (p->nuris) {
+		/* Paho tries them in this order, each for connectTimeout, and
+		 * fails the connect only when none took it */
+		co.serverURIs = p->order;
+		co.serverURIcount = (int)p->nuris;
+	}
 	co.onSuccess = cb_connected;
 	co.onFailure = cb_connect_failed;
 	co.context = p;
@@ -635,7 +695,7 @@ static void start_connect(struct publisher *p)
 	rc = MQTTAsync_connect(p->client, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
 		p->connecting = 0;
-		log_warn("mqtt %s: connect: %s", p->uri, MQTTAsync_strerror(rc));
+		log_warn("mqtt %s: connect: %s", p->label, MQTTAsync_strerror(rc));
 		schedule_retry(p);
 	}
 }
@@ -662,7 +722,35 @@ int publisher_new(struct publisher **out, const struct publisher_opts *o,
 		return -ENOMEM;
 	p->base = base;
 	p->q = q;
-	p->uri = strdup(o->uri);
+	if (o->nuris > 0) {
+		size_t l = 0;
+
+		p->uris = calloc(o->nuris, sizeof(*p->uris));
+		p->order = calloc(o->nuris, sizeof(*p->order));
+		if (!p->uris || !p->order)
+			goto nomem;
+		for (size_t i = 0; i < o->nuris; i++) {
+			if (!(p->uris[i] = strdup(o->uris[i])))
+				goto nomem;
+			p->order[i] = p->uris[i];
+			p->nuris = i + 1;
+			l += strlen(o->uris[i]) + 1;
+		}
+		if (!(p->label = malloc(l + 2)))
+			goto nomem;
+		p->label[0] = 0;
+		for (size_t i = 0; i < p->nuris; i++) {
+			strcat(p->label, i ? "," : "");
+			strcat(p->label, p->uris[i]);
+		}
+		p->uri = strdup(p->uris[0]);
+	} else {
+		p->uri = strdup(o->uri);
+		p->label = strdup(o->uri);
+	}
+	if (!p->uri || !p->label)
+		goto nomem;
+	p->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : 10;
 	p->client_id = strdup(o->client_id);
 	p->status_topic = strdup(o->status_topic);
 	p->online = strdup(o->online_payload);
@@ -704,6 +792,11 @@ int publisher_new(struct publisher **out, const struct publisher_opts *o,
 	start_connect(p);
 	*out = p;
 	return 0;
+nomem:
+	p->client = NULL;
+	pthread_mutex_init(&p->tls_lock, NULL);
+	publisher_free(p);
+	return -ENOMEM;
 }
 
 void publisher_free(struct publisher *p)
@@ -735,6 +828,12 @@ void publisher_free(struct publisher *p)
 	if (p->retry)
 		event_free(p->retry);
 	free(p->uri);
+	for (size_t i = 0; i < p->nuris; i++)
+		free(p->uris[i]);
+	free(p->uris);
+	free(p->order);
+	free(p->label);
+	free(p->server);
 	free(p->client_id);
 	free(p->status_topic);
 	free(p->online);
@@ -835,4 +934,6 @@ void publisher_get_stats(const struct publisher *p, struct publisher_stats *st)
 	st->connected = p->connected;
 	st->connects = p->connects;
 	st->disconnects = p->disconnects;
+	st->server = p->server;
+	st->server_since_ms = p->server_since_ms;
 }

@@ -15,6 +15,12 @@ struct publisher;
 
 struct publisher_opts {
 	const char *uri;            /* tcp://host:port or ssl://host:port */
+	/* or several: the nodes of a cluster (Paho's serverURIs), all plain or
+	 * all TLS; each connect tries them in order, the node the link was
+	 * lost on last. NULL/0: uri alone. Copied. */
+	const char *const *uris;
+	size_t nuris;
+	int connect_timeout;        /* s, per node tried; 0: 10 */
 	const char *client_id;
 	const char *username;
 	const char *password;       /* read from password_file by the caller */
@@ -47,6 +53,9 @@ struct publisher_stats {
 	uint64_t sent, delivered, failed;
 	int connected;
 	uint64_t connects, disconnects;
+	const char *server;         /* the node the link is on (or was last on); NULL: never connected.
+				     * Borrowed: valid until the publisher's next connect or free */
+	int64_t server_since_ms;    /* wall-clock ms of that connect */
 };
 
 /** Create and start connecting. 0 or negative errno. */

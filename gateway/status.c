@@ -140,7 +140,7 @@ char *status_json(struct gateway *gw)
 						      online == n ? "ok" : online ? "degraded" : "down"));
 	}
 	root = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:i,"
-			 " s:{s:s, s:s, s:I, s:I},"
+			 " s:{s:s, s:s, s:s, s:I, s:I, s:I},"
 			 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
 			 " s:{s:b, s:s, s:I, s:I},"
 			 " s:{s:f, s:f, s:I, s:I},"
@@ -150,7 +150,9 @@ char *status_json(struct gateway *gw)
 		"started", (json_int_t)gw->started_ms, "ts", (json_int_t)wall_ms(),
 		"config", gw->cfg->digest, "interval_s", 5,
 		"link", "state", ps.connected ? "up" : "down", "uri", gw->cfg->mqtt_uri,
+		"server", ps.server ? ps.server : "",
 		"sent", (json_int_t)ps.sent, "connects", (json_int_t)ps.connects,
+		"disconnects", (json_int_t)ps.disconnects,
 		"outbox", "messages", (json_int_t)os.rows, "bytes", (json_int_t)os.bytes,
 		"inflight", (json_int_t)os.inflight, "oldest", (json_int_t)os.oldest_ms,
 		"dropped", (json_int_t)os.dropped, "telemetry_commits", (json_int_t)os.tele_records,
@@ -294,6 +296,14 @@ char *status_metrics(struct gateway *gw)
 	GAUGE("wardgw_mqtt_connected", "1 while connected to the broker.", "%d", ps.connected);
 	COUNTER("wardgw_mqtt_sent_total", "MQTT messages handed to the client.", ps.sent);
 	COUNTER("wardgw_mqtt_connects_total", "Successful broker connections.", ps.connects);
+	COUNTER("wardgw_mqtt_disconnects_total", "Broker connections lost.", ps.disconnects);
+	if (ps.server) {
+		/* which node of a cluster (mqtt.uris) the link is on, or was last on */
+		fprintf(f, "# HELP wardgw_mqtt_server_info The broker address the link is on (or was last on).\n"
+			"# TYPE wardgw_mqtt_server_info gauge\nwardgw_mqtt_server_info{uri=\"");
+		label(f, ps.server);
+		fprintf(f, "\"} %d\n", ps.connected);
+	}
 	links_metrics(f, gw);
 	GAUGE("wardgw_loop_lag_seconds", "How late the 250 ms loop timer last fired.", "%.6f", (double)hs.lag_us / 1e6);
 	GAUGE("wardgw_loop_lag_max_seconds", "Worst loop timer lateness since start.", "%.6f",
@@ -432,8 +442,9 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 		ret = 3;
 	}
 	v = json_object_get(root, "link");
-	fprintf(out, _("  link      %s (%s), %lld sent, %lld connects\n"), state_words(js(v, "state")), js(v, "uri"),
-		ji(v, "sent"), ji(v, "connects"));
+	/* the node it is on, with mqtt.uris (a cluster) the one Paho took */
+	fprintf(out, _("  link      %s (%s), %lld sent, %lld connects\n"), state_words(js(v, "state")),
+		*js(v, "server") ? js(v, "server") : js(v, "uri"), ji(v, "sent"), ji(v, "connects"));
 	if (strcmp(js(v, "state"), "up") && !ret)
 		ret = 1;
 	v = json_object_get(root, "outbox");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks (`make bench`), five parts; BENCH_ONLY="poll ingest history drain"
-# (the default) runs those four, BENCH_ONLY=ingest (or poll, history, drain, rtu) one of them.
+# Benchmarks (`make bench`), six parts; BENCH_ONLY="poll ingest history drain"
+# (the default) runs those four, BENCH_ONLY=ingest (or poll, history, drain, rtu, province) one of them.
 #
 # poll: wardgw and collectd (Debian's collectd-core, modbus + mqtt plugins)
 # polling the same simulated devices, ten registers each, every second,
@@ -52,6 +52,11 @@
 # computes for that baud rate (wire time, 3.5-character gap, turnaround).
 #
 #   BENCH_ONLY=rtu BENCH_RTU_BAUDS="9600 115200" BENCH_RTU_SECS=10 scripts/bench.sh
+#
+# province (only when asked): 100 gateways on this machine against the
+# 3-node cluster; see run_province below and docs/province.md.
+#
+#   BENCH_ONLY=province BENCH_PROVINCE_GATEWAYS=100 BENCH_PROVINCE_SECS=60 BENCH_OUTAGE=30 scripts/bench.sh
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-build}
@@ -78,15 +83,22 @@ DRAIN_DEVICES=${BENCH_DRAIN_DEVICES:-1000}
 OUTAGE=${BENCH_OUTAGE:-30}
 DRAIN_RATES=${BENCH_DRAIN_RATES:-default 5000}
 DRAIN_MAX=${BENCH_DRAIN_MAX:-300}
+PROV_GATEWAYS=${BENCH_PROVINCE_GATEWAYS:-100}
+PROV_DEVICES=${BENCH_PROVINCE_DEVICES:-10}
+PROV_POLL_MS=${BENCH_PROVINCE_POLL_MS:-10000}
+PROV_SECS=${BENCH_PROVINCE_SECS:-60}
+PROV_COST=${BENCH_PROVINCE_COST:-10}
+PROVINCE_DIR=""
 T=$(mktemp -d "${TMPDIR:-/tmp}/wardgw-bench.XXXXXX")
 HZ=$(getconf CLK_TCK)
 PIDS=""
 # BENCH_KEEP=1 keeps the temporary directory (logs, databases, what the subscriber received)
-trap 'for p in $PIDS; do kill $p 2>/dev/null; done; sleep 0.5; for p in $PIDS; do kill -9 $p 2>/dev/null; done
+trap '[ -z "$PROVINCE_DIR" ] || B=$B "$ROOT/scripts/province.sh" stop "$PROVINCE_DIR" >/dev/null 2>&1
+      for p in $PIDS; do kill $p 2>/dev/null; done; sleep 0.5; for p in $PIDS; do kill -9 $p 2>/dev/null; done
       if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $T" >&2; else rm -rf "$T"; fi' EXIT
 
 for part in $ONLY; do
-	case $part in poll|ingest|history|drain|rtu) ;; *) echo "bench: BENCH_ONLY: unknown part '$part' (poll, ingest, history, drain, rtu)" >&2; exit 2 ;; esac
+	case $part in poll|ingest|history|drain|rtu|province) ;; *) echo "bench: BENCH_ONLY: unknown part '$part' (poll, ingest, history, drain, rtu, province)" >&2; exit 2 ;; esac
 done
 wants() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -523,10 +535,138 @@ EOC
 	return $rc
 }
 
+# province: BENCH_PROVINCE_GATEWAYS real wardgw (BENCH_PROVINCE_DEVICES
+# simulated cabinets each, polled every BENCH_PROVINCE_POLL_MS, two KPIs
+# in 1-minute windows) against the 3-node nats-server cluster of
+# scripts/province.sh, with per-gateway rights (bcrypt cost
+# BENCH_PROVINCE_COST) and a durable provincial reader. Over
+# BENCH_PROVINCE_SECS after a warm-up: messages/s the reader received and
+# the gateways sent, CPU and RSS per gateway (median, worst) and per node.
+# Then the node most gateways are on is SIGKILLed for BENCH_OUTAGE s and
+# started again: failover time per gateway (kill -> its next "connected"
+# line, on another node), median and worst; the gateways are stopped and
+# what each stored is compared with what the reader got (nothing lost).
+run_province() {
+	local pd="$T/province" base rc=0 i pid t0 t1 secs
+	local gw_pids="" node_pids="" lines0 lines1 sent0 sent1
+	command -v nats-server >/dev/null || { echo "province: nats-server not installed" >&2; return 1; }
+	base=$(free_port $((100 + PROV_GATEWAYS * PROV_DEVICES + 10))) || return 1
+	echo "== province: $PROV_GATEWAYS gateways x $PROV_DEVICES cabinets, poll ${PROV_POLL_MS} ms, 3-node nats-server cluster (bcrypt cost $PROV_COST)"
+	if ! B=$B "$ROOT/scripts/province.sh" start "$pd" --gateways "$PROV_GATEWAYS" --devices "$PROV_DEVICES" \
+		--poll-ms "$PROV_POLL_MS" --kpi-window 1m --base-port "$base" --cost "$PROV_COST" > "$T/province-start.out" 2>&1; then
+		tail -n 5 "$T/province-start.out" >&2
+		B=$B "$ROOT/scripts/province.sh" stop "$pd" >/dev/null 2>&1
+		return 1
+	fi
+	PROVINCE_DIR=$pd
+	for i in $(seq 1 "$PROV_GATEWAYS"); do gw_pids="$gw_pids $(cat "$pd/gw-$i/pid")"; done
+	for i in 1 2 3; do node_pids="$node_pids $(cat "$pd/c/n$i/nats.pid")"; done
+	PIDS="$PIDS $gw_pids $node_pids $(cat "$pd/reader.pid") $(cat "$pd/sim.pid")"
+	grep '^# ' "$T/province-start.out" | sed 's/^# /   connected: /'
+	sleep "$WARMUP"
+	sent_total() { local s=0 i v; for i in $(seq 1 "$PROV_GATEWAYS"); do
+		v=$(jq -r '.link.sent // 0' "$pd/gw-$i/data/status.json" 2>/dev/null); s=$((s + ${v:-0})); done; echo $s; }
+	declare -A c0
+	for pid in $gw_pids $node_pids; do c0[$pid]=$(cpu_ticks "$pid"); done
+	lines0=$(wc -l < "$pd/reader.txt") sent0=$(sent_total) t0=$(date +%s%3N)
+	sleep "$PROV_SECS"
+	t1=$(date +%s%3N) lines1=$(wc -l < "$pd/reader.txt") sent1=$(sent_total)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
+	pct() { awk -v t="$1" -v hz="$HZ" -v s="$secs" 'BEGIN { printf "%.2f\n", 100 * t / hz / s }'; }
+	rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+	: > "$T/gw-cpu" ; : > "$T/gw-rss"
+	for pid in $gw_pids; do
+		pct $(( $(cpu_ticks "$pid") - ${c0[$pid]} )) >> "$T/gw-cpu"
+		rss_kb "$pid" >> "$T/gw-rss"
+	done
+	stats() { sort -n "$1" | awk '{ v[NR] = $1; s += $1 } END { printf "%s %s %s", v[int((NR + 1) / 2)], v[NR], s }'; }
+	read -r gcpu_med gcpu_max gcpu_sum < <(stats "$T/gw-cpu")
+	read -r grss_med grss_max grss_sum < <(stats "$T/gw-rss")
+	local ncpu="" nrss="" ncpu_sum=0 nrss_sum=0 v
+	for pid in $node_pids; do
+		v=$(pct $(( $(cpu_ticks "$pid") - ${c0[$pid]} )))
+		ncpu="$ncpu $v"; ncpu_sum=$(awk -v a="$ncpu_sum" -v b="$v" 'BEGIN { print a + b }')
+		v=$(rss_kb "$pid"); nrss="$nrss $((v / 1024))"; nrss_sum=$((nrss_sum + v / 1024))
+	done
+	local rate_in rate_sent
+	rate_in=$(awk -v n=$((lines1 - lines0)) -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
+	rate_sent=$(awk -v n=$((sent1 - sent0)) -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
+
+	# failover: the node most gateways are on, killed for OUTAGE s
+	. "$pd/c/cluster.env"
+	B=$B "$ROOT/scripts/province.sh" nodes "$pd" > "$T/nodes.before"
+	local victim_uri victim=0 k=0 u kill_ms end
+	victim_uri=$(grep -v '^#' "$T/nodes.before" | awk '{ print $2 }' | sort | uniq -c | sort -k1,1nr -k2 | head -n 1 | awk '{ print $2 }')
+	for u in $MQTT_URIS; do k=$((k + 1)); [ "$u" = "$victim_uri" ] && victim=$k; done
+	kill_ms=$("$ROOT/scripts/province-cluster.sh" kill "$pd/c" "$victim")
+	end=$((SECONDS + OUTAGE))
+	until B=$B "$ROOT/scripts/province.sh" moves "$pd" "$kill_ms" "$victim_uri" > "$T/moves" 2>/dev/null; do
+		[ $SECONDS -lt $end ] || break
+		sleep 0.5
+	done
+	while [ "$(date +%s%3N)" -lt $((kill_ms + OUTAGE * 1000)) ]; do sleep 0.5; done
+	"$ROOT/scripts/province-cluster.sh" restart "$pd/c" "$victim" > "$T/restart.out" 2>&1 || { cat "$T/restart.out" >&2; rc=1; }
+	B=$B "$ROOT/scripts/province.sh" moves "$pd" "$kill_ms" "$victim_uri" > "$T/moves" 2>/dev/null
+	local moved notmoved fo_med fo_max
+	moved=$(awk '$2 != "-"' "$T/moves" | wc -l) notmoved=$(awk '$2 == "-"' "$T/moves" | wc -l)
+	read -r fo_med fo_max < <(awk '$2 != "-" { print $2 }' "$T/moves" | sort -n | awk '{ v[NR] = $1 } END { printf "%s %s", v[int((NR + 1) / 2)], v[NR] }')
+	local dropped=0
+	for i in $(seq 1 "$PROV_GATEWAYS"); do
+		grep -q "^gw-$i " "$T/moves" && continue
+		grep 'connection lost' "$pd/gw-$i/gateway.log" | awk '{ print $1 " " $2 }' | while read -r d; do
+			[ "$(date -d "$d" +%s%3N)" -ge "$kill_ms" ] && { echo x; break; }; done | grep -q x && dropped=$((dropped + 1))
+	done
+	# every link up again, then a minute for a KPI window to close after the restart
+	local up=0
+	end=$((SECONDS + 120))
+	while [ $SECONDS -lt $end ]; do
+		up=0
+		for i in $(seq 1 "$PROV_GATEWAYS"); do
+			[ "$(jq -r .link.state "$pd/gw-$i/data/status.json" 2>/dev/null)" = up ] && up=$((up + 1))
+		done
+		[ $up = "$PROV_GATEWAYS" ] && break
+		sleep 1
+	done
+	sleep 60
+	for pid in $gw_pids; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in $gw_pids; do for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; done
+	end=$((SECONDS + 120))
+	until python3 "$ROOT/scripts/province-report.py" --wardgw "$BDIR/wardgw" "$pd" > "$T/report.txt" 2>&1; do
+		[ $SECONDS -lt $end ] || break
+		sleep 2
+	done
+	python3 "$ROOT/scripts/province-report.py" --json --wardgw "$BDIR/wardgw" "$pd" > "$T/report.json" 2>/dev/null
+	local lost dups stored
+	lost=$(jq '.total.kpi_missing + .total.telemetry_missing' "$T/report.json")
+	dups=$(jq '.total.kpi_duplicates + .total.telemetry_duplicates' "$T/report.json")
+	stored=$(jq '"\(.total.kpi_stored) KPI windows, \(.total.telemetry_stored) telemetry packs"' -r "$T/report.json")
+	[ "$lost" = 0 ] || rc=1
+	[ "$notmoved" = 0 ] || rc=1
+	printf '   %-44s %s\n' \
+		"messages/s received by the reader" "$rate_in (the gateways sent $rate_sent/s, status included) over $secs s" \
+		"CPU per gateway, % of a core" "median $gcpu_med, worst $gcpu_max (all $PROV_GATEWAYS: $gcpu_sum)" \
+		"RSS per gateway" "median $((grss_med / 1024)) MB, worst $((grss_max / 1024)) MB (all: $((grss_sum / 1024)) MB)" \
+		"CPU per node, % of a core (n1 n2 n3)" "$ncpu (cluster: $ncpu_sum)" \
+		"RSS per node, MB (n1 n2 n3)" "$nrss (cluster: $nrss_sum MB)" \
+		"node killed for ${OUTAGE} s" "n$victim ($victim_uri), $((moved + notmoved)) gateways on it" \
+		"failover (kill -> connected elsewhere)" "median $fo_med ms, worst $fo_max ms; $moved moved, $notmoved did not" \
+		"gateways of other nodes also dropped" "$dropped (the cluster closes publishers while stream leaders move)" \
+		"links up after the restart" "$up of $PROV_GATEWAYS" \
+		"stored by the gateways" "$stored" \
+		"lost (stored, not at the reader, not in an outbox)" "$lost" \
+		"duplicates at the reader" "$dups"
+	tail -n 1 "$T/report.txt" | sed 's/^/   report: /'
+	B=$B "$ROOT/scripts/province.sh" stop "$pd" > /dev/null 2>&1
+	PROVINCE_DIR=""
+	echo "reproduce: BENCH_ONLY=province BENCH_PROVINCE_GATEWAYS=$PROV_GATEWAYS BENCH_PROVINCE_DEVICES=$PROV_DEVICES BENCH_PROVINCE_POLL_MS=$PROV_POLL_MS BENCH_PROVINCE_SECS=$PROV_SECS BENCH_PROVINCE_COST=$PROV_COST BENCH_OUTAGE=$OUTAGE make bench"
+	return $rc
+}
+
 status=0
 if wants poll; then run_poll || status=1; echo; fi
 if wants rtu; then run_rtu || status=1; echo; fi
 if wants ingest; then run_ingest || status=1; echo; fi
 if wants history; then run_history || status=1; echo; fi
 if wants drain; then run_drain_all || status=1; fi
+if wants province; then run_province || status=1; fi
 exit $status

@@ -4,9 +4,11 @@
 # per-gateway rights of scripts/province-rights.sh (docs/province.md).
 #
 # Usage: province-cluster.sh start  DIR [--nodes 3] [--base-port P]
-#                                       [--gateways FILE] [--prefix P] [--plain]
+#                                       [--gateways FILE] [--prefix P] [--plain] [--cost N]
 #        province-cluster.sh stop   DIR
 #        province-cluster.sh status DIR
+#        province-cluster.sh kill   DIR I     (SIGKILL node I: a crash)
+#        province-cluster.sh restart DIR I    (start node I again, wait for /healthz)
 #
 # start writes DIR/n1..nN/ (config, log, PID file, JetStream store) and
 # DIR/cluster.env (ports, MQTT URIs, the reader's and commander's users and
@@ -26,14 +28,21 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 die() { echo "province-cluster: $*" >&2; exit 1; }
-usage() { sed -n '5,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 cmd=$1 dir=$2
 shift 2
-nodes=3 base=14220 gateways="" prefix=province plain=""
+nodes=3 base=14220 gateways="" prefix=province plain="" cost="" node=""
+case $cmd in
+kill|restart)
+	[ $# -ge 1 ] || die "$cmd needs a node number"
+	node=$1; shift
+	printf '%s' "$node" | grep -Eq '^[1-9]$' || die "node must be 1..9 (got '$node')" ;;
+esac
 while [ $# -gt 0 ]; do
 	case $1 in
+	--cost) [ $# -ge 2 ] || die "--cost needs a value"; cost="--cost $2"; shift 2 ;;
 	--nodes) [ $# -ge 2 ] || die "--nodes needs a value"; nodes=$2; shift 2 ;;
 	--base-port) [ $# -ge 2 ] || die "--base-port needs a value"; base=$2; shift 2 ;;
 	--gateways) [ $# -ge 2 ] || die "--gateways needs a file"; gateways=$2; shift 2 ;;
@@ -55,7 +64,7 @@ pid_of() {
 	[ -r "$f" ] || return 1
 	read -r pid < "$f" || [ -n "$pid" ] || return 1   # no newline at its end
 	printf '%s' "$pid" | grep -Eq '^[0-9]+$' || return 1
-	tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "nats-server.*$dir/n$1/nats.conf" || return 1
+	{ tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -q "nats-server.*$dir/n$1/nats.conf" || return 1
 	echo "$pid"
 }
 
@@ -104,7 +113,7 @@ start() {
 		(umask 077
 		 [ -s "$dir/reader.password" ] || openssl rand -hex 16 > "$dir/reader.password"
 		 [ -s "$dir/commander.password" ] || openssl rand -hex 16 > "$dir/commander.password")
-		"$HERE/province-rights.sh" --prefix "$prefix" $plain --reader province "$dir/reader.password" \
+		"$HERE/province-rights.sh" --prefix "$prefix" $plain $cost --reader province "$dir/reader.password" \
 			--commander ioc "$dir/commander.password" "$gateways" "$dir/auth.conf"
 		auth="include \"auth.conf\""
 	else
@@ -175,9 +184,7 @@ EOC
 		fi
 	} > "$dir/cluster.env"
 	for i in $(seq 1 "$nodes"); do
-		# setsid: the nodes outlive this script and a ^C in its terminal
-		setsid nats-server -c "$dir/n$i/nats.conf" -P "$dir/n$i/nats.pid" -l "$dir/n$i/nats.log" \
-			</dev/null >/dev/null 2>&1 &
+		start_node "$i"
 	done
 	local end=$((SECONDS + 60)) ok leader
 	while :; do
@@ -196,6 +203,47 @@ EOC
 		sleep 0.2
 	done
 	echo "province-cluster: $nodes nodes up in $dir, JetStream meta leader $leader; MQTT on$(. "$dir/cluster.env"; for q in $MQTT_PORTS; do printf ' 127.0.0.1:%s' "$q"; done)"
+}
+
+start_node() {
+	# setsid: the nodes outlive this script and a ^C in its terminal
+	setsid nats-server -c "$dir/n$1/nats.conf" -P "$dir/n$1/nats.pid" -l "$dir/n$1/nats.log" \
+		</dev/null >/dev/null 2>&1 &
+}
+
+# kill I: SIGKILL node I, as a crash or a power cut would stop it (its
+# clients see the connection reset); prints the time (ms) it was sent
+kill_node() {
+	load_env
+	[ "$node" -le "$nodes" ] || die "no node $node in $dir ($nodes nodes)"
+	local pid
+	pid=$(pid_of "$node") || die "node $node of $dir is not running"
+	date +%s%3N
+	kill -KILL "$pid"
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+	die "node $node (PID $pid) did not die"
+}
+
+routes() {
+	curl -sf --max-time 2 "http://127.0.0.1:$1/routez" 2>/dev/null | sed -n 's/.*"num_routes": *\([0-9]*\).*/\1/p' | head -n 1
+}
+
+# restart I: start node I again with its config and store, and wait until
+# it takes MQTT clients and is routed to the other nodes (60 s at most).
+# Its /healthz may say "not current" for a while longer: JetStream catches
+# up with what it missed (the line says so).
+restart_node() {
+	load_env
+	[ "$node" -le "$nodes" ] || die "no node $node in $dir ($nodes nodes)"
+	pid_of "$node" >/dev/null && die "node $node of $dir is already running"
+	local p=$((BASE_PORT + 10 * (node - 1))) end=$((SECONDS + 60)) r
+	rm -f "$dir/n$node/nats.pid"
+	start_node "$node"
+	until pid_of "$node" >/dev/null && busy $((p + 2)) && r=$(routes $((p + 3))) && [ "${r:-0}" -ge $((nodes - 1)) ]; do
+		[ $SECONDS -lt $end ] || die "node $node did not come back in 60 s (see $dir/n$node/nats.log)"
+		sleep 0.1
+	done
+	echo "province-cluster: node $node up again (pid $(pid_of "$node")), routed to $r nodes; /healthz: $(healthy $((p + 3)) && echo ok || echo 'not yet current')"
 }
 
 stop() {
@@ -243,5 +291,7 @@ case $cmd in
 start) start ;;
 stop) stop ;;
 status) status ;;
+kill) kill_node ;;
+restart) restart_node ;;
 *) usage ;;
 esac

@@ -421,6 +421,117 @@ static void test_plaintext_password(void **state)
 	free(errs);
 }
 
+/* mqtt.uris: the nodes of a cluster, in order; uri keeps working; each
+ * mistake at its file:line. */
+static void test_mqtt_uris(void **state)
+{
+	int ret;
+	struct gw_config *cfg;
+	char *errs;
+	static const struct {
+		const char *mqtt;
+		int line;
+		const char *msg;
+	} bad[] = {
+		{ "uri = \"tcp://a:1883\";\n  uris = [ \"tcp://b:1883\" ];", 4,
+		  "mqtt: uri and uris are both given" },
+		{ "uris = [ ];", 3, "mqtt: uris is empty" },
+		{ "uris = \"tcp://a:1883\";", 3, "mqtt: uris must be a list of broker addresses" },
+		{ "uris = [ \"tcp://a:1883\",\n  \"http://b:1883\" ];", 4,
+		  "mqtt: uris entry 2 'http://b:1883' must start with tcp://, ssl://, mqtt:// or mqtts://" },
+		{ "uris = [ \"tcp://a:1883\", \"ssl://b:8883\" ];", 3,
+		  "mqtt: uris entry 2 'ssl://b:8883' is TLS but entry 1 is plain text" },
+		{ "uris = [ \"mqtts://a:8883\", \"mqtt://b\" ];", 3,
+		  "mqtt: uris entry 2 'mqtt://b' is plain text but entry 1 is TLS" },
+		{ "uris = [ \"tcp://a:1883\", \"tcp://a:1883\" ];", 3, "mqtt: uris entry 2 'tcp://a:1883' repeats entry 1" },
+		{ "uris = [ \"tcp://a:0\" ];", 3, "mqtt: uris entry 1 'tcp://a:0' port must be 1..65535 (got '0')" },
+		{ "uris = [ \"tcp://a:70000\" ];", 3, "mqtt: uris entry 1 'tcp://a:70000' port must be 1..65535 (got '70000')" },
+		{ "uris = [ \"tcp://a:18x3\" ];", 3, "mqtt: uris entry 1 'tcp://a:18x3' port must be 1..65535 (got '18x3')" },
+		{ "uris = [ \"tcp://:1883\" ];", 3, "mqtt: uris entry 1 'tcp://:1883' needs a host" },
+		{ "uris = [ \"tcp://a:1883/x\" ];", 3, "mqtt: uris entry 1 'tcp://a:1883/x' needs a host" },
+		{ "uris = ( \"tcp://a:1883\", 5 );", 3, "mqtt: uris entry 2 must be a string in double quotes" },
+		{ "uris = [ \"tcp://a b:1883\" ];", 3, "mqtt: uris entry 1 'tcp://a b:1883' must be at most 255 characters without spaces" },
+		{ "uris = [ \"tcp://n1:1\", \"tcp://n2:1\", \"tcp://n3:1\", \"tcp://n4:1\", \"tcp://n5:1\", \"tcp://n6:1\",\n"
+		  "\"tcp://n7:1\", \"tcp://n8:1\", \"tcp://n9:1\", \"tcp://n10:1\", \"tcp://n11:1\", \"tcp://n12:1\",\n"
+		  "\"tcp://n13:1\", \"tcp://n14:1\", \"tcp://n15:1\", \"tcp://n16:1\", \"tcp://n17:1\" ];", 3, /* the list's line */
+		  "mqtt: uris lists 17 addresses; at most 16 are supported" },
+		{ "urls = [ \"tcp://a:1883\" ];", 3, "unknown key 'urls' in mqtt (did you mean 'uris'?)" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[1024];
+
+		snprintf(text, sizeof(text), HEAD "mqtt = {\n  %s };\n" DEV, bad[i].mqtt);
+		errs = load(text, &ret, NULL);
+		assert_int_equal(ret, -EINVAL);
+		expect(errs, "gateway.conf", bad[i].line, bad[i].msg);
+		free(errs);
+	}
+
+	/* three nodes, IPv6 too; uri becomes the first; a list of one is fine */
+	errs = load(HEAD "mqtt = { uris = [ \"tcp://10.0.0.1:1883\", \"tcp://[fd00::2]:1883\", \"mqtt://n3\" ];\n"
+		    "  connect_timeout_s = 3; };\n" DEV, &ret, &cfg);
+	assert_int_equal(ret, 0);
+	assert_string_equal(errs, "");
+	assert_int_equal(cfg->mqtt_nuris, 3);
+	assert_string_equal(cfg->mqtt_uris[0], "tcp://10.0.0.1:1883");
+	assert_string_equal(cfg->mqtt_uris[1], "tcp://[fd00::2]:1883");
+	assert_string_equal(cfg->mqtt_uris[2], "mqtt://n3");
+	assert_string_equal(cfg->mqtt_uri, "tcp://10.0.0.1:1883");
+	assert_int_equal(cfg->mqtt_connect_timeout_s, 3);
+	config_free(cfg);
+	free(errs);
+
+	/* uri alone: no list; the default connect timeout */
+	errs = load(HEAD "mqtt = { uri = \"ssl://a:8883\"; };\n" DEV, &ret, &cfg);
+	assert_int_equal(ret, 0);
+	assert_null(cfg->mqtt_uris);
+	assert_int_equal(cfg->mqtt_nuris, 0);
+	assert_string_equal(cfg->mqtt_uri, "ssl://a:8883");
+	assert_int_equal(cfg->mqtt_connect_timeout_s, 10);
+	config_free(cfg);
+	free(errs);
+
+	/* a password over a list of plain-text nodes is refused as over one */
+	write_file("mqtt.pw", "secret\n");
+	errs = load(HEAD "mqtt = { uris = [ \"tcp://a:1883\", \"tcp://b:1883\" ]; username = \"gw\";\n"
+		    "  password_file = \"mqtt.pw\"; };\n" DEV, &ret, NULL);
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 3, "mqtt: password_file over tcp:// sends the password in clear text");
+	free(errs);
+}
+
+/* A link of links = ( ... ) takes uri or uris like the mqtt section. */
+static void test_link_uris(void **state)
+{
+	int ret;
+	struct gw_config *cfg;
+	char *errs;
+
+	errs = load(HEAD "links = ( { name = \"province\";\n"
+		    "  uris = [ \"tcp://n1:1883\", \"tcp://n2:1883\" ]; connect_timeout_s = 4; } );\n" DEV, &ret, &cfg);
+	assert_int_equal(ret, 0);
+	assert_string_equal(errs, "");
+	assert_int_equal(cfg->nlinks, 1);
+	assert_int_equal(cfg->links[0].nuris, 2);
+	assert_string_equal(cfg->links[0].uris[1], "tcp://n2:1883");
+	assert_string_equal(cfg->links[0].uri, "tcp://n1:1883");
+	assert_int_equal(cfg->links[0].connect_timeout_s, 4);
+	config_free(cfg);
+	free(errs);
+
+	errs = load(HEAD "links = ( { name = \"province\"; uri = \"tcp://n1:1883\";\n"
+		    "  uris = [ \"tcp://n2:1883\" ]; } );\n" DEV, &ret, NULL);
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 3, "province: uri and uris are both given");
+	free(errs);
+
+	errs = load(HEAD "links = ( { name = \"province\"; topic_prefix = \"p\"; } );\n" DEV, &ret, NULL);
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, "gateway.conf", 2, "link: uri = \"tcp://...\" or uris = [ \"tcp://...\", ... ] is required");
+	free(errs);
+}
+
 static void test_shipped_configs(void **state)
 {
 	const char *files[] = { "config/gateway.conf", "config/example-field.conf" };
@@ -461,6 +572,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_driver_lists_all),
 		cmocka_unit_test(test_empty_profiles_dir),
 		cmocka_unit_test(test_plaintext_password),
+		cmocka_unit_test(test_mqtt_uris),
+		cmocka_unit_test(test_link_uris),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

@@ -140,7 +140,7 @@ char *status_json(struct gateway *gw)
 						      online == n ? "ok" : online ? "degraded" : "down"));
 	}
 	root = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:i,"
-			 " s:{s:s, s:s, s:s, s:I, s:I, s:I},"
+			 " s:{s:s, s:s, s:s, s:I, s:I, s:I, s:I},"
 			 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
 			 " s:{s:b, s:s, s:I, s:I},"
 			 " s:{s:f, s:f, s:I, s:I},"
@@ -150,7 +150,7 @@ char *status_json(struct gateway *gw)
 		"started", (json_int_t)gw->started_ms, "ts", (json_int_t)wall_ms(),
 		"config", gw->cfg->digest, "interval_s", 5,
 		"link", "state", ps.connected ? "up" : "down", "uri", gw->cfg->mqtt_uri,
-		"server", ps.server ? ps.server : "",
+		"server", ps.server ? ps.server : "", "server_since", (json_int_t)ps.server_since_ms,
 		"sent", (json_int_t)ps.sent, "connects", (json_int_t)ps.connects,
 		"disconnects", (json_int_t)ps.disconnects,
 		"outbox", "messages", (json_int_t)os.rows, "bytes", (json_int_t)os.bytes,

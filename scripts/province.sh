@@ -30,7 +30,8 @@
 # outbox) with what the reader got (scripts/province-report.py): KPI windows
 # and telemetry packs received, seq ranges, missing, duplicates. Read it with
 # the gateways stopped (stop does not remove DIR) for exact figures; while
-# they run, the newest messages are counted as in flight.
+# they run, what the cluster acknowledged in the last moments may show as
+# missing until it reaches the reader.
 #
 # Everything runs under DIR: c/ (the cluster), sim.*, reader.*, gw-I/
 # (gateway.conf, password, data/, gateway.log, pid). stop signals the PIDs

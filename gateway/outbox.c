@@ -106,6 +106,7 @@ struct outbox {
 	int pend_warned;
 	int stale_checked;          /* cursors of links gone from the config deleted */
 	int64_t cursor_at_us;       /* monotonic: cursors last written */
+	int cursor_force;           /* backlog dropped: write the cursors (and free the log) now */
 	int cursor_tx;              /* this transaction writes them */
 	struct msg *txm;            /* inserted by other hooks in the open transaction */
 	size_t ntxm, cap_txm;
@@ -372,7 +373,7 @@ static int build_rec(struct outbox *ob, struct trec *r, const uint8_t *rec, size
 
 static int cursor_due(const struct outbox *ob)
 {
-	return ob->hold || now_us() - ob->cursor_at_us >= CURSOR_PERSIST_MS * 1000LL;
+	return ob->hold || ob->cursor_force || now_us() - ob->cursor_at_us >= CURSOR_PERSIST_MS * 1000LL;
 }
 
 static int ob_dirty(void *arg)
@@ -445,6 +446,7 @@ static int drop_oldest(struct outbox *ob, struct link *l, int max, int force)
 		free(data);
 		ob->tx_dropped += c[0];
 		ob->tx_dropped_bytes += c[1];
+		ob->cursor_force = 1;
 		l->bnext = id;
 		l->held_bytes -= (int64_t)len;
 		advance_tcur(l);
@@ -608,6 +610,15 @@ static int ob_in_tx(void *arg)
 		if (ob->nl > 1 && l->pdone_tx != l->pdone_saved && store_meta_put(ob->st, l->key_p, l->pdone_tx) < 0)
 			return -EIO;
 	}
+	/* this transaction's checkpoint, if any, may empty the log up to the
+	 * cursors it writes */
+	if (ob->o.packs) {
+		int64_t keep = INT64_MAX;
+		for (int k = 0; k < ob->nl; k++)
+			if (ob->l[k]->carries & CARRY_TELEMETRY)
+				keep = min64(keep, ob->l[k]->tcur_tx);
+		store_log_hold(ob->st, keep);
+	}
 	if ((ob->tx_dropped || ob->counts_dirty) &&
 	    (store_meta_put(ob->st, "outbox_dropped", (int64_t)(ob->s.dropped + ob->tx_dropped)) < 0 ||
 	     store_meta_put(ob->st, "outbox_dropped_bytes", (int64_t)(ob->s.dropped_bytes + ob->tx_dropped_bytes)) < 0))
@@ -652,8 +663,10 @@ static void ob_committed(void *arg)
 		ob->l[k]->tcur_saved = ob->l[k]->tcur_tx;
 		ob->l[k]->pdone_saved = ob->l[k]->pdone_tx;
 	}
-	if (ob->cursor_tx)
+	if (ob->cursor_tx) {
 		ob->cursor_at_us = now_us();
+		ob->cursor_force = 0;
+	}
 	ob->cursor_tx = 0;
 	hold_log(ob);
 	/* acknowledgements that came during the transaction stay for the next */

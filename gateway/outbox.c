@@ -64,6 +64,7 @@ struct trec {
 	struct pack *p;             /* NULL once done */
 	size_t n, nacked, nunsent;
 	int done;
+	int live;                   /* tracked at its commit: its rest is not backlog */
 };
 
 struct link {
@@ -728,6 +729,32 @@ static void offer_packs(struct link *l, struct trec *r, size_t room, double *tok
 	}
 }
 
+#define LIVE_PENDING_MAX 32
+
+/* Live records with packs not sent yet. */
+static int live_pending(const struct link *l)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < l->ntr; i++)
+		n += l->tr[i].live && l->tr[i].nunsent > 0 && l->tr[i].p;
+	return n;
+}
+
+/* The rest of live records that did not fit the window, in order, not
+ * rate-limited (they are live, not backlog). */
+static void live_rest(struct link *l)
+{
+	for (size_t i = 0; i < l->ntr && l->nfl < (size_t)l->window; i++) {
+		struct trec *r = &l->tr[i];
+		if (!r->live || !r->nunsent || !r->p)
+			continue;
+		offer_packs(l, r, (size_t)l->window, NULL);
+		if (r->nunsent)
+			break;
+	}
+}
+
 /* Record @id was just committed and @l is up: its packs go now, from memory. */
 static void offer_live(struct outbox *ob, struct link *l, int64_t id, const uint8_t *rec, size_t len)
 {
@@ -738,15 +765,26 @@ static void offer_live(struct outbox *ob, struct link *l, int64_t id, const uint
 		return;
 	if (!(r = add_rec(l, id, (int64_t)len)))
 		return;
+	r->live = 1;
 	if (build_rec(ob, r, rec, len) < 0) {
 		/* no memory: forget it, the walk reads it again */
 		l->ntr--;
 		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));
 		return;
 	}
+	/* the rest of a record that does not fit the window goes as the
+	 * window frees (live_rest); while the broker is slower than the polls,
+	 * at most LIVE_PENDING_MAX records wait in memory, later ones are
+	 * left to the backlog walk */
+	if (r->n && live_pending(l) >= LIVE_PENDING_MAX) {
+		free_packs(r);
+		l->ntr--;
+		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));
+		return;
+	}
 	offer_packs(l, r, (size_t)l->window, NULL);
 	if (r->nunsent == r->n && r->n) {
-		/* nothing went: untrack it, the walk reads it later */
+		/* nothing went (the link refused): untrack it, the walk reads it later */
 		free_packs(r);
 		l->ntr--;
 		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));
@@ -808,7 +846,7 @@ static void walk_tele(struct outbox *ob, struct link *l, size_t room, double *to
 		int pending = 0;
 		for (size_t i = 0; i < l->ntr && l->tr[i].id <= l->bnext; i++) {
 			struct trec *r = &l->tr[i];
-			if (!r->nunsent || !r->p)
+			if (!r->nunsent || !r->p || r->live)
 				continue;
 			offer_packs(l, r, room, tokens);
 			if (r->nunsent) {
@@ -905,6 +943,7 @@ static void pump_link(struct outbox *ob, struct link *l)
 	 * find room */
 	if (!(l->carries & CARRY_TELEMETRY) || !ob->o.packs)
 		return;
+	live_rest(l);
 	l->tokens += (double)(t - l->tokens_us) * ob->o.backfill_per_s / 1e6;
 	l->tokens_us = t;
 	if (l->tokens > ob->o.backfill_per_s)

@@ -65,6 +65,7 @@ struct trec {
 	struct pack *p;             /* NULL once done */
 	size_t n, nacked, nunsent;
 	int done;
+	int live;                   /* tracked at its commit: its rest is not backlog */
 };
 
 struct link {
@@ -107,6 +108,7 @@ struct outbox {
 	int pend_warned;
 	int stale_checked;          /* cursors of links gone from the config deleted */
 	int64_t cursor_at_us;       /* monotonic: cursors last written */
+	int cursor_force;           /* backlog dropped: write the cursors (and free the log) now */
 	int cursor_tx;              /* this transaction writes them */
 	struct msg *txm;            /* inserted by other hooks in the open transaction */
 	size_t ntxm, cap_txm;
@@ -367,7 +369,7 @@ static int build_rec(struct outbox *ob, struct trec *r, const uint8_t *rec, size
 
 static int cursor_due(const struct outbox *ob)
 {
-	return ob->hold || now_us() - ob->cursor_at_us >= CURSOR_PERSIST_MS * 1000LL;
+	return ob->hold || ob->cursor_force || now_us() - ob->cursor_at_us >= CURSOR_PERSIST_MS * 1000LL;
 }
 
 static int ob_dirty(void *arg)
@@ -440,6 +442,7 @@ static int drop_oldest(struct outbox *ob, struct link *l, int max, int force)
 		free(data);
 		ob->tx_dropped += c[0];
 		ob->tx_dropped_bytes += c[1];
+		ob->cursor_force = 1;
 		l->bnext = id;
 		l->held_bytes -= (int64_t)len;
 		advance_tcur(l);
@@ -603,6 +606,15 @@ static int ob_in_tx(void *arg)
 		if (ob->nl > 1 && l->pdone_tx != l->pdone_saved && store_meta_put(ob->st, l->key_p, l->pdone_tx) < 0)
 			return -EIO;
 	}
+	/* this transaction's checkpoint, if any, may empty the log up to the
+	 * cursors it writes */
+	if (ob->o.packs) {
+		int64_t keep = INT64_MAX;
+		for (int k = 0; k < ob->nl; k++)
+			if (ob->l[k]->carries & CARRY_TELEMETRY)
+				keep = min64(keep, ob->l[k]->tcur_tx);
+		store_log_hold(ob->st, keep);
+	}
 	if ((ob->tx_dropped || ob->counts_dirty) &&
 	    (store_meta_put(ob->st, "outbox_dropped", (int64_t)(ob->s.dropped + ob->tx_dropped)) < 0 ||
 	     store_meta_put(ob->st, "outbox_dropped_bytes", (int64_t)(ob->s.dropped_bytes + ob->tx_dropped_bytes)) < 0))
@@ -647,8 +659,10 @@ static void ob_committed(void *arg)
 		ob->l[k]->tcur_saved = ob->l[k]->tcur_tx;
 		ob->l[k]->pdone_saved = ob->l[k]->pdone_tx;
 	}
-	if (ob->cursor_tx)
+	if (ob->cursor_tx) {
 		ob->cursor_at_us = now_us();
+		ob->cursor_force = 0;
+	}
 	ob->cursor_tx = 0;
 	hold_log(ob);
 	/* acknowledgements that came during the transaction stay for the next */
@@ -710,6 +724,32 @@ static void offer_packs(struct link *l, struct trec *r, size_t room, double *tok
 	}
 }
 
+#define LIVE_PENDING_MAX 32
+
+/* Live records with packs not sent yet. */
+static int live_pending(const struct link *l)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < l->ntr; i++)
+		n += l->tr[i].live && l->tr[i].nunsent > 0 && l->tr[i].p;
+	return n;
+}
+
+/* The rest of live records that did not fit the window, in order, not
+ * rate-limited (they are live, not backlog). */
+static void live_rest(struct link *l)
+{
+	for (size_t i = 0; i < l->ntr && l->nfl < (size_t)l->window; i++) {
+		struct trec *r = &l->tr[i];
+		if (!r->live || !r->nunsent || !r->p)
+			continue;
+		offer_packs(l, r, (size_t)l->window, NULL);
+		if (r->nunsent)
+			break;
+	}
+}
+
 /* Record @id was just committed and @l is up: its packs go now, from memory. */
 static void offer_live(struct outbox *ob, struct link *l, int64_t id, const uint8_t *rec, size_t len)
 {
@@ -720,15 +760,26 @@ static void offer_live(struct outbox *ob, struct link *l, int64_t id, const uint
 		return;
 	if (!(r = add_rec(l, id, (int64_t)len)))
 		return;
+	r->live = 1;
 	if (build_rec(ob, r, rec, len) < 0) {
 		/* no memory: forget it, the walk reads it again */
 		l->ntr--;
 		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));
 		return;
 	}
+	/* the rest of a record that does not fit the window goes as the
+	 * window frees (live_rest); while the broker is slower than the polls,
+	 * at most LIVE_PENDING_MAX records wait in memory, later ones are
+	 * left to the backlog walk */
+	if (r->n && live_pending(l) >= LIVE_PENDING_MAX) {
+		free_packs(r);
+		l->ntr--;
+		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));
+		return;
+	}
 	offer_packs(l, r, (size_t)l->window, NULL);
 	if (r->nunsent == r->n && r->n) {
-		/* nothing went: untrack it, the walk reads it later */
+		/* nothing went (the link refused): untrack it, the walk reads it later */
 		free_packs(r);
 		l->ntr--;
 		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));
@@ -790,7 +841,7 @@ static void walk_tele(struct outbox *ob, struct link *l, size_t room, double *to
 		int pending = 0;
 		for (size_t i = 0; i < l->ntr && l->tr[i].id <= l->bnext; i++) {
 			struct trec *r = &l->tr[i];
-			if (!r->nunsent || !r->p)
+			if (!r->nunsent || !r->p || r->live)
 				continue;
 			offer_packs(l, r, room, tokens);
 			if (r->nunsent) {
@@ -887,6 +938,7 @@ static void pump_link(struct outbox *ob, struct link *l)
 	 * find room */
 	if (!(l->carries & CARRY_TELEMETRY) || !ob->o.packs)
 		return;
+	live_rest(l);
 	l->tokens += (double)(t - l->tokens_us) * ob->o.backfill_per_s / 1e6;
 	l->tokens_us = t;
 	if (l->tokens > ob->o.backfill_per_s)

@@ -219,6 +219,33 @@ static void test_failure_and_lost_session_resend(void **state)
 	close_ob(st, ob);
 }
 
+/* A commit with more packs than the window: the rest goes live as the
+ * window frees, not at the backlog's rate. */
+static void test_live_record_larger_than_window(void **state)
+{
+	struct store *st;
+	struct outbox *ob;
+
+	assert_int_equal(store_open(&st, path), 0);
+	assert_int_equal(outbox_new(&ob, st, &(struct outbox_opts){
+		.window = 3, .backfill_per_s = 1, .max_bytes = 1 << 20, .send = fake_send, .send_arg = &L[0],
+		.packs = fake_packs }), 0);
+	outbox_link_up(ob, 0, 1);
+	samples(st, 4000, 10);
+	assert_int_equal(L[0].n, 3);
+	for (int round = 0; round < 5 && L[0].n < 10; round++) {
+		ack_all(ob, 0, 0);
+		outbox_pump(ob);
+	}
+	assert_int_equal(L[0].n, 10);
+	assert_tele(0, 4000, 10);
+	ack_all(ob, 0, 0);
+	struct outbox_link_stats ls;
+	outbox_link_get_stats(ob, 0, &ls);
+	assert_int_equal(ls.tele_lag, 0);
+	close_ob(st, ob);
+}
+
 /* The broker is away for many commits, checkpoints happen, the gateway
  * stops (and, the second time, is killed: no clean close); after the
  * restart the backlog is rebuilt from the commit log, in order, complete. */
@@ -431,6 +458,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commit_then_send_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_and_lost_session_resend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_record_larger_than_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_survives_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_survives_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caps_drop_oldest_telemetry_never_kpis, setup, teardown),

@@ -25,6 +25,7 @@
 #include "i18n.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <openssl/crypto.h>
 #include <poll.h>
@@ -94,6 +95,7 @@ struct ap {
 	pthread_cond_t cv;
 	int stop;
 	int ctrl, evfd;             /* sockets, -1 when not connected */
+	int wake[2];                /* a pipe: stop_device wakes the worker's nap at once */
 	char ctrl_local[108], ev_local[108];
 	/* worker-only state */
 	struct hset day;            /* HMAC(day key): unique clients today */
@@ -131,6 +133,9 @@ static void ap_unref(struct ap *a)
 		return;
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->cv);
+	for (int i = 0; i < 2; i++)
+		if (a->wake[i] >= 0)
+			close(a->wake[i]);
 	free(a->name);
 	free(a->ctrl_path);
 	free(a->local_dir);
@@ -462,13 +467,10 @@ static int nap_events(struct ap *a, int64_t ms)
 			return 1;
 		if (left <= 0)
 			return 0;
-		if (a->evfd < 0) {
-			/* nothing to listen to: just wait (stop is seen within 200 ms) */
-			usleep((useconds_t)(left > 200 ? 200 : left) * 1000);
-			continue;
-		}
-		struct pollfd p = { a->evfd, POLLIN, 0 };
-		if (poll(&p, 1, (int)(left > 200 ? 200 : left)) > 0) {
+		/* the wake pipe ends the nap when the AP stops; the event
+		 * socket, when connected, brings stations coming and going */
+		struct pollfd p[2] = { { a->wake[0], POLLIN, 0 }, { a->evfd, POLLIN, 0 } };
+		if (poll(p, a->evfd >= 0 ? 2 : 1, (int)(left > 200 ? 200 : left)) > 0 && (p[1].revents & POLLIN)) {
 			char buf[512];
 			ssize_t n = recv(a->evfd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 			if (n > 0)
@@ -547,7 +549,9 @@ static void hostapd_stop_device(struct driver *drv, struct device *dev)
 	pthread_mutex_lock(&a->mu);
 	a->stop = 1;
 	pthread_mutex_unlock(&a->mu);
-	/* within a request's timeout or 200 ms of napping */
+	if (write(a->wake[1], "", 1) < 0)
+		log_debug("hostapd %s: wake: %s", a->name, strerror(errno));
+	/* at once from a nap, within a request's timeout from a request */
 	if (a->started)
 		pthread_join(a->thread, NULL);
 	a->stopped = 1;             /* results still queued are dropped */
@@ -592,6 +596,7 @@ static int hostapd_start_device(struct driver *drv, struct device *dev)
 	a->counter = &h->counter;
 	a->dev = dev;
 	a->ctrl = a->evfd = -1;
+	a->wake[0] = a->wake[1] = -1;
 	a->day_of = -1;
 	a->max_stations = c->max_stations;
 	a->timeout_ms = dev->conf->timeout_ms;
@@ -602,7 +607,7 @@ static int hostapd_start_device(struct driver *drv, struct device *dev)
 	a->name = strdup(dev->conf->name);
 	a->ctrl_path = strdup(c->ctrl_path);
 	a->local_dir = strdup(c->local_dir);
-	if (!a->name || !a->ctrl_path || !a->local_dir) {
+	if (!a->name || !a->ctrl_path || !a->local_dir || pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		ap_unref(a);
 		return -ENOMEM;
 	}

@@ -208,7 +208,9 @@ sample_count() {
 # Commit log records whose telemetry link $2 still owes (docs/storage.md,
 # "The store as the outbox"): the newest record less the link's cursor.
 tele_lag() {
-	sqlite3 "$1" "SELECT coalesce((SELECT max(id) FROM headlog), 0) -
+	# (.timeout: the gateway may hold the write lock a moment; without it a
+	# busy database reads as 999999)
+	sqlite3 -cmd ".timeout 5000" "$1" "SELECT coalesce((SELECT max(id) FROM headlog), 0) -
 		coalesce((SELECT value FROM meta WHERE key = 'outbox_tcur:$2'), 0)" 2>/dev/null || echo 999999
 }
 

@@ -76,7 +76,9 @@ a_during() { grep '^ward/gw-test/telemetry/cab-001 ' "$T/a.txt" | cut -d' ' -f2-
 wait_for 20 '[ "$(a_during)" -ge 40 ]' || fail "A's feed paused during B's outage: $(a_during) packs of cab-001"
 lag=$(tele_lag "$DB" province)
 wait_for 10 '[ "$(tele_lag "$DB" province)" -ge 10 ]' || fail "the province link's cursor moved during its outage (lag $lag)"
-[ "$(tele_lag "$DB" ioc)" -le 10 ] || fail "the ward link's cursor is held back: lag $(tele_lag "$DB" ioc)"
+# the ward link's cursor is written at most once a second: it may be a
+# second behind, but it keeps up while the province's stands still
+wait_for 10 '[ "$(tele_lag "$DB" ioc)" -le 10 ]' || fail "the ward link's cursor is held back: lag $(tele_lag "$DB" ioc)"
 rows=$(sqlite3 "$DB" 'SELECT count(*) FROM outbox')
 [ "$rows" -ge 2 ] || fail "the events B owes are not kept ($rows rows)"
 "$WARDGW" status -c "$T/gw.conf" > "$T/status-down.out" 2>&1

@@ -33,13 +33,19 @@ nr_samples() { sqlite3 "$DB" "SELECT count(*) FROM coverage_sample WHERE tech = 
 wait_for 45 '[ "$(nr_samples)" -ge 40 ]' || fail "only $(nr_samples) NR samples from the modem in 45 s"
 ok "$(nr_samples) NR samples from the modem"
 
-# every sample in its cell: NR below -110 dBm exactly in the dead cells (2..4 of row 2)
+# every sample in its cell: NR below -110 dBm exactly in the dead cells (2..4
+# of row 2). The signal and the position are two AT commands apart: at 50 m/s
+# a machine that stalls the modem's thread 0.5 s between them puts a sample
+# up to 25 m from where its signal was, so a sample within 25 m of the dead
+# zone's edges (x = 200 m and 500 m of the 1 km row) may fall either side.
 sqlite3 -separator ' ' "$DB" "SELECT lat, lon, rsrp, operator FROM coverage_sample WHERE tech = 'NR'" > "$T/nr.txt"
 awk -v w="$LONW" -v e="$LONE" -v s="$LATS" -v n="$LATN" '{
 	ix = int(($2 - w) / (e - w) * 10); iy = int(($1 - s) / (n - s) * 8)
+	x = ($2 - w) / (e - w) * 1000
+	edge = (x > 175 && x < 225) || (x > 475 && x < 525)
 	dead = ix >= 2 && ix <= 4 && iy == 2
 	if (iy != 2) { print "sample off the route: " $0; bad++ }
-	if (dead != ($3 < -110)) { print "signal " $3 " in cell " ix "," iy; bad++ }
+	if (dead != ($3 < -110) && !edge) { print "signal " $3 " in cell " ix "," iy " (" int(x) " m)"; bad++ }
 	if ($4 != "452-04") { print "operator " $4; bad++ }
 	cells[ix] = 1
 } END { for (c in cells) k++; if (k < 10) { print "only " k " cells visited"; bad++ } exit bad > 0 }' "$T/nr.txt" > "$T/cells.txt" \

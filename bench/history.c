@@ -203,6 +203,17 @@ static void live_close(struct live *l)
 	l->ids = NULL;
 }
 
+/* Copy the WAL into the database now: before a measurement, so that it
+ * starts with an empty WAL, and after it, so that it counts the copies of
+ * every page it wrote (SQLite's checkpoint, due later anyway). */
+static void wal_checkpoint(struct live *l, const char *mode)
+{
+	char q[64];
+
+	snprintf(q, sizeof(q), "PRAGMA wal_checkpoint(%s)", mode);
+	sqlite3_exec(store_db(l->st), q, NULL, NULL, NULL);
+}
+
 /* @secs seconds of the profile from second @t0, a flush per 200 ms of samples. */
 static int live_feed(struct live *l, int64_t base, int64_t t0, long secs)
 {
@@ -494,12 +505,14 @@ int main(int argc, char **argv)
 	int64_t hist_secs = (int64_t)(o.history / (double)nser);
 	{
 		struct live l = { 0 };
-		if (live_open(&l, path, o.devices, 1) < 0 || live_feed(&l, base, 0, o.seconds / 4) < 0)
+		if (live_open(&l, path, o.devices, 1) < 0 || (getenv("EXP_SQL") && sql(store_db(l.st), getenv("EXP_SQL"))) || live_feed(&l, base, 0, o.seconds / 4) < 0)
 			goto out;
+		wal_checkpoint(&l, "TRUNCATE");
 		ce = measure_begin();
 		uint64_t w0 = store_written(l.st);
 		if (live_feed(&l, base, o.seconds / 4, o.seconds) < 0)
 			goto out;
+		wal_checkpoint(&l, "PASSIVE");
 		measure_end(&ce, (double)nser * o.seconds);
 		rows_e = (double)(store_written(l.st) - w0) / ce.samples;
 		live_close(&l);
@@ -512,13 +525,15 @@ int main(int argc, char **argv)
 		double g0 = clock_s(CLOCK_MONOTONIC);
 		if (live_open(&l, path, o.devices, 1) < 0 || generate(&l, base, 0, hist_secs) < 0)
 			goto out;
-		gen_s = clock_s(CLOCK_MONOTONIC) - g0;
+		gen_s = clock_s(CLOCK_MONOTONIC) - g0; if (getenv("EXP_SQL")) sql(store_db(l.st), getenv("EXP_SQL"));
 		if (live_feed(&l, base, 0, o.seconds / 4) < 0)
 			goto out;
+		wal_checkpoint(&l, "TRUNCATE");
 		ch = measure_begin();
 		uint64_t w0 = store_written(l.st);
 		if (live_feed(&l, base, o.seconds / 4, o.seconds) < 0)
 			goto out;
+		wal_checkpoint(&l, "PASSIVE");
 		measure_end(&ch, (double)nser * o.seconds);
 		rows_h = (double)(store_written(l.st) - w0) / ch.samples;
 		live_close(&l);

@@ -199,8 +199,10 @@ static void flash_report(const char *file, const struct gw_config *cfg)
 						     24.0 * cfg->hour_retention_days + cfg->day_retention_days);
 	written = samples * STORE_EST_WRITTEN_BYTES + commits * STORE_EST_COMMIT_BYTES +
 		  series * 1465 * STORE_EST_ROLLUP_BYTES * 2;
-	/* the status snapshot, rewritten every 5 s: about 130 bytes a device */
-	snap = 17280.0 * (600 + 130.0 * (double)cfg->ndevices);
+	/* the status snapshot, about 130 bytes a device: rewritten when a
+	 * state changes and at least every store.snapshot_max_s (counted
+	 * here: the changes depend on the devices) */
+	snap = 86400.0 / cfg->snapshot_max_s * (600 + 130.0 * (double)cfg->ndevices);
 	printf("%s: flash: %.0f samples/day; at rest %.1f MB of samples (%d days) + %.1f MB of rollups; "
 	       "written %.1f MB/day by the store + %.1f MB/day of status snapshots (estimates, docs/storage.md)\n",
 	       file, samples, rest / 1e6, cfg->raw_retention_days, rollups / 1e6, written / 1e6, snap / 1e6);
@@ -247,7 +249,8 @@ static int cmd_status(const struct args *a)
 	if (config_load(a->config, stderr, &cfg) < 0)
 		return 4;
 	path = config_data_path(cfg, "status.json");
-	/* the snapshot is rewritten every 5 s: three missed ones mean stopped */
+	/* the snapshot is rewritten on change and at least every
+	 * store.snapshot_max_s (it says so): three missed ones mean stopped */
 	ret = path ? status_print(path, 15, stdout, stderr) : 4;
 	free(path);
 	config_free(cfg);

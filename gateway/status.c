@@ -47,23 +47,10 @@ static void count_state(struct state_count *c, size_t *nc, const char *name)
 	}
 }
 
-/* A counter of /proc/self/io, or 0. */
-static unsigned long long proc_io(const char *key)
-{
-	FILE *f = fopen("/proc/self/io", "r");
-	char line[128];
-	size_t k = strlen(key);
-	unsigned long long v = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, k) && line[k] == ':')
-			v = strtoull(line + k + 1, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
-char *status_json(struct gateway *gw)
+/* The snapshot; with @stable, only what does not move while nothing
+ * happens (no time, counters, lags, last readings): what decides whether
+ * the snapshot file must be rewritten (health.c). */
+static char *build_json(struct gateway *gw, int stable)
 {
 	struct outbox_stats os = { 0 };
 	struct publisher_stats ps = { 0 };
@@ -82,10 +69,13 @@ char *status_json(struct gateway *gw)
 	srcs = json_array();
 	for (size_t i = 0; devs && i < gw->ndevices; i++) {
 		const struct device *d = &gw->devices[i];
-		json_array_append_new(devs, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}",
+		json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:I}",
 			"name", d->conf->name, "driver", d->conf->driver->name,
 			"state", device_state_name(d->state), "reason", d->reason,
-			"since", (json_int_t)d->changed_ms, "last_ok", (json_int_t)d->last_ok_ms));
+			"since", (json_int_t)d->changed_ms);
+		if (row && !stable)
+			json_object_set_new(row, "last_ok", json_integer((json_int_t)d->last_ok_ms));
+		json_array_append_new(devs, row);
 	}
 	/* sources: the drivers in use, with their devices' states */
 	for (const struct driver_ops *const *drv = drivers; srcs && *drv; drv++) {
@@ -120,8 +110,8 @@ char *status_json(struct gateway *gw)
 			 " s:o, s:o}",
 		"gateway", gw->cfg->gateway_id, "ward", gw->cfg->ward ? gw->cfg->ward : "",
 		"version", WARDGW_VERSION, "pid", (int)getpid(),
-		"started", (json_int_t)gw->started_ms, "ts", (json_int_t)wall_ms(),
-		"config", gw->cfg->digest, "interval_s", 5,
+		"started", (json_int_t)gw->started_ms, "ts", (json_int_t)(stable ? 0 : wall_ms()),
+		"config", gw->cfg->digest, "interval_s", health_snapshot_max_s(gw->health),
 		"link", "state", ps.connected ? "up" : "down", "uri", gw->cfg->mqtt_uri,
 		"sent", (json_int_t)ps.sent, "connects", (json_int_t)ps.connects,
 		"outbox", "messages", (json_int_t)os.rows, "bytes", (json_int_t)os.bytes,
@@ -135,9 +125,37 @@ char *status_json(struct gateway *gw)
 		"devices", devs ? devs : json_array(), "sources", srcs ? srcs : json_array());
 	if (!root)
 		return NULL;
+	if (stable) {
+		/* what moves by itself: counters, gauges, times */
+		static const char *const moving[][2] = {
+			{ "link", "sent" }, { "outbox", "messages" }, { "outbox", "bytes" }, { "outbox", "inflight" },
+			{ "outbox", "oldest" }, { "outbox", "dropped" }, { "store", "pending" },
+			{ "store", "samples_dropped" }, { "loop", "lag_ms" }, { "loop", "lag_max_ms" },
+		};
+		for (size_t i = 0; i < sizeof(moving) / sizeof(moving[0]); i++)
+			json_object_del(json_object_get(root, moving[i][0]), moving[i][1]);
+	}
 	out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return out;
+}
+
+char *status_json(struct gateway *gw)
+{
+	return build_json(gw, 0);
+}
+
+uint64_t status_digest(struct gateway *gw)
+{
+	char *s = build_json(gw, 1);
+	uint64_t h = 14695981039346656037ull;     /* FNV-1a */
+
+	if (!s)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	free(s);
+	return h ? h : 1;
 }
 
 /* Label values: backslash, quote and newline escaped (names are plain
@@ -218,9 +236,19 @@ char *status_metrics(struct gateway *gw)
 	COUNTER("wardgw_store_written_bytes_total", "Bytes of rows the store wrote (commit log, chunks, heads).",
 		gw->store ? store_written(gw->store) : 0);
 	COUNTER("wardgw_process_written_bytes_total", "Bytes the process wrote (write calls, /proc/self/io wchar).",
-		proc_io("wchar"));
+		health_proc_io("wchar"));
 	COUNTER("wardgw_process_disk_written_bytes_total", "Bytes the process caused to be written to disk"
-		" (/proc/self/io write_bytes).", proc_io("write_bytes"));
+		" (/proc/self/io write_bytes).", health_proc_io("write_bytes"));
+	GAUGE("wardgw_process_write_bytes_per_second", "Bytes the process wrote per second over the last minute"
+	      " (wchar).", "%.0f", hs.write_bps);
+	GAUGE("wardgw_process_disk_write_bytes_per_second", "Bytes the process caused to be written to disk per"
+	      " second over the last minute (write_bytes).", "%.0f", hs.disk_write_bps);
+	COUNTER("wardgw_status_snapshot_writes_total", "Status snapshot files written (status.json).",
+		hs.snapshot_writes);
+	COUNTER("wardgw_status_snapshot_written_bytes_total", "Bytes of status snapshot files written.",
+		hs.snapshot_bytes);
+	COUNTER("wardgw_status_snapshot_unchanged_total", "Looks at the status snapshot that found nothing"
+		" changed, so wrote nothing.", hs.snapshot_unchanged);
 	GAUGE("wardgw_store_ok", "1 when the last store commit worked.", "%d",
 	      gw->store && !store_failing(gw->store, &why));
 	GAUGE("wardgw_mqtt_connected", "1 while connected to the broker.", "%d", ps.connected);
@@ -336,6 +364,10 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	}
 	ts = ji(root, "ts");
 	pid = (int)ji(root, "pid");
+	/* a snapshot is rewritten when it changes, and at least every
+	 * interval_s: three of those missed mean it cannot be written */
+	if (ji(root, "interval_s") > 0 && ji(root, "interval_s") <= 3600 && 3 * ji(root, "interval_s") > stale_s)
+		stale_s = 3 * (int)ji(root, "interval_s");
 	time_format(ts, a, sizeof(a));
 	fprintf(out, _("gateway %s (%s), wardgw %s, pid %d, config %s\n"), js(root, "gateway"), js(root, "ward"),
 		js(root, "version"), pid, js(root, "config"));

@@ -27,7 +27,11 @@
  *    into the chunk format; today's layout on an empty table and on one
  *    holding OLD_HISTORY rows (default 5e6; filling it is slow).
  * 3. Queries: 24 h of one series at 1 s (86,400 points) through a reader,
- *    as wardgw query reads, in both layouts with their history.
+ *    as wardgw query reads, in both layouts with their history; a year of
+ *    hourly rollups of one series (8,760 rows) in a store holding a year
+ *    of hours of ROLLUP_SERIES series (-Y, default 1,000), as
+ *    `wardgw query --tier hour` reads it (rollup_query), beside a range
+ *    scan of the rollup table's primary key.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,6 +46,7 @@
 
 #include "chunk.h"
 #include "log.h"
+#include "rollup.h"
 #include "store.h"
 
 #define NKIND 8
@@ -51,7 +56,7 @@ static const char *const kind_name[NKIND] = {
 };
 
 struct opts {
-	long devices, seconds;
+	long devices, seconds, rollup_series;
 	double history, old_history;
 	const char *dir;
 	int no_rows;            /* -R: chunks only */
@@ -406,6 +411,91 @@ static double old_query_ms(sqlite3 *db, int64_t from, int64_t to, long *n)
 	return (clock_s(CLOCK_MONOTONIC) - t0) * 1000;
 }
 
+static int count_rollup(void *arg, const struct rollup_row *row)
+{
+	(*(long *)arg)++;
+	return 0;
+}
+
+/* A year of hourly rollups of @nser series ending at @end_ms, written as
+ * the gateway writes them (each hour's rows together), into the store at
+ * @path; then the year of one series read through a reader as wardgw
+ * query --tier hour does (rollup_query), and by a range of start as a
+ * plain query on the primary key would. */
+static int rollup_year(const char *path, long nser, int64_t end_ms, double *ms, long *n, double *scan_ms,
+		       long *scan_n, double *gen_s)
+{
+	struct store *st;
+	sqlite3_stmt *ins, *q;
+	int64_t hours = 8760, t0 = (end_ms / 3600000 - hours) * 3600000, id = 0;
+	double g0 = clock_s(CLOCK_MONOTONIC);
+
+	remove_db(path);
+	if (store_open(&st, path) < 0)
+		return -EIO;
+	for (long k = 0; k < nser; k++) {
+		char dev[32], met[32];
+		snprintf(dev, sizeof(dev), "ru-%04ld", k / 10);
+		snprintf(met, sizeof(met), "r%ld", k % 10);
+		if (store_series(st, dev, met, NULL, &id) < 0)
+			return -EIO;
+	}
+	sqlite3 *db = store_db(st);
+	if (sqlite3_prepare_v2(db, "INSERT INTO rollup (tier, series, start, count, min, max, sum, last, delta)"
+			       " VALUES (1, ?, ?, 3600, ?, ?, ?, ?, ?)", -1, &ins, NULL) != SQLITE_OK || sql(db, "BEGIN") < 0)
+		return -EIO;
+	for (int64_t h = 0; h < hours; h++) {
+		for (long k = 1; k <= nser; k++) {
+			double v = value((int)(k % NKIND), k, h * 3600);
+			sqlite3_bind_int64(ins, 1, k);
+			sqlite3_bind_int64(ins, 2, t0 + h * 3600000);
+			sqlite3_bind_double(ins, 3, v - 1);
+			sqlite3_bind_double(ins, 4, v + 1);
+			sqlite3_bind_double(ins, 5, v * 3600);
+			sqlite3_bind_double(ins, 6, v);
+			sqlite3_bind_double(ins, 7, k % NKIND == 5 ? 0.9 : 0);
+			if (sqlite3_step(ins) != SQLITE_DONE) {
+				fprintf(stderr, "bench-history: rollups: %s\n", sqlite3_errmsg(db));
+				return -EIO;
+			}
+			sqlite3_reset(ins);
+		}
+		if (h % 500 == 499 && (sql(db, "COMMIT") < 0 || sql(db, "BEGIN") < 0))
+			return -EIO;
+	}
+	sqlite3_finalize(ins);
+	if (sql(db, "COMMIT") < 0)
+		return -EIO;
+	store_close(st);
+	*gen_s = clock_s(CLOCK_MONOTONIC) - g0;
+
+	/* the reader, as wardgw query --tier hour */
+	double q0 = clock_s(CLOCK_MONOTONIC);
+	*n = 0;
+	if (store_open_ro(&st, path) < 0 || rollup_query(st, nser / 2, TIER_HOUR, end_ms - 366 * 86400000LL, end_ms,
+							 count_rollup, n) < 0)
+		return -EIO;
+	store_close(st);
+	*ms = (clock_s(CLOCK_MONOTONIC) - q0) * 1000;
+	/* a range of start, the series filtered: every series' rows read */
+	q0 = clock_s(CLOCK_MONOTONIC);
+	*scan_n = 0;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT start, count, min, max, sum, last, delta FROM rollup"
+			       " WHERE tier = 1 AND series = ?1 AND start >= ?2 AND start < ?3", -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, nser / 2);
+	sqlite3_bind_int64(q, 2, end_ms - 366 * 86400000LL);
+	sqlite3_bind_int64(q, 3, end_ms);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		(*scan_n)++;
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	*scan_ms = (clock_s(CLOCK_MONOTONIC) - q0) * 1000;
+	remove_db(path);
+	return 0;
+}
+
 static void print_cost(const char *layout, const char *history, const struct cost *c)
 {
 	printf("  %-22s %-28s %10.1f %12.2f %12.0f\n", layout, history, c->wbytes / c->samples,
@@ -414,12 +504,12 @@ static void print_cost(const char *layout, const char *history, const struct cos
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .devices = 1000, .seconds = 600, .history = 1e9, .old_history = 5e6,
+	struct opts o = { .devices = 1000, .seconds = 600, .history = 1e9, .old_history = 5e6, .rollup_series = 1000,
 			  .dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp" };
 	char tmpl[4096], path[4200], opath[4200];
 	int c, ret = 1;
 
-	while ((c = getopt(argc, argv, "d:H:O:s:D:RG:h")) != -1) {
+	while ((c = getopt(argc, argv, "d:H:O:s:D:RG:Y:h")) != -1) {
 		switch (c) {
 		case 'd': o.devices = strtol(optarg, NULL, 10); break;
 		case 'H': o.history = strtod(optarg, NULL); break;
@@ -427,13 +517,15 @@ int main(int argc, char **argv)
 		case 's': o.seconds = strtol(optarg, NULL, 10); break;
 		case 'D': o.dir = optarg; break;
 		case 'R': o.no_rows = 1; break;
+		case 'Y': o.rollup_series = strtol(optarg, NULL, 10); break;
 		case 'G': gw_db = optarg; break;
 		default:
-			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R]\n");
+			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R] [-Y ROLLUP_SERIES]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (o.devices < 1 || o.devices > 100000 || o.seconds < 10 || o.history < 0 || o.old_history < 0)
+	if (o.devices < 1 || o.devices > 100000 || o.seconds < 10 || o.history < 0 || o.old_history < 0 ||
+	    o.rollup_series < 1 || o.rollup_series > 100000)
 		return 2;
 	log_set_level_name("warn");
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -588,6 +680,17 @@ int main(int argc, char **argv)
 	if (!o.no_rows)
 		printf("; rows %.1f ms for %ld points", oquery, oqn);
 	printf("\n");
+	{
+		char rpath[4200];
+		double rms = -1, sms = -1, gs = 0;
+		long rn = 0, sn = 0;
+		snprintf(rpath, sizeof(rpath), "%s/rollups.db", tmpl);
+		if (rollup_year(rpath, o.rollup_series, base, &rms, &rn, &sms, &sn, &gs) < 0)
+			goto out;
+		printf("history: query a year of hourly rollups of one series (a reader, as wardgw query --tier hour),"
+		       " %ld series x 8760 h in the file (written in %.0f s): %.1f ms for %ld rows;"
+		       " a range scan of start: %.1f ms for %ld rows\n", o.rollup_series, gs, rms, rn, sms, sn);
+	}
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("history: peak RSS of this process %.1f MB (%ld series' open chunks in memory, SQLite's cache)\n",

@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"       wardgw check -c FILE\n"
 		"       wardgw status -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
+		"       wardgw query -c FILE --device D --metric M --tier minute|hour|day [--from T] [--to T]\n"
 		"       wardgw query -c FILE --all [--from T] [--to T]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
 		"       wardgw schedule -c FILE [--date YYYY-MM-DD]\n"
@@ -60,7 +61,8 @@ static void usage(FILE *f)
 		"           1 trouble (link down, a device not online), 3 not running\n"
 		"  query    print a stored series; T is epoch seconds, now, -2h/-30m/-7d, or\n"
 		"           ISO 8601 (ward time, UTC+7, unless a zone is given); --all: every\n"
-		"           series as CSV device,metric,ts_ms,value,quality (default: all time)\n"
+		"           series as CSV device,metric,ts_ms,value,quality (default: all time);\n"
+		"           --tier: the series' rollups (count, min, max, avg, last, delta)\n"
 		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
 		"           the window holding time T; W filters by window (15m, 1h, 1d)\n"
 		"  schedule print the lighting schedule of a night (default: tonight): sunset,\n"
@@ -90,7 +92,7 @@ static void usage(FILE *f)
 
 struct args {
 	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats, *kpi, *window, *at;
-	const char *date;
+	const char *date, *tier;
 	int verbose, live, run_secs, last, quiet, all;
 };
 
@@ -131,6 +133,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "last", required_argument, NULL, 'N' },
 		{ "date", required_argument, NULL, 'E' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "tier", required_argument, NULL, 'T' },
 		{ 0 }
 	};
 	int c;
@@ -162,6 +165,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'A': a->at = optarg; break;
 		case 'E': a->date = optarg; break;
 		case 'a': a->all = 1; break;
+		case 'T': a->tier = optarg; break;
 		case 'N': if (parse_int_arg("--last", optarg, 1, 100000, &a->last)) return -EINVAL; break;
 		case 'S': a->stats = optarg; break;
 		case 'L': if (parse_int_arg("--live", optarg, 1, 3600, &a->live)) return -EINVAL; break;
@@ -364,6 +368,76 @@ static int query_all(struct store *st, int64_t from, int64_t to)
 	return rc < 0 || o.err < 0 ? 1 : 0;
 }
 
+
+/* CSV: ",v", or "," for a NULL */
+static void print_num(const char *sep, double v)
+{
+	if (isnan(v))
+		printf("%s", sep);
+	else
+		printf("%s%.12g", sep, v);
+}
+
+static int print_rollup(void *arg, const struct rollup_row *r)
+{
+	struct query_out *o = arg;
+	double avg = r->count > 0 && !isnan(r->sum) ? r->sum / (double)r->count : NAN;
+	char t[40];
+
+	time_format(r->start, t, sizeof(t));
+	if (o->json) {
+		const double v[] = { r->min, r->max, avg, r->last, r->delta };
+		static const char *const k[] = { "min", "max", "avg", "last", "delta" };
+		printf("%s\n    {\"t\":\"%s\",\"ts_ms\":%lld,\"count\":%lld", o->n ? "," : "", t, (long long)r->start,
+		       (long long)r->count);
+		for (int i = 0; i < 5; i++) {
+			printf(",\"%s\":", k[i]);
+			if (isnan(v[i]))
+				printf("null");
+			else
+				printf("%.12g", v[i]);
+		}
+		printf("}");
+	} else {
+		printf("%s,%lld,%lld", t, (long long)r->start, (long long)r->count);
+		print_num(",", r->min);
+		print_num(",", r->max);
+		print_num(",", avg);
+		print_num(",", r->last);
+		print_num(",", r->delta);
+		printf("\n");
+	}
+	o->n++;
+	return 0;
+}
+
+/* wardgw query --tier: a series' rollups of one tier (rollup_query). */
+static int query_tier(struct store *st, const struct args *a, int tier, int64_t from, int64_t to,
+		      struct query_out *o, const char *path)
+{
+	int64_t id;
+	int rc = store_find_series(st, a->device, a->metric, &id);
+
+	if (rc == -ENOENT) {
+		fprintf(stderr, "wardgw query: no series %s/%s in %s\n", a->device, a->metric, path);
+		return 1;
+	}
+	if (rc < 0)
+		return 1;
+	if (o->json) {
+		char dev[128], met[128];
+		json_escape(dev, sizeof(dev), a->device);
+		json_escape(met, sizeof(met), a->metric);
+		printf("{\"device\":\"%s\",\"metric\":\"%s\",\"tier\":\"%s\",\"rollups\":[", dev, met, a->tier);
+	} else {
+		printf("time,ts_ms,count,min,max,avg,last,delta\n");
+	}
+	rc = rollup_query(st, id, tier, from, to, print_rollup, o);
+	if (o->json)
+		printf("%s]}\n", o->n ? "\n  " : "");
+	return rc < 0 ? 1 : 0;
+}
+
 static int cmd_query(const struct args *a)
 {
 	struct gw_config *cfg = NULL;
@@ -391,8 +465,24 @@ static int cmd_query(const struct args *a)
 		return 2;
 	}
 	o.json = !strcmp(a->format, "json");
+	int tier = -1;
+	if (a->tier) {
+		static const char *const tiers[NTIERS] = { "minute", "hour", "day" };
+		for (int i = 0; i < NTIERS; i++)
+			if (!strcmp(a->tier, tiers[i]))
+				tier = i;
+		if (tier < 0 || a->all) {
+			fprintf(stderr, "wardgw query: --tier must be minute, hour or day, without --all (got '%s')\n",
+				a->tier);
+			return 2;
+		}
+	}
 	if (open_history(a->config, "query", &cfg, &st, &path) < 0)
 		goto out;
+	if (tier >= 0) {
+		ret = query_tier(st, a, tier, from, to, &o, path);
+		goto out;
+	}
 	if (a->all) {
 		ret = query_all(st, from, to);
 		goto out;

@@ -28,7 +28,10 @@
 # BENCH_HISTORY_DEVICES (1000) x 8 metrics, and a 24 h query; then the
 # gateway polling BENCH_HISTORY_DEVICES simulated devices for BENCH_SECS on
 # an empty store and on one holding BENCH_HISTORY_SAMPLES of generated
-# history (CPU per 1,000 polls, on time, peak RSS). BENCH_HISTORY_ROWS=0
+# history (CPU per 1,000 polls, on time, peak RSS), and BENCH_HISTORY_BIG
+# (5000; 0: skip) devices on that much history; a year of hourly rollups of
+# one series among BENCH_HISTORY_ROLLUP_SERIES (1000). BENCH_HISTORY_PARTS
+# ("store gateway big") picks among these three. BENCH_HISTORY_ROWS=0
 # leaves the row layout out.
 #
 #   BENCH_ONLY=history BENCH_HISTORY_SAMPLES=1e9 BENCH_HISTORY_OLD=2e6 scripts/bench.sh
@@ -72,6 +75,11 @@ HISTORY_SAMPLES=${BENCH_HISTORY_SAMPLES:-1e9}
 HISTORY_OLD=${BENCH_HISTORY_OLD:-2e6}
 HISTORY_SECS=${BENCH_HISTORY_SECS:-300}
 HISTORY_DEVICES=${BENCH_HISTORY_DEVICES:-1000}
+HISTORY_BIG=${BENCH_HISTORY_BIG:-5000}          # the large ward's devices (0: skip it)
+HISTORY_ROLLUP_SERIES=${BENCH_HISTORY_ROLLUP_SERIES:-1000}   # series with a year of hourly rollups
+# the history part's parts: the store benchmark, the gateway at HISTORY_DEVICES, the large ward
+HISTORY_PARTS=${BENCH_HISTORY_PARTS:-store gateway big}
+hpart() { case " $HISTORY_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 HISTORY_R=""
 [ "${BENCH_HISTORY_ROWS:-1}" = 0 ] && HISTORY_R=-R    # 0: without the (slow) row layout
 DRAIN_DEVICES=${BENCH_DRAIN_DEVICES:-1000}
@@ -284,27 +292,44 @@ run_history() {
 	echo "history benchmark: the store's cost as history grows, chunks (schema 5) and rows (schema 4) side by side"
 	echo "(bench/history.c); pinned to CPU 0"
 	echo
-	local rc=0
-	(pin 0 "$BDIR/bench-history" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" -O "$HISTORY_OLD" -s "$HISTORY_SECS" -D "$T" $HISTORY_R) || rc=$?
-	echo
+	local rc=0 line
+	if hpart store; then
+		(pin 0 "$BDIR/bench-history" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" -O "$HISTORY_OLD" -s "$HISTORY_SECS" -Y "$HISTORY_ROLLUP_SERIES" -D "$T" $HISTORY_R) || rc=$?
+		echo
+	fi
 	# the gateway itself, polling HISTORY_DEVICES simulated devices (bench10),
 	# on an empty store and on one holding HISTORY_SAMPLES of history
-	echo "the gateway polling $HISTORY_DEVICES devices (10 registers, 1 s, QoS 1), ${SECS} s after ${WARMUP} s, pinned to CPU 0:"
+	echo "the gateway polling (10 registers, 1 s, QoS 1), ${SECS} s after ${WARMUP} s, pinned to CPU 0:"
 	printf "%-34s %12s %14s %10s %10s\n" "store" "polls" "CPU ms/1000" "on time %" "RSS MB"
+	if hpart gateway; then
 	start_world "$HISTORY_DEVICES" 0
-	local line
 	line=$(run_wardgw "$HISTORY_DEVICES" 0)
 	set -- $line
-	printf "%-34s %12s %14s %10s %10.1f\n" "empty" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, empty" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
 	rm -rf "$T/wardgw-data"
 	mkdir -p "$T/wardgw-data"
 	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
 	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
 	set -- $line
-	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_SAMPLES samples of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
 	rm -rf "$T/wardgw-data"
 	stop_world
-	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_SECS=$SECS make bench"
+	fi
+	# the large ward: HISTORY_BIG devices (5,000) on HISTORY_SAMPLES of
+	# history; goals: >= 99 % of polls on time, peak RSS <= 48 MB
+	if [ "$HISTORY_BIG" -gt 0 ] && hpart big; then
+		start_world "$HISTORY_BIG" 0
+		mkdir -p "$T/wardgw-data"
+		"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_BIG" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
+		line=$(run_wardgw "$HISTORY_BIG" 0 keep)
+		set -- $line
+		printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_BIG devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" \
+			"$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+		echo "  (goal at $HISTORY_BIG devices: >= 99 % on time, peak RSS <= 48 MB)"
+		rm -rf "$T/wardgw-data"
+		stop_world
+	fi
+	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_HISTORY_BIG=$HISTORY_BIG BENCH_HISTORY_ROLLUP_SERIES=$HISTORY_ROLLUP_SERIES BENCH_HISTORY_PARTS=\"$HISTORY_PARTS\" BENCH_SECS=$SECS make bench"
 	return $rc
 }
 

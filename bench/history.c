@@ -259,16 +259,23 @@ static int put_chunk(sqlite3 *db, sqlite3_stmt *ins, int64_t series, struct chun
 
 /* The generator: @secs seconds of history of every series before second
  * @t_end, encoded straight into closed chunks (as the store would close
- * them: 960 bytes, 4,096 samples or 2 h) and inserted as rows. */
-static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
+ * them: store_chunk_max_bytes, 4,096 samples or 2 h) and inserted as rows;
+ * with @heads, each series' last chunk is left open (its head row, as a
+ * checkpoint leaves it), so that a gateway started on the file holds the
+ * open chunks of a steady state from its first second. */
+static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs, int heads)
 {
+	size_t max_bytes = store_chunk_max_bytes((size_t)l->devices * (size_t)l->nmet);
+	sqlite3_stmt *hput = NULL;
 	sqlite3 *db = store_db(l->st);
 	sqlite3_stmt *ins;
 	struct chunk_enc e;
 	long rows = 0;
 	int ret = 0;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,0,?)", -1, &ins, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,0,?)", -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO head (series, seq_ckpt, seq0, data) VALUES (?,?,0,?)", -1, &hput,
+			       NULL) != SQLITE_OK)
 		return -EIO;
 	chunk_enc_init(&e, CHUNK_XOR);
 	if (sql(db, "BEGIN") < 0)
@@ -281,7 +288,7 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 				int64_t ts = poll_ts(base, d, t), i;
 				size_t len;
 				chunk_enc_data(&e, &len);
-				if (e.n && (len >= 960 || e.n >= 4096 || ts - e.tmin > 7200000 ||
+				if (e.n && (len >= max_bytes || e.n >= 4096 || ts - e.tmin > 7200000 ||
 					    (e.mode != CHUNK_XOR && !chunk_mode_fits(e.mode, v, &i)))) {
 					if ((ret = put_chunk(db, ins, series, &e)) < 0)
 						goto out;
@@ -295,8 +302,21 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 				if ((ret = chunk_enc_add(&e, ts, v, 0)) < 0)
 					goto out;
 			}
-			if (e.n && (ret = put_chunk(db, ins, series, &e)) < 0)
+			if (e.n && heads) {
+				size_t len;
+				const uint8_t *p = chunk_enc_data(&e, &len);
+				sqlite3_bind_int64(hput, 1, series);
+				sqlite3_bind_int64(hput, 2, e.n);
+				sqlite3_bind_blob(hput, 3, p, (int)len, SQLITE_STATIC);
+				if (sqlite3_step(hput) != SQLITE_DONE) {
+					ret = -EIO;
+					goto out;
+				}
+				sqlite3_reset(hput);
+				chunk_enc_reset(&e, CHUNK_XOR);
+			} else if (e.n && (ret = put_chunk(db, ins, series, &e)) < 0) {
 				goto out;
+			}
 		}
 	/* as after a checkpoint: a start need not look at these */
 	if (sql(db, "COMMIT") < 0 ||
@@ -305,6 +325,7 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 out:
 	chunk_enc_release(&e);
 	sqlite3_finalize(ins);
+	sqlite3_finalize(hput);
 	return ret;
 }
 
@@ -537,7 +558,7 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_REALTIME, &now);
 		int64_t now_s = (int64_t)now.tv_sec, secs = (int64_t)(o.history / (o.devices * 10.0));
 		double g0 = clock_s(CLOCK_MONOTONIC);
-		if (live_open(&l, gw_db, o.devices, 1) < 0 || generate(&l, 0, now_s - 1, secs) < 0) {
+		if (live_open(&l, gw_db, o.devices, 1) < 0 || generate(&l, 0, now_s - 1, secs, 1) < 0) {
 			fprintf(stderr, "bench-history: cannot generate %s\n", gw_db);
 			return 1;
 		}
@@ -615,7 +636,7 @@ int main(int argc, char **argv)
 	{
 		struct live l = { 0 };
 		double g0 = clock_s(CLOCK_MONOTONIC);
-		if (live_open(&l, path, o.devices, 1) < 0 || generate(&l, base, 0, hist_secs) < 0)
+		if (live_open(&l, path, o.devices, 1) < 0 || generate(&l, base, 0, hist_secs, 0) < 0)
 			goto out;
 		gen_s = clock_s(CLOCK_MONOTONIC) - g0; if (getenv("EXP_SQL")) sql(store_db(l.st), getenv("EXP_SQL"));
 		if (live_feed(&l, base, 0, o.seconds / 4) < 0)

@@ -56,8 +56,10 @@ static char *build_json(struct gateway *gw, int stable)
 	struct publisher_stats ps = { 0 };
 	struct health_stats hs;
 	const char *why = "";
-	json_t *root, *devs, *srcs;
-	char *out;
+	json_t *root, *srcs;
+	char *out = NULL, *head = NULL;
+	size_t outlen = 0;
+	FILE *f = NULL;
 	int failing = gw->store ? store_failing(gw->store, &why) : 1;
 
 	if (gw->outbox)
@@ -65,18 +67,7 @@ static char *build_json(struct gateway *gw, int stable)
 	if (gw->pub)
 		publisher_get_stats(gw->pub, &ps);
 	health_get(gw->health, &hs);
-	devs = json_array();
 	srcs = json_array();
-	for (size_t i = 0; devs && i < gw->ndevices; i++) {
-		const struct device *d = &gw->devices[i];
-		json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:I}",
-			"name", d->conf->name, "driver", d->conf->driver->name,
-			"state", device_state_name(d->state), "reason", d->reason,
-			"since", (json_int_t)d->changed_ms);
-		if (row && !stable)
-			json_object_set_new(row, "last_ok", json_integer((json_int_t)d->last_ok_ms));
-		json_array_append_new(devs, row);
-	}
 	/* sources: the drivers in use, with their devices' states */
 	for (const struct driver_ops *const *drv = drivers; srcs && *drv; drv++) {
 		struct state_count c[MAX_STATES];
@@ -107,7 +98,7 @@ static char *build_json(struct gateway *gw, int stable)
 			 " s:{s:I, s:I, s:I, s:I, s:I},"
 			 " s:{s:b, s:s, s:I, s:I},"
 			 " s:{s:f, s:f, s:I, s:I},"
-			 " s:o, s:o}",
+			 " s:o}",
 		"gateway", gw->cfg->gateway_id, "ward", gw->cfg->ward ? gw->cfg->ward : "",
 		"version", WARDGW_VERSION, "pid", (int)getpid(),
 		"started", (json_int_t)gw->started_ms, "ts", (json_int_t)(stable ? 0 : wall_ms()),
@@ -122,7 +113,7 @@ static char *build_json(struct gateway *gw, int stable)
 		"samples_dropped", (json_int_t)(gw->store ? store_dropped(gw->store) : 0),
 		"loop", "lag_ms", (double)hs.lag_us / 1000.0, "lag_max_ms", (double)hs.lag_max_us / 1000.0,
 		"reloads", (json_int_t)hs.reloads, "reload_failures", (json_int_t)hs.reload_failures,
-		"devices", devs ? devs : json_array(), "sources", srcs ? srcs : json_array());
+		"sources", srcs ? srcs : json_array());
 	if (!root)
 		return NULL;
 	if (stable) {
@@ -135,9 +126,45 @@ static char *build_json(struct gateway *gw, int stable)
 		for (size_t i = 0; i < sizeof(moving) / sizeof(moving[0]); i++)
 			json_object_del(json_object_get(root, moving[i][0]), moving[i][1]);
 	}
-	out = json_dumps(root, JSON_COMPACT);
+	head = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
+	/* the devices one row at a time (5,000 devices are 4 MB as one tree):
+	 * "{...}" becomes "{...,"devices":[row,...]}" */
+	if (!head || !(f = open_memstream(&out, &outlen)))
+		goto fail;
+	fwrite(head, 1, strlen(head) - 1, f);
+	fputs(",\"devices\":[", f);
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:I}",
+			"name", d->conf->name, "driver", d->conf->driver->name,
+			"state", device_state_name(d->state), "reason", d->reason,
+			"since", (json_int_t)d->changed_ms);
+		char *r;
+		if (row && !stable)
+			json_object_set_new(row, "last_ok", json_integer((json_int_t)d->last_ok_ms));
+		r = row ? json_dumps(row, JSON_COMPACT) : NULL;
+		json_decref(row);
+		if (!r)
+			goto fail;
+		if (i)
+			fputc(',', f);
+		fputs(r, f);
+		free(r);
+	}
+	fputs("]}", f);
+	if (fclose(f) != 0) {
+		f = NULL;
+		goto fail;
+	}
+	free(head);
 	return out;
+fail:
+	if (f)
+		fclose(f);
+	free(out);
+	free(head);
+	return NULL;
 }
 
 char *status_json(struct gateway *gw)
@@ -366,7 +393,8 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	pid = (int)ji(root, "pid");
 	/* a snapshot is rewritten when it changes, and at least every
 	 * interval_s: three of those missed mean it cannot be written */
-	if (ji(root, "interval_s") > 0 && ji(root, "interval_s") <= 3600 && 3 * ji(root, "interval_s") > stale_s)
+	if (stale_s > 0 && ji(root, "interval_s") > 0 && ji(root, "interval_s") <= 3600 &&
+	    3 * ji(root, "interval_s") > stale_s)
 		stale_s = 3 * (int)ji(root, "interval_s");
 	time_format(ts, a, sizeof(a));
 	fprintf(out, _("gateway %s (%s), wardgw %s, pid %d, config %s\n"), js(root, "gateway"), js(root, "ward"),

@@ -44,6 +44,8 @@ struct store {
 	sqlite3_stmt *log_ins, *chunk_ins, *head_put, *chunks_in, *head_get, *log_all, *closed_since, *closed_one;
 	struct shead *heads;        /* by series id */
 	size_t nheads;
+	int64_t max_series;         /* the largest series id seen */
+	size_t chunk_max;           /* a chunk closes at this many bytes (store_chunk_max_bytes) */
 	int need_reload;            /* a failed commit left the open chunks ahead of the database */
 	uint8_t *logbuf;            /* the commit log record being built */
 	size_t loglen, logcap;
@@ -76,6 +78,12 @@ struct store {
  * 4 KiB page), its samples, the time it spans (so retention by whole
  * chunks stays within 2 h of exact). */
 #define CHUNK_MAX_BYTES 960
+/* ... but the open chunks of a large gateway (50,000 series at 5,000
+ * devices) stay within this much memory together: their size limit shrinks
+ * to CHUNK_OPEN_BUDGET / series, not below CHUNK_MIN_BYTES (more rows and
+ * index entries per sample, a little more at rest and written) */
+#define CHUNK_OPEN_BUDGET (16u << 20)
+#define CHUNK_MIN_BYTES 256
 #define CHUNK_MAX_N 4096
 #define CHUNK_MAX_SPAN_MS (2 * 3600 * 1000LL)
 /* A checkpoint (every open chunk written, the log emptied) when the log
@@ -304,7 +312,7 @@ static int write_chunk(struct store *s, sqlite3_stmt *ins, int64_t series, const
  * long a span (a late batch or a clock step starts a chunk of its own), or
  * a value with more decimals than its mode codes (the series' mode widens,
  * at most 4 times, so a status word never churns). */
-static int must_close(struct shead *h, int64_t ts, double v)
+static int must_close(struct shead *h, int64_t ts, double v, size_t max_bytes)
 {
 	const struct chunk_enc *e = &h->enc;
 	size_t len;
@@ -313,7 +321,7 @@ static int must_close(struct shead *h, int64_t ts, double v)
 	if (!e->n)
 		return 0;
 	chunk_enc_data(e, &len);
-	if (len >= CHUNK_MAX_BYTES || e->n >= CHUNK_MAX_N)
+	if (len >= max_bytes || e->n >= CHUNK_MAX_N)
 		return 1;
 	lo = ts < e->tmin ? ts : e->tmin;
 	hi = ts > e->tmax ? ts : e->tmax;
@@ -374,7 +382,7 @@ static int convert_samples(struct store *s)
 		int64_t series = sqlite3_column_int64(rd, 0), ts = sqlite3_column_int64(rd, 1);
 		double v = sqlite3_column_type(rd, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(rd, 2);
 		int q = sqlite3_column_int(rd, 3);
-		if (series != cur || must_close(&h, ts, v)) {
+		if (series != cur || must_close(&h, ts, v, CHUNK_MAX_BYTES)) {
 			h.seq0 += h.enc.n;
 			if (h.enc.n && (ret = write_chunk(s, ins, cur, &h.enc, h.seq0)) < 0)
 				goto out;
@@ -613,14 +621,25 @@ int store_log_walk(const uint8_t *p, size_t len, store_log_fn fn, void *arg)
 
 /* ---- open chunks ---- */
 
+size_t store_chunk_max_bytes(size_t nseries)
+{
+	size_t b = nseries ? CHUNK_OPEN_BUDGET / nseries : CHUNK_MAX_BYTES;
+
+	return b > CHUNK_MAX_BYTES ? CHUNK_MAX_BYTES : b < CHUNK_MIN_BYTES ? CHUNK_MIN_BYTES : b;
+}
+
 static struct shead *head_get(struct store *s, int64_t series)
 {
 	if (series < 0 || series > (1LL << 30))
 		return NULL;
+	if (series > s->max_series) {
+		s->max_series = series;
+		s->chunk_max = store_chunk_max_bytes((size_t)series);
+	}
 	if ((size_t)series >= s->nheads) {
-		size_t n = s->nheads ? s->nheads : 64;
-		while (n <= (size_t)series)
-			n *= 2;
+		/* a quarter more than needed, not the next power of two:
+		 * 50,000 series are 7 MB of these */
+		size_t n = (size_t)series + (size_t)series / 4 + 64;
 		struct shead *nh = realloc(s->heads, n * sizeof(*nh));
 		if (!nh)
 			return NULL;
@@ -674,7 +693,7 @@ static int head_add(struct store *s, int64_t series, int64_t ts, double v, int q
 
 	if (!h)
 		return -ENOMEM;
-	if (must_close(h, ts, v)) {
+	if (must_close(h, ts, v, s->chunk_max)) {
 		/* the chunk's seq tells a replay these samples are in it */
 		if ((ret = write_chunk(s, s->chunk_ins, series, &h->enc, h->seq0 + h->enc.n)) < 0)
 			return ret;
@@ -836,6 +855,7 @@ static int open_db(struct store **out, const char *path, int readonly)
 		return -ENOMEM;
 	s->path = strdup(path);
 	s->readonly = readonly;
+	s->chunk_max = CHUNK_MAX_BYTES;
 	if (readonly && access(path, F_OK) < 0) {
 		ret = log_error(-ENOENT, "store %s: no database yet (the gateway creates it when it first runs)", path);
 		goto fail;

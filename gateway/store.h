@@ -26,6 +26,11 @@ const char *quality_name(int q);
 #define STORE_EST_COMMIT_BYTES 4200.0
 #define STORE_EST_ROLLUP_BYTES 38.3
 
+/** The size (bytes) at which a chunk closes in a store of @nseries series:
+ *  960, less for a large gateway, so that the open chunks stay within
+ *  16 MiB together (docs/storage.md). */
+size_t store_chunk_max_bytes(size_t nseries);
+
 /** Open (creating and migrating) the database at @path. 0 or negative errno. */
 int store_open(struct store **out, const char *path);
 /**

@@ -106,6 +106,12 @@ free_port() {
 		p=$((10000 + (RANDOM * 32768 + RANDOM) % (hi - 10000 - n)))
 		busy=0
 		for i in 0 $((n / 2)) $((n - 1)); do port_busy $((p + i)) && { busy=1; break; }; done
+		# a range of thousands (the large ward): no socket bound to any
+		# of them (TIME_WAIT does not stop the simulator's SO_REUSEADDR)
+		if [ $busy = 0 ] && [ "$n" -gt 100 ] && command -v ss >/dev/null; then
+			ss -Htan exclude time-wait | awk -v lo="$p" -v hi=$((p + n)) '{ q = $4; sub(/.*:/, "", q);
+				if (q + 0 >= lo && q + 0 < hi) f = 1 } END { exit !f }' && busy=1
+		fi
 		[ $busy = 0 ] && { echo $p; return 0; }
 	done
 	return 1

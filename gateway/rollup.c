@@ -23,13 +23,13 @@ struct acc {
 	double min, max, sum, last, delta;
 };
 
-struct rser {
+struct rser {                   /* (no padding between the ints: 50,000 of these) */
 	int64_t id;
-	int counter;
 	double wrap;
 	double prev;
-	int has_prev;
 	struct acc a;
+	int counter;
+	int has_prev;
 };
 
 struct rrec {

@@ -106,11 +106,13 @@ free_port() {
 		p=$((10000 + (RANDOM * 32768 + RANDOM) % (hi - 10000 - n)))
 		busy=0
 		for i in 0 $((n / 2)) $((n - 1)); do port_busy $((p + i)) && { busy=1; break; }; done
-		# a range of thousands (the large ward): no socket bound to any
-		# of them (TIME_WAIT does not stop the simulator's SO_REUSEADDR)
+		# a range of thousands (the large ward): nothing listening on any
+		# of them (ephemeral ports, where clients bind, start above)
 		if [ $busy = 0 ] && [ "$n" -gt 100 ] && command -v ss >/dev/null; then
-			ss -Htan exclude time-wait | awk -v lo="$p" -v hi=$((p + n)) '{ q = $4; sub(/.*:/, "", q);
-				if (q + 0 >= lo && q + 0 < hi) f = 1 } END { exit !f }' && busy=1
+			ss -Htln | awk -v lo="$p" -v hi=$((p + n)) -v a="${SIM_ADDR:-127.0.0.1}" '{ q = $4; h = $4;
+				sub(/.*:/, "", q); sub(/:[^:]*$/, "", h);
+				if (q + 0 >= lo && q + 0 < hi && (h == a || h == "*" || h == "0.0.0.0" || h == "[::]")) f = 1 }
+				END { exit !f }' && busy=1
 		fi
 		[ $busy = 0 ] && { echo $p; return 0; }
 	done
@@ -118,19 +120,26 @@ free_port() {
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-sim_requests() { "$BDIR/wardgw-sim" --ctl "$CTL" stats | awk -F= '/requests/ { print $2 }'; }
+sim_requests() { "$BDIR/wardgw-sim" --bind "$SIM_ADDR" --ctl "$CTL" stats | awk -F= '/requests/ { print $2 }'; }
 # exec, so that $! of a backgrounded call is the program itself
 pin() { if command -v taskset >/dev/null; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
 # the same without exec (for a command whose failure is handled after it)
 on_cpu() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 
-start_world() { # N DELAY
-	MQ=$(free_port) BASE=$(free_port "$1") CTL=$(free_port)
+# the simulator's address: 127.0.0.1, or a loopback address of its own
+# for thousands of devices (a range of 5,000 free ports is rare on a
+# machine where other tests run)
+SIM_ADDR=127.0.0.1
+start_world() { # N DELAY [ADDR]
+	SIM_ADDR=${3:-127.0.0.1}
+	# the control port right after the devices' range, checked with it
+	MQ=$(free_port) BASE=$(free_port $(($1 + 1)))
+	CTL=$((BASE + $1))
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n' "$MQ" > "$T/mosq.conf"
 	: > "$T/sim.log"        # before the background redirect: the wait below must not see an old "ready"
 	mosquitto -c "$T/mosq.conf" > "$T/mosq.log" 2>&1 &
 	MOSQ=$!
-	pin 1 "$BDIR/wardgw-sim" --base-port "$BASE" --cabinets "$1" --sdm120 0 --dds238 0 \
+	pin 1 "$BDIR/wardgw-sim" --bind "$SIM_ADDR" --base-port "$BASE" --cabinets "$1" --sdm120 0 --dds238 0 \
 		--delay-ms "$2" --control "$CTL" > "$T/sim.log" 2>&1 &
 	SIM=$!
 	PIDS="$PIDS $MOSQ $SIM"
@@ -167,7 +176,7 @@ gateway = { id = "bench"; lat = 11.8; lon = 106.9; data_dir = "$T/wardgw-data"; 
 log = { level = "warn"; };
 mqtt = { uri = "tcp://127.0.0.1:$MQ"; qos = 1; };
 profiles_dir = "$ROOT/bench/profiles";
-devices = ( { name = "cab"; count = $n; host = "127.0.0.1"; port = $BASE; profile = "bench10";
+devices = ( { name = "cab"; count = $n; host = "$SIM_ADDR"; port = $BASE; profile = "bench10";
               poll_interval_ms = 1000; timeout_ms = 500; } );
 EOC
 	[ "${3:-}" = keep ] || rm -rf "$T/wardgw-data"
@@ -324,7 +333,7 @@ run_history() {
 	# the large ward: HISTORY_BIG devices (5,000) on HISTORY_SAMPLES of
 	# history; goals: >= 99 % of polls on time, peak RSS <= 48 MB
 	if [ "$HISTORY_BIG" -gt 0 ] && hpart big; then
-		start_world "$HISTORY_BIG" 0
+		start_world "$HISTORY_BIG" 0 127.0.5.1
 		mkdir -p "$T/wardgw-data"
 		"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_BIG" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
 		line=$(run_wardgw "$HISTORY_BIG" 0 keep)

@@ -199,10 +199,14 @@ static void flash_report(const char *file, const struct gw_config *cfg)
 	if (commits > samples)
 		commits = samples;
 	rest = samples * cfg->raw_retention_days * STORE_EST_REST_BYTES;
+	/* hours and days also in the rollup_series index (by series, for
+	 * wardgw query --tier): their bytes again at rest, and a page of it
+	 * written (WAL and copy) per series and hour */
 	rollups = series * STORE_EST_ROLLUP_BYTES * (1440.0 * cfg->minute_retention_days +
-						     24.0 * cfg->hour_retention_days + cfg->day_retention_days);
+						     24.0 * cfg->hour_retention_days + cfg->day_retention_days) +
+		  series * STORE_EST_ROLLUP_INDEX_BYTES * (24.0 * cfg->hour_retention_days + cfg->day_retention_days);
 	written = samples * STORE_EST_WRITTEN_BYTES + commits * STORE_EST_COMMIT_BYTES +
-		  series * 1465 * STORE_EST_ROLLUP_BYTES * 2;
+		  series * 1465 * STORE_EST_ROLLUP_BYTES * 2 + series * 25 * 2048.0;
 	/* the status snapshot, about 130 bytes a device: rewritten when a
 	 * state changes and at least every store.snapshot_max_s (counted
 	 * here: the changes depend on the devices) */

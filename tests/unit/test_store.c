@@ -493,7 +493,7 @@ static void test_rollup_query(void **state)
 	assert_int_equal(store_open(&s, path), 0);
 	assert_int_equal(rollup_query(s, 1, TIER_HOUR, 0, INT64_MAX, take_rollup, &rr), 0);   /* empty */
 	for (int k = 0; k < 3; k++) {
-		char m[8];
+		char m[16];
 		snprintf(m, sizeof(m), "m%d", k);
 		assert_int_equal(store_series(s, "d", m, NULL, &id[k]), 0);
 	}

@@ -117,14 +117,38 @@ static char *build_json(struct gateway *gw, int stable)
 	if (!root)
 		return NULL;
 	if (stable) {
-		/* what moves by itself: counters, gauges, times */
-		static const char *const moving[][2] = {
-			{ "link", "sent" }, { "outbox", "messages" }, { "outbox", "bytes" }, { "outbox", "inflight" },
-			{ "outbox", "oldest" }, { "outbox", "dropped" }, { "store", "pending" },
-			{ "store", "samples_dropped" }, { "loop", "lag_ms" }, { "loop", "lag_max_ms" },
+		/* only what does not move by itself (counters, gauges, times
+		 * do, and so would whatever is added later): a list of what
+		 * stays, not of what goes */
+		static const char *const keep[] = {
+			"gateway", "ward", "version", "pid", "started", "config", "interval_s", "sources",
+			"link.state", "link.uri", "link.connects", "store.ok", "store.error",
+			"loop.reloads", "loop.reload_failures",
 		};
-		for (size_t i = 0; i < sizeof(moving) / sizeof(moving[0]); i++)
-			json_object_del(json_object_get(root, moving[i][0]), moving[i][1]);
+		const char *k, *k2;
+		json_t *v, *v2;
+		void *tmp, *tmp2;
+		json_object_foreach_safe(root, tmp, k, v) {
+			int inner = 0, whole = 0;
+			size_t kl = strlen(k);
+			for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+				whole |= !strcmp(keep[i], k);
+				inner |= !strncmp(keep[i], k, kl) && keep[i][kl] == '.';
+			}
+			if (whole)
+				continue;
+			if (!inner || !json_is_object(v)) {
+				json_object_del(root, k);
+				continue;
+			}
+			json_object_foreach_safe(v, tmp2, k2, v2) {
+				int kept = 0;
+				for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+					kept |= !strncmp(keep[i], k, kl) && keep[i][kl] == '.' && !strcmp(keep[i] + kl + 1, k2);
+				if (!kept)
+					json_object_del(v, k2);
+			}
+		}
 	}
 	head = json_dumps(root, JSON_COMPACT);
 	json_decref(root);

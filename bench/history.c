@@ -27,7 +27,11 @@
  *    into the chunk format; today's layout on an empty table and on one
  *    holding OLD_HISTORY rows (default 5e6; filling it is slow).
  * 3. Queries: 24 h of one series at 1 s (86,400 points) through a reader,
- *    as wardgw query reads, in both layouts with their history.
+ *    as wardgw query reads, in both layouts with their history; a year of
+ *    hourly rollups of one series (8,760 rows) in a store holding a year
+ *    of hours of ROLLUP_SERIES series (-Y, default 1,000), as
+ *    `wardgw query --tier hour` reads it (rollup_query), beside a range
+ *    scan of the rollup table's primary key.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +47,7 @@
 #include "chunk.h"
 #include "log.h"
 #include "outbox.h"
+#include "rollup.h"
 #include "senml.h"
 #include "store.h"
 
@@ -53,7 +58,7 @@ static const char *const kind_name[NKIND] = {
 };
 
 struct opts {
-	long devices, seconds;
+	long devices, seconds, rollup_series;
 	double history, old_history;
 	const char *dir;
 	int no_rows;            /* -R: chunks only */
@@ -207,6 +212,17 @@ static void live_close(struct live *l)
 	l->ids = NULL;
 }
 
+/* Copy the WAL into the database now: before a measurement, so that it
+ * starts with an empty WAL, and after it, so that it counts the copies of
+ * every page it wrote (SQLite's checkpoint, due later anyway). */
+static void wal_checkpoint(struct live *l, const char *mode)
+{
+	char q[64];
+
+	snprintf(q, sizeof(q), "PRAGMA wal_checkpoint(%s)", mode);
+	sqlite3_exec(store_db(l->st), q, NULL, NULL, NULL);
+}
+
 /* @secs seconds of the profile from second @t0, a flush per 200 ms of samples. */
 static int live_feed(struct live *l, int64_t base, int64_t t0, long secs)
 {
@@ -251,16 +267,23 @@ static int put_chunk(sqlite3 *db, sqlite3_stmt *ins, int64_t series, struct chun
 
 /* The generator: @secs seconds of history of every series before second
  * @t_end, encoded straight into closed chunks (as the store would close
- * them: 960 bytes, 4,096 samples or 2 h) and inserted as rows. */
-static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
+ * them: store_chunk_max_bytes, 4,096 samples or 2 h) and inserted as rows;
+ * with @heads, each series' last chunk is left open (its head row, as a
+ * checkpoint leaves it), so that a gateway started on the file holds the
+ * open chunks of a steady state from its first second. */
+static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs, int heads)
 {
+	size_t max_bytes = store_chunk_max_bytes((size_t)l->devices * (size_t)l->nmet);
+	sqlite3_stmt *hput = NULL;
 	sqlite3 *db = store_db(l->st);
 	sqlite3_stmt *ins;
 	struct chunk_enc e;
 	long rows = 0;
 	int ret = 0;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,0,?)", -1, &ins, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "INSERT INTO chunk (series, t0, t1, n, seq, data) VALUES (?,?,?,?,0,?)", -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO head (series, seq_ckpt, seq0, data) VALUES (?,?,0,?)", -1, &hput,
+			       NULL) != SQLITE_OK)
 		return -EIO;
 	chunk_enc_init(&e, CHUNK_XOR);
 	if (sql(db, "BEGIN") < 0)
@@ -273,7 +296,7 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 				int64_t ts = poll_ts(base, d, t), i;
 				size_t len;
 				chunk_enc_data(&e, &len);
-				if (e.n && (len >= 960 || e.n >= 4096 || ts - e.tmin > 7200000 ||
+				if (e.n && (len >= max_bytes || e.n >= 4096 || ts - e.tmin > 7200000 ||
 					    (e.mode != CHUNK_XOR && !chunk_mode_fits(e.mode, v, &i)))) {
 					if ((ret = put_chunk(db, ins, series, &e)) < 0)
 						goto out;
@@ -287,8 +310,21 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 				if ((ret = chunk_enc_add(&e, ts, v, 0)) < 0)
 					goto out;
 			}
-			if (e.n && (ret = put_chunk(db, ins, series, &e)) < 0)
+			if (e.n && heads) {
+				size_t len;
+				const uint8_t *p = chunk_enc_data(&e, &len);
+				sqlite3_bind_int64(hput, 1, series);
+				sqlite3_bind_int64(hput, 2, e.n);
+				sqlite3_bind_blob(hput, 3, p, (int)len, SQLITE_STATIC);
+				if (sqlite3_step(hput) != SQLITE_DONE) {
+					ret = -EIO;
+					goto out;
+				}
+				sqlite3_reset(hput);
+				chunk_enc_reset(&e, CHUNK_XOR);
+			} else if (e.n && (ret = put_chunk(db, ins, series, &e)) < 0) {
 				goto out;
+			}
 		}
 	/* as after a checkpoint: a start need not look at these */
 	if (sql(db, "COMMIT") < 0 ||
@@ -297,6 +333,7 @@ static int generate(struct live *l, int64_t base, int64_t t_end, int64_t secs)
 out:
 	chunk_enc_release(&e);
 	sqlite3_finalize(ins);
+	sqlite3_finalize(hput);
 	return ret;
 }
 
@@ -599,6 +636,91 @@ static double old_query_ms(sqlite3 *db, int64_t from, int64_t to, long *n)
 	return (clock_s(CLOCK_MONOTONIC) - t0) * 1000;
 }
 
+static int count_rollup(void *arg, const struct rollup_row *row)
+{
+	(*(long *)arg)++;
+	return 0;
+}
+
+/* A year of hourly rollups of @nser series ending at @end_ms, written as
+ * the gateway writes them (each hour's rows together), into the store at
+ * @path; then the year of one series read through a reader as wardgw
+ * query --tier hour does (rollup_query), and by a range of start as a
+ * plain query on the primary key would. */
+static int rollup_year(const char *path, long nser, int64_t end_ms, double *ms, long *n, double *scan_ms,
+		       long *scan_n, double *gen_s)
+{
+	struct store *st;
+	sqlite3_stmt *ins, *q;
+	int64_t hours = 8760, t0 = (end_ms / 3600000 - hours) * 3600000, id = 0;
+	double g0 = clock_s(CLOCK_MONOTONIC);
+
+	remove_db(path);
+	if (store_open(&st, path) < 0)
+		return -EIO;
+	for (long k = 0; k < nser; k++) {
+		char dev[32], met[32];
+		snprintf(dev, sizeof(dev), "ru-%04ld", k / 10);
+		snprintf(met, sizeof(met), "r%ld", k % 10);
+		if (store_series(st, dev, met, NULL, &id) < 0)
+			return -EIO;
+	}
+	sqlite3 *db = store_db(st);
+	if (sqlite3_prepare_v2(db, "INSERT INTO rollup (tier, series, start, count, min, max, sum, last, delta)"
+			       " VALUES (1, ?, ?, 3600, ?, ?, ?, ?, ?)", -1, &ins, NULL) != SQLITE_OK || sql(db, "BEGIN") < 0)
+		return -EIO;
+	for (int64_t h = 0; h < hours; h++) {
+		for (long k = 1; k <= nser; k++) {
+			double v = value((int)(k % NKIND), k, h * 3600);
+			sqlite3_bind_int64(ins, 1, k);
+			sqlite3_bind_int64(ins, 2, t0 + h * 3600000);
+			sqlite3_bind_double(ins, 3, v - 1);
+			sqlite3_bind_double(ins, 4, v + 1);
+			sqlite3_bind_double(ins, 5, v * 3600);
+			sqlite3_bind_double(ins, 6, v);
+			sqlite3_bind_double(ins, 7, k % NKIND == 5 ? 0.9 : 0);
+			if (sqlite3_step(ins) != SQLITE_DONE) {
+				fprintf(stderr, "bench-history: rollups: %s\n", sqlite3_errmsg(db));
+				return -EIO;
+			}
+			sqlite3_reset(ins);
+		}
+		if (h % 500 == 499 && (sql(db, "COMMIT") < 0 || sql(db, "BEGIN") < 0))
+			return -EIO;
+	}
+	sqlite3_finalize(ins);
+	if (sql(db, "COMMIT") < 0)
+		return -EIO;
+	store_close(st);
+	*gen_s = clock_s(CLOCK_MONOTONIC) - g0;
+
+	/* the reader, as wardgw query --tier hour */
+	double q0 = clock_s(CLOCK_MONOTONIC);
+	*n = 0;
+	if (store_open_ro(&st, path) < 0 || rollup_query(st, nser / 2, TIER_HOUR, end_ms - 366 * 86400000LL, end_ms,
+							 count_rollup, n) < 0)
+		return -EIO;
+	store_close(st);
+	*ms = (clock_s(CLOCK_MONOTONIC) - q0) * 1000;
+	/* a range of start, the series filtered: every series' rows read */
+	q0 = clock_s(CLOCK_MONOTONIC);
+	*scan_n = 0;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT start, count, min, max, sum, last, delta FROM rollup"
+			       " WHERE tier = 1 AND series = ?1 AND start >= ?2 AND start < ?3", -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, nser / 2);
+	sqlite3_bind_int64(q, 2, end_ms - 366 * 86400000LL);
+	sqlite3_bind_int64(q, 3, end_ms);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		(*scan_n)++;
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	*scan_ms = (clock_s(CLOCK_MONOTONIC) - q0) * 1000;
+	remove_db(path);
+	return 0;
+}
+
 static void print_cost(const char *layout, const char *history, const struct cost *c)
 {
 	printf("  %-22s %-28s %10.1f %12.2f %12.0f\n", layout, history, c->wbytes / c->samples,
@@ -607,12 +729,12 @@ static void print_cost(const char *layout, const char *history, const struct cos
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .devices = 1000, .seconds = 600, .history = 1e9, .old_history = 5e6,
+	struct opts o = { .devices = 1000, .seconds = 600, .history = 1e9, .old_history = 5e6, .rollup_series = 1000,
 			  .dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp" };
 	char tmpl[4096], path[4200], opath[4200];
 	int c, ret = 1;
 
-	while ((c = getopt(argc, argv, "d:H:O:s:D:RG:h")) != -1) {
+	while ((c = getopt(argc, argv, "d:H:O:s:D:RG:Y:h")) != -1) {
 		switch (c) {
 		case 'd': o.devices = strtol(optarg, NULL, 10); break;
 		case 'H': o.history = strtod(optarg, NULL); break;
@@ -620,13 +742,15 @@ int main(int argc, char **argv)
 		case 's': o.seconds = strtol(optarg, NULL, 10); break;
 		case 'D': o.dir = optarg; break;
 		case 'R': o.no_rows = 1; break;
+		case 'Y': o.rollup_series = strtol(optarg, NULL, 10); break;
 		case 'G': gw_db = optarg; break;
 		default:
-			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R]\n");
+			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R] [-Y ROLLUP_SERIES]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (o.devices < 1 || o.devices > 100000 || o.seconds < 10 || o.history < 0 || o.old_history < 0)
+	if (o.devices < 1 || o.devices > 100000 || o.seconds < 10 || o.history < 0 || o.old_history < 0 ||
+	    o.rollup_series < 1 || o.rollup_series > 100000)
 		return 2;
 	log_set_level_name("warn");
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -638,7 +762,7 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_REALTIME, &now);
 		int64_t now_s = (int64_t)now.tv_sec, secs = (int64_t)(o.history / (o.devices * 10.0));
 		double g0 = clock_s(CLOCK_MONOTONIC);
-		if (live_open(&l, gw_db, o.devices, 1) < 0 || generate(&l, 0, now_s - 1, secs) < 0) {
+		if (live_open(&l, gw_db, o.devices, 1) < 0 || generate(&l, 0, now_s - 1, secs, 1) < 0) {
 			fprintf(stderr, "bench-history: cannot generate %s\n", gw_db);
 			return 1;
 		}
@@ -698,12 +822,14 @@ int main(int argc, char **argv)
 	int64_t hist_secs = (int64_t)(o.history / (double)nser);
 	{
 		struct live l = { 0 };
-		if (live_open(&l, path, o.devices, 1) < 0 || live_feed(&l, base, 0, o.seconds / 4) < 0)
+		if (live_open(&l, path, o.devices, 1) < 0 || (getenv("EXP_SQL") && sql(store_db(l.st), getenv("EXP_SQL"))) || live_feed(&l, base, 0, o.seconds / 4) < 0)
 			goto out;
+		wal_checkpoint(&l, "TRUNCATE");
 		ce = measure_begin();
 		uint64_t w0 = store_written(l.st);
 		if (live_feed(&l, base, o.seconds / 4, o.seconds) < 0)
 			goto out;
+		wal_checkpoint(&l, "PASSIVE");
 		measure_end(&ce, (double)nser * o.seconds);
 		rows_e = (double)(store_written(l.st) - w0) / ce.samples;
 		live_close(&l);
@@ -714,15 +840,17 @@ int main(int argc, char **argv)
 	{
 		struct live l = { 0 };
 		double g0 = clock_s(CLOCK_MONOTONIC);
-		if (live_open(&l, path, o.devices, 1) < 0 || generate(&l, base, 0, hist_secs) < 0)
+		if (live_open(&l, path, o.devices, 1) < 0 || generate(&l, base, 0, hist_secs, 0) < 0)
 			goto out;
-		gen_s = clock_s(CLOCK_MONOTONIC) - g0;
+		gen_s = clock_s(CLOCK_MONOTONIC) - g0; if (getenv("EXP_SQL")) sql(store_db(l.st), getenv("EXP_SQL"));
 		if (live_feed(&l, base, 0, o.seconds / 4) < 0)
 			goto out;
+		wal_checkpoint(&l, "TRUNCATE");
 		ch = measure_begin();
 		uint64_t w0 = store_written(l.st);
 		if (live_feed(&l, base, o.seconds / 4, o.seconds) < 0)
 			goto out;
+		wal_checkpoint(&l, "PASSIVE");
 		measure_end(&ch, (double)nser * o.seconds);
 		rows_h = (double)(store_written(l.st) - w0) / ch.samples;
 		live_close(&l);
@@ -793,6 +921,17 @@ int main(int argc, char **argv)
 	if (!o.no_rows)
 		printf("; rows %.1f ms for %ld points", oquery, oqn);
 	printf("\n");
+	{
+		char rpath[4200];
+		double rms = -1, sms = -1, gs = 0;
+		long rn = 0, sn = 0;
+		snprintf(rpath, sizeof(rpath), "%s/rollups.db", tmpl);
+		if (rollup_year(rpath, o.rollup_series, base, &rms, &rn, &sms, &sn, &gs) < 0)
+			goto out;
+		printf("history: query a year of hourly rollups of one series (a reader, as wardgw query --tier hour),"
+		       " %ld series x 8760 h in the file (written in %.0f s): %.1f ms for %ld rows;"
+		       " a range scan of start: %.1f ms for %ld rows\n", o.rollup_series, gs, rms, rn, sms, sn);
+	}
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("history: peak RSS of this process %.1f MB (%ld series' open chunks in memory, SQLite's cache)\n",

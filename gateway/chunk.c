@@ -90,9 +90,10 @@ static int put(struct chunk_enc *e, uint64_t v, unsigned nbits)
 	size_t need = CHUNK_HDR + (size_t)((e->nbits + nbits + 7) >> 3);
 
 	if (need > e->cap) {
-		/* in 128-byte steps, not doubling: thousands of open chunks
-		 * live in memory, each at most about 1 KiB */
-		size_t ncap = (need + 127) & ~(size_t)127;
+		/* in 32-byte steps, not doubling: tens of thousands of open
+		 * chunks live in memory, each at most about 1 KiB (a realloc
+		 * every few dozen samples of a series costs little) */
+		size_t ncap = (need + 31) & ~(size_t)31;
 		uint8_t *nb = realloc(e->buf, ncap);
 		if (!nb)
 			return -ENOMEM;

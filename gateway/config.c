@@ -64,6 +64,7 @@ static const struct opt store_opts[] = {
 	{ "day_retention_days", OPT_INT, OFF(struct gw_config, day_retention_days), 1, 36500, 1826, NULL, 0 },
 	{ "max_db_mb", OPT_INT, OFF(struct gw_config, store_max_db_mb), 0, 1048576, 0, NULL, 0 },
 	{ "min_free_mb", OPT_INT, OFF(struct gw_config, store_min_free_mb), 0, 1048576, 64, NULL, 0 },
+	{ "snapshot_max_s", OPT_INT, OFF(struct gw_config, snapshot_max_s), 5, 3600, 60, NULL, 0 },
 	{ 0 }
 };
 

@@ -207,6 +207,7 @@ struct gw_config {
 	int minute_retention_days, hour_retention_days, day_retention_days;
 	int store_max_db_mb;        /* 0: the disk is the limit */
 	int store_min_free_mb;      /* keep free on the data disk (0: no check) */
+	int snapshot_max_s;         /* status.json: rewritten on change, at least this often */
 	int event_hold_s;           /* a state must last this long to be an event */
 
 	struct kpi_def *kpis;

@@ -10,13 +10,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "gateway.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "status.h"
 
 #define TICK_US 250000
+/* The snapshot is looked at this often, and rewritten only when what it
+ * shows changed (status_digest) or store.snapshot_max_s has passed since
+ * it was last written: it is flash worn for nothing otherwise. */
 #define SNAPSHOT_US 5000000
+/* The write rate shown: over the last minute (this many checks). */
+#define IO_RING 13
 
 const double health_bucket_le[HEALTH_NBUCKETS] = {
 	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -27,11 +33,51 @@ struct health {
 	struct event *tick;
 	int64_t due_us;
 	int64_t wd_every_us, wd_last_us;
-	int64_t snap_last_us;
+	int64_t snap_last_us;       /* last look at the snapshot */
+	int64_t snap_written_us;    /* last time it was written */
+	uint64_t snap_digest;       /* of what it showed then (0: none yet) */
 	char *status_path;
 	struct health_stats st;
 	int snap_failed;            /* logged once until it works again */
+	struct { int64_t us; uint64_t wchar, disk; } io[IO_RING];
+	unsigned nio;
 };
+
+unsigned long long health_proc_io(const char *key)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	size_t k = strlen(key);
+	unsigned long long v = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, k) && line[k] == ':')
+			v = strtoull(line + k + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* The process's write counters now; the rates over the ring's span. */
+static void io_sample(struct health *h, int64_t now)
+{
+	unsigned i = h->nio % IO_RING, old = h->nio >= IO_RING - 1 ? (h->nio + 1) % IO_RING : 0;
+
+	h->io[i].us = now;
+	h->io[i].wchar = health_proc_io("wchar");
+	h->io[i].disk = health_proc_io("write_bytes");
+	h->nio++;
+	if (h->nio < 2 || h->io[i].us <= h->io[old].us)
+		return;
+	double s = (double)(h->io[i].us - h->io[old].us) / 1e6;
+	h->st.write_bps = (double)(h->io[i].wchar - h->io[old].wchar) / s;
+	h->st.disk_write_bps = (double)(h->io[i].disk - h->io[old].disk) / s;
+}
+
+int health_snapshot_max_s(const struct health *h)
+{
+	return h && h->gw && h->gw->cfg ? h->gw->cfg->snapshot_max_s : 5;
+}
 
 static void arm(struct health *h)
 {
@@ -56,7 +102,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		h->wd_last_us = now;
 	}
 	if (now - h->snap_last_us >= SNAPSHOT_US) {
-		health_write_snapshot(h);
+		uint64_t d = status_digest(h->gw);
+		io_sample(h, now);
+		if (h->snap_failed || !d || d != h->snap_digest ||
+		    now - h->snap_written_us >= (int64_t)health_snapshot_max_s(h) * 1000000)
+			health_write_snapshot(h);
+		else
+			h->st.snapshot_unchanged++;
 		h->snap_last_us = now;
 	}
 	arm(h);
@@ -132,6 +184,7 @@ const char *health_status_path(const struct health *h)
  * snapshot is harmless, and flash should not be worn every 5 s.) */
 int health_write_snapshot(struct health *h)
 {
+	uint64_t digest = status_digest(h->gw);
 	char *json = status_json(h->gw), *tmp = NULL;
 	FILE *f = NULL;
 	int ret = 0;
@@ -154,8 +207,14 @@ int health_write_snapshot(struct health *h)
 		ret = -errno;
 		goto out;
 	}
-	if (rename(tmp, h->status_path) < 0)
+	if (rename(tmp, h->status_path) < 0) {
 		ret = -errno;
+		goto out;
+	}
+	h->snap_digest = digest;
+	h->snap_written_us = mono_us();
+	h->st.snapshot_writes++;
+	h->st.snapshot_bytes += strlen(json) + 1;
 out:
 	if (ret < 0 && !h->snap_failed)
 		log_warn("status: cannot write %s: %s", h->status_path, strerror(-ret));

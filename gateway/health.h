@@ -23,6 +23,12 @@ struct health_stats {
 	double lat_sum_s;
 	uint64_t watchdog_pings;
 	uint64_t reloads, reload_failures;
+	/* the status snapshot: files written, their bytes, looks that found
+	 * nothing changed (so nothing written) */
+	uint64_t snapshot_writes, snapshot_bytes, snapshot_unchanged;
+	/* what the process writes, bytes/s over the last minute: write calls
+	 * (/proc/self/io wchar) and what reaches the disk (write_bytes) */
+	double write_bps, disk_write_bps;
 };
 
 /** Start the timers on @gw's loop; snapshot file @status_path (owned by the
@@ -34,8 +40,13 @@ void health_poll_latency(struct health *h, int64_t us);
 void health_get(const struct health *h, struct health_stats *st);
 /** Count a reload (ok or not). */
 void health_reload(struct health *h, int ok);
-/** Write the snapshot now (also done every few seconds). 0 or negative errno. */
+/** Write the snapshot now (also done when it changed, looked at every 5 s,
+ *  and at least every store.snapshot_max_s). 0 or negative errno. */
 int health_write_snapshot(struct health *h);
+/** At most this long (s) between two snapshot files (store.snapshot_max_s). */
+int health_snapshot_max_s(const struct health *h);
+/** A counter of /proc/self/io ("wchar", "write_bytes"), or 0. */
+unsigned long long health_proc_io(const char *key);
 /** The snapshot's path. */
 const char *health_status_path(const struct health *h);
 

@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"       wardgw check -c FILE\n"
 		"       wardgw status -c FILE\n"
 		"       wardgw query -c FILE --device D --metric M [--from T] [--to T] [--format csv|json]\n"
+		"       wardgw query -c FILE --device D --metric M --tier minute|hour|day [--from T] [--to T]\n"
 		"       wardgw query -c FILE --all [--from T] [--to T]\n"
 		"       wardgw kpi -c FILE [--kpi NAME] [--window W] [--at T] [--last N]\n"
 		"       wardgw schedule -c FILE [--date YYYY-MM-DD]\n"
@@ -60,7 +61,8 @@ static void usage(FILE *f)
 		"           1 trouble (link down, a device not online), 3 not running\n"
 		"  query    print a stored series; T is epoch seconds, now, -2h/-30m/-7d, or\n"
 		"           ISO 8601 (ward time, UTC+7, unless a zone is given); --all: every\n"
-		"           series as CSV device,metric,ts_ms,value,quality (default: all time)\n"
+		"           series as CSV device,metric,ts_ms,value,quality (default: all time);\n"
+		"           --tier: the series' rollups (count, min, max, avg, last, delta)\n"
 		"  kpi      print KPI values: the last N closed windows and the open one, or\n"
 		"           the window holding time T; W filters by window (15m, 1h, 1d)\n"
 		"  schedule print the lighting schedule of a night (default: tonight): sunset,\n"
@@ -90,7 +92,7 @@ static void usage(FILE *f)
 
 struct args {
 	const char *cmd, *config, *device, *metric, *from, *to, *format, *stats, *kpi, *window, *at;
-	const char *date;
+	const char *date, *tier;
 	int verbose, live, run_secs, last, quiet, all;
 };
 
@@ -131,6 +133,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "last", required_argument, NULL, 'N' },
 		{ "date", required_argument, NULL, 'E' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "tier", required_argument, NULL, 'T' },
 		{ 0 }
 	};
 	int c;
@@ -162,6 +165,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'A': a->at = optarg; break;
 		case 'E': a->date = optarg; break;
 		case 'a': a->all = 1; break;
+		case 'T': a->tier = optarg; break;
 		case 'N': if (parse_int_arg("--last", optarg, 1, 100000, &a->last)) return -EINVAL; break;
 		case 'S': a->stats = optarg; break;
 		case 'L': if (parse_int_arg("--live", optarg, 1, 3600, &a->live)) return -EINVAL; break;
@@ -195,12 +199,18 @@ static void flash_report(const char *file, const struct gw_config *cfg)
 	if (commits > samples)
 		commits = samples;
 	rest = samples * cfg->raw_retention_days * STORE_EST_REST_BYTES;
+	/* hours and days also in the rollup_series index (by series, for
+	 * wardgw query --tier): their bytes again at rest, and a page of it
+	 * written (WAL and copy) per series and hour */
 	rollups = series * STORE_EST_ROLLUP_BYTES * (1440.0 * cfg->minute_retention_days +
-						     24.0 * cfg->hour_retention_days + cfg->day_retention_days);
+						     24.0 * cfg->hour_retention_days + cfg->day_retention_days) +
+		  series * STORE_EST_ROLLUP_INDEX_BYTES * (24.0 * cfg->hour_retention_days + cfg->day_retention_days);
 	written = samples * STORE_EST_WRITTEN_BYTES + commits * STORE_EST_COMMIT_BYTES +
-		  series * 1465 * STORE_EST_ROLLUP_BYTES * 2;
-	/* the status snapshot, rewritten every 5 s: about 130 bytes a device */
-	snap = 17280.0 * (600 + 130.0 * (double)cfg->ndevices);
+		  series * 1465 * STORE_EST_ROLLUP_BYTES * 2 + series * 25 * 2048.0;
+	/* the status snapshot, about 130 bytes a device: rewritten when a
+	 * state changes and at least every store.snapshot_max_s (counted
+	 * here: the changes depend on the devices) */
+	snap = 86400.0 / cfg->snapshot_max_s * (600 + 130.0 * (double)cfg->ndevices);
 	printf("%s: flash: %.0f samples/day; at rest %.1f MB of samples (%d days) + %.1f MB of rollups; "
 	       "written %.1f MB/day by the store + %.1f MB/day of status snapshots (estimates, docs/storage.md)\n",
 	       file, samples, rest / 1e6, cfg->raw_retention_days, rollups / 1e6, written / 1e6, snap / 1e6);
@@ -242,7 +252,8 @@ static int cmd_status(const struct args *a)
 	if (config_load(a->config, stderr, &cfg) < 0)
 		return 4;
 	path = config_data_path(cfg, "status.json");
-	/* the snapshot is rewritten every 5 s: three missed ones mean stopped */
+	/* the snapshot is rewritten on change and at least every
+	 * store.snapshot_max_s (it says so): three missed ones mean stopped */
 	ret = path ? status_print(path, 15, stdout, stderr) : 4;
 	free(path);
 	config_free(cfg);
@@ -356,6 +367,76 @@ static int query_all(struct store *st, int64_t from, int64_t to)
 	return rc < 0 || o.err < 0 ? 1 : 0;
 }
 
+
+/* CSV: ",v", or "," for a NULL */
+static void print_num(const char *sep, double v)
+{
+	if (isnan(v))
+		printf("%s", sep);
+	else
+		printf("%s%.12g", sep, v);
+}
+
+static int print_rollup(void *arg, const struct rollup_row *r)
+{
+	struct query_out *o = arg;
+	double avg = r->count > 0 && !isnan(r->sum) ? r->sum / (double)r->count : NAN;
+	char t[40];
+
+	time_format(r->start, t, sizeof(t));
+	if (o->json) {
+		const double v[] = { r->min, r->max, avg, r->last, r->delta };
+		static const char *const k[] = { "min", "max", "avg", "last", "delta" };
+		printf("%s\n    {\"t\":\"%s\",\"ts_ms\":%lld,\"count\":%lld", o->n ? "," : "", t, (long long)r->start,
+		       (long long)r->count);
+		for (int i = 0; i < 5; i++) {
+			printf(",\"%s\":", k[i]);
+			if (isnan(v[i]))
+				printf("null");
+			else
+				printf("%.12g", v[i]);
+		}
+		printf("}");
+	} else {
+		printf("%s,%lld,%lld", t, (long long)r->start, (long long)r->count);
+		print_num(",", r->min);
+		print_num(",", r->max);
+		print_num(",", avg);
+		print_num(",", r->last);
+		print_num(",", r->delta);
+		printf("\n");
+	}
+	o->n++;
+	return 0;
+}
+
+/* wardgw query --tier: a series' rollups of one tier (rollup_query). */
+static int query_tier(struct store *st, const struct args *a, int tier, int64_t from, int64_t to,
+		      struct query_out *o, const char *path)
+{
+	int64_t id;
+	int rc = store_find_series(st, a->device, a->metric, &id);
+
+	if (rc == -ENOENT) {
+		fprintf(stderr, "wardgw query: no series %s/%s in %s\n", a->device, a->metric, path);
+		return 1;
+	}
+	if (rc < 0)
+		return 1;
+	if (o->json) {
+		char dev[128], met[128];
+		json_escape(dev, sizeof(dev), a->device);
+		json_escape(met, sizeof(met), a->metric);
+		printf("{\"device\":\"%s\",\"metric\":\"%s\",\"tier\":\"%s\",\"rollups\":[", dev, met, a->tier);
+	} else {
+		printf("time,ts_ms,count,min,max,avg,last,delta\n");
+	}
+	rc = rollup_query(st, id, tier, from, to, print_rollup, o);
+	if (o->json)
+		printf("%s]}\n", o->n ? "\n  " : "");
+	return rc < 0 ? 1 : 0;
+}
+
 static int cmd_query(const struct args *a)
 {
 	struct gw_config *cfg = NULL;
@@ -383,8 +464,24 @@ static int cmd_query(const struct args *a)
 		return 2;
 	}
 	o.json = !strcmp(a->format, "json");
+	int tier = -1;
+	if (a->tier) {
+		static const char *const tiers[NTIERS] = { "minute", "hour", "day" };
+		for (int i = 0; i < NTIERS; i++)
+			if (!strcmp(a->tier, tiers[i]))
+				tier = i;
+		if (tier < 0 || a->all) {
+			fprintf(stderr, "wardgw query: --tier must be minute, hour or day, without --all (got '%s')\n",
+				a->tier);
+			return 2;
+		}
+	}
 	if (open_history(a->config, "query", &cfg, &st, &path) < 0)
 		goto out;
+	if (tier >= 0) {
+		ret = query_tier(st, a, tier, from, to, &o, path);
+		goto out;
+	}
 	if (a->all) {
 		ret = query_all(st, from, to);
 		goto out;

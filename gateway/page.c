@@ -239,6 +239,10 @@ static void head(struct page *p, const char *title)
 	}
 	evbuffer_add_printf(p->b, ", ");
 	evbuffer_add_printf(p->b, _("loop lag %.1f ms"), (double)hs.lag_us / 1000.0);
+	/* the flash budget, measured (docs/storage.md) */
+	evbuffer_add_printf(p->b, ", ");
+	evbuffer_add_printf(p->b, _("writes %.1f kB/s (%.1f kB/s to disk)"), hs.write_bps / 1000.0,
+			    hs.disk_write_bps / 1000.0);
 	evbuffer_add_printf(p->b, "</p>");
 }
 

@@ -58,4 +58,21 @@ int64_t rollup_tx_done(const struct rollup *r, int tier);
 /** Delete rollups of @tier older than @before_ms. Rows deleted or negative errno. */
 int rollup_prune(struct rollup *r, int tier, int64_t before_ms);
 
+/** One stored rollup window (NaN for a NULL). */
+struct rollup_row {
+	int64_t start;          /* the window's start, ms */
+	int64_t count;
+	double min, max, sum, last, delta;
+};
+typedef int (*rollup_row_fn)(void *arg, const struct rollup_row *row);
+/**
+ * The rows of @tier of @series whose window starts in [@from_ms, @to_ms),
+ * oldest first, to @fn (non-zero stops). Read only (wardgw query --tier,
+ * beside the gateway): one seek by primary key per window, so a year of
+ * hours of one series costs 8,760 seeks whatever the number of series.
+ * Rows given, or negative errno.
+ */
+int rollup_query(struct store *st, int64_t series, int tier, int64_t from_ms, int64_t to_ms,
+		 rollup_row_fn fn, void *arg);
+
 #endif

@@ -48,24 +48,9 @@ static void count_state(struct state_count *c, size_t *nc, const char *name)
 	}
 }
 
-/* A counter of /proc/self/io, or 0. */
-static unsigned long long proc_io(const char *key)
-{
-	FILE *f = fopen("/proc/self/io", "r");
-	char line[128];
-	size_t k = strlen(key);
-	unsigned long long v = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, k) && line[k] == ':')
-			v = strtoull(line + k + 1, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
-/* Every northbound link: "ioc" (the mqtt section) and links = ( ... ). */
-static json_t *links_json(struct gateway *gw)
+/* Every northbound link: "ioc" (the mqtt section) and links = ( ... ).
+ * With @stable, only each link's name and state (the snapshot's digest). */
+static json_t *links_json(struct gateway *gw, int stable)
 {
 	json_t *a = json_array();
 	int n = gw->outbox ? outbox_nlinks(gw->outbox) : 0;
@@ -79,6 +64,11 @@ static json_t *links_json(struct gateway *gw)
 			continue;
 		if (pub)
 			publisher_get_stats(pub, &ps);
+		if (stable) {
+			json_array_append_new(a, json_pack("{s:s, s:s}", "name", ls.name, "state",
+							   ps.connected ? "up" : "down"));
+			continue;
+		}
 		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"name", ls.name, "uri", uri ? uri : "", "state", ps.connected ? "up" : "down",
 			"sent", (json_int_t)ls.sent, "acked", (json_int_t)ls.acked, "failed", (json_int_t)ls.failed,
@@ -90,14 +80,19 @@ static json_t *links_json(struct gateway *gw)
 	return a ? a : json_array();
 }
 
-char *status_json(struct gateway *gw)
+/* The snapshot; with @stable, only what does not move while nothing
+ * happens (no time, counters, lags, last readings): what decides whether
+ * the snapshot file must be rewritten (health.c). */
+static char *build_json(struct gateway *gw, int stable)
 {
 	struct outbox_stats os = { 0 };
 	struct publisher_stats ps = { 0 };
 	struct health_stats hs;
 	const char *why = "";
-	json_t *root, *devs, *srcs;
-	char *out;
+	json_t *root, *srcs;
+	char *out = NULL, *head = NULL;
+	size_t outlen = 0;
+	FILE *f = NULL;
 	int failing = gw->store ? store_failing(gw->store, &why) : 1;
 
 	if (gw->outbox)
@@ -105,15 +100,7 @@ char *status_json(struct gateway *gw)
 	if (gw->pub)
 		publisher_get_stats(gw->pub, &ps);
 	health_get(gw->health, &hs);
-	devs = json_array();
 	srcs = json_array();
-	for (size_t i = 0; devs && i < gw->ndevices; i++) {
-		const struct device *d = &gw->devices[i];
-		json_array_append_new(devs, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}",
-			"name", d->conf->name, "driver", d->conf->driver->name,
-			"state", device_state_name(d->state), "reason", d->reason,
-			"since", (json_int_t)d->changed_ms, "last_ok", (json_int_t)d->last_ok_ms));
-	}
 	/* sources: the drivers in use, with their devices' states */
 	for (const struct driver_ops *const *drv = drivers; srcs && *drv; drv++) {
 		struct state_count c[MAX_STATES];
@@ -144,11 +131,11 @@ char *status_json(struct gateway *gw)
 			 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
 			 " s:{s:b, s:s, s:I, s:I},"
 			 " s:{s:f, s:f, s:I, s:I},"
-			 " s:o, s:o}",
+			 " s:o}",
 		"gateway", gw->cfg->gateway_id, "ward", gw->cfg->ward ? gw->cfg->ward : "",
 		"version", WARDGW_VERSION, "pid", (int)getpid(),
-		"started", (json_int_t)gw->started_ms, "ts", (json_int_t)wall_ms(),
-		"config", gw->cfg->digest, "interval_s", 5,
+		"started", (json_int_t)gw->started_ms, "ts", (json_int_t)(stable ? 0 : wall_ms()),
+		"config", gw->cfg->digest, "interval_s", health_snapshot_max_s(gw->health),
 		"link", "state", ps.connected ? "up" : "down", "uri", gw->cfg->mqtt_uri,
 		"server", ps.server ? ps.server : "", "server_since", (json_int_t)ps.server_since_ms,
 		"sent", (json_int_t)ps.sent, "connects", (json_int_t)ps.connects,
@@ -162,13 +149,101 @@ char *status_json(struct gateway *gw)
 		"samples_dropped", (json_int_t)(gw->store ? store_dropped(gw->store) : 0),
 		"loop", "lag_ms", (double)hs.lag_us / 1000.0, "lag_max_ms", (double)hs.lag_max_us / 1000.0,
 		"reloads", (json_int_t)hs.reloads, "reload_failures", (json_int_t)hs.reload_failures,
-		"devices", devs ? devs : json_array(), "sources", srcs ? srcs : json_array());
+		"sources", srcs ? srcs : json_array());
 	if (!root)
 		return NULL;
-	json_object_set_new(root, "links", links_json(gw));
-	out = json_dumps(root, JSON_COMPACT);
+	if (stable) {
+		/* only what does not move by itself (counters, gauges, times
+		 * do, and so would whatever is added later): a list of what
+		 * stays, not of what goes */
+		static const char *const keep[] = {
+			"gateway", "ward", "version", "pid", "started", "config", "interval_s", "sources",
+			"link.state", "link.uri", "link.connects", "store.ok", "store.error",
+			"loop.reloads", "loop.reload_failures",
+		};
+		const char *k, *k2;
+		json_t *v, *v2;
+		void *tmp, *tmp2;
+		json_object_foreach_safe(root, tmp, k, v) {
+			int inner = 0, whole = 0;
+			size_t kl = strlen(k);
+			for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+				whole |= !strcmp(keep[i], k);
+				inner |= !strncmp(keep[i], k, kl) && keep[i][kl] == '.';
+			}
+			if (whole)
+				continue;
+			if (!inner || !json_is_object(v)) {
+				json_object_del(root, k);
+				continue;
+			}
+			json_object_foreach_safe(v, tmp2, k2, v2) {
+				int kept = 0;
+				for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+					kept |= !strncmp(keep[i], k, kl) && keep[i][kl] == '.' && !strcmp(keep[i] + kl + 1, k2);
+				if (!kept)
+					json_object_del(v, k2);
+			}
+		}
+	}
+	json_object_set_new(root, "links", links_json(gw, stable));
+	head = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
+	/* the devices one row at a time (5,000 devices are 4 MB as one tree):
+	 * "{...}" becomes "{...,"devices":[row,...]}" */
+	if (!head || !(f = open_memstream(&out, &outlen)))
+		goto fail;
+	fwrite(head, 1, strlen(head) - 1, f);
+	fputs(",\"devices\":[", f);
+	for (size_t i = 0; i < gw->ndevices; i++) {
+		const struct device *d = &gw->devices[i];
+		json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:I}",
+			"name", d->conf->name, "driver", d->conf->driver->name,
+			"state", device_state_name(d->state), "reason", d->reason,
+			"since", (json_int_t)d->changed_ms);
+		char *r;
+		if (row && !stable)
+			json_object_set_new(row, "last_ok", json_integer((json_int_t)d->last_ok_ms));
+		r = row ? json_dumps(row, JSON_COMPACT) : NULL;
+		json_decref(row);
+		if (!r)
+			goto fail;
+		if (i)
+			fputc(',', f);
+		fputs(r, f);
+		free(r);
+	}
+	fputs("]}", f);
+	if (fclose(f) != 0) {
+		f = NULL;
+		goto fail;
+	}
+	free(head);
 	return out;
+fail:
+	if (f)
+		fclose(f);
+	free(out);
+	free(head);
+	return NULL;
+}
+
+char *status_json(struct gateway *gw)
+{
+	return build_json(gw, 0);
+}
+
+uint64_t status_digest(struct gateway *gw)
+{
+	char *s = build_json(gw, 1);
+	uint64_t h = 14695981039346656037ull;     /* FNV-1a */
+
+	if (!s)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	free(s);
+	return h ? h : 1;
 }
 
 /* Label values: backslash, quote and newline escaped (names are plain
@@ -288,9 +363,19 @@ char *status_metrics(struct gateway *gw)
 	COUNTER("wardgw_store_written_bytes_total", "Bytes of rows the store wrote (commit log, chunks, heads).",
 		gw->store ? store_written(gw->store) : 0);
 	COUNTER("wardgw_process_written_bytes_total", "Bytes the process wrote (write calls, /proc/self/io wchar).",
-		proc_io("wchar"));
+		health_proc_io("wchar"));
 	COUNTER("wardgw_process_disk_written_bytes_total", "Bytes the process caused to be written to disk"
-		" (/proc/self/io write_bytes).", proc_io("write_bytes"));
+		" (/proc/self/io write_bytes).", health_proc_io("write_bytes"));
+	GAUGE("wardgw_process_write_bytes_per_second", "Bytes the process wrote per second over the last minute"
+	      " (wchar).", "%.0f", hs.write_bps);
+	GAUGE("wardgw_process_disk_write_bytes_per_second", "Bytes the process caused to be written to disk per"
+	      " second over the last minute (write_bytes).", "%.0f", hs.disk_write_bps);
+	COUNTER("wardgw_status_snapshot_writes_total", "Status snapshot files written (status.json).",
+		hs.snapshot_writes);
+	COUNTER("wardgw_status_snapshot_written_bytes_total", "Bytes of status snapshot files written.",
+		hs.snapshot_bytes);
+	COUNTER("wardgw_status_snapshot_unchanged_total", "Looks at the status snapshot that found nothing"
+		" changed, so wrote nothing.", hs.snapshot_unchanged);
 	GAUGE("wardgw_store_ok", "1 when the last store commit worked.", "%d",
 	      gw->store && !store_failing(gw->store, &why));
 	GAUGE("wardgw_mqtt_connected", "1 while connected to the broker.", "%d", ps.connected);
@@ -415,6 +500,11 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	}
 	ts = ji(root, "ts");
 	pid = (int)ji(root, "pid");
+	/* a snapshot is rewritten when it changes, and at least every
+	 * interval_s: three of those missed mean it cannot be written */
+	if (stale_s > 0 && ji(root, "interval_s") > 0 && ji(root, "interval_s") <= 3600 &&
+	    3 * ji(root, "interval_s") > stale_s)
+		stale_s = 3 * (int)ji(root, "interval_s");
 	time_format(ts, a, sizeof(a));
 	fprintf(out, _("gateway %s (%s), wardgw %s, pid %d, config %s\n"), js(root, "gateway"), js(root, "ward"),
 		js(root, "version"), pid, js(root, "config"));

@@ -45,6 +45,8 @@ struct store {
 	sqlite3_stmt *log_ins, *chunk_ins, *head_put, *chunks_in, *head_get, *log_all, *closed_since, *closed_one;
 	struct shead *heads;        /* by series id */
 	size_t nheads;
+	int64_t max_series;         /* the largest series id seen */
+	size_t chunk_max;           /* a chunk closes at this many bytes (store_chunk_max_bytes) */
 	int need_reload;            /* a failed commit left the open chunks ahead of the database */
 	uint8_t *logbuf;            /* the commit log record being built */
 	size_t loglen, logcap;
@@ -80,6 +82,12 @@ struct store {
  * 4 KiB page), its samples, the time it spans (so retention by whole
  * chunks stays within 2 h of exact). */
 #define CHUNK_MAX_BYTES 960
+/* ... but the open chunks of a large gateway (50,000 series at 5,000
+ * devices) stay within this much memory together: their size limit shrinks
+ * to CHUNK_OPEN_BUDGET / series, not below CHUNK_MIN_BYTES (more rows and
+ * index entries per sample, a little more at rest and written) */
+#define CHUNK_OPEN_BUDGET (16u << 20)
+#define CHUNK_MIN_BYTES 256
 #define CHUNK_MAX_N 4096
 #define CHUNK_MAX_SPAN_MS (2 * 3600 * 1000LL)
 /* A checkpoint (every open chunk written, the log emptied) when the log
@@ -88,6 +96,11 @@ struct store {
 /* ... and at least this often (s) while there is a log: a slow gateway's
  * replay and retention need not wait for the log to grow */
 #define CKPT_MAX_S 3600
+
+/* The page size of a new database file, and the WAL's size at which
+ * SQLite copies it into the database (set_wal_size). */
+#define STORE_PAGE_SIZE_STR "1024"
+#define STORE_WAL_BYTES (4LL << 20)
 
 /* Each migration moves the schema from version i to i+1. */
 static const char *const migrations[] = {
@@ -222,6 +235,36 @@ static int migrate(struct store *s)
 	return 0;
 }
 
+/* Indexes that only speed reading up, created where missing (a file of
+ * schema 5 made before them gets them at the next start; readers of any
+ * version read it as before). rollup_series: the hourly and daily rollups
+ * by series, covering, so that a year of one series' hours (rollup_query,
+ * wardgw query --tier hour) reads a few hundred pages, not a row in each
+ * of 8,760 pages among every series' rows; it costs a page write per
+ * series per hour, and the hours' and days' bytes again at rest. */
+static int ensure_indexes(struct store *s)
+{
+	sqlite3_stmt *st;
+	int have, ret;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'rollup_series'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "read the schema");
+	have = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	if (have)
+		return 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT EXISTS (SELECT 1 FROM rollup WHERE tier > 0)", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "read the rollups");
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0))
+		log_info("store %s: indexing the hourly and daily rollups by series (once)", s->path);
+	sqlite3_finalize(st);
+	if ((ret = exec(s, "CREATE INDEX IF NOT EXISTS rollup_series ON rollup"
+			" (series, tier, start, count, min, max, sum, last, delta) WHERE tier > 0")) < 0)
+		return ret;
+	return 0;
+}
+
 static int prep(struct store *s, sqlite3_stmt **st, const char *sql)
 {
 	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
@@ -273,7 +316,7 @@ static int write_chunk(struct store *s, sqlite3_stmt *ins, int64_t series, const
  * long a span (a late batch or a clock step starts a chunk of its own), or
  * a value with more decimals than its mode codes (the series' mode widens,
  * at most 4 times, so a status word never churns). */
-static int must_close(struct shead *h, int64_t ts, double v)
+static int must_close(struct shead *h, int64_t ts, double v, size_t max_bytes)
 {
 	const struct chunk_enc *e = &h->enc;
 	size_t len;
@@ -282,7 +325,7 @@ static int must_close(struct shead *h, int64_t ts, double v)
 	if (!e->n)
 		return 0;
 	chunk_enc_data(e, &len);
-	if (len >= CHUNK_MAX_BYTES || e->n >= CHUNK_MAX_N)
+	if (len >= max_bytes || e->n >= CHUNK_MAX_N)
 		return 1;
 	lo = ts < e->tmin ? ts : e->tmin;
 	hi = ts > e->tmax ? ts : e->tmax;
@@ -343,7 +386,7 @@ static int convert_samples(struct store *s)
 		int64_t series = sqlite3_column_int64(rd, 0), ts = sqlite3_column_int64(rd, 1);
 		double v = sqlite3_column_type(rd, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(rd, 2);
 		int q = sqlite3_column_int(rd, 3);
-		if (series != cur || must_close(&h, ts, v)) {
+		if (series != cur || must_close(&h, ts, v, CHUNK_MAX_BYTES)) {
 			h.seq0 += h.enc.n;
 			if (h.enc.n && (ret = write_chunk(s, ins, cur, &h.enc, h.seq0)) < 0)
 				goto out;
@@ -404,6 +447,25 @@ static int set_wal(struct store *s)
 		sqlite3_free(msg);
 		sqlite3_sleep(100);
 	}
+}
+
+/* The WAL is copied into the database (SQLite's checkpoint) when it holds
+ * STORE_WAL_BYTES, whatever the page size: 4 MiB, SQLite's default at 4 KiB
+ * pages, so that a page written by many commits is copied once, and a
+ * power cut (the WAL is synced at that copy) risks no more than before. */
+static int set_wal_size(struct store *s)
+{
+	sqlite3_stmt *st;
+	int64_t page = 4096;
+	char sql[64];
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "read the page size");
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		page = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %lld", (long long)(STORE_WAL_BYTES / page));
+	return exec(s, sql);
 }
 
 /* ---- the commit log: one record per commit, the samples it committed ---- */
@@ -563,14 +625,25 @@ int store_log_walk(const uint8_t *p, size_t len, store_log_fn fn, void *arg)
 
 /* ---- open chunks ---- */
 
+size_t store_chunk_max_bytes(size_t nseries)
+{
+	size_t b = nseries ? CHUNK_OPEN_BUDGET / nseries : CHUNK_MAX_BYTES;
+
+	return b > CHUNK_MAX_BYTES ? CHUNK_MAX_BYTES : b < CHUNK_MIN_BYTES ? CHUNK_MIN_BYTES : b;
+}
+
 static struct shead *head_get(struct store *s, int64_t series)
 {
 	if (series < 0 || series > (1LL << 30))
 		return NULL;
+	if (series > s->max_series) {
+		s->max_series = series;
+		s->chunk_max = store_chunk_max_bytes((size_t)series);
+	}
 	if ((size_t)series >= s->nheads) {
-		size_t n = s->nheads ? s->nheads : 64;
-		while (n <= (size_t)series)
-			n *= 2;
+		/* a quarter more than needed, not the next power of two:
+		 * 50,000 series are 7 MB of these */
+		size_t n = (size_t)series + (size_t)series / 4 + 64;
 		struct shead *nh = realloc(s->heads, n * sizeof(*nh));
 		if (!nh)
 			return NULL;
@@ -624,7 +697,7 @@ static int head_add(struct store *s, int64_t series, int64_t ts, double v, int q
 
 	if (!h)
 		return -ENOMEM;
-	if (must_close(h, ts, v)) {
+	if (must_close(h, ts, v, s->chunk_max)) {
 		/* the chunk's seq tells a replay these samples are in it */
 		if ((ret = write_chunk(s, s->chunk_ins, series, &h->enc, h->seq0 + h->enc.n)) < 0)
 			return ret;
@@ -795,6 +868,7 @@ static int open_db(struct store **out, const char *path, int readonly)
 	s->path = strdup(path);
 	s->readonly = readonly;
 	s->log_hold = INT64_MAX;
+	s->chunk_max = CHUNK_MAX_BYTES;
 	if (readonly && access(path, F_OK) < 0) {
 		ret = log_error(-ENOENT, "store %s: no database yet (the gateway creates it when it first runs)", path);
 		goto fail;
@@ -816,12 +890,28 @@ static int open_db(struct store **out, const char *path, int readonly)
 					" (start the gateway once to create or upgrade it)" : "");
 			goto fail;
 		}
+		/* pages read through a mapping, not a read() each: a year of
+		 * one series' hourly rollups is 8,760 seeks (rollup_query) */
+		if ((ret = exec(s, "PRAGMA mmap_size = 268435456")) < 0)
+			goto fail;
 	} else {
+		/* 1 KiB pages for a new file (an existing one keeps its own):
+		 * each commit rewrites a few pages that its samples only touch
+		 * (page 1, the freelist, a leaf of the chunk index per chunk
+		 * that closes), and SQLite writes whole pages to the WAL and
+		 * again at its checkpoint; 4 KiB pages cost 31-39 bytes written
+		 * per sample, 1 KiB 22-24 (docs/storage.md, bench-history) */
+		if ((ret = exec(s, "PRAGMA page_size = " STORE_PAGE_SIZE_STR)) < 0)
+			goto fail;
 		/* WAL with synchronous=NORMAL: a commit survives a crash of the
 		 * process; a power cut loses at most the last commits */
 		if ((ret = set_wal(s)) < 0)
 			goto fail;
+		if ((ret = set_wal_size(s)) < 0)
+			goto fail;
 		if ((ret = migrate(s)) < 0)
+			goto fail;
+		if ((ret = ensure_indexes(s)) < 0)
 			goto fail;
 	}
 	if ((ret = prep(s, &s->find_dev, "SELECT id FROM device WHERE name = ?")) ||

@@ -21,10 +21,17 @@ const char *quality_name(int q);
  * used by `wardgw check` for the flash budget (docs/storage.md): bytes at
  * rest per sample (whole file), bytes written per sample and per commit at
  * steady state (WAL and checkpoints included), and per rollup row. */
-#define STORE_EST_REST_BYTES 1.8
-#define STORE_EST_WRITTEN_BYTES 28.0
-#define STORE_EST_COMMIT_BYTES 4200.0
+#define STORE_EST_REST_BYTES 1.85
+#define STORE_EST_WRITTEN_BYTES 21.5
+#define STORE_EST_COMMIT_BYTES 1500.0
 #define STORE_EST_ROLLUP_BYTES 38.3
+/* ... and per hour or day row again in the rollup_series index */
+#define STORE_EST_ROLLUP_INDEX_BYTES 54.0
+
+/** The size (bytes) at which a chunk closes in a store of @nseries series:
+ *  960, less for a large gateway, so that the open chunks stay within
+ *  16 MiB together (docs/storage.md). */
+size_t store_chunk_max_bytes(size_t nseries);
 
 /** Open (creating and migrating) the database at @path. 0 or negative errno. */
 int store_open(struct store **out, const char *path);

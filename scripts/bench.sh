@@ -28,7 +28,10 @@
 # BENCH_HISTORY_DEVICES (1000) x 8 metrics, and a 24 h query; then the
 # gateway polling BENCH_HISTORY_DEVICES simulated devices for BENCH_SECS on
 # an empty store and on one holding BENCH_HISTORY_SAMPLES of generated
-# history (CPU per 1,000 polls, on time, peak RSS). BENCH_HISTORY_ROWS=0
+# history (CPU per 1,000 polls, on time, peak RSS), and BENCH_HISTORY_BIG
+# (5000; 0: skip) devices on that much history; a year of hourly rollups of
+# one series among BENCH_HISTORY_ROLLUP_SERIES (1000). BENCH_HISTORY_PARTS
+# ("store gateway big") picks among these three. BENCH_HISTORY_ROWS=0
 # leaves the row layout out.
 #
 #   BENCH_ONLY=history BENCH_HISTORY_SAMPLES=1e9 BENCH_HISTORY_OLD=2e6 scripts/bench.sh
@@ -77,6 +80,11 @@ HISTORY_SAMPLES=${BENCH_HISTORY_SAMPLES:-1e9}
 HISTORY_OLD=${BENCH_HISTORY_OLD:-2e6}
 HISTORY_SECS=${BENCH_HISTORY_SECS:-300}
 HISTORY_DEVICES=${BENCH_HISTORY_DEVICES:-1000}
+HISTORY_BIG=${BENCH_HISTORY_BIG:-5000}          # the large ward's devices (0: skip it)
+HISTORY_ROLLUP_SERIES=${BENCH_HISTORY_ROLLUP_SERIES:-1000}   # series with a year of hourly rollups
+# the history part's parts: the store benchmark, the gateway at HISTORY_DEVICES, the large ward
+HISTORY_PARTS=${BENCH_HISTORY_PARTS:-store gateway big}
+hpart() { case " $HISTORY_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 HISTORY_R=""
 [ "${BENCH_HISTORY_ROWS:-1}" = 0 ] && HISTORY_R=-R    # 0: without the (slow) row layout
 DRAIN_DEVICES=${BENCH_DRAIN_DEVICES:-1000}
@@ -110,25 +118,40 @@ free_port() {
 		p=$((10000 + (RANDOM * 32768 + RANDOM) % (hi - 10000 - n)))
 		busy=0
 		for i in 0 $((n / 2)) $((n - 1)); do port_busy $((p + i)) && { busy=1; break; }; done
+		# a range of thousands (the large ward): nothing listening on any
+		# of them (ephemeral ports, where clients bind, start above)
+		if [ $busy = 0 ] && [ "$n" -gt 100 ] && command -v ss >/dev/null; then
+			ss -Htln | awk -v lo="$p" -v hi=$((p + n)) -v a="${SIM_ADDR:-127.0.0.1}" '{ q = $4; h = $4;
+				sub(/.*:/, "", q); sub(/:[^:]*$/, "", h);
+				if (q + 0 >= lo && q + 0 < hi && (h == a || h == "*" || h == "0.0.0.0" || h == "[::]")) f = 1 }
+				END { exit !f }' && busy=1
+		fi
 		[ $busy = 0 ] && { echo $p; return 0; }
 	done
 	return 1
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-sim_requests() { "$BDIR/wardgw-sim" --ctl "$CTL" stats | awk -F= '/requests/ { print $2 }'; }
+sim_requests() { "$BDIR/wardgw-sim" --bind "$SIM_ADDR" --ctl "$CTL" stats | awk -F= '/requests/ { print $2 }'; }
 # exec, so that $! of a backgrounded call is the program itself
 pin() { if command -v taskset >/dev/null; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
 # the same without exec (for a command whose failure is handled after it)
 on_cpu() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 
-start_world() { # N DELAY
-	MQ=$(free_port) BASE=$(free_port "$1") CTL=$(free_port)
+# the simulator's address: 127.0.0.1, or a loopback address of its own
+# for thousands of devices (a range of 5,000 free ports is rare on a
+# machine where other tests run)
+SIM_ADDR=127.0.0.1
+start_world() { # N DELAY [ADDR]
+	SIM_ADDR=${3:-127.0.0.1}
+	# the control port right after the devices' range, checked with it
+	MQ=$(free_port) BASE=$(free_port $(($1 + 1)))
+	CTL=$((BASE + $1))
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n' "$MQ" > "$T/mosq.conf"
 	: > "$T/sim.log"        # before the background redirect: the wait below must not see an old "ready"
 	mosquitto -c "$T/mosq.conf" > "$T/mosq.log" 2>&1 &
 	MOSQ=$!
-	pin 1 "$BDIR/wardgw-sim" --base-port "$BASE" --cabinets "$1" --sdm120 0 --dds238 0 \
+	pin 1 "$BDIR/wardgw-sim" --bind "$SIM_ADDR" --base-port "$BASE" --cabinets "$1" --sdm120 0 --dds238 0 \
 		--delay-ms "$2" --control "$CTL" > "$T/sim.log" 2>&1 &
 	SIM=$!
 	PIDS="$PIDS $MOSQ $SIM"
@@ -165,7 +188,7 @@ gateway = { id = "bench"; lat = 11.8; lon = 106.9; data_dir = "$T/wardgw-data"; 
 log = { level = "warn"; };
 mqtt = { uri = "tcp://127.0.0.1:$MQ"; qos = 1; };
 profiles_dir = "$ROOT/bench/profiles";
-devices = ( { name = "cab"; count = $n; host = "127.0.0.1"; port = $BASE; profile = "bench10";
+devices = ( { name = "cab"; count = $n; host = "$SIM_ADDR"; port = $BASE; profile = "bench10";
               poll_interval_ms = 1000; timeout_ms = 500; } );
 EOC
 	[ "${3:-}" = keep ] || rm -rf "$T/wardgw-data"
@@ -296,27 +319,44 @@ run_history() {
 	echo "history benchmark: the store's cost as history grows, chunks (schema 5) and rows (schema 4) side by side"
 	echo "(bench/history.c); pinned to CPU 0"
 	echo
-	local rc=0
-	(pin 0 "$BDIR/bench-history" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" -O "$HISTORY_OLD" -s "$HISTORY_SECS" -D "$T" $HISTORY_R) || rc=$?
-	echo
+	local rc=0 line
+	if hpart store; then
+		(pin 0 "$BDIR/bench-history" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" -O "$HISTORY_OLD" -s "$HISTORY_SECS" -Y "$HISTORY_ROLLUP_SERIES" -D "$T" $HISTORY_R) || rc=$?
+		echo
+	fi
 	# the gateway itself, polling HISTORY_DEVICES simulated devices (bench10),
 	# on an empty store and on one holding HISTORY_SAMPLES of history
-	echo "the gateway polling $HISTORY_DEVICES devices (10 registers, 1 s, QoS 1), ${SECS} s after ${WARMUP} s, pinned to CPU 0:"
+	echo "the gateway polling (10 registers, 1 s, QoS 1), ${SECS} s after ${WARMUP} s, pinned to CPU 0:"
 	printf "%-34s %12s %14s %10s %10s\n" "store" "polls" "CPU ms/1000" "on time %" "RSS MB"
+	if hpart gateway; then
 	start_world "$HISTORY_DEVICES" 0
-	local line
 	line=$(run_wardgw "$HISTORY_DEVICES" 0)
 	set -- $line
-	printf "%-34s %12s %14s %10s %10.1f\n" "empty" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, empty" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
 	rm -rf "$T/wardgw-data"
 	mkdir -p "$T/wardgw-data"
 	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
 	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
 	set -- $line
-	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_SAMPLES samples of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
 	rm -rf "$T/wardgw-data"
 	stop_world
-	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_SECS=$SECS make bench"
+	fi
+	# the large ward: HISTORY_BIG devices (5,000) on HISTORY_SAMPLES of
+	# history; goals: >= 99 % of polls on time, peak RSS <= 48 MB
+	if [ "$HISTORY_BIG" -gt 0 ] && hpart big; then
+		start_world "$HISTORY_BIG" 0 127.0.5.1
+		mkdir -p "$T/wardgw-data"
+		"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_BIG" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
+		line=$(run_wardgw "$HISTORY_BIG" 0 keep)
+		set -- $line
+		printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_BIG devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" \
+			"$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+		echo "  (goal at $HISTORY_BIG devices: >= 99 % on time, peak RSS <= 48 MB)"
+		rm -rf "$T/wardgw-data"
+		stop_world
+	fi
+	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_HISTORY_BIG=$HISTORY_BIG BENCH_HISTORY_ROLLUP_SERIES=$HISTORY_ROLLUP_SERIES BENCH_HISTORY_PARTS=\"$HISTORY_PARTS\" BENCH_SECS=$SECS make bench"
 	return $rc
 }
 

@@ -11,6 +11,8 @@ start_mosquitto "$MQ"
 start_sim --base-port "$BASE" --cabinets 1 --sdm120 0 --dds238 0
 write_config "$T/gw.conf" "$MQ" "
   { name = \"cab-001\"; host = \"127.0.0.1\"; port = $BASE; profile = \"lighting-cabinet\"; }"
+# at least every 5 s (the default is 60): stale after 15 s
+sed -i 's/batch_ms = 100;/batch_ms = 100; snapshot_max_s = 5;/' "$T/gw.conf"
 mkdir -p "$T/data"
 : > "$T/fault"
 export WARDGW_FAULT_DIR="$T/data" WARDGW_FAULT_CTL="$T/fault" WARDGW_FAULT_STDIO=1

@@ -1369,7 +1369,9 @@ static int ctl_client(int port, int argc, char **argv)
 	}
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* the address the simulator listens on (--bind before --ctl) */
+	if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1)
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		fprintf(stderr, "wardgw-sim: cannot reach the control port %d: %s\n", port, strerror(errno));
 		return 1;

@@ -91,6 +91,36 @@ static void test_snapshot_roundtrip(void **state)
 	unlink(path);
 }
 
+/* What decides a rewrite of the snapshot file (health.c): not the last
+ * readings or the time, but a state, a reason, the devices listed. */
+static void test_snapshot_digest(void **state)
+{
+	setup_gw();
+	uint64_t d0 = status_digest(&gw);
+	char *json = status_json(&gw);
+
+	assert_true(d0 != 0);
+	assert_non_null(strstr(json, "\"last_ok\":"));
+	assert_non_null(strstr(json, "\"devices\":[{"));
+	free(json);
+	devs[0].last_ok_ms += 1000;     /* a new reading */
+	assert_true(status_digest(&gw) == d0);
+	devs[0].state = DEV_OFFLINE;     /* a device goes offline */
+	uint64_t d1 = status_digest(&gw);
+	assert_true(d1 != d0);
+	snprintf(devs[0].reason, sizeof(devs[0].reason), "timeout");
+	assert_true(status_digest(&gw) != d1);
+	devs[0].state = DEV_ONLINE;
+	devs[0].reason[0] = 0;
+	assert_true(status_digest(&gw) == d0);
+	gw.ndevices = 1;
+	assert_true(status_digest(&gw) != d0);
+	gw.ndevices = 0;                 /* no devices: still an object */
+	json = status_json(&gw);
+	assert_non_null(strstr(json, "\"devices\":[]}"));
+	free(json);
+}
+
 static void test_print_errors(void **state)
 {
 	char path[] = "/tmp/wardgw-status-XXXXXX";
@@ -130,6 +160,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snapshot_roundtrip),
+		cmocka_unit_test(test_snapshot_digest),
 		cmocka_unit_test(test_print_errors),
 		cmocka_unit_test(test_metrics),
 	};

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "rollup.h"
 #include "store.h"
 
 static char dir[64], path[128];
@@ -377,7 +378,7 @@ static void test_make_room_keeps_up(void **state)
 	int n2 = store_make_room(s, 2 << 20);
 	assert_true(n2 > 0);
 	int free2 = sql_int("PRAGMA freelist_count");
-	assert_true((int64_t)free2 * 4096 >= (1 << 20));
+	assert_true((int64_t)free2 * sql_int("PRAGMA page_size") >= (1 << 20));
 	assert_true(store_pruned_early(s) - before >= (2u << 20) / 16);   /* <= 16 bytes a sample here */
 	store_close(s);
 }
@@ -424,7 +425,7 @@ static void test_full_prunes_early(void **state)
 		assert_int_equal(in_range_count(m, mark, INT64_MAX), ticks - mark / 1000);
 	}
 	assert_int_equal(kept + (int64_t)pruned, ticks * 10);
-	assert_true(sql_int("PRAGMA page_count") * 4096 <= (1 << 20));
+	assert_true(sql_int("PRAGMA page_count") * sql_int("PRAGMA page_size") <= (1 << 20));
 	assert_int_equal(sql_int("SELECT value FROM meta WHERE key = 'store_pruned_early'"), (int)pruned);
 	/* the count survives a restart */
 	assert_int_equal(store_open(&s, path), 0);
@@ -491,6 +492,113 @@ static void test_newer_schema_refused(void **state)
 	assert_int_equal(sql_int("PRAGMA user_version"), 99);   /* left alone */
 }
 
+struct rrows {
+	int n;
+	int64_t start[64];
+	int64_t count[64];
+	double min[64], last[64];
+};
+
+static int take_rollup(void *arg, const struct rollup_row *r)
+{
+	struct rrows *rr = arg;
+
+	if (rr->n < 64) {
+		rr->start[rr->n] = r->start;
+		rr->count[rr->n] = r->count;
+		rr->min[rr->n] = r->min;
+		rr->last[rr->n] = r->last;
+	}
+	rr->n++;
+	return rr->n >= 50;     /* non-zero stops */
+}
+
+/* rollup_query (wardgw query --tier): one series' windows of a tier, by
+ * primary key, oldest first; [from, to) on the window start; windows
+ * missing, other series and tiers left out; NULL as NaN; a reader. */
+static void test_rollup_query(void **state)
+{
+	struct store *s;
+	struct rrows rr = { 0 };
+	int64_t id[3];
+	const int64_t h0 = 1764720000000LL;     /* an hour boundary */
+
+	remove(path);
+	assert_int_equal(store_open(&s, path), 0);
+	assert_int_equal(rollup_query(s, 1, TIER_HOUR, 0, INT64_MAX, take_rollup, &rr), 0);   /* empty */
+	for (int k = 0; k < 3; k++) {
+		char m[16];
+		snprintf(m, sizeof(m), "m%d", k);
+		assert_int_equal(store_series(s, "d", m, NULL, &id[k]), 0);
+	}
+	sqlite3 *db = store_db(s);
+	sqlite3_stmt *ins;
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO rollup (tier, series, start, count, min, max, sum, last, delta)"
+					    " VALUES (?, ?, ?, ?, ?, 9, 90, ?, NULL)", -1, &ins, NULL), SQLITE_OK);
+	/* 24 hours of the three series, hour 5 missing for the middle one, a
+	 * minute row and a day row beside them */
+	for (int h = 0; h < 24; h++)
+		for (int k = 0; k < 3; k++) {
+			if (h == 5 && k == 1)
+				continue;
+			sqlite3_bind_int(ins, 1, TIER_HOUR);
+			sqlite3_bind_int64(ins, 2, id[k]);
+			sqlite3_bind_int64(ins, 3, h0 + h * 3600000LL);
+			sqlite3_bind_int(ins, 4, 60 + k);
+			if (h == 7)
+				sqlite3_bind_null(ins, 5);
+			else
+				sqlite3_bind_double(ins, 5, h + k * 100);
+			sqlite3_bind_double(ins, 6, h * 10 + k);
+			assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+			sqlite3_reset(ins);
+		}
+	for (int t = 0; t < 3; t += 2) {
+		sqlite3_bind_int(ins, 1, t);
+		sqlite3_bind_int64(ins, 2, id[1]);
+		sqlite3_bind_int64(ins, 3, h0 + 6 * 3600000LL);
+		sqlite3_bind_int(ins, 4, 1);
+		sqlite3_bind_double(ins, 5, -1);
+		sqlite3_bind_double(ins, 6, -1);
+		assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+		sqlite3_reset(ins);
+	}
+	sqlite3_finalize(ins);
+	store_close(s);
+
+	assert_int_equal(store_open_ro(&s, path), 0);
+	/* from inside hour 2 (starts from hour 3 on), to the start of hour 10 (excluded) */
+	assert_int_equal(rollup_query(s, id[1], TIER_HOUR, h0 + 2 * 3600000LL + 1, h0 + 10 * 3600000LL, take_rollup, &rr), 6);
+	assert_int_equal(rr.n, 6);
+	const int want[] = { 3, 4, 6, 7, 8, 9 };
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(rr.start[i], h0 + want[i] * 3600000LL);
+		assert_int_equal(rr.count[i], 61);
+		assert_true(rr.last[i] == want[i] * 10 + 1);
+		if (want[i] == 7)
+			assert_true(isnan(rr.min[i]));
+		else
+			assert_true(rr.min[i] == want[i] + 100);
+	}
+	/* all time, from far before to far after: 23 hours; the day tier: its one row */
+	rr.n = 0;
+	assert_int_equal(rollup_query(s, id[1], TIER_HOUR, INT64_MIN, INT64_MAX, take_rollup, &rr), 23);
+	assert_int_equal(rr.start[0], h0);
+	assert_int_equal(rr.start[22], h0 + 23 * 3600000LL);
+	rr.n = 0;
+	assert_int_equal(rollup_query(s, id[1], TIER_DAY, INT64_MIN, INT64_MAX, take_rollup, &rr), 1);
+	assert_true(rr.min[0] == -1);
+	/* the callback stops it */
+	rr.n = 0;
+	assert_int_equal(rollup_query(s, id[0], TIER_HOUR, INT64_MIN, INT64_MAX, take_rollup, &rr), 24);
+	rr.n = 40;
+	assert_int_equal(rollup_query(s, id[0], TIER_HOUR, INT64_MIN, INT64_MAX, take_rollup, &rr), 10);
+	/* nothing in range, a bad tier */
+	assert_int_equal(rollup_query(s, id[0], TIER_HOUR, h0 + 30 * 3600000LL, INT64_MAX, take_rollup, &rr), 0);
+	assert_int_equal(rollup_query(s, id[0], 7, 0, 1, take_rollup, &rr), -EINVAL);
+	store_close(s);
+}
+
 static void test_quality_names(void **state)
 {
 	assert_string_equal(quality_name(Q_GOOD), "good");
@@ -536,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_full_keeps_unrolled),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_read_only),
+		cmocka_unit_test(test_rollup_query),
 		cmocka_unit_test(test_quality_names),
 	};
 	return cmocka_run_group_tests_name("store", tests, setup, teardown);

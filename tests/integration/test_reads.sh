@@ -23,6 +23,15 @@ start_gateway "$T/gw.conf"
 
 reqs() { "$SIM" --ctl "$1" stats | awk -F= '/requests/ { print $2 }'; }
 polls() { sample_count "$T/gw.conf" "$1" "$2"; }
+# the times (ms) of the stored polls of device $1 (metric $2)
+poll_times() { "$WARDGW" query -c "$T/gw.conf" --device "$1" --metric "$2" --from -1h --format csv 2>/dev/null |
+	tail -n +2 | cut -d, -f2; }
+# polls of $1 ($2) with a time in ($3, $4]
+polls_in() { poll_times "$1" "$2" | awk -v a="$3" -v b="$4" '$1 > a && $1 <= b' | wc -l; }
+# every poll of $1 ($2) started by $3 is stored: one after it is (commits
+# are in order), so a count up to $3 no longer depends on the store's lag
+stored_past() { [ "$(poll_times "$1" "$2" | sort -n | tail -n 1)" -gt "$3" ] 2>/dev/null; }
+now_ms() { date +%s%3N; }
 
 wait_until 20 grep -q 'sdm-holes: exception 0x02 for .* reading that range without gaps' "$T/gateway.log" ||
 	fail "no fallback for the meter with holes"
@@ -35,9 +44,13 @@ wait_for 20 '[ "$(polls sdm-holes supplyVoltage)" -ge $((p0 + 3)) ]' || fail "th
 grep -q 'sdm-holes.*offline' "$T/gateway.log" && fail "the meter with holes went offline"
 
 # requests per poll, counted at the simulators over a few seconds
-r1=$(reqs "$CTL2"); p1=$(polls sdm-holes supplyVoltage)
+# (requests read at the simulator at t1 and t2; the polls stored with a
+# time between t1 and t2, counted once the store is past t2)
+r1=$(reqs "$CTL2"); t1=$(now_ms); p1=$(polls sdm-holes supplyVoltage)
 wait_for 20 '[ "$(polls sdm-holes supplyVoltage)" -ge $((p1 + 5)) ]' || fail "sdm-holes: no 5 polls in 20 s"
-r2=$(reqs "$CTL2"); p2=$(polls sdm-holes supplyVoltage)
+r2=$(reqs "$CTL2"); t2=$(now_ms)
+wait_until 20 stored_past sdm-holes supplyVoltage "$t2" || fail "sdm-holes: no poll stored after $t2"
+p1=0 p2=$(polls_in sdm-holes supplyVoltage "$t1" "$t2")
 per=$(awk -v r=$((r2 - r1)) -v p=$((p2 - p1)) 'BEGIN { printf "%.1f", p ? r / p : 0 }')
 # 0x0000..0x0049 refused as one read; after the fallback 0x00, 0x06, 0x0C,
 # 0x1E alone, 0x46 + 0x48 (adjacent) together, and activeEnergy: 6 requests
@@ -50,10 +63,13 @@ ok "sdm-holes: $((p2 - p1)) polls, $per requests each after the fallback"
 # the full meter: 0x0000..0x0049 in one read, 0x0156 in another; the cabinet
 # at max_regs = 4 reads 0x0000..0x000F (16 registers) in 4 requests (the
 # counts are read a moment apart: allow one poll of slack)
-r1=$(reqs "$CTL"); a1=$(polls sdm-full supplyVoltage); c1=$(polls cab lampsOn)
+r1=$(reqs "$CTL"); t1=$(now_ms); a1=$(polls sdm-full supplyVoltage); c1=$(polls cab lampsOn)
 wait_for 20 '[ "$(polls sdm-full supplyVoltage)" -ge $((a1 + 4)) ] && [ "$(polls cab lampsOn)" -ge $((c1 + 4)) ]' ||
 	fail "sdm-full and cab: no 4 polls each in 20 s"
-r2=$(reqs "$CTL"); a2=$(polls sdm-full supplyVoltage); c2=$(polls cab lampsOn)
+r2=$(reqs "$CTL"); t2=$(now_ms)
+wait_until 20 stored_past sdm-full supplyVoltage "$t2" || fail "sdm-full: no poll stored after $t2"
+wait_until 20 stored_past cab lampsOn "$t2" || fail "cab: no poll stored after $t2"
+a1=0 c1=0 a2=$(polls_in sdm-full supplyVoltage "$t1" "$t2") c2=$(polls_in cab lampsOn "$t1" "$t2")
 got=$((r2 - r1)) want=$(( (a2 - a1) * 2 ))
 low=$(( want + (c2 - c1) * 4 - 4 )) high=$(( want + (c2 - c1) * 4 + 4 ))
 [ "$got" -ge "$low" ] && [ "$got" -le "$high" ] ||

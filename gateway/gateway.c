@@ -576,33 +576,46 @@ static int add_links(struct gateway *gw)
 	return 0;
 }
 
-static int start_link(struct gateway *gw, struct gw_link *l, const struct link_conf *lc)
+/* One link's publisher, for the mqtt section's link ("ioc", @name NULL)
+ * and each of links = ( ... ) alike: its retained status topic and
+ * payloads (naming the link when it has a @name), client id, password,
+ * broker addresses, callbacks (@arg) and, with @commands, the command
+ * topic under @prefix. @what names it in errors ("mqtt", "link NAME"). */
+static int link_publisher(struct gateway *gw, const struct link_conf *lc, const char *name, const char *prefix,
+			  const char *what, int commands, void (*on_up)(void *, int, int),
+			  void (*on_acked)(void *, int64_t, int),
+			  void (*on_msg)(void *, const char *, const void *, size_t), void *arg,
+			  struct publisher **out)
 {
 	struct gw_config *c = gw->cfg;
 	struct publisher_opts o = { 0 };
 	char *topic = NULL, *online = NULL, *offline = NULL, *cid = NULL, *pw = NULL, *cmd = NULL;
+	char named[96] = "";
 	int ret = -ENOMEM;
 
-	if (asprintf(&topic, "%s/%s/status", l->to, c->gateway_id) < 0)
+	if (name)
+		snprintf(named, sizeof(named), ",\"link\":\"%s\"", name);
+	if (asprintf(&topic, "%s/%s/status", prefix, c->gateway_id) < 0)
 		topic = NULL;
 	if (asprintf(&online, "{\"state\":\"online\",\"version\":\"%s\",\"started\":%lld,\"config\":\"%s\","
-		     "\"devices\":%zu,\"link\":\"%s\"}", WARDGW_VERSION, (long long)(gw->started_ms / 1000),
-		     c->digest, gw->ndevices, l->name) < 0)
+		     "\"devices\":%zu%s}", WARDGW_VERSION, (long long)(gw->started_ms / 1000), c->digest,
+		     gw->ndevices, named) < 0)
 		online = NULL;
-	if (asprintf(&offline, "{\"state\":\"offline\",\"version\":\"%s\",\"started\":%lld,\"link\":\"%s\"}",
-		     WARDGW_VERSION, (long long)(gw->started_ms / 1000), l->name) < 0)
+	if (asprintf(&offline, "{\"state\":\"offline\",\"version\":\"%s\",\"started\":%lld%s}",
+		     WARDGW_VERSION, (long long)(gw->started_ms / 1000), named) < 0)
 		offline = NULL;
 	if (lc->client_id)
 		cid = strdup(lc->client_id);
-	else if (asprintf(&cid, "wardgw-%s-%s", c->gateway_id, l->name) < 0)
+	else if (asprintf(&cid, "wardgw-%s%s%s", c->gateway_id, name ? "-" : "", name ? name : "") < 0)
 		cid = NULL;
 	if (!topic || !online || !offline || !cid)
 		goto out;
 	if (lc->password_file) {
 		char buf[256], why[600];
+		/* an empty password file is an empty password, as it always was */
 		if ((ret = secret_read_line(lc->password_file, buf, sizeof(buf), why, sizeof(why))) < 0 &&
 		    ret != -ENODATA) {
-			ret = log_error(ret, "link %s: password_file%s %s", l->name, ret == -EPERM ? "" : ":", why);
+			ret = log_error(ret, "%s: password_file%s %s", what, ret == -EPERM ? "" : ":", why);
 			goto out;
 		}
 		ret = -ENOMEM;
@@ -627,18 +640,19 @@ static int start_link(struct gateway *gw, struct gw_link *l, const struct link_c
 	o.cert_file = lc->cert_file;
 	o.key_file = lc->key_file;
 	o.verify_hostname = lc->verify_hostname;
-	o.on_link = on_link_n;
-	o.on_ack = on_ack_n;
-	o.cb_arg = l;
+	o.on_link = on_up;
+	o.on_ack = on_acked;
+	o.cb_arg = arg;
 	o.status_topic = topic;
 	o.online_payload = online;
 	o.offline_payload = offline;
+	/* IOC commands for a service (the lighting schedule's) */
 	const struct service_ops *sv = services_commands(c);
-	if (lc->commands && sv && asprintf(&cmd, "%s/%s/%s", l->to, c->gateway_id, sv->command_topic) >= 0) {
+	if (commands && sv && asprintf(&cmd, "%s/%s/%s", prefix, c->gateway_id, sv->command_topic) >= 0) {
 		o.subscribe_topic = cmd;
-		o.on_message = on_message_n;
+		o.on_message = on_msg;
 	}
-	ret = publisher_new(&l->pub, &o, gw->base, gw->q);
+	ret = publisher_new(out, &o, gw->base, gw->q);
 out:
 	free(topic);
 	free(online);
@@ -647,6 +661,15 @@ out:
 	free(pw);
 	free(cmd);
 	return ret;
+}
+
+static int start_link(struct gateway *gw, struct gw_link *l, const struct link_conf *lc)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "link %s", l->name);
+	return link_publisher(gw, lc, l->name, l->to, what, lc->commands, on_link_n, on_ack_n, on_message_n, l,
+			      &l->pub);
 }
 
 static void free_links(struct gateway *gw)
@@ -781,80 +804,22 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		refresh_status(gw, now);
 }
 
+/* The mqtt section's link, "ioc": the same as any link's, its settings
+ * read from the section. */
 static int start_publisher(struct gateway *gw)
 {
 	struct gw_config *c = gw->cfg;
-	struct publisher_opts o = { 0 };
-	char *topic = NULL, *online = NULL, *offline = NULL, *cid = NULL, *pw = NULL;
-	int ret = -ENOMEM;
+	const struct link_conf lc = {
+		.uri = c->mqtt_uri, .uris = c->mqtt_uris, .nuris = c->mqtt_nuris,
+		.connect_timeout_s = c->mqtt_connect_timeout_s, .client_id = c->mqtt_client_id,
+		.username = c->mqtt_username, .password_file = c->mqtt_password_file,
+		.ca_file = c->mqtt_ca_file, .cert_file = c->mqtt_cert_file, .key_file = c->mqtt_key_file,
+		.verify_hostname = c->mqtt_verify_hostname, .qos = c->mqtt_qos, .keepalive = c->mqtt_keepalive,
+		.clean_session = c->mqtt_clean_session, .max_inflight = c->mqtt_max_inflight,
+		.buffer = c->mqtt_buffer,
+	};
 
-	if (asprintf(&topic, "%s/%s/status", c->topic_prefix, c->gateway_id) < 0)
-		topic = NULL;
-	if (asprintf(&online, "{\"state\":\"online\",\"version\":\"%s\",\"started\":%lld,"
-		     "\"config\":\"%s\",\"devices\":%zu}", WARDGW_VERSION,
-		     (long long)(gw->started_ms / 1000), c->digest, gw->ndevices) < 0)
-		online = NULL;
-	if (asprintf(&offline, "{\"state\":\"offline\",\"version\":\"%s\",\"started\":%lld}",
-		     WARDGW_VERSION, (long long)(gw->started_ms / 1000)) < 0)
-		offline = NULL;
-	if (c->mqtt_client_id)
-		cid = strdup(c->mqtt_client_id);
-	else if (asprintf(&cid, "wardgw-%s", c->gateway_id) < 0)
-		cid = NULL;
-	if (!topic || !online || !offline || !cid)
-		goto out;
-	if (c->mqtt_password_file) {
-		char buf[256], why[600];
-		/* an empty password file is an empty password, as it always was */
-		if ((ret = secret_read_line(c->mqtt_password_file, buf, sizeof(buf), why, sizeof(why))) < 0 &&
-		    ret != -ENODATA) {
-			ret = log_error(ret, "mqtt: password_file%s %s", ret == -EPERM ? "" : ":", why);
-			goto out;
-		}
-		ret = -ENOMEM;
-		pw = strdup(buf);
-		OPENSSL_cleanse(buf, sizeof(buf));
-		if (!pw)
-			goto out;
-	}
-	o.uri = c->mqtt_uri;
-	o.uris = (const char *const *)c->mqtt_uris;
-	o.nuris = c->mqtt_nuris;
-	o.connect_timeout = c->mqtt_connect_timeout_s;
-	o.client_id = cid;
-	o.username = c->mqtt_username;
-	o.password = pw;
-	o.keepalive = c->mqtt_keepalive;
-	o.qos = c->mqtt_qos;
-	o.buffer = c->mqtt_buffer;
-	o.clean_session = c->mqtt_clean_session;
-	o.max_inflight = c->mqtt_max_inflight;
-	o.ca_file = c->mqtt_ca_file;
-	o.cert_file = c->mqtt_cert_file;
-	o.key_file = c->mqtt_key_file;
-	o.verify_hostname = c->mqtt_verify_hostname;
-	o.on_link = on_link;
-	o.on_ack = on_ack;
-	o.cb_arg = gw;
-	o.status_topic = topic;
-	o.online_payload = online;
-	o.offline_payload = offline;
-	/* IOC commands for a service (the lighting schedule's) */
-	char *cmd_topic = NULL;
-	const struct service_ops *sv = services_commands(c);
-	if (sv && asprintf(&cmd_topic, "%s/%s/%s", c->topic_prefix, c->gateway_id, sv->command_topic) >= 0) {
-		o.subscribe_topic = cmd_topic;
-		o.on_message = on_message;
-	}
-	ret = publisher_new(&gw->pub, &o, gw->base, gw->q);
-	free(cmd_topic);
-out:
-	free(topic);
-	free(online);
-	free(offline);
-	free(cid);
-	free(pw);
-	return ret;
+	return link_publisher(gw, &lc, NULL, c->topic_prefix, "mqtt", 1, on_link, on_ack, on_message, gw, &gw->pub);
 }
 
 int gateway_device_init(struct gateway *gw, struct device *d, const struct device_conf *conf, size_t index)

@@ -250,8 +250,8 @@ static void rec_check_done(struct trec *r)
 	}
 }
 
-/* Forget the done records the walk has passed; the cursor follows. */
-static void advance_tcur(struct link *l)
+/* Drop the leading records that are done and that the walk has passed. */
+static void drop_done(struct link *l)
 {
 	size_t k = 0;
 
@@ -263,6 +263,12 @@ static void advance_tcur(struct link *l)
 		memmove(l->tr, l->tr + k, (l->ntr - k) * sizeof(*l->tr));
 		l->ntr -= k;
 	}
+}
+
+/* Forget the done records the walk has passed; the cursor follows. */
+static void advance_tcur(struct link *l)
+{
+	drop_done(l);
 	/* live records right after bnext: the walk has nothing to read there */
 	for (size_t i = 0; i < l->ntr; i++) {
 		if (l->tr[i].id <= l->bnext)
@@ -271,15 +277,7 @@ static void advance_tcur(struct link *l)
 			break;
 		l->bnext = l->tr[i].id;
 	}
-	k = 0;
-	while (k < l->ntr && l->tr[k].done && l->tr[k].id <= l->bnext) {
-		l->held_bytes -= l->tr[k].len;
-		k++;
-	}
-	if (k) {
-		memmove(l->tr, l->tr + k, (l->ntr - k) * sizeof(*l->tr));
-		l->ntr -= k;
-	}
+	drop_done(l);
 	int64_t c = l->ntr && l->tr[0].id <= l->bnext ? l->tr[0].id - 1 : l->bnext;
 	if (c > l->tcur)
 		l->tcur = c;

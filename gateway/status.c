@@ -69,8 +69,10 @@ static json_t *links_json(struct gateway *gw, int stable)
 							   ps.connected ? "up" : "down"));
 			continue;
 		}
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		/* server: the node of its uris the link is on (or was last on), since server_since (ms) */
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"name", ls.name, "uri", uri ? uri : "", "state", ps.connected ? "up" : "down",
+			"server", ps.server ? ps.server : "", "server_since", (json_int_t)ps.server_since_ms,
 			"sent", (json_int_t)ls.sent, "acked", (json_int_t)ls.acked, "failed", (json_int_t)ls.failed,
 			"inflight", (json_int_t)ls.inflight, "backlog_messages", (json_int_t)ls.prio_backlog,
 			"telemetry_cursor", (json_int_t)ls.tele_cursor, "telemetry_commits", (json_int_t)ls.tele_lag,
@@ -272,6 +274,9 @@ static void links_metrics(FILE *f, struct gateway *gw)
 		{ "wardgw_link_backlog_messages", "gauge", "KPI, event and answer messages the link still owes." },
 		{ "wardgw_link_telemetry_lag_commits", "gauge", "Commits whose telemetry the link still owes." },
 		{ "wardgw_link_telemetry_backlog_bytes", "gauge", "Commit log bytes of that telemetry." },
+		{ "wardgw_link_connects_total", "counter", "Successful connections of the link to its broker." },
+		{ "wardgw_link_disconnects_total", "counter", "Connections of the link lost." },
+		{ "wardgw_link_server_info", "gauge", "The node of its uris the link is on (or was last on): 1 while connected." },
 	};
 	int n = gw->outbox ? outbox_nlinks(gw->outbox) : 0;
 
@@ -287,9 +292,16 @@ static void links_metrics(FILE *f, struct gateway *gw)
 				publisher_get_stats(pub, &ps);
 			long long v = k == 0 ? ps.connected : k == 1 ? (long long)ls.sent : k == 2 ? (long long)ls.acked :
 				      k == 3 ? (long long)ls.failed : k == 4 ? ls.inflight : k == 5 ? ls.prio_backlog :
-				      k == 6 ? ls.tele_lag : ls.tele_bytes;
+				      k == 6 ? ls.tele_lag : k == 7 ? ls.tele_bytes : k == 8 ? (long long)ps.connects :
+				      k == 9 ? (long long)ps.disconnects : ps.connected;
+			if (k == 10 && !ps.server)
+				continue;       /* never connected: no node to name */
 			fprintf(f, "%s{link=\"", m[k].name);
 			label(f, ls.name);
+			if (k == 10) {
+				fputs("\",uri=\"", f);
+				label(f, ps.server);
+			}
 			fprintf(f, "\"} %lld\n", v);
 		}
 	}
@@ -548,9 +560,10 @@ int status_print(const char *path, int stale_s, FILE *out, FILE *err)
 	v = json_object_get(root, "links");
 	for (size_t i = 0; json_array_size(v) > 1 && i < json_array_size(v); i++) {
 		json_t *l = json_array_get(v, i);
+		/* the node it is on, with uris (a cluster) the one Paho took */
 		fprintf(out, _("  link %-8s %s (%s), %lld sent, %lld acknowledged, %lld in flight, owes %lld messages and "
 			"telemetry of %lld commits (%lld bytes)\n"), js(l, "name"), state_words(js(l, "state")),
-			js(l, "uri"), ji(l, "sent"), ji(l, "acked"), ji(l, "inflight"), ji(l, "backlog_messages"),
+			*js(l, "server") ? js(l, "server") : js(l, "uri"), ji(l, "sent"), ji(l, "acked"), ji(l, "inflight"), ji(l, "backlog_messages"),
 			ji(l, "telemetry_commits"), ji(l, "telemetry_bytes"));
 		if (strcmp(js(l, "state"), "up") && !ret)
 			ret = 1;

@@ -96,6 +96,7 @@ PROV_DEVICES=${BENCH_PROVINCE_DEVICES:-10}
 PROV_POLL_MS=${BENCH_PROVINCE_POLL_MS:-10000}
 PROV_SECS=${BENCH_PROVINCE_SECS:-60}
 PROV_COST=${BENCH_PROVINCE_COST:-10}
+PROV_WARD=${BENCH_PROVINCE_WARD:-1}          # 0: no ward broker, one link per gateway (the cluster)
 PROVINCE_DIR=""
 T=$(mktemp -d "${TMPDIR:-/tmp}/wardgw-bench.XXXXXX")
 HZ=$(getconf CLK_TCK)
@@ -577,23 +578,29 @@ EOC
 
 # province: BENCH_PROVINCE_GATEWAYS real wardgw (BENCH_PROVINCE_DEVICES
 # simulated cabinets each, polled every BENCH_PROVINCE_POLL_MS, two KPIs
-# in 1-minute windows) against the 3-node nats-server cluster of
-# scripts/province.sh, with per-gateway rights (bcrypt cost
+# in 1-minute windows) with two links each (scripts/province.sh): the ward
+# broker (one mosquitto for all; BENCH_PROVINCE_WARD=0: none) and the
+# 3-node nats-server cluster, with per-gateway rights (bcrypt cost
 # BENCH_PROVINCE_COST) and a durable provincial reader. Over
 # BENCH_PROVINCE_SECS after a warm-up: messages/s the reader received and
-# the gateways sent, CPU and RSS per gateway (median, worst) and per node.
-# Then the node most gateways are on is SIGKILLed for BENCH_OUTAGE s and
-# started again: failover time per gateway (kill -> its next "connected"
-# line, on another node), median and worst; the gateways are stopped and
-# what each stored is compared with what the reader got (nothing lost).
+# the gateways sent it, CPU and RSS per gateway (median, worst), per node
+# and of the ward broker. Then the node most gateways' province links are
+# on is SIGKILLed for BENCH_OUTAGE s and started again: failover time per
+# gateway (kill -> its next "connected" line, on another node), median and
+# worst; the ward links meanwhile (longest gap between two of a gateway's
+# packs at a ward subscriber, links that reconnected); the gateways are
+# stopped and what each stored is compared with what the reader got
+# (nothing lost).
 run_province() {
 	local pd="$T/province" base rc=0 i pid t0 t1 secs
 	local gw_pids="" node_pids="" lines0 lines1 sent0 sent1
 	command -v nats-server >/dev/null || { echo "province: nats-server not installed" >&2; return 1; }
 	base=$(free_port $((100 + PROV_GATEWAYS * PROV_DEVICES + 10))) || return 1
 	echo "== province: $PROV_GATEWAYS gateways x $PROV_DEVICES cabinets, poll ${PROV_POLL_MS} ms, 3-node nats-server cluster (bcrypt cost $PROV_COST)"
+	local ward_opt=""
+	[ "$PROV_WARD" = 1 ] || ward_opt=--no-ward
 	if ! B=$B "$ROOT/scripts/province.sh" start "$pd" --gateways "$PROV_GATEWAYS" --devices "$PROV_DEVICES" \
-		--poll-ms "$PROV_POLL_MS" --kpi-window 1m --base-port "$base" --cost "$PROV_COST" > "$T/province-start.out" 2>&1; then
+		--poll-ms "$PROV_POLL_MS" --kpi-window 1m --base-port "$base" --cost "$PROV_COST" $ward_opt > "$T/province-start.out" 2>&1; then
 		tail -n 5 "$T/province-start.out" >&2
 		B=$B "$ROOT/scripts/province.sh" stop "$pd" >/dev/null 2>&1
 		return 1
@@ -602,15 +609,29 @@ run_province() {
 	for i in $(seq 1 "$PROV_GATEWAYS"); do gw_pids="$gw_pids $(cat "$pd/gw-$i/pid")"; done
 	for i in 1 2 3; do node_pids="$node_pids $(cat "$pd/c/n$i/nats.pid")"; done
 	PIDS="$PIDS $gw_pids $node_pids $(cat "$pd/reader.pid") $(cat "$pd/sim.pid")"
+	. "$pd/province.env"     # PLINK: the name of the cluster's link; WARD_PORT
+	local ward_pid=""
+	if [ -n "$WARD_PORT" ]; then
+		ward_pid=$(cat "$pd/ward.pid")
+		# the ward subscriber: each ward telemetry pack, stamped when it arrives
+		mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "$WARD_PORT" -i ward-ioc -q 1 -t 'ward/+/telemetry/#' -F '%U %t' \
+			> "$T/ward.txt" 2>/dev/null &
+		PIDS="$PIDS $ward_pid $!"
+	fi
 	grep '^# ' "$T/province-start.out" | sed 's/^# /   connected: /'
 	sleep "$WARMUP"
-	sent_total() { local s=0 i v; for i in $(seq 1 "$PROV_GATEWAYS"); do
-		v=$(jq -r '.link.sent // 0' "$pd/gw-$i/data/status.json" 2>/dev/null); s=$((s + ${v:-0})); done; echo $s; }
+	# what the gateways' links to the cluster sent, and their states
+	plink_all() { local i; for i in $(seq 1 "$PROV_GATEWAYS"); do
+		jq -r --arg n "$PLINK" --arg f "$1" '.links[] | select(.name == $n) | .[$f]' "$pd/gw-$i/data/status.json" 2>/dev/null; done; }
+	sent_total() { plink_all sent | awk '{ s += $1 } END { print s + 0 }'; }
 	declare -A c0
-	for pid in $gw_pids $node_pids; do c0[$pid]=$(cpu_ticks "$pid"); done
+	for pid in $gw_pids $node_pids $ward_pid; do c0[$pid]=$(cpu_ticks "$pid"); done
+	local wlines0 wlines1
+	wlines0=$( [ -z "$WARD_PORT" ] || wc -l < "$T/ward.txt")
 	lines0=$(wc -l < "$pd/reader.txt") sent0=$(sent_total) t0=$(date +%s%3N)
 	sleep "$PROV_SECS"
 	t1=$(date +%s%3N) lines1=$(wc -l < "$pd/reader.txt") sent1=$(sent_total)
+	wlines1=$( [ -z "$WARD_PORT" ] || wc -l < "$T/ward.txt")
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
 	pct() { awk -v t="$1" -v hz="$HZ" -v s="$secs" 'BEGIN { printf "%.2f\n", 100 * t / hz / s }'; }
 	rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -628,7 +649,12 @@ run_province() {
 		ncpu="$ncpu $v"; ncpu_sum=$(awk -v a="$ncpu_sum" -v b="$v" 'BEGIN { print a + b }')
 		v=$(rss_kb "$pid"); nrss="$nrss $((v / 1024))"; nrss_sum=$((nrss_sum + v / 1024))
 	done
-	local rate_in rate_sent
+	local rate_in rate_sent ward_rate="-" ward_cpu="-" ward_rss="-"
+	if [ -n "$WARD_PORT" ]; then
+		ward_rate=$(awk -v n=$((wlines1 - wlines0)) -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
+		ward_cpu=$(pct $(( $(cpu_ticks "$ward_pid") - ${c0[$ward_pid]} )))
+		ward_rss=$(( $(rss_kb "$ward_pid") / 1024 ))
+	fi
 	rate_in=$(awk -v n=$((lines1 - lines0)) -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
 	rate_sent=$(awk -v n=$((sent1 - sent0)) -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
 
@@ -650,10 +676,12 @@ run_province() {
 	local moved notmoved fo_med fo_max
 	moved=$(awk '$2 != "-"' "$T/moves" | wc -l) notmoved=$(awk '$2 == "-"' "$T/moves" | wc -l)
 	read -r fo_med fo_max < <(awk '$2 != "-" { print $2 }' "$T/moves" | sort -n | awk '{ v[NR] = $1 } END { printf "%s %s", v[int((NR + 1) / 2)], v[NR] }')
-	local dropped=0
+	local dropped=0 lost_pats=() restart_ms
+	restart_ms=$(date +%s%3N)
+	for u in $MQTT_URIS; do lost_pats+=(-e "mqtt $u: connection lost"); done
 	for i in $(seq 1 "$PROV_GATEWAYS"); do
 		grep -q "^gw-$i " "$T/moves" && continue
-		grep 'connection lost' "$pd/gw-$i/gateway.log" | awk '{ print $1 " " $2 }' | while read -r d; do
+		grep -F "${lost_pats[@]}" "$pd/gw-$i/gateway.log" | awk '{ print $1 " " $2 }' | while read -r d; do
 			[ "$(date -d "$d" +%s%3N)" -ge "$kill_ms" ] && { echo x; break; }; done | grep -q x && dropped=$((dropped + 1))
 	done
 	# every link up again, then a minute for a KPI window to close after the restart
@@ -661,13 +689,25 @@ run_province() {
 	end=$((SECONDS + 120))
 	while [ $SECONDS -lt $end ]; do
 		up=0
-		for i in $(seq 1 "$PROV_GATEWAYS"); do
-			[ "$(jq -r .link.state "$pd/gw-$i/data/status.json" 2>/dev/null)" = up ] && up=$((up + 1))
-		done
+		up=$(plink_all state | grep -c '^up$')
 		[ $up = "$PROV_GATEWAYS" ] && break
 		sleep 1
 	done
 	sleep 60
+	# the ward links across the outage: the longest gap between two of a
+	# gateway's packs at the ward subscriber from a poll before the kill to
+	# a poll after the restart (median and worst over the gateways), and
+	# the ward links that were lost (a "connection lost" line)
+	local ward_gap="-" ward_lost="-"
+	if [ -n "$WARD_PORT" ]; then
+		ward_gap=$(awk -v lo=$((kill_ms - PROV_POLL_MS)) -v hi=$((restart_ms + PROV_POLL_MS)) '
+			{ ms = int($1 * 1000); split($2, a, "/"); g = a[2]
+			  if (g in prev && prev[g] <= hi && ms >= lo && ms - prev[g] > gap[g]) gap[g] = ms - prev[g]
+			  prev[g] = ms }
+			END { for (g in prev) print gap[g] + 0 }' "$T/ward.txt" | sort -n |
+			awk '{ v[NR] = $1 } END { printf "median %s ms, worst %s ms over %d gateways", v[int((NR + 1) / 2)], v[NR], NR }')
+		ward_lost=$(grep -lF "mqtt tcp://127.0.0.1:$WARD_PORT: connection lost" "$pd"/gw-*/gateway.log 2>/dev/null | wc -l)
+	fi
 	for pid in $gw_pids; do kill -TERM "$pid" 2>/dev/null; done
 	for pid in $gw_pids; do for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; done
 	end=$((SECONDS + 120))
@@ -683,22 +723,25 @@ run_province() {
 	[ "$lost" = 0 ] || rc=1
 	[ "$notmoved" = 0 ] || rc=1
 	printf '   %-44s %s\n' \
-		"messages/s received by the reader" "$rate_in (the gateways sent $rate_sent/s, status included) over $secs s" \
+		"messages/s received by the reader" "$rate_in (the gateways' links to the cluster sent $rate_sent/s, their online status included) over $secs s" \
 		"CPU per gateway, % of a core" "median $gcpu_med, worst $gcpu_max (all $PROV_GATEWAYS: $gcpu_sum)" \
 		"RSS per gateway" "median $((grss_med / 1024)) MB, worst $((grss_max / 1024)) MB (all: $((grss_sum / 1024)) MB)" \
 		"CPU per node, % of a core (n1 n2 n3)" "$ncpu (cluster: $ncpu_sum)" \
 		"RSS per node, MB (n1 n2 n3)" "$nrss (cluster: $nrss_sum MB)" \
+		"ward broker (mosquitto): messages/s in" "$ward_rate telemetry packs (at the ward subscriber); CPU $ward_cpu % of a core, RSS $ward_rss MB" \
 		"node killed for ${OUTAGE} s" "n$victim ($victim_uri), $((moved + notmoved)) gateways on it" \
 		"failover (kill -> connected elsewhere)" "median $fo_med ms, worst $fo_max ms; $moved moved, $notmoved did not" \
 		"gateways of other nodes also dropped" "$dropped (the cluster closes publishers while stream leaders move)" \
 		"links up after the restart" "$up of $PROV_GATEWAYS" \
+		"ward links across the outage: longest gap" "$ward_gap (poll $PROV_POLL_MS ms)" \
+		"ward links lost meanwhile" "$ward_lost" \
 		"stored by the gateways" "$stored" \
 		"lost (stored, not at the reader, not in an outbox)" "$lost" \
 		"duplicates at the reader" "$dups"
 	tail -n 1 "$T/report.txt" | sed 's/^/   report: /'
 	B=$B "$ROOT/scripts/province.sh" stop "$pd" > /dev/null 2>&1
 	PROVINCE_DIR=""
-	echo "reproduce: BENCH_ONLY=province BENCH_PROVINCE_GATEWAYS=$PROV_GATEWAYS BENCH_PROVINCE_DEVICES=$PROV_DEVICES BENCH_PROVINCE_POLL_MS=$PROV_POLL_MS BENCH_PROVINCE_SECS=$PROV_SECS BENCH_PROVINCE_COST=$PROV_COST BENCH_OUTAGE=$OUTAGE make bench"
+	echo "reproduce: BENCH_ONLY=province BENCH_PROVINCE_GATEWAYS=$PROV_GATEWAYS BENCH_PROVINCE_DEVICES=$PROV_DEVICES BENCH_PROVINCE_POLL_MS=$PROV_POLL_MS BENCH_PROVINCE_SECS=$PROV_SECS BENCH_PROVINCE_COST=$PROV_COST BENCH_PROVINCE_WARD=$PROV_WARD BENCH_OUTAGE=$OUTAGE make bench"
 	return $rc
 }
 

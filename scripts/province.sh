@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # A province on one machine (docs/province.md): the 3-node nats-server
-# cluster of scripts/province-cluster.sh with the rights of N gateways, N
-# real wardgw processes on simulated wards (one build/wardgw-sim serving
-# every ward's cabinets), each with mqtt.uris listing the three nodes (in a
-# rotated order, so the gateways spread over the nodes), and a provincial
-# reader with a durable session (mosquitto_sub -c) writing what arrives.
+# cluster of scripts/province-cluster.sh with the rights of N gateways, a
+# ward broker (one mosquitto standing for every ward's IOC), N real wardgw
+# processes on simulated wards (one build/wardgw-sim serving every ward's
+# cabinets), each with two links: its mqtt section to the ward broker
+# (prefix "ward") and a link "province" whose uris list the three nodes (in
+# a rotated order, so the gateways spread over the nodes), and a
+# provincial reader with a durable session (mosquitto_sub -c) writing what
+# arrives.
 #
 # Usage: province.sh run    [DIR] [options]  start, report every --every s,
 #                                            stop everything on ^C (or after --secs)
@@ -19,11 +22,15 @@
 #   --gateways N      gateways (5)            --devices D   cabinets each (10)
 #   --poll-ms MS      poll interval (10000)   --kpi-window W  KPI window (1m)
 #   --base-port P     cluster ports P..P+23 (14220); the simulator's devices
-#                     from P+100 (N x D ports), its control port P+99
+#                     from P+100 (N x D ports), its control port P+99, the
+#                     ward broker P+98
 #   --cost N          bcrypt cost of the passwords (10)
 #   --keepalive S     mqtt.keepalive (10)     --secs S / --every S (run: 0 / 30)
 #   --stagger-ms MS   between two gateways' starts (100)
 #   --http-port P     gateway I serves its status page and /metrics on P+I-1
+#   --ward-port P     the ward broker is the mosquitto already listening on
+#                     127.0.0.1:P (default: one started here on base+98)
+#   --no-ward         no ward link: the mqtt section goes to the cluster
 #
 # report compares, per gateway, what the gateway stored (KPI windows in
 # its kpi_value table, polls in `wardgw query --all`, what still waits in its
@@ -46,7 +53,7 @@ WARDGW=$BDIR/wardgw
 SIM=$BDIR/wardgw-sim
 
 die() { echo "province: $*" >&2; exit 1; }
-usage() { sed -n '8,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '12,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 cmd=$1
@@ -59,12 +66,16 @@ moves) [ $# -eq 3 ] || usage; dir=$1 kill_ms=$2 kill_uri=$3; shift 3 ;;
 -h|--help) usage ;;
 *) usage ;;
 esac
+# the PID checks compare command lines, which hold the absolute paths
+[ "$cmd" = start ] || [ -z "$dir" ] || [ ! -d "$dir" ] || dir=$(cd "$dir" && pwd)
 N=5 D=10 POLL=10000 KPIW=1m BASE=14220 COST=10 KEEPALIVE=10 SECS=0 EVERY=30 JSON="" STAGGER=0.1 HTTP=""
+WARD=start WARD_PORT=""
 num() { printf '%s' "$2" | grep -Eq '^[0-9]+$' && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] ||
 	die "$1 must be $3..$4 (got '$2')"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--json) JSON=1; shift; continue ;;
+	--no-ward) WARD=none; shift; continue ;;
 	esac
 	[ $# -ge 2 ] || die "$1 needs a value"
 	case $1 in
@@ -78,6 +89,7 @@ while [ $# -gt 0 ]; do
 	--secs) num "$1" "$2" 0 1000000; SECS=$2 ;;
 	--every) num "$1" "$2" 1 86400; EVERY=$2 ;;
 	--http-port) num "$1" "$2" 1024 65000; HTTP=$2 ;;
+	--ward-port) num "$1" "$2" 1 65535; WARD=port WARD_PORT=$2 ;;
 	--stagger-ms) num "$1" "$2" 0 10000; STAGGER=$(awk -v m="$2" 'BEGIN { printf "%.3f", m / 1000 }') ;;
 	*) die "unknown option '$1'" ;;
 	esac
@@ -101,28 +113,27 @@ stop_file() { # FILE WORD
 	kill -KILL "$pid" 2>/dev/null || true
 }
 
-# gateway_config I FILE: the config of gateway I (gw-I). Its link to the
-# province lists the three nodes, starting at node (I mod 3) + 1. A second
-# link (the ward's own broker) goes here once wardgw has several links.
+# gateway_config I FILE: the config of gateway I (gw-I). Two links: the
+# mqtt section to the ward broker (the ward's IOC: prefix "ward",
+# everything) and "province" to the cluster, its uris listing the three
+# nodes starting at node (I mod 3) + 1, with gw-I's credentials, carrying
+# KPIs, events and telemetry. With --no-ward the mqtt section goes to the
+# cluster instead (one link, everything).
 gateway_config() {
-	local i=$1 f=$2 uris="" k n
+	local i=$1 f=$2 uris="" k n cluster
 	. "$dir/c/cluster.env"
+	. "$dir/province.env"
 	set -- $MQTT_URIS
 	n=$#
 	for k in $(seq 0 $((n - 1))); do
 		eval "u=\${$(( (i + k) % n + 1 ))}"
 		uris="$uris${uris:+, }\"$u\""
 	done
-	cat > "$f" <<EOC
-# gateway $i of the province in $dir (scripts/province.sh)
-gateway = { id = "gw-$i"; ward = "ward $i"; lat = 11.8; lon = 106.9; data_dir = "$dir/gw-$i/data"; };
-log = { level = "info"; };
-store = { path = "wardgw.db"; batch_ms = 500; };
-mqtt = {
-  uris = [ $uris ];
-  topic_prefix = "$PREFIX";
-  username = "gw-$i";
-  password_file = "$dir/gw-$i/password";
+	# the cluster's side, in the mqtt section or in the link
+	cluster="uris = [ $uris ];
+  topic_prefix = \"$PREFIX\";
+  username = \"gw-$i\";
+  password_file = \"$dir/gw-$i/password\";
   allow_plaintext_password = true;   # loopback only; ssl:// with ca_file in the field
   keepalive = $KEEPALIVE;
   # a CONNECT that a loaded node answers slowly (bcrypt, a new session in
@@ -131,8 +142,27 @@ mqtt = {
   # gateways at once, never converges (measured: 5 s did not)
   connect_timeout_s = 20;
   clean_session = false;
-  qos = 1;
-};
+  qos = 1;"
+	{
+		echo "# gateway $i of the province in $dir (scripts/province.sh)"
+		echo "gateway = { id = \"gw-$i\"; ward = \"ward $i\"; lat = 11.8; lon = 106.9; data_dir = \"$dir/gw-$i/data\"; };"
+		echo 'log = { level = "info"; };'
+		echo 'store = { path = "wardgw.db"; batch_ms = 500; };'
+		if [ -n "$WARD_PORT" ]; then
+			cat <<EOC
+# the ward's IOC (its own broker; one mosquitto stands for every ward here)
+mqtt = { uri = "tcp://127.0.0.1:$WARD_PORT"; topic_prefix = "ward"; keepalive = $KEEPALIVE; qos = 1; };
+# the province's cluster
+links = ( {
+  name = "province";
+  $cluster
+  carries = [ "kpi", "event", "telemetry" ];
+} );
+EOC
+		else
+			printf 'mqtt = {\n  %s\n};\n' "$cluster"
+		fi
+		cat <<EOC
 profiles_dir = "$ROOT/config/profiles";
 device_defaults = { poll_interval_ms = $POLL; timeout_ms = 1000; backoff_max_ms = 10000; };
 devices = ( { name = "cab"; count = $D; profile = "lighting-cabinet"; host = "127.0.0.1"; port = $((BASE + 100 + (i - 1) * D)); } );
@@ -142,6 +172,16 @@ kpis = (
   { name = "lighting.online"; domain = "lighting"; aggregate = "availability"; window = "$KPIW"; }
 );
 EOC
+	} > "$f"
+}
+
+# cluster_lines GW WHAT: GW's log lines "mqtt <node>: WHAT" for the nodes
+# of the cluster (not its ward link's)
+cluster_lines() {
+	local u pats=()
+	. "$dir/c/cluster.env"
+	for u in $MQTT_URIS; do pats+=(-e "mqtt $u: $2"); done
+	grep -F "${pats[@]}" "$dir/$1/gateway.log" 2>/dev/null
 }
 
 start() {
@@ -160,8 +200,12 @@ start() {
 		(umask 077; openssl rand -hex 16 > "$dir/gw-$i/password")
 		echo "gw-$i $dir/gw-$i/password" >> "$dir/gateways"
 	done
+	case $WARD in start) WARD_PORT=$((BASE + 98)) ;; none) WARD_PORT="" ;; esac
+	# PLINK: the name of each gateway's link to the cluster in status.json's links
 	{
 		echo "N=$N"; echo "D=$D"; echo "POLL=$POLL"; echo "KPIW=$KPIW"; echo "BASE=$BASE"; echo "HTTP=$HTTP"
+		echo "WARD=$WARD"; echo "WARD_PORT=$WARD_PORT"; echo "PLINK=$([ -n "$WARD_PORT" ] && echo province || echo ioc)"
+		echo "KEEPALIVE=$KEEPALIVE"
 	} > "$dir/province.env"
 	"$HERE/province-cluster.sh" start "$dir/c" --base-port "$BASE" --gateways "$dir/gateways" --cost "$COST"
 	. "$dir/c/cluster.env"
@@ -173,6 +217,21 @@ start() {
 		[ $SECONDS -lt $end ] || die "the simulator is not ready (see $dir/sim.log)"
 		sleep 0.1
 	done
+	# the ward broker: one mosquitto for every ward (each gateway has its prefix)
+	if [ "$WARD" = start ]; then
+		command -v mosquitto >/dev/null || die "mosquitto not found (apt-get install mosquitto), or --no-ward"
+		printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' \
+			"$WARD_PORT" > "$dir/ward.conf"
+		setsid mosquitto -c "$dir/ward.conf" </dev/null > "$dir/ward.log" 2>&1 &
+		echo $! > "$dir/ward.pid"
+	fi
+	if [ -n "$WARD_PORT" ]; then
+		end=$((SECONDS + 10))
+		until (exec 3<>"/dev/tcp/127.0.0.1/$WARD_PORT") 2>/dev/null; do
+			[ $SECONDS -lt $end ] || die "no ward broker on 127.0.0.1:$WARD_PORT (see $dir/ward.log)"
+			sleep 0.1
+		done
+	fi
 	# the reader: a durable session (clean session off, QoS 1) on the last node
 	set -- $MQTT_PORTS
 	eval "rport=\${$#}"
@@ -194,24 +253,25 @@ start() {
 	done
 	end=$((SECONDS + 120))
 	for i in $(seq 1 "$N"); do
-		until grep -q 'connected (session' "$dir/gw-$i/gateway.log"; do
+		until cluster_lines "gw-$i" 'connected (session' > /dev/null &&
+			{ [ -z "$WARD_PORT" ] || grep -qF "mqtt tcp://127.0.0.1:$WARD_PORT: connected (session" "$dir/gw-$i/gateway.log"; }; do
 			[ $SECONDS -lt $end ] || die "gw-$i did not connect in 120 s: $(tail -n 3 "$dir/gw-$i/gateway.log")"
 			pid_ok "$dir/gw-$i/pid" wardgw >/dev/null || die "gw-$i exited: $(tail -n 3 "$dir/gw-$i/gateway.log")"
 			sleep 0.2
 		done
 	done
 	[ "$cmd" = run ] || trap - EXIT
-	echo "province: $N gateways x $D cabinets (poll ${POLL} ms, KPI window $KPIW) on the cluster in $dir/c; reader on 127.0.0.1:$rport"
+	echo "province: $N gateways x $D cabinets (poll ${POLL} ms, KPI window $KPIW) on the cluster in $dir/c; reader on 127.0.0.1:$rport$([ -z "$WARD_PORT" ] || echo "; ward broker on 127.0.0.1:$WARD_PORT (prefix ward)")"
 	nodes
 }
 
-# the node each gateway is on: the last "connected" line of its log
+# the node each gateway is on: the last "connected" line of its log to a node
 nodes() {
 	[ -r "$dir/province.env" ] || die "no province in $dir"
 	. "$dir/province.env"
 	local i line
 	for i in $(seq 1 "$N"); do
-		line=$(grep 'mqtt .*: connected (session' "$dir/gw-$i/gateway.log" 2>/dev/null | tail -n 1)
+		line=$(cluster_lines "gw-$i" 'connected (session' | tail -n 1)
 		echo "gw-$i $(printf '%s' "$line" | sed -n 's/.*mqtt \([^ ]*\): connected.*/\1/p')"
 	done | awk '{ print; n[$2]++ } END { for (u in n) printf "# %s: %d gateways\n", u, n[u] }'
 }
@@ -232,7 +292,7 @@ moves() {
 			elif [ -z "$after" ]; then
 				after="$((ms - kill_ms)) $(printf '%s' "$rest" | sed -n 's/.*mqtt \([^ ]*\): connected.*/\1/p')"
 			fi
-		done < <(grep 'mqtt .*: connected (session' "$dir/gw-$i/gateway.log" 2>/dev/null)
+		done < <(cluster_lines "gw-$i" 'connected (session')
 		case $before in *"mqtt $kill_uri: connected"*) ;; *) continue ;; esac
 		case $after in *" $kill_uri") after="" ;; esac    # back on the same node: not a move
 		[ -n "$after" ] || { after="- -"; all=1; }
@@ -251,6 +311,7 @@ stop() {
 	for i in $(seq 1 "$N"); do stop_file "$dir/gw-$i/pid" "$dir/gw-$i/gateway.conf"; done
 	stop_file "$dir/reader.pid" province-archive
 	stop_file "$dir/sim.pid" wardgw-sim
+	stop_file "$dir/ward.pid" "$dir/ward.conf"
 	"$HERE/province-cluster.sh" stop "$dir/c" || true
 	echo "province: stopped in $dir"
 }

@@ -282,7 +282,8 @@ void conf_apply_section(struct conf_ctx *ctx, const struct config_setting_t *gro
 			const struct opt *opts, const char *const *extra, void *dst);
 /** Free the strings @opts put into @dst. */
 void conf_free_section(const struct opt *opts, void *dst);
-/** Parse a KPI target group { op; value; deadline; baseline; start; } into @k (op, target, dates). */
+/** Parse a KPI target group { op; value; deadline; baseline; start; } into @k
+ *  (op, target, dates). In kpi_service.c, with the kpis section. */
 void conf_parse_target(struct conf_ctx *ctx, const struct config_setting_t *t, struct kpi_def *k);
 /** The path of the config file being parsed (for paths relative to it). */
 const char *conf_path(const struct conf_ctx *ctx);
@@ -307,6 +308,7 @@ const struct device_conf *config_device(const struct gw_config *cfg, const char 
 const struct profile *config_profile(const struct gw_config *cfg, const char *name);
 
 const struct group_def *config_group(const struct gw_config *cfg, const char *name);
+/* The kpis section's helpers (kpi_service.c). */
 /** "15m", "1h", "1d" -> ms; -EINVAL (syntax) or -ERANGE (does not divide a day). */
 int kpi_window_parse(const char *s, int64_t *ms);
 const char *kpi_agg_name(enum kpi_agg a);

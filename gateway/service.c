@@ -8,7 +8,8 @@
 
 /* Start order. The lighting schedule registers its derived series before
  * the rollups catch up; the health watch starts before the status page,
- * which reads it (stopped in reverse). */
+ * which reads it (stopped in reverse). The KPIs come last: their section
+ * is parsed after the others (a coverage KPI reads the coverage section). */
 const struct service_ops *const services[] = {
 	&lighting_service,
 	&coverage_service,
@@ -16,6 +17,7 @@ const struct service_ops *const services[] = {
 	&environment_service,
 	&health_service,
 	&http_service,
+	&kpi_service,
 	NULL,
 };
 

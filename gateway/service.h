@@ -1,6 +1,6 @@
 /* The service table: every part of the gateway that is not a driver (the
  * lighting schedule, coverage, push ingest, environment, the status page,
- * the health watch) is a const struct service_ops, listed statically in
+ * the health watch, the KPI definitions) is a const struct service_ops, listed statically in
  * service.c, beside the driver table (driver.h). The core (config.c,
  * gateway.c, ops.c, main.c) loops over the table and knows no part by name:
  * config.c hands each part its own section, gateway.c its events.
@@ -59,7 +59,7 @@ struct service_ops {
 	/* Parse the section @s (NULL: the file has none; set defaults) into
 	 * @cfg's pointer of this service. Errors with conf_error() or through
 	 * conf_apply_section(), each at its file:line. After devices and
-	 * groups, before the KPIs. */
+	 * groups, in table order (the KPIs, last, see every other section). */
 	void (*parse)(struct conf_ctx *ctx, const struct config_setting_t *s, struct gw_config *cfg);
 	/* Checks across sections, once everything is parsed. */
 	void (*check)(struct conf_ctx *ctx, const struct gw_config *cfg);
@@ -125,6 +125,7 @@ extern const struct service_ops ingest_service;
 extern const struct service_ops environment_service;
 extern const struct service_ops health_service;
 extern const struct service_ops http_service;
+extern const struct service_ops kpi_service;
 
 /** The NULL-terminated list of all services, in start order (stop: reverse). */
 extern const struct service_ops *const services[];

@@ -175,6 +175,51 @@ static void test_derived_metrics(void **state)
 	free(errs);
 }
 
+/* The kpis section belongs to the KPI service: last in the table (its
+ * parse sees every other section), its errors at the section's lines, the
+ * top level's "did you mean" from its name, nothing left after conf_free. */
+static void test_kpis(void **state)
+{
+	static const char kpi[] =
+		"kpis = ( { name = \"on\"; metric = \"lampsOn\"; aggregate = \"last\"; window = \"15m\"; } );\n";
+	char text[2048];
+	const struct service_ops *const *s = services;
+	int ret;
+	struct gw_config *cfg;
+	char *errs;
+
+	assert_ptr_equal(service_find("kpis"), &kpi_service);
+	while (s[1])
+		s++;
+	assert_ptr_equal(*s, &kpi_service);
+
+	snprintf(text, sizeof(text), "%s%s", HEAD, kpi);
+	errs = load(text, &ret, &cfg);
+	assert_string_equal(errs, "");
+	assert_int_equal(ret, 0);
+	assert_true(kpi_service.configured(cfg));
+	assert_int_equal(cfg->nkpis, 1);
+	assert_string_equal(cfg->kpis[0].name, "on");
+	assert_int_equal(cfg->kpis[0].window_ms, 15 * 60000);
+	kpi_service.conf_free(cfg);
+	assert_null(cfg->kpis);
+	assert_false(kpi_service.configured(cfg));
+	config_free(cfg);
+	free(errs);
+
+	errs = load(HEAD, &ret, &cfg);
+	assert_int_equal(ret, 0);
+	assert_false(kpi_service.configured(cfg));
+	config_free(cfg);
+	free(errs);
+
+	errs = load(HEAD "kpis = { };\n" "kpi = ( );\n", &ret, NULL);
+	assert_int_equal(ret, -EINVAL);
+	expect(errs, 3, "kpis must be a list: kpis = ( { name = \"...\"; ... } );");
+	expect(errs, 4, "unknown key 'kpi' in the top level (did you mean 'kpis'?)");
+	free(errs);
+}
+
 /* http { }: defaults, and its checks at the section's lines. */
 static void test_http(void **state)
 {
@@ -216,6 +261,7 @@ int main(void)
 		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_top_level_names),
 		cmocka_unit_test(test_derived_metrics),
+		cmocka_unit_test(test_kpis),
 		cmocka_unit_test(test_http),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -343,6 +343,7 @@ run_history() {
 	rm -rf "$T/wardgw-data"
 	mkdir -p "$T/wardgw-data"
 	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$((HISTORY_DEVICES * 10 * HISTORY_FRESH_S))" | sed 's/^/  /' || rc=$?
+	sync    # the generator's GB written back before the gateway's run, not during it
 	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
 	set -- $line
 	fresh_cpu=$2
@@ -350,6 +351,7 @@ run_history() {
 	rm -rf "$T/wardgw-data"
 	mkdir -p "$T/wardgw-data"
 	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
+	sync    # the generator's GB written back before the gateway's run, not during it
 	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
 	set -- $line
 	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
@@ -364,6 +366,7 @@ run_history() {
 		start_world "$HISTORY_BIG" 0 127.0.5.1
 		mkdir -p "$T/wardgw-data"
 		"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_BIG" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
+		sync    # the generator's GB written back before the gateway's run, not during it
 		line=$(run_wardgw "$HISTORY_BIG" 0 keep)
 		set -- $line
 		printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_BIG devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" \

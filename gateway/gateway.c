@@ -1127,7 +1127,7 @@ void gateway_release(struct gateway *gw)
 	write_stats(gw);
 	/* last flush with every module still there, then detach them */
 	if (gw->store) {
-		store_flush(gw->store);
+		store_flush_all(gw->store);      /* the rollups' last minutes too */
 		store_clear_hooks(gw->store);
 	}
 	gateway_ops_release(gw);

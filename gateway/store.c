@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,16 @@ struct store {
 	char unit_buf[32];
 	struct store_hook hooks[STORE_MAX_HOOKS];
 	int nhooks;
+	int draining;           /* store_flush_all */
+	struct walcopy {        /* the WAL copied into the database off the loop */
+		pthread_t th;
+		pthread_mutex_t mu;
+		pthread_cond_t cv;
+		sqlite3 *db;            /* its own connection */
+		int running, want, stop;
+		int pages;              /* copy when the WAL holds this many pages */
+		uint64_t copies;
+	} wc;
 };
 
 /* Buffer this many samples at most while the disk refuses commits. */
@@ -452,7 +463,119 @@ static int set_wal(struct store *s)
 /* The WAL is copied into the database (SQLite's checkpoint) when it holds
  * STORE_WAL_BYTES, whatever the page size: 4 MiB, SQLite's default at 4 KiB
  * pages, so that a page written by many commits is copied once, and a
- * power cut (the WAL is synced at that copy) risks no more than before. */
+ * power cut (the WAL is synced at that copy) risks no more than before.
+ * The copy (and its two fsyncs) is not done by the commit that fills the
+ * WAL, on the loop, as SQLite's automatic checkpoint would, but by a
+ * thread of the store's own with a connection of its own
+ * (PRAGMA wal_checkpoint(PASSIVE): it never waits for the writer nor makes
+ * it wait); the writer's automatic checkpoint is off. Should the thread
+ * not start, SQLite's automatic checkpoint does it, as before. */
+static void *walcopy_main(void *arg)
+{
+	struct store *s = arg;
+	struct walcopy *w = &s->wc;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->want && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->stop)
+			break;
+		w->want = 0;
+		pthread_mutex_unlock(&w->mu);
+		int nlog = 0, ncopied = 0;
+		int rc = sqlite3_wal_checkpoint_v2(w->db, "main", SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("store %s: copy the WAL into the database: %s", s->path, sqlite3_errmsg(w->db));
+		pthread_mutex_lock(&w->mu);
+		w->copies++;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* After each commit (SQLite's WAL hook, on the loop): wake the copier when
+ * the WAL holds enough pages. The WAL starts over only when a commit
+ * begins with all of it copied; should the thread never catch up (a disk
+ * slower than the commits), the commit copies it, as SQLite's automatic
+ * checkpoint did, at WALCOPY_LOOP_AT times the size. */
+#define WALCOPY_LOOP_AT 8
+
+static int walcopy_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct walcopy *w = arg;
+
+	if (pages >= WALCOPY_LOOP_AT * w->pages) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return SQLITE_OK;
+	}
+	if (pages >= w->pages) {
+		pthread_mutex_lock(&w->mu);
+		w->want = 1;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+	return SQLITE_OK;
+}
+
+static void walcopy_stop(struct store *s)
+{
+	struct walcopy *w = &s->wc;
+
+	if (w->running) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = 1;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->th, NULL);
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		w->running = 0;
+		if (s->db)
+			sqlite3_wal_hook(s->db, NULL, NULL);
+	}
+	if (w->db) {
+		sqlite3_close(w->db);
+		w->db = NULL;
+	}
+}
+
+/* 0 when the thread copies the WAL, < 0 when SQLite must (the caller
+ * leaves the automatic checkpoint on). */
+static int walcopy_start(struct store *s, int pages)
+{
+	struct walcopy *w = &s->wc;
+
+	/* a connection that has read nothing has not opened the WAL yet: its
+	 * checkpoint would copy nothing (and say -1 frames) */
+	if (sqlite3_open_v2(s->path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(w->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (pthread_mutex_init(&w->mu, NULL) != 0)
+		goto fail;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		goto fail;
+	}
+	w->pages = pages;
+	if (pthread_create(&w->th, NULL, walcopy_main, s) != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		goto fail;
+	}
+	w->running = 1;
+	sqlite3_wal_hook(s->db, walcopy_hook, w);   /* replaces the automatic checkpoint */
+	return 0;
+fail:
+	log_warn("store %s: no thread to copy the WAL (%s): SQLite copies it at commits",
+		 s->path, w->db ? sqlite3_errmsg(w->db) : "out of memory");
+	if (w->db) {
+		sqlite3_close(w->db);
+		w->db = NULL;
+	}
+	return -1;
+}
+
 static int set_wal_size(struct store *s)
 {
 	sqlite3_stmt *st;
@@ -464,6 +587,8 @@ static int set_wal_size(struct store *s)
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
 		page = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	if (!getenv("WARDGW_STORE_WAL_ON_LOOP") && walcopy_start(s, (int)(STORE_WAL_BYTES / page)) == 0)
+		return 0;
 	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %lld", (long long)(STORE_WAL_BYTES / page));
 	return exec(s, sql);
 }
@@ -982,13 +1107,14 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	if (s->db && s->log_all && !s->readonly) {
-		store_flush(s);
+		store_flush_all(s);
 		/* a clean stop leaves nothing to replay */
 		if (!s->failing && !s->need_reload && exec(s, "BEGIN") == 0) {
 			if (checkpoint(s) < 0 || exec(s, "COMMIT") < 0)
 				exec(s, "ROLLBACK");
 		}
 	}
+	walcopy_stop(s);        /* before the writer's close, which copies the rest */
 	sqlite3_finalize(s->find_dev);
 	sqlite3_finalize(s->add_dev);
 	sqlite3_finalize(s->find_ser);
@@ -1367,6 +1493,33 @@ int store_flush(struct store *s)
 	if (ret == -ENOSPC)
 		ret = flush_once(s, 0);
 	return ret;
+}
+
+int store_flush_all(struct store *s)
+{
+	int ret;
+
+	s->draining = 1;
+	ret = store_flush(s);
+	s->draining = 0;
+	return ret;
+}
+
+uint64_t store_wal_copies(struct store *s)
+{
+	uint64_t n = 0;
+
+	if (s && s->wc.running) {
+		pthread_mutex_lock(&s->wc.mu);
+		n = s->wc.copies;
+		pthread_mutex_unlock(&s->wc.mu);
+	}
+	return n;
+}
+
+int store_draining(const struct store *s)
+{
+	return s && s->draining;
 }
 
 /* The open chunks' bytes (to decide on a checkpoint). */

@@ -61,6 +61,14 @@ int store_commit(struct store *s);
 
 /** Commit buffered samples in one transaction. 0, or negative errno (kept for retry). */
 int store_flush(struct store *s);
+/* store_flush until the modules have written everything they hold
+ * (the minute rollups spread a minute's rows over several flushes; at a
+ * stop they go at once). */
+int store_flush_all(struct store *s);
+/* 1 inside store_flush_all: a module writes everything in this flush. */
+int store_draining(const struct store *s);
+/* Times the store's thread has copied the WAL into the database. */
+uint64_t store_wal_copies(struct store *s);
 /**
  * Cap the database file at @max_bytes (0: no cap but the disk). When a
  * commit finds the database or the disk full, the oldest raw samples that

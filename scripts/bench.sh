@@ -28,7 +28,9 @@
 # BENCH_HISTORY_DEVICES (1000) x 8 metrics, and a 24 h query; then the
 # gateway polling BENCH_HISTORY_DEVICES simulated devices for BENCH_SECS on
 # an empty store and on one holding BENCH_HISTORY_SAMPLES of generated
-# history (CPU per 1,000 polls, on time, peak RSS), and BENCH_HISTORY_BIG
+# history (CPU per 1,000 polls, on time, peak RSS) and, the constant-cost
+# goal's baseline, on a young store of BENCH_HISTORY_FRESH_S (1200) seconds
+# of generated history (chunks close in both), and BENCH_HISTORY_BIG
 # (5000; 0: skip) devices on that much history; a year of hourly rollups of
 # one series among BENCH_HISTORY_ROLLUP_SERIES (1000). BENCH_HISTORY_PARTS
 # ("store gateway big") picks among these three. BENCH_HISTORY_ROWS=0
@@ -82,6 +84,7 @@ HISTORY_SECS=${BENCH_HISTORY_SECS:-300}
 HISTORY_DEVICES=${BENCH_HISTORY_DEVICES:-1000}
 HISTORY_BIG=${BENCH_HISTORY_BIG:-5000}          # the large ward's devices (0: skip it)
 HISTORY_ROLLUP_SERIES=${BENCH_HISTORY_ROLLUP_SERIES:-1000}   # series with a year of hourly rollups
+HISTORY_FRESH_S=${BENCH_HISTORY_FRESH_S:-1200}  # the young store the gateway's cost is compared with: seconds of history
 # the history part's parts: the store benchmark, the gateway at HISTORY_DEVICES, the large ward
 HISTORY_PARTS=${BENCH_HISTORY_PARTS:-store gateway big}
 hpart() { case " $HISTORY_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -334,12 +337,27 @@ run_history() {
 	line=$(run_wardgw "$HISTORY_DEVICES" 0)
 	set -- $line
 	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, empty" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	# the baseline of the constant-cost goal: a young store in the steady
+	# state a gateway lives in (HISTORY_FRESH_S seconds of history, each
+	# series' last chunk open, so chunks close from the first second, as on
+	# the large history below); the empty store above closes none in its run
+	rm -rf "$T/wardgw-data"
+	mkdir -p "$T/wardgw-data"
+	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$((HISTORY_DEVICES * 10 * HISTORY_FRESH_S))" | sed 's/^/  /' || rc=$?
+	sync    # the generator's GB written back before the gateway's run, not during it
+	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
+	set -- $line
+	fresh_cpu=$2
+	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, ${HISTORY_FRESH_S} s of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
 	rm -rf "$T/wardgw-data"
 	mkdir -p "$T/wardgw-data"
 	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
+	sync    # the generator's GB written back before the gateway's run, not during it
 	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
 	set -- $line
 	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	awk -v a="$fresh_cpu" -v b="$2" -v f="$HISTORY_FRESH_S" -v h="$HISTORY_SAMPLES" 'BEGIN { if (a > 0)
+		printf "  CPU per 1,000 polls, %s of history / %s s of history: %.2f (goal: within 15 %%)\n", h, f, b / a }'
 	rm -rf "$T/wardgw-data"
 	stop_world
 	fi
@@ -349,6 +367,7 @@ run_history() {
 		start_world "$HISTORY_BIG" 0 127.0.5.1
 		mkdir -p "$T/wardgw-data"
 		"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_BIG" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
+		sync    # the generator's GB written back before the gateway's run, not during it
 		line=$(run_wardgw "$HISTORY_BIG" 0 keep)
 		set -- $line
 		printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_BIG devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" \
@@ -357,7 +376,7 @@ run_history() {
 		rm -rf "$T/wardgw-data"
 		stop_world
 	fi
-	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_HISTORY_BIG=$HISTORY_BIG BENCH_HISTORY_ROLLUP_SERIES=$HISTORY_ROLLUP_SERIES BENCH_HISTORY_PARTS=\"$HISTORY_PARTS\" BENCH_SECS=$SECS make bench"
+	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_HISTORY_BIG=$HISTORY_BIG BENCH_HISTORY_ROLLUP_SERIES=$HISTORY_ROLLUP_SERIES BENCH_HISTORY_FRESH_S=$HISTORY_FRESH_S BENCH_HISTORY_PARTS=\"$HISTORY_PARTS\" BENCH_SECS=$SECS make bench"
 	return $rc
 }
 

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -516,6 +518,124 @@ static int take_rollup(void *arg, const struct rollup_row *r)
 /* rollup_query (wardgw query --tier): one series' windows of a tier, by
  * primary key, oldest first; [from, to) on the window start; windows
  * missing, other series and tiers left out; NULL as NaN; a reader. */
+static int64_t count_rows(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* 5,000 series' minutes close together: written 2,000 a flush, the
+ * minute's done mark moving only with the last; store_flush_all writes
+ * them all at once. */
+static void test_rollup_spread(void **state)
+{
+	struct store *s;
+	struct rollup *r;
+	/* a minute boundary two minutes ahead of the wall clock (rollup_new
+	 * closes the minutes before it) */
+	const int64_t m0 = ((int64_t)time(NULL) / 60 + 2) * 60000;
+	char sql[200];
+	enum { NS = 5000 };
+
+	remove(path);
+	assert_int_equal(store_open(&s, path), 0);
+	assert_int_equal(rollup_new(&r, s, 0), 0);
+	for (int i = 0; i < NS; i++)
+		assert_int_equal(rollup_add_series(r, 100 + i, 0, 0), i);
+	for (int i = 0; i < NS; i++)
+		rollup_sample(r, (size_t)i, m0 + 1000, i);
+	rollup_tick(r, m0 + 60000);
+	int64_t done0 = rollup_done(r, TIER_MINUTE);
+	assert_true(done0 < m0 + 60000);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 2000);
+	assert_true(rollup_done(r, TIER_MINUTE) == done0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 4000);
+	assert_true(rollup_done(r, TIER_MINUTE) == done0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), NS);
+	assert_true(rollup_done(r, TIER_MINUTE) == m0 + 60000);
+	assert_int_equal(count_rows(s, "SELECT value FROM meta WHERE key = 'rollup_minute_done'"), m0 + 60000);
+	/* every row once, with its value */
+	snprintf(sql, sizeof(sql), "SELECT count(DISTINCT series) FROM rollup WHERE tier = 0 AND start = %lld"
+		 " AND min = series - 100", (long long)m0);
+	assert_int_equal(count_rows(s, sql), NS);
+	/* the next minute, at a stop: all in one flush */
+	for (int i = 0; i < NS; i++)
+		rollup_sample(r, (size_t)i, m0 + 61000, i);
+	rollup_tick(r, m0 + 120000);
+	assert_int_equal(store_flush_all(s), 0);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 2 * NS);
+	assert_true(rollup_done(r, TIER_MINUTE) == m0 + 120000);
+	assert_int_equal(store_flush(s), 0);   /* nothing left */
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 2 * NS);
+	store_clear_hooks(s);
+	rollup_free(r);
+	store_close(s);
+}
+
+/* The WAL is copied into the database by the store's thread, not by a
+ * commit (SQLite's automatic checkpoint is off): it happens while commits
+ * go on, the WAL stays near its 4 MiB instead of growing with every
+ * commit, and the file stays whole. */
+static void append_random(struct store *s, int64_t id, int64_t *ts, uint64_t *x)
+{
+	for (int i = 0; i < 5000; i++) {
+		*x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+		double v;
+		memcpy(&v, x, sizeof(v));
+		if (!isfinite(v))
+			v = (double)(*x >> 11);
+		assert_int_equal(store_append(s, id, (*ts)++, v, 0), 0);
+	}
+	assert_int_equal(store_flush(s), 0);
+}
+
+static void test_wal_copied_off_loop(void **state)
+{
+	struct store *s;
+	int64_t id, ts = 1764720000000LL;
+	struct stat st;
+	uint64_t x = 88172645463325252ULL;
+	char wal[160];
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	remove(path);
+	assert_int_equal(store_open(&s, path), 0);
+	assert_int_equal(store_series(s, "d", "m", NULL, &id), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(store_wal_copies(s), 0);
+	/* random doubles (8 raw bytes each in the log) until the thread has
+	 * copied once (at 4 MiB of WAL); at most 200 MB */
+	int k1 = 0;
+	for (; k1 < 4000 && store_wal_copies(s) == 0; k1++)
+		append_random(s, id, &ts, &x);
+	assert_true(store_wal_copies(s) > 0);
+	assert_int_equal(stat(wal, &st), 0);
+	off_t w1 = st.st_size;
+	/* as much again three times, a commit every 20 ms (the gateway: 200):
+	 * the WAL starts over after a copy, so it ends far below the size it
+	 * would have without one (w1 + what these commits add) */
+	for (int k = 0; k < 3 * k1; k++) {
+		append_random(s, id, &ts, &x);
+		usleep(20000);
+	}
+	assert_true(store_wal_copies(s) >= 2);
+	assert_int_equal(stat(wal, &st), 0);
+	print_message("WAL %lld bytes at the first copy (%d commits), %lld after %d more, %llu copies\n",
+		      (long long)w1, k1, (long long)st.st_size, 3 * k1, (unsigned long long)store_wal_copies(s));
+	assert_true(st.st_size < 2 * w1);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'"), 0);
+	store_close(s);
+}
+
 static void test_rollup_query(void **state)
 {
 	struct store *s;
@@ -645,6 +765,8 @@ int main(void)
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_read_only),
 		cmocka_unit_test(test_rollup_query),
+		cmocka_unit_test(test_rollup_spread),
+		cmocka_unit_test(test_wal_copied_off_loop),
 		cmocka_unit_test(test_quality_names),
 	};
 	return cmocka_run_group_tests_name("store", tests, setup, teardown);

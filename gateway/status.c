@@ -49,7 +49,8 @@ static void count_state(struct state_count *c, size_t *nc, const char *name)
 }
 
 /* Every northbound link: "ioc" (the mqtt section) and links = ( ... ).
- * With @stable, only each link's name and state (the snapshot's digest). */
+ * With @stable, only each link's name, state, node and connects (what the
+ * snapshot's digest looks at). */
 static json_t *links_json(struct gateway *gw, int stable)
 {
 	json_t *a = json_array();
@@ -65,8 +66,12 @@ static json_t *links_json(struct gateway *gw, int stable)
 		if (pub)
 			publisher_get_stats(pub, &ps);
 		if (stable) {
-			json_array_append_new(a, json_pack("{s:s, s:s}", "name", ls.name, "state",
-							   ps.connected ? "up" : "down"));
+			/* a link that moved to another node, or went down and came
+			 * back between two looks, is a change too */
+			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}", "name", ls.name, "state",
+							   ps.connected ? "up" : "down", "server",
+							   ps.server ? ps.server : "", "connects",
+							   (json_int_t)ps.connects));
 			continue;
 		}
 		/* server: the node of its uris the link is on (or was last on), since server_since (ms) */
@@ -160,7 +165,7 @@ static char *build_json(struct gateway *gw, int stable)
 		 * stays, not of what goes */
 		static const char *const keep[] = {
 			"gateway", "ward", "version", "pid", "started", "config", "interval_s", "sources",
-			"link.state", "link.uri", "link.connects", "store.ok", "store.error",
+			"link.state", "link.uri", "link.server", "link.connects", "store.ok", "store.error",
 			"loop.reloads", "loop.reload_failures",
 		};
 		const char *k, *k2;

@@ -265,9 +265,7 @@ static struct conf_origin origin(struct conf_ctx *ctx, const config_setting_t *s
 	return o;
 }
 
-static void serror(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void serror(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
+void conf_serror(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -337,13 +335,13 @@ static void check_unknown(struct conf_ctx *ctx, const config_setting_t *group, c
 		if (known)
 			continue;
 		if (best)
-			serror(ctx, m, _("unknown key '%s' in %s (did you mean '%s'?)"), key, what, best);
+			conf_serror(ctx, m, _("unknown key '%s' in %s (did you mean '%s'?)"), key, what, best);
 		else
-			serror(ctx, m, _("unknown key '%s' in %s"), key, what);
+			conf_serror(ctx, m, _("unknown key '%s' in %s"), key, what);
 	}
 }
 
-static int number_of(const config_setting_t *s, double *out)
+int conf_number(const config_setting_t *s, double *out)
 {
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:   *out = config_setting_get_int(s); return 0;
@@ -386,7 +384,7 @@ static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, cons
 		if (!s) {
 			if (check_required && o->required) {
 				if (group)
-					serror(ctx, group, _("%s: missing required key '%s'"), what, o->name);
+					conf_serror(ctx, group, _("%s: missing required key '%s'"), what, o->name);
 				else
 					conf_error(ctx, NULL, _("missing required section '%s' with key '%s'"), what, o->name);
 			}
@@ -395,7 +393,7 @@ static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, cons
 		switch (o->type) {
 		case OPT_STRING:
 			if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-				serror(ctx, s, _("%s must be a string in double quotes"), o->name);
+				conf_serror(ctx, s, _("%s must be a string in double quotes"), o->name);
 				break;
 			}
 			free(*(char **)p);
@@ -403,19 +401,19 @@ static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, cons
 			break;
 		case OPT_BOOL:
 			if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-				serror(ctx, s, _("%s must be true or false"), o->name);
+				conf_serror(ctx, s, _("%s must be true or false"), o->name);
 				break;
 			}
 			*(int *)p = config_setting_get_bool(s);
 			break;
 		case OPT_INT:
 		case OPT_DOUBLE:
-			if (number_of(s, &v) < 0) {
-				serror(ctx, s, _("%s must be a number"), o->name);
+			if (conf_number(s, &v) < 0) {
+				conf_serror(ctx, s, _("%s must be a number"), o->name);
 				break;
 			}
 			if (o->type == OPT_INT && config_setting_type(s) == CONFIG_TYPE_FLOAT) {
-				serror(ctx, s, _("%s must be a whole number (got %g)"), o->name, v);
+				conf_serror(ctx, s, _("%s must be a whole number (got %g)"), o->name, v);
 				break;
 			}
 			if (!isfinite(v) || v < o->min || v > o->max) {
@@ -423,7 +421,7 @@ static void apply_opts(struct conf_ctx *ctx, const config_setting_t *group, cons
 				fmt_num(lo, sizeof(lo), o->min);
 				fmt_num(hi, sizeof(hi), o->max);
 				fmt_num(got, sizeof(got), v);
-				serror(ctx, s, _("%s must be %s..%s (got %s)"), o->name, lo, hi, got);
+				conf_serror(ctx, s, _("%s must be %s..%s (got %s)"), o->name, lo, hi, got);
 				break;
 			}
 			if (o->type == OPT_INT)
@@ -497,15 +495,15 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	r->min = NAN;
 	r->max = NAN;
 	if (!config_setting_is_group(s)) {
-		serror(ctx, s, _("a register must be a group { metric = ...; }"));
+		conf_serror(ctx, s, _("a register must be a group { metric = ...; }"));
 		return;
 	}
 	check_unknown(ctx, s, "register", NULL, NULL, reg_keys);
 
 	if (!config_setting_lookup_string(s, "metric", &str))
-		serror(ctx, s, _("register: missing required key 'metric' (a string)"));
+		conf_serror(ctx, s, _("register: missing required key 'metric' (a string)"));
 	else if (!valid_name(str, 63))
-		serror(ctx, config_setting_get_member(s, "metric"),
+		conf_serror(ctx, config_setting_get_member(s, "metric"),
 		       _("metric '%s' must be 1..63 letters, digits, '-', '_' or '.'"), str);
 	else
 		r->metric = strdup(str);
@@ -513,10 +511,10 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	int table_ok = 0;
 	r->table = TABLE_HOLDING;
 	if (!config_setting_lookup_string(s, "table", &str))
-		serror(ctx, s, _("register %s: missing required key 'table' (coil, discrete, holding or input)"),
+		conf_serror(ctx, s, _("register %s: missing required key 'table' (coil, discrete, holding or input)"),
 		       r->metric ? r->metric : "?");
 	else if (reg_table_parse(str, &r->table) < 0)
-		serror(ctx, config_setting_get_member(s, "table"),
+		conf_serror(ctx, config_setting_get_member(s, "table"),
 		       _("table must be coil, discrete, holding or input (got '%s')"), str);
 	else
 		table_ok = 1;
@@ -524,21 +522,21 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	r->type = reg_table_is_bits(r->table) ? TYPE_BIT : TYPE_U16;
 	if ((m = config_setting_get_member(s, "type"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING)
-			serror(ctx, m, _("type must be a string, one of u16 s16 u32 s32 u64 s64 f32 f64 bit"));
+			conf_serror(ctx, m, _("type must be a string, one of u16 s16 u32 s32 u64 s64 f32 f64 bit"));
 		else if (reg_type_parse(config_setting_get_string(m), &r->type) < 0)
-			serror(ctx, m, _("type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit (got '%.64s')"),
+			conf_serror(ctx, m, _("type must be one of u16 s16 u32 s32 u64 s64 f32 f64 bit (got '%.64s')"),
 			       config_setting_get_string(m));
 		else if (table_ok && reg_table_is_bits(r->table) && r->type != TYPE_BIT)
-			serror(ctx, m, _("a %s register is a single bit: type must be \"bit\" (got '%s')"),
+			conf_serror(ctx, m, _("a %s register is a single bit: type must be \"bit\" (got '%s')"),
 			       reg_table_name(r->table), reg_type_name(r->type));
 	}
 
 	if (!(m = config_setting_get_member(s, "address")))
-		serror(ctx, s, _("register %s: missing required key 'address'"), r->metric ? r->metric : "?");
-	else if (number_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT)
-		serror(ctx, m, _("address must be a whole number (e.g. 0x0156)"));
+		conf_serror(ctx, s, _("register %s: missing required key 'address'"), r->metric ? r->metric : "?");
+	else if (conf_number(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT)
+		conf_serror(ctx, m, _("address must be a whole number (e.g. 0x0156)"));
 	else if (v < 0 || v + reg_type_words(r->type) - 1 > 65535)
-		serror(ctx, m, _("address must be 0..%u for a %s (got %.0f)"),
+		conf_serror(ctx, m, _("address must be 0..%u for a %s (got %.0f)"),
 		       65536 - reg_type_words(r->type), reg_type_name(r->type), v);
 	else
 		r->address = (uint16_t)v;
@@ -546,51 +544,51 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	str = NULL;
 	if ((m = config_setting_get_member(s, "order"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING)
-			serror(ctx, m, _("order must be a string such as \"ABCD\""));
+			conf_serror(ctx, m, _("order must be a string such as \"ABCD\""));
 		else
 			str = config_setting_get_string(m);
 		if (str && (r->type == TYPE_BIT || reg_table_is_bits(r->table)))
-			serror(ctx, m, _("order does not apply to a bit"));
+			conf_serror(ctx, m, _("order does not apply to a bit"));
 	}
 	if (reg_order_parse(str, r->type, &r->order) < 0)
-		serror(ctx, m, _("order '%s' does not fit a %s; use one of %s"), str,
+		conf_serror(ctx, m, _("order '%s' does not fit a %s; use one of %s"), str,
 		       reg_type_name(r->type), reg_order_choices(r->type));
 
 	if ((m = config_setting_get_member(s, "bit"))) {
 		if (r->type != TYPE_BIT || reg_table_is_bits(r->table))
-			serror(ctx, m, _("bit applies only to type \"bit\" on a holding or input register"));
-		else if (number_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 0 || v > 15)
-			serror(ctx, m, _("bit must be 0..15"));
+			conf_serror(ctx, m, _("bit applies only to type \"bit\" on a holding or input register"));
+		else if (conf_number(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 0 || v > 15)
+			conf_serror(ctx, m, _("bit must be 0..15"));
 		else
 			r->bit = (unsigned)v;
 	} else if (r->type == TYPE_BIT && !reg_table_is_bits(r->table)) {
-		serror(ctx, s, _("register %s: type \"bit\" needs 'bit' (0..15)"), r->metric ? r->metric : "?");
+		conf_serror(ctx, s, _("register %s: type \"bit\" needs 'bit' (0..15)"), r->metric ? r->metric : "?");
 	}
 
 	if ((m = config_setting_get_member(s, "scale"))) {
-		if (number_of(m, &v) < 0 || !isfinite(v) || v == 0)
-			serror(ctx, m, _("scale must be a non-zero number"));
+		if (conf_number(m, &v) < 0 || !isfinite(v) || v == 0)
+			conf_serror(ctx, m, _("scale must be a non-zero number"));
 		else
 			r->scale = v;
 	}
 	if ((m = config_setting_get_member(s, "offset"))) {
-		if (number_of(m, &v) < 0 || !isfinite(v))
-			serror(ctx, m, _("offset must be a number"));
+		if (conf_number(m, &v) < 0 || !isfinite(v))
+			conf_serror(ctx, m, _("offset must be a number"));
 		else
 			r->offset = v;
 	}
 	if ((m = config_setting_get_member(s, "counter"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_BOOL)
-			serror(ctx, m, _("counter must be true or false"));
+			conf_serror(ctx, m, _("counter must be true or false"));
 		else
 			r->counter = config_setting_get_bool(m);
 	}
 	if ((m = config_setting_get_member(s, "writable"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_BOOL)
-			serror(ctx, m, _("writable must be true or false"));
+			conf_serror(ctx, m, _("writable must be true or false"));
 		else if ((r->writable = config_setting_get_bool(m)) && table_ok &&
 			 (r->table == TABLE_INPUT || r->table == TABLE_DISCRETE))
-			serror(ctx, m, _("a %s register is read-only in Modbus: writable needs a holding register or a coil"),
+			conf_serror(ctx, m, _("a %s register is read-only in Modbus: writable needs a holding register or a coil"),
 			       reg_table_name(r->table));
 	}
 	static const char *const bound_keys[2] = { "min", "max" };
@@ -598,19 +596,19 @@ static void parse_register(struct conf_ctx *ctx, const config_setting_t *s, stru
 	for (int i = 0; i < 2; i++) {
 		if (!(m = config_setting_get_member(s, bound_keys[i])))
 			continue;
-		if (number_of(m, &v) < 0 || !isfinite(v))
-			serror(ctx, m, _("%s must be a number (in the register's units, after scale)"), bound_keys[i]);
+		if (conf_number(m, &v) < 0 || !isfinite(v))
+			conf_serror(ctx, m, _("%s must be a number (in the register's units, after scale)"), bound_keys[i]);
 		else
 			*bounds[i] = v;
 	}
 	if (r->min > r->max)
-		serror(ctx, config_setting_get_member(s, "max"), _("max (%g) is below min (%g)"), r->max, r->min);
+		conf_serror(ctx, config_setting_get_member(s, "max"), _("max (%g) is below min (%g)"), r->max, r->min);
 	if ((m = config_setting_get_member(s, "unit"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING)
-			serror(ctx, m, _("unit must be a string (a SenML unit such as \"V\" or \"kWh\")"));
+			conf_serror(ctx, m, _("unit must be a string (a SenML unit such as \"V\" or \"kWh\")"));
 		else if (strlen(config_setting_get_string(m)) > 15 ||
 			 strpbrk(config_setting_get_string(m), "\"\\"))
-			serror(ctx, m, _("unit must be at most 15 characters, no quotes or backslashes"));
+			conf_serror(ctx, m, _("unit must be at most 15 characters, no quotes or backslashes"));
 		else
 			r->unit = strdup(config_setting_get_string(m));
 	}
@@ -657,9 +655,9 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 	p->at = origin(ctx, ps);
 
 	if (!config_setting_lookup_string(ps, "name", &str))
-		serror(ctx, ps, _("profile: missing required key 'name' (a string)"));
+		conf_serror(ctx, ps, _("profile: missing required key 'name' (a string)"));
 	else if (!valid_name(str, 63))
-		serror(ctx, config_setting_get_member(ps, "name"),
+		conf_serror(ctx, config_setting_get_member(ps, "name"),
 		       _("profile name '%s' must be 1..63 letters, digits, '-', '_' or '.'"), str);
 	else
 		p->name = strdup(str);
@@ -668,8 +666,8 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 	p->write_function = 6;
 	if ((m = config_setting_get_member(ps, "write_function"))) {
 		double wf;
-		if (number_of(m, &wf) < 0 || (wf != 6 && wf != 16))
-			serror(ctx, m, _("write_function must be 6 (05/06 for one coil or register, 15/16 for more) "
+		if (conf_number(m, &wf) < 0 || (wf != 6 && wf != 16))
+			conf_serror(ctx, m, _("write_function must be 6 (05/06 for one coil or register, 15/16 for more) "
 			       "or 16 (always 15/16, for devices that accept only those)"));
 		else
 			p->write_function = (int)wf;
@@ -677,7 +675,7 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 	p->settle_s = p->restrike_s = -1;
 	if ((m = config_setting_get_member(ps, "lamp_type"))) {
 		if (config_setting_type(m) != CONFIG_TYPE_STRING || !lamp_type_ok(config_setting_get_string(m)))
-			serror(ctx, m, "lamp_type must be \"led\" or \"hid\" (sodium, metal halide)%s%s%s",
+			conf_serror(ctx, m, "lamp_type must be \"led\" or \"hid\" (sodium, metal halide)%s%s%s",
 			       config_setting_type(m) == CONFIG_TYPE_STRING ? " (got '" : "",
 			       config_setting_type(m) == CONFIG_TYPE_STRING ? config_setting_get_string(m) : "",
 			       config_setting_type(m) == CONFIG_TYPE_STRING ? "')" : "");
@@ -689,21 +687,21 @@ static void parse_profile_file(struct conf_ctx *ctx, const char *path)
 		double v;
 		if (!(m = config_setting_get_member(ps, key)))
 			continue;
-		if (number_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 0 || v > 7200)
-			serror(ctx, m, "%s must be a whole number of seconds 0..7200", key);
+		if (conf_number(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 0 || v > 7200)
+			conf_serror(ctx, m, "%s must be a whole number of seconds 0..7200", key);
 		else
 			*(k ? &p->restrike_s : &p->settle_s) = (int)v;
 	}
 
 	regs = config_setting_get_member(ps, "registers");
 	if (!regs || !(config_setting_is_list(regs) || config_setting_is_array(regs))) {
-		serror(ctx, regs ? regs : ps, _("profile %s: 'registers' must be a list ( {...}, {...} )"),
+		conf_serror(ctx, regs ? regs : ps, _("profile %s: 'registers' must be a list ( {...}, {...} )"),
 		       p->name ? p->name : "?");
 		goto out;
 	}
 	int n = config_setting_length(regs);
 	if (n == 0)
-		serror(ctx, regs, _("profile %s has no registers"), p->name ? p->name : "?");
+		conf_serror(ctx, regs, _("profile %s has no registers"), p->name ? p->name : "?");
 	p->regs = calloc((size_t)n + 1, sizeof(*p->regs));
 	if (!p->regs)
 		goto out;
@@ -854,7 +852,7 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 		struct device_conf dev;
 
 		if (!config_setting_is_group(s)) {
-			serror(ctx, s, _("each device must be a group { name = ...; }"));
+			conf_serror(ctx, s, _("each device must be a group { name = ...; }"));
 			continue;
 		}
 		const char *nm = NULL;
@@ -872,7 +870,7 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 			known[0] = 0;
 			for (const struct driver_ops *const *k = drivers; *k && kl < sizeof(known); k++)
 				kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "", (*k)->name);
-			serror(ctx, m ? m : s, _("unknown driver '%.64s' (known: %s)"),
+			conf_serror(ctx, m ? m : s, _("unknown driver '%.64s' (known: %s)"),
 			       dev.driver_name ? dev.driver_name : "", known);
 			check_unknown(ctx, s, "device", device_opts, NULL, NULL);
 			free_device(&dev);
@@ -887,11 +885,11 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 		apply_opts(ctx, s, what, dev.driver->opts, dev.drv, 1);
 		check_unknown(ctx, s, "device", device_opts, dev.driver->opts, NULL);
 		if (dev.lamp_type && !lamp_type_ok(dev.lamp_type))
-			serror(ctx, config_setting_get_member(s, "lamp_type") ? config_setting_get_member(s, "lamp_type")
+			conf_serror(ctx, config_setting_get_member(s, "lamp_type") ? config_setting_get_member(s, "lamp_type")
 			       : defs ? config_setting_get_member(defs, "lamp_type") : s,
 			       _("lamp_type must be \"led\" or \"hid\" (sodium, metal halide) (got '%s')"), dev.lamp_type);
 		if (dev.name && !valid_name(dev.name, 56))
-			serror(ctx, config_setting_get_member(s, "name"),
+			conf_serror(ctx, config_setting_get_member(s, "name"),
 			       _("device name '%s' must be 1..56 letters, digits, '-', '_' or '.'"), dev.name);
 		if (dev.profile_name && !(dev.profile = config_profile(cfg, dev.profile_name))) {
 			const char *best = NULL;
@@ -900,13 +898,13 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 				if (cfg->profiles[k].name && edit_distance(dev.profile_name, cfg->profiles[k].name) < bd)
 					bd = edit_distance(dev.profile_name, cfg->profiles[k].name),
 					best = cfg->profiles[k].name;
-			serror(ctx, config_setting_get_member(s, "profile"),
+			conf_serror(ctx, config_setting_get_member(s, "profile"),
 			       _("device %s: no profile named '%s' in %s%s%s%s"), dev.name ? dev.name : "?",
 			       dev.profile_name, cfg->profiles_dir, best ? " (did you mean '" : "",
 			       best ? best : "", best ? "'?)" : "");
 		}
 		if (dev.timeout_ms >= dev.poll_interval_ms)
-			serror(ctx, s, _("device %s: timeout_ms (%d) must be less than poll_interval_ms (%d)"),
+			conf_serror(ctx, s, _("device %s: timeout_ms (%d) must be less than poll_interval_ms (%d)"),
 			       dev.name ? dev.name : "?", dev.timeout_ms, dev.poll_interval_ms);
 
 		/* "count = N" expands into N devices named NAME-001.. (wider
@@ -939,7 +937,7 @@ static void parse_devices(struct conf_ctx *ctx, const config_setting_t *list,
 						if (o->type == OPT_INT && !strcmp(o->name, step)) {
 							int *port = (int *)((char *)d->drv + o->offset);
 							if (*port + k > (step[0] == 'p' ? 65535 : (int)o->max)) {
-								serror(ctx, s, _("device %s: count %d runs the %s past %d"),
+								conf_serror(ctx, s, _("device %s: count %d runs the %s past %d"),
 								       dev.name ? dev.name : "?", count, step,
 								       step[0] == 'p' ? 65535 : (int)o->max);
 								k = count;
@@ -1002,53 +1000,53 @@ static void check_gateway(struct conf_ctx *ctx, config_t *lc)
 	config_setting_t *m = config_lookup(lc, "mqtt");
 
 	if (cfg->gateway_id && !valid_name(cfg->gateway_id, 64))
-		serror(ctx, config_setting_get_member(g, "id"),
+		conf_serror(ctx, config_setting_get_member(g, "id"),
 		       _("gateway id '%s' must be 1..64 letters, digits, '-', '_' or '.' (it is an MQTT topic level)"),
 		       cfg->gateway_id);
 	if (cfg->topic_prefix) {
 		const char *p = cfg->topic_prefix;
 		size_t l = strlen(p);
 		if (l == 0 || l > 128 || strpbrk(p, "+#") || p[0] == '/' || p[l - 1] == '/')
-			serror(ctx, m && config_setting_get_member(m, "topic_prefix") ?
+			conf_serror(ctx, m && config_setting_get_member(m, "topic_prefix") ?
 			       config_setting_get_member(m, "topic_prefix") : config_root_setting(lc),
 			       _("topic_prefix '%s' must be 1..128 characters without '+', '#' or a leading/trailing '/'"), p);
 	}
 	if (cfg->mqtt_uri && strncmp(cfg->mqtt_uri, "tcp://", 6) && strncmp(cfg->mqtt_uri, "ssl://", 6) &&
 	    strncmp(cfg->mqtt_uri, "mqtt://", 7) && strncmp(cfg->mqtt_uri, "mqtts://", 8))
-		serror(ctx, config_setting_get_member(m, "uri"),
+		conf_serror(ctx, config_setting_get_member(m, "uri"),
 		       _("mqtt uri '%s' must start with tcp://, ssl://, mqtt:// or mqtts://"), cfg->mqtt_uri);
 	if (cfg->mqtt_password_file && config_plaintext_uri(cfg)) {
 		config_setting_t *pf = config_setting_get_member(m, "password_file");
 		cfg->mqtt_password_at = origin(ctx, pf ? pf : m);
 		if (!cfg->mqtt_allow_plaintext)
-			serror(ctx, pf ? pf : m, _("mqtt: password_file over %.*s sends the password in clear text: use "
+			conf_serror(ctx, pf ? pf : m, _("mqtt: password_file over %.*s sends the password in clear text: use "
 			       "ssl:// (or mqtts://) with ca_file, or set allow_plaintext_password = true if the link "
 			       "to the broker is trusted"), (int)(strstr(cfg->mqtt_uri, "://") - cfg->mqtt_uri + 3),
 			       cfg->mqtt_uri);
 	}
 	if (cfg->log_level && strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warn") &&
 	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
-		serror(ctx, config_lookup(lc, "log.level"), _("log level must be error, warn, info or debug (got '%s')"),
+		conf_serror(ctx, config_lookup(lc, "log.level"), _("log level must be error, warn, info or debug (got '%s')"),
 		       cfg->log_level);
 	if (cfg->log_target && strcmp(cfg->log_target, "stderr") && strcmp(cfg->log_target, "syslog"))
-		serror(ctx, config_lookup(lc, "log.target"), _("log target must be stderr or syslog (got '%s')"),
+		conf_serror(ctx, config_lookup(lc, "log.target"), _("log target must be stderr or syslog (got '%s')"),
 		       cfg->log_target);
 }
 
 /* --- groups (the KPIs' scopes; the kpis section is kpi_service.c's) --- */
 
 static const char *const group_keys[] = { "name", "devices", NULL };
-static const char *get_str(struct conf_ctx *ctx, const config_setting_t *s, const char *key, int required)
+const char *conf_get_str(struct conf_ctx *ctx, const config_setting_t *s, const char *key, int required)
 {
 	config_setting_t *m = config_setting_get_member(s, key);
 
 	if (!m) {
 		if (required)
-			serror(ctx, s, _("missing required key '%s'"), key);
+			conf_serror(ctx, s, _("missing required key '%s'"), key);
 		return NULL;
 	}
 	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
-		serror(ctx, m, _("%s must be a string in double quotes"), key);
+		conf_serror(ctx, m, _("%s must be a string in double quotes"), key);
 		return NULL;
 	}
 	return config_setting_get_string(m);
@@ -1060,7 +1058,7 @@ static void parse_groups(struct conf_ctx *ctx, const config_setting_t *list)
 	int n = config_setting_length(list);
 
 	if (!config_setting_is_list(list)) {
-		serror(ctx, list, _("groups must be a list: groups = ( { name = \"...\"; devices = [ ... ]; } );"));
+		conf_serror(ctx, list, _("groups must be a list: groups = ( { name = \"...\"; devices = [ ... ]; } );"));
 		return;
 	}
 	cfg->groups = calloc((size_t)n + 1, sizeof(*cfg->groups));
@@ -1071,23 +1069,23 @@ static void parse_groups(struct conf_ctx *ctx, const config_setting_t *list)
 		config_setting_t *devs;
 
 		if (!config_setting_is_group(g)) {
-			serror(ctx, g, _("a group must be { name = \"...\"; devices = [ ... ]; }"));
+			conf_serror(ctx, g, _("a group must be { name = \"...\"; devices = [ ... ]; }"));
 			continue;
 		}
 		check_unknown(ctx, g, "group", NULL, NULL, group_keys);
 		gd->at = origin(ctx, g);
-		if (!(name = get_str(ctx, g, "name", 1)))
+		if (!(name = conf_get_str(ctx, g, "name", 1)))
 			continue;
 		if (!valid_name(name, 63)) {
-			serror(ctx, config_setting_get_member(g, "name"), _("group name '%s' must be 1..63 letters, digits, '-', '_' or '.'"), name);
+			conf_serror(ctx, config_setting_get_member(g, "name"), _("group name '%s' must be 1..63 letters, digits, '-', '_' or '.'"), name);
 			continue;
 		}
 		for (size_t k = 0; k < cfg->ngroups; k++)
 			if (!strcmp(cfg->groups[k].name, name))
-				serror(ctx, g, _("duplicate group '%s' (first at line %d)"), name, cfg->groups[k].at.line);
+				conf_serror(ctx, g, _("duplicate group '%s' (first at line %d)"), name, cfg->groups[k].at.line);
 		devs = config_setting_get_member(g, "devices");
 		if (!devs || !config_setting_is_array(devs)) {
-			serror(ctx, devs ? devs : g, _("group %s: devices must be an array of device names: [ \"cab-001\", ... ]"), name);
+			conf_serror(ctx, devs ? devs : g, _("group %s: devices must be an array of device names: [ \"cab-001\", ... ]"), name);
 			continue;
 		}
 		gd->name = strdup(name);
@@ -1095,11 +1093,11 @@ static void parse_groups(struct conf_ctx *ctx, const config_setting_t *list)
 		for (int k = 0; gd->devices && k < config_setting_length(devs); k++) {
 			const char *d = config_setting_get_string_elem(devs, k);
 			if (!d) {
-				serror(ctx, devs, _("group %s: devices must be strings"), name);
+				conf_serror(ctx, devs, _("group %s: devices must be strings"), name);
 				break;
 			}
 			if (!config_device(cfg, d)) {
-				serror(ctx, devs, _("group %s: no device named '%s'"), name, d);
+				conf_serror(ctx, devs, _("group %s: no device named '%s'"), name, d);
 				continue;
 			}
 			gd->devices[gd->ndevices++] = strdup(d);
@@ -1156,17 +1154,17 @@ static void parse_links(struct conf_ctx *ctx, config_setting_t *list)
 	int n;
 
 	if (!config_setting_is_list(list)) {
-		serror(ctx, list, _("links must be a list: links = ( { name = ...; uri = ...; } );"));
+		conf_serror(ctx, list, _("links must be a list: links = ( { name = ...; uri = ...; } );"));
 		return;
 	}
 	n = config_setting_length(list);
 	if (n > 7) {
-		serror(ctx, list, _("%d links: at most 7 besides the mqtt section"), n);
+		conf_serror(ctx, list, _("%d links: at most 7 besides the mqtt section"), n);
 		return;
 	}
 	cfg->links = calloc(n ? (size_t)n : 1, sizeof(*cfg->links));
 	if (!cfg->links) {
-		serror(ctx, list, _("out of memory"));
+		conf_serror(ctx, list, _("out of memory"));
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -1178,7 +1176,7 @@ static void parse_links(struct conf_ctx *ctx, config_setting_t *list)
 		l->carries = LINK_CARRY_ALL;
 		l->at = origin(ctx, e);
 		if (!config_setting_is_group(e)) {
-			serror(ctx, e, _("a link must be a group: { name = \"province\"; uri = \"tcp://...\"; }"));
+			conf_serror(ctx, e, _("a link must be a group: { name = \"province\"; uri = \"tcp://...\"; }"));
 			continue;
 		}
 		apply_opts(ctx, e, "link", link_opts, l, 1);
@@ -1186,39 +1184,39 @@ static void parse_links(struct conf_ctx *ctx, config_setting_t *list)
 		/* uri, or uris = [ ... ]: the nodes of a cluster (as in mqtt) */
 		parse_link_uris(ctx, e, l->name ? l->name : "link", &l->uri, &l->uris, &l->nuris);
 		if (!l->uri)
-			serror(ctx, e, _("link: uri = \"tcp://...\" or uris = [ \"tcp://...\", ... ] is required"));
+			conf_serror(ctx, e, _("link: uri = \"tcp://...\" or uris = [ \"tcp://...\", ... ] is required"));
 		if (l->name) {
 			config_setting_t *ns = config_setting_get_member(e, "name");
 			if (!valid_link_name(l->name))
-				serror(ctx, ns, _("link name '%s' must be 1..32 of a-z, 0-9, '-', '_'"), l->name);
+				conf_serror(ctx, ns, _("link name '%s' must be 1..32 of a-z, 0-9, '-', '_'"), l->name);
 			else if (!strcmp(l->name, "ioc"))
-				serror(ctx, ns, _("link name 'ioc' is the mqtt section's; give this link another name"));
+				conf_serror(ctx, ns, _("link name 'ioc' is the mqtt section's; give this link another name"));
 			for (size_t k = 0; k + 1 < cfg->nlinks; k++)
 				if (cfg->links[k].name && !strcmp(cfg->links[k].name, l->name))
-					serror(ctx, ns, _("link '%s' is defined twice (first at line %d)"), l->name,
+					conf_serror(ctx, ns, _("link '%s' is defined twice (first at line %d)"), l->name,
 					       cfg->links[k].at.line);
 		}
 		if (l->uri && strncmp(l->uri, "tcp://", 6) && strncmp(l->uri, "ssl://", 6) &&
 		    strncmp(l->uri, "mqtt://", 7) && strncmp(l->uri, "mqtts://", 8))
-			serror(ctx, config_setting_get_member(e, "uri"),
+			conf_serror(ctx, config_setting_get_member(e, "uri"),
 			       _("link uri '%s' must start with tcp://, ssl://, mqtt:// or mqtts://"), l->uri);
 		if (l->password_file && l->uri && (!strncmp(l->uri, "tcp://", 6) || !strncmp(l->uri, "mqtt://", 7)) &&
 		    !l->allow_plaintext)
-			serror(ctx, config_setting_get_member(e, "password_file"),
+			conf_serror(ctx, config_setting_get_member(e, "password_file"),
 			       _("link: password_file over a plain-text uri sends the password in clear text: use "
 			       "ssl:// with ca_file, or set allow_plaintext_password = true"));
 		if (l->topic_prefix) {
 			size_t pl = strlen(l->topic_prefix);
 			if (pl == 0 || pl > 128 || strpbrk(l->topic_prefix, "+#") || l->topic_prefix[0] == '/' ||
 			    l->topic_prefix[pl - 1] == '/')
-				serror(ctx, config_setting_get_member(e, "topic_prefix"),
+				conf_serror(ctx, config_setting_get_member(e, "topic_prefix"),
 				       _("topic_prefix '%s' must be 1..128 characters without '+', '#' or a leading/trailing '/'"),
 				       l->topic_prefix);
 		}
 		if ((c = config_setting_get_member(e, "carries"))) {
 			int m = config_setting_length(c);
 			if (!config_setting_is_array(c) && !config_setting_is_list(c)) {
-				serror(ctx, c, _("carries must be a list of words: [ \"kpi\", \"event\", \"map\", "
+				conf_serror(ctx, c, _("carries must be a list of words: [ \"kpi\", \"event\", \"map\", "
 					       "\"telemetry\", \"status\" ]"));
 				continue;
 			}
@@ -1229,12 +1227,12 @@ static void parse_links(struct conf_ctx *ctx, config_setting_t *list)
 						   config_setting_get_string(w) : NULL;
 				unsigned bit = word ? config_carry_word(word) : 0;
 				if (!bit)
-					serror(ctx, w, _("carries: unknown word '%s' (kpi, event, map, telemetry, status)"),
+					conf_serror(ctx, w, _("carries: unknown word '%s' (kpi, event, map, telemetry, status)"),
 					       word ? word : "?");
 				l->carries |= bit;
 			}
 			if (!l->carries && m == 0)
-				serror(ctx, c, _("carries is empty: this link would publish nothing"));
+				conf_serror(ctx, c, _("carries is empty: this link would publish nothing"));
 		}
 	}
 }
@@ -1329,21 +1327,21 @@ static void parse_link_uris(struct conf_ctx *ctx, const config_setting_t *s, con
 	if (!l)
 		return;
 	if (config_setting_get_member(s, "uri")) {
-		serror(ctx, l, _("%s: uri and uris are both given: one broker is uri = \"...\", "
+		conf_serror(ctx, l, _("%s: uri and uris are both given: one broker is uri = \"...\", "
 				 "the nodes of a cluster are uris = [ \"...\", ... ]"), what);
 		return;
 	}
 	if (!config_setting_is_array(l) && !config_setting_is_list(l)) {
-		serror(ctx, l, _("%s: uris must be a list of broker addresses: uris = [ \"tcp://a:1883\", \"tcp://b:1883\" ]"),
+		conf_serror(ctx, l, _("%s: uris must be a list of broker addresses: uris = [ \"tcp://a:1883\", \"tcp://b:1883\" ]"),
 		       what);
 		return;
 	}
 	if ((len = config_setting_length(l)) == 0) {
-		serror(ctx, l, _("%s: uris is empty: list at least one broker address"), what);
+		conf_serror(ctx, l, _("%s: uris is empty: list at least one broker address"), what);
 		return;
 	}
 	if (len > CONFIG_MAX_URIS) {
-		serror(ctx, l, _("%s: uris lists %d addresses; at most %d are supported"), what, len, CONFIG_MAX_URIS);
+		conf_serror(ctx, l, _("%s: uris lists %d addresses; at most %d are supported"), what, len, CONFIG_MAX_URIS);
 		return;
 	}
 	if (!(v = calloc((size_t)len, sizeof(*v))))
@@ -1355,15 +1353,15 @@ static void parse_link_uris(struct conf_ctx *ctx, const config_setting_t *s, con
 		int kind;
 
 		if (!u) {
-			serror(ctx, e ? e : l, _("%s: uris entry %d must be a string in double quotes"), what, i + 1);
+			conf_serror(ctx, e ? e : l, _("%s: uris entry %d must be a string in double quotes"), what, i + 1);
 			goto bad;
 		}
 		if ((kind = broker_uri_kind(u, why, sizeof(why))) < 0) {
-			serror(ctx, e, _("%s: uris entry %d '%s' %s"), what, i + 1, u, why);
+			conf_serror(ctx, e, _("%s: uris entry %d '%s' %s"), what, i + 1, u, why);
 			goto bad;
 		}
 		if (kind0 >= 0 && kind != kind0) {
-			serror(ctx, e, _("%s: uris entry %d '%s' is %s but entry 1 is %s: the nodes of one link are "
+			conf_serror(ctx, e, _("%s: uris entry %d '%s' is %s but entry 1 is %s: the nodes of one link are "
 					 "all plain tcp:// or all TLS ssl://"), what, i + 1, u, kind ? "TLS" : "plain text",
 			       kind0 ? "TLS" : "plain text");
 			goto bad;
@@ -1371,7 +1369,7 @@ static void parse_link_uris(struct conf_ctx *ctx, const config_setting_t *s, con
 		kind0 = kind;
 		for (int k = 0; k < i; k++)
 			if (!strcmp(v[k], u)) {
-				serror(ctx, e, _("%s: uris entry %d '%s' repeats entry %d"), what, i + 1, u, k + 1);
+				conf_serror(ctx, e, _("%s: uris entry %d '%s' repeats entry %d"), what, i + 1, u, k + 1);
 				goto bad;
 			}
 		if (!(v[i] = strdup(u)))
@@ -1393,7 +1391,7 @@ static void section(struct conf_ctx *ctx, config_t *lc, const char *name, const 
 
 	set_defaults(opts, dst);
 	if (s && !config_setting_is_group(s)) {
-		serror(ctx, s, _("%s must be a group: %s = { ... };"), name, name);
+		conf_serror(ctx, s, _("%s must be a group: %s = { ... };"), name, name);
 		return;
 	}
 	if (!s && !required)
@@ -1482,7 +1480,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		const struct driver_ops *dd = defaults.driver_name ? driver_find(defaults.driver_name) : NULL;
 		check_unknown(&ctx, s, "device_defaults", device_opts, dd ? dd->opts : NULL, NULL);
 		if (config_setting_get_member(s, "name") || config_setting_get_member(s, "count"))
-			serror(&ctx, s, _("device_defaults cannot set 'name' or 'count'"));
+			conf_serror(&ctx, s, _("device_defaults cannot set 'name' or 'count'"));
 	}
 	s = config_lookup(&lc, "devices");
 	/* a gateway that only takes pushes (ingest) or keeps coverage needs no
@@ -1494,7 +1492,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	else if (!s)
 		;
 	else if (!config_setting_is_list(s))
-		serror(&ctx, s, _("devices must be a list: devices = ( { ... }, { ... } );"));
+		conf_serror(&ctx, s, _("devices must be a list: devices = ( { ... }, { ... } );"));
 	else
 		parse_devices(&ctx, s, &defaults, config_lookup(&lc, "device_defaults"));
 	check_cross(&ctx);
@@ -1653,7 +1651,7 @@ void conf_apply_section(struct conf_ctx *ctx, const config_setting_t *group, con
 	if (!group)
 		return;
 	if (!config_setting_is_group(group)) {
-		serror(ctx, group, _("%s must be a group: %s = { ... };"), what, what);
+		conf_serror(ctx, group, _("%s must be a group: %s = { ... };"), what, what);
 		return;
 	}
 	apply_opts(ctx, group, what, opts, dst, 1);

@@ -274,6 +274,14 @@ struct conf_origin conf_origin_of(struct conf_ctx *ctx, const struct config_sett
 void conf_check_keys(struct conf_ctx *ctx, const struct config_setting_t *group, const char *what,
 		     const char *const *keys);
 int conf_valid_name(const char *s, size_t max);
+/** conf_error() at setting @s (its file:line), the message at most 511 bytes. */
+void conf_serror(struct conf_ctx *ctx, const struct config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/** An int, int64 or float setting as a double: 0, or -EINVAL for another type. */
+int conf_number(const struct config_setting_t *s, double *out);
+/** Member @key of group @s as a string; NULL (and an error) when it is not a
+ *  string, or missing and @required. */
+const char *conf_get_str(struct conf_ctx *ctx, const struct config_setting_t *s, const char *key, int required);
 struct gw_config *conf_config(struct conf_ctx *ctx);
 /* For modules that parse a section of their own (coverage.c, ...). */
 /** Set @opts' defaults in @dst, apply @group's keys, and report unknown keys

@@ -18,30 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void serror(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void serror(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	struct conf_origin o = conf_origin_of(ctx, s);
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	conf_error(ctx, &o, "%s", msg);
-}
-
-static int number_of(const config_setting_t *s, double *out)
-{
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:   *out = config_setting_get_int(s); return 0;
-	case CONFIG_TYPE_INT64: *out = (double)config_setting_get_int64(s); return 0;
-	case CONFIG_TYPE_FLOAT: *out = config_setting_get_float(s); return 0;
-	default: return -EINVAL;
-	}
-}
-
 static const char *const kpi_keys[] = {
 	"name", "domain", "metric", "denominator", "unit", "window", "aggregate", "group", "device",
 	"target", "scale", "technology", "operator", "figure", NULL,
@@ -84,22 +60,6 @@ int kpi_window_parse(const char *s, int64_t *ms)
 	return 0;
 }
 
-static const char *get_str(struct conf_ctx *ctx, const config_setting_t *s, const char *key, int required)
-{
-	config_setting_t *m = config_setting_get_member(s, key);
-
-	if (!m) {
-		if (required)
-			serror(ctx, s, _("missing required key '%s'"), key);
-		return NULL;
-	}
-	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
-		serror(ctx, m, _("%s must be a string in double quotes"), key);
-		return NULL;
-	}
-	return config_setting_get_string(m);
-}
-
 static int metric_known(const struct gw_config *cfg, const char *metric, const char **unit)
 {
 	int counter;
@@ -140,42 +100,42 @@ static void parse_target(struct conf_ctx *ctx, const config_setting_t *t, struct
 	double v;
 
 	if (!config_setting_is_group(t)) {
-		serror(ctx, t, _("target must be a group: target = { op = \">=\"; value = 0.95; };"));
+		conf_serror(ctx, t, _("target must be a group: target = { op = \">=\"; value = 0.95; };"));
 		return;
 	}
 	conf_check_keys(ctx, t, "target", target_keys);
-	if ((op = get_str(ctx, t, "op", 1))) {
+	if ((op = conf_get_str(ctx, t, "op", 1))) {
 		if (!strcmp(op, ">="))
 			k->op = OP_GE;
 		else if (!strcmp(op, "<="))
 			k->op = OP_LE;
 		else
-			serror(ctx, config_setting_get_member(t, "op"), _("target op must be \">=\" or \"<=\" (got '%s')"), op);
+			conf_serror(ctx, config_setting_get_member(t, "op"), _("target op must be \">=\" or \"<=\" (got '%s')"), op);
 	}
 	if (!(m = config_setting_get_member(t, "value")))
-		serror(ctx, t, _("target: missing required key 'value'"));
-	else if (number_of(m, &v) < 0 || !isfinite(v))
-		serror(ctx, m, _("target value must be a number"));
+		conf_serror(ctx, t, _("target: missing required key 'value'"));
+	else if (conf_number(m, &v) < 0 || !isfinite(v))
+		conf_serror(ctx, m, _("target value must be a number"));
 	else
 		k->target = v;
-	if ((str = get_str(ctx, t, "deadline", 0)) && parse_date(str, &k->deadline_ms) < 0)
-		serror(ctx, config_setting_get_member(t, "deadline"), _("deadline must be a date such as \"2026-12-31\" (got '%s')"), str);
-	if ((str = get_str(ctx, t, "start", 0)) && parse_date(str, &k->start_ms) < 0)
-		serror(ctx, config_setting_get_member(t, "start"), _("start must be a date such as \"2026-01-01\" (got '%s')"), str);
+	if ((str = conf_get_str(ctx, t, "deadline", 0)) && parse_date(str, &k->deadline_ms) < 0)
+		conf_serror(ctx, config_setting_get_member(t, "deadline"), _("deadline must be a date such as \"2026-12-31\" (got '%s')"), str);
+	if ((str = conf_get_str(ctx, t, "start", 0)) && parse_date(str, &k->start_ms) < 0)
+		conf_serror(ctx, config_setting_get_member(t, "start"), _("start must be a date such as \"2026-01-01\" (got '%s')"), str);
 	if ((m = config_setting_get_member(t, "baseline"))) {
-		if (number_of(m, &v) < 0 || !isfinite(v))
-			serror(ctx, m, _("baseline must be a number"));
+		if (conf_number(m, &v) < 0 || !isfinite(v))
+			conf_serror(ctx, m, _("baseline must be a number"));
 		else {
 			k->baseline = v;
 			k->has_baseline = 1;
 		}
 	}
 	if (k->has_baseline != (k->start_ms != 0))
-		serror(ctx, t, _("target: baseline and start go together (the path to the target starts at baseline on start)"));
+		conf_serror(ctx, t, _("target: baseline and start go together (the path to the target starts at baseline on start)"));
 	if (k->has_baseline && !k->deadline_ms)
-		serror(ctx, t, _("target: a baseline needs a deadline (the path ends at the target on the deadline)"));
+		conf_serror(ctx, t, _("target: a baseline needs a deadline (the path ends at the target on the deadline)"));
 	if (k->start_ms && k->deadline_ms && k->start_ms >= k->deadline_ms)
-		serror(ctx, t, _("target: start must be before the deadline"));
+		conf_serror(ctx, t, _("target: start must be before the deadline"));
 }
 
 void conf_parse_target(struct conf_ctx *ctx, const config_setting_t *t, struct kpi_def *k)
@@ -191,7 +151,7 @@ static void parse(struct conf_ctx *ctx, const config_setting_t *list, struct gw_
 		return;
 	n = config_setting_length(list);
 	if (!config_setting_is_list(list)) {
-		serror(ctx, list, _("kpis must be a list: kpis = ( { name = \"...\"; ... } );"));
+		conf_serror(ctx, list, _("kpis must be a list: kpis = ( { name = \"...\"; ... } );"));
 		return;
 	}
 	cfg->kpis = calloc((size_t)n + 1, sizeof(*cfg->kpis));
@@ -203,33 +163,33 @@ static void parse(struct conf_ctx *ctx, const config_setting_t *list, struct gw_
 		int ok = 1, kind;
 
 		if (!config_setting_is_group(s)) {
-			serror(ctx, s, _("a KPI must be a group { name = \"...\"; ... }"));
+			conf_serror(ctx, s, _("a KPI must be a group { name = \"...\"; ... }"));
 			continue;
 		}
 		conf_check_keys(ctx, s, "kpi", kpi_keys);
 		memset(k, 0, sizeof(*k));
 		k->at = conf_origin_of(ctx, s);
 		k->scale = 1.0;
-		if ((str = get_str(ctx, s, "name", 1)) && conf_valid_name(str, 63)) {
+		if ((str = conf_get_str(ctx, s, "name", 1)) && conf_valid_name(str, 63)) {
 			for (size_t j = 0; j < cfg->nkpis; j++)
 				if (cfg->kpis[j].name && !strcmp(cfg->kpis[j].name, str)) {
-					serror(ctx, s, _("duplicate KPI '%s' (first at line %d)"), str, cfg->kpis[j].at.line);
+					conf_serror(ctx, s, _("duplicate KPI '%s' (first at line %d)"), str, cfg->kpis[j].at.line);
 					ok = 0;
 				}
 			k->name = strdup(str);
 		} else {
 			if (str)
-				serror(ctx, config_setting_get_member(s, "name"), _("KPI name '%s' must be 1..63 letters, digits, '-', '_' or '.'"), str);
+				conf_serror(ctx, config_setting_get_member(s, "name"), _("KPI name '%s' must be 1..63 letters, digits, '-', '_' or '.'"), str);
 			ok = 0;
 		}
-		str = get_str(ctx, s, "domain", 0);
+		str = conf_get_str(ctx, s, "domain", 0);
 		if (str && !conf_valid_name(str, 32)) {
-			serror(ctx, config_setting_get_member(s, "domain"), _("domain '%s' must be 1..32 letters, digits, '-', '_' or '.' (it is a topic level)"), str);
+			conf_serror(ctx, config_setting_get_member(s, "domain"), _("domain '%s' must be 1..32 letters, digits, '-', '_' or '.' (it is a topic level)"), str);
 			ok = 0;
 		}
 		k->domain = strdup(str ? str : "lighting");
 		k->agg = AGG_MEAN;
-		if ((str = get_str(ctx, s, "aggregate", 1))) {
+		if ((str = conf_get_str(ctx, s, "aggregate", 1))) {
 			int found = 0;
 			for (int a = 0; a <= AGG_DELTA_RATIO; a++)
 				if (!strcmp(str, agg_names[a])) {
@@ -237,17 +197,17 @@ static void parse(struct conf_ctx *ctx, const config_setting_t *list, struct gw_
 					found = 1;
 				}
 			if (!found) {
-				serror(ctx, config_setting_get_member(s, "aggregate"),
+				conf_serror(ctx, config_setting_get_member(s, "aggregate"),
 				       _("aggregate must be sum, mean, min, max, last, delta, ratio, delta_ratio, availability, savings, mttr or coverage (got '%s')"), str);
 				ok = 0;
 			}
 		} else {
 			ok = 0;
 		}
-		if ((str = get_str(ctx, s, "window", 1))) {
+		if ((str = conf_get_str(ctx, s, "window", 1))) {
 			int rc = kpi_window_parse(str, &k->window_ms);
 			if (rc < 0) {
-				serror(ctx, config_setting_get_member(s, "window"), rc == -ERANGE ?
+				conf_serror(ctx, config_setting_get_member(s, "window"), rc == -ERANGE ?
 				       _("window '%s' must divide a day evenly (15m, 30m, 1h, 2h, 1d ...)") :
 				       _("window must be a number of minutes, hours or days such as \"15m\", \"1h\", \"1d\" (got '%s')"), str);
 				ok = 0;
@@ -260,57 +220,57 @@ static void parse(struct conf_ctx *ctx, const config_setting_t *list, struct gw_
 		for (const struct service_ops *const *sv = services; *sv; sv++)
 			if ((*sv)->kpi_parse && (*sv)->kpi_agg == (int)k->agg)
 				(*sv)->kpi_parse(ctx, s, k, cfg);
-		str = get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY && k->agg != AGG_COVERAGE);
+		str = conf_get_str(ctx, s, "metric", k->agg != AGG_AVAILABILITY && k->agg != AGG_COVERAGE);
 		if (str) {
 			if (k->agg == AGG_COVERAGE)
-				serror(ctx, config_setting_get_member(s, "metric"), _("coverage KPIs take a technology and a figure, not a metric"));
+				conf_serror(ctx, config_setting_get_member(s, "metric"), _("coverage KPIs take a technology and a figure, not a metric"));
 			else if (k->agg == AGG_AVAILABILITY)
-				serror(ctx, config_setting_get_member(s, "metric"), _("availability counts devices online; it takes no metric"));
+				conf_serror(ctx, config_setting_get_member(s, "metric"), _("availability counts devices online; it takes no metric"));
 			else if (k->agg == AGG_MTTR) {
 				if (!alarm_known(str))
-					serror(ctx, config_setting_get_member(s, "metric"), _("mttr: '%s' is not an alarm "
+					conf_serror(ctx, config_setting_get_member(s, "metric"), _("mttr: '%s' is not an alarm "
 					       "(lampFailure, lampUnexpectedOn, cabinetDoorOpen, deviceUnreachable, ...)"), str);
 				unit = "s";
 			} else if (!(kind = metric_known(cfg, str, &unit)))
-				serror(ctx, config_setting_get_member(s, "metric"), _("no profile of a configured device has a metric '%s'"), str);
+				conf_serror(ctx, config_setting_get_member(s, "metric"), _("no profile of a configured device has a metric '%s'"), str);
 			else if ((k->agg == AGG_DELTA || k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO) && kind != 2)
-				serror(ctx, config_setting_get_member(s, "metric"),
+				conf_serror(ctx, config_setting_get_member(s, "metric"),
 				       _("aggregate delta needs a counter: mark register '%s' with counter = true in its profile"), str);
 			k->metric = strdup(str);
 		}
-		str = get_str(ctx, s, "denominator", k->agg == AGG_RATIO || k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO);
+		str = conf_get_str(ctx, s, "denominator", k->agg == AGG_RATIO || k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO);
 		if (str) {
 			int dk;
 			if (k->agg != AGG_RATIO && k->agg != AGG_SAVINGS && k->agg != AGG_DELTA_RATIO)
-				serror(ctx, config_setting_get_member(s, "denominator"),
+				conf_serror(ctx, config_setting_get_member(s, "denominator"),
 				       _("denominator applies only to aggregates ratio, delta_ratio and savings"));
 			else if (!(dk = metric_known(cfg, str, NULL)))
-				serror(ctx, config_setting_get_member(s, "denominator"), _("no profile of a configured device has a metric '%s'"), str);
+				conf_serror(ctx, config_setting_get_member(s, "denominator"), _("no profile of a configured device has a metric '%s'"), str);
 			else if ((k->agg == AGG_SAVINGS || k->agg == AGG_DELTA_RATIO) && dk != 2)
-				serror(ctx, config_setting_get_member(s, "denominator"),
+				conf_serror(ctx, config_setting_get_member(s, "denominator"),
 				       _("aggregate %s needs counters: mark register '%s' with counter = true in its profile"),
 				       k->agg == AGG_SAVINGS ? "savings" : "delta_ratio", str);
 			k->denominator = strdup(str);
 		}
-		if ((str = get_str(ctx, s, "group", 0))) {
+		if ((str = conf_get_str(ctx, s, "group", 0))) {
 			if (!config_group(cfg, str))
-				serror(ctx, config_setting_get_member(s, "group"), _("no group named '%s' (groups = ( ... ) defines them)"), str);
+				conf_serror(ctx, config_setting_get_member(s, "group"), _("no group named '%s' (groups = ( ... ) defines them)"), str);
 			k->group = strdup(str);
 		}
-		if ((str = get_str(ctx, s, "device", 0))) {
+		if ((str = conf_get_str(ctx, s, "device", 0))) {
 			if (!config_device(cfg, str))
-				serror(ctx, config_setting_get_member(s, "device"), _("no device named '%s'"), str);
+				conf_serror(ctx, config_setting_get_member(s, "device"), _("no device named '%s'"), str);
 			if (k->group)
-				serror(ctx, config_setting_get_member(s, "device"), _("a KPI has one scope: a group or a device, not both"));
+				conf_serror(ctx, config_setting_get_member(s, "device"), _("a KPI has one scope: a group or a device, not both"));
 			k->device = strdup(str);
 		}
 		if ((m = config_setting_get_member(s, "scale"))) {
-			if (number_of(m, &v) < 0 || !isfinite(v) || v == 0)
-				serror(ctx, m, _("scale must be a non-zero number"));
+			if (conf_number(m, &v) < 0 || !isfinite(v) || v == 0)
+				conf_serror(ctx, m, _("scale must be a non-zero number"));
 			else
 				k->scale = v;
 		}
-		if ((str = get_str(ctx, s, "unit", 0)))
+		if ((str = conf_get_str(ctx, s, "unit", 0)))
 			k->unit = strdup(str);
 		else if (k->agg == AGG_AVAILABILITY || k->agg == AGG_RATIO || k->agg == AGG_SAVINGS || k->agg == AGG_COVERAGE)
 			k->unit = strdup("/");

@@ -200,30 +200,6 @@ static int parse_at(const char *s, struct sched_point *p)
 static const char *const lighting_keys[] = { "metric", "retry_s", "programs", "special_days", "calendar",
 					     "overrides", "commands", "alarms", "lamp_rated_w", NULL };
 
-static void lerr(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void lerr(struct conf_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	struct conf_origin o = conf_origin_of(ctx, s);
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	conf_error(ctx, &o, "%s", msg);
-}
-
-static int num_of(const config_setting_t *s, double *v)
-{
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT: *v = config_setting_get_int(s); return 0;
-	case CONFIG_TYPE_INT64: *v = (double)config_setting_get_int64(s); return 0;
-	case CONFIG_TYPE_FLOAT: *v = config_setting_get_float(s); return 0;
-	default: return -EINVAL;
-	}
-}
-
 /* a string member: NULL when absent (an error when @required) or not a string */
 static const char *str_of(struct conf_ctx *ctx, const config_setting_t *g, const char *key, const char *what,
 			  int required)
@@ -232,11 +208,11 @@ static const char *str_of(struct conf_ctx *ctx, const config_setting_t *g, const
 
 	if (!m) {
 		if (required)
-			lerr(ctx, g, "%s: missing required key '%s'", what, key);
+			conf_serror(ctx, g, "%s: missing required key '%s'", what, key);
 		return NULL;
 	}
 	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
-		lerr(ctx, m, "%s must be a string", key);
+		conf_serror(ctx, m, "%s must be a string", key);
 		return NULL;
 	}
 	return config_setting_get_string(m);
@@ -248,11 +224,11 @@ static int level_of(struct conf_ctx *ctx, const config_setting_t *g, const char 
 	double v;
 
 	if (!m) {
-		lerr(ctx, g, "%s: missing required key 'level' (dim level 0..100 %%; 0 is off)", what);
+		conf_serror(ctx, g, "%s: missing required key 'level' (dim level 0..100 %%; 0 is off)", what);
 		return -EINVAL;
 	}
-	if (num_of(m, &v) < 0 || !(v >= 0 && v <= 100)) {
-		lerr(ctx, m, "level must be a dim level 0..100 (%%; 0 is off)");
+	if (conf_number(m, &v) < 0 || !(v >= 0 && v <= 100)) {
+		conf_serror(ctx, m, "level must be a dim level 0..100 (%%; 0 is off)");
 		return -EINVAL;
 	}
 	*level = v;
@@ -267,7 +243,7 @@ static char **names_of(struct conf_ctx *ctx, const config_setting_t *m, const ch
 
 	*n = 0;
 	if (!config_setting_is_aggregate(m) || config_setting_is_group(m)) {
-		lerr(ctx, m, "%s must be a list of strings: %s = [ \"...\", \"...\" ];", key, key);
+		conf_serror(ctx, m, "%s must be a list of strings: %s = [ \"...\", \"...\" ];", key, key);
 		return NULL;
 	}
 	len = config_setting_length(m);
@@ -275,7 +251,7 @@ static char **names_of(struct conf_ctx *ctx, const config_setting_t *m, const ch
 	for (int i = 0; out && i < len; i++) {
 		const config_setting_t *e = config_setting_get_elem(m, (unsigned)i);
 		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			lerr(ctx, e, "%s: each entry must be a string", key);
+			conf_serror(ctx, e, "%s: each entry must be a string", key);
 			continue;
 		}
 		out[(*n)++] = strdup(config_setting_get_string(e));
@@ -300,9 +276,9 @@ static struct sched_range *ranges_of(struct conf_ctx *ctx, const config_setting_
 	for (size_t i = 0; r && i < cnt; i++) {
 		int rc = parse_range(v[i], &r[*n]);
 		if (rc == -ERANGE)
-			lerr(ctx, config_setting_get_elem(m, (unsigned)i), "%s: '%s' ends before it starts", key, v[i]);
+			conf_serror(ctx, config_setting_get_elem(m, (unsigned)i), "%s: '%s' ends before it starts", key, v[i]);
 		else if (rc < 0)
-			lerr(ctx, config_setting_get_elem(m, (unsigned)i),
+			conf_serror(ctx, config_setting_get_elem(m, (unsigned)i),
 			     "%s: '%s' must be a date \"2026-02-17\", a range \"2026-02-16..2026-02-22\", or the same "
 			     "day every year \"04-30\" / \"12-24..01-01\"", key, v[i]);
 		else
@@ -319,7 +295,7 @@ static void parse_programs(struct conf_ctx *ctx, const config_setting_t *list, s
 	int n;
 
 	if (!config_setting_is_list(list)) {
-		lerr(ctx, list, "programs must be a list: programs = ( { name = \"night\"; points = ( ... ); } );");
+		conf_serror(ctx, list, "programs must be a list: programs = ( { name = \"night\"; points = ( ... ); } );");
 		return;
 	}
 	n = config_setting_length(list);
@@ -330,7 +306,7 @@ static void parse_programs(struct conf_ctx *ctx, const config_setting_t *list, s
 		const char *name;
 
 		if (!config_setting_is_group(g)) {
-			lerr(ctx, g, "a program must be a group { name = \"...\"; points = ( ... ); }");
+			conf_serror(ctx, g, "a program must be a group { name = \"...\"; points = ( ... ); }");
 			continue;
 		}
 		conf_check_keys(ctx, g, "program", prog_keys);
@@ -338,17 +314,17 @@ static void parse_programs(struct conf_ctx *ctx, const config_setting_t *list, s
 		if (!(name = str_of(ctx, g, "name", "program", 1)))
 			continue;
 		if (!conf_valid_name(name, 63)) {
-			lerr(ctx, config_setting_get_member(g, "name"), "program name '%s' must be 1..63 letters, digits, '-', '_' or '.'", name);
+			conf_serror(ctx, config_setting_get_member(g, "name"), "program name '%s' must be 1..63 letters, digits, '-', '_' or '.'", name);
 			continue;
 		}
 		for (size_t k = 0; k < lc->nprograms; k++)
 			if (!strcmp(lc->programs[k].name, name))
-				lerr(ctx, g, "duplicate program '%s' (first at line %d)", name, lc->programs[k].at.line);
+				conf_serror(ctx, g, "duplicate program '%s' (first at line %d)", name, lc->programs[k].at.line);
 		p->name = strdup(name);
 		lc->nprograms++;
 		if (!(pts = config_setting_get_member(g, "points")) || !config_setting_is_list(pts) ||
 		    config_setting_length(pts) == 0) {
-			lerr(ctx, pts ? pts : g, "program %s: points must be a non-empty list: points = ( { at = \"sunset\"; level = 100; }, ... );", name);
+			conf_serror(ctx, pts ? pts : g, "program %s: points must be a non-empty list: points = ( { at = \"sunset\"; level = 100; }, ... );", name);
 			continue;
 		}
 		int np = config_setting_length(pts);
@@ -360,7 +336,7 @@ static void parse_programs(struct conf_ctx *ctx, const config_setting_t *list, s
 			int rc;
 
 			if (!config_setting_is_group(pg)) {
-				lerr(ctx, pg, "a switch point must be a group { at = \"sunset+10\"; level = 100; }");
+				conf_serror(ctx, pg, "a switch point must be a group { at = \"sunset+10\"; level = 100; }");
 				continue;
 			}
 			conf_check_keys(ctx, pg, "switch point", point_keys);
@@ -368,7 +344,7 @@ static void parse_programs(struct conf_ctx *ctx, const config_setting_t *list, s
 			if (!(at = str_of(ctx, pg, "at", "switch point", 1)) || level_of(ctx, pg, "switch point", &pt->level) < 0)
 				continue;
 			if ((rc = parse_at(at, pt)) < 0) {
-				lerr(ctx, config_setting_get_member(pg, "at"), rc == -ERANGE ?
+				conf_serror(ctx, config_setting_get_member(pg, "at"), rc == -ERANGE ?
 				     "at '%s': an offset from the Sun is at most 240 minutes" :
 				     "at '%s' must be a ward time \"HH:MM\" or sunset, sunrise, dusk, dawn with an "
 				     "optional offset in minutes (\"sunset+10\", \"sunrise-15\")", at);
@@ -385,7 +361,7 @@ static void parse_special(struct conf_ctx *ctx, const config_setting_t *list, st
 	int n;
 
 	if (!config_setting_is_list(list)) {
-		lerr(ctx, list, "special_days must be a list: special_days = ( { name = \"tet\"; dates = [ \"2026-02-16..2026-02-22\" ]; } );");
+		conf_serror(ctx, list, "special_days must be a list: special_days = ( { name = \"tet\"; dates = [ \"2026-02-16..2026-02-22\" ]; } );");
 		return;
 	}
 	n = config_setting_length(list);
@@ -396,7 +372,7 @@ static void parse_special(struct conf_ctx *ctx, const config_setting_t *list, st
 		const char *name;
 
 		if (!config_setting_is_group(g)) {
-			lerr(ctx, g, "a special day set must be a group { name = \"...\"; dates = [ ... ]; }");
+			conf_serror(ctx, g, "a special day set must be a group { name = \"...\"; dates = [ ... ]; }");
 			continue;
 		}
 		conf_check_keys(ctx, g, "special_days", keys);
@@ -404,15 +380,15 @@ static void parse_special(struct conf_ctx *ctx, const config_setting_t *list, st
 		if (!(name = str_of(ctx, g, "name", "special_days", 1)))
 			continue;
 		if (!conf_valid_name(name, 63)) {
-			lerr(ctx, config_setting_get_member(g, "name"), "special_days name '%s' must be 1..63 letters, digits, '-', '_' or '.'", name);
+			conf_serror(ctx, config_setting_get_member(g, "name"), "special_days name '%s' must be 1..63 letters, digits, '-', '_' or '.'", name);
 			continue;
 		}
 		for (size_t k = 0; k < lc->nspecial; k++)
 			if (!strcmp(lc->special[k].name, name))
-				lerr(ctx, g, "duplicate special_days '%s' (first at line %d)", name, lc->special[k].at.line);
+				conf_serror(ctx, g, "duplicate special_days '%s' (first at line %d)", name, lc->special[k].at.line);
 		sd->name = strdup(name);
 		if (!(m = config_setting_get_member(g, "dates")))
-			lerr(ctx, g, "special_days %s: missing required key 'dates'", name);
+			conf_serror(ctx, g, "special_days %s: missing required key 'dates'", name);
 		else
 			sd->ranges = ranges_of(ctx, m, "dates", &sd->nranges);
 		lc->nspecial++;
@@ -427,7 +403,7 @@ static void parse_calendar(struct conf_ctx *ctx, const config_setting_t *list, s
 	int n;
 
 	if (!config_setting_is_list(list)) {
-		lerr(ctx, list, "calendar must be a list: calendar = ( { program = \"night\"; }, ... );");
+		conf_serror(ctx, list, "calendar must be a list: calendar = ( { program = \"night\"; }, ... );");
 		return;
 	}
 	n = config_setting_length(list);
@@ -439,7 +415,7 @@ static void parse_calendar(struct conf_ctx *ctx, const config_setting_t *list, s
 		int found = 0;
 
 		if (!config_setting_is_group(g)) {
-			lerr(ctx, g, "a calendar rule must be a group { program = \"...\"; ... }");
+			conf_serror(ctx, g, "a calendar rule must be a group { program = \"...\"; ... }");
 			continue;
 		}
 		conf_check_keys(ctx, g, "calendar rule", keys);
@@ -451,7 +427,7 @@ static void parse_calendar(struct conf_ctx *ctx, const config_setting_t *list, s
 			if (!strcmp(lc->programs[k].name, str))
 				r->program = k, found = 1;
 		if (!found) {
-			lerr(ctx, config_setting_get_member(g, "program"), "no program named '%s' (programs = ( ... ) defines them)", str);
+			conf_serror(ctx, config_setting_get_member(g, "program"), "no program named '%s' (programs = ( ... ) defines them)", str);
 			continue;
 		}
 		if ((str = str_of(ctx, g, "special", "calendar rule", 0))) {
@@ -459,7 +435,7 @@ static void parse_calendar(struct conf_ctx *ctx, const config_setting_t *list, s
 				if (!strcmp(lc->special[k].name, str))
 					r->special = (long)k;
 			if (r->special < 0)
-				lerr(ctx, config_setting_get_member(g, "special"), "no special_days named '%s'", str);
+				conf_serror(ctx, config_setting_get_member(g, "special"), "no special_days named '%s'", str);
 		}
 		if ((m = config_setting_get_member(g, "dates")))
 			r->ranges = ranges_of(ctx, m, "dates", &r->nranges);
@@ -469,14 +445,14 @@ static void parse_calendar(struct conf_ctx *ctx, const config_setting_t *list, s
 			struct sched_range rg = { 0, 0, 0 };
 			int a1 = 0, a2 = 0;
 			if (m)
-				lerr(ctx, g, "a rule takes either dates = [ ... ] or from/to, not both");
+				conf_serror(ctx, g, "a rule takes either dates = [ ... ] or from/to, not both");
 			else if (!from || !to)
-				lerr(ctx, g, "from and to go together (\"2026-12-01\" .. \"2027-01-05\", or \"12-01\" .. \"01-05\" every year)");
+				conf_serror(ctx, g, "from and to go together (\"2026-12-01\" .. \"2027-01-05\", or \"12-01\" .. \"01-05\" every year)");
 			else if (parse_date_part(from, strlen(from), &rg.from, &a1) < 0 ||
 				 parse_date_part(to, strlen(to), &rg.to, &a2) < 0 || a1 != a2)
-				lerr(ctx, config_setting_get_member(g, "from"), "from/to must both be dates \"2026-12-01\" or both month-days \"12-01\" (got '%s', '%s')", from, to);
+				conf_serror(ctx, config_setting_get_member(g, "from"), "from/to must both be dates \"2026-12-01\" or both month-days \"12-01\" (got '%s', '%s')", from, to);
 			else if (!a1 && rg.to < rg.from)
-				lerr(ctx, config_setting_get_member(g, "to"), "to '%s' is before from '%s'", to, from);
+				conf_serror(ctx, config_setting_get_member(g, "to"), "to '%s' is before from '%s'", to, from);
 			else {
 				rg.annual = a1;
 				r->ranges = calloc(1, sizeof(*r->ranges));
@@ -495,7 +471,7 @@ static void parse_calendar(struct conf_ctx *ctx, const config_setting_t *list, s
 					if (!strcasecmp(v[k], wday_names[d]))
 						w = d;
 				if (w < 0)
-					lerr(ctx, config_setting_get_elem(m, (unsigned)k), "weekday '%s' must be one of mon tue wed thu fri sat sun", v[k]);
+					conf_serror(ctx, config_setting_get_elem(m, (unsigned)k), "weekday '%s' must be one of mon tue wed thu fri sat sun", v[k]);
 				else
 					r->weekdays |= 1u << w;
 			}
@@ -505,13 +481,13 @@ static void parse_calendar(struct conf_ctx *ctx, const config_setting_t *list, s
 			r->groups = names_of(ctx, m, "groups", &r->ngroups);
 			for (size_t k = 0; k < r->ngroups; k++)
 				if (!config_group(cfg, r->groups[k]))
-					lerr(ctx, config_setting_get_elem(m, (unsigned)k), "no group named '%s' (groups = ( ... ) defines them)", r->groups[k]);
+					conf_serror(ctx, config_setting_get_elem(m, (unsigned)k), "no group named '%s' (groups = ( ... ) defines them)", r->groups[k]);
 		}
 		if ((m = config_setting_get_member(g, "devices"))) {
 			r->devices = names_of(ctx, m, "devices", &r->ndevices);
 			for (size_t k = 0; k < r->ndevices; k++)
 				if (!config_device(cfg, r->devices[k]))
-					lerr(ctx, config_setting_get_elem(m, (unsigned)k), "no device named '%s'", r->devices[k]);
+					conf_serror(ctx, config_setting_get_elem(m, (unsigned)k), "no device named '%s'", r->devices[k]);
 		}
 		lc->nrules++;
 	}
@@ -534,19 +510,19 @@ static int override_target(struct conf_ctx *ctx, const config_setting_t *g, stru
 	int ward = w && config_setting_type(w) == CONFIG_TYPE_BOOL && config_setting_get_bool(w);
 
 	if (w && config_setting_type(w) != CONFIG_TYPE_BOOL) {
-		lerr(ctx, w, "ward must be true (the whole ward) or left out");
+		conf_serror(ctx, w, "ward must be true (the whole ward) or left out");
 		return -EINVAL;
 	}
 	if (!!grp + !!dev + ward != 1) {
-		lerr(ctx, g, "an override has one target: group = \"...\", device = \"...\" or ward = true");
+		conf_serror(ctx, g, "an override has one target: group = \"...\", device = \"...\" or ward = true");
 		return -EINVAL;
 	}
 	if (grp && !config_group(cfg, grp)) {
-		lerr(ctx, config_setting_get_member(g, "group"), "no group named '%s'", grp);
+		conf_serror(ctx, config_setting_get_member(g, "group"), "no group named '%s'", grp);
 		return -EINVAL;
 	}
 	if (dev && !config_device(cfg, dev)) {
-		lerr(ctx, config_setting_get_member(g, "device"), "no device named '%s'", dev);
+		conf_serror(ctx, config_setting_get_member(g, "device"), "no device named '%s'", dev);
 		return -EINVAL;
 	}
 	o->scope = ward ? SCOPE_WARD : grp ? SCOPE_GROUP : SCOPE_DEVICE;
@@ -560,7 +536,7 @@ static void parse_overrides(struct conf_ctx *ctx, const config_setting_t *list, 
 	int n;
 
 	if (!config_setting_is_list(list)) {
-		lerr(ctx, list, "overrides must be a list: overrides = ( { group = \"...\"; level = 100; start = \"...\"; expires = \"...\"; } );");
+		conf_serror(ctx, list, "overrides must be a list: overrides = ( { group = \"...\"; level = 100; start = \"...\"; expires = \"...\"; } );");
 		return;
 	}
 	n = config_setting_length(list);
@@ -571,7 +547,7 @@ static void parse_overrides(struct conf_ctx *ctx, const config_setting_t *list, 
 		const char *start, *exp, *reason;
 
 		if (!config_setting_is_group(g)) {
-			lerr(ctx, g, "an override must be a group { group = \"...\"; level = ...; start = ...; expires = ...; }");
+			conf_serror(ctx, g, "an override must be a group { group = \"...\"; level = ...; start = ...; expires = ...; }");
 			continue;
 		}
 		conf_check_keys(ctx, g, "override", keys);
@@ -582,15 +558,15 @@ static void parse_overrides(struct conf_ctx *ctx, const config_setting_t *list, 
 		if (!start || !exp)
 			continue;
 		if (parse_time_str(start, &o->start_ms) < 0) {
-			lerr(ctx, config_setting_get_member(g, "start"), "start '%s' must be a ward time such as \"2026-12-24T18:00\"", start);
+			conf_serror(ctx, config_setting_get_member(g, "start"), "start '%s' must be a ward time such as \"2026-12-24T18:00\"", start);
 			continue;
 		}
 		if (parse_time_str(exp, &o->expires_ms) < 0) {
-			lerr(ctx, config_setting_get_member(g, "expires"), "expires '%s' must be a ward time such as \"2026-12-25T06:00\"", exp);
+			conf_serror(ctx, config_setting_get_member(g, "expires"), "expires '%s' must be a ward time such as \"2026-12-25T06:00\"", exp);
 			continue;
 		}
 		if (o->expires_ms <= o->start_ms) {
-			lerr(ctx, config_setting_get_member(g, "expires"), "expires '%s' is not after start '%s'", exp, start);
+			conf_serror(ctx, config_setting_get_member(g, "expires"), "expires '%s' is not after start '%s'", exp, start);
 			continue;
 		}
 		if ((reason = str_of(ctx, g, "reason", "override", 0)))
@@ -616,22 +592,22 @@ void lighting_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 	lc->retry_s = 60;
 	lc->window_s = 120;
 	if (!config_setting_is_group(s)) {
-		lerr(ctx, s, "lighting must be a group: lighting = { programs = ( ... ); calendar = ( ... ); };");
+		conf_serror(ctx, s, "lighting must be a group: lighting = { programs = ( ... ); calendar = ( ... ); };");
 		return;
 	}
 	conf_check_keys(ctx, s, "lighting", lighting_keys);
 	str = str_of(ctx, s, "metric", "lighting", 0);
 	lc->metric = strdup(str ? str : "targetLightCommand");
 	if ((m = config_setting_get_member(s, "retry_s"))) {
-		if (num_of(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 5 || v > 86400)
-			lerr(ctx, m, "retry_s must be 5..86400 s");
+		if (conf_number(m, &v) < 0 || config_setting_type(m) == CONFIG_TYPE_FLOAT || v < 5 || v > 86400)
+			conf_serror(ctx, m, "retry_s must be 5..86400 s");
 		else
 			lc->retry_s = (int)v;
 	}
 	lc->lamp_rated_w = 100.0;
 	if ((m = config_setting_get_member(s, "lamp_rated_w"))) {
-		if (num_of(m, &v) < 0 || !(v >= 1 && v <= 10000))
-			lerr(ctx, m, "lamp_rated_w must be 1..10000 W (the rated power of one lamp)");
+		if (conf_number(m, &v) < 0 || !(v >= 1 && v <= 10000))
+			conf_serror(ctx, m, "lamp_rated_w must be 1..10000 W (the rated power of one lamp)");
 		else
 			lc->lamp_rated_w = v;
 	}
@@ -643,7 +619,7 @@ void lighting_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 				writable |= cfg->profiles[i].regs[r].writable;
 			}
 	if (!found || !writable)
-		lerr(ctx, config_setting_get_member(s, "metric") ? config_setting_get_member(s, "metric") : s,
+		conf_serror(ctx, config_setting_get_member(s, "metric") ? config_setting_get_member(s, "metric") : s,
 		     "lighting: no profile has a writable register '%s' for the schedule to write%s", lc->metric,
 		     found ? " (add writable = true to it)" : "");
 	if ((m = config_setting_get_member(s, "programs")))
@@ -653,7 +629,7 @@ void lighting_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 	if ((m = config_setting_get_member(s, "calendar")))
 		parse_calendar(ctx, m, lc);
 	else if (lc->nprograms)
-		lerr(ctx, s, "lighting: programs without a calendar run nowhere; add calendar = ( { program = \"%s\"; } );",
+		conf_serror(ctx, s, "lighting: programs without a calendar run nowhere; add calendar = ( { program = \"%s\"; } );",
 		     lc->programs[0].name);
 	if ((m = config_setting_get_member(s, "overrides")))
 		parse_overrides(ctx, m, lc);
@@ -666,32 +642,32 @@ void lighting_conf_parse(struct conf_ctx *ctx, const config_setting_t *s, struct
 		double *dst[] = { &lc->voltage_min, &lc->voltage_max, &lc->pf_min };
 		static const double lo[] = { 0, 0, 0 }, hi[] = { 1000, 1000, 1 };
 		if (!config_setting_is_group(m)) {
-			lerr(ctx, m, "alarms must be a group: alarms = { voltage_min = 207.0; voltage_max = 253.0; power_factor_min = 0.85; };");
+			conf_serror(ctx, m, "alarms must be a group: alarms = { voltage_min = 207.0; voltage_max = 253.0; power_factor_min = 0.85; };");
 		} else {
 			conf_check_keys(ctx, m, "lighting.alarms", akeys);
 			for (int i = 0; i < 3; i++) {
 				const config_setting_t *a = config_setting_get_member(m, names[i]);
 				if (!a)
 					continue;
-				if (num_of(a, &v) < 0 || !(v >= lo[i] && v <= hi[i]))
-					lerr(ctx, a, "%s must be a number %g..%g", names[i], lo[i], hi[i]);
+				if (conf_number(a, &v) < 0 || !(v >= lo[i] && v <= hi[i]))
+					conf_serror(ctx, a, "%s must be a number %g..%g", names[i], lo[i], hi[i]);
 				else
 					*dst[i] = v;
 			}
 			if (lc->voltage_min >= lc->voltage_max)
-				lerr(ctx, m, "voltage_min (%g) must be below voltage_max (%g)", lc->voltage_min, lc->voltage_max);
+				conf_serror(ctx, m, "voltage_min (%g) must be below voltage_max (%g)", lc->voltage_min, lc->voltage_max);
 		}
 	}
 	if ((m = config_setting_get_member(s, "commands"))) {
 		if (!config_setting_is_group(m)) {
-			lerr(ctx, m, "commands must be a group: commands = { key_file = \"...\"; window_s = 120; };");
+			conf_serror(ctx, m, "commands must be a group: commands = { key_file = \"...\"; window_s = 120; };");
 		} else {
 			conf_check_keys(ctx, m, "lighting.commands", cmd_keys);
 			if ((str = str_of(ctx, m, "key_file", "lighting.commands", 1)))
 				lc->key_file = strdup(str);
 			const config_setting_t *w = config_setting_get_member(m, "window_s");
-			if (w && (num_of(w, &v) < 0 || config_setting_type(w) == CONFIG_TYPE_FLOAT || v < 5 || v > 3600))
-				lerr(ctx, w, "window_s must be 5..3600 s");
+			if (w && (conf_number(w, &v) < 0 || config_setting_type(w) == CONFIG_TYPE_FLOAT || v < 5 || v > 3600))
+				conf_serror(ctx, w, "window_s must be 5..3600 s");
 			else if (w)
 				lc->window_s = (int)v;
 		}

@@ -54,6 +54,7 @@ struct gateway {
 	struct device *devices;
 	size_t ndevices;
 	struct event *flush_ev, *prune_ev, *live_ev, *sigint_ev, *sigterm_ev, *stop_ev;
+	uint64_t pruned_pass;       /* chunks the retention pass in progress deleted */
 	struct event *pump_ev, *tick_ev;
 	int64_t last_status_us;     /* monotonic: the status interval */
 	char *status_topic;

@@ -55,8 +55,9 @@ uint64_t rollup_late(const struct rollup *r);
 int64_t rollup_done(const struct rollup *r, int tier);
 /** The same inside the open flush transaction (for later hooks). */
 int64_t rollup_tx_done(const struct rollup *r, int tier);
-/** Delete rollups of @tier older than @before_ms. Rows deleted or negative errno. */
-int rollup_prune(struct rollup *r, int tier, int64_t before_ms);
+/** Delete rollups of @tier older than @before_ms, oldest first, at most
+ * @max_rows a call. Rows deleted or negative errno. */
+int rollup_prune(struct rollup *r, int tier, int64_t before_ms, int max_rows);
 
 /** One stored rollup window (NaN for a NULL). */
 struct rollup_row {

@@ -66,6 +66,7 @@ struct store {
 	int failing;            /* commits fail: log the change, not every try */
 	char fail_why[200];
 	uint64_t pruned_early;  /* raw samples deleted early for room (persisted) */
+	int64_t prune_next;     /* store_prune: the first series of its next slice */
 	int64_t limit_bytes;    /* store.max_db_mb, 0: the disk is the limit */
 	int fail_code;          /* SQLite's extended code of the failure described */
 	int quiet_full;         /* a full store is about to make room: no alarm yet */
@@ -107,6 +108,8 @@ struct store {
 /* ... and at least this often (s) while there is a log: a slow gateway's
  * replay and retention need not wait for the log to grow */
 #define CKPT_MAX_S 3600
+/* store_prune: series looked at in one call */
+#define PRUNE_SLICE 2000
 
 /* The page size of a new database file, and the WAL's size at which
  * SQLite copies it into the database (set_wal_size). */
@@ -1645,18 +1648,28 @@ static int checkpoint_now(struct store *s)
 	return 0;
 }
 
-int store_prune(struct store *s, int64_t before_ms, int max_rows)
+int store_prune(struct store *s, int64_t before_ms, int max_rows, int *done)
 {
 	sqlite3_stmt *st;
-	int rc;
+	int64_t lo = s->prune_next, hi = lo + PRUNE_SLICE, last = 0;
+	int rc, n;
+
+	*done = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(id), 0) FROM metric", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "prune");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		last = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
 
 	/* chunks past retention closed since the last checkpoint (a late
 	 * batch): checkpoint first, so that they can go too */
 	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM metric m CROSS JOIN chunk c ON c.series = m.id AND c.t1 < ?1"
-			       " WHERE c.id > ?2 LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+			       " WHERE m.id >= ?3 AND m.id < ?4 AND c.id > ?2 LIMIT 1", -1, &st, NULL) != SQLITE_OK)
 		return db_err(s, "prune");
 	sqlite3_bind_int64(st, 1, before_ms);
 	sqlite3_bind_int64(st, 2, store_meta_get(s, "store_ckpt_chunk", 0));
+	sqlite3_bind_int64(st, 3, lo);
+	sqlite3_bind_int64(st, 4, hi);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW)
@@ -1668,19 +1681,33 @@ int store_prune(struct store *s, int64_t before_ms, int max_rows)
 	/* (not those closed since the last checkpoint, nor the newest: see
 	 * store_make_room and the schema) */
 	/* series by series through chunk_series (an index on t1 alone would
-	 * cost a page write per commit) */
+	 * cost a page write per commit), PRUNE_SLICE series a call: at
+	 * 50,000 series one pass is 50,000 index seeks, hundreds of ms on a
+	 * cold cache, which the loop must not wait for in one go */
 	if (sqlite3_prepare_v2(s->db, "DELETE FROM chunk WHERE id IN"
 			       " (SELECT c.id FROM metric m CROSS JOIN chunk c ON c.series = m.id AND c.t1 < ?1"
-			       "  WHERE c.id <= ?2 AND c.id < (SELECT max(id) FROM chunk) LIMIT ?3)", -1, &st, NULL) != SQLITE_OK)
+			       "  WHERE m.id >= ?4 AND m.id < ?5 AND c.id <= ?2 AND c.id < (SELECT max(id) FROM chunk)"
+			       "  LIMIT ?3)", -1, &st, NULL) != SQLITE_OK)
 		return db_err(s, "prune");
 	sqlite3_bind_int64(st, 1, before_ms);
 	sqlite3_bind_int64(st, 2, store_meta_get(s, "store_ckpt_chunk", 0));
 	sqlite3_bind_int(st, 3, max_rows);
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, hi);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return db_err(s, "prune");
-	return sqlite3_changes(s->db);
+	n = sqlite3_changes(s->db);
+	if (n >= max_rows)
+		return n;               /* this slice again: it may hold more */
+	if (hi > last) {
+		s->prune_next = 0;      /* the pass is over */
+		*done = 1;
+	} else {
+		s->prune_next = hi;
+	}
+	return n;
 }
 
 /* ---- reading ---- */

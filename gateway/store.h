@@ -93,12 +93,15 @@ size_t store_pending(const struct store *s);
 uint64_t store_dropped(const struct store *s);
 
 /**
- * Delete the closed chunks whose every sample is older than @before_ms, at
- * most @max_rows chunks per call, oldest first; whatever order samples
- * came in, none newer than the cut goes. Returns chunks deleted or
- * negative errno.
+ * Delete the closed chunks whose every sample is older than @before_ms;
+ * whatever order samples came in, none newer than the cut goes. One call
+ * looks at a slice of the series (a few thousand) and deletes at most
+ * @max_rows chunks, so that a call stays short at any size; the next call
+ * goes on where it stopped. *@done is set to 1 when a call ends a pass
+ * over every series (the next call starts another). Returns chunks
+ * deleted or negative errno.
  */
-int store_prune(struct store *s, int64_t before_ms, int max_rows);
+int store_prune(struct store *s, int64_t before_ms, int max_rows, int *done);
 
 typedef int (*store_row_fn)(void *arg, int64_t ts_ms, double v, int quality);
 /**

@@ -292,10 +292,12 @@ static void test_prune_late_and_clock_step(void **state)
 	struct store *s;
 	int64_t a;
 	int64_t n = 0, n_new = 0;
+	int done;
 
 	remove(path);
 	assert_int_equal(store_open(&s, path), 0);
-	assert_int_equal(store_prune(s, t0, 100), 0);     /* empty */
+	assert_int_equal(store_prune(s, t0, 100, &done), 0);     /* empty */
+	assert_int_equal(done, 1);
 	assert_int_equal(store_series(s, "d", "a", NULL, &a), 0);
 #define PUT(ts) do { store_append(s, a, (ts), (double)(n % 50), Q_GOOD); n++; \
 		     if (n % 500 == 0) assert_int_equal(store_flush(s), 0); } while (0)
@@ -314,16 +316,18 @@ static void test_prune_late_and_clock_step(void **state)
 	assert_int_equal(n_new, (14 * day / 60000) + day / 60000);
 	int chunks = sql_int("SELECT count(*) FROM chunk");
 	int total = 0, r;
-	while ((r = store_prune(s, cut, 7)) > 0)
+	while ((r = store_prune(s, cut, 7, &done)) > 0 || (r == 0 && !done))
 		total += r;
 	assert_int_equal(r, 0);
+	assert_int_equal(done, 1);
 	assert_true(total > 0 && total < chunks);
 	/* nothing inside retention went, the late batch (older) did */
 	assert_int_equal(in_range_count("a", cut, INT64_MAX), n_new);
 	assert_int_equal(in_range_count("a", t0 + 3 * day, t0 + 3 * day + 3600000), 0);
 	/* what stays before the cut is at most one chunk's span per series */
 	assert_true(in_range_count("a", INT64_MIN, cut - 1) <= 2 * 3600 / 60 + 1);
-	assert_int_equal(store_prune(s, cut, 7), 0);
+	assert_int_equal(store_prune(s, cut, 7, &done), 0);
+	assert_int_equal(done, 1);
 	store_close(s);
 	assert_int_equal(in_range_count("a", cut, INT64_MAX), n_new);
 }
@@ -333,6 +337,68 @@ static double noise(unsigned *seed)
 {
 	*seed = *seed * 1103515245u + 12345u;
 	return (double)(*seed >> 8) / 3.0;
+}
+
+/* Retention at a large ward: a call looks at a slice of the series, so
+ * that no call walks all of them; a pass over 4,500 series takes several
+ * calls, says when it is over, and deletes every chunk past the cut and
+ * none inside it. */
+static void test_prune_in_slices(void **state)
+{
+	const int64_t hour = 3600000LL, t0 = 1760000000000LL;
+	enum { NS = 4500 };
+	struct store *s;
+	int64_t id[NS];
+	char name[32], sql[160];
+	int done, r, calls = 0, total = 0;
+
+	remove(path);
+	assert_int_equal(store_open(&s, path), 0);
+	for (int i = 0; i < NS; i++) {
+		snprintf(name, sizeof(name), "d%d", i);
+		assert_int_equal(store_series(s, name, "a", NULL, &id[i]), 0);
+	}
+	/* 12 h at one sample every 10 min: chunks close on their span */
+	for (int64_t t = t0; t < t0 + 12 * hour; t += 600000) {
+		for (int i = 0; i < NS; i++)
+			assert_int_equal(store_append(s, id[i], t, (double)(i % 7), Q_GOOD), 0);
+		assert_int_equal(store_flush(s), 0);
+	}
+	assert_int_equal(store_flush_all(s), 0);
+	const int64_t cut = t0 + 6 * hour;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM chunk WHERE t1 < %lld", (long long)cut);
+	int old = sql_int(sql);
+	snprintf(sql, sizeof(sql), "SELECT sum(n) FROM chunk WHERE t1 >= %lld", (long long)cut);
+	int kept = sql_int(sql);
+	assert_true(old >= NS);
+	do {
+		r = store_prune(s, cut, 100000, &done);
+		assert_true(r >= 0);
+		total += r;
+		calls++;
+	} while (!done && calls < 100);
+	assert_int_equal(done, 1);
+	assert_true(calls >= NS / 2000);        /* slices, not one walk */
+	assert_int_equal(total, old);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM chunk WHERE t1 < %lld", (long long)cut);
+	assert_int_equal(sql_int(sql), 0);
+	snprintf(sql, sizeof(sql), "SELECT sum(n) FROM chunk WHERE t1 >= %lld", (long long)cut);
+	assert_int_equal(sql_int(sql), kept);
+	/* a small limit: the same slice again until it is empty */
+	assert_int_equal(store_prune(s, cut + 3 * hour, 5, &done), 5);
+	assert_int_equal(done, 0);
+	total = 5;
+	calls = 0;
+	while (!done && calls++ < 100000) {
+		r = store_prune(s, cut + 3 * hour, 5, &done);
+		assert_true(r >= 0);
+		total += r;
+	}
+	assert_int_equal(done, 1);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM chunk WHERE t1 < %lld", (long long)(cut + 3 * hour));
+	assert_int_equal(sql_int(sql), 0);
+	assert_true(total > 0);
+	store_close(s);
 }
 
 /* issue 15 item 8: early retention on a full disk makes room in proportion
@@ -530,9 +596,11 @@ static int64_t count_rows(struct store *s, const char *sql)
 	return n;
 }
 
-/* 5,000 series' minutes close together: written 2,000 a flush, the
- * minute's done mark moving only with the last; store_flush_all writes
- * them all at once. */
+/* 20,000 series' minutes close together: written 8,000 a flush, the
+ * minute's done mark moving only with the last; rows of the next minute
+ * that close meanwhile wait behind them and are written once each;
+ * store_flush_all writes them all at once; retention deletes them oldest
+ * first, a limit a call. */
 static void test_rollup_spread(void **state)
 {
 	struct store *s;
@@ -541,7 +609,7 @@ static void test_rollup_spread(void **state)
 	 * closes the minutes before it) */
 	const int64_t m0 = ((int64_t)time(NULL) / 60 + 2) * 60000;
 	char sql[200];
-	enum { NS = 5000 };
+	enum { NS = 20000, PER = 8000 };
 
 	remove(path);
 	assert_int_equal(store_open(&s, path), 0);
@@ -554,27 +622,48 @@ static void test_rollup_spread(void **state)
 	int64_t done0 = rollup_done(r, TIER_MINUTE);
 	assert_true(done0 < m0 + 60000);
 	assert_int_equal(store_flush(s), 0);
-	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 2000);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), PER);
 	assert_true(rollup_done(r, TIER_MINUTE) == done0);
+	/* the next minute closes while the first is being written */
+	for (int i = 0; i < NS; i++)
+		rollup_sample(r, (size_t)i, m0 + 61000, i + 1);
+	rollup_tick(r, m0 + 120000);
 	assert_int_equal(store_flush(s), 0);
-	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 4000);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 2 * PER);
 	assert_true(rollup_done(r, TIER_MINUTE) == done0);
-	assert_int_equal(store_flush(s), 0);
-	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), NS);
-	assert_true(rollup_done(r, TIER_MINUTE) == m0 + 60000);
-	assert_int_equal(count_rows(s, "SELECT value FROM meta WHERE key = 'rollup_minute_done'"), m0 + 60000);
+	int flushes = 2;
+	while (count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0") < 2 * NS && flushes < 20) {
+		assert_true(rollup_done(r, TIER_MINUTE) == done0);
+		assert_int_equal(store_flush(s), 0);
+		flushes++;
+	}
+	assert_int_equal(flushes, (2 * NS + PER - 1) / PER);
+	assert_true(rollup_done(r, TIER_MINUTE) == m0 + 120000);
+	assert_int_equal(count_rows(s, "SELECT value FROM meta WHERE key = 'rollup_minute_done'"), m0 + 120000);
 	/* every row once, with its value */
 	snprintf(sql, sizeof(sql), "SELECT count(DISTINCT series) FROM rollup WHERE tier = 0 AND start = %lld"
 		 " AND min = series - 100", (long long)m0);
 	assert_int_equal(count_rows(s, sql), NS);
+	snprintf(sql, sizeof(sql), "SELECT count(DISTINCT series) FROM rollup WHERE tier = 0 AND start = %lld"
+		 " AND min = series - 99", (long long)(m0 + 60000));
+	assert_int_equal(count_rows(s, sql), NS);
 	/* the next minute, at a stop: all in one flush */
 	for (int i = 0; i < NS; i++)
-		rollup_sample(r, (size_t)i, m0 + 61000, i);
-	rollup_tick(r, m0 + 120000);
+		rollup_sample(r, (size_t)i, m0 + 121000, i);
+	rollup_tick(r, m0 + 180000);
 	assert_int_equal(store_flush_all(s), 0);
-	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 2 * NS);
-	assert_true(rollup_done(r, TIER_MINUTE) == m0 + 120000);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 3 * NS);
+	assert_true(rollup_done(r, TIER_MINUTE) == m0 + 180000);
 	assert_int_equal(store_flush(s), 0);   /* nothing left */
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 3 * NS);
+	/* retention: the oldest minute goes, oldest first, at most the limit a
+	 * call; nothing of the newer ones */
+	assert_int_equal(rollup_prune(r, TIER_MINUTE, m0 + 60000, 15000), 15000);
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 3 * NS - 15000);
+	assert_int_equal(rollup_prune(r, TIER_MINUTE, m0 + 60000, 15000), NS - 15000);
+	assert_int_equal(rollup_prune(r, TIER_MINUTE, m0 + 60000, 15000), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM rollup WHERE tier = 0 AND start = %lld", (long long)(m0 + 60000));
+	assert_int_equal(count_rows(s, sql), NS);
 	assert_int_equal(count_rows(s, "SELECT count(*) FROM rollup WHERE tier = 0"), 2 * NS);
 	store_clear_hooks(s);
 	rollup_free(r);
@@ -759,6 +848,7 @@ int main(void)
 		cmocka_unit_test(test_close_flushes),
 		cmocka_unit_test(test_crash_replay),
 		cmocka_unit_test(test_prune_late_and_clock_step),
+		cmocka_unit_test(test_prune_in_slices),
 		cmocka_unit_test(test_make_room_keeps_up),
 		cmocka_unit_test(test_full_prunes_early),
 		cmocka_unit_test(test_full_keeps_unrolled),

@@ -87,6 +87,8 @@ static void arm(struct health *h)
 	evtimer_add(h->tick, &tv);
 }
 
+static int write_snapshot(struct health *h, uint64_t digest);
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct health *h = arg;
@@ -106,7 +108,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		io_sample(h, now);
 		if (h->snap_failed || !d || d != h->snap_digest ||
 		    now - h->snap_written_us >= (int64_t)health_snapshot_max_s(h) * 1000000)
-			health_write_snapshot(h);
+			write_snapshot(h, d);
 		else
 			h->st.snapshot_unchanged++;
 		h->snap_last_us = now;
@@ -184,7 +186,12 @@ const char *health_status_path(const struct health *h)
  * snapshot is harmless, and flash should not be worn every 5 s.) */
 int health_write_snapshot(struct health *h)
 {
-	uint64_t digest = status_digest(h->gw);
+	return write_snapshot(h, status_digest(h->gw));
+}
+
+/* The snapshot file, whose stable part has @digest. */
+static int write_snapshot(struct health *h, uint64_t digest)
+{
 	char *json = status_json(h->gw), *tmp = NULL;
 	FILE *f = NULL;
 	int ret = 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "config.h"
 #include "driver.h"
@@ -121,6 +122,35 @@ static void test_snapshot_digest(void **state)
 	free(json);
 }
 
+/* The device rows are written without jansson: what jansson reads back
+ * is what the device had, escapes and Vietnamese included; a byte that is
+ * not UTF-8 becomes U+FFFD rather than spoiling the whole file. */
+static void test_device_rows_escaped(void **state)
+{
+	json_error_t err;
+
+	setup_gw();
+	snprintf(devs[0].reason, sizeof(devs[0].reason), "%s", "m\u1ea5t k\u1ebft n\u1ed1i \"x\" a\\b\n\t\x01 \xff!");
+	char *json = status_json(&gw);
+	assert_non_null(json);
+	json_t *root = json_loads(json, 0, &err);
+	assert_non_null(root);
+	json_t *row = json_array_get(json_object_get(root, "devices"), 0);
+	assert_string_equal(json_string_value(json_object_get(row, "reason")),
+			    "m\u1ea5t k\u1ebft n\u1ed1i \"x\" a\\b\n\t\x01 \xef\xbf\xbd!");
+	assert_string_equal(json_string_value(json_object_get(row, "name")), "cab-1");
+	assert_string_equal(json_string_value(json_object_get(row, "state")), "online");
+	assert_int_equal(json_integer_value(json_object_get(row, "since")), devs[0].changed_ms);
+	assert_int_equal(json_integer_value(json_object_get(row, "last_ok")), devs[0].last_ok_ms);
+	row = json_array_get(json_object_get(root, "devices"), 1);
+	assert_string_equal(json_string_value(json_object_get(row, "name")), "cab-\"2\"");
+	assert_string_equal(json_string_value(json_object_get(row, "driver")), "modbus-tcp");
+	/* the same bytes jansson writes for a row of valid text */
+	assert_non_null(strstr(json, "\"reason\":\"m\u1ea5t k\u1ebft n\u1ed1i \\\"x\\\" a\\\\b\\n\\t\\u0001 "));
+	json_decref(root);
+	free(json);
+}
+
 static void test_print_errors(void **state)
 {
 	char path[] = "/tmp/wardgw-status-XXXXXX";
@@ -161,6 +191,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snapshot_roundtrip),
 		cmocka_unit_test(test_snapshot_digest),
+		cmocka_unit_test(test_device_rows_escaped),
 		cmocka_unit_test(test_print_errors),
 		cmocka_unit_test(test_metrics),
 	};

@@ -85,6 +85,12 @@ static uint64_t unzig(uint64_t z)
 	return (z >> 1) ^ (uint64_t)-(int64_t)(z & 1);
 }
 
+_Static_assert(sizeof(struct chunk_enc) == 64, "one chunk_enc per series lives in memory: keep it at 64 bytes");
+
+/* A chunk's largest buffer: its bit count fits 32 bits (chunks close long
+ * before: store.chunk_max_bytes is at most a few KiB) */
+#define CHUNK_ENC_MAX ((size_t)1 << 28)
+
 static int put(struct chunk_enc *e, uint64_t v, unsigned nbits)
 {
 	size_t need = CHUNK_HDR + (size_t)((e->nbits + nbits + 7) >> 3);
@@ -94,6 +100,8 @@ static int put(struct chunk_enc *e, uint64_t v, unsigned nbits)
 		 * chunks live in memory, each at most about 1 KiB (a realloc
 		 * every few dozen samples of a series costs little) */
 		size_t ncap = (need + 31) & ~(size_t)31;
+		if (ncap > CHUNK_ENC_MAX)
+			return -ENOMEM;
 		uint8_t *nb = realloc(e->buf, ncap);
 		if (!nb)
 			return -ENOMEM;
@@ -136,7 +144,7 @@ int chunk_enc_init(struct chunk_enc *e, int mode)
 void chunk_enc_reset(struct chunk_enc *e, int mode)
 {
 	uint8_t *buf = e->buf;
-	size_t cap = e->cap;
+	uint32_t cap = e->cap;
 
 	/* a closed chunk's large buffer goes: the next one may stay small */
 	if (cap > 256) {

@@ -34,18 +34,20 @@ int chunk_mode_fits(int mode, double v, int64_t *i);
 int chunk_pick_mode(double v, int prefer);
 
 /* An open chunk being appended to. The caller owns the struct. */
-struct chunk_enc {
+struct chunk_enc {               /* 64 bytes: one per series lives in memory */
 	uint8_t *buf;            /* header + bits */
-	size_t cap;
-	uint64_t nbits;          /* bits written after the header */
-	uint32_t n;
-	int mode;
 	int64_t tmin, tmax;      /* of the samples so far */
 	int64_t last_ts, last_delta;   /* last_delta: the reference delta */
-	int64_t last_int;
-	uint64_t last_bits;
-	int lead, trail;         /* XOR window of the last value */
-	int last_q;
+	union {                  /* a chunk has one mode: */
+		int64_t last_int;        /* integer modes */
+		uint64_t last_bits;      /* XOR */
+	};
+	uint32_t cap;
+	uint32_t nbits;          /* bits written after the header */
+	uint32_t n;
+	uint8_t mode;
+	uint8_t lead, trail;     /* XOR window of the last value */
+	uint8_t last_q;
 };
 
 /** Start an empty chunk of @mode. 0 or -EINVAL. */

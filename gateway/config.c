@@ -9,13 +9,13 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "driver.h"
 #include "service.h"
+#include "sha256.h"
 
 struct conf_err {
 	const char *file;
@@ -29,7 +29,7 @@ struct conf_ctx {
 	unsigned nerrors;
 	struct conf_err *err;
 	struct gw_config *cfg;
-	EVP_MD_CTX *digest;
+	struct sha256 digest;
 	const char *cur_file;   /* the file being parsed (config_read gives no name) */
 };
 
@@ -468,7 +468,7 @@ static int read_file_digest(struct conf_ctx *ctx, config_t *lc, const char *path
 		return -errno;
 	ctx->cur_file = intern_file(ctx, path);
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		EVP_DigestUpdate(ctx->digest, buf, n);
+		sha256_update(&ctx->digest, buf, n);
 	rewind(f);
 	int ok = config_read(lc, f);
 	fclose(f);
@@ -1432,8 +1432,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	struct device_conf defaults;
 	config_t lc;
 	config_setting_t *s;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
+	uint8_t md[32];
 	int ret = 0;
 
 	*out = NULL;
@@ -1442,8 +1441,7 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 	config_init(&lc);
 	memset(&defaults, 0, sizeof(defaults));
 	ctx.cfg = cfg;
-	ctx.digest = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(ctx.digest, EVP_sha256(), NULL);
+	sha256_init(&ctx.digest);
 	cfg->path = strdup(path);
 	intern_file(&ctx, path);
 
@@ -1505,14 +1503,13 @@ int config_load(const char *path, FILE *errs, struct gw_config **out)
 		if ((*sv)->check)
 			(*sv)->check(&ctx, cfg);
 
-	EVP_DigestFinal_ex(ctx.digest, md, &mdlen);
-	for (unsigned i = 0; i < 8 && i < mdlen; i++)
+	sha256_final(&ctx.digest, md);
+	for (unsigned i = 0; i < 8; i++)
 		sprintf(cfg->digest + 2 * i, "%02x", md[i]);
 	ret = ctx.nerrors ? -EINVAL : 0;
 out:
 	print_errors(&ctx);
 	free_opts(device_opts, &defaults);
-	EVP_MD_CTX_free(ctx.digest);
 	config_destroy(&lc);
 	if (ret < 0) {
 		/* the first line of a bare path has line 0: print plainly */

@@ -710,6 +710,20 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* Paho's own OpenSSL set-up (SSL_library_init and the locking callbacks
+ * of OpenSSL 1.0) is not needed with OpenSSL 3, which sets itself up when
+ * first used: left out, a gateway without TLS does not map 1.3 MB of
+ * libcrypto pages it never uses. Once, before the first client. */
+static pthread_once_t paho_once = PTHREAD_ONCE_INIT;
+
+static void paho_init(void)
+{
+	MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
+
+	io.do_openssl_init = 0;
+	MQTTAsync_global_init(&io);
+}
+
 int publisher_new(struct publisher **out, const struct publisher_opts *o,
 		  struct event_base *base, struct loopq *q)
 {
@@ -720,6 +734,7 @@ int publisher_new(struct publisher **out, const struct publisher_opts *o,
 	*out = NULL;
 	if (!p)
 		return -ENOMEM;
+	pthread_once(&paho_once, paho_init);
 	p->base = base;
 	p->q = q;
 	if (o->nuris > 0) {

@@ -103,7 +103,11 @@ struct mblink {
 	struct event *io, *tmo;     /* io is persistent while connected */
 	uint16_t tid;
 	uint8_t expect_fc;          /* function of the request in flight */
-	uint8_t rbuf[MBAP_MAX_ADU];
+	/* a reply's bytes: while its bytes are read, a buffer on the stack
+	 * (rbuf); between two reads of one reply, @held (allocated then):
+	 * 5,000 devices do not keep 5,000 buffers for the few replies that
+	 * come in pieces */
+	uint8_t *rbuf, *held;
 	size_t rlen;
 	int64_t deadline_us;
 	int crc_errors;             /* RTU: bad frames seen for the request in flight */
@@ -178,6 +182,10 @@ static void close_conn(struct mblink *L)
 		evtimer_del(L->tmo);
 	L->cs = C_CLOSED;
 	L->rlen = 0;
+	if (!L->rbuf) {             /* (while reading, on_readable lets it go) */
+		free(L->held);
+		L->held = NULL;
+	}
 }
 
 static void go(struct mbdev *m, void (*send_it)(struct mbdev *));
@@ -504,10 +512,10 @@ static void handle_frame(struct mblink *L, size_t flen)
 		handle_read_pdu(m, pdu, pdulen);
 }
 
-static void on_readable(struct mblink *L)
+static void read_frames(struct mblink *L)
 {
 	for (;;) {
-		ssize_t n = recv(L->fd, L->rbuf + L->rlen, sizeof(L->rbuf) - L->rlen, 0);
+		ssize_t n = recv(L->fd, L->rbuf + L->rlen, MBAP_MAX_ADU - L->rlen, 0);
 		if (n == 0) {
 			fail(L->owner, 1, "connection closed by the device");
 			return;
@@ -549,11 +557,34 @@ static void on_readable(struct mblink *L)
 			if (L->cs != C_WAITING)
 				return;     /* done, failed or closed */
 		}
-		if (L->rlen == sizeof(L->rbuf)) {
-			fail(L->owner, 1, "malformed reply: frame larger than %zu bytes", sizeof(L->rbuf));
+		if (L->rlen == MBAP_MAX_ADU) {
+			fail(L->owner, 1, "malformed reply: frame larger than %d bytes", MBAP_MAX_ADU);
 			return;
 		}
 	}
+}
+
+static void on_readable(struct mblink *L)
+{
+	uint8_t buf[MBAP_MAX_ADU];
+
+	if (L->rlen)
+		memcpy(buf, L->held, L->rlen);
+	L->rbuf = buf;
+	read_frames(L);
+	L->rbuf = NULL;
+	if (!L->rlen) {
+		free(L->held);
+		L->held = NULL;
+		return;
+	}
+	/* a reply begun: its bytes wait for the rest */
+	if (!L->held && !(L->held = malloc(MBAP_MAX_ADU))) {
+		L->rlen = 0;
+		fail(L->owner, 1, "out of memory for a reply");
+		return;
+	}
+	memcpy(L->held, buf, L->rlen);
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -583,7 +614,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	else if (L->note[0])
 		snprintf(why, sizeof(why), "no valid reply within %d ms: %s", to, L->note);
 	else if (L->rlen && L->cs == C_WAITING) {
-		int flen = L->rtu ? rtu_reply_len(L->rbuf, L->rlen, L->expect_fc) : mbap_frame_len(L->rbuf, L->rlen);
+		int flen = L->rtu ? rtu_reply_len(L->held, L->rlen, L->expect_fc) : mbap_frame_len(L->held, L->rlen);
 		/* before its header is whole, the length a reply to this request has */
 		snprintf(why, sizeof(why), "no whole reply within %d ms: %zu of %u bytes came", to, L->rlen,
 			 flen > 0 ? (unsigned)flen : L->max_adu);
@@ -1057,6 +1088,7 @@ static void free_link(struct mblink *L)
 	if (L->tmo)
 		event_free(L->tmo);
 	free(L->host);
+	free(L->held);
 	free(L);
 }
 

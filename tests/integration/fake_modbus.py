@@ -96,6 +96,11 @@ def main():
                     continue
                 if mode == "trickle":
                     out += [(at + 0.15 * i, s, frame[i:i + 1]) for i in range(len(frame))]
+                elif mode == "split":
+                    # whole within the timeout, in three pieces: the
+                    # header cut in two, then the rest
+                    cuts = [0, 3, 8, len(frame)]
+                    out += [(at + 0.03 * i, s, frame[cuts[i]:cuts[i + 1]]) for i in range(3)]
                 else:
                     out.append((at, s, frame))
         now = time.time()

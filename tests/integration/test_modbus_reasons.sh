@@ -2,14 +2,15 @@
 # A device that answers wrongly is offline with what was wrong, not "no
 # reply": a reply with another transaction id, an MBAP length field longer
 # than any reply to the request, a reply trickling in past the timeout, no
-# reply at all. Dropped frames are counted in /metrics. The --live line's
+# reply at all. Dropped frames are counted in /metrics. A reply that comes
+# in pieces within the timeout is read whole. The --live line's
 # on-time figure is over the polls that ran, with offline devices apart.
 . "$(dirname "$0")/lib.sh"
 
 MQ=$(free_port) HP=$(free_port)
 start_mosquitto "$MQ"
 devs=""
-for mode in tid long trickle dead ok; do
+for mode in tid long trickle dead ok split; do
 	p=$(free_port)
 	python3 "$ROOT/tests/integration/fake_modbus.py" "$p" "$mode" > "$T/fake-$mode.log" 2>&1 &
 	PIDS="$PIDS $!"
@@ -31,6 +32,12 @@ case "$(reason trickle)" in *"no whole reply within 500 ms: "[2-4]" of 13 bytes 
 	*) fail "trickling reply: $(reason trickle)";; esac
 case "$(reason dead)" in *"no reply within 500 ms"*) ;; *) fail "silent device: $(reason dead)";; esac
 ok "reasons: $(reason tid | cut -d: -f3-) /$(reason long | cut -d: -f3-) /$(reason trickle | cut -d: -f3-)"
+
+# the reply in pieces: read whole, every poll
+grep -q "device m-split: offline" "$T/gateway.log" && fail "a reply in pieces: $(reason split)"
+up=$(curl -s "http://127.0.0.1:$HP/metrics" | awk '$1 == "wardgw_device_up{device=\"m-split\"}" { print $2 }')
+[ "$up" = 1 ] || fail "the device replying in pieces is not up: '$up'"
+ok "a reply in three pieces is read whole (m-split up)"
 
 d=$(curl -s "http://127.0.0.1:$HP/metrics" | awk '$1 == "wardgw_modbus_frames_discarded_total" { print $2 }')
 [ -n "$d" ] && [ "$d" -ge 3 ] || fail "wardgw_modbus_frames_discarded_total is '$d'"

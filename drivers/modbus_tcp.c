@@ -86,6 +86,11 @@ struct mbwrite {
 struct mbdev;
 struct mbtcp;
 
+/* What a link or a device keeps to say what went wrong: allocated when
+ * something does (5,000 healthy devices keep none) */
+#define NOTE_LEN 120
+#define PARTIAL_LEN 160
+
 /* One TCP connection, shared by the devices at its host:port. */
 struct mblink {
 	struct mbtcp *drv;          /* the instance that owns it */
@@ -112,7 +117,8 @@ struct mblink {
 	int64_t deadline_us;
 	int crc_errors;             /* RTU: bad frames seen for the request in flight */
 	unsigned max_adu;           /* the longest reply the request in flight can have */
-	char note[120];             /* the first thing wrong seen for it ("" none) */
+	char *note;                 /* the first thing wrong seen for it (NULL or "": none;
+				     * NOTE_LEN bytes, allocated when first needed) */
 	int64_t quiet_us, quiet_until_us, quiet_max_us;   /* C_QUIET: length, silent until, give up at */
 	void (*pending)(struct mbdev *);        /* the owner's send, held while quiet */
 	struct mbdev *owner;        /* the device whose request has the link */
@@ -138,7 +144,8 @@ struct mbdev {
 	int64_t wall_start_ms;
 	struct dev_health health;   /* state, failures in a row, offline backoff */
 	int reads_ok, reads_failed; /* of the poll in progress */
-	char partial[160];          /* why a read of this poll failed */
+	char *partial;              /* why a read of this poll failed (PARTIAL_LEN,
+				     * allocated when first needed) */
 	int polling, on_time;
 	struct mbwrite *wq, *wq_tail;   /* queued writes */
 	size_t nwq;
@@ -211,10 +218,12 @@ static void discard(struct mblink *L, const char *fmt, ...)
 	va_list ap;
 
 	sink_count(L->sink, SINK_FRAMES_DISCARDED, 1);
-	if (L->note[0])
+	if (L->note && L->note[0])
 		return;
+	if (!L->note && !(L->note = malloc(NOTE_LEN)))
+		return;         /* the reason says less */
 	va_start(ap, fmt);
-	vsnprintf(L->note, sizeof(L->note), fmt, ap);
+	vsnprintf(L->note, NOTE_LEN, fmt, ap);
 	va_end(ap);
 }
 
@@ -363,7 +372,8 @@ static void send_pdu(struct mbdev *m, const uint8_t *pdu, size_t pdulen)
 	}
 	L->expect_fc = pdu[0];
 	L->crc_errors = 0;
-	L->note[0] = 0;
+	if (L->note)
+		L->note[0] = 0;
 	L->max_adu = reply_max(pdu, L->rtu);
 	n = send(L->fd, adu, (size_t)len, MSG_NOSIGNAL);
 	if (n != (ssize_t)len) {
@@ -437,7 +447,11 @@ static void handle_read_pdu(struct mbdev *m, const uint8_t *pdu, size_t pdulen)
 		/* the device answers, but not this read: its metrics stay
 		 * comm_error and the others are still read (a degraded poll) */
 		m->reads_failed++;
-		snprintf(m->partial, sizeof(m->partial), "exception 0x%02x (%s) reading %u %s at 0x%04x", exc,
+		if (!m->partial && !(m->partial = malloc(PARTIAL_LEN))) {
+			fail(m, 0, "out of memory");
+			return;
+		}
+		snprintf(m->partial, PARTIAL_LEN, "exception 0x%02x (%s) reading %u %s at 0x%04x", exc,
 			 mbap_exception_str(exc), r->count, reg_table_name(r->table), r->start);
 		goto next;
 	}
@@ -611,7 +625,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	else if (L->crc_errors)
 		snprintf(why, sizeof(why), "CRC error in the reply (%d bad frame%s within %d ms): wrong baud rate or "
 			 "parity on the serial side, or noise on the line", L->crc_errors, L->crc_errors > 1 ? "s" : "", to);
-	else if (L->note[0])
+	else if (L->note && L->note[0])
 		snprintf(why, sizeof(why), "no valid reply within %d ms: %s", to, L->note);
 	else if (L->rlen && L->cs == C_WAITING) {
 		int flen = L->rtu ? rtu_reply_len(L->held, L->rlen, L->expect_fc) : mbap_frame_len(L->held, L->rlen);
@@ -1067,6 +1081,7 @@ static void free_mbdev(struct mbdev *m)
 		event_free(m->tick);
 	plan_release(&m->plan);
 	free(m->no_gap);
+	free(m->partial);
 	free(m->words);
 	free(m->values);
 	free(m);
@@ -1089,6 +1104,7 @@ static void free_link(struct mblink *L)
 		event_free(L->tmo);
 	free(L->host);
 	free(L->held);
+	free(L->note);
 	free(L);
 }
 

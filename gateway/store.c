@@ -108,8 +108,8 @@ struct store {
 /* ... and at least this often (s) while there is a log: a slow gateway's
  * replay and retention need not wait for the log to grow */
 #define CKPT_MAX_S 3600
-/* store_prune: series looked at in one call */
-#define PRUNE_SLICE 2000
+/* store_prune: series looked at in one call (a few ms on a cold cache) */
+#define PRUNE_SLICE 500
 
 /* The page size of a new database file, and the WAL's size at which
  * SQLite copies it into the database (set_wal_size). */

@@ -378,7 +378,7 @@ static void test_prune_in_slices(void **state)
 		calls++;
 	} while (!done && calls < 100);
 	assert_int_equal(done, 1);
-	assert_true(calls >= NS / 2000);        /* slices, not one walk */
+	assert_true(calls >= NS / 500);         /* slices, not one walk */
 	assert_int_equal(total, old);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM chunk WHERE t1 < %lld", (long long)cut);
 	assert_int_equal(sql_int(sql), 0);

@@ -475,6 +475,15 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
 	outbox_pump(gw->outbox);
 }
 
+/* The outbox has live packs left after a burst: the next turn of the loop. */
+static void kick_pump(void *arg)
+{
+	struct gateway *gw = arg;
+
+	if (gw->kick_ev && !event_pending(gw->kick_ev, EV_TIMEOUT, NULL))
+		event_active(gw->kick_ev, EV_TIMEOUT, 0);
+}
+
 /* --- more northbound links (links = ( ... )) --- */
 
 unsigned gateway_topic_kind(void *arg, const char *topic)
@@ -1001,7 +1010,7 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 		.max_age_ms = (int64_t)cfg->outbox_max_age_days * 86400000,
 		.ack_timeout_ms = (int64_t)cfg->outbox_ack_timeout_s * 1000,
 		.send = send_tracked, .send_arg = gw, .packs = gateway_packs, .packs_arg = gw,
-		.kind = gateway_topic_kind, .kind_arg = gw });
+		.kind = gateway_topic_kind, .kind_arg = gw, .kick = kick_pump, .kick_arg = gw });
 	if (ret < 0)
 		goto out;
 	if ((ret = add_links(gw)) < 0)
@@ -1036,6 +1045,7 @@ int gateway_init(struct gateway *gw, struct gw_config *cfg, const struct gateway
 	tv.tv_usec = 0;
 	event_add(gw->tick_ev, &tv);
 	gw->pump_ev = event_new(gw->base, -1, EV_PERSIST, on_pump, gw);
+	gw->kick_ev = event_new(gw->base, -1, 0, on_pump, gw);
 	tv.tv_sec = 0;
 	tv.tv_usec = 100000;
 	event_add(gw->pump_ev, &tv);
@@ -1160,6 +1170,7 @@ void gateway_release(struct gateway *gw)
 	loopq_free(gw->q);
 	if (gw->flush_ev) event_free(gw->flush_ev);
 	if (gw->pump_ev) event_free(gw->pump_ev);
+	if (gw->kick_ev) event_free(gw->kick_ev);
 	if (gw->tick_ev) event_free(gw->tick_ev);
 	if (gw->prune_ev) event_free(gw->prune_ev);
 	if (gw->live_ev) event_free(gw->live_ev);

@@ -55,7 +55,7 @@ struct gateway {
 	size_t ndevices;
 	struct event *flush_ev, *prune_ev, *live_ev, *sigint_ev, *sigterm_ev, *stop_ev;
 	uint64_t pruned_pass;       /* chunks the retention pass in progress deleted */
-	struct event *pump_ev, *tick_ev;
+	struct event *pump_ev, *tick_ev, *kick_ev;
 	int64_t last_status_us;     /* monotonic: the status interval */
 	char *status_topic;
 	int store_was_failing;

@@ -734,17 +734,44 @@ static int live_pending(const struct link *l)
 	return n;
 }
 
-/* The rest of live records that did not fit the window, in order, not
- * rate-limited (they are live, not backlog). */
+/* Live packs a call at most: the rest go at the next turn of the loop
+ * (opts.kick), poll timers in between */
+#define LIVE_BURST 100
+
+static size_t burst_room(const struct link *l)
+{
+	size_t room = l->nfl + LIVE_BURST;
+
+	return room < (size_t)l->window ? room : (size_t)l->window;
+}
+
+/* The rest of live records that did not fit the window or the burst, in
+ * order, not rate-limited (they are live, not backlog). */
 static void live_rest(struct link *l)
 {
-	for (size_t i = 0; i < l->ntr && l->nfl < (size_t)l->window; i++) {
+	size_t room = burst_room(l);
+
+	for (size_t i = 0; i < l->ntr && l->nfl < room; i++) {
 		struct trec *r = &l->tr[i];
 		if (!r->live || !r->nunsent || !r->p)
 			continue;
-		offer_packs(l, r, (size_t)l->window, NULL);
+		offer_packs(l, r, room, NULL);
 		if (r->nunsent)
 			break;
+	}
+}
+
+/* Live packs wait and the window has room: pump again soon. */
+static void maybe_kick(struct outbox *ob)
+{
+	if (!ob->o.kick)
+		return;
+	for (int k = 0; k < ob->nl; k++) {
+		struct link *l = ob->l[k];
+		if (l->up && !ob->hold && l->nfl < (size_t)l->window && live_pending(l)) {
+			ob->o.kick(ob->o.kick_arg);
+			return;
+		}
 	}
 }
 
@@ -775,7 +802,13 @@ static void offer_live(struct outbox *ob, struct link *l, int64_t id, const uint
 		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));
 		return;
 	}
-	offer_packs(l, r, (size_t)l->window, NULL);
+	/* in order: the older live records first, then this one, a burst */
+	live_rest(l);
+	if (live_pending(l) > 1 || !r->n) {
+		advance_tcur(l);
+		return;                 /* this one waits behind them */
+	}
+	offer_packs(l, r, burst_room(l), NULL);
 	if (r->nunsent == r->n && r->n) {
 		/* nothing went (the link refused): untrack it, the walk reads it later */
 		free_packs(r);
@@ -948,6 +981,7 @@ void outbox_pump(struct outbox *ob)
 {
 	for (int i = 0; i < ob->nl; i++)
 		pump_link(ob, ob->l[i]);
+	maybe_kick(ob);
 }
 
 static void note_ack(struct outbox *ob, int64_t id)

@@ -67,6 +67,12 @@ struct outbox_opts {
 	 * every link carries every message */
 	unsigned (*kind)(void *arg, const char *topic);
 	void *kind_arg;
+	/* live telemetry goes LIVE_BURST packs a call; with more to send, the
+	 * outbox asks for outbox_pump() soon (the next turn of the loop), so
+	 * that a commit of 1,000 packs does not hold the loop in one go;
+	 * NULL: the next pump or commit sends the rest */
+	void (*kick)(void *arg);
+	void *kick_arg;
 };
 
 struct outbox_stats {

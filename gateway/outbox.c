@@ -802,14 +802,10 @@ static void offer_live(struct outbox *ob, struct link *l, int64_t id, const uint
 		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));
 		return;
 	}
-	/* in order: the older live records first, then this one, a burst */
+	/* in order: the older live records first, then this one (tracked
+	 * now), a burst in all; what is left goes on the pumps that follow */
 	live_rest(l);
-	if (live_pending(l) > 1 || !r->n) {
-		advance_tcur(l);
-		return;                 /* this one waits behind them */
-	}
-	offer_packs(l, r, burst_room(l), NULL);
-	if (r->nunsent == r->n && r->n) {
+	if (r->n && r->nunsent == r->n && live_pending(l) == 1) {
 		/* nothing went (the link refused): untrack it, the walk reads it later */
 		free_packs(r);
 		l->ntr--;

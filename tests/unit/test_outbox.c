@@ -195,6 +195,51 @@ static void test_commit_then_send_in_order(void **state)
 	close_ob(st, ob);
 }
 
+/* A commit of many packs goes a burst at a time: the outbox asks for a
+ * pump (kick) while live packs wait and the window has room, the rest go
+ * on those pumps, in order, once each; a commit that comes meanwhile
+ * waits behind the older record. */
+static int kicks;
+static void count_kick(void *arg)
+{
+	(void)arg;
+	kicks++;
+}
+
+static void test_live_in_bursts(void **state)
+{
+	struct store *st;
+	struct outbox *ob;
+
+	assert_int_equal(store_open(&st, path), 0);
+	assert_int_equal(outbox_new(&ob, st, &(struct outbox_opts){
+		.window = 2000, .backfill_per_s = 1000000, .max_bytes = 1 << 24,
+		.send = fake_send, .send_arg = &L[0], .packs = fake_packs,
+		.kick = count_kick }), 0);
+	outbox_link_up(ob, 0, 0);
+	kicks = 0;
+	samples(st, 10000, 1000);
+	assert_true(L[0].n >= 100 && L[0].n <= 200);     /* a burst or two, not all */
+	assert_true(kicks >= 1);
+	int pumps = 0;
+	samples(st, 11000, 50);                           /* waits behind the first */
+	while (kicks && pumps < 100) {
+		kicks = 0;
+		int before = L[0].n;
+		outbox_pump(ob);
+		pumps++;
+		assert_true(L[0].n - before <= 200);
+	}
+	assert_int_equal(kicks, 0);
+	assert_true(pumps >= 4);
+	assert_int_equal(L[0].n, 1050);
+	assert_tele(0, 10000, 1050);
+	ack_all(ob, 0, 0);
+	outbox_pump(ob);
+	assert_int_equal(kicks, 0);                       /* nothing waits: no kick */
+	close_ob(st, ob);
+}
+
 static void test_failure_and_lost_session_resend(void **state)
 {
 	struct store *st;
@@ -457,6 +502,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commit_then_send_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_in_bursts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_and_lost_session_resend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_record_larger_than_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_survives_reopen, setup, teardown),

@@ -15,7 +15,7 @@ struct store;
 enum quality { Q_GOOD = 0, Q_STALE = 1, Q_COMM_ERROR = 2, Q_OUT_OF_RANGE = 3 };
 const char *quality_name(int q);
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* What the store costs, measured by `make bench` (BENCH_ONLY=history) and
  * used by `wardgw check` for the flash budget (docs/storage.md): bytes at

@@ -1656,6 +1656,13 @@ uint64_t store_wal_copies(struct store *s)
 	return n;
 }
 
+int store_ckpt_round(const struct store *s, int64_t *cursor)
+{
+	if (cursor)
+		*cursor = s->rnd.on ? (int64_t)s->rnd.cursor : 0;
+	return s->rnd.on;
+}
+
 int store_draining(const struct store *s)
 {
 	return s && s->draining;

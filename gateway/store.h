@@ -67,6 +67,12 @@ int store_flush(struct store *s);
 int store_flush_all(struct store *s);
 /* 1 inside store_flush_all: a module writes everything in this flush. */
 int store_draining(const struct store *s);
+/**
+ * Whether a round of the rolling checkpoint (docs/storage.md) is under way:
+ * 1, or 0; @cursor (may be NULL) gets the series id it has reached. Loop
+ * thread; for tests and the status.
+ */
+int store_ckpt_round(const struct store *s, int64_t *cursor);
 /* Times the store's thread has copied the WAL into the database. */
 uint64_t store_wal_copies(struct store *s);
 /**

@@ -5,6 +5,8 @@
  *   build/bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R]
  *
  * (-R: the chunked layout only, without the slow row-layout parts.
+ *  -C: only the checkpoint of the open chunks, rolling against one commit,
+ *  each flush timed;
  *  -G DB: only generate HISTORY samples ending now into a gateway's
  *  database DB, named as the gateway names DEVICES cabinets of the bench10
  *  profile; scripts/bench.sh then runs the gateway on it.)
@@ -62,6 +64,7 @@ struct opts {
 	double history, old_history;
 	const char *dir;
 	int no_rows;            /* -R: chunks only */
+	int ckpt;               /* -C: the checkpoint part only */
 };
 
 static double clock_s(clockid_t c)
@@ -166,7 +169,45 @@ struct live {
 	int nmet;               /* metrics per device (NKIND, or the gateway's profile) */
 	void (*after_flush)(void *arg);     /* the telemetry outbox part: PUBACKs arrive */
 	void *after_arg;
+	struct ftimes *ft;      /* -C: each flush timed */
 };
+
+/* -C: each flush's wall time, and whether it wrote a part of a checkpoint
+ * (a round of the rolling checkpoint under way, or the mark moved). */
+struct ftimes {
+	double *ms;
+	unsigned char *ckpt;
+	size_t n, cap;
+	int rounds;
+};
+
+static int timed_flush(struct live *l)
+{
+	struct ftimes *ft = l->ft;
+	int64_t mark = store_meta_get(l->st, "store_ckpt_log", 0);
+	int on = store_ckpt_round(l->st, NULL);
+	double t0 = clock_s(CLOCK_MONOTONIC);
+	int ret = store_flush(l->st);
+	double ms = (clock_s(CLOCK_MONOTONIC) - t0) * 1e3;
+	int moved = store_meta_get(l->st, "store_ckpt_log", 0) != mark;
+
+	if (ft->n == ft->cap) {
+		size_t ncap = ft->cap ? 2 * ft->cap : 4096;
+		double *nm = realloc(ft->ms, ncap * sizeof(*nm));
+		unsigned char *nc = nm ? realloc(ft->ckpt, ncap) : NULL;
+		if (nm)
+			ft->ms = nm;
+		if (!nc)
+			return -ENOMEM;
+		ft->ckpt = nc;
+		ft->cap = ncap;
+	}
+	ft->ms[ft->n] = ms;
+	ft->ckpt[ft->n] = on || moved || store_ckpt_round(l->st, NULL);
+	ft->n++;
+	ft->rounds += moved;
+	return ret;
+}
 
 /* -G: the series as the gateway names them ("cab" x count = N: cab-0001..,
  * profile bench10: r0..r9), so that it finds the generated history. */
@@ -236,7 +277,7 @@ static int live_feed(struct live *l, int64_t base, int64_t t0, long secs)
 				if ((ret = store_append(l->st, l->ids[d * NKIND + k], ts, value(k, d, t), Q_GOOD)) < 0)
 					return ret;
 			if ((d + 1) % per_flush == 0) {
-				if ((ret = store_flush(l->st)) < 0)
+				if ((ret = l->ft ? timed_flush(l) : store_flush(l->st)) < 0)
 					return ret;
 				if (l->after_flush)
 					l->after_flush(l->after_arg);
@@ -721,6 +762,74 @@ static int rollup_year(const char *path, long nser, int64_t end_ms, double *ms, 
 	return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The @q quantile of @n values (sorted in place). */
+static double quantile(double *v, size_t n, double q)
+{
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_double);
+	size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
+}
+
+/* -C: the checkpoint of the open chunks at DEVICES x 8 series, each flush
+ * timed: the rolling checkpoint (2,000 heads a flush, the store's default)
+ * against all of them in one commit (WARDGW_STORE_CKPT_HEADS=0, as before),
+ * same stream; 120 s of warm-up, then SECONDS measured. */
+static int ckpt_part(const char *path, long devices, long secs, int64_t base)
+{
+	static const char *const mode[2] = { "2000", "0" };
+	static const char *const name[2] = { "rolling, 2,000 heads a flush", "one commit (before)" };
+
+	printf("history: the open chunks' checkpoint, %ld devices x %d metrics (%ld series) at 1 s, a commit per 200 ms,"
+	       " 120 s warm-up, then %ld s measured; wall ms per flush (commit included)\n", devices, NKIND,
+	       devices * NKIND, secs);
+	printf("  %-30s %7s %6s %6s %8s %8s %8s %10s %10s %10s\n", "checkpoint", "flushes", "ckpt", "rounds",
+	       "median", "p99", "max", "ckpt med", "ckpt max", "written B/s");
+	for (int m = 0; m < 2; m++) {
+		struct live l = { 0 };
+		struct ftimes ft = { 0 };
+		setenv("WARDGW_STORE_CKPT_HEADS", mode[m], 1);
+		if (live_open(&l, path, devices, 1) < 0 || live_feed(&l, base, 0, 120) < 0)
+			return -1;
+		wal_checkpoint(&l, "TRUNCATE");
+		l.ft = &ft;
+		struct cost c = measure_begin();
+		if (live_feed(&l, base, 120, secs) < 0)
+			return -1;
+		wal_checkpoint(&l, "PASSIVE");
+		measure_end(&c, (double)devices * NKIND * secs);
+		live_close(&l);
+		remove_db(path);
+		double *all = malloc((ft.n + 1) * sizeof(*all)), *ck = malloc((ft.n + 1) * sizeof(*ck));
+		size_t nck = 0;
+		if (!all || !ck)
+			return -1;
+		for (size_t i = 0; i < ft.n; i++) {
+			all[i] = ft.ms[i];
+			if (ft.ckpt[i])
+				ck[nck++] = ft.ms[i];
+		}
+		double med = quantile(all, ft.n, 0.5), p99 = quantile(all, ft.n, 0.99), mx = quantile(all, ft.n, 1);
+		double cmed = quantile(ck, nck, 0.5), cmx = quantile(ck, nck, 1);
+		printf("  %-30s %7zu %6zu %6d %8.1f %8.1f %8.1f %10.1f %10.1f %10.1f\n", name[m], ft.n, nck, ft.rounds,
+		       med, p99, mx, cmed, cmx, c.wbytes / c.samples);
+		free(all);
+		free(ck);
+		free(ft.ms);
+		free(ft.ckpt);
+	}
+	unsetenv("WARDGW_STORE_CKPT_HEADS");
+	return 0;
+}
+
 static void print_cost(const char *layout, const char *history, const struct cost *c)
 {
 	printf("  %-22s %-28s %10.1f %12.2f %12.0f\n", layout, history, c->wbytes / c->samples,
@@ -734,7 +843,7 @@ int main(int argc, char **argv)
 	char tmpl[4096], path[4200], opath[4200];
 	int c, ret = 1;
 
-	while ((c = getopt(argc, argv, "d:H:O:s:D:RG:Y:h")) != -1) {
+	while ((c = getopt(argc, argv, "d:H:O:s:D:RG:Y:Ch")) != -1) {
 		switch (c) {
 		case 'd': o.devices = strtol(optarg, NULL, 10); break;
 		case 'H': o.history = strtod(optarg, NULL); break;
@@ -742,10 +851,11 @@ int main(int argc, char **argv)
 		case 's': o.seconds = strtol(optarg, NULL, 10); break;
 		case 'D': o.dir = optarg; break;
 		case 'R': o.no_rows = 1; break;
+		case 'C': o.ckpt = 1; break;
 		case 'Y': o.rollup_series = strtol(optarg, NULL, 10); break;
 		case 'G': gw_db = optarg; break;
 		default:
-			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R] [-Y ROLLUP_SERIES]\n");
+			fprintf(stderr, "usage: bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R] [-Y ROLLUP_SERIES] [-C]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -780,6 +890,10 @@ int main(int argc, char **argv)
 	snprintf(opath, sizeof(opath), "%s/rows.db", tmpl);
 	const int64_t base = 1764720000000LL;     /* 2025-12-03 00:00 UTC */
 	long nser = o.devices * NKIND;
+	if (o.ckpt) {
+		ret = ckpt_part(path, o.devices, o.seconds, base) < 0;
+		goto out;
+	}
 
 	/* 1. at rest */
 	{

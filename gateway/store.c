@@ -30,7 +30,7 @@ struct sample {
 struct shead {
 	struct chunk_enc enc;   /* the open chunk (enc.n may be 0) */
 	uint64_t seq0;          /* samples of the series before the open chunk */
-	uint64_t seq_ckpt;      /* samples at the last checkpoint: log numbering starts there */
+	int64_t log_id;         /* its head row holds every sample of the log records up to this id */
 	uint64_t logseq;        /* replay: the next log sample's number */
 	int sticky;             /* integer mode of the last chunk, kept for the next */
 	unsigned char escal;    /* chunks closed early to widen the mode */
@@ -44,6 +44,7 @@ struct store {
 	sqlite3_stmt *meta_get, *meta_put;
 	sqlite3_stmt *find_dev, *add_dev, *find_ser, *add_ser, *query, *unit, *find_id;
 	sqlite3_stmt *log_ins, *chunk_ins, *head_put, *chunks_in, *head_get, *log_all, *closed_since, *closed_one;
+	sqlite3_stmt *log_max, *log_sizes, *chunk_max_id;
 	struct shead *heads;        /* by series id */
 	size_t nheads;
 	int64_t max_series;         /* the largest series id seen */
@@ -58,6 +59,17 @@ struct store {
 	int64_t ckpt_at;            /* monotonic s of the last checkpoint in a flush */
 	uint64_t chunks_written;
 	int64_t log_id;             /* the record the last commit wrote, 0 for none */
+	int64_t walk_id;            /* replay: the id of the record being walked */
+	int64_t log_low;            /* no record at or below this id but the newest (0: unknown) */
+	struct ckround {            /* the rolling checkpoint (checkpoint_step) */
+		int on;                 /* a round is under way */
+		int restart;            /* a failed flush ended one: start again at once */
+		size_t cursor;          /* the next series whose head it writes */
+		int64_t r0;             /* the newest record when it started */
+		int64_t chunk0;         /* the newest chunk when it started */
+		int64_t bytes;          /* log bytes written after r0 */
+		size_t per_flush;       /* heads written a flush (0: all at once) */
+	} rnd;
 	int64_t log_hold;           /* a checkpoint keeps the records after this id */
 	sqlite3_stmt *log_next, *log_held;
 	struct sample *buf;
@@ -110,6 +122,18 @@ struct store {
 #define CKPT_MAX_S 3600
 /* store_prune: series looked at in one call (a few ms on a cold cache) */
 #define PRUNE_SLICE 500
+/* A checkpoint is a round over the series that writes the changed heads of
+ * this many a flush (docs/storage.md, "The rolling checkpoint"): 50,000
+ * series (5,000 devices) in 25 flushes, 5 s at store.batch_ms 200, rather
+ * than 8-12 MB in one commit; below this many changed heads a round is one
+ * flush, as a checkpoint always was. */
+#define CKPT_HEADS_PER_FLUSH 2000
+/* The records a round leaves behind its mark are deleted about this many
+ * bytes a flush (log_trim): deleting a round's log at once (16 MB at 5,000
+ * devices) took 30-120 ms of one commit, about 7 us a KiB; a flush adds one
+ * record (40 KB at 5,000 devices). Fewer, larger steps: each step rewrites
+ * the log's and the freelist's pages once more. */
+#define LOG_TRIM_BYTES (512 << 10)
 
 /* The page size of a new database file, and the WAL's size at which
  * SQLite copies it into the database (set_wal_size). */
@@ -182,6 +206,14 @@ static const char *const migrations[] = {
 	"CREATE INDEX chunk_series ON chunk (series, t1);"
 	"CREATE TABLE head (series INTEGER PRIMARY KEY, seq_ckpt INTEGER NOT NULL, seq0 INTEGER NOT NULL, data BLOB);"
 	"CREATE TABLE headlog (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
+
+	/* 6: the rolling checkpoint. head.log_id: the commit log record up to
+	 * which the head row holds its series' samples (a head is written in
+	 * a flush after that flush's record and its samples), so that a
+	 * checkpoint can write the heads a few thousand a flush: a replay
+	 * skips, per series, the records up to its log_id. 0: as of
+	 * meta['store_ckpt_log'], what every head row of schema 5 means. */
+	"ALTER TABLE head ADD COLUMN log_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -793,7 +825,8 @@ static void heads_free(struct store *s)
 	s->nheads = 0;
 }
 
-/* Write @h's head row: what a replay needs to resume it. */
+/* Write @h's head row: what a replay needs to resume it; @h->log_id is
+ * the newest record whose samples it holds. */
 static int head_write(struct store *s, int64_t series, struct shead *h)
 {
 	size_t len;
@@ -802,12 +835,14 @@ static int head_write(struct store *s, int64_t series, struct shead *h)
 
 	sqlite3_reset(s->head_put);
 	sqlite3_bind_int64(s->head_put, 1, series);
-	sqlite3_bind_int64(s->head_put, 2, (int64_t)h->seq_ckpt);
+	/* samples up to its end: a replay numbers the log's after @log_id from there */
+	sqlite3_bind_int64(s->head_put, 2, (int64_t)(h->seq0 + h->enc.n));
 	sqlite3_bind_int64(s->head_put, 3, (int64_t)h->seq0);
 	if (h->enc.n)
 		sqlite3_bind_blob(s->head_put, 4, p, (int)len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s->head_put, 4);
+	sqlite3_bind_int64(s->head_put, 5, h->log_id);
 	rc = sqlite3_step(s->head_put);
 	sqlite3_reset(s->head_put);
 	if (rc != SQLITE_DONE)
@@ -840,33 +875,158 @@ static int head_add(struct store *s, int64_t series, int64_t ts, double v, int q
 	return 0;
 }
 
-/* Every open chunk that changed into its head row; the log emptied. */
-static int checkpoint(struct store *s)
+/* One value of @st (max(id) of a table). 0 or negative errno. */
+static int query_int(struct store *s, sqlite3_stmt *st, int64_t *v)
 {
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : db_err(s, "read the newest id");
+}
+
+/* Series @i's head row, when its open chunk changed since it was last
+ * written: it holds every sample of the log records up to @upto (the
+ * newest, whose samples head_add has taken). 1 written, 0 not, or
+ * negative errno. */
+static int head_flush(struct store *s, size_t i, int64_t upto)
+{
+	struct shead *h = &s->heads[i];
 	int ret;
 
-	for (size_t i = 0; i < s->nheads; i++) {
-		struct shead *h = &s->heads[i];
-		if (!h->dirty)
-			continue;
-		h->seq_ckpt = h->seq0 + h->enc.n;
-		if ((ret = head_write(s, (int64_t)i, h)) < 0)
-			return ret;
-		h->dirty = 0;
+	if (!h->dirty)
+		return 0;
+	h->log_id = upto;
+	if ((ret = head_write(s, (int64_t)i, h)) < 0)
+		return ret;
+	h->dirty = 0;
+	return 1;
+}
+
+/* The checkpoint's mark: a replay reads the log after @upto and the chunks
+ * after @chunk. With @trim_all, the records up to @upto go at once, but not
+ * those a link still owes its broker (store_log_hold), nor the newest, so
+ * that record ids never come back (SQLite gives max(id) + 1); otherwise
+ * log_trim deletes them a few a flush. */
+static int ckpt_mark(struct store *s, int64_t upto, int64_t chunk, int trim_all)
+{
+	char sql[400];
+
+	if (trim_all) {
+		snprintf(sql, sizeof(sql), "DELETE FROM headlog WHERE id <= %lld AND id < (SELECT max(id) FROM headlog)",
+			 (long long)(upto < s->log_hold ? upto : s->log_hold));
+		if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return db_err(s, "empty the commit log");
 	}
-	/* the log is replayed from after store_ckpt_log; the records a link
-	 * still owes its broker (store_log_hold) stay, and so does the newest,
-	 * so that record ids never come back (SQLite gives max(id) + 1) */
-	char sql[320];
-	snprintf(sql, sizeof(sql), "DELETE FROM headlog WHERE id <= %lld AND id < (SELECT max(id) FROM headlog);"
-		 "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_log',"
-		 " (SELECT coalesce(max(id), 0) FROM headlog));"
-		 "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk',"
-		 " (SELECT coalesce(max(id), 0) FROM chunk))", (long long)s->log_hold);
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_log', %lld);"
+		 "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_ckpt_chunk', %lld)",
+		 (long long)upto, (long long)chunk);
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return db_err(s, "empty the commit log");
-	s->log_bytes = 0;
+		return db_err(s, "mark the checkpoint");
 	return 0;
+}
+
+/* Delete the oldest records behind the mark that no link owes its broker
+ * (never the newest), about LOG_TRIM_BYTES of them (at least one). Inside
+ * the flush's transaction: the mark read here is the one this commit makes
+ * durable. 0 or negative errno. */
+static int log_trim(struct store *s)
+{
+	int64_t bound = store_meta_get(s, "store_ckpt_log", 0), cut = s->log_low, bytes = 0;
+	char sql[160];
+	int rc = SQLITE_DONE;
+
+	if (bound > s->log_hold)
+		bound = s->log_hold;
+	if (bound <= s->log_low)
+		return 0;
+	sqlite3_reset(s->log_sizes);
+	sqlite3_bind_int64(s->log_sizes, 1, s->log_low);
+	while (bytes < LOG_TRIM_BYTES && (rc = sqlite3_step(s->log_sizes)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s->log_sizes, 0);
+		if (id > bound) {
+			rc = SQLITE_DONE;
+			break;
+		}
+		cut = id;
+		bytes += sqlite3_column_int64(s->log_sizes, 1);
+	}
+	sqlite3_reset(s->log_sizes);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(s, "size the commit log");
+	if (bytes < LOG_TRIM_BYTES)
+		cut = bound;    /* nothing else up to the bound */
+	if (bytes > 0) {
+		snprintf(sql, sizeof(sql), "DELETE FROM headlog WHERE id <= %lld AND id < (SELECT max(id) FROM headlog)",
+			 (long long)cut);
+		if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return db_err(s, "trim the commit log");
+	}
+	s->log_low = cut;
+	return 0;
+}
+
+/* Every open chunk that changed into its head row at once, the log
+ * emptied (a clean stop, the open, a full disk, retention): ends a round
+ * under way. */
+static int checkpoint(struct store *s)
+{
+	int64_t upto = 0, chunk = 0;
+	int ret;
+
+	if ((ret = query_int(s, s->log_max, &upto)) < 0 || (ret = query_int(s, s->chunk_max_id, &chunk)) < 0)
+		return ret;
+	for (size_t i = 0; i < s->nheads; i++)
+		if ((ret = head_flush(s, i, upto)) < 0)
+			return ret;
+	if ((ret = ckpt_mark(s, upto, chunk, 1)) < 0)
+		return ret;
+	s->log_bytes = 0;
+	s->rnd.on = s->rnd.restart = 0;
+	return 0;
+}
+
+/* One flush's part of a rolling checkpoint (docs/storage.md): the changed
+ * heads of the next series, rnd.per_flush of them (all of them when
+ * draining). A round starts with the newest record, r0, and the newest
+ * chunk; once it has passed every series, each head holds its samples up
+ * to r0 at least (written after r0 in this round, or unchanged since a
+ * write that held all of them), so the log goes up to r0, and every chunk
+ * up to the newest at the start closed before a head that follows it was
+ * written. A crash before that leaves the previous mark: the replay starts
+ * there and skips, series by series, what each head holds. 1 when the
+ * round is complete (the caller ends it once committed), 0, or negative
+ * errno. */
+static int checkpoint_step(struct store *s)
+{
+	struct ckround *r = &s->rnd;
+	size_t quota = s->draining ? SIZE_MAX : r->per_flush;
+	size_t end = (size_t)s->max_series + 1 < s->nheads ? (size_t)s->max_series + 1 : s->nheads;
+	int64_t upto = 0;
+	int ret;
+
+	if ((ret = query_int(s, s->log_max, &upto)) < 0)
+		return ret;
+	if (!r->on) {
+		if ((ret = query_int(s, s->chunk_max_id, &r->chunk0)) < 0)
+			return ret;
+		r->on = 1;
+		r->restart = 0;
+		r->cursor = 0;
+		r->r0 = upto;
+		r->bytes = 0;
+	}
+	for (; r->cursor < end && quota; r->cursor++) {
+		if ((ret = head_flush(s, r->cursor, upto)) < 0)
+			return ret;
+		quota -= (size_t)ret;
+	}
+	if (r->cursor < end)
+		return 0;
+	if ((ret = ckpt_mark(s, r->r0, r->chunk0, 0)) < 0)
+		return ret;
+	return 1;
 }
 
 static int replay_one(void *arg, int64_t series, int64_t ts, double v, int q)
@@ -876,6 +1036,10 @@ static int replay_one(void *arg, int64_t series, int64_t ts, double v, int q)
 
 	if (!h)
 		return -ENOMEM;
+	/* in its head row (written after this record in a rolling round),
+	 * not numbered: the head's count starts after it */
+	if (s->walk_id <= h->log_id)
+		return 0;
 	/* the next checkpoint must renumber this series, even when all its
 	 * logged samples are in chunks already */
 	h->dirty = 1;
@@ -909,15 +1073,16 @@ static int heads_load(struct store *s, int ckpt)
 			ret = -ENOMEM;
 			break;
 		}
-		h->seq_ckpt = h->logseq = (uint64_t)sqlite3_column_int64(s->head_get, 1);
+		h->logseq = (uint64_t)sqlite3_column_int64(s->head_get, 1);
 		h->seq0 = (uint64_t)sqlite3_column_int64(s->head_get, 2);
+		h->log_id = sqlite3_column_int64(s->head_get, 4);
 		if (sqlite3_column_type(s->head_get, 3) == SQLITE_NULL)
 			continue;
 		if (chunk_dec_init(&d, sqlite3_column_blob(s->head_get, 3),
 				   (size_t)sqlite3_column_bytes(s->head_get, 3)) < 0) {
 			log_err("store %s: the open chunk of series %lld is unreadable; its samples are lost",
 				s->path, (long long)series);
-			h->seq0 = h->seq_ckpt;
+			h->seq0 = h->logseq;
 			continue;
 		}
 		chunk_enc_reset(&h->enc, d.mode);
@@ -960,9 +1125,10 @@ static int heads_load(struct store *s, int ckpt)
 	sqlite3_reset(s->log_all);
 	sqlite3_bind_int64(s->log_all, 1, store_meta_get(s, "store_ckpt_log", 0));
 	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW) {
-		const uint8_t *p = sqlite3_column_blob(s->log_all, 0);
-		size_t len = (size_t)sqlite3_column_bytes(s->log_all, 0);
+		const uint8_t *p = sqlite3_column_blob(s->log_all, 1);
+		size_t len = (size_t)sqlite3_column_bytes(s->log_all, 1);
 		uint64_t cnt;
+		s->walk_id = sqlite3_column_int64(s->log_all, 0);
 		const uint8_t *q = p ? p + 1 : NULL;
 		if (p && len > 1 && get_varint(&q, p + len, &cnt) == 0)
 			n += (int64_t)cnt;
@@ -997,6 +1163,20 @@ static int open_db(struct store **out, const char *path, int readonly)
 	s->readonly = readonly;
 	s->log_hold = INT64_MAX;
 	s->chunk_max = CHUNK_MAX_BYTES;
+	s->rnd.per_flush = CKPT_HEADS_PER_FLUSH;
+	/* heads a checkpoint writes a flush, 0 all at once (benchmarks and
+	 * tests compare) */
+	const char *env = getenv("WARDGW_STORE_CKPT_HEADS");
+	if (env && *env) {
+		char *end;
+		errno = 0;
+		long v = strtol(env, &end, 10);
+		if (errno || *end || v < 0 || v > 100000000)
+			log_warn("store %s: WARDGW_STORE_CKPT_HEADS must be 0..100000000 (got '%s'); using %d",
+				 path, env, CKPT_HEADS_PER_FLUSH);
+		else
+			s->rnd.per_flush = (size_t)v;
+	}
 	if (readonly && access(path, F_OK) < 0) {
 		ret = log_error(-ENOENT, "store %s: no database yet (the gateway creates it when it first runs)", path);
 		goto fail;
@@ -1058,9 +1238,13 @@ static int open_db(struct store **out, const char *path, int readonly)
 	     * every chunk of a large history at each start */
 	    (ret = prep(s, &s->closed_since, "SELECT series, max(seq) FROM chunk NOT INDEXED WHERE id > ? GROUP BY series")) ||
 	    (ret = prep(s, &s->closed_one, "SELECT max(seq) FROM chunk WHERE series = ? AND id > ?")) ||
-	    (ret = prep(s, &s->head_put, "INSERT OR REPLACE INTO head (series, seq_ckpt, seq0, data) VALUES (?,?,?,?)")) ||
-	    (ret = prep(s, &s->head_get, "SELECT series, seq_ckpt, seq0, data FROM head WHERE series BETWEEN ? AND ?")) ||
-	    (ret = prep(s, &s->log_all, "SELECT data FROM headlog WHERE id > ? ORDER BY id")) ||
+	    (ret = prep(s, &s->head_put, "INSERT OR REPLACE INTO head (series, seq_ckpt, seq0, data, log_id)"
+			" VALUES (?,?,?,?,?)")) ||
+	    (ret = prep(s, &s->head_get, "SELECT series, seq_ckpt, seq0, data, log_id FROM head WHERE series BETWEEN ? AND ?")) ||
+	    (ret = prep(s, &s->log_all, "SELECT id, data FROM headlog WHERE id > ? ORDER BY id")) ||
+	    (ret = prep(s, &s->log_max, "SELECT coalesce(max(id), 0) FROM headlog")) ||
+	    (ret = prep(s, &s->log_sizes, "SELECT id, length(data) FROM headlog WHERE id > ? ORDER BY id")) ||
+	    (ret = prep(s, &s->chunk_max_id, "SELECT coalesce(max(id), 0) FROM chunk")) ||
 	    (ret = prep(s, &s->log_next, "SELECT id, data FROM headlog WHERE id > ? ORDER BY id LIMIT 1")) ||
 	    (ret = prep(s, &s->log_held, "SELECT count(*), coalesce(sum(length(data)), 0), coalesce(max(id), 0)"
 			" FROM headlog WHERE id > ?")) ||
@@ -1137,6 +1321,9 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->chunks_in);
 	sqlite3_finalize(s->closed_since);
 	sqlite3_finalize(s->closed_one);
+	sqlite3_finalize(s->log_max);
+	sqlite3_finalize(s->log_sizes);
+	sqlite3_finalize(s->chunk_max_id);
 	sqlite3_close(s->db);
 	heads_free(s);
 	free(s->logbuf);
@@ -1332,6 +1519,14 @@ static int flush_failed(struct store *s, const char *what)
 	int err = store_errno(s);
 	char why[sizeof(s->fail_why)];
 
+	s->log_low = 0;         /* what log_trim deleted is back */
+	/* the heads written in this round's flushes so far are committed, but
+	 * the round's mark moves only with its last: start it over */
+	if (s->rnd.on) {
+		s->rnd.on = 0;
+		s->rnd.restart = 1;
+	}
+
 	if (s->quiet_full && err == -ENOSPC) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		for (int i = 0; i < s->nhooks; i++)
@@ -1520,6 +1715,13 @@ uint64_t store_wal_copies(struct store *s)
 	return n;
 }
 
+int store_ckpt_round(const struct store *s, int64_t *cursor)
+{
+	if (cursor)
+		*cursor = s->rnd.on ? (int64_t)s->rnd.cursor : 0;
+	return s->rnd.on;
+}
+
 int store_draining(const struct store *s)
 {
 	return s && s->draining;
@@ -1558,6 +1760,8 @@ static int flush_once(struct store *s, int force_ckpt)
 		s->log_id = sqlite3_last_insert_rowid(s->db);
 		s->written += s->loglen + 16;
 		s->log_bytes += (int64_t)s->loglen;
+		if (s->rnd.on)
+			s->rnd.bytes += (int64_t)s->loglen;
 	}
 	for (int i = 0; i < s->nhooks; i++)
 		if (s->hooks[i].in_tx(s->hooks[i].arg) < 0)
@@ -1570,14 +1774,30 @@ static int flush_once(struct store *s, int force_ckpt)
 			return flush_failed(s, "write chunks");
 	}
 	int64_t mono_s = mono_ms() / 1000;
-	if (force_ckpt || (s->log_bytes >= CKPT_MIN_BYTES && s->log_bytes >= 2 * open_bytes(s)) ||
-	    (s->log_bytes > 0 && mono_s - s->ckpt_at >= CKPT_MAX_S)) {
+	int round_done = 0;
+	int due = s->rnd.on || s->rnd.restart ||
+		  (s->log_bytes >= CKPT_MIN_BYTES && s->log_bytes >= 2 * open_bytes(s)) ||
+		  (s->log_bytes > 0 && mono_s - s->ckpt_at >= CKPT_MAX_S);
+	if (force_ckpt || (due && !s->rnd.per_flush)) {
+		/* all at once (WARDGW_STORE_CKPT_HEADS=0: as before rounds) */
 		if (checkpoint(s) < 0)
 			return flush_failed(s, "checkpoint");
 		s->ckpt_at = mono_s;
+	} else if (due) {
+		/* a round of the rolling checkpoint starts or goes on */
+		if ((round_done = checkpoint_step(s)) < 0)
+			return flush_failed(s, "checkpoint");
 	}
+	if (log_trim(s) < 0)
+		return flush_failed(s, "checkpoint");
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		return flush_failed(s, "commit");
+	if (round_done) {
+		/* what is left to replay: the records after r0 */
+		s->rnd.on = 0;
+		s->log_bytes = s->rnd.bytes;
+		s->ckpt_at = mono_s;
+	}
 	s->need_reload = 0;
 	for (int i = 0; i < s->nhooks; i++)
 		s->hooks[i].committed(s->hooks[i].arg);
@@ -1643,6 +1863,8 @@ static int checkpoint_now(struct store *s)
 	if (checkpoint(s) < 0 || exec(s, "COMMIT") < 0) {
 		exec(s, "ROLLBACK");
 		s->need_reload = 1;     /* the heads' counts moved on without the rows */
+		s->rnd.restart = 1;
+		s->log_low = 0;
 		return -EIO;
 	}
 	return 0;
@@ -1724,6 +1946,7 @@ struct qset {
 	size_t n, cap;
 	int64_t from, to, series;
 	uint64_t seq, skip;         /* log samples of the series: numbered, the first @skip are stored elsewhere */
+	int64_t lid, rec;           /* records up to @lid are in the head; the record walked */
 	int err;
 };
 
@@ -1763,7 +1986,7 @@ static int qadd_log(void *arg, int64_t series, int64_t ts, double v, int q)
 {
 	struct qset *qs = arg;
 
-	if (series != qs->series)
+	if (series != qs->series || qs->rec <= qs->lid)
 		return 0;
 	if (qs->seq++ < qs->skip)
 		return 0;
@@ -1816,6 +2039,7 @@ int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_
 	if (rc == SQLITE_ROW) {
 		qs.seq = (uint64_t)sqlite3_column_int64(s->head_get, 1);
 		qs.skip = (uint64_t)sqlite3_column_int64(s->head_get, 2);
+		qs.lid = sqlite3_column_int64(s->head_get, 4);
 	}
 	if (closed > qs.skip) {
 		qs.skip = closed;
@@ -1837,10 +2061,12 @@ int store_query_id(struct store *s, int64_t series, int64_t from_ms, int64_t to_
 	}
 	sqlite3_reset(s->log_all);
 	sqlite3_bind_int64(s->log_all, 1, store_meta_get(s, "store_ckpt_log", 0));
-	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW)
-		if (store_log_walk(sqlite3_column_blob(s->log_all, 0), (size_t)sqlite3_column_bytes(s->log_all, 0),
+	while ((rc = sqlite3_step(s->log_all)) == SQLITE_ROW) {
+		qs.rec = sqlite3_column_int64(s->log_all, 0);
+		if (store_log_walk(sqlite3_column_blob(s->log_all, 1), (size_t)sqlite3_column_bytes(s->log_all, 1),
 			     qadd_log, &qs) < 0 && !qs.err)
 			bad++;
+	}
 	sqlite3_reset(s->log_all);
 	if (qs.err) {
 		ret = qs.err;

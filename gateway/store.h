@@ -15,7 +15,7 @@ struct store;
 enum quality { Q_GOOD = 0, Q_STALE = 1, Q_COMM_ERROR = 2, Q_OUT_OF_RANGE = 3 };
 const char *quality_name(int q);
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* What the store costs, measured by `make bench` (BENCH_ONLY=history) and
  * used by `wardgw check` for the flash budget (docs/storage.md): bytes at
@@ -67,6 +67,12 @@ int store_flush(struct store *s);
 int store_flush_all(struct store *s);
 /* 1 inside store_flush_all: a module writes everything in this flush. */
 int store_draining(const struct store *s);
+/**
+ * Whether a round of the rolling checkpoint (docs/storage.md) is under way:
+ * 1, or 0; @cursor (may be NULL) gets the series id it has reached. Loop
+ * thread; for tests and the status.
+ */
+int store_ckpt_round(const struct store *s, int64_t *cursor);
 /* Times the store's thread has copied the WAL into the database. */
 uint64_t store_wal_copies(struct store *s);
 /**

@@ -4,7 +4,7 @@
 # decimals, NULLs of failed reads, every quality, equal timestamps, a
 # week-old batch stored last, a device no longer configured) is converted
 # to compressed chunks on the gateway's first start: a progress line,
-# schema 5, the old table gone, and every sample still there as it was.
+# schema 6 (5: chunks, 6: head.log_id), the old table gone, and every sample still there as it was.
 . "$(dirname "$0")/lib.sh"
 
 DB="$T/data/wardgw.db"
@@ -52,7 +52,7 @@ write_config "$T/gw.conf" "$MQ" "
   { name = \"cab\"; count = 2; host = \"127.0.0.1\"; port = $BASE; profile = \"lighting-cabinet\"; }"
 # a reader refuses the old schema and says what to do
 "$WARDGW" query -c "$T/gw.conf" --all > /dev/null 2> "$T/ro.err" && fail "wardgw query read a schema 4 store"
-grep -q 'schema version 4, this wardgw reads 5 (start the gateway once' "$T/ro.err" || fail "reader: $(cat "$T/ro.err")"
+grep -q 'schema version 4, this wardgw reads 6 (start the gateway once' "$T/ro.err" || fail "reader: $(cat "$T/ro.err")"
 start_gateway "$T/gw.conf"
 wait_until 60 grep -q 'converted all' "$T/gateway.log" || fail "no conversion: $(grep store "$T/gateway.log" | tail -3)"
 grep -q "converting $rows samples to compressed chunks (schema 5)" "$T/gateway.log" || fail "no progress line"
@@ -61,7 +61,8 @@ wait_for 20 '[ "$(sample_count "$T/gw.conf" cab-001 lampsOn)" -gt 0 ]' || fail "
 stop_pid "$GW_PID"
 ok "$(grep -o 'converted all.*' "$T/gateway.log")"
 
-[ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 5 ] || fail "schema $(sqlite3 "$DB" 'PRAGMA user_version')"
+[ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 6 ] || fail "schema $(sqlite3 "$DB" 'PRAGMA user_version')"
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM pragma_table_info('head') WHERE name = 'log_id'")" = 1 ] || fail "no head.log_id (schema 6)"
 [ -z "$(sqlite3 "$DB" "SELECT name FROM sqlite_master WHERE name = 'sample'")" ] || fail "the sample table is still there"
 [ "$(sqlite3 "$DB" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check"
 "$WARDGW" query -c "$T/gw.conf" --all --to "$(((end + 1000) / 1000))" | tail -n +2 | norm > "$T/got"

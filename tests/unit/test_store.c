@@ -841,6 +841,484 @@ static void test_read_only(void **state)
 	assert_int_equal(stored("cab-001", "lampsOn").n, 1);
 }
 
+/* a value that changes now and then: a chunk holds it in a few bits, so
+ * that the log, not the open chunks, grows and checkpoints come */
+static double rbig(int k, int f)
+{
+	return k + f / 16;
+}
+
+/* A test that failed left its WAL behind: start clean. */
+static void rremove(void)
+{
+	char p[160];
+
+	remove(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	remove(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	remove(p);
+}
+
+/* ---- the rolling checkpoint (docs/storage.md) ----
+ * A deterministic stream: RS series (the last ones created only at flush
+ * RF_NEW), RJ samples of each a flush (times a minute apart, so that
+ * chunks close by their span every 12 flushes), some series idle for long
+ * stretches (their turn in a round finds nothing to write), integers,
+ * decimals, floats, NaN and other qualities. */
+enum { RS = 600, RS_NEW = 550, RJ = 10, RF_NEW = 40, RHEADS = 100 };
+static const int64_t RT0 = 1764720000000LL;
+
+static int rhas(int k, int f)
+{
+	if (k >= RS_NEW && f < RF_NEW)
+		return 0;
+	if (k % 50 == 7)
+		return f % 20 == 0;
+	return (f + k) % 5 != 0;
+}
+
+static int64_t rts(int k, int f, int j)
+{
+	return RT0 + ((int64_t)f * RJ + j) * 60000 + k % 7;
+}
+
+static double rval(int k, int f, int j, int *q)
+{
+	int64_t n = (int64_t)f * RJ + j;
+
+	*q = j == 5 && k % 9 == 0 ? Q_STALE : Q_GOOD;
+	switch (k % 4) {
+	case 0: return k;
+	case 1:
+		if (n % 97 == 0) {
+			*q = Q_COMM_ERROR;
+			return NAN;
+		}
+		return (double)((n * 37 + k * 11) % 500);
+	case 2: return (double)((n * 13 + k) % 1000) * 0.1;
+	default: return (double)(float)((double)n * 0.37 + k);
+	}
+}
+
+/* One flush's worth of the stream (0: appended; the caller flushes). */
+static int rappend(struct store *s, const int64_t *id, int f)
+{
+	for (int k = 0; k < RS; k++) {
+		if (!rhas(k, f))
+			continue;
+		for (int j = 0; j < RJ; j++) {
+			int q;
+			double v = rval(k, f, j, &q);
+			if (store_append(s, id[k], rts(k, f, j), v, q) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int rseries(struct store *s, int64_t *id, int from, int to)
+{
+	for (int k = from; k < to; k++) {
+		char m[16];
+		snprintf(m, sizeof(m), "m%03d", k);
+		if (store_series(s, "r", m, NULL, &id[k]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct rgot {
+	int64_t *ts;
+	double *v;
+	int *q;
+	size_t n, cap;
+};
+
+static int rcollect(void *arg, int64_t ts, double v, int q)
+{
+	struct rgot *g = arg;
+
+	if (g->n == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 1024;
+		g->ts = realloc(g->ts, g->cap * sizeof(*g->ts));
+		g->v = realloc(g->v, g->cap * sizeof(*g->v));
+		g->q = realloc(g->q, g->cap * sizeof(*g->q));
+		assert_non_null(g->ts);
+		assert_non_null(g->v);
+		assert_non_null(g->q);
+	}
+	g->ts[g->n] = ts;
+	g->v[g->n] = v;
+	g->q[g->n] = q;
+	g->n++;
+	return 0;
+}
+
+/* Series @k read through @r holds exactly the samples of flushes
+ * 0..@flushes-1, once each, in order, with their values and qualities. */
+static void rcheck_series(struct store *r, int k, int flushes)
+{
+	struct rgot g = { 0 };
+	char m[16];
+	size_t i = 0;
+
+	snprintf(m, sizeof(m), "m%03d", k);
+	int rc = store_query(r, "r", m, INT64_MIN, INT64_MAX, rcollect, &g);
+	assert_true(rc == 0 || (rc == -ENOENT && k >= RS_NEW && flushes <= RF_NEW));
+	for (int f = 0; f < flushes; f++) {
+		if (!rhas(k, f))
+			continue;
+		for (int j = 0; j < RJ; j++, i++) {
+			int q;
+			double v = rval(k, f, j, &q);
+			if (i >= g.n)
+				fail_msg("series %d: %zu samples, flush %d sample %d missing", k, g.n, f, j);
+			if (g.ts[i] != rts(k, f, j) || g.q[i] != q || (isnan(v) ? !isnan(g.v[i]) : g.v[i] != v))
+				fail_msg("series %d sample %zu (flush %d, %d): got %lld %g q%d, want %lld %g q%d", k, i, f, j,
+					 (long long)g.ts[i], g.v[i], g.q[i], (long long)rts(k, f, j), v, q);
+		}
+	}
+	if (g.n != i)
+		fail_msg("series %d: %zu samples, want %zu", k, g.n, i);
+	free(g.ts);
+	free(g.v);
+	free(g.q);
+}
+
+/* Every series of the stream after @flushes committed flushes, by a reader. */
+static void rcheck_all(int flushes)
+{
+	struct store *r;
+
+	assert_int_equal(store_open_ro(&r, path), 0);
+	for (int k = 0; k < RS; k++)
+		rcheck_series(r, k, flushes);
+	store_close(r);
+}
+
+enum rmode { R_MID, R_AFTER, R_FAIL };
+
+/* Fail the head writes of the store's connection while the table fail_heads
+ * says so (a temporary trigger: the failure lands in the middle of a
+ * flush, after the open chunks changed, as a full disk would). */
+static int rinject(struct store *s, int on)
+{
+	char sql[300];
+
+	snprintf(sql, sizeof(sql), "CREATE TEMP TABLE IF NOT EXISTS fail_heads (x INTEGER);"
+		 "CREATE TEMP TRIGGER IF NOT EXISTS fail_head BEFORE INSERT ON main.head"
+		 " WHEN EXISTS (SELECT 1 FROM fail_heads) BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+		 "DELETE FROM fail_heads;%s", on ? "INSERT INTO fail_heads VALUES (1);" : "");
+	return sqlite3_exec(store_db(s), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* The writer, in a child: the stream until the moment @mode asks for,
+ * then _exit without closing (SIGKILL: no flush, no checkpoint). Writes
+ * the flushes committed to @fd; exit code 0, or where it went wrong. */
+static void rwriter(enum rmode mode, int fd)
+{
+	struct store *s;
+	int64_t id[RS];
+	int rounds = 0, in_round = 0, failed = 0, restarted = 0;
+
+	setenv("WARDGW_STORE_CKPT_HEADS", "100", 1);
+	if (store_open(&s, path) < 0 || rseries(s, id, 0, RS_NEW) < 0)
+		_exit(2);
+	for (int f = 0; f < 400; f++) {
+		if (f == RF_NEW && rseries(s, id, RS_NEW, RS) < 0)
+			_exit(3);
+		int64_t mark = store_meta_get(s, "store_ckpt_log", 0), cur0 = 0;
+		int was = store_ckpt_round(s, &cur0);
+		if (rappend(s, id, f) < 0)
+			_exit(4);
+		if (mode == R_FAIL && !failed && rounds >= 2 && was && cur0 > 0) {
+			/* a flush fails in the middle of a round: nothing of it
+			 * is committed, the round starts over */
+			if (rinject(s, 1) < 0 || store_flush(s) >= 0)
+				_exit(5);
+			if (store_ckpt_round(s, NULL) || store_meta_get(s, "store_ckpt_log", 0) != mark ||
+			    store_pending(s) == 0 || rinject(s, 0) < 0)
+				_exit(6);
+			failed = 1;
+		}
+		if (store_flush(s) < 0)
+			_exit(7);
+		int64_t cur;
+		int on = store_ckpt_round(s, &cur);
+		if (failed == 1) {
+			/* the next flush restarted the round from the first
+			 * series: it wrote heads before where it had got to */
+			const uint8_t *p;
+			size_t len;
+			sqlite3_stmt *st;
+			int64_t first = INT64_MAX;
+			if (sqlite3_prepare_v2(store_db(s), "SELECT min(series) FROM head WHERE log_id = ?", -1, &st,
+					       NULL) != SQLITE_OK)
+				_exit(8);
+			sqlite3_bind_int64(st, 1, store_log_last(s, &p, &len));
+			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+				first = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+			if (!on || first >= cur0)
+				_exit(8);
+			failed = 2;
+			restarted = 1;
+		}
+		int64_t nmark = store_meta_get(s, "store_ckpt_log", 0);
+		if (nmark != mark) {
+			/* a round completed: the mark is where it started,
+			 * before this flush's record */
+			const uint8_t *p;
+			size_t len;
+			if (nmark >= store_log_last(s, &p, &len) && was)
+				_exit(9);
+			rounds++;
+			in_round = 0;
+		} else if (on) {
+			in_round++;
+		}
+		int stop = mode == R_MID ? rounds >= 3 && on && in_round >= 2 :
+			   mode == R_AFTER ? rounds >= 3 && nmark != mark :
+			   restarted && rounds >= 4 && on && in_round >= 2;
+		if (stop) {
+			int32_t n = f + 1;
+			/* appended, never flushed: lost, as the contract allows */
+			rappend(s, id, f + 1);
+			if (write(fd, &n, sizeof(n)) != sizeof(n))
+				_exit(10);
+			_exit(0);
+		}
+	}
+	_exit(11);
+}
+
+static void rcrash(enum rmode mode)
+{
+	int fds[2], status;
+	int32_t flushes = 0;
+	struct store *s;
+
+	rremove();
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		rwriter(mode, fds[1]);
+	}
+	close(fds[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(read(fds[0], &flushes, sizeof(flushes)), sizeof(flushes));
+	close(fds[0]);
+	print_message("crashed after %d flushes; %d log records, %d heads past the mark\n", flushes,
+		      sql_int("SELECT count(*) FROM headlog"),
+		      sql_int("SELECT count(*) FROM head WHERE log_id > (SELECT value FROM meta WHERE key = 'store_ckpt_log')"));
+	if (mode != R_AFTER)   /* mid-round: heads written after the mark */
+		assert_true(sql_int("SELECT count(*) FROM head WHERE log_id >"
+				    " (SELECT value FROM meta WHERE key = 'store_ckpt_log')") > 0);
+	/* a reader of the crashed file, then the writer's replay, twice */
+	rcheck_all(flushes);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_open(&s, path), 0);
+		store_close(s);
+		rcheck_all(flushes);
+	}
+}
+
+static void test_rolling_crash_mid_round(void **state)
+{
+	rcrash(R_MID);
+}
+
+static void test_rolling_crash_after_round(void **state)
+{
+	rcrash(R_AFTER);
+}
+
+static void test_rolling_failed_flush(void **state)
+{
+	rcrash(R_FAIL);
+}
+
+/* 5,000 series with the default spread: a round writes at most 2,000
+ * heads a flush, takes several flushes, moves the mark only with its last;
+ * a reader in the middle of it reads every committed sample once. */
+static void test_rolling_reader(void **state)
+{
+	enum { NS = 5000 };
+	struct store *s, *r;
+	static int64_t id[NS];
+	char sql[200];
+	int f = 0, flushes_in_round = 0;
+	int64_t cur = 0;
+
+	rremove();
+	unsetenv("WARDGW_STORE_CKPT_HEADS");
+	assert_int_equal(store_open(&s, path), 0);
+	assert_int_equal(store_begin(s), 0);
+	for (int k = 0; k < NS; k++) {
+		char m[16];
+		snprintf(m, sizeof(m), "m%04d", k);
+		assert_int_equal(store_series(s, "big", m, NULL, &id[k]), 0);
+	}
+	assert_int_equal(store_commit(s), 0);
+#define FEED() do { for (int k = 0; k < NS; k++) \
+			    assert_int_equal(store_append(s, id[k], RT0 + f * 1000LL, rbig(k, f), 0), 0); \
+		    f++; assert_int_equal(store_flush(s), 0); } while (0)
+	int64_t mark = store_meta_get(s, "store_ckpt_log", 0);
+	while (!store_ckpt_round(s, &cur)) {
+		FEED();
+		assert_true(f < 200);
+	}
+	/* the round's first flush: some heads, at most 2,000, the mark unmoved */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM head WHERE log_id = (SELECT max(id) FROM headlog)");
+	int first = (int)count_rows(s, sql);
+	print_message("round started at flush %d: %d heads written, cursor %lld\n", f, first, (long long)cur);
+	assert_true(first > 0 && first <= 2000);
+	assert_int_equal(store_meta_get(s, "store_ckpt_log", 0), mark);
+	/* a reader in the middle of it */
+	assert_int_equal(store_open_ro(&r, path), 0);
+	for (int k = 0; k < NS; k += k < 1990 || k > 2010 ? 97 : 1) {
+		struct all a = { 0 };
+		char m[16];
+		snprintf(m, sizeof(m), "m%04d", k);
+		assert_int_equal(store_query(r, "big", m, INT64_MIN, INT64_MAX, count_row, &a), 0);
+		assert_int_equal(a.n, f);
+		assert_int_equal(a.min_ts, RT0);
+		assert_int_equal(a.max_ts, RT0 + (f - 1) * 1000LL);
+		double sum = 0;
+		for (int g = 0; g < f; g++)
+			sum += rbig(k, g);
+		assert_true(a.sum == sum);
+	}
+	while (store_ckpt_round(s, NULL)) {
+		FEED();
+		flushes_in_round++;
+		assert_int_equal(count_rows(s, sql) <= 2000, 1);
+		if (store_ckpt_round(s, NULL))
+			assert_int_equal(store_meta_get(s, "store_ckpt_log", 0), mark);
+	}
+	/* 5,000 changed heads, 2,000 a flush: the round's first and two more */
+	assert_true(flushes_in_round >= 2);
+	assert_true(store_meta_get(s, "store_ckpt_log", 0) > mark);
+	/* a link owes its broker every record from here on (an outage):
+	 * rounds go on, nothing it owes goes */
+	const char *behind_sql = "SELECT coalesce(sum(length(data)), 0) FROM headlog"
+				 " WHERE id <= (SELECT value FROM meta WHERE key = 'store_ckpt_log')";
+	int64_t held = count_rows(s, "SELECT max(id) FROM headlog");
+	store_log_hold(s, held);
+	for (int rounds = 0; count_rows(s, behind_sql) < (3 << 20); ) {
+		int64_t m0 = store_meta_get(s, "store_ckpt_log", 0);
+		FEED();
+		rounds += store_meta_get(s, "store_ckpt_log", 0) != m0;
+		assert_true(rounds < 40);
+	}
+	snprintf(sql, sizeof(sql), "SELECT (SELECT max(id) FROM headlog) - %lld - count(*) FROM headlog WHERE id > %lld",
+		 (long long)held, (long long)held);
+	assert_int_equal(count_rows(s, sql), 0);
+	/* it catches up: what is behind the mark goes, 512 KiB and a record
+	 * at most a flush, until nothing but the newest is left of it */
+	store_log_hold(s, INT64_MAX);
+	int64_t behind = count_rows(s, behind_sql), steps = 0;
+	while (behind > 0) {
+		int64_t m0 = store_meta_get(s, "store_ckpt_log", 0);
+		FEED();
+		int64_t b2 = count_rows(s, behind_sql);
+		if (store_meta_get(s, "store_ckpt_log", 0) == m0) {
+			print_message("behind the mark: %lld bytes\n", (long long)b2);
+			assert_true(b2 < behind && behind - b2 <= (512 << 10) + (64 << 10));
+			steps++;
+		}
+		behind = b2;
+		assert_true(steps < 100);
+	}
+	assert_true(steps >= 4);
+	for (int k = 0; k < NS; k += 101) {
+		struct all a = { 0 };
+		char m[16];
+		snprintf(m, sizeof(m), "m%04d", k);
+		assert_int_equal(store_query(r, "big", m, INT64_MIN, INT64_MAX, count_row, &a), 0);
+		assert_int_equal(a.n, f);
+		memset(&a, 0, sizeof(a));
+		assert_int_equal(store_query(s, "big", m, INT64_MIN, INT64_MAX, count_row, &a), 0);
+		assert_int_equal(a.n, f);
+	}
+	store_close(r);
+	/* a round under way when the gateway stops: the stop writes the rest */
+	while (!store_ckpt_round(s, NULL))
+		FEED();
+	store_close(s);
+	assert_int_equal(sql_int("SELECT count(*) FROM headlog WHERE id > (SELECT value FROM meta"
+				 " WHERE key = 'store_ckpt_log')"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM head WHERE log_id != (SELECT value FROM meta"
+				 " WHERE key = 'store_ckpt_log')"), 0);
+	assert_int_equal(stored("big", "m4999").n, f);
+#undef FEED
+}
+
+/* Schema 5 (no head.log_id) with a log to replay, as a gateway of that
+ * version leaves it after a SIGKILL: converted in place, nothing lost. */
+static void test_migrate_schema5(void **state)
+{
+	int fds[2], status;
+	int32_t flushes = 0;
+	struct store *s;
+
+	rremove();
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* a small gateway: every checkpoint is one flush, so every head
+		 * holds what the mark says, as schema 5 wrote them */
+		int64_t id[RS];
+		close(fds[0]);
+		unsetenv("WARDGW_STORE_CKPT_HEADS");
+		if (store_open(&s, path) < 0 || rseries(s, id, 0, RS) < 0)
+			_exit(2);
+		int f = 0;
+		for (; f < 30; f++)
+			if (rappend(s, id, f) < 0 || store_flush(s) < 0)
+				_exit(3);
+		store_close(s);
+		if (store_open(&s, path) < 0)
+			_exit(4);
+		for (; f < 33; f++)
+			if (rappend(s, id, f) < 0 || store_flush(s) < 0)
+				_exit(5);
+		int32_t n = f;
+		if (write(fds[1], &n, sizeof(n)) != sizeof(n))
+			_exit(6);
+		_exit(0);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &flushes, sizeof(flushes)), sizeof(flushes));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(sql_int("SELECT count(*) FROM headlog WHERE id > (SELECT value FROM meta"
+			    " WHERE key = 'store_ckpt_log')") > 0);
+	assert_true(sql_int("SELECT count(*) FROM head WHERE log_id > (SELECT value FROM meta"
+			    " WHERE key = 'store_ckpt_log')") == 0);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE head DROP COLUMN log_id; PRAGMA user_version = 5",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info('head') WHERE name = 'log_id'"), 0);
+	/* a reader of this version refuses it until the gateway converts it */
+	struct store *r;
+	assert_int_equal(store_open_ro(&r, path), -EAGAIN);
+	assert_int_equal(store_open(&s, path), 0);
+	store_close(s);
+	assert_int_equal(sql_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info('head') WHERE name = 'log_id'"), 1);
+	rcheck_all(flushes);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,6 +1336,11 @@ int main(void)
 		cmocka_unit_test(test_rollup_spread),
 		cmocka_unit_test(test_wal_copied_off_loop),
 		cmocka_unit_test(test_quality_names),
+		cmocka_unit_test(test_rolling_reader),
+		cmocka_unit_test(test_rolling_crash_mid_round),
+		cmocka_unit_test(test_rolling_crash_after_round),
+		cmocka_unit_test(test_rolling_failed_flush),
+		cmocka_unit_test(test_migrate_schema5),
 	};
 	return cmocka_run_group_tests_name("store", tests, setup, teardown);
 }

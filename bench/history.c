@@ -1,5 +1,5 @@
 /* History benchmark (`make bench`, BENCH_ONLY=history): what the store
- * costs as history grows, chunked layout (gateway/store.c, schema 5) and
+ * costs as history grows, chunked layout (gateway/store.c, schema 6) and
  * today's row-per-sample layout (schema 4, kept here only) side by side.
  *
  *   build/bench-history [-d DEVICES] [-H HISTORY] [-O OLD_HISTORY] [-s SECONDS] [-D DIR] [-R]
@@ -947,7 +947,7 @@ int main(int argc, char **argv)
 		measure_end(&ce, (double)nser * o.seconds);
 		rows_e = (double)(store_written(l.st) - w0) / ce.samples;
 		live_close(&l);
-		print_cost("chunks (schema 5)", "empty", &ce);
+		print_cost("chunks (schema 6)", "empty", &ce);
 	}
 	double gen_s = 0, query = -1;
 	long qn = 0;
@@ -970,7 +970,7 @@ int main(int argc, char **argv)
 		live_close(&l);
 		char h[64];
 		snprintf(h, sizeof(h), "%.3g samples (generated)", (double)hist_secs * nser);
-		print_cost("chunks (schema 5)", h, &ch);
+		print_cost("chunks (schema 6)", h, &ch);
 		int64_t to = base + (o.seconds + o.seconds / 4) * 1000LL;
 		query = query_ms(path, to - 86400000, to, &qn);
 		sqlite3 *db;

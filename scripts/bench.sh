@@ -20,7 +20,7 @@
 #   BENCH_INGEST_N=800000 BENCH_INGEST_BATCH=2000 BENCH_INGEST_ROUNDS=3 BENCH_INGEST_ROLLUP=0 scripts/bench.sh
 #
 # history: build/bench-history, what the store costs as history grows, the
-# chunked layout (schema 5) and today's row-per-sample layout side by side
+# chunked layout (schema 6) and today's row-per-sample layout side by side
 # (see bench/history.c): bytes at rest per kind of metric, bytes written and
 # CPU per stored sample on an empty store and on BENCH_HISTORY_SAMPLES of
 # generated history (1e9 by default; rows: BENCH_HISTORY_OLD, 2e6, filling
@@ -320,7 +320,7 @@ run_ingest() {
 
 # --- history: chunks against rows, empty and with a large history ---------
 run_history() {
-	echo "history benchmark: the store's cost as history grows, chunks (schema 5) and rows (schema 4) side by side"
+	echo "history benchmark: the store's cost as history grows, chunks (schema 6) and rows (schema 4) side by side"
 	echo "(bench/history.c); pinned to CPU 0"
 	echo
 	local rc=0 line

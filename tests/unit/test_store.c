@@ -1093,11 +1093,12 @@ static void rwriter(enum rmode mode, int fd)
 	_exit(11);
 }
 
-static void rcrash(enum rmode mode)
+/* Run @writer in a child that ends with _exit(0) after writing the number
+ * of flushes it committed to @fd; that number, read back. */
+static int32_t rfork(void (*writer)(enum rmode, int), enum rmode mode)
 {
 	int fds[2], status;
 	int32_t flushes = 0;
-	struct store *s;
 
 	rremove();
 	assert_int_equal(pipe(fds), 0);
@@ -1105,7 +1106,8 @@ static void rcrash(enum rmode mode)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(fds[0]);
-		rwriter(mode, fds[1]);
+		writer(mode, fds[1]);
+		_exit(12);
 	}
 	close(fds[1]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -1113,6 +1115,14 @@ static void rcrash(enum rmode mode)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(read(fds[0], &flushes, sizeof(flushes)), sizeof(flushes));
 	close(fds[0]);
+	return flushes;
+}
+
+static void rcrash(enum rmode mode)
+{
+	int32_t flushes = rfork(rwriter, mode);
+	struct store *s;
+
 	print_message("crashed after %d flushes; %d log records, %d heads past the mark\n", flushes,
 		      sql_int("SELECT count(*) FROM headlog"),
 		      sql_int("SELECT count(*) FROM head WHERE log_id > (SELECT value FROM meta WHERE key = 'store_ckpt_log')"));
@@ -1259,46 +1269,41 @@ static void test_rolling_reader(void **state)
 #undef FEED
 }
 
+/* A schema-5 gateway's writes: a small gateway, every checkpoint one
+ * flush, so every head holds what the mark says, as schema 5 wrote them;
+ * then a restart and a few flushes, the log left to replay. */
+static void schema5_writer(enum rmode mode, int fd)
+{
+	int64_t id[RS];
+	struct store *s;
+
+	(void)mode;
+	unsetenv("WARDGW_STORE_CKPT_HEADS");
+	if (store_open(&s, path) < 0 || rseries(s, id, 0, RS) < 0)
+		_exit(2);
+	int f = 0;
+	for (; f < 30; f++)
+		if (rappend(s, id, f) < 0 || store_flush(s) < 0)
+			_exit(3);
+	store_close(s);
+	if (store_open(&s, path) < 0)
+		_exit(4);
+	for (; f < 33; f++)
+		if (rappend(s, id, f) < 0 || store_flush(s) < 0)
+			_exit(5);
+	int32_t n = f;
+	if (write(fd, &n, sizeof(n)) != sizeof(n))
+		_exit(6);
+	_exit(0);
+}
+
 /* Schema 5 (no head.log_id) with a log to replay, as a gateway of that
  * version leaves it after a SIGKILL: converted in place, nothing lost. */
 static void test_migrate_schema5(void **state)
 {
-	int fds[2], status;
-	int32_t flushes = 0;
+	int32_t flushes = rfork(schema5_writer, R_MID);
 	struct store *s;
 
-	rremove();
-	assert_int_equal(pipe(fds), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* a small gateway: every checkpoint is one flush, so every head
-		 * holds what the mark says, as schema 5 wrote them */
-		int64_t id[RS];
-		close(fds[0]);
-		unsetenv("WARDGW_STORE_CKPT_HEADS");
-		if (store_open(&s, path) < 0 || rseries(s, id, 0, RS) < 0)
-			_exit(2);
-		int f = 0;
-		for (; f < 30; f++)
-			if (rappend(s, id, f) < 0 || store_flush(s) < 0)
-				_exit(3);
-		store_close(s);
-		if (store_open(&s, path) < 0)
-			_exit(4);
-		for (; f < 33; f++)
-			if (rappend(s, id, f) < 0 || store_flush(s) < 0)
-				_exit(5);
-		int32_t n = f;
-		if (write(fds[1], &n, sizeof(n)) != sizeof(n))
-			_exit(6);
-		_exit(0);
-	}
-	close(fds[1]);
-	assert_int_equal(read(fds[0], &flushes, sizeof(flushes)), sizeof(flushes));
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_true(sql_int("SELECT count(*) FROM headlog WHERE id > (SELECT value FROM meta"
 			    " WHERE key = 'store_ckpt_log')") > 0);
 	assert_true(sql_int("SELECT count(*) FROM head WHERE log_id > (SELECT value FROM meta"

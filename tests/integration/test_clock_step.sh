@@ -114,9 +114,30 @@ wait_for 20 '[ "$(nwin energy)" -ge 1 ] && [ "$(nwin power)" -ge 1 ]' || fail "n
 M0=$(meta rollup_minute_done) K0=$(meta kpi.energy.done) W0=$(nwin energy) L0=$(late)
 ok "before: minutes rolled up to $M0, $W0 energy window(s) published"
 
-# the machine time of the first step (the last sample stamped before it
-# was read before any step)
-t_step=$(date +%s%3N)
+# what the meters counted, by the store's samples stamped in [FROM, TO) ms
+# (the gateway's wall time): per device its last value minus its first
+energy_csv() {
+	WARDGW_TEST_WALL_OFFSET_FILE= "$WARDGW" query -c "$T/gw.conf" --all --from 2020-01-01 --to 2100-01-01 |
+		awk -F, '$2 == "activeEnergy" && $4 != ""' > "$T/energy.csv"
+}
+counted() { # FROM TO
+	awk -F, -v from="$1" -v to="$2" '$3 >= from && $3 < to {
+			d = $1; if (!(d in t0) || $3 < t0[d]) { t0[d] = $3; v0[d] = $4 }
+			if (!(d in t1) || $3 > t1[d]) { t1[d] = $3; v1[d] = $4 } }
+		END { for (d in t0) s += v1[d] - v0[d]; printf "%.6f", s }' "$T/energy.csv"
+}
+# the meters count before the steps (the lower bound below is then more
+# than nothing): the sdm120's float register moves by ~0.002 kWh, every
+# 20-30 s here
+first=$(( $(windows energy | sort -n | head -1 | cut -d' ' -f1) * 1000 ))
+wait_for 90 'energy_csv; awk -v c="$(counted "$first" "$(gw_wall_ms)")" "BEGIN { exit !(c > 0) }"' ||
+	fail "the meters counted nothing since the first window ($(counted "$first" "$(gw_wall_ms)") kWh)"
+# the gateway's wall time of the first step, and what the meters counted
+# by then (from the store, now: samples stamped before it later, after the
+# last step back to the machine's time, are not in it)
+t_step=$(gw_wall_ms)
+energy_csv
+low=$(counted "$first" "$t_step")
 echo -3600000 > "$T/offset"
 wait_for 5 '[ "$(skew)" -le -3590 ] && [ "$(skew)" -ge -3610 ]' || fail "the gateway's wall clock did not step back (skew $(skew) s)"
 keeps_rhythm "an hour back"
@@ -184,15 +205,10 @@ done
 start=$(( $(head -1 "$T/win-energy" | cut -d' ' -f1) * 1000 ))
 end=$(( ($(tail -1 "$T/win-energy" | cut -d' ' -f1) + 60) * 1000 ))
 got=$(grep '^ward/gw-test/kpi/' "$T/kpi.txt" | cut -d' ' -f2- | jq -s '[.[] | select(.[0].n == "energy") | .[0].v // 0] | add')
-WARDGW_TEST_WALL_OFFSET_FILE= "$WARDGW" query -c "$T/gw.conf" --all --from 2020-01-01 --to 2100-01-01 |
-	awk -F, '$2 == "activeEnergy" && $4 != ""' > "$T/energy.csv"
-low=$(awk -F, -v start="$start" -v step="$t_step" '$3 >= start && $3 < step {
-		d = $1; if (!(d in lo) || $4 < lo[d]) lo[d] = $4; if (!(d in hi) || $4 > hi[d]) hi[d] = $4 }
-	END { for (d in lo) s += hi[d] - lo[d]; printf "%.6f", s }' "$T/energy.csv")
-high=$(awk -F, -v start="$start" -v end="$end" '$3 >= start && $3 < end {
-		d = $1; if (!(d in t0) || $3 < t0[d]) { t0[d] = $3; v0[d] = $4 }
-		if (!(d in t1) || $3 > t1[d]) { t1[d] = $3; v1[d] = $4 } }
-	END { for (d in t0) s += v1[d] - v0[d]; printf "%.6f", s }' "$T/energy.csv")
+energy_csv
+high=$(counted "$start" "$end")
+[ "$start" = "$first" ] || fail "the first window is $start, not $first as before the steps"
+awk -v l="$low" 'BEGIN { exit !(l > 0) }' || fail "the lower bound is nothing: the meters counted $low kWh before the first step"
 awk -v a="$got" -v l="$low" -v h="$high" 'BEGIN { exit !(a >= l - 1e-6 && a <= h + 1e-6) }' ||
 	fail "the energy windows add up to $got kWh, the meters counted $low kWh before the first step and $high kWh in all"
 ok "$n windows per KPI, each once and in sequence; energy over them $got kWh, between what the meters counted before the first step ($low) and in all ($high): nothing read before the steps lost, nothing counted twice"

@@ -189,7 +189,11 @@ EOC
 }
 
 start_gateway() {
-	"$WARDGW" run -c "$1" --stats "$T/stats.json" "${@:2}" > "$T/gateway.log" 2>&1 &
+	# emptied here, not by the background job's redirect: a wait for a
+	# line right after must not find the last run's (test_ingest's restart
+	# saw "ingest: listening" of the gateway it had stopped)
+	: > "$T/gateway.log"
+	"$WARDGW" run -c "$1" --stats "$T/stats.json" "${@:2}" >> "$T/gateway.log" 2>&1 &
 	GW_PID=$!
 	PIDS="$PIDS $GW_PID"
 }

@@ -6,9 +6,12 @@ kpi_value table (kpi, seq), its polls (`wardgw query --all`: one telemetry
 pack per device and poll time) and what still waits in its outbox (stored,
 not yet acknowledged: not lost). Against what the reader wrote to
 DIR/reader.txt (mosquitto_sub -v: "TOPIC PAYLOAD" a line): KPI packs by
-(kpi, seq), telemetry packs by (device, time). Prints a table, or JSON with
---json; exits 1 when something stored is neither at the reader nor in the
-outbox (missing), 0 otherwise. Standard library only.
+(kpi, seq), telemetry packs by (device, time). Telemetry is not copied into
+the outbox table: what the cluster's link still owes is the commit log after
+its cursor (meta outbox_tcur:<link>, docs/storage.md), read here as the
+gateway's store writes it; those polls are pending, not missing. Prints a
+table, or JSON with --json; exits 1 when something stored is neither at the
+reader nor owed (missing), 0 otherwise. Standard library only.
 """
 import argparse
 import collections
@@ -80,7 +83,69 @@ def received(path, prefix):
     return got
 
 
-def stored(gwdir, wardgw):
+def varint(b, i):
+    """(value, next index) of the LEB128 varint at b[i]; ValueError past the end."""
+    r, shift = 0, 0
+    while shift < 64:
+        if i >= len(b):
+            raise ValueError("cut short")
+        c = b[i]
+        i += 1
+        r |= (c & 0x7F) << shift
+        if not c & 0x80:
+            return r, i
+        shift += 7
+    raise ValueError("varint too long")
+
+
+def unzz(z):
+    return (z >> 1) ^ -(z & 1)
+
+
+def log_samples(rec):
+    """(series, ts ms) of each sample of a commit log record (gateway/store.c
+    store_log_walk, version 1); ValueError when it is not one."""
+    if not rec or rec[0] != 1:
+        raise ValueError("not a version 1 record")
+    count, i = varint(rec, 1)
+    series, ts = 0, 0
+    for _ in range(count):
+        h, i = varint(rec, i)
+        series += unzz(h >> 2) + 1
+        if h & 2:
+            x, i = varint(rec, i)
+            ts += unzz(x)
+        if h & 1:
+            i += 1
+        x, i = varint(rec, i)
+        if x == 0:
+            i += 8          # a double as it is
+        elif not 1 <= (x & 7) <= 6:
+            raise ValueError("bad value kind")
+        if i > len(rec):
+            raise ValueError("cut short")
+        yield series, ts
+
+
+def owed(con, link):
+    """(device, poll ms) of the telemetry link @link still owes: the samples
+    of the commit log records after its cursor, one pack per device and poll."""
+    row = con.execute("SELECT value FROM meta WHERE key = ?", ("outbox_tcur:" + link,)).fetchone()
+    if row is None:
+        return set()
+    dev = dict(con.execute("SELECT m.id, d.name FROM metric m JOIN device d ON d.id = m.device_id"))
+    out = set()
+    for (rec,) in con.execute("SELECT data FROM headlog WHERE id > ? ORDER BY id", (row[0],)):
+        try:
+            for series, ts in log_samples(bytes(rec)):
+                if series in dev:
+                    out.add((dev[series], ts))
+        except ValueError:
+            continue
+    return out
+
+
+def stored(gwdir, wardgw, link):
     """What gateway gwdir stored: KPI windows, polls, and its outbox."""
     db = os.path.join(gwdir, "data", "wardgw.db")
     out = {"kpi": set(), "telemetry": set(), "pending": {"kpi": set(), "telemetry": set()}}
@@ -98,6 +163,7 @@ def stored(gwdir, wardgw):
                 k = pack_key(kind, payload)
                 if k:
                     out["pending"][kind].add(k)
+        out["pending"]["telemetry"] |= owed(con, link)
     finally:
         con.close()
     q = subprocess.run([wardgw, "query", "-c", os.path.join(gwdir, "gateway.conf"), "--all"],
@@ -123,7 +189,8 @@ def main():
     rows, total = [], collections.Counter()
     for i in range(1, n + 1):
         gw = "gw-%d" % i
-        st = stored(os.path.join(a.dir, gw), a.wardgw)
+        # the cluster's link (PLINK: "province" beside a ward broker, else "ioc")
+        st = stored(os.path.join(a.dir, gw), a.wardgw, env.get("PLINK", "ioc"))
         g = got[gw]
         row = {"gateway": gw}
         for kind in ("kpi", "telemetry"):

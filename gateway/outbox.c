@@ -804,9 +804,11 @@ static void offer_live(struct outbox *ob, struct link *l, int64_t id, const uint
 	}
 	/* in order: the older live records first, then this one (tracked
 	 * now), a burst in all; what is left goes on the pumps that follow */
+	size_t room = burst_room(l);
 	live_rest(l);
-	if (r->n && r->nunsent == r->n && live_pending(l) == 1) {
-		/* nothing went (the link refused): untrack it, the walk reads it later */
+	if (r->n && r->nunsent == r->n && l->nfl < room && live_pending(l) == 1) {
+		/* nothing went, with room left (the link refused): untrack it,
+		 * the walk reads it later */
 		free_packs(r);
 		l->ntr--;
 		memmove(r, r + 1, (size_t)(l->tr + l->ntr - r) * sizeof(*r));

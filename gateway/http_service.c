@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <libconfig.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -34,20 +33,6 @@ static const struct opt http_opts[] = {
 	{ "request_timeout_s", OPT_INT, OFF(request_timeout_s), 1, 3600, 10, NULL, 0 },
 	{ 0 }
 };
-
-static void error_at(struct conf_ctx *ctx, const struct config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void error_at(struct conf_ctx *ctx, const struct config_setting_t *s, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	struct conf_origin o = conf_origin_of(ctx, s);
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	conf_error(ctx, &o, "%s", msg);
-}
 
 static void conf_free(struct gw_config *cfg)
 {
@@ -82,14 +67,14 @@ static void parse(struct conf_ctx *ctx, const struct config_setting_t *h, struct
 	c->at = conf_origin_of(ctx, h);
 	m = config_setting_get_member(h, "listen");
 	if (c->listen && http_parse_listen(c->listen, host, sizeof(host), &port, &loopback, &why) < 0)
-		error_at(ctx, m ? m : h, _("%s (got '%s')"), why, c->listen);
+		conf_serror(ctx, m ? m : h, _("%s (got '%s')"), why, c->listen);
 	if (!!c->user != !!c->password_file)
-		error_at(ctx, h, _("http: user and password_file go together (basic auth)"));
+		conf_serror(ctx, h, _("http: user and password_file go together (basic auth)"));
 	if (!loopback && !c->token_file && !(c->user && c->password_file))
-		error_at(ctx, m ? m : h, _("http listens on %s, which is not loopback: set token_file, or user and "
+		conf_serror(ctx, m ? m : h, _("http listens on %s, which is not loopback: set token_file, or user and "
 		       "password_file, so that only technicians see the page"), c->listen);
 	if (c->user && (strlen(c->user) > 63 || strchr(c->user, ':')))
-		error_at(ctx, config_setting_get_member(h, "user"), _("http user must be 1..63 characters without ':'"));
+		conf_serror(ctx, config_setting_get_member(h, "user"), _("http user must be 1..63 characters without ':'"));
 }
 
 static int configured(const struct gw_config *cfg)

@@ -319,6 +319,23 @@ run_ingest() {
 }
 
 # --- history: chunks against rows, empty and with a large history ---------
+# gw_row LABEL POLLS CPU RSS_KB ALIVE ON_TIME (run_wardgw's line): the
+# gateway's row of the table; its CPU figure left in GW_CPU
+gw_row() {
+	GW_CPU=$3
+	printf "%-34s %12s %14s %10s %10.1f\n" "$1" "$2" "$3" "$6" "$(awk -v r="$4" 'BEGIN { print r / 1024 }')"
+}
+# gw_on_history N SAMPLES LABEL: the gateway at N devices on a store into
+# which bench-history generated SAMPLES of history (each series' last chunk
+# open, as a checkpoint leaves it); its row, as gw_row
+gw_on_history() {
+	rm -rf "$T/wardgw-data"
+	mkdir -p "$T/wardgw-data"
+	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$1" -H "$2" | sed 's/^/  /' || rc=$?
+	sync    # the generator's GB written back before the gateway's run, not during it
+	gw_row "$3" $(run_wardgw "$1" 0 keep)
+	rm -rf "$T/wardgw-data"
+}
 run_history() {
 	echo "history benchmark: the store's cost as history grows, chunks (schema 6) and rows (schema 4) side by side"
 	echo "(bench/history.c); pinned to CPU 0"
@@ -334,46 +351,25 @@ run_history() {
 	printf "%-34s %12s %14s %10s %10s\n" "store" "polls" "CPU ms/1000" "on time %" "RSS MB"
 	if hpart gateway; then
 	start_world "$HISTORY_DEVICES" 0
-	line=$(run_wardgw "$HISTORY_DEVICES" 0)
-	set -- $line
-	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, empty" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+	gw_row "$HISTORY_DEVICES devices, empty" $(run_wardgw "$HISTORY_DEVICES" 0)
 	# the baseline of the constant-cost goal: a young store in the steady
 	# state a gateway lives in (HISTORY_FRESH_S seconds of history, each
 	# series' last chunk open, so chunks close from the first second, as on
 	# the large history below); the empty store above closes none in its run
-	rm -rf "$T/wardgw-data"
-	mkdir -p "$T/wardgw-data"
-	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$((HISTORY_DEVICES * 10 * HISTORY_FRESH_S))" | sed 's/^/  /' || rc=$?
-	sync    # the generator's GB written back before the gateway's run, not during it
-	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
-	set -- $line
-	fresh_cpu=$2
-	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, ${HISTORY_FRESH_S} s of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
-	rm -rf "$T/wardgw-data"
-	mkdir -p "$T/wardgw-data"
-	"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_DEVICES" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
-	sync    # the generator's GB written back before the gateway's run, not during it
-	line=$(run_wardgw "$HISTORY_DEVICES" 0 keep)
-	set -- $line
-	printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_DEVICES devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" "$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
-	awk -v a="$fresh_cpu" -v b="$2" -v f="$HISTORY_FRESH_S" -v h="$HISTORY_SAMPLES" 'BEGIN { if (a > 0)
+	gw_on_history "$HISTORY_DEVICES" "$((HISTORY_DEVICES * 10 * HISTORY_FRESH_S))" \
+		"$HISTORY_DEVICES devices, ${HISTORY_FRESH_S} s of history"
+	fresh_cpu=$GW_CPU
+	gw_on_history "$HISTORY_DEVICES" "$HISTORY_SAMPLES" "$HISTORY_DEVICES devices, $HISTORY_SAMPLES of history"
+	awk -v a="$fresh_cpu" -v b="$GW_CPU" -v f="$HISTORY_FRESH_S" -v h="$HISTORY_SAMPLES" 'BEGIN { if (a > 0)
 		printf "  CPU per 1,000 polls, %s of history / %s s of history: %.2f (goal: within 15 %%)\n", h, f, b / a }'
-	rm -rf "$T/wardgw-data"
 	stop_world
 	fi
 	# the large ward: HISTORY_BIG devices (5,000) on HISTORY_SAMPLES of
 	# history; goals: >= 99 % of polls on time, peak RSS <= 48 MB
 	if [ "$HISTORY_BIG" -gt 0 ] && hpart big; then
 		start_world "$HISTORY_BIG" 0 127.0.5.1
-		mkdir -p "$T/wardgw-data"
-		"$BDIR/bench-history" -G "$T/wardgw-data/wardgw.db" -d "$HISTORY_BIG" -H "$HISTORY_SAMPLES" | sed 's/^/  /' || rc=$?
-		sync    # the generator's GB written back before the gateway's run, not during it
-		line=$(run_wardgw "$HISTORY_BIG" 0 keep)
-		set -- $line
-		printf "%-34s %12s %14s %10s %10.1f\n" "$HISTORY_BIG devices, $HISTORY_SAMPLES of history" "$1" "$2" "$5" \
-			"$(awk -v r="$3" 'BEGIN { print r / 1024 }')"
+		gw_on_history "$HISTORY_BIG" "$HISTORY_SAMPLES" "$HISTORY_BIG devices, $HISTORY_SAMPLES of history"
 		echo "  (goal at $HISTORY_BIG devices: >= 99 % on time, peak RSS <= 48 MB)"
-		rm -rf "$T/wardgw-data"
 		stop_world
 	fi
 	echo "reproduce this part: BENCH_ONLY=history BENCH_HISTORY_SAMPLES=$HISTORY_SAMPLES BENCH_HISTORY_OLD=$HISTORY_OLD BENCH_HISTORY_SECS=$HISTORY_SECS BENCH_HISTORY_DEVICES=$HISTORY_DEVICES BENCH_HISTORY_BIG=$HISTORY_BIG BENCH_HISTORY_ROLLUP_SERIES=$HISTORY_ROLLUP_SERIES BENCH_HISTORY_FRESH_S=$HISTORY_FRESH_S BENCH_HISTORY_PARTS=\"$HISTORY_PARTS\" BENCH_SECS=$SECS make bench"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "unit_files.h"
+#include "unit_config.h"
 
 #include "config.h"
 #include "driver.h"
@@ -50,32 +50,13 @@ static int teardown(void **state)
 /* Load gateway.conf (written from @text) and return the error text. */
 static char *load(const char *text, int *ret, struct gw_config **cfg_out)
 {
-	char path[256], *buf = NULL;
-	size_t len = 0;
-	FILE *errs = open_memstream(&buf, &len);
-	struct gw_config *cfg = NULL;
-
-	write_file("gateway.conf", text);
-	snprintf(path, sizeof(path), "%s/gateway.conf", dir);
-	*ret = config_load(path, errs, &cfg);
-	fclose(errs);
-	if (cfg_out)
-		*cfg_out = cfg;
-	else
-		config_free(cfg);
-	return buf;
+	return ut_load(dir, text, ret, cfg_out);
 }
 
 /* Assert that @errs has a line "<dir>/<file>:<line>: <msg...>". */
 static void expect(const char *errs, const char *file, int line, const char *msg)
 {
-	char want[512];
-
-	snprintf(want, sizeof(want), "%s/%s:%d: %s", dir, file, line, msg);
-	if (!strstr(errs, want)) {
-		fprintf(stderr, "expected: %s\ngot:\n%s", want, errs);
-		fail();
-	}
+	ut_expect(errs, dir, file, line, msg);
 }
 
 #define HEAD "gateway = { id = \"gw\"; lat = 11.8; lon = 106.9; };\n"

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "unit_files.h"
+#include "unit_config.h"
 
 #include "config.h"
 #include "environment.h"
@@ -44,10 +44,7 @@ static int teardown(void **state)
 /* gateway.conf: 4 lines of preamble, so the environment section starts at line 5. */
 static char *load(const char *env, int *ret, struct gw_config **out)
 {
-	char path[256], *buf = NULL, *text = NULL;
-	size_t len = 0;
-	FILE *errs = open_memstream(&buf, &len);
-	struct gw_config *cfg = NULL;
+	char *text = NULL, *buf;
 
 	assert_true(asprintf(&text,
 			     "gateway = { id = \"g\"; ward = \"w\"; lat = 11.8; lon = 106.9; data_dir = \"/tmp\"; };\n"
@@ -55,27 +52,14 @@ static char *load(const char *env, int *ret, struct gw_config **out)
 			     "  { name = \"wl-1\"; host = \"127.0.0.1\"; port = 503; profile = \"wl\"; poll_interval_ms = 2000; } );\n"
 			     "mqtt = { uri = \"tcp://127.0.0.1:1883\"; };\n"
 			     "%s\n", env) > 0);
-	ut_write(dir, "gateway.conf", text, 0644);
+	buf = ut_load(dir, text, ret, out);
 	free(text);
-	snprintf(path, sizeof(path), "%s/gateway.conf", dir);
-	*ret = config_load(path, errs, &cfg);
-	fclose(errs);
-	if (out)
-		*out = cfg;
-	else
-		config_free(cfg);
 	return buf;
 }
 
 static void expect(const char *errs, int line, const char *msg)
 {
-	char want[512];
-
-	snprintf(want, sizeof(want), "%s/gateway.conf:%d: %s", dir, line, msg);
-	if (!strstr(errs, want)) {
-		fprintf(stderr, "expected: %s\ngot:\n%s", want, errs);
-		fail();
-	}
+	ut_expect(errs, dir, "gateway.conf", line, msg);
 }
 
 static void test_valid(void **state)

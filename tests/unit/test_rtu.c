@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
-#include "unit_files.h"
+#include "unit_config.h"
 
 #include "budget.h"
 #include "config.h"
@@ -99,20 +99,7 @@ static void write_file(const char *name, const char *text)
 
 static char *load(const char *text, int *ret, struct gw_config **cfg_out)
 {
-	char path[256], *buf = NULL;
-	size_t len = 0;
-	FILE *errs = open_memstream(&buf, &len);
-	struct gw_config *cfg = NULL;
-
-	write_file("gateway.conf", text);
-	snprintf(path, sizeof(path), "%s/gateway.conf", dir);
-	*ret = config_load(path, errs, &cfg);
-	fclose(errs);
-	if (cfg_out)
-		*cfg_out = cfg;
-	else
-		config_free(cfg);
-	return buf;
+	return ut_load(dir, text, ret, cfg_out);
 }
 
 static int setup(void **state)

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "unit_files.h"
+#include "unit_config.h"
 
 #include "config.h"
 #include "httpconf.h"
@@ -56,31 +56,12 @@ static int teardown(void **state)
 /* Load gateway.conf (written from @text); the error text, malloc'd. */
 static char *load(const char *text, int *ret, struct gw_config **cfg_out)
 {
-	char path[256], *buf = NULL;
-	size_t len = 0;
-	FILE *errs = open_memstream(&buf, &len);
-	struct gw_config *cfg = NULL;
-
-	ut_write(dir, "gateway.conf", text, 0644);
-	snprintf(path, sizeof(path), "%s/gateway.conf", dir);
-	*ret = config_load(path, errs, &cfg);
-	fclose(errs);
-	if (cfg_out)
-		*cfg_out = cfg;
-	else
-		config_free(cfg);
-	return buf;
+	return ut_load(dir, text, ret, cfg_out);
 }
 
 static void expect(const char *errs, int line, const char *msg)
 {
-	char want[512];
-
-	snprintf(want, sizeof(want), "%s/gateway.conf:%d: %s", dir, line, msg);
-	if (!strstr(errs, want)) {
-		fprintf(stderr, "expected: %s\ngot:\n%s", want, errs);
-		fail();
-	}
+	ut_expect(errs, dir, "gateway.conf", line, msg);
 }
 
 /* Each section name once; each found by its name; the ones that run
